@@ -1,0 +1,32 @@
+"""``kubemc bench NAME``: performance figures, printed, never asserted.
+
+Each benchmark is a function ``run(progress) -> dict`` of named figures,
+found here by name and imported only when asked for (a benchmark of the
+conformance runner should not make ``kubemc bench explore-store`` import
+network code). ``progress`` is a callable taking one line of text.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from checker.errors import BadInput
+
+BENCHMARKS = {
+    "explore-store": ("checker.benchmarks", "explore_store",
+                      "exhaustive exploration of the store at a fixed bound, one process"),
+    "kernel-state": ("checker.benchmarks", "kernel_state",
+                     "cost of hashing candidate state representations"),
+    "linearizability": ("conformance.bench", "linearizability",
+                        "linearizability checking of the histories in shared/data"),
+    "conform-etcd": ("conformance.bench", "conform_etcd",
+                     "operations per second against a local etcd cluster, and checking time"),
+}
+
+
+def benchmark(name: str):
+    try:
+        module, func, _ = BENCHMARKS[name]
+    except KeyError:
+        raise BadInput(f"unknown benchmark {name!r} (known: {', '.join(sorted(BENCHMARKS))})") from None
+    return getattr(importlib.import_module(module), func)

@@ -1,0 +1,18 @@
+"""``kubemc conform TARGET``: the targets and where each one's CLI lives.
+
+Each target module defines ``add_arguments(parser)`` and ``run(args) -> int``
+(an exit code as DESIGN.md fixes them); the top-level CLI only dispatches.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+TARGETS = {
+    "etcd": ("conformance.target.etcd_cli", "a real etcd cluster (local 3 members, or --endpoints)"),
+    "maelstrom": ("conformance.target.maelstrom_cli", "any program speaking the Maelstrom protocol"),
+}
+
+
+def target_module(name: str):
+    return importlib.import_module(TARGETS[name][0])

@@ -1,0 +1,460 @@
+"""Raft log replication, as the Raft paper and its TLA+ specification
+(raft.tla, Ongaro 2014) model it.
+
+Actions follow raft.tla's ``Next``: Restart, Timeout, RequestVote,
+BecomeLeader, ClientRequest, AdvanceCommitIndex, AppendEntries, Receive
+(UpdateTerm, the four request/response handlers, DropStaleResponse),
+DuplicateMessage and DropMessage. Messages live in a bag, so they can be
+delayed, reordered, duplicated and lost.
+
+Deliberate differences from raft.tla, each of which removes states that no
+property can tell apart:
+
+* a candidate votes for itself when it times out (the paper's rule) instead
+  of sending itself a RequestVote message;
+* ``nextIndex`` / ``matchIndex`` exist only while a server leads (raft.tla
+  keeps stale values that nothing reads until BecomeLeader resets them);
+* ``voterLog`` and the other proof-only history variables are left out;
+  Leader Completeness is stated on the state itself (see
+  ``properties.store``);
+* a step that would not change the state (AdvanceCommitIndex with nothing new
+  to commit) is disabled rather than a stutter.
+
+The state is a tuple ``(servers, messages)``:
+
+* ``servers[i] = (term, role, voted_for, log, commit, responded, granted,
+  next_index, match_index)`` where ``role`` is FOLLOWER / CANDIDATE / LEADER,
+  ``voted_for`` is a server index or ``NOBODY``, ``log`` is a tuple of
+  ``(term, command)`` entries (index 1 is ``log[0]``), ``responded`` and
+  ``granted`` are bitmasks of servers, and the two index tuples are ``()``
+  unless the server leads;
+* ``messages`` is a sorted tuple of ``(message, copies)``; a message is a
+  tuple whose first field is its kind (see the ``RVQ``... constants).
+
+Commands are indexes into ``self.commands``: the MVCC requests this store
+replicates (``model.store.mvcc``) — the log carries them, the state machine
+applies them once committed.
+"""
+
+from __future__ import annotations
+
+from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+
+FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
+ROLE_NAMES = ("Follower", "Candidate", "Leader")
+NOBODY = -1
+
+# message kinds
+RVQ, RVR, AEQ, AER = 0, 1, 2, 3
+KIND_NAMES = ("RequestVoteRequest", "RequestVoteResponse",
+              "AppendEntriesRequest", "AppendEntriesResponse")
+
+# server tuple fields
+TERM, ROLE, VOTED, LOG, COMMIT, RESPONDED, GRANTED, NEXT, MATCH = range(9)
+
+
+def bag_add(bag: tuple, msg: tuple) -> tuple:
+    """Return the bag with one more copy of msg (the bag stays sorted)."""
+    out = []
+    added = False
+    for m, n in bag:
+        if not added:
+            if m == msg:
+                out.append((m, n + 1))
+                added = True
+                continue
+            if msg < m:
+                out.append((msg, 1))
+                added = True
+        out.append((m, n))
+    if not added:
+        out.append((msg, 1))
+    return tuple(out)
+
+
+def bag_remove(bag: tuple, msg: tuple) -> tuple:
+    """Return the bag with one copy of msg fewer."""
+    out = []
+    for m, n in bag:
+        if m == msg:
+            if n > 1:
+                out.append((m, n - 1))
+        else:
+            out.append((m, n))
+    return tuple(out)
+
+
+def bag_size(bag: tuple) -> int:
+    return sum(n for _, n in bag)
+
+
+def last_term(log: tuple) -> int:
+    return log[-1][0] if log else 0
+
+
+class Raft(Machine):
+    name = "raft"
+    tags = {
+        "Restart": FAULT, "Timeout": SYSTEM, "RequestVote": SYSTEM,
+        "BecomeLeader": SYSTEM, "ClientRequest": ENVIRONMENT,
+        "AdvanceCommitIndex": SYSTEM, "AppendEntries": SYSTEM,
+        "Receive": SYSTEM, "DuplicateMessage": FAULT, "DropMessage": FAULT,
+    }
+    mutants = {
+        "figure8_commit": Mutant(
+            "a leader commits an entry from an earlier term as soon as a majority "
+            "stores it (the Raft paper's Figure 8)", violates="leader_completeness"),
+        "double_vote": Mutant(
+            "a server grants its vote to a second candidate in the same term",
+            violates="election_safety"),
+        "no_consistency_check": Mutant(
+            "AppendEntries is accepted without checking the term of the previous entry",
+            violates="log_matching"),
+        "leader_overwrites": Mutant(
+            "a leader overwrites its own last entry with a new client request "
+            "once its log is full", violates="leader_append_only"),
+    }
+
+    def __init__(self, servers: int = 3, max_term: int = 2, max_log: int = 1,
+                 max_messages: int = 2, commands: int = 1,
+                 symmetry: bool = False, mutant: str | None = None):
+        super().__init__(mutant)
+        if servers < 1 or max_term < 1 or max_log < 0 or max_messages < 0 or commands < 1:
+            raise ValueError("raft bounds must be positive")
+        self.n = servers
+        self.max_term = max_term
+        self.max_log = max_log
+        self.max_messages = max_messages
+        self.commands = commands
+        self.symmetry = symmetry
+        self.quorum = servers // 2 + 1
+        self.everyone = (1 << servers) - 1
+        self._popcount = [bin(m).count("1") for m in range(1 << servers)]
+
+    def config(self):
+        return {"servers": self.n, "max_term": self.max_term, "max_log": self.max_log,
+                "max_messages": self.max_messages, "commands": self.commands,
+                "symmetry": self.symmetry}
+
+    # ------------------------------------------------------------------
+    def init_states(self):
+        server = (0, FOLLOWER, NOBODY, (), 0, 0, 0, (), ())
+        yield ((server,) * self.n, ())
+
+    def within_bounds(self, state):
+        return bag_size(state[1]) <= self.max_messages
+
+    def steps(self, state):
+        # successors() below is the fused hot path; steps()/apply() exist for
+        # replay, hypothesis and anyone who wants to drive one step by hand.
+        servers, bag = state
+        n = self.n
+        for i in range(n):
+            yield Step("Restart", (i,))
+            yield Step("Timeout", (i,))
+            yield Step("BecomeLeader", (i,))
+            yield Step("AdvanceCommitIndex", (i,))
+            for v in range(self.commands):
+                yield Step("ClientRequest", (i, v))
+            for j in range(n):
+                if i != j:
+                    yield Step("RequestVote", (i, j))
+                    yield Step("AppendEntries", (i, j))
+        for m, _ in bag:
+            yield Step("Receive", (m,))
+            yield Step("DuplicateMessage", (m,))
+            yield Step("DropMessage", (m,))
+
+    def apply(self, state, step):
+        name, p = step.name, step.params
+        if name == "Receive":
+            return self.receive(state, p[0])
+        if name in ("DuplicateMessage", "DropMessage"):
+            if not any(m == p[0] for m, _ in state[1]):
+                return None
+            if name == "DuplicateMessage":
+                return (state[0], bag_add(state[1], p[0]))
+            return (state[0], bag_remove(state[1], p[0]))
+        return getattr(self, _METHOD[name])(state, *p)
+
+    def successors(self, state):
+        servers, bag = state
+        n = self.n
+        for i in range(n):
+            s = servers[i]
+            role = s[ROLE]
+            nxt = self.restart(state, i)
+            if nxt is not None:
+                yield Step("Restart", (i,)), nxt
+            if role != LEADER:
+                nxt = self.timeout(state, i)
+                if nxt is not None:
+                    yield Step("Timeout", (i,)), nxt
+            if role == CANDIDATE:
+                nxt = self.become_leader(state, i)
+                if nxt is not None:
+                    yield Step("BecomeLeader", (i,)), nxt
+                for j in range(n):
+                    if j != i:
+                        nxt = self.request_vote(state, i, j)
+                        if nxt is not None:
+                            yield Step("RequestVote", (i, j)), nxt
+            elif role == LEADER:
+                for v in range(self.commands):
+                    nxt = self.client_request(state, i, v)
+                    if nxt is not None:
+                        yield Step("ClientRequest", (i, v)), nxt
+                nxt = self.advance_commit_index(state, i)
+                if nxt is not None:
+                    yield Step("AdvanceCommitIndex", (i,)), nxt
+                for j in range(n):
+                    if j != i:
+                        nxt = self.append_entries(state, i, j)
+                        if nxt is not None:
+                            yield Step("AppendEntries", (i, j)), nxt
+        for m, _ in bag:
+            nxt = self.receive(state, m)
+            if nxt is not None:
+                yield Step("Receive", (m,)), nxt
+            yield Step("DuplicateMessage", (m,)), (servers, bag_add(bag, m))
+            yield Step("DropMessage", (m,)), (servers, bag_remove(bag, m))
+
+    # -- helpers ---------------------------------------------------------
+    @staticmethod
+    def _put(servers, i, server):
+        return servers[:i] + (server,) + servers[i + 1:]
+
+    # -- actions ----------------------------------------------------------
+    def restart(self, state, i):
+        servers, bag = state
+        s = servers[i]
+        new = (s[TERM], FOLLOWER, s[VOTED], s[LOG], 0, 0, 0, (), ())
+        if new == s:
+            return None
+        return (self._put(servers, i, new), bag)
+
+    def timeout(self, state, i):
+        servers, bag = state
+        s = servers[i]
+        if s[ROLE] == LEADER or s[TERM] >= self.max_term:
+            return None
+        me = 1 << i
+        new = (s[TERM] + 1, CANDIDATE, i, s[LOG], s[COMMIT], me, me, (), ())
+        return (self._put(servers, i, new), bag)
+
+    def request_vote(self, state, i, j):
+        servers, bag = state
+        s = servers[i]
+        if s[ROLE] != CANDIDATE or i == j or s[RESPONDED] >> j & 1:
+            return None
+        log = s[LOG]
+        msg = (RVQ, i, j, s[TERM], last_term(log), len(log))
+        return (servers, bag_add(bag, msg))
+
+    def become_leader(self, state, i):
+        servers, bag = state
+        s = servers[i]
+        if s[ROLE] != CANDIDATE or self._popcount[s[GRANTED]] < self.quorum:
+            return None
+        n = self.n
+        new = (s[TERM], LEADER, s[VOTED], s[LOG], s[COMMIT], s[RESPONDED], s[GRANTED],
+               (len(s[LOG]) + 1,) * n, (0,) * n)
+        return (self._put(servers, i, new), bag)
+
+    def client_request(self, state, i, v):
+        servers, bag = state
+        s = servers[i]
+        if s[ROLE] != LEADER:
+            return None
+        log = s[LOG]
+        if len(log) >= self.max_log:
+            if self.mutant != "leader_overwrites" or not log or log[-1] == (s[TERM], v):
+                return None
+            log = log[:-1]
+        new = s[:LOG] + (log + ((s[TERM], v),),) + s[LOG + 1:]
+        return (self._put(servers, i, new), bag)
+
+    def advance_commit_index(self, state, i):
+        servers, bag = state
+        s = servers[i]
+        if s[ROLE] != LEADER:
+            return None
+        log, match = s[LOG], s[MATCH]
+        new_commit = s[COMMIT]
+        for index in range(len(log), s[COMMIT], -1):
+            votes = 1 + sum(1 for k in range(self.n) if k != i and match[k] >= index)
+            if votes >= self.quorum:
+                if log[index - 1][0] == s[TERM] or self.mutant == "figure8_commit":
+                    new_commit = index
+                break
+        if new_commit == s[COMMIT]:
+            return None
+        new = s[:COMMIT] + (new_commit,) + s[COMMIT + 1:]
+        return (self._put(servers, i, new), bag)
+
+    def append_entries(self, state, i, j):
+        servers, bag = state
+        s = servers[i]
+        if s[ROLE] != LEADER or i == j:
+            return None
+        log = s[LOG]
+        prev = s[NEXT][j] - 1
+        prev_term = log[prev - 1][0] if prev > 0 else 0
+        entries = log[prev:prev + 1]
+        commit = min(s[COMMIT], prev + len(entries))
+        msg = (AEQ, i, j, s[TERM], prev, prev_term, entries, commit)
+        return (servers, bag_add(bag, msg))
+
+    def receive(self, state, m):
+        servers, bag = state
+        kind, src, dst, mterm = m[0], m[1], m[2], m[3]
+        s = servers[dst]
+        term = s[TERM]
+        if mterm > term:  # UpdateTerm: the message stays to be handled next
+            new = (mterm, FOLLOWER, NOBODY, s[LOG], s[COMMIT], 0, 0, (), ())
+            return (self._put(servers, dst, new), bag)
+        rest = bag_remove(bag, m)
+        if kind == RVQ:
+            log = s[LOG]
+            mlast_term, mlast_index = m[4], m[5]
+            lt = last_term(log)
+            log_ok = mlast_term > lt or (mlast_term == lt and mlast_index >= len(log))
+            free = s[VOTED] == NOBODY or s[VOTED] == src or self.mutant == "double_vote"
+            grant = mterm == term and log_ok and free
+            if grant:
+                s = s[:VOTED] + (src,) + s[VOTED + 1:]
+                servers = self._put(servers, dst, s)
+            return (servers, bag_add(rest, (RVR, dst, src, term, grant)))
+        if kind == RVR:
+            if mterm < term:  # DropStaleResponse
+                return (servers, rest)
+            bit = 1 << src
+            granted = s[GRANTED] | bit if m[4] else s[GRANTED]
+            new = s[:RESPONDED] + (s[RESPONDED] | bit, granted) + s[GRANTED + 1:]
+            if new == s:
+                return (servers, rest)
+            return (self._put(servers, dst, new), rest)
+        if kind == AEQ:
+            return self._handle_append_entries(servers, bag, rest, m, s)
+        # AER
+        if mterm < term or s[ROLE] != LEADER:
+            return (servers, rest)
+        nxt, match = list(s[NEXT]), list(s[MATCH])
+        if m[4]:
+            nxt[src] = m[5] + 1
+            match[src] = m[5]
+        else:
+            nxt[src] = max(nxt[src] - 1, 1)
+        new = s[:NEXT] + (tuple(nxt), tuple(match))
+        return (self._put(servers, dst, new), rest)
+
+    def _handle_append_entries(self, servers, bag, rest, m, s):
+        _, src, dst, mterm, prev, prev_term, entries, mcommit = m
+        term, log = s[TERM], s[LOG]
+        if self.mutant == "no_consistency_check":
+            log_ok = prev <= len(log)
+        else:
+            log_ok = prev == 0 or (prev <= len(log) and log[prev - 1][0] == prev_term)
+        if mterm < term or (s[ROLE] == FOLLOWER and not log_ok):
+            return (servers, bag_add(rest, (AER, dst, src, term, False, 0)))
+        if s[ROLE] == CANDIDATE:  # a leader exists for this term: step down
+            new = (term, FOLLOWER) + s[VOTED:RESPONDED] + (0, 0, (), ())
+            return (self._put(servers, dst, new), bag)
+        if s[ROLE] == LEADER:  # cannot happen with Election Safety; ignore
+            return (servers, rest)
+        index = prev + 1
+        if not entries or (len(log) >= index and log[index - 1][0] == entries[0][0]):
+            new = s[:COMMIT] + (mcommit,) + s[COMMIT + 1:]
+            reply = (AER, dst, src, term, True, prev + len(entries))
+            return (self._put(servers, dst, new), bag_add(rest, reply))
+        if len(log) >= index:  # conflict: drop the last entry, keep the message
+            new = s[:LOG] + (log[:-1],) + s[LOG + 1:]
+            return (self._put(servers, dst, new), bag)
+        # len(log) == prev: append, keep the message to acknowledge next
+        new = s[:LOG] + (log + entries,) + s[LOG + 1:]
+        return (self._put(servers, dst, new), bag)
+
+    # -- symmetry -----------------------------------------------------------
+    def canonical(self, state):
+        if not self.symmetry:
+            return state
+        servers, bag = state
+        order = sorted(range(self.n), key=lambda i: _local_key(servers[i]))
+        if order == list(range(self.n)):
+            return state
+        perm = [0] * self.n  # old index -> new index
+        for new_i, old_i in enumerate(order):
+            perm[old_i] = new_i
+        return self.permute(state, perm)
+
+    def permute(self, state, perm):
+        """Rename server i to perm[i] everywhere in the state."""
+        servers, bag = state
+        inverse = [0] * self.n
+        for old, new in enumerate(perm):
+            inverse[new] = old
+
+        def mask(bits):
+            out = 0
+            for old in range(self.n):
+                if bits >> old & 1:
+                    out |= 1 << perm[old]
+            return out
+
+        new_servers = []
+        for new in range(self.n):
+            s = servers[inverse[new]]
+            voted = perm[s[VOTED]] if s[VOTED] != NOBODY else NOBODY
+            nxt = tuple(s[NEXT][inverse[k]] for k in range(self.n)) if s[NEXT] else ()
+            match = tuple(s[MATCH][inverse[k]] for k in range(self.n)) if s[MATCH] else ()
+            new_servers.append((s[TERM], s[ROLE], voted, s[LOG], s[COMMIT],
+                                mask(s[RESPONDED]), mask(s[GRANTED]), nxt, match))
+        new_bag = sorted(((m[0], perm[m[1]], perm[m[2]]) + m[3:], c) for m, c in bag)
+        return (tuple(new_servers), tuple(new_bag))
+
+    # -- display ----------------------------------------------------------------
+    def view(self, state):
+        servers, bag = state
+        return {
+            "currentTerm": [s[TERM] for s in servers],
+            "state": [ROLE_NAMES[s[ROLE]] for s in servers],
+            "votedFor": [s[VOTED] for s in servers],
+            "log": [[list(e) for e in s[LOG]] for s in servers],
+            "commitIndex": [s[COMMIT] for s in servers],
+            "votesResponded": [_members(s[RESPONDED], self.n) for s in servers],
+            "votesGranted": [_members(s[GRANTED], self.n) for s in servers],
+            "nextIndex": [list(s[NEXT]) for s in servers],
+            "matchIndex": [list(s[MATCH]) for s in servers],
+            "messages": [[describe_message(m), c] for m, c in bag],
+        }
+
+
+def _members(bits: int, n: int) -> frozenset:
+    return frozenset(i for i in range(n) if bits >> i & 1)
+
+
+def _local_key(s):
+    # Everything about a server that does not name another server.
+    return (s[TERM], s[ROLE], s[LOG], s[COMMIT], s[VOTED] == NOBODY)
+
+
+def describe_message(m: tuple) -> dict:
+    kind = m[0]
+    out = {"type": KIND_NAMES[kind], "src": m[1], "dst": m[2], "term": m[3]}
+    if kind == RVQ:
+        out.update(lastLogTerm=m[4], lastLogIndex=m[5])
+    elif kind == RVR:
+        out.update(voteGranted=m[4])
+    elif kind == AEQ:
+        out.update(prevLogIndex=m[4], prevLogTerm=m[5],
+                   entries=[list(e) for e in m[6]], commitIndex=m[7])
+    else:
+        out.update(success=m[4], matchIndex=m[5])
+    return out
+
+
+_METHOD = {
+    "Restart": "restart", "Timeout": "timeout", "RequestVote": "request_vote",
+    "BecomeLeader": "become_leader", "ClientRequest": "client_request",
+    "AdvanceCommitIndex": "advance_commit_index", "AppendEntries": "append_entries",
+}
