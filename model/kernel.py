@@ -104,6 +104,10 @@ class Machine:
     name: ClassVar[str] = ""
     tags: ClassVar[Mapping[str, str]] = {}
     mutants: ClassVar[Mapping[str, Mutant]] = {}
+    #: Actions a random run should take only a few times (timeouts, crashes,
+    #: message loss): taken freely they drown the progress a bug needs. The
+    #: hypothesis engine gives each a small per-run budget, which it shrinks.
+    rare: ClassVar[frozenset] = frozenset()
 
     def __init__(self, mutant: str | None = None):
         if mutant is not None and mutant not in self.mutants:

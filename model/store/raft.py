@@ -49,6 +49,9 @@ RVQ, RVR, AEQ, AER = 0, 1, 2, 3
 KIND_NAMES = ("RequestVoteRequest", "RequestVoteResponse",
               "AppendEntriesRequest", "AppendEntriesResponse")
 
+#: The fault actions; a bound may switch some off to focus a search.
+FAULTS = ("Restart", "DuplicateMessage", "DropMessage")
+
 # server tuple fields
 TERM, ROLE, VOTED, LOG, COMMIT, RESPONDED, GRANTED, NEXT, MATCH = range(9)
 
@@ -100,6 +103,7 @@ class Raft(Machine):
         "AdvanceCommitIndex": SYSTEM, "AppendEntries": SYSTEM,
         "Receive": SYSTEM, "DuplicateMessage": FAULT, "DropMessage": FAULT,
     }
+    rare = frozenset({"Timeout", "Restart", "DuplicateMessage", "DropMessage"})
     mutants = {
         "figure8_commit": Mutant(
             "a leader commits an entry from an earlier term as soon as a majority "
@@ -117,7 +121,8 @@ class Raft(Machine):
 
     def __init__(self, servers: int = 3, max_term: int = 2, max_log: int = 1,
                  max_messages: int = 2, commands: int = 1,
-                 symmetry: bool = False, mutant: str | None = None):
+                 symmetry: bool = False, faults: tuple = FAULTS,
+                 mutant: str | None = None):
         super().__init__(mutant)
         if servers < 1 or max_term < 1 or max_log < 0 or max_messages < 0 or commands < 1:
             raise ValueError("raft bounds must be positive")
@@ -127,6 +132,13 @@ class Raft(Machine):
         self.max_messages = max_messages
         self.commands = commands
         self.symmetry = symmetry
+        unknown = set(faults) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault actions {sorted(unknown)} (known: {', '.join(FAULTS)})")
+        self.faults = tuple(f for f in FAULTS if f in faults)
+        self._restart = "Restart" in self.faults
+        self._duplicate = "DuplicateMessage" in self.faults
+        self._drop = "DropMessage" in self.faults
         self.quorum = servers // 2 + 1
         self.everyone = (1 << servers) - 1
         self._popcount = [bin(m).count("1") for m in range(1 << servers)]
@@ -134,7 +146,7 @@ class Raft(Machine):
     def config(self):
         return {"servers": self.n, "max_term": self.max_term, "max_log": self.max_log,
                 "max_messages": self.max_messages, "commands": self.commands,
-                "symmetry": self.symmetry}
+                "symmetry": self.symmetry, "faults": list(self.faults)}
 
     # ------------------------------------------------------------------
     def init_states(self):
@@ -169,6 +181,8 @@ class Raft(Machine):
         name, p = step.name, step.params
         if name == "Receive":
             return self.receive(state, p[0])
+        if name in FAULTS and name not in self.faults:
+            return None
         if name in ("DuplicateMessage", "DropMessage"):
             if not any(m == p[0] for m, _ in state[1]):
                 return None
@@ -183,9 +197,10 @@ class Raft(Machine):
         for i in range(n):
             s = servers[i]
             role = s[ROLE]
-            nxt = self.restart(state, i)
-            if nxt is not None:
-                yield Step("Restart", (i,)), nxt
+            if self._restart:
+                nxt = self.restart(state, i)
+                if nxt is not None:
+                    yield Step("Restart", (i,)), nxt
             if role != LEADER:
                 nxt = self.timeout(state, i)
                 if nxt is not None:
@@ -216,8 +231,10 @@ class Raft(Machine):
             nxt = self.receive(state, m)
             if nxt is not None:
                 yield Step("Receive", (m,)), nxt
-            yield Step("DuplicateMessage", (m,)), (servers, bag_add(bag, m))
-            yield Step("DropMessage", (m,)), (servers, bag_remove(bag, m))
+            if self._duplicate:
+                yield Step("DuplicateMessage", (m,)), (servers, bag_add(bag, m))
+            if self._drop:
+                yield Step("DropMessage", (m,)), (servers, bag_remove(bag, m))
 
     # -- helpers ---------------------------------------------------------
     @staticmethod

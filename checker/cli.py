@@ -1,0 +1,231 @@
+"""The ``kubemc`` command: argument parsing and printing, nothing else.
+
+Every subcommand calls a library function the tests call too. Exit codes
+(DESIGN.md): 0 everything holds, 1 a property was violated, 2 bad usage or
+input (one line, no traceback), 3 the environment lacks something.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from checker.errors import BAD_INPUT, HOLDS, VIOLATED, BadInput, KubemcError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message):
+        raise BadInput(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="kubemc", description="A model checker and conformance suite for the "
+               "Kubernetes architecture.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    c = sub.add_parser("check", help="check components' properties with an engine",
+                       description="Check the properties of components. With --mutant, "
+                       "check a seeded bug: exit 1 and a trace when it is caught.")
+    c.add_argument("components", nargs="*", metavar="COMPONENT",
+                   help="components to check (default: all; see `kubemc properties`)")
+    c.add_argument("--engine", default="explore",
+                   choices=["explore", "hypothesis", "z3", "all"])
+    c.add_argument("--mutant", metavar="NAME", help="check a seeded bug (see `kubemc mutants`)")
+    c.add_argument("--bound", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a bound, e.g. --bound max_term=4 (repeatable)")
+    c.add_argument("--profile", default="ci", choices=["ci", "deep"],
+                   help="hypothesis profile (default ci: bounded and derandomized)")
+    c.add_argument("--seed", type=int, help="hypothesis seed (default: derandomized)")
+    c.add_argument("--max-states", type=int, metavar="N",
+                   help="stop exploring after N distinct states (verdict: incomplete)")
+    c.add_argument("--trace-dir", default="kubemc-traces", metavar="DIR",
+                   help="where counterexample traces are written (default: kubemc-traces)")
+    c.add_argument("--json", action="store_true", help="print results as JSON")
+    c.add_argument("--quiet", action="store_true", help="no progress line")
+
+    sub.add_parser("properties", help="list every property with its provenance") \
+        .add_argument("--json", action="store_true")
+    sub.add_parser("mutants", help="list every seeded bug and the property it violates") \
+        .add_argument("--json", action="store_true")
+
+    t = sub.add_parser("trace", help="show or replay a counterexample trace (ITF JSON)")
+    tsub = t.add_subparsers(dest="trace_command", required=True, parser_class=Parser)
+    tsub.add_parser("show", help="print a trace step by step, showing what changed") \
+        .add_argument("file")
+    r = tsub.add_parser("replay", help="re-execute a trace against the model: exit 1 when "
+                        "the violation reproduces, 0 when it no longer does")
+    r.add_argument("file")
+    r.add_argument("--json", action="store_true")
+
+    h = sub.add_parser("check-history", help="check a history for linearizability "
+                       "(Jepsen/Knossos EDN logs, porcupine EDN, kubemc JSONL)")
+    h.add_argument("file")
+    h.add_argument("--json", action="store_true")
+
+    f = sub.add_parser("conform", help="validate a real implementation against the model")
+    fsub = f.add_subparsers(dest="target", required=True, parser_class=Parser)
+    from conformance.cli import TARGETS, target_module
+    for name, (_, summary) in TARGETS.items():
+        tp = fsub.add_parser(name, help=summary, description=summary)
+        try:
+            target_module(name).add_arguments(tp)
+        except ModuleNotFoundError:  # TEMPORARY while targets land
+            pass
+
+    b = sub.add_parser("bench", help="performance figures (never asserted in tests)")
+    from checker.bench import BENCHMARKS
+    b.add_argument("name", help="one of: " + ", ".join(BENCHMARKS))
+    b.add_argument("--json", action="store_true")
+    return p
+
+
+# ---------------------------------------------------------------------------
+
+
+def cmd_check(args) -> int:
+    from checker.progress import ProgressLine
+    from checker.run import HOLDS as OK
+    from checker.run import VIOLATED as BAD
+    from checker.run import check, parse_bound
+
+    bounds = dict(parse_bound(b) for b in args.bound)
+    engines = ["explore", "hypothesis", "z3"] if args.engine == "all" else [args.engine]
+    with ProgressLine(enabled=not args.quiet and not args.json) as line:
+        results = check(args.components, engines=engines, mutant=args.mutant, bounds=bounds,
+                        profile=args.profile, seed=args.seed, trace_dir=Path(args.trace_dir),
+                        max_states=args.max_states, progress=line.update)
+    if args.json:
+        print(json.dumps([r.as_json() for r in results], indent=1))
+    else:
+        for r in results:
+            print(_summary(r))
+    if any(r.verdict == BAD for r in results):
+        return VIOLATED
+    return HOLDS if all(r.verdict == OK for r in results) else VIOLATED
+
+
+def _summary(r) -> str:
+    head = f"{r.component}/{r.model} [{r.engine}]"
+    if r.mutant:
+        head += f" mutant {r.mutant}"
+    f = r.figures
+    if r.engine == "explore":
+        figures = (f"{f['distinct_states']:,} distinct states, depth {f['depth']}, "
+                   f"{r.seconds:.1f} s, {f['states_per_second']:,} states/s")
+    elif r.engine == "hypothesis":
+        figures = f"{f['examples']} runs ({f['profile']} profile), {r.seconds:.1f} s"
+    else:
+        figures = f"{r.seconds:.1f} s" + (f", {r.detail}" if r.detail else "")
+    if r.verdict == "violated":
+        return (f"{head}: VIOLATED {r.prop} — {figures}; {r.detail}\n"
+                f"  trace: {r.trace}\n  replay: kubemc trace replay {r.trace}")
+    if r.verdict == "incomplete":
+        return f"{head}: INCOMPLETE — {figures}; {r.detail}"
+    return f"{head}: holds — {figures}"
+
+
+def cmd_properties(args) -> int:
+    from checker.components import COMPONENTS
+
+    rows = [(c.name, p) for c in COMPONENTS.values() for p in c.properties()]
+    if args.json:
+        print(json.dumps([{"component": c, "name": p.name, "kind": p.kind,
+                           "statement": p.statement, "provenance": p.provenance}
+                          for c, p in rows], indent=1))
+        return HOLDS
+    for c, p in rows:
+        print(f"{c}/{p.name} ({p.kind})\n  {p.statement}\n  source: {p.provenance}")
+    return HOLDS
+
+
+def cmd_mutants(args) -> int:
+    from checker.components import COMPONENTS
+
+    rows = [(c.name, m.name, name, mut) for c in COMPONENTS.values() for m in c.models
+            for name, mut in m.mutants.items()]
+    if args.json:
+        print(json.dumps([{"component": c, "model": m, "name": n, "violates": mu.violates,
+                           "description": mu.description} for c, m, n, mu in rows], indent=1))
+        return HOLDS
+    for c, m, n, mu in rows:
+        print(f"{n}  ({c}/{m}, violates {mu.violates})\n  {mu.description}")
+    return HOLDS
+
+
+def cmd_trace(args) -> int:
+    from checker import traces
+
+    trace = traces.load(args.file)
+    if args.trace_command == "show":
+        print(traces.show(trace))
+        return HOLDS
+    result = traces.replay(trace, source=args.file)
+    if getattr(args, "json", False):
+        print(json.dumps({"reproduced": result.reproduced, "message": result.message,
+                          "steps_replayed": result.steps_replayed,
+                          "diverged_at": list(result.divergences)}))
+    else:
+        print(result.message)
+        if result.divergences:
+            print(f"note: the model's states differ from the recorded ones at steps "
+                  f"{', '.join(map(str, result.divergences))} (the model changed since "
+                  "the trace was written)")
+    return VIOLATED if result.reproduced else HOLDS
+
+
+def cmd_check_history(args) -> int:
+    from conformance.checkhistory import run
+
+    return run(args.file, as_json=args.json)
+
+
+def cmd_conform(args) -> int:
+    from conformance.cli import target_module
+
+    return target_module(args.target).run(args)
+
+
+def cmd_bench(args) -> int:
+    from checker.bench import benchmark
+
+    run = benchmark(args.name)
+    figures = run(lambda line: print(line, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps({"benchmark": args.name, **figures}, indent=1))
+    else:
+        print(f"benchmark {args.name}")
+        for k, v in figures.items():
+            print(f"  {k}: {v:,}" if isinstance(v, int) and not isinstance(v, bool)
+                  else f"  {k}: {v}")
+    return HOLDS
+
+
+COMMANDS = {"check": cmd_check, "properties": cmd_properties, "mutants": cmd_mutants,
+            "trace": cmd_trace, "check-history": cmd_check_history, "conform": cmd_conform,
+            "bench": cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except KubemcError as exc:
+        print(f"kubemc: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kubemc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return HOLDS
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,178 @@
+"""``kubemc check`` as a library call: which models to run, with which engine,
+and what each run concluded. The CLI and the tests call the same function.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from checker import explore as explore_engine
+from checker import stateful, traces
+from checker.components import COMPONENTS, Component, Model, component
+from checker.errors import BadInput
+from model.kernel import UnknownMutant
+
+ENGINES = ("explore", "hypothesis", "z3")
+HOLDS, VIOLATED, INCOMPLETE = "holds", "violated", "incomplete"
+
+
+@attrs.frozen
+class Result:
+    component: str
+    model: str
+    engine: str
+    verdict: str
+    seconds: float
+    mutant: str | None = None
+    prop: str | None = None
+    trace: str | None = None
+    figures: dict = attrs.field(factory=dict)
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def _command(comp: str, engine: str, mutant, bounds, seed, profile) -> str:
+    words = ["kubemc", "check", comp, "--engine", engine]
+    if mutant:
+        words += ["--mutant", mutant]
+    for k, v in (bounds or {}).items():
+        words += ["--bound", f"{k}={_show_bound(v)}"]
+    if engine == "hypothesis":
+        words += ["--profile", profile]
+        if seed is not None:
+            words += ["--seed", str(seed)]
+    return shlex.join(words)
+
+
+def _show_bound(v) -> str:
+    if isinstance(v, (tuple, list)):
+        return ",".join(map(str, v))
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def parse_bound(text: str) -> tuple[str, Any]:
+    """``key=value`` from the command line: ints, true/false, or a comma list."""
+    if "=" not in text:
+        raise BadInput(f"--bound {text!r}: expected KEY=VALUE, e.g. --bound max_term=3")
+    key, value = text.split("=", 1)
+    if value.lstrip("-").isdigit():
+        return key, int(value)
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    if "," in value or value == "":
+        return key, tuple(v for v in value.split(",") if v)
+    return key, (value,) if key == "faults" else value
+
+
+def select(names: Sequence[str], mutant: str | None) -> list[tuple[Component, Model]]:
+    comps = [component(n) for n in names] if names else list(COMPONENTS.values())
+    chosen = [(c, m) for c in comps for m in c.models
+              if mutant is None or mutant in m.mutants]
+    if mutant is not None and not chosen:
+        known = sorted(x for c in comps for m in c.models for x in m.mutants)
+        raise BadInput(f"no model of {', '.join(c.name for c in comps)} carries mutant "
+                       f"{mutant!r} (known: {', '.join(known)})")
+    return chosen
+
+
+def build(model: Model, mutant, bounds, for_engine: str):
+    try:
+        if for_engine == "hypothesis" and not bounds:
+            return model.hypothesis_machine(mutant)
+        return model.machine(mutant, **(bounds or {}))
+    except UnknownMutant as exc:
+        raise BadInput(str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"bad bounds for {model.name}: {exc}") from None
+
+
+def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
+          mutant: str | None = None, bounds: dict | None = None, profile: str = "ci",
+          seed: int | None = None, trace_dir: Path = Path("kubemc-traces"),
+          max_states: int | None = None,
+          progress: Callable[[str], None] | None = None,
+          symbolic: Callable[..., list[Result]] | None = None) -> list[Result]:
+    results: list[Result] = []
+    for engine in engines:
+        if engine not in ENGINES:
+            raise BadInput(f"unknown engine {engine!r} (known: {', '.join(ENGINES)}, all)")
+    pairs = select(names, mutant)
+    if bounds:
+        # --bound applies to the models that have those bounds
+        pairs = [(c, m) for c, m in pairs if set(bounds) <= _bound_names(m)]
+        if not pairs:
+            raise BadInput(f"no selected model has the bounds {', '.join(sorted(bounds))}")
+    for engine in engines:
+        if engine == "z3":
+            if symbolic is None:
+                from checker.symbolic_run import run_symbolic as symbolic
+            comps = {c.name: c for c, _ in pairs}
+            for comp in comps.values():
+                results += symbolic(comp, mutant=mutant, trace_dir=trace_dir)
+            continue
+        for comp, model in pairs:
+            machine = build(model, mutant, bounds, engine)
+            command = _command(comp.name, engine, mutant, bounds, seed, profile)
+            if engine == "explore":
+                results.append(_explore(comp, model, machine, trace_dir, command,
+                                        max_states, progress))
+            else:
+                results.append(_hypothesis(comp, model, machine, trace_dir, command,
+                                           profile, seed, progress))
+    return results
+
+
+def _bound_names(model: Model) -> set:
+    extra = {k for b in model.mutant_bounds.values() for k in b}
+    return set(model.bounds) | set(model.hypothesis_bounds) | extra
+
+
+def _explore(comp, model, machine, trace_dir, command, max_states, progress) -> Result:
+    from checker.progress import explore_line
+
+    label = f"explore {model.name}"
+    report = (lambda s: progress(explore_line(label, s))) if progress else None
+    outcome = explore_engine.explore(machine, model.properties, max_states=max_states,
+                                     progress=report)
+    st = outcome.stats
+    figures = {"distinct_states": st.states, "transitions": st.transitions,
+               "depth": st.depth, "states_per_second": round(st.rate),
+               "bounds": machine.config()}
+    if outcome.counterexample is not None:
+        cex = outcome.counterexample
+        path = traces.save(cex, trace_dir, model=model.name, machine=machine,
+                           engine="explore", seed=None, command=command)
+        return Result(comp.name, model.name, "explore", VIOLATED, st.seconds, machine.mutant,
+                      cex.prop.name, str(path), figures,
+                      f"shortest counterexample: {len(cex.steps)} steps")
+    verdict = HOLDS if outcome.complete else INCOMPLETE
+    detail = "" if outcome.complete else f"stopped at --max-states {max_states}"
+    return Result(comp.name, model.name, "explore", verdict, st.seconds, machine.mutant,
+                  None, None, figures, detail)
+
+
+def _hypothesis(comp, model, machine, trace_dir, command, profile, seed, progress) -> Result:
+    if progress:
+        progress(f"hypothesis {model.name}: profile {profile} …")
+    start = time.perf_counter()
+    outcome = stateful.check(machine, model.properties, profile=profile, seed=seed)
+    seconds = time.perf_counter() - start
+    figures = {"examples": outcome.examples, "profile": profile, "bounds": machine.config()}
+    if outcome.counterexample is not None:
+        cex = outcome.counterexample
+        path = traces.save(cex, trace_dir, model=model.name, machine=machine,
+                           engine="hypothesis", seed=seed if seed is not None else "derandomized",
+                           command=command)
+        return Result(comp.name, model.name, "hypothesis", VIOLATED, seconds, machine.mutant,
+                      cex.prop.name, str(path), figures,
+                      f"shrunk counterexample: {len(cex.steps)} steps")
+    return Result(comp.name, model.name, "hypothesis", HOLDS, seconds, machine.mutant,
+                  figures=figures)

@@ -1,0 +1,193 @@
+"""Turning counterexamples into ITF files, and reading them back: ``trace show``
+prints what changed at each step; ``trace replay`` re-executes the steps on the
+model as it is now and says whether the violation still happens.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from checker import itf
+from checker.components import UnknownName, all_properties, component_of, model_named
+from checker.counterexample import Counterexample
+from checker.errors import BadInput
+from model.kernel import Step
+from properties.core import INVARIANT, TRANSITION
+
+
+def to_itf(cex: Counterexample, *, model: str, machine, engine: str,
+           seed: Any = None, command: list[str] | str | None = None) -> dict:
+    views = [machine.view(cex.init)] + [machine.view(s) for _, s in cex.steps]
+    actions = [("Init", ())] + [(st.name, st.params) for st, _ in cex.steps]
+    if isinstance(command, list):
+        command = shlex.join(command)
+    meta = {
+        "description": f"{cex.prop.name} violated: {cex.prop.statement}",
+        "property": cex.prop.name,
+        "kind": cex.prop.kind,
+        "provenance": cex.prop.provenance,
+        "component": cex.prop.component,
+        "model": model,
+        "mutant": machine.mutant,
+        "config": machine.config(),
+        "engine": engine,
+        "seed": seed,
+        "command": command,
+        "length": len(cex.steps),
+    }
+    meta = {k: (v if v is not None else "none") for k, v in meta.items()}
+    return itf.build(itf.encode(meta), views, actions)
+
+
+def save(cex: Counterexample, directory: Path, **kwargs) -> Path:
+    model = kwargs["model"]
+    mutant = kwargs["machine"].mutant
+    stem = "-".join(x for x in (model, cex.prop.name, kwargs["engine"], mutant) if x)
+    path = itf.fresh_path(directory, stem)
+    return itf.write(path, to_itf(cex, **kwargs))
+
+
+# ---------------------------------------------------------------------------
+# show
+# ---------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict) and set(value) <= {"#tup", "#set", "#map", "#bigint"}:
+        if "#tup" in value:
+            return "(" + ", ".join(_fmt(v) for v in value["#tup"]) + ")"
+        if "#set" in value:
+            return "{" + ", ".join(_fmt(v) for v in value["#set"]) + "}"
+        if "#map" in value:
+            return "{" + ", ".join(f"{_fmt(k)} ↦ {_fmt(v)}" for k, v in value["#map"]) + "}"
+        return value["#bigint"]
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _changes(name: str, before: Any, after: Any) -> list[str]:
+    """The changed parts of one variable: per index for a list of per-server
+    values, so a reader sees 'log[2]' change rather than the whole vector."""
+    if before == after:
+        return []
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after) \
+            and name != "messages":
+        return [f"  {name}[{i}]: {_fmt(b)} → {_fmt(a)}"
+                for i, (b, a) in enumerate(zip(before, after)) if b != a]
+    if isinstance(before, list) and isinstance(after, list):
+        gone = [x for x in before if x not in after]
+        new = [x for x in after if x not in before]
+        lines = [f"  {name} −{_fmt(x)}" for x in gone] + [f"  {name} +{_fmt(x)}" for x in new]
+        return lines or [f"  {name}: {_fmt(before)} → {_fmt(after)}"]
+    return [f"  {name}: {_fmt(before)} → {_fmt(after)}"]
+
+
+def show(trace: dict) -> str:
+    meta = trace.get("#meta", {})
+    out = []
+    if meta:
+        out.append(f"property  {meta.get('property')} ({meta.get('kind')}): "
+                   f"{meta.get('description', '')}")
+        out.append(f"model     {meta.get('model')}  mutant {meta.get('mutant')}  "
+                   f"engine {meta.get('engine')}  seed {meta.get('seed')}")
+        out.append(f"bounds    {_fmt(meta.get('config', {}))}")
+        out.append(f"reproduce {meta.get('command')}")
+        out.append("")
+    variables = trace["vars"]
+    states = trace["states"]
+    if not states:
+        return "\n".join(out + ["(no states)"])
+    out.append("State 0 (initial)")
+    for v in variables:
+        out.append(f"  {v} = {_fmt(states[0].get(v))}")
+    for k in range(1, len(states)):
+        m = states[k].get("#meta", {})
+        params = ", ".join(_fmt(p) for p in m.get("params", []))
+        out.append(f"Step {k}: {m.get('action', '?')}({params})")
+        changed = []
+        for v in variables:
+            changed += _changes(v, states[k - 1].get(v), states[k].get(v))
+        out.extend(changed or ["  (no change)"])
+    if "loop" in trace:
+        out.append(f"(loops back to state {trace['loop']})")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------
+# replay
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Replay:
+    reproduced: bool
+    message: str
+    steps_replayed: int
+    divergences: tuple = ()
+
+
+def replay(trace: dict, source: str = "trace") -> Replay:
+    meta = trace.get("#meta") or {}
+    for key in ("model", "property"):
+        if key not in meta:
+            raise BadInput(f"{source}: #meta has no {key!r}: not a kubemc trace")
+    try:
+        model = model_named(meta["model"])
+        prop = next(p for p in all_properties() if p.name == meta["property"]
+                    and p.component == component_of(model).name)
+    except (UnknownName, StopIteration):
+        raise BadInput(f"{source}: names model {meta['model']!r} / property "
+                       f"{meta['property']!r}, which this kubemc does not have") from None
+    mutant = meta.get("mutant")
+    mutant = None if mutant in (None, "none") else mutant
+    config = itf.decode(meta.get("config") or {})
+    config = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in config.items()}
+    try:
+        machine = model.build(mutant=mutant, **config)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"{source}: cannot rebuild the model from its #meta: {exc}") from None
+
+    states = trace["states"]
+    divergences = []
+    inits = list(machine.init_states())
+    recorded0 = {k: v for k, v in states[0].items() if k != "#meta"}
+    state = next((s for s in inits if itf.encode(dict(machine.view(s))) == recorded0), inits[0])
+    before = None
+    last_step = None
+    for k in range(1, len(states)):
+        m = states[k].get("#meta") or {}
+        try:
+            step = Step(m["action"], tuple(itf.decode(p) for p in m.get("params", [])))
+        except (KeyError, TypeError):
+            raise BadInput(f"{source}: state {k} has no action in its #meta") from None
+        nxt = machine.apply(state, step)
+        if nxt is None:
+            return Replay(False, f"step {k} {step} is not enabled in the model as it is now: "
+                          "the violation no longer reproduces", k - 1, tuple(divergences))
+        recorded = {key: v for key, v in states[k].items() if key != "#meta"}
+        if itf.encode(dict(machine.view(nxt))) != recorded:
+            divergences.append(k)
+        before, last_step, state = state, step, nxt
+    if prop.kind == INVARIANT:
+        holds = prop.check(machine, state)
+    elif prop.kind == TRANSITION:
+        holds = last_step is None or prop.check(machine, before, last_step, state)
+    else:
+        raise BadInput(f"{source}: replay of {prop.kind} properties is not supported yet")
+    n = len(states) - 1
+    if holds:
+        return Replay(False, f"all {n} steps replayed; {prop.name} holds: "
+                      "the violation no longer reproduces", n, tuple(divergences))
+    return Replay(True, f"all {n} steps replayed; {prop.name} is violated: "
+                  f"{prop.statement}", n, tuple(divergences))
+
+
+def load(path: str | Path) -> dict:
+    return itf.read(path)

@@ -1,0 +1,94 @@
+"""The kernel's worked example (model/kernel.py docstring), run for real."""
+
+import pytest
+
+from checker.explore import explore
+from model.kernel import (ENVIRONMENT, SYSTEM, Composition, Link, Machine, Mutant, Step,
+                          UnknownMutant)
+from properties.core import INVARIANT, Property
+
+
+class Lock(Machine):
+    name = "lock"
+    tags = {"Acquire": ENVIRONMENT, "Release": ENVIRONMENT}
+    mutants = {"no_holder_check": Mutant("Acquire succeeds while another client holds the lock",
+                                         violates="mutual_exclusion")}
+
+    def __init__(self, clients=2, mutant=None):
+        super().__init__(mutant)
+        self.clients = clients
+
+    def config(self):
+        return {"clients": self.clients}
+
+    def init_states(self):
+        yield ()
+
+    def steps(self, state):
+        for c in range(self.clients):
+            yield Step("Acquire", (c,))
+            yield Step("Release", (c,))
+
+    def apply(self, state, step):
+        (c,) = step.params
+        if step.name == "Acquire":
+            if state and self.mutant != "no_holder_check":
+                return None
+            if c in state:
+                return None
+            return tuple(sorted(set(state) | {c}))
+        if c not in state:
+            return None
+        return tuple(h for h in state if h != c)
+
+
+MUTEX = Property("mutual_exclusion", "lock", INVARIANT, "At most one client holds the lock.",
+                 "test fixture", lambda m, s: len(s) <= 1)
+
+
+def test_correct_lock_holds_everywhere():
+    out = explore(Lock(clients=3), [MUTEX])
+    assert out.counterexample is None and out.complete
+    assert out.stats.states == 4  # free, or held by one of three clients
+
+
+def test_mutant_is_caught_with_shortest_trace():
+    out = explore(Lock(clients=3, mutant="no_holder_check"), [MUTEX])
+    cex = out.counterexample
+    assert cex is not None and cex.prop.name == "mutual_exclusion"
+    assert [s.name for s, _ in cex.steps] == ["Acquire", "Acquire"]
+
+
+def test_unknown_mutant_is_refused_by_name():
+    with pytest.raises(UnknownMutant, match="no_holder_check"):
+        Lock(mutant="nope")
+
+
+def test_step_params_are_tuples_and_print_like_calls():
+    assert Step("Receive", [1, 2]).params == (1, 2)
+    assert str(Step("Receive", (1, 2))) == "Receive(1, 2)"
+
+
+def test_composition_interleaves_parts_and_fires_links():
+    def params(joint):
+        return [()] if joint["a"] and not joint["b"] else []
+
+    def hand_over(a, b, _):
+        return ((), (a[0],))
+
+    comp = Composition([("a", Lock(1)), ("b", Lock(1))],
+                       links=[Link("handover", "a", "b", params, hand_over, SYSTEM)])
+    assert comp.talks_to() == {("a", "b")}
+    assert comp.tags["a->b.handover"] == SYSTEM
+    out = explore(comp, [])
+    assert out.complete and out.stats.states == 4
+    (init,) = comp.init_states()
+    held = comp.apply(init, Step("a.Acquire", (0,)))
+    assert held == ((0,), ())
+    assert comp.apply(held, Step("a->b.handover", ())) == ((), (0,))
+    assert comp.view(held) == {"a.state": (0,), "b.state": ()}
+
+
+def test_link_to_an_unknown_component_is_an_error():
+    with pytest.raises(ValueError, match="unknown component"):
+        Composition([("a", Lock(1))], links=[Link("x", "a", "zz", None, None)])
