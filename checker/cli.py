@@ -71,10 +71,7 @@ def build_parser() -> Parser:
     from conformance.cli import TARGETS, target_module
     for name, (_, summary) in TARGETS.items():
         tp = fsub.add_parser(name, help=summary, description=summary)
-        try:
-            target_module(name).add_arguments(tp)
-        except ModuleNotFoundError:  # TEMPORARY while targets land
-            pass
+        target_module(name).add_arguments(tp)
 
     b = sub.add_parser("bench", help="performance figures (never asserted in tests)")
     from checker.bench import BENCHMARKS
@@ -119,7 +116,10 @@ def _summary(r) -> str:
     elif r.engine == "hypothesis":
         figures = f"{f['examples']} runs ({f['profile']} profile), {r.seconds:.1f} s"
     else:
-        figures = f"{r.seconds:.1f} s" + (f", {r.detail}" if r.detail else "")
+        figures = f"{r.seconds:.1f} s, {r.detail}"
+        if r.verdict == "violated":
+            return (f"{head}: VIOLATED {r.prop} — {figures}\n"
+                    f"  trace: {r.trace}\n  replay: kubemc trace replay {r.trace}")
     if r.verdict == "violated":
         return (f"{head}: VIOLATED {r.prop} — {figures}; {r.detail}\n"
                 f"  trace: {r.trace}\n  replay: kubemc trace replay {r.trace}")

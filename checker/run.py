@@ -121,13 +121,24 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
         for comp, model in pairs:
             machine = build(model, mutant, bounds, engine)
             command = _command(comp.name, engine, mutant, bounds, seed, profile)
+            props = targeted(model, mutant)
             if engine == "explore":
-                results.append(_explore(comp, model, machine, trace_dir, command,
+                results.append(_explore(comp, model, machine, props, trace_dir, command,
                                         max_states, progress))
             else:
-                results.append(_hypothesis(comp, model, machine, trace_dir, command,
+                results.append(_hypothesis(comp, model, machine, props, trace_dir, command,
                                            profile, seed, progress))
     return results
+
+
+def targeted(model: Model, mutant: str | None):
+    """The properties a run checks: all of them, or with a mutant the one it is
+    meant to violate — so the trace shows that this property has teeth, not
+    that some stronger property fails first."""
+    if mutant is None:
+        return model.properties
+    target = model.mutants[mutant].violates
+    return tuple(p for p in model.properties if p.name == target)
 
 
 def _bound_names(model: Model) -> set:
@@ -135,12 +146,12 @@ def _bound_names(model: Model) -> set:
     return set(model.bounds) | set(model.hypothesis_bounds) | extra
 
 
-def _explore(comp, model, machine, trace_dir, command, max_states, progress) -> Result:
+def _explore(comp, model, machine, props, trace_dir, command, max_states, progress) -> Result:
     from checker.progress import explore_line
 
     label = f"explore {model.name}"
     report = (lambda s: progress(explore_line(label, s))) if progress else None
-    outcome = explore_engine.explore(machine, model.properties, max_states=max_states,
+    outcome = explore_engine.explore(machine, props, max_states=max_states,
                                      progress=report)
     st = outcome.stats
     figures = {"distinct_states": st.states, "transitions": st.transitions,
@@ -159,11 +170,12 @@ def _explore(comp, model, machine, trace_dir, command, max_states, progress) -> 
                   None, None, figures, detail)
 
 
-def _hypothesis(comp, model, machine, trace_dir, command, profile, seed, progress) -> Result:
+def _hypothesis(comp, model, machine, props, trace_dir, command, profile, seed,
+                progress) -> Result:
     if progress:
         progress(f"hypothesis {model.name}: profile {profile} …")
     start = time.perf_counter()
-    outcome = stateful.check(machine, model.properties, profile=profile, seed=seed)
+    outcome = stateful.check(machine, props, profile=profile, seed=seed)
     seconds = time.perf_counter() - start
     figures = {"examples": outcome.examples, "profile": profile, "bounds": machine.config()}
     if outcome.counterexample is not None:

@@ -57,7 +57,7 @@ def save(cex: Counterexample, directory: Path, **kwargs) -> Path:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, dict) and set(value) <= {"#tup", "#set", "#map", "#bigint"}:
+    if isinstance(value, dict) and value and set(value) <= {"#tup", "#set", "#map", "#bigint"}:
         if "#tup" in value:
             return "(" + ", ".join(_fmt(v) for v in value["#tup"]) + ")"
         if "#set" in value:

@@ -3,6 +3,7 @@
 import pytest
 
 from checker.components import RAFT
+from checker.run import targeted
 from checker.explore import explore
 from model.kernel import Step
 from model.store.raft import (AEQ, AER, CANDIDATE, FOLLOWER, LEADER, RVQ, RVR, Raft,
@@ -111,6 +112,6 @@ def test_symmetry_representative_is_in_the_orbit():
 @pytest.mark.parametrize("mutant", sorted(Raft.mutants))
 def test_every_raft_mutant_is_caught_by_explore(mutant):
     machine = RAFT.machine(mutant)
-    out = explore(machine, RAFT.properties)
+    out = explore(machine, targeted(RAFT, mutant))
     assert out.counterexample is not None, f"{mutant} escaped at {machine.config()}"
     assert out.counterexample.prop.name == Raft.mutants[mutant].violates

@@ -114,6 +114,9 @@ class Raft(Machine):
         "no_consistency_check": Mutant(
             "AppendEntries is accepted without checking the term of the previous entry",
             violates="log_matching"),
+        "quorum_off_by_one": Mutant(
+            "a leader counts a bare half of the servers as a majority (n // 2 instead of "
+            "n // 2 + 1) when it advances its commit index", violates="state_machine_safety"),
         "leader_overwrites": Mutant(
             "a leader overwrites its own last entry with a new client request "
             "once its log is full", violates="leader_append_only"),
@@ -140,6 +143,7 @@ class Raft(Machine):
         self._duplicate = "DuplicateMessage" in self.faults
         self._drop = "DropMessage" in self.faults
         self.quorum = servers // 2 + 1
+        self.commit_quorum = servers // 2 if mutant == "quorum_off_by_one" else self.quorum
         self.everyone = (1 << servers) - 1
         self._popcount = [bin(m).count("1") for m in range(1 << servers)]
 
@@ -179,13 +183,13 @@ class Raft(Machine):
 
     def apply(self, state, step):
         name, p = step.name, step.params
-        if name == "Receive":
-            return self.receive(state, p[0])
         if name in FAULTS and name not in self.faults:
             return None
-        if name in ("DuplicateMessage", "DropMessage"):
+        if name in ("Receive", "DuplicateMessage", "DropMessage"):
             if not any(m == p[0] for m, _ in state[1]):
-                return None
+                return None  # only a message in flight can be received or lost
+            if name == "Receive":
+                return self.receive(state, p[0])
             if name == "DuplicateMessage":
                 return (state[0], bag_add(state[1], p[0]))
             return (state[0], bag_remove(state[1], p[0]))
@@ -300,7 +304,7 @@ class Raft(Machine):
         new_commit = s[COMMIT]
         for index in range(len(log), s[COMMIT], -1):
             votes = 1 + sum(1 for k in range(self.n) if k != i and match[k] >= index)
-            if votes >= self.quorum:
+            if votes >= self.commit_quorum:
                 if log[index - 1][0] == s[TERM] or self.mutant == "figure8_commit":
                     new_commit = index
                 break

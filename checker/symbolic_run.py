@@ -1,0 +1,45 @@
+"""``kubemc check --engine z3``: run a component's symbolic checks and turn
+their results into the same ``Result`` rows (and traces) as the other engines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from checker import traces
+from checker.z3engine import PROVED, VIOLATED, run_checks
+
+
+def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:
+    from checker.run import HOLDS, INCOMPLETE, Result
+    from checker.run import VIOLATED as BROKEN
+
+    rows = []
+    for check, result in zip(_selected(comp.symbolic, mutant), run_checks(comp.symbolic, mutant)):
+        figures = {"method": result.method, "bound": result.bound, "verdict": result.verdict}
+        if result.counterexample is not None:
+            command = f"kubemc check {comp.name} --engine z3" + (
+                f" --mutant {mutant}" if mutant else "")
+            path = traces.save(result.counterexample, trace_dir, model=check.model,
+                               machine=result.machine, engine="z3", command=command)
+            rows.append(Result(comp.name, check.model, "z3", BROKEN, result.seconds, mutant,
+                               result.prop, str(path), figures,
+                               f"{check.name}: {result.summary()}"))
+            continue
+        if result.verdict == VIOLATED or (mutant is None and not result.holds):
+            verdict = BROKEN
+        elif mutant is not None:
+            verdict = INCOMPLETE  # a mutant the bounded search did not reach
+        else:
+            verdict = HOLDS if result.verdict == PROVED or result.holds else INCOMPLETE
+        rows.append(Result(comp.name, check.model, "z3", verdict, result.seconds, mutant,
+                           result.prop, None, figures, f"{check.name}: {result.summary()}"))
+    if mutant is not None and not rows:
+        from checker.errors import BadInput
+        raise BadInput(f"no symbolic check of {comp.name} covers mutant {mutant!r} "
+                       f"(z3 covers: {', '.join(sorted({m for c in comp.symbolic for m in c.mutants}))})")
+    return rows
+
+
+def _selected(checks, mutant):
+    return list(checks) if mutant is None else [c for c in checks if mutant in c.mutants]

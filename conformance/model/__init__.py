@@ -1,0 +1,111 @@
+"""Sequential specifications that histories are checked against.
+
+A specification is the sequential object a linearizable history must be
+explainable by (Herlihy & Wing, "Linearizability: a correctness condition for
+concurrent objects", TOPLAS 1990). Each is a :class:`Spec`:
+
+``init()``
+    the initial state (hashable, cheap to hash: the checker memoizes on it);
+``step(state, op)``
+    the state after ``op`` takes effect from ``state`` with the output the
+    history recorded, or ``None`` if that output is impossible from ``state``.
+    For an ``info`` operation the output is unknown, and ``step`` accepts any;
+``partition_key(op)``
+    the object ``op`` acts on. Histories are checked one object at a time:
+    a history is linearizable iff each object's sub-history is (Herlihy and
+    Wing's locality; Horn and Kroening, "Faster linearizability checking via
+    P-compositionality", FORTE 2015);
+``prepare(op)``
+    the checker's hot path: ``op``'s transition as a function of the state
+    alone (``step`` with the operation's fields bound once), or ``None`` when
+    the operation has no effect and observed nothing — a ``fail`` (Jepsen: it
+    definitely did not happen), or an ``info`` read (it may have happened, but
+    a read changes nothing and its result is unknown).
+
+Specifications are registered by name in :data:`SPECS`; a JSONL history names
+its model in ``#meta``, other formats are recognised by their operations
+(:func:`conformance.importers.infer_model`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from conformance.history import Operation
+
+State = Hashable
+Transition = Callable[[State], "State | None"]
+
+
+class Spec:
+    """Base class: override ``init`` and ``step``; ``prepare`` for speed."""
+
+    name = ""
+    #: operation names that never change the state (their ``info`` form is dropped)
+    read_only: frozenset[str] = frozenset()
+    #: operation names this model knows
+    ops: frozenset[str] = frozenset()
+
+    def init(self) -> State:
+        raise NotImplementedError
+
+    def step(self, state: State, op: Operation) -> State | None:
+        raise NotImplementedError
+
+    def partition_key(self, op: Operation) -> Hashable:
+        return op.key
+
+    def prepare(self, op: Operation) -> Transition | None:
+        if op.status == "fail" or (op.status == "info" and op.f in self.read_only):
+            return None
+        step = self.step
+        return lambda state: step(state, op)
+
+    def is_pure(self, op: Operation) -> bool:
+        """``op`` never changes the state where it is possible (a read, a failed compare).
+
+        The checker linearizes such an operation as soon as it is possible and
+        tries no alternative to it (moving it earlier breaks no linearization):
+        answer ``True`` only if that holds for every state.
+        """
+        return op.status == "ok" and op.f in self.read_only
+
+    def validate(self, op: Operation) -> str | None:
+        """Why ``op`` is not an operation of this model, or ``None`` if it is."""
+        if op.f not in self.ops:
+            return f"{self.name} has no operation {op.f!r} (known: {', '.join(sorted(self.ops))})"
+        return None
+
+    def describe(self, state: State) -> Any:
+        """The state as a JSON-able value, for reports and traces."""
+        return state
+
+    def global_violation(self, ops: list[Operation]):
+        """A violation visible across partitions, or ``None``.
+
+        The default has none; ``etcd-kv`` checks that its global revisions
+        respect real time (see :mod:`conformance.model.etcd`). Returns a pair
+        ``(message, [operations])``.
+        """
+        return None
+
+
+def spec(name: str) -> Spec:
+    """The specification registered under ``name`` (BadInput if unknown)."""
+    from checker.errors import BadInput
+
+    try:
+        factory = SPECS[name]
+    except KeyError:
+        raise BadInput(f"no sequential specification {name!r} "
+                       f"(known: {', '.join(sorted(SPECS))})") from None
+    return factory()
+
+
+# The specifications import Spec from here, so they come last.
+from conformance.model.etcd import EtcdKV  # noqa: E402
+from conformance.model.kv import KV  # noqa: E402
+from conformance.model.register import Register  # noqa: E402
+
+SPECS: dict[str, type[Spec]] = {"register": Register, "kv": KV, "etcd-kv": EtcdKV}

@@ -1,0 +1,151 @@
+"""``kubemc conform etcd``: arguments and exit code; the work is in
+:func:`conformance.target.etcd_suite.run_suite`.
+
+    kubemc conform etcd [--endpoints URL,...] [--time-limit S] [--clients N]
+                        [--rate R] [--nemesis kill,pause,partition|none]
+                        [--seed N] [--out DIR] [--junit FILE] [--json]
+
+Without ``--endpoints`` it starts a local 3-member cluster (root and the
+``etcd`` binary needed) and injects the faults named by ``--nemesis``
+(default: all three); with ``--endpoints`` it drives that cluster and injects
+none. Keys live under ``/kmc/<run id>/``, but the compactor compacts the
+whole cluster's history: point ``--endpoints`` at a test cluster. Exit status: 0 every check holds, 1 a check was violated (the report
+and the history are in the output directory), 2 bad arguments, 3 something
+missing from the machine (etcd, root, an unreachable endpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+from checker.errors import BAD_INPUT, HOLDS, VIOLATED, BadInput, KubemcError
+
+
+def _positive_float(name):
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number of seconds, not {text!r}") from None
+        if not v > 0 or v != v or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be positive, not {text!r}")
+        return v
+    return parse
+
+
+def _int_range(name, lo, hi):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, not {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{name} must be between {lo} and {hi}, not {v}")
+        return v
+    return parse
+
+
+def _rate(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate must be a number of requests per second, not {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"--rate must be >= 0 (0: unlimited), not {text!r}")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoints", metavar="URL,...",
+                        help="client URLs of a running cluster (default: start a local 3-member cluster)")
+    parser.add_argument("--time-limit", type=_positive_float("--time-limit"), default=60.0, metavar="S",
+                        help="seconds of traffic (default 60)")
+    parser.add_argument("--clients", type=_int_range("--clients", 1, 256), default=8, metavar="N",
+                        help="concurrent KV clients, one request outstanding each (default 8)")
+    parser.add_argument("--rate", type=_rate, default=0.0, metavar="R",
+                        help="total KV requests per second (default 0: as fast as the clients go)")
+    parser.add_argument("--nemesis", default=None, metavar="FAULTS",
+                        help="kill,pause,partition (default, local cluster) or none (default with --endpoints)")
+    parser.add_argument("--seed", type=_int_range("--seed", 0, 2**63 - 1), default=0, metavar="N",
+                        help="seed of the workload and fault schedule (default 0)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="write history, report and windows here (default: ./kubemc-out/… on violation only)")
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+
+def options_from_args(args):
+    from conformance.failpoint import parse_faults
+    from conformance.target.etcd import parse_endpoints
+    from conformance.target.etcd_suite import SuiteOptions, command_line
+
+    endpoints = parse_endpoints(args.endpoints) if args.endpoints is not None else None
+    if args.nemesis is None:
+        nemesis = () if endpoints else ("kill", "pause", "partition")
+    else:
+        nemesis = parse_faults(args.nemesis)
+    return SuiteOptions(endpoints=endpoints, time_limit=args.time_limit, clients=args.clients,
+                        rate=args.rate, nemesis=nemesis, seed=args.seed, out=args.out,
+                        progress=not args.json or sys.stderr.isatty(), command=command_line())
+
+
+def run(args) -> int:
+    from conformance.report import summary, write_junit
+    from conformance.target.etcd import Interrupted
+    from conformance.target.etcd_suite import run_suite
+
+    opts = options_from_args(args)
+    if args.junit:
+        parent = os.path.dirname(os.path.abspath(args.junit))
+        if not os.path.isdir(parent):
+            raise BadInput(f"--junit {args.junit}: directory {parent} does not exist")
+    try:
+        result = run_suite(opts)
+    except Interrupted as exc:
+        # SIGTERM / SIGHUP: the cluster is gone (run_suite's finally); say so
+        print(f"kubemc: {exc}: stopped; everything the run created was removed", file=sys.stderr)
+        return 128 + int(signal.Signals[str(exc)])
+    if args.junit:
+        try:
+            write_junit(result, args.junit)
+        except OSError as exc:
+            raise BadInput(f"--junit {args.junit}: cannot write: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1, default=str))
+    else:
+        print(summary(result))
+    return HOLDS if result.passed else VIOLATED
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad arguments: one line naming the problem (no usage dump), exit 2."""
+
+    def error(self, message):
+        self.exit(BAD_INPUT, f"{self.prog}: {message} (see --help)\n")
+
+
+def main(argv=None) -> int:
+    """Standalone entry (``python -m conformance.target.etcd_cli``), for when
+    the top-level ``kubemc`` CLI is not at hand; same arguments and codes."""
+    parser = _OneLineParser(prog="kubemc conform etcd", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return BAD_INPUT if exc.code else HOLDS
+    try:
+        return run(args)
+    except KubemcError as exc:
+        print(f"kubemc: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kubemc: interrupted; everything the run created was removed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Raft leader election on its own: the sub-protocol Election Safety speaks of.
+
+This is the election part of ``model.store.raft`` (Raft paper, Ongaro &
+Ousterhout, USENIX ATC 2014, §5.2 and Figure 2; its TLA+ specification
+raft.tla, Ongaro 2014, actions Timeout, RequestVote, BecomeLeader,
+UpdateTerm, HandleRequestVoteRequest, HandleRequestVoteResponse, Restart),
+cut down to what a symbolic proof can carry: no log, no AppendEntries.
+
+Actions (``steps``), with ``i`` the server acting:
+
+* ``Timeout(i)`` — a follower or candidate starts an election: term + 1,
+  candidate, and it votes for itself (the paper's rule; raft.tla instead
+  sends itself a RequestVote);
+* ``RequestVote(i, j)`` — candidate ``i`` sends ``j`` a RequestVote request
+  for its current term;
+* ``UpdateTerm(i, t)`` — ``i`` has been sent a message (of any kind) of a
+  term ``t`` newer than its own: it adopts ``t``, becomes follower and
+  forgets its vote (raft.tla's UpdateTerm; the message stays to be handled);
+* ``HandleRequestVoteRequest(i, j, t, log_ok)`` — ``i`` answers candidate
+  ``j``'s request of term ``t <= term(i)``. It grants when ``t`` is its
+  term, it has not voted for someone else in that term, and ``log_ok``;
+* ``HandleRequestVoteResponse(i, j)`` — candidate ``i`` counts ``j``'s
+  granted response of its current term (stale and negative responses change
+  nothing, so they are not steps);
+* ``BecomeLeader(i)`` — a candidate holding a quorum of votes leads;
+* ``Restart(i)`` — fault: ``i`` loses its volatile state (role, votes
+  received) and keeps its persistent state (term, votedFor).
+
+**The up-to-date log check is a nondeterministic input.** The election
+machine has no logs, so whether the candidate's log is at least as
+up-to-date as the voter's (paper §5.4.1) is the step parameter ``log_ok``:
+every step is offered with both values. Every outcome of the real check is
+one of these two, so the machine over-approximates Raft's voting decisions;
+Election Safety holds for every choice, which is the point — it does not
+depend on logs at all (the paper's argument in §5.2 uses only one vote per
+server per term and quorum intersection).
+
+**Messages are a monotone set of sent messages.** A send adds a message to
+the set; nothing ever removes one, and receiving does not consume it. A
+message in the set can therefore be received any number of times, or never,
+in any order — which subsumes loss, duplication and reordering without
+DuplicateMessage / DropMessage actions or a bag bound. This is the standard
+abstraction of the Ivy and mypyvy protocol models (Padon et al., "Ivy:
+safety verification by interactive generalization", PLDI 2016; Feldman et
+al., "Inferring inductive invariants from phase structures", CAV 2019), and
+it is sound for safety with respect to raft.tla's bag: every raft.tla
+behaviour of these actions maps to one here (a duplicate is a second
+receipt, a drop is never receiving). Because every message carries a term
+at most ``max_term``, the set is finite and so is the state space — no
+message bound is needed.
+
+**No stutter steps.** A step whose result equals the state (re-sending a
+message already in the set, re-answering an answered request) is disabled,
+as in ``model.store.raft``; the symbolic encoding
+(``properties.symbolic.election``) says the same with ``S' != S``.
+
+State: ``(servers, sent)``:
+
+* ``servers[i] = (term, role, voted_for, granted)``: ``role`` is FOLLOWER /
+  CANDIDATE / LEADER, ``voted_for`` a server or ``NOBODY``, ``granted`` the
+  bitmask of servers whose vote ``i`` has counted in its current term. The
+  first two fields sit where ``model.store.raft`` has them.
+* ``sent`` is an int bitmask over the finite universe of messages
+  (:meth:`Election.message_bit`): cheap to hash, and a set union is ``|``.
+  ``view`` spells the messages out.
+
+Bounds: ``servers`` and ``max_term`` (a server times out only below it).
+Symmetry reduction is not offered: the state space is small at the bounds
+the exhaustive engine runs, and the proofs are symbolic.
+"""
+
+from __future__ import annotations
+
+from model.kernel import FAULT, SYSTEM, Machine, Mutant, Step
+
+FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
+ROLE_NAMES = ("Follower", "Candidate", "Leader")
+NOBODY = -1
+
+# server tuple fields
+TERM, ROLE, VOTED, GRANTED = range(4)
+
+# message kinds
+REQUEST, RESPONSE = "RequestVoteRequest", "RequestVoteResponse"
+
+
+class Election(Machine):
+    name = "election"
+    tags = {
+        "Timeout": SYSTEM, "RequestVote": SYSTEM, "UpdateTerm": SYSTEM,
+        "HandleRequestVoteRequest": SYSTEM, "HandleRequestVoteResponse": SYSTEM,
+        "BecomeLeader": SYSTEM, "Restart": FAULT,
+    }
+    #: elections and crashes: random runs take them sparingly (hypothesis engine)
+    rare = frozenset({"Timeout", "Restart"})
+    mutants = {
+        "double_vote": Mutant(
+            "a server grants its vote to a second candidate in the same term",
+            violates="election_safety"),
+    }
+    def __init__(self, servers: int = 3, max_term: int = 2, mutant: str | None = None):
+        super().__init__(mutant)
+        if servers < 1 or max_term < 1:
+            raise ValueError("election bounds must be positive")
+        self.n = servers
+        self.max_term = max_term
+        self.quorum = servers // 2 + 1
+        self._popcount = [bin(m).count("1") for m in range(1 << servers)]
+        self._free_any = mutant == "double_vote"
+        # the message universe, in a fixed order: message -> bit
+        universe = []
+        for t in range(1, max_term + 1):
+            for src in range(servers):
+                for dst in range(servers):
+                    if src != dst:
+                        universe.append((REQUEST, src, dst, t))
+                        universe.append((RESPONSE, src, dst, t, False))
+                        universe.append((RESPONSE, src, dst, t, True))
+        self.universe = tuple(universe)
+        self._bit = {m: 1 << k for k, m in enumerate(universe)}
+        # messages addressed to server i of term t, as one mask: UpdateTerm's guard
+        self._to = {(i, t): 0 for i in range(servers) for t in range(1, max_term + 1)}
+        for m, bit in self._bit.items():
+            self._to[(m[2], m[3])] |= bit
+
+    def config(self):
+        return {"servers": self.n, "max_term": self.max_term}
+
+    # -- messages ----------------------------------------------------------
+    def message_bit(self, msg: tuple) -> int:
+        """The bit of ``msg`` in ``sent``: ``(REQUEST, src, dst, term)`` or
+        ``(RESPONSE, src, dst, term, granted)``."""
+        return self._bit[msg]
+
+    def messages(self, sent: int) -> list[tuple]:
+        """The messages of a ``sent`` mask, in universe order."""
+        return [m for m in self.universe if sent & self._bit[m]]
+
+    # ------------------------------------------------------------------
+    def init_states(self):
+        yield (((0, FOLLOWER, NOBODY, 0),) * self.n, 0)
+
+    def steps(self, state):
+        n, T = self.n, self.max_term
+        for i in range(n):
+            yield Step("Timeout", (i,))
+            yield Step("BecomeLeader", (i,))
+            yield Step("Restart", (i,))
+            for t in range(1, T + 1):
+                yield Step("UpdateTerm", (i, t))
+            for j in range(n):
+                if j == i:
+                    continue
+                yield Step("RequestVote", (i, j))
+                yield Step("HandleRequestVoteResponse", (i, j))
+                for t in range(1, T + 1):
+                    yield Step("HandleRequestVoteRequest", (i, j, t, False))
+                    yield Step("HandleRequestVoteRequest", (i, j, t, True))
+
+    def apply(self, state, step):
+        nxt = _ACTIONS[step.name](self, state, *step.params)
+        if nxt is None or nxt == state:
+            return None
+        return nxt
+
+    # -- actions ----------------------------------------------------------
+    @staticmethod
+    def _put(servers, i, server):
+        return servers[:i] + (server,) + servers[i + 1:]
+
+    def timeout(self, state, i):
+        servers, sent = state
+        term, role, _, _ = servers[i]
+        if role == LEADER or term >= self.max_term:
+            return None
+        return (self._put(servers, i, (term + 1, CANDIDATE, i, 1 << i)), sent)
+
+    def request_vote(self, state, i, j):
+        servers, sent = state
+        term, role, _, _ = servers[i]
+        if role != CANDIDATE or i == j:
+            return None
+        return (servers, sent | self._bit.get((REQUEST, i, j, term), 0))
+
+    def update_term(self, state, i, t):
+        servers, sent = state
+        if t <= servers[i][TERM] or not sent & self._to.get((i, t), 0):
+            return None
+        return (self._put(servers, i, (t, FOLLOWER, NOBODY, 0)), sent)
+
+    def handle_request(self, state, i, j, t, log_ok):
+        servers, sent = state
+        term, role, voted, granted = servers[i]
+        if i == j or t > term or not sent & self._bit.get((REQUEST, j, i, t), 0):
+            return None
+        free = voted == NOBODY or voted == j or self._free_any
+        grant = t == term and bool(log_ok) and free
+        if grant:
+            servers = self._put(servers, i, (term, role, j, granted))
+        return (servers, sent | self._bit[(RESPONSE, i, j, term, grant)])
+
+    def handle_response(self, state, i, j):
+        servers, sent = state
+        term, role, voted, granted = servers[i]
+        if role != CANDIDATE or i == j or term == 0:
+            return None
+        if not sent & self._bit[(RESPONSE, j, i, term, True)]:
+            return None
+        return (self._put(servers, i, (term, role, voted, granted | 1 << j)), sent)
+
+    def become_leader(self, state, i):
+        servers, sent = state
+        term, role, voted, granted = servers[i]
+        if role != CANDIDATE or self._popcount[granted] < self.quorum:
+            return None
+        return (self._put(servers, i, (term, LEADER, voted, granted)), sent)
+
+    def restart(self, state, i):
+        servers, sent = state
+        term, _, voted, _ = servers[i]
+        return (self._put(servers, i, (term, FOLLOWER, voted, 0)), sent)
+
+    # -- display ----------------------------------------------------------
+    def view(self, state):
+        servers, sent = state
+        n = self.n
+        return {
+            "currentTerm": [s[TERM] for s in servers],
+            "state": [ROLE_NAMES[s[ROLE]] for s in servers],
+            "votedFor": [s[VOTED] for s in servers],
+            "votesGranted": [frozenset(k for k in range(n) if s[GRANTED] >> k & 1)
+                             for s in servers],
+            "messages": [_describe(m) for m in self.messages(sent)],
+        }
+
+
+def _describe(m: tuple) -> dict:
+    out = {"type": m[0], "src": m[1], "dst": m[2], "term": m[3]}
+    if m[0] == RESPONSE:
+        out["voteGranted"] = m[4]
+    return out
+
+
+_ACTIONS = {
+    "Timeout": Election.timeout,
+    "RequestVote": Election.request_vote,
+    "UpdateTerm": Election.update_term,
+    "HandleRequestVoteRequest": Election.handle_request,
+    "HandleRequestVoteResponse": Election.handle_response,
+    "BecomeLeader": Election.become_leader,
+    "Restart": Election.restart,
+}

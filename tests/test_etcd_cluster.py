@@ -1,0 +1,174 @@
+"""The local etcd cluster: it starts, answers, takes each fault, and leaves
+nothing behind — after a clean stop, after an error, and after SIGINT or
+SIGTERM to a running ``kubemc conform etcd``.
+
+These need root and the ``etcd`` binary. Without them they skip — except
+under ``CI=true``, where a missing real component is a failure (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from conformance.target.etcd import LocalCluster
+from conformance.target.etcd_client import EtcdClient, Indeterminate, Unavailable
+
+pytestmark = pytest.mark.real
+
+
+def require_real() -> None:
+    missing = []
+    if shutil.which("etcd") is None:
+        missing.append("the etcd binary (apt-get install etcd-server)")
+    if os.geteuid() != 0:
+        missing.append("root (network namespaces)")
+    for tool, pkg in (("ip", "iproute2"), ("iptables", "iptables")):
+        if shutil.which(tool) is None:
+            missing.append(f"{tool} (apt-get install {pkg})")
+    if missing:
+        msg = "needs " + ", ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and this machine lacks {msg}")
+        pytest.skip(msg)
+
+
+@pytest.fixture(autouse=True)
+def _real():
+    require_real()
+
+
+def leftovers(run_id: str) -> list[str]:
+    """Everything on the machine still named after a run."""
+    tag = f"kmc{run_id}"
+    found = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [f"netns {line.split()[0]}" for line in netns.splitlines() if tag in line]
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    found += [f"link {m}" for m in re.findall(r"^\d+: ([^:@]+)", links, re.M) if tag in m]
+    rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
+    found += [f"iptables {line}" for line in rules.splitlines() if tag in line]
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if tag in cmd and "pytest" not in cmd and str(os.getpid()) != pid:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        found.append(f"process {pid}: {cmd[:80]}")
+    found += [f"dir {d}" for d in glob.glob(os.path.join(tempfile.gettempdir(), f"{tag}-*"))]
+    return found
+
+
+def test_cluster_starts_serves_takes_faults_and_leaves_nothing():
+    c = LocalCluster()
+    run_id = c.run_id
+    try:
+        c.start()
+        assert len(c.endpoints) == 3 and all(ep.startswith("http://10.251.0.") for ep in c.endpoints)
+        cl = [EtcdClient(ep, timeout=3) for ep in c.endpoints]
+        rev = cl[0].put("/t/a", "1")
+        assert cl[1].get("/t/a")[1].value == "1" and cl[2].get("/t/a")[0] >= rev
+        leader = c.leader()
+        assert leader is not None
+
+        # kill: the member stops answering; restart: it catches up
+        victim = c.members[1]
+        c.kill(victim)
+        with pytest.raises((Unavailable, Indeterminate)):
+            EtcdClient(victim.client_url, timeout=1).get("/t/a")
+        cl[0].put("/t/a", "2")
+        c.restart(victim)
+        c.wait_healthy(20, [victim])
+        assert EtcdClient(victim.client_url, timeout=3).get("/t/a")[1].value == "2"
+
+        # partition: the cut member cannot serve a linearizable read; heal: it can
+        cut = c.members[2]
+        c.partition(cut)
+        with pytest.raises((Indeterminate, Exception)):
+            EtcdClient(cut.client_url, timeout=2).get("/t/a")
+        c.heal(cut)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert EtcdClient(cut.client_url, timeout=2).get("/t/a")[1].value == "2"
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+        # pause: a stopped member answers nothing; resumed, it does
+        c.pause(c.members[0])
+        with pytest.raises(Indeterminate):
+            EtcdClient(c.members[0].client_url, timeout=1).get("/t/a")
+        c.resume(c.members[0])
+        c.wait_healthy(20)
+    finally:
+        problems = c.stop()
+    assert problems == []
+    assert c.stop() == []                 # idempotent
+    assert leftovers(run_id) == []
+
+
+def test_failed_start_cleans_up(monkeypatch):
+    c = LocalCluster()
+
+    def broken(self, m):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(LocalCluster, "_spawn", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        c.start()
+    assert leftovers(c.run_id) == []
+
+
+def test_parallel_clusters_do_not_collide():
+    a, b = LocalCluster(), LocalCluster()
+    try:
+        a.start()
+        b.start()
+        assert a.slot != b.slot and not set(a.endpoints) & set(b.endpoints)
+        EtcdClient(a.endpoints[0]).put("/x", "a")
+        EtcdClient(b.endpoints[0]).put("/x", "b")
+        assert EtcdClient(a.endpoints[1]).get("/x")[1].value == "a"
+    finally:
+        a.stop()
+        b.stop()
+    assert leftovers(a.run_id) == [] and leftovers(b.run_id) == []
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_run_removes_everything(sig, code, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.target.etcd_cli", "--time-limit", "60",
+                             "--seed", "7", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        line = proc.stderr.readline()
+        m = re.search(r"\(run ([0-9a-f]{6})\)", line)
+        assert m, line
+        run_id = m.group(1)
+        deadline = time.monotonic() + 30
+        while "ops " not in proc.stderr.readline():   # traffic is flowing
+            assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(6)                                 # let the nemesis get a fault in
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == code
+        assert leftovers(run_id) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
