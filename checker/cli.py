@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from checker.errors import BAD_INPUT, HOLDS, VIOLATED, BadInput, KubemcError
+from checker.errors import HOLDS, VIOLATED, BadInput, KubemcError
 
 
 class Parser(argparse.ArgumentParser):

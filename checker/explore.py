@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from model.kernel import Machine, State, Step
+from model.kernel import Machine, State
 from checker.counterexample import Counterexample
 from properties.core import INVARIANT, TRANSITION, Property
 

@@ -161,9 +161,11 @@ def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
     # the calls and returns of known-outcome operations (head 0, tail E+1),
     # list B the calls of info operations (head E+2, tail E+3). The candidates
     # of a configuration are the calls in A before A's first remaining return,
-    # tried first, then the calls in B before that return: an info operation is
-    # linearized only when nothing else will do, which finds linearizations of
-    # linearizable histories far sooner than trying it everywhere first.
+    # tried first, then the calls in B before that return, newest first: an
+    # info operation is linearized only when nothing else will do, and then
+    # most likely the one the blocked operation saw took effect just before
+    # it; older ones most often never took effect, or long ago. (Orders only:
+    # the search stays exhaustive.)
     E = len(evs)
     tail_a, head_b, tail_b = E + 1, E + 2, E + 3
     nxt = [0] * (E + 4)
@@ -171,7 +173,8 @@ def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
     is_call = [False] * (E + 4)
     op_of = [0] * (E + 4)
     ret_entry = [0] * n        # entry id of op j's return, 0 = none
-    last_a, last_b = 0, head_b
+    last_a = 0
+    b_calls = []
     for pos, (_, kind, j) in enumerate(evs, 1):
         op_of[pos] = j
         if kind == 0:
@@ -181,8 +184,11 @@ def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
         if kind == 1 or has_ret_of[j]:
             nxt[last_a], prv[pos], last_a = pos, last_a, pos
         else:
-            nxt[last_b], prv[pos], last_b = pos, last_b, pos
+            b_calls.append(pos)
     nxt[last_a], prv[tail_a] = tail_a, last_a
+    last_b = head_b
+    for pos in reversed(b_calls):   # newest first (see below)
+        nxt[last_b], prv[pos], last_b = pos, last_b, pos
     nxt[last_b], prv[tail_b] = tail_b, last_b
     has_ret = has_ret_of
     # Known-outcome and info operations are numbered apart: a configuration is
@@ -211,12 +217,17 @@ def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
     e = nxt[0]
     block = 0                  # A's first remaining return, while scanning B
     while True:
-        if block == 0 and not is_call[e]:
-            # A's first remaining return: now the info calls that precede it.
-            block = e
-            e = nxt[head_b]
-            continue
-        if block == 0 or e < block:  # a candidate (B's tail is after every block)
+        if block == 0:
+            if not is_call[e]:
+                # A's first remaining return: now the info calls that precede it.
+                block = e
+                e = nxt[head_b]
+                continue
+        elif e > block:
+            if e != tail_b:          # an info call after the block: not yet
+                e = nxt[e]
+                continue
+        if block == 0 or e < block:  # a candidate
             j = op_of[e]
             ns = fns[j](state)
             if ns is not None:
@@ -401,6 +412,7 @@ def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = Non
     # Small partitions first: cheap verdicts before a budget runs out.
     for key, part in sorted(parts.items(), key=lambda kv: len(kv[1])):
         part.sort(key=lambda op: (op.call, op.index if op.index is not None else 0))
+        part = spec.simplify(part)
         try:
             ok, culprit, path, steps = _search(part, spec, deadline)
         except _OutOfTime:

@@ -5,6 +5,7 @@ component (etcd, CNI plugins, root) fails when it is missing, with the fix.
 """
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,16 @@ def require(condition: bool, what: str, fix: str) -> None:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_real_etcd() -> None:
+    """The etcd target needs the etcd binary, root, ip and iptables."""
+    missing = []
+    if shutil.which("etcd") is None:
+        missing.append("the etcd binary (apt-get install etcd-server)")
+    if os.geteuid() != 0:
+        missing.append("root (network namespaces)")
+    for tool, pkg in (("ip", "iproute2"), ("iptables", "iptables")):
+        if shutil.which(tool) is None:
+            missing.append(f"{tool} (apt-get install {pkg})")
+    require(not missing, "needs " + ", ".join(missing), "run the README's test command as root")

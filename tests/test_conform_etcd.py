@@ -16,10 +16,9 @@ the acceptance floor; ``kubemc bench conform-etcd`` measures them.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import pytest
+from conftest import require_real_etcd
 
 from conformance.history import read_jsonl
 from conformance.report import summary
@@ -33,19 +32,7 @@ pytestmark = pytest.mark.real
 
 @pytest.fixture(autouse=True)
 def _real():
-    missing = []
-    if shutil.which("etcd") is None:
-        missing.append("the etcd binary (apt-get install etcd-server)")
-    if os.geteuid() != 0:
-        missing.append("root (network namespaces)")
-    for tool, pkg in (("ip", "iproute2"), ("iptables", "iptables")):
-        if shutil.which(tool) is None:
-            missing.append(f"{tool} (apt-get install {pkg})")
-    if missing:
-        msg = "needs " + ", ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and this machine lacks {msg}")
-        pytest.skip(msg)
+    require_real_etcd()
 
 
 @pytest.mark.timeout(400)

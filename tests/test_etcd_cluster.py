@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import tempfile
 import time
 
 import pytest
+from conftest import require_real_etcd
 
 from conformance.target.etcd import LocalCluster
 from conformance.target.etcd_client import EtcdClient, Indeterminate, Unavailable
@@ -27,19 +27,7 @@ pytestmark = pytest.mark.real
 
 
 def require_real() -> None:
-    missing = []
-    if shutil.which("etcd") is None:
-        missing.append("the etcd binary (apt-get install etcd-server)")
-    if os.geteuid() != 0:
-        missing.append("root (network namespaces)")
-    for tool, pkg in (("ip", "iproute2"), ("iptables", "iptables")):
-        if shutil.which(tool) is None:
-            missing.append(f"{tool} (apt-get install {pkg})")
-    if missing:
-        msg = "needs " + ", ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and this machine lacks {msg}")
-        pytest.skip(msg)
+    require_real_etcd()
 
 
 @pytest.fixture(autouse=True)

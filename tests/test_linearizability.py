@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -120,6 +121,30 @@ def test_failed_operations_did_not_happen_and_failed_cas_observed_a_different_va
 def test_touching_operations_are_concurrent():
     # ret == call: not ordered (the permissive reading of equal timestamps)
     assert H((0, "write", 1, 1, 1, 3, "ok"), (1, "read", None, None, 3, 4, "ok")).ok
+
+
+def test_kv_unknown_writes_nobody_saw_are_dropped_and_seen_ones_resolved():
+    ops = [Operation(0, "append", "k", "<1>", None, 1, None, "info", 0),
+           Operation(1, "append", "k", "<2>", None, 2, None, "info", 1),
+           Operation(2, "get", "k", None, "<2>", 3, 9, "ok", 2)]
+    simple = spec("kv").simplify(ops)
+    assert [(op.input, op.status, op.ret) for op in simple] == [("<2>", "ok", 9), (None, "ok", 9)]
+    assert check(ops, "kv").ok
+    # not delimited: a value may be part of another, so nothing is resolved (only dropped)
+    ops2 = [attrs.evolve(op, input=op.input.strip("<>")) if op.input else op for op in ops]
+    ops2[2] = attrs.evolve(ops2[2], output="2")
+    assert [op.status for op in spec("kv").simplify(ops2)] == ["info", "ok"]
+    # repeated values: nothing is decided up front
+    ops3 = ops + [Operation(3, "put", "k", "<2>", "<2>", 10, 11, "ok", 3)]
+    assert spec("kv").simplify(ops3) == ops3
+
+
+def test_etcd_unknown_put_seen_by_a_read_took_effect_before_it():
+    ops = [Operation(0, "put", "a", "v1", None, 1, None, "info", 0),
+           Operation(1, "get", "a", None, get_out(5, "v1", 4, 4, 1), 2, 3, "ok", 1)]
+    (put, get) = spec("etcd-kv").simplify(ops)
+    assert put.status == "ok" and put.ret == 3 and put.output == {}
+    assert check(ops, "etcd-kv").ok
 
 
 def test_kv_partitions_by_key_and_reports_the_failing_key():
@@ -313,7 +338,7 @@ class KVRef:
         f = draw(st.sampled_from(["get", "put", "append"]))
         key = draw(st.sampled_from("ab"))
         self.n += 1
-        return f, key, (None if f == "get" else f"{self.n}.")
+        return f, key, (None if f == "get" else f"<{self.n}>")  # unique, delimited values
 
     def apply(self, f, key, inp):
         if f == "get":
@@ -523,7 +548,7 @@ def mutated(draw, model):
     for e in events:
         if e.type == "ok" and e.f in ("read", "get") and draw(st.booleans()):
             v = draw(st.integers(0, 2) | st.none()) if model == "register" else \
-                draw(st.sampled_from(["", "1.", "2.", "1.2.", "3."]))
+                draw(st.sampled_from(["", "<1>", "<2>", "<1><2>", "<2><1>", "<3>"]))
             e = Event(e.type, e.process, e.f, e.key, v, e.time, e.index)
         elif model == "register" and e.f == "cas" and e.type in ("ok", "fail") and draw(st.booleans()):
             e = Event("fail" if e.type == "ok" else "ok", e.process, e.f, e.key, e.value, e.time, e.index)

@@ -6,7 +6,7 @@ from checker.components import RAFT
 from checker.run import targeted
 from checker.explore import explore
 from model.kernel import Step
-from model.store.raft import (AEQ, AER, CANDIDATE, FOLLOWER, LEADER, RVQ, RVR, Raft,
+from model.store.raft import (AEQ, AER, FOLLOWER, LEADER, RVQ, RVR, Raft,
                               bag_add, bag_remove)
 from properties import raft as props
 

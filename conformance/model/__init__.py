@@ -81,6 +81,19 @@ class Spec:
         """The state as a JSON-able value, for reports and traces."""
         return state
 
+    def simplify(self, ops: list[Operation]) -> list[Operation]:
+        """One partition's operations, made cheaper to search without changing the verdict.
+
+        The search is exponential in the number of ``info`` operations pending
+        at once (each may take effect at any later point, or never). Where
+        written values are unique, a model can often decide part of that up
+        front — as etcd's robustness tests and Jepsen do — e.g. an unknown write
+        whose value some read returned certainly took effect before that read
+        returned. The default changes nothing. An override must keep exactly
+        the linearizations' existence (sound and complete).
+        """
+        return ops
+
     def global_violation(self, ops: list[Operation]):
         """A violation visible across partitions, or ``None``.
 

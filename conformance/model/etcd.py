@@ -45,6 +45,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from conformance.history import Operation
 from conformance.model import Spec
 from model.store import mvcc
@@ -428,6 +430,55 @@ class EtcdKV(Spec):
         if r is not None:
             s = s[:4] + (max(r, s[4]),)
         return s
+
+    # -- unknown writes that reads saw -----------------------------------------------
+    def simplify(self, ops):
+        """Resolve unknown writes that some read saw, when written values are unique.
+
+        An ``info`` put (or an ``info`` txn whose success branch puts) of a value
+        no other operation writes, returned by some ``get`` (or a txn's read),
+        certainly took effect before that read returned: it becomes a write
+        with a known outcome (revision still unknown) that returns then — as
+        etcd's robustness tests treat the writes their reads and watches saw.
+        It can then no longer be placed anywhere later, nor left out, which is
+        what makes histories with many unknown outcomes tractable.
+        """
+        def puts(op):
+            if op.f == "put":
+                return [op.input]
+            if op.f == "txn" and isinstance(op.input, dict):
+                return [q[1] for b in ("success", "failure") for q in op.input.get(b) or ()
+                        if isinstance(q, list) and len(q) == 2 and q[0] == "put"]
+            return []
+
+        written = [v for op in ops if op.status != "fail" for v in puts(op)]
+        if not written or len(set(map(repr, written))) != len(written):
+            return ops
+        first_seen: dict = {}
+        for op in ops:
+            if op.status != "ok" or not isinstance(op.output, dict):
+                continue
+            seen = []
+            if op.f == "get":
+                seen.append(op.output.get("value"))
+            elif op.f == "txn" and isinstance(op.output.get("responses"), list):
+                seen += [r.get("value") for r in op.output["responses"] if isinstance(r, dict)]
+            for v in seen:
+                if isinstance(v, str) and (v not in first_seen or op.ret < first_seen[v]):
+                    first_seen[v] = op.ret
+        out = []
+        for op in ops:
+            if op.status == "info":
+                vs = puts(op) if op.f == "put" else (
+                    [q[1] for q in (op.input.get("success") or ())
+                     if isinstance(q, list) and len(q) == 2 and q[0] == "put"]
+                    if op.f == "txn" and isinstance(op.input, dict) else [])
+                t = min((first_seen[v] for v in vs if v in first_seen), default=None)
+                if t is not None and t > op.call:
+                    op = attrs.evolve(op, status="ok", ret=t,
+                                      output={} if op.f == "put" else {"succeeded": True})
+            out.append(op)
+        return out
 
     # -- across keys ---------------------------------------------------------------
     @staticmethod
