@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import timeit
 
-from checker.components import RAFT
+from checker.catalog.store import RAFT
 from checker.explore import explore
 from model.store.raft import Raft
 

@@ -43,7 +43,7 @@ import edn_format
 
 from checker.errors import BadInput
 from conformance.history import (
-    TYPES, Event, Operation, event_from_json, pair, read_jsonl, read_meta,
+    TYPES, Event, Operation, pair, read_jsonl, read_meta,
 )
 
 JSONL, JEPSEN_LOG, EDN = "jsonl", "jepsen-log", "edn"

@@ -26,10 +26,29 @@ checker is a search, made fast by the following, in order of importance:
    search succeeds as soon as every operation with a known outcome is
    linearized. (Taking effect "never" and "after everything else" are the same
    to every observer.) An ``info`` read changes nothing and observed nothing,
-   so it is dropped, as is a ``fail`` (it did not happen).
-4. A hot loop without objects: operations are compiled once into transition
-   closures (:meth:`Spec.prepare`) and the event list is two arrays of ints,
-   unlinked and relinked in place (Knuth's dancing links).
+   so it is dropped, as is a ``fail`` (it did not happen). Unknown outcomes are
+   what makes real histories hard — each pending one multiplies the
+   configurations — so the search treats them with care (each rule keeps it
+   exhaustive):
+
+   - they are tried only when no known-outcome candidate leads anywhere, and
+     then newest first (the one a blocked read saw most likely just happened);
+   - *subsumption*: the memo maps (known-outcome bitset, state) to the sets of
+     info operations it was reached with; a configuration reached with a
+     superset of one already seen is pruned (it can do nothing more);
+   - *twins*: info operations with the same transition are interchangeable,
+     and linearized oldest first;
+   - one that would not change the state is not placed there;
+   - :meth:`Spec.simplify` decides some up front where values are unique (an
+     unknown write a read saw took effect before that read returned).
+
+4. **Pure operations** (reads; failed compares): an operation that never
+   changes the state and can be linearized now can always go first, so once
+   it has been, its alternatives at that point are not tried.
+5. A hot loop without objects: operations are compiled once into transition
+   closures (:meth:`Spec.prepare`, cached per state when a specification's
+   transitions are costly) and the event list is arrays of ints, unlinked and
+   relinked in place (Knuth's dancing links).
 
 **The smallest failing window.** Linearizability is prefix-closed: cut a
 history at a time ``t`` (operations invoked later dropped, those still running
@@ -123,6 +142,20 @@ class _OutOfTime(Exception):
 _CHECK_EVERY = 2048  # search steps between two reads of the clock
 
 
+def _memoized(fn):
+    """A transition that computes each state's successor once (it is a pure function)."""
+    cache: dict = {}
+    get = cache.get
+    missing = cache  # a sentinel no state equals
+
+    def transition(state):
+        ns = get(state, missing)
+        if ns is missing:
+            ns = cache[state] = fn(state)
+        return ns
+    return transition
+
+
 def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
     """Wing–Gong–Lowe search over one partition's operations (sorted by call).
 
@@ -135,10 +168,11 @@ def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
     fns: list = []
     kept: list[int] = []
     pure: list[bool] = []
+    memoize = spec.memoize_transitions
     for i, op in enumerate(ops):
         fn = spec.prepare(op)
         if fn is not None:
-            fns.append(fn)
+            fns.append(_memoized(fn) if memoize else fn)
             kept.append(i)
             pure.append(spec.is_pure(op))
     n = len(fns)
@@ -203,6 +237,24 @@ def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
             bit[j] = 1 << ni
             ni += 1
 
+    # Twins: info operations with the same transition (same f and input) are
+    # interchangeable, so they are linearized oldest first: rank[j] is op j's
+    # place among its twins (in call order), taken[c] how many of class c are
+    # linearized. (An older twin is available wherever a younger one is.)
+    twin = [0] * n
+    rank = [0] * n
+    classes: dict = {}
+    for j in range(n):
+        if not has_ret[j]:
+            c = classes.setdefault(spec.twin_key(ops[kept[j]]), len(classes))
+            twin[j] = c
+    taken = [0] * max(1, len(classes))
+    seen_in = [0] * max(1, len(classes))
+    for j in range(n):
+        if not has_ret[j]:
+            rank[j] = seen_in[twin[j]]
+            seen_in[twin[j]] += 1
+
     state = spec.init()
     lok = linfo = 0
     done = 0
@@ -229,7 +281,9 @@ def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
                 continue
         if block == 0 or e < block:  # a candidate
             j = op_of[e]
-            ns = fns[j](state)
+            ns = None if block and rank[j] != taken[twin[j]] else fns[j](state)
+            if ns is not None and block and ns == state:
+                ns = None  # an info op that changes nothing here: no reason to place it here
             if ns is not None:
                 if has_ret[j]:
                     k = (lok | bit[j], ns)
@@ -269,6 +323,7 @@ def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
                         prv[q] = p
                     else:
                         linfo = ninfo
+                        taken[twin[j]] += 1
                     e = nxt[0]
                     block = 0
                     continue
@@ -298,6 +353,7 @@ def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
                     prv[nxt[r]] = r
                 else:
                     linfo ^= bit[j]
+                    taken[twin[j]] -= 1
                 nxt[prv[e]] = e
                 prv[nxt[e]] = e
                 # A pure operation (one that never changes the state) that could

@@ -2,7 +2,7 @@
 
 import pytest
 
-from checker.components import RAFT
+from checker.catalog.store import RAFT
 from checker.run import targeted
 from checker.explore import explore
 from model.kernel import Step

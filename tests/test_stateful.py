@@ -4,7 +4,8 @@ shrink a mutant's failure to a short, replayable trace."""
 import pytest
 
 from checker import stateful, traces
-from checker.components import COMPONENTS, RAFT
+from checker.components import COMPONENTS
+from checker.catalog.store import RAFT
 from checker.run import targeted
 
 STORE = COMPONENTS["store"]

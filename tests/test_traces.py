@@ -7,7 +7,7 @@ import pytest
 
 from checker import itf, traces
 from checker.cli import main
-from checker.components import RAFT
+from checker.catalog.store import RAFT
 from checker.explore import explore
 
 COMMITTED = sorted((Path(__file__).resolve().parents[1] / "traces").rglob("*.itf.json"))

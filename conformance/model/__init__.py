@@ -29,6 +29,7 @@ its model in ``#meta``, other formats are recognised by their operations
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -46,6 +47,9 @@ class Spec:
     read_only: frozenset[str] = frozenset()
     #: operation names this model knows
     ops: frozenset[str] = frozenset()
+    #: the checker caches each operation's transition per state (worth it when a
+    #: transition costs more than a dict lookup, as running the MVCC oracle does)
+    memoize_transitions = False
 
     def init(self) -> State:
         raise NotImplementedError
@@ -70,6 +74,15 @@ class Spec:
         answer ``True`` only if that holds for every state.
         """
         return op.status == "ok" and op.f in self.read_only
+
+    def twin_key(self, op: Operation) -> Hashable:
+        """A key equal for two ``info`` operations of a partition only if their
+        transitions are the same function (the checker then uses the older first).
+
+        The default, ``f`` and the input, fits every model whose transition of
+        an ``info`` operation depends on nothing else.
+        """
+        return (op.f, json.dumps(op.input, sort_keys=True, default=repr))
 
     def validate(self, op: Operation) -> str | None:
         """Why ``op`` is not an operation of this model, or ``None`` if it is."""

@@ -196,7 +196,9 @@ def _observe(kvs: tuple, obs, learn: bool):
         if x is None:
             continue
         have = 0 if kv is None else getattr(kv, attr)
-        if have < 0:
+        if have < 0:  # unknown: for revisions, -have is a lower bound
+            if attr != "version" and have != _REV_PH and x < -have:
+                return None
             learned[name] = x
         elif have != x:
             return None
@@ -209,6 +211,7 @@ class EtcdKV(Spec):
     name = "etcd-kv"
     ops = frozenset({"get", "put", "delete", "txn"})
     read_only = frozenset({"get"})
+    memoize_transitions = True
 
     def init(self):
         return ABSENT
@@ -232,7 +235,7 @@ class EtcdKV(Spec):
         if value is UNKNOWN:
             return {"value": "?", "version": "?", "create_rev": "?", "mod_rev": "?",
                     "revision_at_least": floor}
-        q = lambda x: "?" if x is None else x  # noqa: E731
+        q = lambda x: "?" if x is None else f">={-x}" if x < 0 else x  # noqa: E731
         return {"value": value, "version": q(version), "create_rev": q(create),
                 "mod_rev": q(mod), "revision_at_least": floor}
 
@@ -258,6 +261,10 @@ class EtcdKV(Spec):
         if state[0] is UNKNOWN:
             return self._step_unknown(state, req, out, known)
         if isinstance(req, mvcc.Txn) and any(_unknown_target(state, c) for c in req.compares):
+            holds = _decide_by_bounds(state, req)
+            if holds is not None:
+                return self._apply(state, mvcc.Txn((), req.success if holds else req.failure, ()),
+                                   out, known, holds)
             # The compare reads a field the history has not revealed: the branch is
             # what the output says; else, for an info txn, the branch that writes
             # (see the module doc); else either, whichever the responses allow.
@@ -290,7 +297,7 @@ class EtcdKV(Spec):
             keys = ()
         else:
             rec = (_REV_PH if mod is None else mod, _REV_PH if create is None else create,
-                   _VERSION_PH if version is None else version, value)
+                   _VERSION_PH if version is None else version, value)  # bounds stay negative
             keys = ((key, (rec,)),)
         r = _rev(out) if known else None
         if isinstance(req, mvcc.Txn):
@@ -353,14 +360,14 @@ class EtcdKV(Spec):
         else:
             nvalue = rec[R_VALUE]
             nversion = _known(rec[R_VERSION])
-            ncreate = None if rec[R_CREATE] == fresh else _known(rec[R_CREATE])
-            nmod = None if rec[R_MOD] == fresh else _known(rec[R_MOD])
+            ncreate = -fresh if rec[R_CREATE] == fresh else rec[R_CREATE]
+            nmod = -fresh if rec[R_MOD] == fresh else rec[R_MOD]
         nfloor = new[0] if r is not None or writes else floor
         if learned:
             nmod = learned.get("mod_rev", nmod)
             ncreate = learned.get("create_rev", ncreate)
             nversion = learned.get("version", nversion)
-            top = max(nmod or 0, ncreate or 0)
+            top = max(nmod if nmod and nmod > 0 else 0, ncreate if ncreate and ncreate > 0 else 0)
             if r is not None and top > r:
                 return None  # a revision from the future of the read
             nfloor = max(nfloor, top)
@@ -385,8 +392,8 @@ class EtcdKV(Spec):
             if r is not None:
                 if r <= floor:
                     return None
-                floor = r
-            return (req.value, None, None, r, floor)
+                return (req.value, None, None, r, r)
+            return (req.value, None, None, -(floor + 1), floor + 1)
         if isinstance(req, mvcc.Delete):
             d = out.get("deleted") if known and isinstance(out, dict) else None
             if r is not None:
@@ -536,7 +543,42 @@ def _unknown_target(state, c) -> bool:
     if value is None:
         return False  # an absent key: every target is known (0, or a failing VALUE compare)
     x = state[_FIELD[c.target]]
-    return x is None or x is UNKNOWN
+    return x is None or x is UNKNOWN or (c.target != mvcc.VALUE and x < 0)
+
+
+def _decide_by_bounds(state, req) -> bool | None:
+    """Whether a txn's compares hold, when every unknown revision they read is
+    decided by its lower bound (a revision stamped by a write of unknown
+    revision is at least the floor it was written at, plus one); else None."""
+    store = None
+    for c in req.compares:
+        x = state[_FIELD[c.target]]
+        if not _unknown_target(state, c):
+            if store is None:
+                value, version, create, mod, floor = state
+                rec = (mod if mod is not None and mod >= 0 else _REV_PH,
+                       create if create is not None and create >= 0 else _REV_PH,
+                       version if version is not None else _VERSION_PH, value)
+                store = (floor, 0, ((c.key, (rec,)),) if value is not None else ())
+            holds = mvcc.compare_holds(store, c)
+        elif c.target in (mvcc.MOD, mvcc.CREATE) and x is not None and x < 0 \
+                and isinstance(c.operand, int):
+            low, v = -x, c.operand
+            if c.op == mvcc.EQUAL and v < low:
+                holds = False
+            elif c.op == mvcc.NOT_EQUAL and v < low:
+                holds = True
+            elif c.op == mvcc.LESS and v <= low:
+                holds = False
+            elif c.op == mvcc.GREATER and v < low:
+                holds = True
+            else:
+                return None
+        else:
+            return None
+        if not holds:
+            return False
+    return True
 
 
 def mvcc_oracle() -> Any:

@@ -1,0 +1,70 @@
+"""What the catalog is made of: a :class:`Model` (a machine factory with its
+default bounds and properties) and a :class:`Component` (what a user names on
+the command line: one or more models plus the z3 engine's obligations).
+
+Each component has one module in this package that builds its
+``COMPONENT``; ``checker.components`` collects them into the registry. A new
+component adds a module here and one line there, and touches nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from checker.z3engine import SymbolicCheck
+from model.kernel import Machine
+from properties.core import Property
+
+
+@attrs.frozen
+class Model:
+    """One machine to check: how to build it, at which bounds, against what.
+
+    ``bounds`` are the documented defaults of ``kubemc check``;
+    ``hypothesis_bounds`` may be larger (random runs go deeper than
+    exhaustive search can); ``mutant_bounds`` names, per mutant, the bounds at
+    which its shortest counterexample exists when they differ from the
+    defaults (a mutant that needs four terms is not visible at two).
+    """
+
+    name: str
+    build: Callable[..., Machine]
+    bounds: Mapping[str, Any]
+    properties: tuple[Property, ...]
+    hypothesis_bounds: Mapping[str, Any] = attrs.field(factory=dict)
+    mutant_bounds: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    def machine(self, mutant: str | None = None, **overrides) -> Machine:
+        bounds = dict(self.bounds)
+        if mutant is not None:
+            bounds.update(self.mutant_bounds.get(mutant, {}))
+        bounds.update(overrides)
+        return self.build(mutant=mutant, **bounds)
+
+    def hypothesis_machine(self, mutant: str | None = None) -> Machine:
+        bounds = {**self.bounds, **self.hypothesis_bounds}
+        if mutant is not None:
+            bounds.update(self.mutant_bounds.get(mutant, {}))
+        return self.build(mutant=mutant, **bounds)
+
+    @property
+    def mutants(self):
+        return self.build.mutants
+
+
+@attrs.frozen
+class Component:
+    name: str
+    summary: str
+    models: tuple[Model, ...]
+    #: the z3 engine's proof obligations (``checker.z3engine.SymbolicCheck``)
+    symbolic: tuple[SymbolicCheck, ...] = ()
+
+    def properties(self) -> list[Property]:
+        return [p for m in self.models for p in m.properties]
+
+    def model_with_mutant(self, mutant: str) -> Model | None:
+        return next((m for m in self.models if mutant in m.mutants), None)
