@@ -19,6 +19,9 @@ BENCHMARKS = {
                      "cost of hashing candidate state representations"),
     "linearizability": ("conformance.bench", "linearizability",
                         "linearizability checking of the histories in shared/data"),
+    "network": ("checker.bench_network", "network",
+                "Z3 proofs of no-NAT reachability and Service correctness at 100, 1,000 and "
+                "5,000 nodes"),
     "conform-etcd": ("conformance.bench", "conform_etcd",
                      "operations per second against a local etcd cluster, and checking time"),
 }

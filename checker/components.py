@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from checker.catalog import Component, Model
 from checker.catalog import store
+from checker.catalog import network
+from checker.catalog import apiserver
+from checker.catalog import informer
 from checker.errors import BadInput
 from properties.core import Property
 
@@ -22,6 +25,9 @@ class UnknownName(BadInput, LookupError):
 COMPONENTS: dict[str, Component] = {
     c.name: c for c in (
         store.COMPONENT,
+        network.CNI, network.PROXY,
+        apiserver.COMPONENT,
+        informer.COMPONENT,
     )
 }
 

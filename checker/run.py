@@ -186,5 +186,11 @@ def _hypothesis(comp, model, machine, props, trace_dir, command, profile, seed,
         return Result(comp.name, model.name, "hypothesis", VIOLATED, seconds, machine.mutant,
                       cex.prop.name, str(path), figures,
                       f"shrunk counterexample: {len(cex.steps)} steps")
+    if machine.mutant is not None:
+        # Random runs that miss a seeded bug prove nothing about it.
+        return Result(comp.name, model.name, "hypothesis", INCOMPLETE, seconds, machine.mutant,
+                      figures=figures,
+                      detail=f"{outcome.examples} random runs did not reach the bug; try "
+                             "--profile deep, another --seed, or --engine explore")
     return Result(comp.name, model.name, "hypothesis", HOLDS, seconds, machine.mutant,
                   figures=figures)

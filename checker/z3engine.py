@@ -77,7 +77,7 @@ class InductionCounterexample:
 class Result:
     check: str
     prop: str
-    method: str           # "bmc" | "k-induction"
+    method: str           # "bmc" | "k-induction" | "smt" (a constraint problem)
     verdict: str
     bound: int            # bmc depth reached, or k
     seconds: float
@@ -93,8 +93,9 @@ class Result:
         return self.verdict in (PROVED, NOT_FOUND)
 
     def summary(self) -> str:
+        bound = {"bmc": "depth", "k-induction": "k"}.get(self.method, "size")
         head = f"{self.check}: {self.prop} {self.verdict} ({self.method}, " \
-               f"{'depth' if self.method == 'bmc' else 'k'}={self.bound}, {self.seconds:.2f}s)"
+               f"{bound}={self.bound}, {self.seconds:.2f}s)"
         return head + (f": {self.detail}" if self.detail else "")
 
 

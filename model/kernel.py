@@ -104,9 +104,9 @@ class Machine:
     name: ClassVar[str] = ""
     tags: ClassVar[Mapping[str, str]] = {}
     mutants: ClassVar[Mapping[str, Mutant]] = {}
-    #: Actions a random run should take only a few times (timeouts, crashes,
-    #: message loss): taken freely they drown the progress a bug needs. The
-    #: hypothesis engine gives each a small per-run budget, which it shrinks.
+    #: Actions a random run should take seldom (timeouts, crashes, message
+    #: loss): taken as often as the rest they drown the progress a bug needs.
+    #: The hypothesis engine takes them with low odds and a per-run budget.
     rare: ClassVar[frozenset] = frozenset()
 
     def __init__(self, mutant: str | None = None):

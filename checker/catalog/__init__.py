@@ -45,9 +45,13 @@ class Model:
         return self.build(mutant=mutant, **bounds)
 
     def hypothesis_machine(self, mutant: str | None = None) -> Machine:
-        bounds = {**self.bounds, **self.hypothesis_bounds}
+        """The machine random runs explore: the hypothesis bounds override
+        the mutant's explore bounds too, because a random run needs slack
+        (spare terms, spare messages) that a shortest counterexample does not."""
+        bounds = dict(self.bounds)
         if mutant is not None:
             bounds.update(self.mutant_bounds.get(mutant, {}))
+        bounds.update(self.hypothesis_bounds)
         return self.build(mutant=mutant, **bounds)
 
     @property
@@ -64,7 +68,13 @@ class Component:
     symbolic: tuple[SymbolicCheck, ...] = ()
 
     def properties(self) -> list[Property]:
-        return [p for m in self.models for p in m.properties]
+        """Each property once, though several models may check it (the
+        election model checks raft's Election Safety)."""
+        seen: dict[str, Property] = {}
+        for model in self.models:
+            for prop in model.properties:
+                seen.setdefault(prop.name, prop)
+        return list(seen.values())
 
     def model_with_mutant(self, mutant: str) -> Model | None:
         return next((m for m in self.models if mutant in m.mutants), None)

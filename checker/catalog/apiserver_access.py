@@ -1,7 +1,136 @@
 """The apiserver's access models: identities, ServiceAccount and token
-controllers, role-based authorization, and the z3 obligations of the
-optimistic update rule and of the rule set. ``checker.catalog.apiserver``
-adds ``MODELS`` and ``OBLIGATIONS`` to the apiserver component."""
+controllers, role-based authorization, and the z3 checks of the optimistic
+update rule and of the rule set. ``checker.catalog.apiserver`` adds them to
+the apiserver component: ``MODELS`` to its models, ``OBLIGATIONS`` (for
+``symbolic_checks``) and ready ``CHECKS`` (``SymbolicCheck`` objects) to its
+symbolic checks.
 
-MODELS: tuple = ()
-OBLIGATIONS: tuple = ()
+Two of the z3 checks are not BMC/k-induction obligations of an encoding, so
+they are built here as ready :class:`~checker.z3engine.SymbolicCheck`
+objects:
+
+* ``no_lost_update_bmc`` — BMC of every interleaving of two clients up to a
+  depth (a bounded check, so its verdict is "no counterexample");
+* ``rbac_secret_scope`` — a constraint problem over all rule sets of a
+  bounded shape and all names (``properties.symbolic.apiserver_rbac``). Its
+  counterexample for ``rolebinding_ignores_namespace`` is decoded into an
+  ``access`` machine (with the decoded rule set as its ``policy`` bound) and
+  a behaviour of it, which is replayed here before it is reported: every
+  step must be enabled and the last state must break
+  ``secret_read_authorized`` on the machine, or the run fails with
+  ``EncodingMismatch``.
+"""
+
+from __future__ import annotations
+
+from checker.catalog import Model
+from checker.counterexample import Counterexample
+from checker.z3engine import (
+    PROVED, UNKNOWN, VIOLATED, EncodingMismatch, Result, SymbolicCheck, bmc,
+)
+from model.apiserver.access import Access
+from model.apiserver.conflict import Conflict
+from properties.apiserver_access import (
+    ACCESS_PROPERTIES, CONFLICT_PROPERTIES, SECRET_READ_AUTHORIZED,
+)
+from properties.symbolic import apiserver_conflict as conflict_symbolic
+from properties.symbolic import apiserver_rbac as rbac_symbolic
+
+ACCESS = Model(
+    name="access",
+    build=Access,
+    # two namespaces, one user Secret name, two users, the default rule set
+    # (a Role and RoleBinding in team-a, a ClusterRole bound by a RoleBinding
+    # in team-b, a ClusterRoleBinding): 1,208 distinct states, 41,300
+    # transitions, depth 9, a tenth of a second.
+    bounds={"namespaces": ("team-a", "team-b"), "secrets": ("db",), "users": ("alice", "ops")},
+    properties=ACCESS_PROPERTIES,
+    hypothesis_bounds={"namespaces": ("team-a", "team-b", "team-c")},
+)
+
+CONFLICT = Model(
+    name="conflict",
+    build=Conflict,
+    # three clients, up to five acknowledged writes: 14,138 distinct states,
+    # depth 13, under a second. Random runs: two clients with up to ten
+    # writes (a hypothesis run costs the same ~10 s whatever the bounds).
+    bounds={"clients": 3, "max_revision": 7},
+    properties=CONFLICT_PROPERTIES,
+    hypothesis_bounds={"clients": 2, "max_revision": 12},
+)
+
+MODELS = (ACCESS, CONFLICT)
+OBLIGATIONS = conflict_symbolic.OBLIGATIONS
+
+
+# ---------------------------------------------------------------------------
+# BMC of the update rule
+# ---------------------------------------------------------------------------
+
+_BMC_PROVES = (f"every interleaving of {conflict_symbolic.BMC_BOUNDS['clients']} clients "
+               f"(reads, guarded updates, conflicts) of up to {conflict_symbolic.BMC_DEPTH} "
+               "steps loses no acknowledged update")
+
+
+def _run_bmc(mutant: str | None = None, *, timeout_ms: int | None = None) -> Result:
+    enc = conflict_symbolic.encoding(mutant, conflict_symbolic.BMC_BOUNDS)
+    return bmc(enc, "acknowledged_updates_not_lost", conflict_symbolic.BMC_DEPTH,
+               check="no_lost_update_bmc" + (f"[{mutant}]" if mutant else ""),
+               timeout_ms=timeout_ms)
+
+
+# ---------------------------------------------------------------------------
+# The rule set, for all names
+# ---------------------------------------------------------------------------
+
+_SHAPE = rbac_symbolic.SHAPE
+_RBAC_PROVES = (f"for every RBAC rule set of up to {_SHAPE['roles']} roles of {_SHAPE['rules']} "
+                f"rules and {_SHAPE['bindings']} bindings of {_SHAPE['subjects']} subjects, and "
+                "every get/list/watch of a Secret, for all names and namespaces: a grant in "
+                "namespace A comes from a binding naming the caller that is a "
+                "ClusterRoleBinding or lives in A")
+
+
+def _run_rbac(mutant: str | None = None, *, timeout_ms: int | None = None) -> Result:
+    name = "rbac_secret_scope" + (f"[{mutant}]" if mutant else "")
+    prop = SECRET_READ_AUTHORIZED.name
+    out = rbac_symbolic.check_rules(mutant, timeout_ms=timeout_ms, **_SHAPE)
+    bound = _SHAPE["bindings"]
+    if out.verdict == rbac_symbolic.PROVED:
+        return Result(name, prop, "smt", PROVED, bound, out.seconds, detail=out.detail,
+                      machine=Access(mutant=mutant))
+    if out.verdict == rbac_symbolic.UNKNOWN:
+        return Result(name, prop, "smt", UNKNOWN, bound, out.seconds, detail=out.detail,
+                      machine=Access(mutant=mutant))
+    cex = Counterexample(SECRET_READ_AUTHORIZED, out.init, out.steps)
+    _replay(out, cex)
+    return Result(name, prop, "smt", VIOLATED, bound, out.seconds, counterexample=cex,
+                  machine=out.machine,
+                  detail=f"{out.detail}; {len(cex.steps)} steps, replayed on the machine")
+
+
+def _replay(out, cex: Counterexample) -> None:
+    """Trust but verify: the decoded behaviour must run on the access machine
+    and end in a state that breaks the executable property."""
+    machine = out.machine
+    state = cex.init
+    for step, expected in cex.steps:
+        got = machine.apply(state, step)
+        if got is None or got != expected:
+            raise EncodingMismatch(f"rbac: decoded step {step} does not replay on the "
+                                   f"access machine ({out.detail})")
+        state = got
+    if out.steps == () or SECRET_READ_AUTHORIZED.check(machine, state):
+        raise EncodingMismatch(f"rbac: the decoded request does not break "
+                               f"{SECRET_READ_AUTHORIZED.name} on the access machine "
+                               f"({out.detail})")
+
+
+CHECKS = (
+    SymbolicCheck("no_lost_update_bmc", "apiserver", "conflict",
+                  "acknowledged_updates_not_lost", _BMC_PROVES, _run_bmc),
+    SymbolicCheck("rbac_secret_scope", "apiserver", "access", SECRET_READ_AUTHORIZED.name,
+                  _RBAC_PROVES, _run_rbac, ("rolebinding_ignores_namespace",)),
+)
+
+__all__ = ["ACCESS", "CHECKS", "CONFLICT", "MODELS", "OBLIGATIONS"]

@@ -1,0 +1,79 @@
+"""The work queue on its own: event handlers adding keys, workers getting
+and finishing them.
+
+Why a machine of its own when the informer already contains a work queue:
+the queue's two guarantees (no key on two workers, no added key lost) do not
+depend on where the adds come from, so this machine lets them be checked
+for *any* sequence of adds — and it is small enough for the z3 engine to
+prove them by induction (``properties.symbolic.workqueue``), which the whole
+informer is not. It runs the same functions as the informer
+(``model.informer.workqueue``) and carries the same two seeded bugs.
+
+State: the work queue tuple ``(queue, dirty, processing, workers)``.
+Actions: ``Add(key)`` (environment: an event handler's notification),
+``Get(worker)`` and ``Done(worker)`` (system). An ``Add`` that changes
+nothing (the key is already dirty) is disabled rather than a self-loop.
+Bounds: ``keys`` and ``workers``; the space is finite without budgets.
+"""
+
+from __future__ import annotations
+
+from model.informer import workqueue as wq_ops
+from model.informer.machine import KEY_NAMES
+from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+
+
+class WorkQueue(Machine):
+    name = "workqueue"
+    tags = {"Add": ENVIRONMENT, "Get": SYSTEM, "Done": SYSTEM}
+    mutants = {
+        "no_processing_set": Mutant(
+            "the work queue does not record which keys workers hold, so a key added "
+            "while it is processed is queued and handed to a second worker",
+            violates="workqueue_exclusive"),
+        "done_forgets_dirty": Mutant(
+            "Done releases a key without queueing it again although it was added "
+            "while being processed", violates="workqueue_keeps_dirty_keys"),
+    }
+
+    def __init__(self, keys: int = 2, workers: int = 2, mutant: str | None = None):
+        super().__init__(mutant)
+        if not 1 <= keys <= len(KEY_NAMES) or workers < 1:
+            raise ValueError(f"workqueue bounds: 1 <= keys <= {len(KEY_NAMES)}, workers >= 1")
+        self.keys = KEY_NAMES[:keys]
+        self.workers = workers
+
+    def config(self):
+        return {"keys": len(self.keys), "workers": self.workers}
+
+    def init_states(self):
+        yield wq_ops.empty(self.workers)
+
+    def workqueue(self, state):
+        """The work queue part of a state (the whole state, here)."""
+        return state
+
+    def steps(self, state):
+        for k in self.keys:
+            yield Step("Add", (k,))
+        for w in range(self.workers):
+            yield Step("Get", (w,))
+            yield Step("Done", (w,))
+
+    def apply(self, state, step):
+        p = step.params
+        if step.name == "Add":
+            if len(p) != 1 or p[0] not in self.keys:
+                return None
+            nxt = wq_ops.add(state, p[0])
+            return None if nxt == state else nxt
+        if step.name not in ("Get", "Done") or len(p) != 1 or p[0] not in range(self.workers):
+            return None
+        if step.name == "Get":
+            return wq_ops.get(state, p[0], track=self.mutant != "no_processing_set")
+        return wq_ops.done(state, p[0], requeue=self.mutant != "done_forgets_dirty")
+
+    def view(self, state):
+        queue, dirty, processing, workers = state
+        return {"queue": list(queue), "dirty": list(dirty), "processing": list(processing),
+                "workers": list(workers)}

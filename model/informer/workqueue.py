@@ -1,0 +1,81 @@
+"""The controller's work queue: keys to reconcile, handed to workers.
+
+Semantics from client-go's ``util/workqueue`` package documentation
+(pkg.go.dev/k8s.io/client-go/util/workqueue), written anew here:
+
+* "Fair: items processed in the order in which they are added."
+* "Stingy: a single item will not be processed multiple times concurrently,
+  and if an item is added multiple times before it can be processed, it
+  will only be processed once."
+* "Multiple consumers and producers. In particular, it is allowed for an
+  item to be reenqueued while it is being processed."
+
+The three structures that give those guarantees, and their rules:
+
+* ``dirty`` — keys that need processing; ``Add`` of a dirty key does nothing
+  (deduplication);
+* ``processing`` — keys a worker holds; ``Add`` of a key being processed
+  only marks it dirty, so no second worker can get it;
+* ``queue`` — dirty keys not being processed, in order; ``Get`` pops the
+  head into ``processing`` and clears its dirty mark; ``Done`` releases it
+  and, if it became dirty meanwhile, queues it again.
+
+Representation: ``(queue, dirty, processing, workers)`` — ``dirty`` and
+``processing`` are sorted tuples, ``workers[w]`` is the key worker ``w``
+holds or ``IDLE``.
+"""
+
+from __future__ import annotations
+
+IDLE = ""
+
+
+def empty(workers: int) -> tuple:
+    return ((), (), (), (IDLE,) * workers)
+
+
+def _with(keys: tuple, key: str) -> tuple:
+    return keys if key in keys else tuple(sorted(keys + (key,)))
+
+
+def _without(keys: tuple, key: str) -> tuple:
+    return tuple(k for k in keys if k != key)
+
+
+def add(wq: tuple, key: str) -> tuple:
+    queue, dirty, processing, workers = wq
+    if key in dirty:
+        return wq
+    dirty = _with(dirty, key)
+    if key in processing:
+        return (queue, dirty, processing, workers)
+    return (queue + (key,), dirty, processing, workers)
+
+
+def get(wq: tuple, worker: int, track: bool = True):
+    """Worker ``worker`` takes the head key; None if it is busy or the queue
+    is empty. ``track=False`` (the key is not entered in ``processing``) is
+    the hook of a seeded bug."""
+    queue, dirty, processing, workers = wq
+    if not queue or workers[worker] != IDLE:
+        return None
+    key = queue[0]
+    workers = workers[:worker] + (key,) + workers[worker + 1:]
+    if track:
+        processing = _with(processing, key)
+    return (queue[1:], _without(dirty, key), processing, workers)
+
+
+def done(wq: tuple, worker: int, requeue: bool = True):
+    """Worker ``worker`` finishes its key; a key dirtied meanwhile is queued
+    again (unless it already is, which only a queue without its processing
+    set allows). ``requeue=False`` is the hook of a seeded bug."""
+    queue, dirty, processing, workers = wq
+    key = workers[worker]
+    if key == IDLE:
+        return None
+    workers = workers[:worker] + (IDLE,) + workers[worker + 1:]
+    processing = _without(processing, key)
+    if requeue and key in dirty and key not in queue:
+        queue = queue + (key,)
+    return (queue, dirty, processing, workers)

@@ -1,0 +1,76 @@
+"""Generated clusters at Kubernetes' documented scale limits.
+
+kubernetes.io/docs/setup/best-practices/cluster-large: "No more than 5,000
+nodes; No more than 150,000 total pods"; the scalability thresholds of
+sig-scalability (kubernetes/community sig-scalability/configs-and-limits/
+thresholds.md) give 10,000 Services per cluster. ``generate`` builds such a
+cluster as a :class:`~model.network.dataplane.Dataplane` — the same types the
+CNI and kube-proxy machines project to — with what those machines would have
+built: podCIDRs carved in order, host-local handing out ``.2, .3, …`` on each
+node, flat routes, and every node's kube-proxy rules compiled in sync with
+the API by ``model.proxy.rules``.
+
+Sharing: every node's route table has the same content (each podCIDR to its
+node), and every in-sync node's rules are compiled from the same API state,
+so the generator builds each once and every node refers to that one tuple —
+150,000 pods and 10,000 Services cost memory once, not 5,000 times. A
+seeded bug that makes one node differ gives that node its own object.
+
+Which endpoints are interesting: every 11th Service has a not-ready first
+endpoint, every 97th has only terminating endpoints that still serve (the
+KEP-1669 fallback), every 101st has none (REJECT).
+"""
+
+from __future__ import annotations
+
+from model.network import addr
+from model.network.dataplane import (PROTOCOLS, Bridge, Dataplane, EndpointEntry, Node, Pod,
+                                     Route, Service)
+from model.proxy.rules import compile_rules
+
+CLUSTER_CIDR = addr.cidr("10.128.0.0/9")      # 32,768 /24 podCIDRs
+SERVICE_CIDR = addr.cidr("10.96.0.0/12")
+NODE_NETWORK = addr.ip("172.16.0.10")
+MUTANTS = ("bridge_ipmasq", "missing_route", "not_ready_endpoint_in_rules",
+           "probability_off_by_one")
+
+
+def generate(nodes: int, pods_per_node: int = 30, services_per_node: int = 2,
+             endpoints_per_service: int = 3, mutant: str | None = None) -> Dataplane:
+    if mutant is not None and mutant not in MUTANTS:
+        raise ValueError(f"generate knows the mutants {', '.join(MUTANTS)}, not {mutant!r}")
+    if not 1 <= pods_per_node <= 250:
+        raise ValueError("a /24 podCIDR holds at most 250 pods after gateway and rangeStart")
+    blocks = [addr.subnet(CLUSTER_CIDR, 24, n) for n in range(nodes)]
+    table = tuple(Route(b, n) for n, b in enumerate(blocks))
+    pods = tuple(Pod(f"pod-{n}-{i}", n, blocks[n][0] + 2 + i)
+                 for n in range(nodes) for i in range(pods_per_node))
+    services = tuple(_service(k, pods, endpoints_per_service)
+                     for k in range(nodes * services_per_node))
+    rules = compile_rules(CLUSTER_CIDR, services, 0,
+                          mutant if mutant in ("not_ready_endpoint_in_rules",
+                                               "probability_off_by_one") else None)
+    masq = mutant == "bridge_ipmasq"
+    out = []
+    for n, b in enumerate(blocks):
+        routes = table
+        if mutant == "missing_route" and n == 0:
+            routes = table[:-1]
+        out.append(Node(n, f"node-{n}", NODE_NETWORK + n, b, Bridge("cni0", b, b[0] + 1, masq),
+                        routes, rules))
+    return Dataplane(CLUSTER_CIDR, tuple(out), pods, services)
+
+
+def _service(k: int, pods, per: int) -> Service:
+    total = len(pods)
+    node_port = 30000 + k // 5 if k % 5 == 0 and k // 5 < 2768 else 0
+    entries = []
+    if k % 101 != 0:
+        for i in range(per):
+            pod = pods[(k * 7919 + i * 104729) % total]
+            ready = not (k % 11 == 0 and i == 0) and k % 97 != 0
+            terminating = k % 97 == 0
+            entries.append(EndpointEntry(pod.name, pod.ip, ready, ready or terminating,
+                                         terminating, pod.node))
+    return Service(f"svc-{k}", SERVICE_CIDR[0] + 1 + k, 80 + k % 1000, PROTOCOLS[k % 3],
+                   8000 + k % 1000, node_port, k % 7 == 0, False, tuple(entries))

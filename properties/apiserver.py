@@ -1,0 +1,192 @@
+"""Properties of the apiserver's request path (``model.apiserver.requests``):
+optimistic concurrency, resourceVersion, read consistency, who talks to the
+store, and etcd's watch guarantees as the apiserver passes them on.
+
+The checks read the store through ``model.store.mvcc``'s read functions and
+the request slots and ghost journal of the apiserver part; none of them asks
+the machine what it meant to do, so a seeded bug cannot bend the yardstick.
+"""
+
+from __future__ import annotations
+
+from model.apiserver import registry
+from model.apiserver.requests import ANSWERED, PENDING, SERVE, UNSET
+from model.store import mvcc
+from properties.core import INVARIANT, TRANSITION, Property
+
+_SEED_API = ("seeds/000: 'the api server is the ony master plane component to talk to the "
+             "etcd data store, both to read from and to save kubernetes cluster state "
+             "information'; 'out of all the control plane components, only the api server "
+             "is able to communicate with the etcd data store.'")
+_SEED_RW = ("seeds/000: 'during processing the api server reads the kubernetes cluster's "
+            "current state from the etcd data store, and after a call's execution, the "
+            "resulting state of the kubernetes cluster is saved'")
+_SEED_409 = ("seeds/004: 'Simultaneous requests to update a value all travel via the "
+             "kube-apiserver, which then passes along the request to etcd in a series. The first "
+             "request would update the database. The second request would no longer have the "
+             "same version number, in which case the kube-apiserver would reply with an error "
+             "409 to the requester.'")
+_CONCURRENCY = ("Kubernetes API conventions, 'Concurrency Control and Consistency': "
+                "resourceVersion is used for optimistic concurrency; an update whose "
+                "resourceVersion does not match the stored one fails with 409 Conflict "
+                "and the client must re-read and retry")
+_RV = ("kubernetes.io/docs/reference/using-api/api-concepts 'Resource versions': the "
+       "resourceVersion identifies the version of an object; the etcd3 storage sets it to "
+       "the key's mod_revision, which the etcd data model makes strictly increasing")
+_READS = ("kubernetes.io/docs/reference/using-api/api-concepts 'Semantics for get and "
+          "list': resourceVersion unset = 'Most Recent', served by a quorum read from etcd; "
+          "'0' = Any; 'N' = not older than N")
+_WATCH = ("etcd API guarantees, 'Watch APIs' (etcd.io/docs/v3.5/learning/api_guarantees): "
+          "ordered, unique, reliable, atomic, resumable, bookmarkable; kubernetes.io api-"
+          "concepts 'Efficient detection of changes' (a watch from a resourceVersion that "
+          "is no longer available ends with 410 Gone) and 'Watch bookmarks'")
+
+
+def _serve_of(before, step):
+    """(slot before, slot after index) of a Serve step, or None."""
+    if step.name != SERVE:
+        return None
+    (c,) = step.params
+    return c
+
+
+def _answered_write(before, step, after, kinds):
+    c = _serve_of(before, step)
+    if c is None:
+        return None
+    slot, done = before[1][1][c], after[1][1][c]
+    if slot[0] != PENDING or done[0] != ANSWERED or slot[2][0] not in kinds:
+        return None
+    return slot, done
+
+
+def no_lost_update(m, before, step, after) -> bool:
+    """Every acknowledged update was based on the version it replaced: when
+    the apiserver answers an update with success, the object's mod_revision in
+    the store just before the write was the resourceVersion the client sent."""
+    got = _answered_write(before, step, after, ("update",))
+    if got is None:
+        return True
+    slot, done = got
+    if done[4][0] != registry.OK:
+        return True
+    op = slot[2]
+    kv = mvcc.kv_at(before[2], m.keys[op[1]])
+    replaced = kv.mod_revision if kv is not None else 0
+    return replaced == op[2]
+
+
+def resource_version_increases(m, before, step, after) -> bool:
+    """The resourceVersion acknowledged for a write of an object is the
+    store revision of that write, and greater than every earlier version of
+    the object (an update that changed nothing, and so wrote nothing, answers
+    the version it left in place)."""
+    got = _answered_write(before, step, after, ("create", "update", "delete"))
+    if got is None:
+        return True
+    slot, done = got
+    code, rv = done[4][0], done[4][1]
+    if code >= 300:
+        return True
+    key = m.keys[slot[2][1]]
+    old, new = mvcc.history(before[2], key), mvcc.history(after[2], key)
+    previous = old[-1][0] if old else 0
+    written = new[-1][0] if new else 0
+    if old == new:
+        return rv == previous  # a write that changed nothing keeps its version
+    return rv > previous and rv == written
+
+
+def quorum_read_observes_acknowledged_writes(m, before, step, after) -> bool:
+    """A list with resourceVersion unset reads a snapshot at least as
+    new as every write acknowledged before the request began (``min_rev``,
+    fixed when it was sent); a list at "N" reads one not older than N."""
+    c = _serve_of(before, step)
+    if c is None:
+        return True
+    slot, done = before[1][1][c], after[1][1][c]
+    op = slot[2]
+    if slot[0] != PENDING or done[0] != ANSWERED or op[0] != "list":
+        return True
+    if op[0] == "list" and op[1] != UNSET and op[2] == 0:
+        return True  # resourceVersion "0": any version will do
+    return done[4][2] >= slot[3]
+
+
+def store_linked_only_to_apiserver(m, state) -> bool:
+    """The composition's structure, checked rather than assumed: every link
+    whose callee is the store has the apiserver as its caller (a link that
+    only reads counts too: the seeds forbid reading as well as writing)."""
+    return all(caller == "apiserver" for caller, callee in m.talks_to() if callee == "store")
+
+
+def only_apiserver_changes_store(m, before, step, after) -> bool:
+    """Per step: a step that changes the store is a link step from the
+    apiserver to the store."""
+    if before[2] == after[2]:
+        return True
+    return step.name.startswith("apiserver->store.")
+
+
+def watch_guarantees(m, state) -> bool:
+    """The watcher's stream since it (re)started with a list at revision
+    ``start``, checked against the journal of acknowledged writes:
+
+    * ordered — revisions never go back;
+    * unique — no event is delivered twice;
+    * reliable — no event of the watched object after ``start`` and up to the
+      watcher's position is missing (also across a dropped and resumed watch:
+      resumable);
+    * atomic — the events of one revision arrive together (implied by reliable
+      at every position: the position moves a whole revision at a time);
+    * bookmarkable — when a bookmark at revision b arrives, every event up to b
+      has been delivered before it.
+    """
+    replica, status, start, pos, delivered = state[0][1]
+    journal = state[1][2]
+    key = m.watched
+    expected = [e for e in journal if e[1] == key and start < e[0] <= pos]
+    events = []
+    last = start
+    for e in delivered:
+        if e[0] < last:
+            return False  # ordered
+        last = e[0]
+        if e[2] == registry.BOOKMARK:
+            upto = [x for x in journal if x[1] == key and start < x[0] <= e[0]]
+            if events != upto:
+                return False  # bookmarkable
+            continue
+        if e in events:
+            return False  # unique
+        events.append(e)
+    return events == expected  # reliable, resumable, atomic
+
+
+_C = "apiserver"
+
+PROPERTIES = (
+    Property("no_lost_update", _C, TRANSITION,
+             "Every acknowledged update was based on the version it replaced: the store "
+             "held the object at exactly the resourceVersion the client sent.",
+             f"{_SEED_409}; {_CONCURRENCY}; {_SEED_RW}", no_lost_update),
+    Property("resource_version_increases", _C, TRANSITION,
+             "The resourceVersion acknowledged for a write is that write's store revision "
+             "and greater than every earlier version of the object.",
+             f"{_RV}; {_CONCURRENCY}; {_SEED_409}", resource_version_increases),
+    Property("quorum_read_observes_acknowledged_writes", _C, TRANSITION,
+             "A list at resourceVersion unset observes every write acknowledged before it "
+             "began; a list at N is not older than N.",
+             f"{_READS}; {_SEED_RW}", quorum_read_observes_acknowledged_writes),
+    Property("store_linked_only_to_apiserver", _C, INVARIANT,
+             "In the composition, every link whose callee is the store is called by the "
+             "apiserver: no other component can read or write the store.",
+             _SEED_API, store_linked_only_to_apiserver),
+    Property("only_apiserver_changes_store", _C, TRANSITION,
+             "Every step that changes the store is a link step from the apiserver to the "
+             "store.", _SEED_API, only_apiserver_changes_store),
+    Property("watch_guarantees", _C, INVARIANT,
+             "The watch stream is ordered, unique, reliable, atomic, resumable and "
+             "bookmarkable with respect to the acknowledged writes of the watched object.",
+             _WATCH, watch_guarantees),
+)

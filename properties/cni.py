@@ -1,0 +1,149 @@
+"""Properties of CNI pod networking, over ``model.cni.machine`` states.
+
+Every reachability property asks :func:`model.network.forward.forward` —
+the one definition of forwarding — about the dataplane the state has built
+(``machine.dataplane(state)``), so what is checked here is exactly what the
+Z3 encoding (``properties.symbolic.network``) proves for symbolic packets.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+from model.cni import machine as cni
+from model.network import addr
+from model.network.dataplane import TCP
+from model.network.forward import DELIVERED, Packet, forward
+from properties.core import INVARIANT, Property
+
+_NO_NAT = ("seeds/000: 'pods are expected to be able to communicate with all other pods "
+           "in a cluster, all this without the implmentation of network address "
+           "translation (nat), this is a fundamental requirement'; seeds/004: 'All pods "
+           "can communicate with each other across nodes. All nodes can communicate with "
+           "all pods. No Network Address Translation (NAT).'")
+_IP_PER_POD = ("seeds/003: 'each Pod receives an IP address (model called IP-per-Pod)'; "
+               "seeds/004: 'There is only one IP address per Pod'")
+_PAUSE = ("seeds/000: 'a special pause container is initialized by the container runtime "
+          "for the sole purpose to create a network namespace for the pod. all additional "
+          "containers ... will share the pause container's network namespace so that they "
+          "can all talk to each other via localhost'")
+_PODCIDR = ("Kubernetes node IPAM (kube-controller-manager --allocate-node-cidrs, "
+            "Node.spec.podCIDR): each node gets its own block of the cluster CIDR; with "
+            "host-local over the node's podCIDR (seeds/004 'CNI Network Configuration File') "
+            "addresses are unique on a host, and disjoint blocks make them unique in the "
+            "cluster")
+_DEL = ("CNI SPEC.md DEL: 'Plugins should generally complete a DEL action without error even "
+        "if some resources are missing' and must release what ADD allocated; host-local "
+        "stores one reservation per container ID and interface")
+
+#: the port a reachability probe uses (any port: no rule matches pod addresses)
+PROBE_PORT = 8080
+
+
+def podcidrs_disjoint(m, state) -> bool:
+    dp = m.dataplane(state)
+    blocks = [n.pod_cidr for n in dp.nodes if n.pod_cidr is not None]
+    return _memo(dp, "disjoint", lambda: not any(
+        addr.overlaps(a, b) for a, b in combinations(blocks, 2)))
+
+
+def pod_ip_unique(m, state) -> bool:
+    ips = [p.ip for p in m.dataplane(state).pods]
+    return len(ips) == len(set(ips))
+
+
+def pod_ip_in_node_podcidr(m, state) -> bool:
+    dp = m.dataplane(state)
+    return _memo(dp, "in_podcidr", lambda: all(
+        dp.nodes[p.node].pod_cidr is not None
+        and addr.contains(dp.nodes[p.node].pod_cidr, p.ip) for p in dp.pods))
+
+
+def no_address_leak_after_del(m, state) -> bool:
+    """Every host-local reservation belongs to the current sandbox of its pod,
+    and that sandbox has not been torn down (running, or crashed with the
+    cleanup's DEL still to come)."""
+    pods = state[2]
+    for store in state[3]:
+        for _, container, _ in store[1]:
+            p, attempt = divmod(container, 16)
+            phase, current, _, _ = pods[p]
+            if attempt != current or phase not in (cni.RUNNING, cni.DEAD):
+                return False
+    return True
+
+
+def containers_share_pod_ip(m, state) -> bool:
+    """Every started container of a running pod is in the pause container's
+    network namespace: it has the pod's one IP and reaches its siblings on
+    localhost."""
+    for p, (phase, attempt, _, containers) in enumerate(state[2]):
+        if phase == cni.RUNNING:
+            sandbox = cni.container_id(p, attempt) + 1
+            if any(ns not in (0, sandbox) for ns in containers):
+                return False
+    return True
+
+
+def _reaches_unchanged(dp, src: int, node: int, pod) -> bool:
+    out = forward(dp, Packet(src, pod.ip, PROBE_PORT, TCP, node))
+    return len(out) == 1 and out[0][1].kind == DELIVERED and out[0][1].pod == pod.name \
+        and out[0][1].src == src
+
+
+def _memo(dp, name, compute) -> bool:
+    """A verdict that depends on the dataplane alone, kept on it: the machine
+    hands out one dataplane object per distinct network."""
+    cache = dp.__dict__.setdefault("_verdicts", {})
+    if name not in cache:
+        cache[name] = compute()
+    return cache[name]
+
+
+def pod_to_pod_without_nat(m, state) -> bool:
+    dp = m.dataplane(state)
+    return _memo(dp, "pod_to_pod", lambda: all(
+        _reaches_unchanged(dp, a.ip, a.node, b) for a in dp.pods for b in dp.pods if a is not b))
+
+
+def node_to_pod_without_nat(m, state) -> bool:
+    dp = m.dataplane(state)
+    return _memo(dp, "node_to_pod", lambda: all(
+        _reaches_unchanged(dp, n.ip, n.index, b) for n in dp.nodes for b in dp.pods))
+
+
+def violating_pair(dp):
+    """A (source, ingress node, pod) whose packet is not delivered unchanged,
+    or None — used to report a concrete packet."""
+    for a in dp.pods:
+        for b in dp.pods:
+            if a is not b and not _reaches_unchanged(dp, a.ip, a.node, b):
+                return a.ip, a.node, b
+    for n in dp.nodes:
+        for b in dp.pods:
+            if not _reaches_unchanged(dp, n.ip, n.index, b):
+                return n.ip, n.index, b
+    return None
+
+
+PROPERTIES = (
+    Property("podcidrs_disjoint", "cni", INVARIANT,
+             "no two nodes' podCIDRs overlap", _PODCIDR, podcidrs_disjoint),
+    Property("pod_ip_unique", "cni", INVARIANT,
+             "no two pods with an address hold the same IP, cluster-wide",
+             _IP_PER_POD, pod_ip_unique),
+    Property("pod_ip_in_node_podcidr", "cni", INVARIANT,
+             "every pod's IP lies in its node's podCIDR", _PODCIDR, pod_ip_in_node_podcidr),
+    Property("no_address_leak_after_del", "cni", INVARIANT,
+             "every reserved address belongs to a live sandbox: DEL (also after a crash) "
+             "frees it", _DEL, no_address_leak_after_del),
+    Property("containers_share_pod_ip", "cni", INVARIANT,
+             "every container of a pod shares the pause container's network namespace "
+             "(one IP, localhost between them)", _PAUSE, containers_share_pod_ip),
+    Property("pod_to_pod_without_nat", "cni", INVARIANT,
+             "every pod reaches every other pod, on any node, with its source address "
+             "unchanged", _NO_NAT, pod_to_pod_without_nat),
+    Property("node_to_pod_without_nat", "cni", INVARIANT,
+             "every node reaches every pod with its source address unchanged",
+             _NO_NAT, node_to_pod_without_nat),
+)

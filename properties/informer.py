@@ -1,0 +1,90 @@
+"""Properties of the informer: the cache converges on the server's objects,
+and the work queue hands a key to one worker at a time and loses none.
+
+The server's objects are read through the MVCC store's functional core and
+the list/watch contract (``model.informer.server``), never through the
+machine's own steps, so a seeded bug in the informer cannot bend the
+yardstick.
+
+Why convergence is stated as an invariant over *synced* states: "the cache
+equals the server once writes stop and every event is delivered" is a
+liveness property, but its content is what holds in the states where
+nothing is in flight. Those are the states where the reflector has listed
+(it holds a resourceVersion ``rv``), the server still keeps every record
+after ``rv`` (no 410 is due), no event of the resource lies after ``rv``,
+and the DeltaFIFO is empty. In each of them the cache must equal the
+server's objects — with writes still to come or not, which makes the
+invariant stronger than its "once writes stop" reading, and lets
+exhaustive search check it state by state. That such states are reached,
+also after relists, tombstones and resyncs, is shown by the tests (the
+invariant is not vacuous).
+"""
+
+from __future__ import annotations
+
+from model.informer import server
+from model.informer.machine import LIST
+from properties.core import INVARIANT, Property
+
+_SEED = ("seeds/000: 'controllers are watch-loops continuously running and comparing the "
+         "cluster's desired state (provided by object's configuration data) with its "
+         "current state (obtained from etcd data store via the api server)'")
+_CONCEPTS = ("Kubernetes API concepts (kubernetes.io/docs/reference/using-api/api-concepts, "
+             "'Efficient detection of changes'): a watch from a list's resourceVersion "
+             "delivers every later change; on 410 Gone the client clears its cache, lists "
+             "again and watches from the new resourceVersion")
+_DELTAFIFO = ("client-go tools/cache DeltaFIFO (pkg.go.dev/k8s.io/client-go/tools/cache): "
+              "Replaced on relist, DeletedFinalStateUnknown for an object deleted while "
+              "disconnected, Sync on resync; deltas of a key are processed in order")
+_WORKQUEUE = ("client-go util/workqueue (pkg.go.dev/k8s.io/client-go/util/workqueue): "
+              "'Stingy: a single item will not be processed multiple times concurrently, "
+              "and if an item is added multiple times before it can be processed, it will "
+              "only be processed once'; 'it is allowed for an item to be reenqueued while "
+              "it is being processed'")
+
+
+def synced(m, state) -> bool:
+    """Nothing is in flight between the server and the cache."""
+    store, _, (mode, rv), fifo = state[0], state[1], state[2], state[3]
+    return (mode != LIST and not fifo and not server.gone(store, rv)
+            and server.next_event(store, m.keys, rv) is None)
+
+
+def cache_converges(m, state) -> bool:
+    if not synced(m, state):
+        return True
+    return state[4] == server.objects(state[0], m.keys)
+
+
+# The work queue properties read the queue through ``m.workqueue(state)``, so
+# they hold of the informer (whose state contains a work queue) and of the
+# work queue machine alone (``model.informer.queue_machine``) alike.
+
+
+def workqueue_exclusive(m, state) -> bool:
+    held = [k for k in m.workqueue(state)[3] if k]
+    return len(held) == len(set(held))
+
+
+def workqueue_keeps_dirty_keys(m, state) -> bool:
+    queue, dirty, processing, _ = m.workqueue(state)
+    return all(k in queue or k in processing for k in dirty)
+
+
+PROPERTIES = (
+    Property("cache_converges", "informer", INVARIANT,
+             "Whenever nothing is in flight — the reflector has listed, no 410 is due, no "
+             "event of the resource is pending on the watch and the DeltaFIFO is empty — "
+             "the informer's cache holds exactly the server's objects, each at its "
+             "current resourceVersion (so once writes stop and events are delivered, the "
+             "cache equals the server).",
+             f"{_SEED}; {_CONCEPTS}; {_DELTAFIFO}", cache_converges),
+    Property("workqueue_exclusive", "informer", INVARIANT,
+             "No key is held by two workers at once.",
+             f"{_WORKQUEUE}; {_SEED}", workqueue_exclusive),
+    Property("workqueue_keeps_dirty_keys", "informer", INVARIANT,
+             "Every key added to the work queue and not yet handed to a worker since is "
+             "queued or being processed (and then queued again on Done): no change is "
+             "dropped by deduplication.",
+             _WORKQUEUE, workqueue_keeps_dirty_keys),
+)

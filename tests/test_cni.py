@@ -1,0 +1,102 @@
+"""host-local IPAM and the CNI machine: properties hold, every mutant is caught."""
+
+import pytest
+
+from checker.catalog.network import CNI_MODEL
+from checker.explore import explore
+from checker.run import targeted
+from checker.stateful import check as stateful_check
+from model.cni import hostlocal
+from model.cni.machine import Cni
+from model.kernel import Step
+from model.network import addr
+from properties.cni import PROPERTIES
+
+NET = addr.cidr("10.22.3.0/24")
+GW = NET[0] + 1
+RANGE = hostlocal.Range(NET, GW + 1, GW + 3, GW)
+
+
+def test_host_local_allocates_round_robin_and_wraps():
+    store = hostlocal.EMPTY
+    got = []
+    for cid in (1, 2, 3):
+        store, ip = hostlocal.allocate(store, RANGE, cid, "eth0")
+        got.append(ip)
+    assert got == [GW + 1, GW + 2, GW + 3]
+    _, full = hostlocal.allocate(store, RANGE, 4, "eth0")
+    assert full == "no free address in the range"
+    store = hostlocal.release(store, 2, "eth0")
+    store, again = hostlocal.allocate(store, RANGE, 5, "eth0")
+    assert again == GW + 2                               # after the last reserved, wrapping
+    assert hostlocal.holder(store, GW + 2) == (5, "eth0")
+
+
+def test_gateway_is_never_handed_out_and_range_bounds_hold():
+    rng = hostlocal.Range(NET, GW, GW + 2, GW)
+    assert list(hostlocal.candidates(rng, 0)) == [GW + 1, GW + 2]
+    with pytest.raises(ValueError):
+        hostlocal.Range(NET, GW + 5, GW + 1, GW)
+
+
+def test_second_add_for_the_same_container_and_interface_is_an_error():
+    store, ip = hostlocal.allocate(hostlocal.EMPTY, RANGE, 7, "eth0")
+    again, err = hostlocal.allocate(store, RANGE, 7, "eth0")
+    assert again == store and "already has an address" in err
+    store2, other = hostlocal.allocate(store, RANGE, 7, "net1")   # another interface: fine
+    assert other != ip and len(store2[1]) == 2
+
+
+def test_del_is_idempotent_and_frees_the_address():
+    store, ip = hostlocal.allocate(hostlocal.EMPTY, RANGE, 7, "eth0")
+    freed = hostlocal.release(store, 7, "eth0")
+    assert hostlocal.holder(freed, ip) is None
+    assert hostlocal.release(freed, 7, "eth0") == freed
+    assert hostlocal.release(hostlocal.EMPTY, 99, "eth0") == hostlocal.EMPTY
+
+
+def test_the_correct_model_holds_at_small_bounds():
+    out = explore(Cni(nodes=2, pods=3, deletions=1, crashes=1, restarts=1), PROPERTIES)
+    assert out.complete and out.counterexample is None and out.stats.states > 1000
+
+
+def test_a_pod_sandbox_lifecycle_shares_one_address():
+    m = Cni(nodes=1, pods=1)
+    s = next(iter(m.init_states()))
+    for step in (Step("AllocateCidr", (0,)), Step("RunPodSandbox", (0,)), Step("CniAdd", (0,)),
+                 Step("StartContainers", (0,))):
+        s = m.apply(s, step)
+    phase, _, ip, containers = s[2][0]
+    assert ip == addr.ip("10.22.0.2") and containers == (1, 1)
+    assert m.apply(s, Step("CniAdd", (0,))) is None           # no second ADD
+    s = m.apply(s, Step("SandboxCrash", (0,)))
+    s = m.apply(s, Step("CleanupSandbox", (0,)))
+    assert s[3][0][1] == ()                                    # DEL after the crash freed it
+    assert all(p.check(m, s) for p in PROPERTIES)
+
+
+@pytest.mark.parametrize("mutant", sorted(Cni.mutants))
+def test_every_mutant_is_caught_by_exhaustive_search(mutant):
+    machine = CNI_MODEL.machine(mutant)
+    props = targeted(CNI_MODEL, mutant)
+    out = explore(machine, props)
+    assert out.counterexample is not None
+    assert out.counterexample.prop.name == Cni.mutants[mutant].violates
+
+
+@pytest.mark.parametrize("mutant", ["bridge_ipmasq", "restart_forgets_cidrs"])
+def test_mutants_are_caught_by_the_hypothesis_engine(mutant):
+    out = stateful_check(CNI_MODEL.hypothesis_machine(mutant), targeted(CNI_MODEL, mutant),
+                         max_examples=100)
+    assert out.counterexample is not None
+
+
+def test_probe_records_a_packet_without_changing_the_network():
+    m = Cni(nodes=2, pods=2)
+    s = next(iter(m.init_states()))
+    for step in (Step("AllocateCidr", (0,)), Step("AllocateCidr", (1,)),
+                 Step("RunPodSandbox", (1,)), Step("CniAdd", (1,))):
+        s = m.apply(s, step)
+    probed = m.apply(s, Step("Probe", ("192.168.0.10", "10.22.1.2", 80, "TCP", 0)))
+    assert probed[:5] == s[:5] and probed[5][5][1:] == ("delivered", "pod-1", "192.168.0.10")
+    assert Step("Probe", ()) not in [st for st in m.steps(s)]

@@ -1,0 +1,96 @@
+"""kube-proxy rules and the proxy machine: properties hold, every mutant is caught."""
+
+from fractions import Fraction
+
+import pytest
+
+from checker.catalog.network import PROXY_MODEL
+from checker.explore import explore
+from checker.run import targeted
+from checker.stateful import check as stateful_check
+from model.kernel import Step
+from model.network.dataplane import EndpointEntry, Service
+from model.proxy import cluster
+from model.proxy.machine import Proxy
+from model.proxy.rules import compile_rules, probability, usable
+from properties.proxy import PROPERTIES, usable_endpoints
+
+
+def entry(name, ready, serving, terminating):
+    return EndpointEntry(name, hash(name) & 0xFFFF, ready, serving, terminating, 0)
+
+
+def test_statistic_probabilities_make_every_endpoint_one_nth():
+    for n in range(1, 7):
+        miss, chosen = Fraction(1), []
+        for i in range(n):
+            chosen.append(miss * probability(i, n))
+            miss *= 1 - probability(i, n)
+        assert chosen == [Fraction(1, n)] * n and miss == 0
+
+
+def test_terminating_serving_endpoints_are_used_only_when_none_is_ready():
+    ready, term = entry("r", True, True, False), entry("t", False, True, True)
+    gone = entry("x", False, False, True)
+    assert usable((ready, term, gone)) == (ready,)
+    assert usable((term, gone)) == (term,)
+    assert usable((gone,)) == ()
+    svc = Service("s", 1, 80, "TCP", 8080, endpoints=(term, gone))
+    assert usable_endpoints(svc) == (term,)          # the oracle agrees (KEP-1669)
+
+
+def test_publish_not_ready_addresses_marks_every_endpoint_ready():
+    conditions = (cluster.NOT_READY,) * 4
+    pnra = cluster.service_spec(2)
+    assert pnra.publish_not_ready
+    assert all(e.ready for e in cluster.slice_entries(pnra, 2, conditions, 3))
+    plain = cluster.service_spec(0)
+    assert not any(e.ready for e in cluster.slice_entries(plain, 0, conditions, 3))
+
+
+def test_no_endpoints_compiles_to_a_reject_rule():
+    svc = cluster.api_services(1, (cluster.GONE,) * 4, 3)
+    [rule] = compile_rules(cluster.CLUSTER_CIDR, svc, 0).services
+    assert rule.backends == ()
+
+
+def test_rules_lag_until_the_node_syncs():
+    m = Proxy()
+    s = next(iter(m.init_states()))
+    s = m.apply(s, Step("BecomeUnready", (0,)))
+    assert m.synced_nodes(s) == []
+    assert m.apply(s, Step("Sync", (1,)))[1][1] == s[0]
+    assert all(p.check(m, s) for p in PROPERTIES)     # nothing is claimed of stale nodes
+
+
+def test_client_ip_affinity_returns_the_client_to_its_backend_until_it_leaves():
+    m = Proxy(connections=2)
+    s = next(iter(m.init_states()))
+    s = m.apply(s, Step("Connect", (0, "10.22.0.2")))          # pod-0 serves svc-0
+    assert s[4] == ((0, cluster.pod_ip(0, 3)),)
+    assert m.apply(s, Step("Connect", (0, "10.22.2.2"))) is None   # sticks to pod-0
+    dp = m.dataplane(s)
+    from model.network.forward import Packet, delivered_to, forward
+    client = Packet(cluster.EXTERNAL_CLIENT, dp.services[0].vip, 80, "TCP", 0)
+    assert delivered_to(forward(dp, client, m.recent_table(s, 0))) == {"pod-0": 1}
+    for step in (Step("BecomeUnready", (0,)), Step("Sync", (0,))):
+        s = m.apply(s, step)
+    # pod-0's chain and affinity rule are gone: the client goes to pod-2
+    dp = m.dataplane(s)
+    assert delivered_to(forward(dp, client, m.recent_table(s, 0))) == {"pod-2": 1}
+    assert all(p.check(m, s) for p in PROPERTIES)
+
+
+def test_the_correct_model_holds_with_three_services():
+    out = explore(Proxy(services=3, events=1), PROPERTIES)
+    assert out.complete and out.counterexample is None and out.stats.states > 400
+
+
+@pytest.mark.parametrize("mutant", sorted(Proxy.mutants))
+def test_every_mutant_is_caught(mutant):
+    out = explore(PROXY_MODEL.machine(mutant), targeted(PROXY_MODEL, mutant))
+    assert out.counterexample is not None
+    assert out.counterexample.prop.name == Proxy.mutants[mutant].violates
+    found = stateful_check(PROXY_MODEL.hypothesis_machine(mutant), targeted(PROXY_MODEL, mutant),
+                           max_examples=50)
+    assert found.counterexample is not None
