@@ -24,7 +24,7 @@ def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:
                                machine=result.machine, engine="z3", command=command)
             rows.append(Result(comp.name, check.model, "z3", BROKEN, result.seconds, mutant,
                                result.prop, str(path), figures,
-                               f"{check.name}: {result.summary()}"))
+                               result.summary()))
             continue
         if result.verdict == VIOLATED or (mutant is None and not result.holds):
             verdict = BROKEN
@@ -33,7 +33,7 @@ def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:
         else:
             verdict = HOLDS if result.verdict == PROVED or result.holds else INCOMPLETE
         rows.append(Result(comp.name, check.model, "z3", verdict, result.seconds, mutant,
-                           result.prop, None, figures, f"{check.name}: {result.summary()}"))
+                           result.prop, None, figures, result.summary()))
     if mutant is not None and not rows:
         from checker.errors import BadInput
         raise BadInput(f"no symbolic check of {comp.name} covers mutant {mutant!r} "

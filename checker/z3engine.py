@@ -93,7 +93,7 @@ class Result:
         return self.verdict in (PROVED, NOT_FOUND)
 
     def summary(self) -> str:
-        bound = {"bmc": "depth", "k-induction": "k"}.get(self.method, "size")
+        bound = {"bmc": "depth", "k-induction": "k"}.get(self.method, "instances")
         head = f"{self.check}: {self.prop} {self.verdict} ({self.method}, " \
                f"{bound}={self.bound}, {self.seconds:.2f}s)"
         return head + (f": {self.detail}" if self.detail else "")

@@ -53,14 +53,16 @@ def _reach_check(name, component, model, prop, proves, queries, key):
         machine = model.machine(mutant)
         out = network_reach.prove(machine, queries, key)
         if out.verdict == "proved":
-            return Result(name, prop, "bmc", PROVED, out.depth, out.seconds,
+            # explore enumerates the dataplanes, z3 proves each for every
+            # packet: an SMT check per dataplane, not a bounded unrolling
+            return Result(name, prop, "smt", PROVED, out.dataplanes, out.seconds,
                           detail=f"{out.dataplanes:,} distinct dataplanes of {out.states:,} "
                                  f"reachable states proved for every packet", machine=machine)
         cex = Counterexample(target, out.init, out.steps)
         if target.check(machine, cex.final):
             raise EncodingMismatch(f"{name}: z3's packet {out.failed.packet} fails, but "
                                    f"{prop} holds on the machine's state")
-        return Result(name, prop, "bmc", VIOLATED, out.depth, out.seconds, counterexample=cex,
+        return Result(name, prop, "smt", VIOLATED, len(cex.steps), out.seconds, counterexample=cex,
                       detail=f"packet {out.failed.packet}: {out.failed.detail}", machine=machine)
 
     return SymbolicCheck(name, component, model.name, prop, proves, run, mutants)
