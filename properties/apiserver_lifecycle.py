@@ -13,6 +13,7 @@ from model.apiserver import resources as res
 from model.apiserver.lifecycle import blocks, refers_to
 from model.store import mvcc
 from properties.core import TRANSITION, Property
+from properties.mvcc import appended
 
 _FINALIZERS = ("kubernetes.io/docs/concepts/overview/working-with-objects/finalizers: "
                "deleting an object with finalizers only marks it (deletionTimestamp); "
@@ -27,12 +28,7 @@ _SEED = ("seeds/000: 'all the administrative tasks are coordinated by the kub-ap
 
 def removed(before, after) -> list:
     """Keys whose history gained a tombstone in this step."""
-    out = []
-    old = dict(before[2])
-    for key, hist in after[2]:
-        if hist and not hist[-1][2] and hist[-1] not in old.get(key, ()):
-            out.append(key)
-    return out
+    return [key for key, rec in appended(before, after).items() if not rec[mvcc.R_VERSION]]
 
 
 def _last_live(hist):

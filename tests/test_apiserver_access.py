@@ -6,6 +6,7 @@ their two mutants caught with shortest, replayable counterexamples."""
 from __future__ import annotations
 
 import pytest
+from helpers import reachable, run
 
 from checker import stateful
 from checker.catalog.apiserver_access import ACCESS, CONFLICT
@@ -21,7 +22,6 @@ from model.kernel import Step, UnknownMutant
 from properties.apiserver_access import (
     acknowledged_updates_not_lost, rules_allow_read, secret_read_authorized,
 )
-from properties.core import INVARIANT, Property
 
 READ = (("get", "list", "watch"), ("secrets",), ())
 
@@ -130,14 +130,6 @@ def test_rule_sets_the_api_rejects(bad, message):
 # ---------------------------------------------------------------------------
 
 
-def run(machine, *steps):
-    (state,) = machine.init_states()
-    for step in steps:
-        state = machine.apply(state, step)
-        assert state is not None, f"{step} is not enabled"
-    return state
-
-
 def test_controllers_create_an_account_then_its_token_in_new_namespaces():
     m = Access()
     (s0,) = m.init_states()
@@ -176,14 +168,6 @@ def test_bad_bounds_are_refused():
         Access(mutant="no_such_bug")
     with pytest.raises(ValueError, match="max_revision"):
         Conflict(2, 1)
-
-
-def reachable(machine, limit=None):
-    seen = []
-    spy = Property("record", "apiserver", INVARIANT, "records states", "this test",
-                   lambda m, s: seen.append(s) or True)
-    explore(machine, [spy], max_states=limit)
-    return seen
 
 
 def test_the_correct_access_model_discloses_secrets_and_only_allowed_ones():

@@ -5,6 +5,7 @@ is caught by both engines with a trace that replays."""
 from __future__ import annotations
 
 import pytest
+from helpers import run
 
 from checker import stateful, traces
 from checker.catalog.apiserver import ADMISSION, LIFECYCLE, MODELS, READS, WATCH, WRITES
@@ -16,16 +17,6 @@ from model.kernel import Step, UnknownMutant
 from properties import apiserver as request_properties
 
 MUTANTS = [(model, mutant) for model in MODELS for mutant in sorted(model.mutants)]
-
-
-def play(machine, *steps, state=None):
-    """Apply steps in order; every one must be enabled."""
-    state = next(iter(machine.init_states())) if state is None else state
-    for step in steps:
-        nxt = machine.apply(state, step)
-        assert nxt is not None, f"{step} is not enabled"
-        state = nxt
-    return state
 
 
 def call(c, r, *op):
@@ -56,28 +47,28 @@ def test_only_the_apiserver_is_linked_to_the_store():
 
 def test_the_loser_of_a_race_gets_409_and_wins_after_reading_again():
     m = WRITES.machine()
-    s = play(m, call(0, 0, "create", 0), serve(0),
+    s = run(m, call(0, 0, "create", 0), serve(0),
              call(1, 1, "list", "unset", 0), serve(1),       # both know rv 2
              call(0, 0, "update", 0, 2), serve(0))            # writer 0 wins: rv 3
     assert answer(s, 0)[:2] == (registry.OK, 3)
-    s = play(m, call(1, 0, "update", 0, 2), serve(1), state=s)
+    s = run(m, call(1, 0, "update", 0, 2), serve(1), state=s)
     assert answer(s, 1)[0] == registry.CONFLICT
     assert s[2][0] == 3  # the store did not move
-    s = play(m, call(1, 1, "list", "unset", 0), serve(1), call(1, 0, "update", 0, 3),
+    s = run(m, call(1, 1, "list", "unset", 0), serve(1), call(1, 0, "update", 0, 3),
              serve(1), state=s)
     assert answer(s, 1)[:2] == (registry.OK, 4)
 
 
 def test_lists_unset_0_and_n_against_a_lagging_cache():
     m = READS.machine()
-    s = play(m, call(0, 0, "create", 0), serve(0))
-    unset = play(m, call(0, 1, "list", "unset", 0), serve(0), state=s)
+    s = run(m, call(0, 0, "create", 0), serve(0))
+    unset = run(m, call(0, 1, "list", "unset", 0), serve(0), state=s)
     assert answer(unset, 0)[2] == 2              # quorum read: sees the write
-    any_ = play(m, call(0, 1, "list", "0", 0), serve(0), state=s)
+    any_ = run(m, call(0, 1, "list", "0", 0), serve(0), state=s)
     assert answer(any_, 0)[2] == 1               # the lagging cache, allowed at "0"
-    waiting = play(m, call(0, 1, "list", "N", 2), state=s)
+    waiting = run(m, call(0, 1, "list", "N", 2), state=s)
     assert m.apply(waiting, serve(0)) is None    # "N": waits for the cache …
-    caught_up = play(m, Step("apiserver->store.CatchUp", (1,)), serve(0), state=waiting)
+    caught_up = run(m, Step("apiserver->store.CatchUp", (1,)), serve(0), state=waiting)
     assert answer(caught_up, 0)[2] == 2          # … and then reads at >= N
 
 
@@ -87,18 +78,18 @@ def _watcher(state):
 
 def test_a_watch_from_a_compacted_revision_ends_with_410_and_relists():
     m = WATCH.machine()
-    s = play(m, call(0, 0, "create", 0), serve(0), call(0, 0, "update", 0, 2), serve(0),
+    s = run(m, call(0, 0, "create", 0), serve(0), call(0, 0, "update", 0, 2), serve(0),
              Step("apiserver->store.Compact"), Step("apiserver->store.CatchUp", (0,)),
              Step("apiserver->clients.Deliver", (0,)))
     assert _watcher(s)[1] == GONE and _watcher(s)[4] == ()
-    s = play(m, Step("clients->apiserver.Relist", (0,)), state=s)
+    s = run(m, Step("clients->apiserver.Relist", (0,)), state=s)
     assert _watcher(s)[1:4] == (WATCHING, 3, 3)
     assert request_properties.watch_guarantees(m, s)
 
 
 def test_a_dropped_watch_resumes_without_gaps_and_bookmarks_advance_it():
     m = WATCH.machine()
-    s = play(m, call(0, 0, "create", 0), serve(0), Step("apiserver->store.CatchUp", (0,)),
+    s = run(m, call(0, 0, "create", 0), serve(0), Step("apiserver->store.CatchUp", (0,)),
              Step("apiserver->clients.Deliver", (0,)), Step("clients.DropWatch"),
              call(0, 0, "create", 1), serve(0), Step("apiserver->store.CatchUp", (1,)),
              Step("apiserver->store.CatchUp", (1,)),
@@ -125,7 +116,7 @@ def test_bad_bounds_and_unknown_mutants_are_refused():
 def test_orphan_deletion_strips_references_then_releases_the_owner():
     m = LIFECYCLE.machine()
     s = next(iter(m.init_states()))
-    s = play(m, Step("Delete", (0, registry.ORPHAN)), Step("GcOrphan", (1,)),
+    s = run(m, Step("Delete", (0, registry.ORPHAN)), Step("GcOrphan", (1,)),
              Step("GcOrphan", (2,)), Step("GcReleaseOrphan"), state=s)
     assert registry.current(s, m.keys[0])[0] is None
     for key in m.keys[1:]:
@@ -136,28 +127,28 @@ def test_orphan_deletion_strips_references_then_releases_the_owner():
 def test_foreground_deletion_waits_for_a_dependent_held_by_its_finalizer():
     m = LIFECYCLE.machine()
     protected = list(m.init_states())[1]  # the first pod carries example.com/protect
-    s = play(m, Step("Delete", (0, registry.FOREGROUND)), Step("GcDeleteDependent", (1,)),
+    s = run(m, Step("Delete", (0, registry.FOREGROUND)), Step("GcDeleteDependent", (1,)),
              Step("GcDeleteDependent", (2,)), state=protected)
     assert m.apply(s, Step("GcReleaseForeground")) is None  # p1 still blocks
-    s = play(m, Step("RemoveFinalizer", (1,)), Step("GcReleaseForeground"), state=s)
+    s = run(m, Step("RemoveFinalizer", (1,)), Step("GcReleaseForeground"), state=s)
     assert all(registry.current(s, k)[0] is None for k in m.keys)
 
 
 def test_quota_is_enforced_under_concurrent_admission():
     m = ADMISSION.machine()
-    s = play(m, Step("Admit", (0, "a", "small")), Step("Admit", (1, "b", "large")),
+    s = run(m, Step("Admit", (0, "a", "small")), Step("Admit", (1, "b", "large")),
              Step("Commit", (0,)), Step("Commit", (1,)))
     # replica 1 read a stale usage, its compare failed, it re-read and retries
     assert s[1][1] != ()
-    s = play(m, Step("Commit", (1,)), state=s)
+    s = run(m, Step("Commit", (1,)), state=s)
     assert registry.current(s[0], "/registry/pods/team/b")[0] is None  # 403: over cpu
 
 
 def test_no_pod_is_admitted_into_a_terminating_namespace():
     m = ADMISSION.machine()
-    s = play(m, Step("Admit", (0, "a", "small")), Step("DeleteNamespace"), Step("Commit", (0,)))
+    s = run(m, Step("Admit", (0, "a", "small")), Step("DeleteNamespace"), Step("Commit", (0,)))
     assert registry.current(s[0], "/registry/pods/team/a")[0] is None
-    s = play(m, Step("CleanNamespace", (2,)), Step("FinalizeNamespace"), state=s)
+    s = run(m, Step("CleanNamespace", (2,)), Step("FinalizeNamespace"), state=s)
     assert registry.current(s[0], "/registry/namespaces/team")[0] is None
 
 

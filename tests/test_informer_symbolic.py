@@ -10,23 +10,13 @@ executable one — for the correct machine and for each seeded bug.
 from __future__ import annotations
 
 import pytest
+from helpers import reachable
 
 from checker.catalog.informer import WORKQUEUE
-from checker.explore import explore
 from checker.z3engine import PROVED, VIOLATED, Differential, bmc, k_induction, run_obligation
 from model.informer.queue_machine import WorkQueue
 from model.kernel import Step
-from properties.core import INVARIANT, Property
 from properties.symbolic.workqueue import OBLIGATIONS, WorkQueueEncoding
-
-
-def reachable(machine):
-    seen = []
-    spy = Property("record", "informer", INVARIANT, "records states", "this test",
-                   lambda m, s: seen.append(s) or True)
-    outcome = explore(machine, [spy])
-    assert outcome.complete
-    return seen
 
 
 @pytest.mark.parametrize("mutant", [None, "no_processing_set", "done_forgets_dirty"])

@@ -11,15 +11,17 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import (
+    assert_encoding_agrees_on_random_walks, assert_encoding_agrees_on_reachable_states,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checker import traces
 from checker.cli import main
 from checker.catalog.apiserver_access import CHECKS, OBLIGATIONS
-from checker.explore import explore
 from checker.z3engine import (
-    CTI, NOT_FOUND, PROVED, VIOLATED, Differential, k_induction, run_obligation,
+    CTI, NOT_FOUND, PROVED, VIOLATED, k_induction, run_obligation,
 )
 from model.apiserver.access import (
     CLUSTER_ROLE, CLUSTER_ROLE_BINDING, OK, ROLE, ROLE_BINDING, SERVICE_ACCOUNT, USER, Access,
@@ -27,21 +29,12 @@ from model.apiserver.access import (
 )
 from model.kernel import UnknownMutant
 from properties.apiserver_access import secret_read_authorized
-from properties.core import INVARIANT, Property
 from properties.symbolic.apiserver_conflict import (
     BMC_BOUNDS, BMC_DEPTH, PROOF_BOUNDS, ConflictEncoding,
 )
 from properties.symbolic.apiserver_rbac import RbacEncoding, check_rules
 
 CHECK = {c.name: c for c in CHECKS}
-
-
-def reachable(machine, limit=None):
-    seen = []
-    spy = Property("record", "apiserver", INVARIANT, "records states", "this test",
-                   lambda m, s: seen.append(s) or True)
-    explore(machine, [spy], max_states=limit)
-    return seen
 
 
 # ---------------------------------------------------------------------------
@@ -53,29 +46,13 @@ def reachable(machine, limit=None):
 @pytest.mark.parametrize("mutant", [None, "blind_update"])
 def test_conflict_encoding_differential_on_reachable_states(bounds, mutant):
     enc = ConflictEncoding(**bounds, mutant=mutant)
-    m = enc.machine
-    diff = Differential(enc)
-    states = reachable(m, 20_000)
+    states = assert_encoding_agrees_on_reachable_states(enc, 20_000, first=10, spread=25)
     assert len(states) > 200
-    for state in states[:10] + states[10::len(states) // 25]:
-        assert diff.check(state, list(m.successors(state))) == []
 
 
 def test_conflict_encoding_differential_on_random_walks():
     enc = ConflictEncoding(clients=3, max_revision=9)
-    m = enc.machine
-    diff = Differential(enc)
-
-    @settings(max_examples=10, derandomize=True, deadline=None,
-              suppress_health_check=list(HealthCheck))
-    @given(st.lists(st.integers(0, 10_000), min_size=3, max_size=25))
-    def walk(choices):
-        (state,) = m.init_states()
-        for c in choices:
-            succ = list(m.successors(state))
-            state = succ[c % len(succ)][1]
-        assert diff.check(state, list(m.successors(state))) == []
-    walk()
+    assert_encoding_agrees_on_random_walks(enc, examples=10, min_steps=3, max_steps=25)
 
 
 def test_bmc_finds_no_lost_update_in_any_interleaving():

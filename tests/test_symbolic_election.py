@@ -12,35 +12,18 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from helpers import (
+    assert_encoding_agrees_on_random_walks, assert_encoding_agrees_on_reachable_states,
+    reachable, run,
+)
 
 from checker.explore import explore
 from checker.z3engine import (
-    CTI, NOT_FOUND, PROVED, VIOLATED, Differential, bmc, k_induction, run_obligation,
+    CTI, NOT_FOUND, PROVED, VIOLATED, bmc, k_induction, run_obligation,
 )
 from model.kernel import Step
 from model.store.election import LEADER, NOBODY, REQUEST, RESPONSE, Election
-from properties.core import INVARIANT, Property
 from properties.symbolic.election import ELECTION_SAFETY, OBLIGATIONS, ElectionEncoding
-
-
-def reachable(machine, limit):
-    """Reachable states, in breadth-first order, as the explore engine visits
-    them (a property that records every state it is asked about)."""
-    seen = []
-    spy = Property("record", "store", INVARIANT, "records states", "this test",
-                   lambda m, s: seen.append(s) or True)
-    explore(machine, [spy], max_states=limit)
-    return seen
-
-
-def run(machine, *steps):
-    (state,) = machine.init_states()
-    for step in steps:
-        state = machine.apply(state, step)
-        assert state is not None, f"{step} is not enabled"
-    return state
 
 
 # ---------------------------------------------------------------------------
@@ -98,39 +81,14 @@ def test_exhaustive_exploration_at_one_term():
     (3, 1, None), (3, 2, None), (3, 1, "double_vote"), (4, 2, None)])
 def test_differential_on_reachable_states(servers, max_term, mutant):
     enc = ElectionEncoding(servers, max_term, mutant)
-    m = enc.machine
-    diff = Differential(enc)
-    states = reachable(m, 1500)
-    sample = states[:20] + states[20::max(1, len(states) // 30)]
-    for state in sample:
-        assert diff.check(state, list(m.successors(state))) == []
-
-
-def _walk(machine, choices):
-    (state,) = machine.init_states()
-    states = [state]
-    for c in choices:
-        succ = list(machine.successors(state))
-        if not succ:
-            break
-        state = succ[c % len(succ)][1]
-        states.append(state)
-    return states
+    assert_encoding_agrees_on_reachable_states(enc, 1500, first=20, spread=30)
 
 
 @pytest.mark.parametrize("servers,max_term,mutant", [(3, 3, None), (5, 2, "double_vote")])
 def test_differential_on_random_walks(servers, max_term, mutant):
     enc = ElectionEncoding(servers, max_term, mutant)
-    m = enc.machine
-    diff = Differential(enc)
-
-    @settings(max_examples=12, derandomize=True, deadline=None,
-              suppress_health_check=list(HealthCheck))
-    @given(st.lists(st.integers(0, 10_000), min_size=5, max_size=30))
-    def walk(choices):
-        for state in _walk(m, choices)[-4:]:
-            assert diff.check(state, list(m.successors(state))) == []
-    walk()
+    assert_encoding_agrees_on_random_walks(enc, examples=12, min_steps=5, max_steps=30,
+                                           last=4)
 
 
 def test_symbolic_property_and_lemmas_agree_with_the_machine():

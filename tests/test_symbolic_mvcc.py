@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import pytest
 import z3
+from helpers import (
+    assert_encoding_agrees_on_random_walks, assert_encoding_agrees_on_reachable_states,
+    reachable,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +27,6 @@ from model.store.mvcc import (
     CREATE, EQUAL, GREATER, INITIAL, LESS, MOD, NOT_EQUAL, VALUE, VERSION, Compact, Compare,
     Delete, Mvcc, Put, Range, Txn, apply_request,
 )
-from properties.core import INVARIANT, Property
 from properties.mvcc import failed_txn_writes_nothing
 from properties.symbolic.mvcc_txn import (
     FAILED_TXN_WRITES_NOTHING, OBLIGATIONS, TXN_IS_ONE_REVISION, MvccEncoding, TxnEncoding,
@@ -31,14 +34,6 @@ from properties.symbolic.mvcc_txn import (
 
 SETTINGS = settings(max_examples=60, derandomize=True, deadline=None,
                     suppress_health_check=list(HealthCheck))
-
-
-def reachable(machine, limit):
-    seen = []
-    spy = Property("record", "store", INVARIANT, "records states", "this test",
-                   lambda m, s: seen.append(s) or True)
-    explore(machine, [spy], max_states=limit)
-    return seen
 
 
 # ---------------------------------------------------------------------------
@@ -49,29 +44,13 @@ def reachable(machine, limit):
 @pytest.mark.parametrize("mutant", [None, "txn_ignores_compare"])
 def test_machine_encoding_differential_on_reachable_states(mutant):
     enc = MvccEncoding(2, 2, 5, mutant)
-    m = enc.machine
-    diff = Differential(enc)
-    states = reachable(m, 5000)
+    states = assert_encoding_agrees_on_reachable_states(enc, 5000, first=15, spread=30)
     assert len(states) > 1000
-    for state in states[:15] + states[15::len(states) // 30]:
-        assert diff.check(state, list(m.successors(state))) == []
 
 
 def test_machine_encoding_differential_on_random_walks():
     enc = MvccEncoding(3, 2, 6)
-    m = enc.machine
-    diff = Differential(enc)
-
-    @settings(max_examples=10, derandomize=True, deadline=None,
-              suppress_health_check=list(HealthCheck))
-    @given(st.lists(st.integers(0, 10_000), min_size=3, max_size=20))
-    def walk(choices):
-        (state,) = m.init_states()
-        for c in choices:
-            succ = list(m.successors(state))
-            state = succ[c % len(succ)][1]
-        assert diff.check(state, list(m.successors(state))) == []
-    walk()
+    assert_encoding_agrees_on_random_walks(enc, examples=10, min_steps=3, max_steps=20)
 
 
 def test_other_mutants_are_refused_by_name():

@@ -218,11 +218,7 @@ class ApiserverLifecycle(Machine):
         owner, _ = self._owner(store)
         if owner is None or registry.FOREGROUND_FINALIZER not in owner[res.FINALIZERS]:
             return None
-        dep, rv = self._dependent(store, i)
-        if dep is None or dep[res.DELETING]:
-            return None
-        new, status = registry.delete(store, self.keys[i], registry.BACKGROUND, rv)
-        return new if status.ok else None
+        return self._delete_dependent(store, i)
 
     def _GcReleaseForeground(self, store):
         owner, rv = self._owner(store)
@@ -238,6 +234,11 @@ class ApiserverLifecycle(Machine):
         owner, _ = self._owner(store)
         if owner is not None:
             return None
+        return self._delete_dependent(store, i)
+
+    def _delete_dependent(self, store, i):
+        """The collector deletes dependent ``i`` in the background, at the
+        version it read — unless it is gone or already being deleted."""
         dep, rv = self._dependent(store, i)
         if dep is None or dep[res.DELETING]:
             return None

@@ -107,13 +107,22 @@ def _cas(store, key: str, expected_mod: int, op):
     return new, (resp.revision if resp.succeeded else 0)
 
 
-def create(store, obj: tuple) -> tuple:
+def _validate(obj: tuple) -> Status | None:
+    """The answer refusing ``obj`` before any write — 404 for a kind the
+    apiserver does not serve, 422 naming the invalid field — or None."""
     try:
         field = res.invalid_field(obj)
     except res.UnknownKind:
-        return store, Status(NOT_FOUND, "NotFound", detail=obj[res.KIND])
+        return Status(NOT_FOUND, "NotFound", detail=obj[res.KIND])
     if field is not None:
-        return store, Status(INVALID, "Invalid", detail=field)
+        return Status(INVALID, "Invalid", detail=field)
+    return None
+
+
+def create(store, obj: tuple) -> tuple:
+    refused = _validate(obj)
+    if refused is not None:
+        return store, refused
     key = res.key_of(obj)
     # the uid is derived from the revision the create is written at: revisions
     # never repeat, so neither do uids [NAMES]
@@ -131,12 +140,9 @@ def update(store, obj: tuple, resource_version: int) -> tuple:
     resourceVersion writes nothing and answers 409 Conflict. An update that
     leaves a deleting object without finalizers removes it (a second,
     equally guarded write)."""
-    try:
-        field = res.invalid_field(obj)
-    except res.UnknownKind:
-        return store, Status(NOT_FOUND, "NotFound", detail=obj[res.KIND])
-    if field is not None:
-        return store, Status(INVALID, "Invalid", detail=field)
+    refused = _validate(obj)
+    if refused is not None:
+        return store, refused
     key = res.key_of(obj)
     old, rv = current(store, key)
     if old is None:

@@ -47,7 +47,7 @@ from model.cni import hostlocal
 from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
 from model.network import addr
 from model.network.dataplane import Bridge, Dataplane, Node, Pod, flat_routes
-from model.network.forward import Packet, forward
+from model.network.forward import forward, probe_packet, probe_record
 
 NONE, NETNS, RUNNING, DEAD = 0, 1, 2, 3
 PHASES = ("none", "netns", "running", "crashed")
@@ -236,17 +236,11 @@ class Cni(Machine):
         state's dataplane and records where it went. It changes nothing but
         this ghost record and is never proposed by ``steps``: it exists so a
         counterexample packet found by Z3 is part of a replayable trace."""
-        src, dst, port, proto, node = params
-        try:
-            src, dst = addr.ip(src), addr.ip(dst)    # written as dotted quads
-        except (TypeError, ValueError, AttributeError):
+        pkt = probe_packet(params, self.nodes)
+        if pkt is None:
             return None
-        if not 0 <= node < self.nodes:
-            return None
-        outcomes = forward(self.dataplane(state), Packet(src, dst, port, proto, node))
-        record = (addr.show(src), addr.show(dst), port, proto, node) + tuple(
-            (str(p), o.kind, o.pod or "-", addr.show(o.src)) for p, o in outcomes)
-        return state[:5] + (record,)
+        outcomes = forward(self.dataplane(state), pkt)
+        return state[:5] + (probe_record(pkt, outcomes),)
 
     # -- projection ----------------------------------------------------------------
     def dataplane(self, state) -> Dataplane:

@@ -103,13 +103,7 @@ class Informer(Machine):
         "bookmark_skips_events": Mutant(
             "the server sends a BOOKMARK at its current revision while events of the "
             "resource are still pending on the watch", violates="cache_converges"),
-        "no_processing_set": Mutant(
-            "the work queue does not record which keys workers hold, so a key added "
-            "while it is processed is queued and handed to a second worker",
-            violates="workqueue_exclusive"),
-        "done_forgets_dirty": Mutant(
-            "Done releases a key without queueing it again although it was added "
-            "while being processed", violates="workqueue_keeps_dirty_keys"),
+        **wq_ops.MUTANTS,
     }
 
     def __init__(self, keys: int = 2, writers: int = 2, writes: int = 3,

@@ -20,21 +20,13 @@ from __future__ import annotations
 
 from model.informer import workqueue as wq_ops
 from model.informer.machine import KEY_NAMES
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+from model.kernel import ENVIRONMENT, SYSTEM, Machine, Step
 
 
 class WorkQueue(Machine):
     name = "workqueue"
     tags = {"Add": ENVIRONMENT, "Get": SYSTEM, "Done": SYSTEM}
-    mutants = {
-        "no_processing_set": Mutant(
-            "the work queue does not record which keys workers hold, so a key added "
-            "while it is processed is queued and handed to a second worker",
-            violates="workqueue_exclusive"),
-        "done_forgets_dirty": Mutant(
-            "Done releases a key without queueing it again although it was added "
-            "while being processed", violates="workqueue_keeps_dirty_keys"),
-    }
+    mutants = wq_ops.MUTANTS
 
     def __init__(self, keys: int = 2, workers: int = 2, mutant: str | None = None):
         super().__init__(mutant)

@@ -27,7 +27,21 @@ holds or ``IDLE``.
 
 from __future__ import annotations
 
+from model.kernel import Mutant
+
 IDLE = ""
+
+#: The work queue's seeded bugs, written once: the informer and the work
+#: queue machine (``model.informer.queue_machine``) both carry them.
+MUTANTS = {
+    "no_processing_set": Mutant(
+        "the work queue does not record which keys workers hold, so a key added "
+        "while it is processed is queued and handed to a second worker",
+        violates="workqueue_exclusive"),
+    "done_forgets_dirty": Mutant(
+        "Done releases a key without queueing it again although it was added "
+        "while being processed", violates="workqueue_keeps_dirty_keys"),
+}
 
 
 def empty(workers: int) -> tuple:

@@ -35,7 +35,7 @@ from fractions import Fraction
 
 import attrs
 
-from model.network.addr import contains, show
+from model.network.addr import contains, ip, show
 from model.network.dataplane import Dataplane, Node, ServiceRule
 
 DELIVERED, REJECTED, DROPPED = "delivered", "rejected", "dropped"
@@ -164,6 +164,27 @@ def route(dp: Dataplane, ingress: Node, src: int, dst: int, port: int, masq: boo
         cur = dp.nodes[r.via]
 
 
+def probe_packet(params, nodes: int) -> Packet | None:
+    """The packet of a ``Probe(src, dst, port, proto, node)`` step, its
+    addresses written as dotted quads; None (the step is not enabled) when
+    they are not addresses or ``node`` is none of the ``nodes`` nodes."""
+    src, dst, port, proto, node = params
+    try:
+        src, dst = ip(src), ip(dst)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if not 0 <= node < nodes:
+        return None
+    return Packet(src, dst, port, proto, node)
+
+
+def probe_record(pkt: Packet, outcomes) -> tuple:
+    """What a probe step records in its machine's state: the packet as the
+    step writes it, then each outcome's probability, kind, pod and source."""
+    return (show(pkt.src), show(pkt.dst), pkt.port, pkt.proto, pkt.node) + tuple(
+        (str(p), o.kind, o.pod or "-", show(o.src)) for p, o in outcomes)
+
+
 def delivered_to(outcomes) -> dict:
     """pod name -> total probability of being delivered there."""
     out: dict = {}
@@ -174,4 +195,5 @@ def delivered_to(outcomes) -> dict:
 
 
 __all__ = ["DELIVERED", "DROPPED", "ONE", "Outcome", "Packet", "REJECTED", "backend_choices",
-           "delivered_to", "forward", "lookup", "route", "service_rule"]
+           "delivered_to", "forward", "lookup", "probe_packet", "probe_record", "route",
+           "service_rule"]

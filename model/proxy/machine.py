@@ -27,7 +27,7 @@ from __future__ import annotations
 from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
 from model.network import addr
 from model.network.dataplane import Bridge, Dataplane, Node, flat_routes
-from model.network.forward import Packet, backend_choices, forward
+from model.network.forward import backend_choices, forward, probe_packet, probe_record
 from model.proxy import cluster
 from model.proxy.cluster import (CONDITIONS, GONE, NOT_READY, READY, TERMINATING,
                                  TERMINATING_SERVING)
@@ -150,18 +150,11 @@ class Proxy(Machine):
 
     def _probe(self, state, params):
         """Record one packet's outcomes (ghost state; see ``model.cni.machine``)."""
-        src, dst, port, proto, node = params
-        try:
-            src, dst = addr.ip(src), addr.ip(dst)    # written as dotted quads
-        except (TypeError, ValueError, AttributeError):
+        pkt = probe_packet(params, self.nodes)
+        if pkt is None:
             return None
-        if not 0 <= node < self.nodes:
-            return None
-        outcomes = forward(self.dataplane(state), Packet(src, dst, port, proto, node),
-                           self.recent_table(state, node))
-        record = (addr.show(src), addr.show(dst), port, proto, node) + tuple(
-            (str(p), o.kind, o.pod or "-", addr.show(o.src)) for p, o in outcomes)
-        return state[:3] + (record,) + state[4:]
+        outcomes = forward(self.dataplane(state), pkt, self.recent_table(state, pkt.node))
+        return state[:3] + (probe_record(pkt, outcomes),) + state[4:]
 
     # -- projection -------------------------------------------------------------
     def synced_nodes(self, state) -> list[int]:
