@@ -93,7 +93,8 @@ class Result:
         return self.verdict in (PROVED, NOT_FOUND)
 
     def summary(self) -> str:
-        bound = {"bmc": "depth", "k-induction": "k"}.get(self.method, "instances")
+        bound = {"bmc": "depth", "k-induction": "k"}.get(
+            self.method, "steps" if self.counterexample is not None else "instances")
         head = f"{self.check}: {self.prop} {self.verdict} ({self.method}, " \
                f"{bound}={self.bound}, {self.seconds:.2f}s)"
         return head + (f": {self.detail}" if self.detail else "")
@@ -231,20 +232,29 @@ def decode_trace(encoding: Encoding, model, states) -> tuple:
 
 
 def replay(encoding: Encoding, cex: Counterexample) -> None:
-    """Re-execute a counterexample on the executable machine; raise
-    :class:`EncodingMismatch` on any disagreement."""
-    machine = encoding.machine
+    """Re-execute a counterexample decoded from ``encoding`` on the executable
+    machine; raise :class:`EncodingMismatch` on any disagreement."""
+    confirm(encoding.machine, cex, encoding.name, apply=encoding.apply)
+
+
+def confirm(machine, cex: Counterexample, name: str, *, apply=None) -> None:
+    """Trust but verify any solver's counterexample: the initial state must be
+    one of the machine's, every step must give exactly the recorded state, and
+    the last step must violate the property on the machine. Every z3 check
+    calls this before it reports a violation, so a verdict never rests on the
+    encoding alone."""
+    apply = apply or machine.apply
     if machine is not None and hasattr(machine, "init_states"):
         inits = list(machine.init_states())
         if cex.init not in inits:
-            raise EncodingMismatch(f"{encoding.name}: decoded initial state {cex.init!r} "
+            raise EncodingMismatch(f"{name}: decoded initial state {cex.init!r} "
                                    "is not an initial state of the machine")
     cur = cex.init
     for n, (step, expected) in enumerate(cex.steps, 1):
-        got = encoding.apply(cur, step)
+        got = apply(cur, step)
         if got != expected:
             raise EncodingMismatch(
-                f"{encoding.name}: step {n} {step} from {cur!r} gives {got!r} on the "
+                f"{name}: step {n} {step} from {cur!r} gives {got!r} on the "
                 f"machine but {expected!r} in the encoding")
         cur = got
     prop = cex.prop
@@ -254,7 +264,7 @@ def replay(encoding: Encoding, cex: Counterexample) -> None:
         before = cex.steps[-2][1] if len(cex.steps) > 1 else cex.init
         ok = prop.check(machine, before, cex.steps[-1][0], cur) if cex.steps else True
     if ok:
-        raise EncodingMismatch(f"{encoding.name}: the replayed trace does not violate "
+        raise EncodingMismatch(f"{name}: the replayed trace does not violate "
                                f"{prop.name} on the machine")
 
 
