@@ -52,7 +52,7 @@ BASE_VIOLATION = "base-case violation"  # a reachable state violates a lemma
 CTI = "counterexample to induction"
 NOT_FOUND = "no counterexample"    # bmc: none up to the depth
 UNKNOWN = "unknown"                # the solver gave up (timeout, incompleteness)
-VACUOUS = "vacuous"                # the inductive step's premise is unsatisfiable
+VACUOUS = "vacuous"                # no initial state, or an unsatisfiable inductive premise
 
 
 class EncodingMismatch(AssertionError):
@@ -273,6 +273,10 @@ def confirm(machine, cex: Counterexample, name: str, *, apply=None) -> None:
 # ---------------------------------------------------------------------------
 
 
+_NO_INIT = ("no initial state satisfies init and the domain: a search from them would "
+            "pass without looking at anything")
+
+
 def _bmc_search(encoding: Encoding, bad: Callable, depth: int, timeout_ms, logic,
                 prefix="b"):
     """Shortest i <= depth with init ∧ trans^i ∧ bad(states, i); returns
@@ -280,6 +284,9 @@ def _bmc_search(encoding: Encoding, bad: Callable, depth: int, timeout_ms, logic
     s = _solver(timeout_ms, logic)
     states = [encoding.declare(f"{prefix}0_")]
     s.add(encoding.domain(states[0]), encoding.init(states[0]))
+    # vacuity: with no initial state, "no counterexample" would mean nothing
+    if s.check() == z3.unsat:
+        return None, VACUOUS, 0
     for i in range(depth + 1):
         if i > 0:
             states.append(encoding.declare(f"{prefix}{i}_"))
@@ -312,6 +319,8 @@ def _bmc(encoding, prop, depth, check, timeout_ms, logic) -> Result:
         encoding, lambda st, i: z3.Not(_holds_at(sp, st, i)), depth, timeout_ms, logic)
     seconds = time.perf_counter() - start
     name = check or f"{encoding.name}:{sp.name}"
+    if model == VACUOUS:
+        return _result(encoding, name, sp, "bmc", VACUOUS, 0, seconds, detail=_NO_INIT)
     if found is None:
         if model is not None:
             return _result(encoding, name, sp, "bmc", UNKNOWN, states, seconds, detail=str(model))
@@ -371,6 +380,9 @@ def _k_induction(encoding, prop, k, lemmas, simple_path, check, timeout_ms, logi
         test = (lambda st, i, goal=goal: z3.Not(goal(st, i))) if goal else bad
         found, model, states = _bmc_search(encoding, test, k - 1, timeout_ms, logic,
                                            prefix="base")
+        if model == VACUOUS:
+            return _result(encoding, name, sp, "k-induction", VACUOUS, k,
+                           time.perf_counter() - start, detail=_NO_INIT)
         if found is not None:
             decoded, steps = decode_trace(encoding, model, states)
             failing = [n for n, c in named.items()

@@ -220,3 +220,15 @@ def test_the_store_catalog_lists_its_symbolic_checks():
 def test_a_result_carries_the_machine_its_trace_replays_on():
     r = bmc(CounterEncoding("odd_jump"), "never_seven", 2)
     assert isinstance(r.machine, Counter) and r.machine.mutant == "odd_jump"
+
+
+def test_an_unsatisfiable_init_is_vacuous_for_bmc_and_the_base_case():
+    """BMC and the base case of k-induction over no initial state would find
+    nothing and call that a pass."""
+    class NoInit(CounterEncoding):
+        def init(self, S):
+            return z3.And(S["x",] == 0, S["x",] == 1)
+
+    assert bmc(NoInit(), "never_seven", 3).verdict == VACUOUS
+    assert k_induction(NoInit(), "never_seven", 2).verdict == VACUOUS
+    assert not bmc(NoInit(), "never_seven", 3).holds
