@@ -3,25 +3,29 @@
 (``model.apiserver.conflict``).
 
 Both are stated over ghost state the machines keep for them — the
-apiserver's last answer, the log of acknowledged updates — and decided with
-the pure functions of the model, never with what the machine under test
-did: a seeded bug in a machine cannot bend its own yardstick.
+apiserver's last answer, the log of acknowledged updates — and decided by
+the semantics restated here from the Kubernetes documentation, never with
+the model's functions or with what the machine under test did: a seeded bug
+in a machine's matchers cannot bend its own yardstick.
 """
 
 from __future__ import annotations
 
-from model.apiserver.access import (
-    CLUSTER_ROLE_BINDING, OK, SECRETS, referenced_roles, rule_matches, subject_matches,
-)
 from model.apiserver.conflict import CREATED_REVISION
 from properties.core import INVARIANT, Property
+
+#: The core-group resource name of Secrets, and the answer that discloses
+#: them (HTTP 200): values of the Kubernetes API, not of the model.
+SECRETS, OK = "secrets", "200"
 
 _RBAC = ("Kubernetes RBAC reference (kubernetes.io/docs/reference/access-authn-authz/rbac): "
          "'Permissions are purely additive (there are no \"deny\" rules)'; 'A RoleBinding "
          "grants permissions within a specific namespace whereas a ClusterRoleBinding grants "
          "that access cluster-wide'; a ClusterRole referenced by a RoleBinding applies only "
          "in the RoleBinding's namespace; PolicyRule resourceNames: 'An empty set means that "
-         "everything is allowed'")
+         "everything is allowed'; 'If you restrict list or watch by resourceName, clients must "
+         "include a metadata.name field selector'; service accounts authenticate as "
+         "'system:serviceaccount:(NAMESPACE):(SERVICEACCOUNT)'")
 _SEED_SECRETS = ("seeds/000: 'etcd is also used to store configuration details such as "
                  "subnets, configMaps, secrets etc.'; seeds/002: 'Service Account & Token "
                  "controllers: Create default accounts and API access tokens for new "
@@ -40,22 +44,110 @@ _CONVENTIONS = ("Kubernetes API conventions, 'Concurrency Control and Consistenc
 # ---------------------------------------------------------------------------
 
 
+# The RBAC semantics, restated from the Kubernetes documentation (not from
+# model.apiserver.access, whose matchers are what is under test). The value
+# shapes are the model's documented tuples.
+
+
+def _username(identity) -> str:
+    """The name the authenticator gives a caller: a user's own name; for a
+    ServiceAccount "system:serviceaccount:<namespace>:<name>" (Kubernetes
+    'Managing Service Accounts' / 'Authenticating': service accounts
+    "authenticate with the username system:serviceaccount:(NAMESPACE):(SERVICEACCOUNT)")."""
+    if identity[0] == "ServiceAccount":
+        return f"system:serviceaccount:{identity[1]}:{identity[2]}"
+    return identity[1]
+
+
+def _subject_username(subject) -> str:
+    """A binding subject, as the username it stands for (RBAC reference,
+    'Referring to subjects': a ServiceAccount subject is written with its
+    name and namespace and stands for system:serviceaccount:<ns>:<name>)."""
+    kind, name, namespace = subject
+    return f"system:serviceaccount:{namespace}:{name}" if kind == "ServiceAccount" else name
+
+
+def _rules_granted(policy, identity):
+    """Every (namespace or None, rule) the rule set gives ``identity``, None
+    meaning every namespace: for each binding whose subjects name the
+    caller, the rules of the role its roleRef names — a ClusterRole by name,
+    or a Role by name *in the binding's namespace* ("A RoleBinding may
+    reference any Role in the same namespace"; a ClusterRoleBinding's roleRef
+    is a ClusterRole) — in force where the binding is: a RoleBinding only in
+    its namespace, a ClusterRoleBinding everywhere."""
+    me = _username(identity)
+    by_key = {(kind, namespace, name): rules for kind, namespace, name, rules in policy[0]}
+    for kind, namespace, _, (ref_kind, ref_name), subjects in policy[1]:
+        if me not in {_subject_username(s) for s in subjects}:
+            continue
+        where = None if kind == "ClusterRoleBinding" else namespace
+        home = "" if ref_kind == "ClusterRole" else namespace
+        for rule in by_key.get((ref_kind, home, ref_name), ()):
+            yield where, rule
+
+
+def _rule_covers_read(rule, verb: str, name: str) -> bool:
+    """A PolicyRule covers a read of Secret ``name`` with ``verb``: the verb
+    and the resource are listed or "*" ("'*' represents all"), and either
+    the rule has no resourceNames ("An empty set means that everything is
+    allowed") or the request is a get of one of them: a list or watch of the
+    collection carries no name ("If you restrict list or watch by
+    resourceName, clients must include a metadata.name field selector in
+    their list or watch request that matches the specified resourceName in
+    order to be authorized"; field selectors are not modelled)."""
+    verbs, resources, resource_names = rule
+    if not ({verb, "*"} & set(verbs)) or not ({SECRETS, "*"} & set(resources)):
+        return False
+    if not resource_names:
+        return True
+    return verb == "get" and name in resource_names
+
+
 def rules_allow_read(policy, identity, verb: str, namespace: str, name: str) -> bool:
     """Whether the rule set lets ``identity`` read Secret ``namespace/name``
-    with ``verb`` — stated from the bindings' side: some binding names the
-    identity, is in force in that namespace (a ClusterRoleBinding anywhere,
-    a RoleBinding in its own namespace only), and resolves to a rule that
-    covers the request. A collection read (list, watch) has no name, so only
-    rules without resourceNames cover it."""
-    requested = name if verb == "get" else ""
-    for binding in policy[1]:
-        in_force = binding[0] == CLUSTER_ROLE_BINDING or binding[1] == namespace
-        if not in_force or not any(subject_matches(s, identity) for s in binding[4]):
-            continue
-        for role in referenced_roles(policy, binding):
-            if any(rule_matches(rule, verb, SECRETS, requested) for rule in role[3]):
-                return True
-    return False
+    with ``verb``: permissions are additive, so some rule granted to the
+    caller must be in force in ``namespace`` and cover the read."""
+    return any(where in (None, namespace) and _rule_covers_read(rule, verb, name)
+               for where, rule in _rules_granted(policy, identity))
+
+
+# ---------------------------------------------------------------------------
+# What the default rule set is meant to allow (the z3 check's yardstick)
+# ---------------------------------------------------------------------------
+
+#: An intent entry's namespace when it holds in every namespace.
+ANYWHERE = "*"
+_ALL_READS = ("get", "list", "watch")
+
+#: Who the default rule set of ``model.apiserver.access`` is *meant* to let
+#: read which Secrets, written as a table of plain facts — no RBAC matcher,
+#: no binding — so that the z3 check (``rbac_secret_scope``) compares the
+#: rule set's grants against something other than their own encoding.
+#: Entries: ``(identity, verbs, namespace or ANYWHERE, names or ())``; an
+#: entry with names allows only a get of those Secrets. Everything not
+#: listed is forbidden: in particular no ServiceAccount other than team-a's
+#: ``default`` reads anything, team-a's account reads outside team-a only
+#: team-b's ``db`` by name, and only ops reads in namespaces the rule set
+#: never mentions.
+DEFAULT_POLICY_INTENT = (
+    # the cluster's operator administers every namespace
+    (("User", "ops"), _ALL_READS, ANYWHERE, ()),
+    # team-a's workload reads its own namespace's Secrets
+    (("ServiceAccount", "team-a", "default"), _ALL_READS, "team-a", ()),
+    # team-b shares its database credentials, by name, with alice and with
+    # team-a's workload
+    (("ServiceAccount", "team-a", "default"), ("get",), "team-b", ("db",)),
+    (("User", "alice"), ("get",), "team-b", ("db",)),
+)
+
+
+def intended_read(intent, identity, verb: str, namespace: str, name: str) -> bool:
+    """Whether ``intent`` lets ``identity`` read ``namespace/name`` with
+    ``verb`` (``name`` ignored for a list or watch, which discloses the
+    whole namespace)."""
+    return any(who == tuple(identity) and verb in verbs and where in (ANYWHERE, namespace)
+               and (not names or (verb == "get" and name in names))
+               for who, verbs, where, names in intent)
 
 
 def secret_read_authorized(m, state) -> bool:
@@ -70,7 +162,7 @@ SECRET_READ_AUTHORIZED = Property(
     "secret_read_authorized", "apiserver", INVARIANT,
     "No identity reads a Secret the rules do not allow: every Secret the apiserver discloses "
     "(get, list, watch) is one a binding naming the caller grants, a RoleBinding only within "
-    "its own namespace, a ClusterRoleBinding anywhere.",
+    "its own namespace, a ClusterRoleBinding anywhere, resourceNames only on a get.",
     f"{_SEED_SECRETS}; {_RBAC}", secret_read_authorized)
 
 

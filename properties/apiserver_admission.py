@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from model.apiserver import registry
 from model.apiserver import resources as res
-from model.apiserver.admission import (
-    add, hard_of, namespace_key, pod_key, quota_key, usage_of,
-)
+from model.apiserver.admission import NAMESPACE, namespace_key, pod_key, quota_key
+from model.store import mvcc
 from properties.core import INVARIANT, TRANSITION, Property
 
 _QUOTA = ("kubernetes.io/docs/concepts/policy/resource-quotas: the quota system tracks "
@@ -33,17 +32,36 @@ def _live_pods(m, store):
             yield pod
 
 
+def _pods_in_namespace(store):
+    """Every live pod stored under the namespace's pods prefix — found from the
+    store's keys, not from the machine's list of names."""
+    prefix = res.key("Pod", NAMESPACE, "")
+    for key in mvcc.keys_of(store):
+        if key.startswith(prefix):
+            pod, _ = registry.current(store, key)
+            if pod is not None:
+                yield pod
+
+
 def quota_never_exceeded(m, state) -> bool:
     """The pods that exist in the namespace never add up to more than the
-    quota's hard limits (object count, requests.cpu, requests.memory)."""
+    quota's hard limits: their number against ``pods``, the sum of their
+    ``cpu`` and ``memory`` requests (pod spec fields; absent counts 0) against
+    ``requests.cpu`` and ``requests.memory`` of the quota's spec.hard (a
+    resource the quota does not name is not limited). Computed here from the
+    objects, not with the admission plugin's own accounting helpers."""
     store = state[0]
     quota, _ = registry.current(store, quota_key())
     if quota is None:
         return True
-    total = (0, 0, 0)
-    for pod in _live_pods(m, store):
-        total = add(total, usage_of(pod))
-    return all(t <= h for t, h in zip(total, hard_of(quota)))
+    hard = {field: amount for field, amount in quota[res.SPEC]}
+    pods = list(_pods_in_namespace(store))
+    used = {"pods": len(pods), "requests.cpu": 0, "requests.memory": 0}
+    for pod in pods:
+        spec = {field: value for field, value in pod[res.SPEC]}
+        used["requests.cpu"] += spec.get("cpu", 0)
+        used["requests.memory"] += spec.get("memory", 0)
+    return all(used[r] <= hard[r] for r in used if r in hard)
 
 
 def namespace_admits_only_when_active(m, before, step, after) -> bool:

@@ -1,16 +1,18 @@
 """Properties of deletion (``model.apiserver.lifecycle``): finalizers and the
 garbage collector's propagation policies.
 
-They are decided from the store alone — which keys gained a tombstone in a
-step, and the objects recorded before it — so a seeded bug in the machine
-cannot bend them. "Removed" means the key's history gained a tombstone.
+They are decided from the store — which keys gained a tombstone in a step,
+and the objects recorded before and after it — and from the client request a
+step is (a DELETE names its object and propagation policy), never from which
+actor of the machine took it, so a seeded bug in any actor is judged. The
+ownerReference tests are restated here rather than imported from the machine.
+"Removed" means the key's history gained a tombstone.
 """
 
 from __future__ import annotations
 
 from model.apiserver import registry
 from model.apiserver import resources as res
-from model.apiserver.lifecycle import blocks, refers_to
 from model.store import mvcc
 from properties.core import TRANSITION, Property
 from properties.mvcc import appended
@@ -52,44 +54,84 @@ def _owner(m, store):
     return registry.current(store, m.keys[0])[0]
 
 
+def _refers_to(obj: tuple, uid: str) -> bool:
+    """``obj`` names the owner ``uid`` in its ownerReferences."""
+    return any(ref[2] == uid for ref in obj[res.OWNERS])
+
+
+def _blocks(obj: tuple, uid: str) -> bool:
+    """``obj`` names the owner ``uid`` with blockOwnerDeletion set."""
+    return any(ref[2] == uid and ref[3] for ref in obj[res.OWNERS])
+
+
+def _policy_change(m, step, policy: str) -> bool:
+    """The step is a client's DELETE of the owner asking for a propagation
+    policy other than ``policy``: the apiserver then replaces or drops the
+    garbage collector's finalizer, as the owner's deleter asked (finalizers
+    documentation; the delete request names the policy)."""
+    return step.name == "Delete" and tuple(step.params)[:1] == (0,) \
+        and tuple(step.params)[1:] != (policy,)
+
+
+def _dependents(m, store):
+    for key in m.keys[1:]:
+        dep = registry.current(store, key)[0]
+        if dep is not None:
+            yield key, dep
+
+
+def _gc_finalizer_dropped(m, before, after, finalizer) -> tuple | None:
+    """The owner (before the step) if it carried ``finalizer`` and no longer
+    does after it — the finalizer was removed, or the owner itself — else
+    None."""
+    owner = _owner(m, before)
+    if owner is None or finalizer not in owner[res.FINALIZERS]:
+        return None
+    now = _owner(m, after)
+    if now is not None and now[res.UID] == owner[res.UID] and finalizer in now[res.FINALIZERS]:
+        return None
+    return owner
+
+
 def orphans_survive_their_owner(m, before, step, after) -> bool:
-    """While the owner carries the ``orphan`` finalizer the garbage collector
-    removes none of its dependents, and when the garbage collector lets such an
-    owner go, no surviving pod still refers to it. (A client's later delete
-    with another policy legitimately changes what happens; it is not the
-    garbage collector's doing.)"""
+    """Whoever acts: while the owner carries the ``orphan`` finalizer no
+    dependent that refers to it is removed unless a client asked for that pod's
+    deletion (it was already being deleted, or the step is the client's DELETE
+    of it); and the ``orphan`` finalizer leaves the owner (or the owner goes)
+    only once no surviving pod still refers to it — unless the owner's
+    deleter asked for another propagation policy."""
     owner = _owner(m, before)
     if owner is None or registry.ORPHAN_FINALIZER not in owner[res.FINALIZERS]:
         return True
-    if not step.name.startswith("Gc"):
-        return True  # a client may change its mind (a later delete with another policy)
     uid = owner[res.UID]
     gone = removed(before, after)
-    for key in gone:
-        if key != m.keys[0]:
-            dep = _last_live(mvcc.history(before, key))
-            if dep is not None and refers_to(dep, uid):
-                return False
-    if m.keys[0] in gone:
-        for key in m.keys[1:]:
-            dep = registry.current(after, key)[0]
-            if dep is not None and refers_to(dep, uid):
-                return False
+    for i, key in enumerate(m.keys):
+        if i == 0 or key not in gone:
+            continue
+        dep = _last_live(mvcc.history(before, key))
+        if dep is None or not _refers_to(dep, uid):
+            continue
+        asked = dep[res.DELETING] or (step.name == "Delete" and tuple(step.params)[:1] == (i,))
+        if not asked:
+            return False
+    if _gc_finalizer_dropped(m, before, after, registry.ORPHAN_FINALIZER) is not None \
+            and not _policy_change(m, step, registry.ORPHAN):
+        if any(_refers_to(dep, uid) for _, dep in _dependents(m, after)):
+            return False
     return True
 
 
 def foreground_waits_for_dependents(m, before, step, after) -> bool:
-    """The garbage collector removes an owner deleted in the foreground
-    (carrying ``foregroundDeletion``) only after every dependent that blocks
-    its deletion is gone."""
-    owner = _owner(m, before)
-    if owner is None or registry.FOREGROUND_FINALIZER not in owner[res.FINALIZERS]:
+    """Whoever acts — the garbage collector, any finalizer's controller, any
+    update — ``foregroundDeletion`` never leaves the owner (nor the owner the
+    store) while a dependent that blocks its deletion exists; only a client's
+    DELETE of the owner asking for another propagation policy may take it
+    away."""
+    owner = _gc_finalizer_dropped(m, before, after, registry.FOREGROUND_FINALIZER)
+    if owner is None or _policy_change(m, step, registry.FOREGROUND):
         return True
-    if m.keys[0] not in removed(before, after) or not step.name.startswith("Gc"):
-        return True  # a client's later delete with another policy is not the GC's doing
     uid = owner[res.UID]
-    return not any(blocks(dep, uid) for key in m.keys[1:]
-                   for dep in (registry.current(after, key)[0],) if dep is not None)
+    return not any(_blocks(dep, uid) for _, dep in _dependents(m, after))
 
 
 _C = "apiserver"
@@ -99,10 +141,13 @@ PROPERTIES = (
              "An object is never removed while a finalizer remains on it.",
              f"{_FINALIZERS}; {_SEED}", never_removed_with_finalizer),
     Property("orphans_survive_their_owner", _C, TRANSITION,
-             "The dependents of an owner deleted with propagationPolicy Orphan are not "
-             "deleted by the garbage collector, and lose their ownerReference before "
-             "the owner goes.", _GC, orphans_survive_their_owner),
+             "While an owner carries the orphan finalizer, no dependent is removed unless a "
+             "client deleted it, and the finalizer (or the owner) goes only after every "
+             "dependent has lost its ownerReference — whoever acts, unless the owner's "
+             "deleter asks for another propagation policy.", _GC,
+             orphans_survive_their_owner),
     Property("foreground_waits_for_dependents", _C, TRANSITION,
-             "A foreground deletion removes the owner only after its blocking dependents "
-             "are gone.", _GC, foreground_waits_for_dependents),
+             "foregroundDeletion never leaves the owner (nor the owner the store) while a "
+             "blocking dependent exists, whoever removes it, unless the owner's deleter "
+             "asks for another propagation policy.", _GC, foreground_waits_for_dependents),
 )

@@ -67,8 +67,20 @@ def workqueue_exclusive(m, state) -> bool:
 
 
 def workqueue_keeps_dirty_keys(m, state) -> bool:
-    queue, dirty, processing, _ = m.workqueue(state)
+    queue, dirty, processing = m.workqueue(state)[:3]
     return all(k in queue or k in processing for k in dirty)
+
+
+def workqueue_hands_out_added_keys(m, state) -> bool:
+    """Every key added since a worker last got it (the ghost ``added``,
+    written by ``Add`` and ``Get`` alone) is waiting in the queue or held by
+    a worker. A key held by a worker and added again must therefore be back
+    in the queue the moment its worker is done with it: the state after that
+    ``Done`` is where a lost add shows. Read from the queue and the workers'
+    hands — what ``Get`` hands out from — not from ``dirty`` or
+    ``processing``, the queue's own bookkeeping."""
+    queue, _, _, workers, added = m.workqueue(state)
+    return all(k in queue or k in workers for k in added)
 
 
 PROPERTIES = (
@@ -87,4 +99,10 @@ PROPERTIES = (
              "queued or being processed (and then queued again on Done): no change is "
              "dropped by deduplication.",
              _WORKQUEUE, workqueue_keeps_dirty_keys),
+    Property("workqueue_hands_out_added_keys", "informer", INVARIANT,
+             "Every key added to the work queue since a worker last got it (ghost state "
+             "kept apart from the queue's own dirty set) is queued or held by a worker: a "
+             "key added while it is being processed is queued again when its worker is "
+             "done, and so handed out again — no change is lost.",
+             _WORKQUEUE, workqueue_hands_out_added_keys),
 )

@@ -11,7 +11,9 @@ ready ones, or, when none is ready, the serving ones that are terminating
 
 from __future__ import annotations
 
-from model.network.forward import DELIVERED, REJECTED, Packet, delivered_to, forward
+from fractions import Fraction
+
+from model.network.forward import DELIVERED, REJECTED, Packet, forward
 from model.proxy.cluster import EXTERNAL_CLIENT
 from properties.core import INVARIANT, Property
 
@@ -23,7 +25,10 @@ _READY = ("Kubernetes EndpointSlice conditions (discovery.k8s.io/v1): 'ready' in
           "falling back to serving terminating ones when none is ready (KEP-1669)")
 _RANDOM = ("kubernetes.io/docs/reference/networking/virtual-ips (iptables proxy mode): "
            "kube-proxy selects a backend at random; KUBE-SVC rule i of n carries "
-           "'-m statistic --mode random --probability 1/(n-i)'")
+           "'-m statistic --mode random --probability 1/(n-i)' and the last rule none, so "
+           "each of the n endpoints is chosen with probability 1/n; iptables-extensions(8), "
+           "statistic: '--probability p: set the probability for a packet to be randomly "
+           "matched'")
 _NODEPORT = ("kubernetes.io/docs/concepts/services-networking/service (type NodePort): 'each "
              "node proxies that port (the same port number on every Node) into your "
              "Service'")
@@ -69,19 +74,50 @@ def service_reaches_only_usable_endpoints(m, state) -> bool:
     return True
 
 
-def unchosen_endpoint(dp, node, svc):
-    """A usable endpoint the node's rules never pick, or None."""
+def chain_distribution(rule) -> dict:
+    """Backend address -> the probability that the KUBE-SVC chain of ``rule``
+    jumps to it, and ``None`` -> the probability that no rule matches.
+
+    The semantics, restated from iptables rather than taken from the rule
+    compiler or ``forward``: the chain's rules are tried in order and the
+    first that matches wins; a rule with ``-m statistic --mode random
+    --probability p`` matches with probability ``p``, drawn afresh for each
+    rule; a rule without it (``p`` = 1) always matches. So rule ``i`` is
+    taken with ``p_i`` times the product of ``1 - p_j`` over the rules
+    before it. Exact rationals (``Fraction``)."""
+    out: dict = {}
+    miss = Fraction(1)
+    for b in rule.backends:
+        p = Fraction(b.probability)
+        out[b.ip] = out.get(b.ip, Fraction(0)) + miss * p
+        miss *= 1 - p
+    out[None] = miss
+    return out
+
+
+def skewed_endpoint(dp, node, svc):
+    """``(endpoint, probability it is chosen)`` for a usable endpoint of
+    ``svc`` that ``node``'s chain does not choose with probability exactly
+    1/n (n usable endpoints), or None."""
     usable = usable_endpoints(svc)
     if not usable:
         return None
-    chosen = delivered_to(forward(dp, Packet(node.ip, svc.vip, svc.port, svc.proto,
-                                             node.index)))
-    return next((e for e in usable if chosen.get(e.pod, 0) <= 0), None)
+    rule = next((r for r in node.rules.services if r.service == svc.name), None)
+    share = chain_distribution(rule) if rule is not None else {}
+    want = Fraction(1, len(usable))
+    return next(((e, share.get(e.ip, Fraction(0))) for e in usable
+                 if share.get(e.ip, Fraction(0)) != want), None)
+
+
+def unchosen_endpoint(dp, node, svc):
+    """A usable endpoint not chosen with probability exactly 1/n, or None."""
+    bad = skewed_endpoint(dp, node, svc)
+    return None if bad is None else bad[0]
 
 
 def ready_endpoints_all_chosen(m, state) -> bool:
     dp = m.dataplane(state)
-    return all(unchosen_endpoint(dp, dp.nodes[n], svc) is None
+    return all(skewed_endpoint(dp, dp.nodes[n], svc) is None
                for n in m.synced_nodes(state) for svc in dp.services)
 
 
@@ -107,8 +143,10 @@ PROPERTIES = (
              "none is ready), and is rejected when there are none",
              f"{_SEED}; {_READY}", service_reaches_only_usable_endpoints),
     Property("ready_endpoints_all_chosen", "proxy", INVARIANT,
-             "on a node whose rules are in sync, every ready endpoint of a Service is "
-             "chosen with positive probability", f"{_SEED}; {_RANDOM}",
+             "on a node whose rules are in sync, each of the n usable endpoints of a "
+             "Service (ready ones, else serving terminating ones) is chosen by the "
+             "Service's KUBE-SVC chain with probability exactly 1/n (so nothing falls "
+             "through the chain)", f"{_SEED}; {_RANDOM}",
              ready_endpoints_all_chosen),
     Property("nodeport_on_every_node", "proxy", INVARIANT,
              "a NodePort Service with endpoints answers on every node whose rules are in "

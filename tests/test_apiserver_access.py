@@ -1,9 +1,11 @@
 """The apiserver's access models: RBAC semantics of ``authorize`` (cases from
 the Kubernetes RBAC reference), the ServiceAccount and token controllers,
 the ``access`` and ``conflict`` machines under explore and hypothesis, and
-their two mutants caught with shortest, replayable counterexamples."""
+their mutants caught with shortest, replayable counterexamples."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from helpers import reachable, run
@@ -20,7 +22,8 @@ from model.apiserver.access import (
 from model.apiserver.conflict import CREATED_REVISION, Conflict
 from model.kernel import Step, UnknownMutant
 from properties.apiserver_access import (
-    acknowledged_updates_not_lost, rules_allow_read, secret_read_authorized,
+    DEFAULT_POLICY_INTENT, acknowledged_updates_not_lost, intended_read, rules_allow_read,
+    secret_read_authorized,
 )
 
 READ = (("get", "list", "watch"), ("secrets",), ())
@@ -195,6 +198,43 @@ def test_the_reference_is_stated_independently_of_the_machine():
                     authorize(DEFAULT_POLICY, identity, verb, "secrets", ns, name)
 
 
+def test_the_property_does_not_use_the_models_matchers():
+    import properties.apiserver_access as prop
+    source = Path(prop.__file__).read_text()
+    assert "from model.apiserver.access" not in source
+    assert "import model.apiserver.access" not in source
+    # a User subject stands for its name, a ServiceAccount subject for
+    # system:serviceaccount:<ns>:<name> (the Kubernetes authenticator's names)
+    p = policy(((ROLE, "a", "r", (READ,)),), (rb("a", (ROLE, "r"), SA_A),))
+    assert rules_allow_read(p, service_account("a"), "get", "a", "x")
+    assert not rules_allow_read(p, service_account("b"), "get", "a", "x")
+    assert not rules_allow_read(p, user("default"), "get", "a", "x")
+
+
+def test_resource_names_never_open_a_collection_and_the_mutant_does():
+    named = (("get", "list", "watch"), ("secrets",), ("db",))
+    p = policy(((CLUSTER_ROLE, "", "db", (named,)),), (rb("b", (CLUSTER_ROLE, "db"), ALICE),))
+    loose = Access(policy=p, mutant="resource_names_match_collections")
+    for verb in ("list", "watch"):
+        assert not authorize(p, user("alice"), verb, "secrets", "b")
+        assert not rules_allow_read(p, user("alice"), verb, "b", "db")
+        assert loose._authorize(p, user("alice"), verb, "secrets", "b")
+    assert loose._authorize(p, user("alice"), "get", "secrets", "b", "db")
+    assert not loose._authorize(p, user("alice"), "get", "secrets", "b", "other")
+    assert not loose._authorize(p, user("alice"), "list", "secrets", "a")
+
+
+def test_the_default_intent_is_what_the_default_rule_set_grants():
+    identities = (user("alice"), user("ops"), user("bob"), service_account("team-a"),
+                  service_account("team-b"), service_account("team-c"))
+    for identity in identities:
+        for ns in ("team-a", "team-b", "team-c"):
+            for verb, name in (("get", "db"), ("get", TOKEN_SECRET), ("list", ""),
+                               ("watch", "")):
+                assert intended_read(DEFAULT_POLICY_INTENT, identity, verb, ns, name) == \
+                    authorize(DEFAULT_POLICY, identity, verb, "secrets", ns, name)
+
+
 def test_the_correct_conflict_model_passes_and_acknowledges_updates():
     machine = CONFLICT.machine()
     outcome = explore(machine, CONFLICT.properties)
@@ -214,6 +254,7 @@ def test_the_correct_conflict_model_passes_and_acknowledges_updates():
 # ---------------------------------------------------------------------------
 
 MUTANTS = [(ACCESS, "rolebinding_ignores_namespace", secret_read_authorized, 3),
+           (ACCESS, "resource_names_match_collections", secret_read_authorized, 3),
            (CONFLICT, "blind_update", acknowledged_updates_not_lost, 4)]
 
 

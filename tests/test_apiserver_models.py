@@ -101,6 +101,50 @@ def test_a_dropped_watch_resumes_without_gaps_and_bookmarks_advance_it():
     assert request_properties.watch_guarantees(m, s)
 
 
+def test_a_link_from_the_store_to_a_client_breaks_the_structure():
+    props = {p.name: p for p in request_properties.PROPERTIES}
+    check = props["store_linked_only_to_apiserver"]
+    m = WRITES.machine()
+    assert check.holds_in(m, next(iter(m.init_states())))
+    leak = WRITES.machine("store_linked_to_client")
+    assert ("store", "clients") in leak.talks_to()
+    assert not check.holds_in(leak, next(iter(leak.init_states())))
+
+
+def test_a_list_must_answer_the_stores_snapshot_at_the_revision_it_reports():
+    props = {p.name: p for p in request_properties.PROPERTIES}
+    check = props["quorum_read_observes_acknowledged_writes"]
+    for mutant, fine in ((None, True), ("cached_items_store_revision", False)):
+        m = READS.machine(mutant)
+        before = run(m, call(0, 0, "create", 0), serve(0), call(0, 0, "list", "unset", 0))
+        after = run(m, serve(0), state=before)
+        # the mutant's answer claims revision 2 (the store's) with the empty cache's items
+        assert answer(after, 0)[2] == 2
+        assert check.holds_on(m, before, serve(0), after) is fine
+
+
+def test_the_journal_records_each_write_as_its_answer_states_it():
+    m = WATCH.machine(max_revision=4)
+    s = run(m, call(0, 0, "create", 0), serve(0), call(0, 0, "update", 0, 2), serve(0),
+             call(0, 0, "delete", 0), serve(0), call(0, 0, "delete", 0), serve(0))
+    key = m.keys[0]
+    assert s[1][2] == ((2, key, registry.ADDED), (3, key, registry.MODIFIED),
+                       (4, key, registry.DELETED))  # the 404 wrote nothing
+    # and it agrees with the store's own history, read independently
+    assert s[1][2] == tuple(e for rev in (2, 3, 4) for e in registry.events_at(s[2], rev))
+
+
+@pytest.mark.parametrize("mutant, clause", [
+    ("deliver_newest_first", "ordered"), ("resume_redelivers_last", "unique"),
+    ("resume_from_cache_revision", "reliable"), ("watch_skips_compacted", "reliable"),
+    ("bookmark_ahead_of_events", "bookmarkable")])
+def test_each_watch_guarantee_has_a_mutant_that_breaks_it(mutant, clause):
+    machine = WATCH.machine(mutant)
+    cex = explore(machine, targeted(WATCH, mutant)).counterexample
+    assert cex is not None
+    assert request_properties.watch_violation(machine, cex.final) == clause
+
+
 def test_bad_bounds_and_unknown_mutants_are_refused():
     with pytest.raises(ValueError):
         WRITES.machine(objects=9)
@@ -132,6 +176,20 @@ def test_foreground_deletion_waits_for_a_dependent_held_by_its_finalizer():
     assert m.apply(s, Step("GcReleaseForeground")) is None  # p1 still blocks
     s = run(m, Step("RemoveFinalizer", (1,)), Step("GcReleaseForeground"), state=s)
     assert all(registry.current(s, k)[0] is None for k in m.keys)
+
+
+def test_a_policy_change_may_replace_foreground_but_no_controller_may_clear_it():
+    from properties import apiserver_lifecycle as lp
+    m = LIFECYCLE.machine()
+    protected = list(m.init_states())[2]  # the owner carries example.com/protect
+    s = run(m, Step("Delete", (0, registry.FOREGROUND)), state=protected)
+    switch = Step("Delete", (0, registry.ORPHAN))
+    assert lp.foreground_waits_for_dependents(m, s, switch, run(m, switch, state=s))
+    bad = LIFECYCLE.machine("controller_clears_foreground")
+    clear = Step("RemoveFinalizer", (0,))
+    after = run(bad, clear, state=s)
+    assert registry.current(after, m.keys[0])[0] is None  # the owner went first
+    assert not lp.foreground_waits_for_dependents(bad, s, clear, after)
 
 
 def test_quota_is_enforced_under_concurrent_admission():

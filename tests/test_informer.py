@@ -123,19 +123,19 @@ def test_popped_deltas_leave_the_last_state_in_the_cache():
 
 def test_add_deduplicates_and_get_hands_out_in_order():
     wq = Q.add(Q.add(Q.add(Q.empty(2), A), B), A)
-    assert wq == ((A, B), (A, B), (), ("", ""))
+    assert wq == ((A, B), (A, B), (), ("", ""), (A, B))
     wq = Q.get(wq, 1)
-    assert wq == ((B,), (B,), (A,), ("", A))
+    assert wq == ((B,), (B,), (A,), ("", A), (B,))
     assert Q.get(wq, 1) is None  # a busy worker takes nothing
 
 
 def test_a_key_added_while_processed_waits_for_done():
     wq = Q.get(Q.add(Q.empty(2), A), 0)
     wq = Q.add(wq, A)
-    assert wq == ((), (A,), (A,), (A, ""))    # dirty, not queued
-    assert Q.get(wq, 1) is None               # so no second worker gets it
+    assert wq == ((), (A,), (A,), (A, ""), (A,))    # dirty, not queued
+    assert Q.get(wq, 1) is None                     # so no second worker gets it
     wq = Q.done(wq, 0)
-    assert wq == ((A,), (A,), (), ("", ""))   # queued again on Done
+    assert wq == ((A,), (A,), (), ("", ""), (A,))   # queued again on Done
     assert Q.done(wq, 0) is None              # an idle worker has nothing to finish
 
 
@@ -230,7 +230,8 @@ def test_a_key_changed_while_processed_goes_to_no_second_worker():
     assert m.apply(state, Step("Get", (1,))) is None
     state = run(m, BUSY_KEY + [("Done", 0), ("Get", 1)])
     assert state[5][3] == ("", A)
-    for name in ("workqueue_exclusive", "workqueue_keeps_dirty_keys"):
+    for name in ("workqueue_exclusive", "workqueue_keeps_dirty_keys",
+                 "workqueue_hands_out_added_keys"):
         assert holds(name, m, state)
 
 
@@ -243,8 +244,22 @@ def test_no_processing_set_gives_one_key_to_two_workers():
 def test_done_forgets_dirty_loses_the_change():
     m = Informer(mutant="done_forgets_dirty")
     state = run(m, BUSY_KEY + [("Done", 0)])
-    assert state[5] == ((), (A,), (), ("", ""))
+    assert state[5] == ((), (A,), (), ("", ""), (A,))
     assert not holds("workqueue_keeps_dirty_keys", m, state)
+    assert not holds("workqueue_hands_out_added_keys", m, state)
+
+
+def test_a_lost_add_is_seen_only_by_the_ghost():
+    """The Add of a key being processed is dropped: the queue's bookkeeping
+    stays consistent (no dirty key is lost, because none was marked), but the
+    key added while processed is neither queued nor held after Done."""
+    m = Informer(mutant="add_while_processing_lost")
+    state = run(m, BUSY_KEY)
+    assert state[5][1] == () and state[5][4] == (A,)     # not dirty, but added
+    state = run(m, BUSY_KEY + [("Done", 0)])
+    assert state[5] == ((), (), (), ("", ""), (A,))
+    assert holds("workqueue_keeps_dirty_keys", m, state)
+    assert not holds("workqueue_hands_out_added_keys", m, state)
 
 
 def test_bad_bounds_and_unknown_mutants_are_refused():

@@ -19,7 +19,8 @@ from model.kernel import Step
 from properties.symbolic.workqueue import OBLIGATIONS, WorkQueueEncoding
 
 
-@pytest.mark.parametrize("mutant", [None, "no_processing_set", "done_forgets_dirty"])
+@pytest.mark.parametrize("mutant", [None, "no_processing_set", "done_forgets_dirty",
+                                    "add_while_processing_lost"])
 def test_the_encoding_agrees_with_the_machine_on_every_reachable_state(mutant):
     enc = WorkQueueEncoding(3, 2, mutant)
     diff = Differential(enc)
@@ -52,8 +53,11 @@ def test_the_guarantees_are_proved_by_induction(ob):
     assert result.verdict == PROVED, result.summary()
 
 
-@pytest.mark.parametrize("mutant, prop", [("no_processing_set", "workqueue_exclusive"),
-                                          ("done_forgets_dirty", "workqueue_keeps_dirty_keys")])
+@pytest.mark.parametrize("mutant, prop", [
+    ("no_processing_set", "workqueue_exclusive"),
+    ("done_forgets_dirty", "workqueue_keeps_dirty_keys"),
+    ("done_forgets_dirty", "workqueue_hands_out_added_keys"),
+    ("add_while_processing_lost", "workqueue_hands_out_added_keys")])
 def test_bmc_finds_each_bug_and_the_trace_replays_on_the_machine(mutant, prop):
     enc = WorkQueueEncoding(3, 3, mutant)
     result = bmc(enc, prop, 6)
@@ -78,3 +82,16 @@ def test_the_machine_refuses_what_it_never_proposes():
     once = m.apply(init, Step("Add", ("pods/a",)))
     assert m.apply(once, Step("Add", ("pods/a",))) is None  # no change: not a step
     assert WORKQUEUE.machine().config() == {"keys": 3, "workers": 3}
+
+
+def test_a_lost_add_keeps_the_bookkeeping_consistent_but_not_the_ghost():
+    """The lost add is invisible to the queue's own bookkeeping — dirty keys
+    stay queued or processing in every reachable state — and only the ghost
+    property sees it."""
+    from properties import informer as props
+    enc = WorkQueueEncoding(2, 2, "add_while_processing_lost")
+    states = reachable(enc.machine)
+    assert all(props.workqueue_keeps_dirty_keys(enc.machine, s) for s in states)
+    assert any(not props.workqueue_hands_out_added_keys(enc.machine, s) for s in states)
+    assert all(props.workqueue_hands_out_added_keys(WorkQueue(2, 2), s)
+               for s in reachable(WorkQueue(2, 2)))

@@ -120,7 +120,8 @@ def test_generated_clusters_are_proved_and_every_seeded_bug_is_caught(mutant):
     expected = {None: set(), "bridge_ipmasq": {"no_nat[pods]"},
                 "missing_route": {"no_nat[pods]", "no_nat[nodes]"},
                 "not_ready_endpoint_in_rules": {"services[cluster_ip]"},
-                "probability_off_by_one": {"services[chosen]"}}[mutant]
+                "probability_off_by_one": {"services[chosen]"},
+                "probability_one_too_many": {"services[chosen]"}}[mutant]
     assert expected <= failed and (mutant is not None or not failed)
     for v in verdicts:
         assert v.holds or v.packet is not None
@@ -128,7 +129,8 @@ def test_generated_clusters_are_proved_and_every_seeded_bug_is_caught(mutant):
 
 @pytest.mark.parametrize("component, mutant", [
     (CNI, "bridge_ipmasq"), (CNI, "missing_route"), (PROXY, "not_ready_endpoint_in_rules"),
-    (PROXY, "probability_off_by_one"), (PROXY, "nodeport_only_on_endpoint_nodes"),
+    (PROXY, "probability_off_by_one"), (PROXY, "probability_one_too_many"),
+    (PROXY, "nodeport_only_on_endpoint_nodes"),
     (PROXY, "stale_affinity_rules")])
 def test_catalog_checks_catch_mutants_with_a_probe_at_the_end(component, mutant):
     [result] = run_checks(component.symbolic, mutant)
@@ -189,3 +191,48 @@ def test_the_bench_proves_a_small_generated_cluster():
     figures = prove_cluster(20, lines.append)
     assert figures["verdict"] == "proved" and figures["pods"] == 600
     assert figures["services"] == 40 and "20 nodes" in lines[0]
+
+
+def test_the_bench_reports_fragmented_addresses_and_per_node_rules():
+    from checker.bench_network import prove_cluster
+    from properties.symbolic.network import intervals
+    dp = generate(4, pods_per_node=30, services_per_node=2, churn=3)
+    assert len(intervals(dp.pods)) == 4 * 15        # every third address freed
+    assert len({(p.node, p.ip) for p in dp.pods}) == 120
+    lines = []
+    frag = prove_cluster(12, lines.append, churn=3)
+    assert frag["verdict"] == "proved" and frag["pod_intervals"] == 12 * 15
+    assert "fragmented" in lines[0] and "180 address intervals" in lines[0]
+    own = prove_cluster(6, lines.append, per_node_rules=True)
+    assert own["verdict"] == "proved" and own["rule_objects"] == 6
+
+
+@pytest.mark.parametrize("mutant", ["missing_route", "not_ready_endpoint_in_rules",
+                                    "probability_one_too_many"])
+def test_fragmented_and_per_node_clusters_still_catch_seeded_bugs(mutant):
+    dp = generate(8, pods_per_node=9, services_per_node=2, mutant=mutant, churn=3,
+                  per_node_rules=True)
+    enc = NetworkEncoding(dp)
+    verdicts = [enc.no_nat("pods")]
+    for group in rule_groups(dp, range(8)):
+        verdicts += [enc.services(group, m) for m in ("cluster_ip", "chosen")]
+    assert any(not v.holds for v in verdicts)
+
+
+def test_random_packets_agree_with_forward_on_fragmented_pods():
+    dp = generate(5, pods_per_node=12, services_per_node=1, churn=3)
+    enc = NetworkEncoding(dp)
+    rng = random.Random(11)
+    blocks = [n.pod_cidr[0] for n in dp.nodes]
+    for _ in range(40):
+        src = rng.choice(dp.pods)
+        node = rng.randrange(5)
+        dst = blocks[node] + rng.randrange(2, 24)       # a pod's address or a freed one
+        pkt = Packet(src.ip, dst, 80, "TCP", src.node)
+        out = forward(dp, pkt)
+        target = dp.pod_index.get((node, dst))
+        unchanged = target is not None and len(out) == 1 and out[0][1].kind == DELIVERED \
+            and out[0][1].src == pkt.src and out[0][1].pod == target.name
+        if target is None or target is src:
+            continue      # the query speaks of pod addresses only
+        assert enc.no_nat("pods", packet=pkt).holds == unchanged, pkt

@@ -94,3 +94,30 @@ def test_every_mutant_is_caught(mutant):
     found = stateful_check(PROXY_MODEL.hypothesis_machine(mutant), targeted(PROXY_MODEL, mutant),
                            max_examples=50)
     assert found.counterexample is not None
+
+
+def test_an_uneven_chain_that_still_chooses_everyone_is_caught():
+    """1/(n-i+1) with an unconditional last rule: every endpoint has positive
+    probability (the old positive-probability check passed), but two
+    endpoints get 1/3 and 2/3 — the exact-distribution property fails."""
+    from properties.proxy import chain_distribution, ready_endpoints_all_chosen
+    services = cluster.api_services(2, (cluster.READY,) * 4, 3)
+    rules = compile_rules(cluster.CLUSTER_CIDR, services, 0, "probability_one_too_many")
+    share = chain_distribution(rules.services[0])
+    assert sorted(share[b.ip] for b in rules.services[0].backends) == [Fraction(1, 3),
+                                                                       Fraction(2, 3)]
+    assert share[None] == 0
+    m = Proxy(mutant="probability_one_too_many")
+    assert not ready_endpoints_all_chosen(m, next(iter(m.init_states())))
+    assert ready_endpoints_all_chosen(Proxy(), next(iter(Proxy().init_states())))
+
+
+def test_the_chain_semantics_are_restated_not_borrowed():
+    """On the correct rules the property's own reading of the chain gives
+    each endpoint 1/n and leaves nothing over."""
+    from properties.proxy import chain_distribution
+    services = cluster.api_services(4, (cluster.READY,) * 8, 3)
+    for rule in compile_rules(cluster.CLUSTER_CIDR, services, 0).services:
+        share = chain_distribution(rule)
+        assert share[None] == 0
+        assert all(share[b.ip] == Fraction(1, len(rule.backends)) for b in rule.backends)

@@ -1,9 +1,11 @@
 """The apiserver's z3 checks: the update rule's encoding against the
 executable ``conflict`` machine (differential), its BMC and k-induction, the
 ``blind_update`` mutant's lost update found and replayed; the RBAC encoding
-against ``authorize`` on generated rule sets (differential), its proof for
-all names, and the ``rolebinding_ignores_namespace`` counterexample decoded
-into an ``access`` behaviour that replays and is written as a trace."""
+against ``authorize`` on generated rule sets (differential), the default
+rule set proved equal to its separately written intent for all names, the
+authorizer's mutants' counterexamples decoded into ``access`` behaviours
+that replay and are written as traces, and the check's teeth: seeded bad
+rule sets and broken matchers in the encoding are caught, never proved."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+import z3
 from helpers import (
     assert_encoding_agrees_on_random_walks, assert_encoding_agrees_on_reachable_states,
 )
@@ -24,15 +27,17 @@ from checker.z3engine import (
     CTI, NOT_FOUND, PROVED, VIOLATED, k_induction, run_obligation,
 )
 from model.apiserver.access import (
-    CLUSTER_ROLE, CLUSTER_ROLE_BINDING, OK, ROLE, ROLE_BINDING, SERVICE_ACCOUNT, USER, Access,
-    authorize,
+    CLUSTER_ROLE, CLUSTER_ROLE_BINDING, DEFAULT_POLICY, OK, ROLE, ROLE_BINDING, SERVICE_ACCOUNT,
+    USER, Access, authorize,
 )
 from model.kernel import UnknownMutant
-from properties.apiserver_access import secret_read_authorized
+from properties.apiserver_access import (
+    DEFAULT_POLICY_INTENT, intended_read, rules_allow_read, secret_read_authorized,
+)
 from properties.symbolic.apiserver_conflict import (
     BMC_BOUNDS, BMC_DEPTH, PROOF_BOUNDS, ConflictEncoding,
 )
-from properties.symbolic.apiserver_rbac import RbacEncoding, check_rules
+from properties.symbolic.apiserver_rbac import SHAPE, RbacEncoding, check_rules
 
 CHECK = {c.name: c for c in CHECKS}
 
@@ -155,12 +160,11 @@ def cases(draw):
     return policy, identity, verb, ns, name if verb == "get" else ""
 
 
-ENCODINGS = {None: RbacEncoding(3, 2, 3, 2),
-             "rolebinding_ignores_namespace": RbacEncoding(3, 2, 3, 2,
-                                                           "rolebinding_ignores_namespace")}
+RBAC_MUTANTS = ["rolebinding_ignores_namespace", "resource_names_match_collections"]
+ENCODINGS = {m: RbacEncoding(3, 2, 3, 2, m) for m in [None] + RBAC_MUTANTS}
 
 
-@pytest.mark.parametrize("mutant", [None, "rolebinding_ignores_namespace"])
+@pytest.mark.parametrize("mutant", [None] + RBAC_MUTANTS)
 def test_rbac_encoding_decides_like_the_executable_authorizer(mutant):
     enc = ENCODINGS[mutant]
     decide = authorize if mutant is None else Access(mutant=mutant)._authorize
@@ -176,28 +180,49 @@ def test_rbac_encoding_decides_like_the_executable_authorizer(mutant):
         outcomes.add((expected, authorize(policy, identity, verb, "secrets", ns, name)))
     same()
     # both answers were exercised, and for the mutant the cases where it
-    # differs from the correct authorizer (a grant out of scope)
+    # differs from the correct authorizer (a grant the rules do not give)
     assert {o[0] for o in outcomes} == {True, False}
     assert ((True, False) in outcomes) == (mutant is not None)
 
 
-def test_rbac_rule_set_is_proved_for_all_names():
+def test_the_property_restates_rbac_as_authorize_decides_it():
+    """The property's own matchers (written from the Kubernetes docs) and the
+    model's agree on generated rule sets — two statements, one semantics."""
+    @settings(max_examples=150, derandomize=True, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(cases())
+    def same(case):
+        policy, identity, verb, ns, name = case
+        assert rules_allow_read(policy, identity, verb, ns, name) == \
+            authorize(policy, identity, verb, "secrets", ns, name)
+    same()
+
+
+def test_the_default_rule_set_is_proved_equal_to_its_intent_for_all_names():
     result = CHECK["rbac_secret_scope"].run()
     assert result.verdict == PROVED, result.summary()
+    assert "exactly when its intent" in result.detail
 
 
-def test_namespace_blind_matcher_yields_a_replayable_cross_namespace_read(tmp_path):
-    result = CHECK["rbac_secret_scope"].run("rolebinding_ignores_namespace")
+@pytest.mark.parametrize("mutant", RBAC_MUTANTS)
+def test_a_broken_authorizer_yields_a_replayable_read_beyond_the_intent(mutant, tmp_path):
+    result = CHECK["rbac_secret_scope"].run(mutant)
     assert result.verdict == VIOLATED
     cex, machine = result.counterexample, result.machine
+    assert machine.policy == DEFAULT_POLICY and machine.mutant == mutant
     final = cex.final
     status, identity, verb, namespace, disclosed = final[1]
     assert status == OK and disclosed and not secret_read_authorized(machine, final)
-    # the grant came from a RoleBinding of another namespace
-    granting = [b for b in machine.policy[1] if b[0] == ROLE_BINDING]
-    assert granting and all(b[1] != namespace for b in granting)
+    # a read the intent does not allow, and the correct authorizer refuses
+    assert not any(intended_read(DEFAULT_POLICY_INTENT, identity, verb, namespace, n)
+                   for n in disclosed)
     assert not authorize(machine.policy, identity, verb, "secrets", namespace,
                          disclosed[0] if verb == "get" else "")
+    if mutant == "rolebinding_ignores_namespace":
+        # a namespace's account reading another namespace's Secret
+        assert identity[0] == SERVICE_ACCOUNT and identity[1] != namespace
+    else:
+        assert verb in ("list", "watch")
     # the same rule set on the correct machine answers 403
     correct = Access(**machine.config())
     state = cex.init
@@ -206,11 +231,94 @@ def test_namespace_blind_matcher_yields_a_replayable_cross_namespace_read(tmp_pa
     assert state[1][0] == "403"
     # and it is a trace: written with its machine's bounds, decodable
     path = traces.save(cex, tmp_path, model="access", machine=machine, engine="z3",
-                       command="kubemc check apiserver --engine z3 --mutant "
-                               "rolebinding_ignores_namespace")
+                       command=f"kubemc check apiserver --engine z3 --mutant {mutant}")
     meta = json.loads(path.read_text())["#meta"]
-    assert meta["mutant"] == "rolebinding_ignores_namespace"
+    assert meta["mutant"] == mutant
     assert meta["property"] == "secret_read_authorized"
+
+
+def _with_binding(*extra, subjects_of=None):
+    roles, bindings = DEFAULT_POLICY
+    if subjects_of is not None:
+        name, subject = subjects_of
+        bindings = tuple(b[:4] + (b[4] + (subject,),) if b[2] == name else b for b in bindings)
+    return (roles, bindings + extra)
+
+
+#: Rule sets with one seeded mistake each, checked against the default
+#: rule set's intent: the check must find the read the mistake opens.
+BAD_RULE_SETS = {
+    # a ClusterRoleBinding where team-b's RoleBinding was meant
+    "clusterrolebinding_for_a_shared_secret": _with_binding(
+        (CLUSTER_ROLE_BINDING, "", "db-viewers-everywhere", (CLUSTER_ROLE, "db-viewer"),
+         ((USER, "alice", ""),))),
+    # team-b's account added to team-a's reader binding
+    "foreign_account_in_a_rolebinding": _with_binding(
+        subjects_of=("app-reads-secrets", (SERVICE_ACCOUNT, "default", "team-b"))),
+    # cluster-admin bound in team-b to team-a's account
+    "admin_role_bound_into_another_namespace": _with_binding(
+        (ROLE_BINDING, "team-b", "app-admin", (CLUSTER_ROLE, "cluster-admin"),
+         ((SERVICE_ACCOUNT, "default", "team-a"),))),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_RULE_SETS))
+def test_a_rule_set_that_exceeds_its_intent_is_caught(name):
+    bad = BAD_RULE_SETS[name]
+    out = check_rules(policy=bad)
+    assert out.verdict == VIOLATED, out.detail
+    identity, verb, namespace, secret = out.request
+    # the correct authorizer grants it (the rule set's mistake, not the
+    # encoding's) and the intent does not allow it
+    assert authorize(bad, identity, verb, "secrets", namespace, secret)
+    assert not intended_read(DEFAULT_POLICY_INTENT, identity, verb, namespace, secret)
+
+
+class _SubjectIgnoresAccountNamespace(RbacEncoding):
+    def subject_matches(self, v, b, k):
+        S = v["subject", b, k]
+        return z3.And(S["used"], S["sa"] == v["id_sa"], S["name"] == v["id_name"])
+
+
+class _EveryRuleMatches(RbacEncoding):
+    def rule_matches(self, v, r, j):
+        return v["rule", r, j]["used"]
+
+
+class _RoleRefIgnoresNamespace(RbacEncoding):
+    def references(self, v, b, r):
+        B, R = v["binding", b], v["role", r]
+        return z3.And(R["used"], R["cluster"] == B["ref_cluster"], R["name"] == B["ref_name"])
+
+
+class _NoScope(RbacEncoding):
+    def in_force(self, v, b):
+        return z3.BoolVal(True)
+
+
+class _AnySubject(RbacEncoding):
+    def names_identity(self, v, b):
+        return z3.BoolVal(True)
+
+
+@pytest.mark.parametrize("broken", [_SubjectIgnoresAccountNamespace, _EveryRuleMatches,
+                                    _RoleRefIgnoresNamespace, _NoScope, _AnySubject],
+                         ids=lambda c: c.__name__.strip("_"))
+def test_breaking_a_matcher_of_the_encoding_fails_the_check(broken):
+    """The claim is not a tautology of the encoding: with any matcher of the
+    symbolic authorizer broken, the check finds a read beyond the intent."""
+    out = check_rules(encoding=broken(**SHAPE))
+    assert out.verdict == VIOLATED, out.detail
+    identity, verb, namespace, secret = out.request
+    assert not authorize(DEFAULT_POLICY, identity, verb, "secrets", namespace, secret)
+    assert not intended_read(DEFAULT_POLICY_INTENT, identity, verb, namespace, secret)
+
+
+def test_an_intent_the_rule_set_does_not_grant_is_reported_vacuous():
+    intent = DEFAULT_POLICY_INTENT + ((("User", "alice"), ("list",), "team-a", ()),)
+    out = check_rules(intent=intent)
+    assert out.verdict == "vacuous"
+    assert out.request == ((USER, "alice"), "list", "team-a", "")
 
 
 def test_rbac_encoding_refuses_unknown_mutants_and_oversized_policies():
@@ -220,6 +328,8 @@ def test_rbac_encoding_refuses_unknown_mutants_and_oversized_policies():
     big = (((ROLE, "a", "r", ((("get",), ("secrets",), ()),) * 2),), ())
     with pytest.raises(ValueError, match="shape"):
         enc.decide(big, (USER, "x"), "get", "a", "db")
+    with pytest.raises(ValueError, match="shape"):
+        check_rules(roles=1, rules=1, bindings=1, subjects=1)
 
 
 def test_a_larger_shape_is_proved_too():
@@ -233,7 +343,7 @@ def test_a_larger_shape_is_proved_too():
 TRACES = Path(__file__).resolve().parents[1] / "traces" / "apiserver"
 
 
-@pytest.mark.parametrize("mutant", ["rolebinding_ignores_namespace", "blind_update"])
+@pytest.mark.parametrize("mutant", RBAC_MUTANTS + ["blind_update"])
 def test_kubemc_check_z3_catches_the_mutant_and_the_trace_replays(mutant, tmp_path, capsys):
     assert main(["check", "apiserver", "--engine", "z3", "--mutant", mutant,
                  "--trace-dir", str(tmp_path), "--quiet"]) == 1
@@ -242,7 +352,7 @@ def test_kubemc_check_z3_catches_the_mutant_and_the_trace_replays(mutant, tmp_pa
     assert "is violated" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("mutant", ["rolebinding_ignores_namespace", "blind_update"])
+@pytest.mark.parametrize("mutant", RBAC_MUTANTS + ["blind_update"])
 def test_each_mutant_has_a_committed_trace_from_every_engine(mutant):
     engines = {json.loads(p.read_text())["#meta"]["engine"]
                for p in TRACES.glob("*.itf.json")

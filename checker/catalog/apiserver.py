@@ -4,10 +4,12 @@ the garbage collector, and admission — split into focused models, each at
 small bounds of its own, rather than one product too large to explore; plus
 the access models and z3 checks of ``checker.catalog.apiserver_access``.
 
-Together the default bounds cover two writers, two objects, two apiserver
-replicas, one compaction and one watcher; each model carries only what its
-properties need (two writers race in ``apiserver-writes``; the watcher and
-the compaction live in ``apiserver-watch``).
+No model explores two writers, two objects, two replicas, one compaction and
+one watcher at once, and interleavings across models are not explored: two
+writers race only in ``apiserver-writes`` (quorum lists, no caches, no
+watcher), lagging caches serve lists only in ``apiserver-reads`` (one writer),
+and the watcher and the compaction live only in ``apiserver-watch`` (one
+writer); docs/apiserver.md lists which model covers which part.
 """
 
 from __future__ import annotations

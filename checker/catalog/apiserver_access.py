@@ -11,14 +11,16 @@ objects:
 
 * ``no_lost_update_bmc`` — BMC of every interleaving of two clients up to a
   depth (a bounded check, so its verdict is "no counterexample");
-* ``rbac_secret_scope`` — a constraint problem over all rule sets of a
-  bounded shape and all names (``properties.symbolic.apiserver_rbac``). Its
-  counterexample for ``rolebinding_ignores_namespace`` is decoded into an
-  ``access`` machine (with the decoded rule set as its ``policy`` bound) and
-  a behaviour of it, which is replayed here before it is reported: every
-  step must be enabled and the last state must break
-  ``secret_read_authorized`` on the machine, or the run fails with
-  ``EncodingMismatch``.
+* ``rbac_secret_scope`` — a constraint problem over every request and all
+  names for the default rule set (``properties.symbolic.apiserver_rbac``):
+  the rule set grants a Secret read exactly when the separately written
+  intent (``properties.apiserver_access.DEFAULT_POLICY_INTENT``) allows it.
+  Its counterexample for a mutant of the authorizer
+  (``rolebinding_ignores_namespace``, ``resource_names_match_collections``)
+  is decoded into an ``access`` machine with that mutant and a behaviour of
+  it, which is replayed here before it is reported: every step must be
+  enabled and the last state must break ``secret_read_authorized`` on the
+  machine, or the run fails with ``EncodingMismatch``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 from checker.catalog import Model
 from checker.counterexample import Counterexample
 from checker.z3engine import (
-    PROVED, UNKNOWN, VIOLATED, EncodingMismatch, Result, SymbolicCheck, bmc, confirm,
+    PROVED, UNKNOWN, VACUOUS, VIOLATED, EncodingMismatch, Result, SymbolicCheck, bmc, confirm,
 )
 from model.apiserver.access import Access
 from model.apiserver.conflict import Conflict
@@ -41,7 +43,8 @@ ACCESS = Model(
     build=Access,
     # two namespaces, one user Secret name, two users, the default rule set
     # (a Role and RoleBinding in team-a, a ClusterRole bound by a RoleBinding
-    # in team-b, a ClusterRoleBinding): 1,208 distinct states, 41,300
+    # in team-b, a ClusterRoleBinding, a RoleBinding in team-b whose Role
+    # does not exist): 1,208 distinct states, 41,300
     # transitions, depth 9, a tenth of a second.
     bounds={"namespaces": ("team-a", "team-b"), "secrets": ("db",), "users": ("alice", "ops")},
     properties=ACCESS_PROPERTIES,
@@ -84,29 +87,35 @@ def _run_bmc(mutant: str | None = None, *, timeout_ms: int | None = None) -> Res
 # ---------------------------------------------------------------------------
 
 _SHAPE = rbac_symbolic.SHAPE
-_RBAC_PROVES = (f"for every RBAC rule set of up to {_SHAPE['roles']} roles of {_SHAPE['rules']} "
-                f"rules and {_SHAPE['bindings']} bindings of {_SHAPE['subjects']} subjects, and "
-                "every get/list/watch of a Secret, for all names and namespaces: a grant in "
-                "namespace A comes from a binding naming the caller that is a "
-                "ClusterRoleBinding or lives in A")
+_RBAC_PROVES = ("for the default rule set, every caller (a user or a ServiceAccount of any "
+                "name and namespace), every get/list/watch of a Secret, every namespace and "
+                "Secret name (uninterpreted sorts): a read is granted exactly when the rule "
+                "set's separately written intent allows it — no account reads another "
+                "namespace's Secrets unless the intent names it, and resourceNames never "
+                "open a list or watch")
 
 
 def _run_rbac(mutant: str | None = None, *, timeout_ms: int | None = None) -> Result:
     name = "rbac_secret_scope" + (f"[{mutant}]" if mutant else "")
     prop = SECRET_READ_AUTHORIZED.name
     out = rbac_symbolic.check_rules(mutant, timeout_ms=timeout_ms, **_SHAPE)
-    bound = _SHAPE["bindings"]
-    if out.verdict == rbac_symbolic.PROVED:
-        return Result(name, prop, "smt", PROVED, bound, out.seconds, detail=out.detail,
+    bound = len(out.policy[1]) if out.policy else len(rbac_symbolic.DEFAULT_POLICY[1])
+    verdict = {rbac_symbolic.PROVED: PROVED, rbac_symbolic.UNKNOWN: UNKNOWN,
+               rbac_symbolic.VACUOUS: VACUOUS}.get(out.verdict)
+    if verdict is not None:
+        return Result(name, prop, "smt", verdict, bound, out.seconds, detail=out.detail,
                       machine=Access(mutant=mutant))
-    if out.verdict == rbac_symbolic.UNKNOWN:
-        return Result(name, prop, "smt", UNKNOWN, bound, out.seconds, detail=out.detail,
-                      machine=Access(mutant=mutant))
+    if mutant is None:
+        # the correct authorizer grants beyond the intent: the rule set (or
+        # its intent) is wrong, and the machine's property — which follows
+        # the rules — cannot show it, so there is no trace to replay
+        return Result(name, prop, "smt", VIOLATED, bound, out.seconds,
+                      detail=f"the default rule set exceeds its intent: {out.detail}")
     cex = Counterexample(SECRET_READ_AUTHORIZED, out.init, out.steps)
     if not out.steps:
         raise EncodingMismatch(f"rbac: the solver's request decoded to no behaviour ({out.detail})")
     confirm(out.machine, cex, "rbac")
-    return Result(name, prop, "smt", VIOLATED, bound, out.seconds, counterexample=cex,
+    return Result(name, prop, "smt", VIOLATED, len(cex.steps), out.seconds, counterexample=cex,
                   machine=out.machine,
                   detail=f"{out.detail}; {len(cex.steps)} steps, replayed on the machine")
 
@@ -115,7 +124,8 @@ CHECKS = (
     SymbolicCheck("no_lost_update_bmc", "apiserver", "conflict",
                   "acknowledged_updates_not_lost", _BMC_PROVES, _run_bmc),
     SymbolicCheck("rbac_secret_scope", "apiserver", "access", SECRET_READ_AUTHORIZED.name,
-                  _RBAC_PROVES, _run_rbac, ("rolebinding_ignores_namespace",)),
+                  _RBAC_PROVES, _run_rbac,
+                  ("rolebinding_ignores_namespace", "resource_names_match_collections")),
 )
 
 __all__ = ["ACCESS", "CHECKS", "CONFLICT", "MODELS", "OBLIGATIONS"]

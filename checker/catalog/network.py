@@ -97,7 +97,8 @@ PROXY = Component(
                      partial(network_reach.proxy_queries, mode="node_port"),
                      network_reach.proxy_key),
         _reach_check("proxy:chosen_z3", "proxy", PROXY_MODEL, "ready_endpoints_all_chosen",
-                     "every usable endpoint is picked with positive probability",
+                     "each of a Service's n usable endpoints is chosen by its KUBE-SVC chain "
+                     "with probability exactly 1/n (exact rationals), on every in-sync node",
                      partial(network_reach.proxy_queries, mode="chosen"),
                      network_reach.proxy_key),
     ))

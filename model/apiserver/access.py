@@ -186,7 +186,9 @@ def check_policy(policy) -> None:
 DEFAULT_POLICY = (
     (
         (ROLE, "team-a", "secret-reader", ((READ_VERBS, (SECRETS,), ()),)),
-        (CLUSTER_ROLE, "", "db-viewer", ((("get",), (SECRETS,), ("db",)),)),
+        # written with every read verb, as people do; its resourceNames make
+        # it grant a get of "db" only — a list or watch carries no name
+        (CLUSTER_ROLE, "", "db-viewer", ((READ_VERBS, (SECRETS,), ("db",)),)),
         (CLUSTER_ROLE, "", "cluster-admin", (((WILDCARD,), (WILDCARD,), ()),)),
     ),
     (
@@ -199,6 +201,11 @@ DEFAULT_POLICY = (
          ((USER, "alice", ""), (SERVICE_ACCOUNT, DEFAULT_ACCOUNT, "team-a"))),
         (CLUSTER_ROLE_BINDING, "", "ops-admin", (CLUSTER_ROLE, "cluster-admin"),
          ((USER, "ops", ""),)),
+        # team-b's binding for its own account, made before team-b's Role of
+        # that name: the roleRef resolves in team-b only, so it grants
+        # nothing (team-a's "secret-reader" is another Role)
+        (ROLE_BINDING, "team-b", "app-reads-secrets", (ROLE, "secret-reader"),
+         ((SERVICE_ACCOUNT, DEFAULT_ACCOUNT, "team-b"),)),
     ),
 )
 
@@ -261,6 +268,10 @@ class Access(Machine):
         "rolebinding_ignores_namespace": Mutant(
             "the authorizer matches a RoleBinding's grants in every namespace, as if it "
             "were a ClusterRoleBinding", violates="secret_read_authorized"),
+        "resource_names_match_collections": Mutant(
+            "the rule matcher applies resourceNames only to requests that carry a name, so a "
+            "rule restricted to named Secrets also grants list and watch of the whole "
+            "namespace", violates="secret_read_authorized"),
     }
 
     def __init__(self, namespaces=("team-a", "team-b"), secrets=("db",),
@@ -282,7 +293,10 @@ class Access(Machine):
             tuple(f"token:{ns}" for ns in self.namespaces)
         self._ns = {ns: i for i, ns in enumerate(self.namespaces)}
         self._secret = {s: N_TOKEN + 1 + i for i, s in enumerate(self.secrets)}
-        self._authorize = authorize if mutant is None else self._authorize_any_namespace
+        self._authorize = {None: authorize,
+                           "rolebinding_ignores_namespace": self._authorize_any_namespace,
+                           "resource_names_match_collections": self._authorize_names_loosely,
+                           }[mutant]
         self._successors: dict = {}
 
     def config(self):
@@ -296,6 +310,19 @@ class Access(Machine):
     def _authorize_any_namespace(self, policy, identity, verb, resource, namespace, name=""):
         """rolebinding_ignores_namespace: the binding's scope is never checked."""
         return any(binding_grants(policy, b, identity, verb, resource, name)
+                   for b in policy[1])
+
+    def _authorize_names_loosely(self, policy, identity, verb, resource, namespace, name=""):
+        """resource_names_match_collections: a request without a name passes
+        every resourceNames restriction."""
+        def matches(rule):
+            verbs, resources, _ = rule
+            return rule_matches((verbs, resources, ()) if not name else rule,
+                                verb, resource, name)
+        return any(binding_applies(b, namespace)
+                   and any(subject_matches(s, identity) for s in b[4])
+                   and any(matches(rule) for role in referenced_roles(policy, b)
+                           for rule in role[3])
                    for b in policy[1])
 
     # -- steps ---------------------------------------------------------------------

@@ -87,6 +87,14 @@ class ApiserverLifecycle(Machine):
             "the garbage collector drops the owner's foregroundDeletion finalizer without "
             "waiting for its blocking dependents to go",
             violates="foreground_waits_for_dependents"),
+        "controller_clears_foreground": Mutant(
+            "the controller of the custom finalizer clears the whole finalizers list "
+            "(foregroundDeletion with it) instead of removing only its own",
+            violates="foreground_waits_for_dependents"),
+        "controller_clears_orphan": Mutant(
+            "the controller of the custom finalizer clears the whole finalizers list "
+            "(orphan with it) instead of removing only its own",
+            violates="orphans_survive_their_owner"),
     }
 
     def __init__(self, dependents: int = 2, max_revision: int = 10,
@@ -172,6 +180,9 @@ class ApiserverLifecycle(Machine):
         obj, rv = registry.current(store, self.keys[i])
         if obj is None or not obj[res.DELETING] or PROTECT not in obj[res.FINALIZERS]:
             return None  # its controller releases an object only once it is deleting
+        if self.mutant in ("controller_clears_foreground", "controller_clears_orphan"):
+            new, status = registry.update(store, res.replace(obj, res.FINALIZERS, ()), rv)
+            return new if status.ok else None
         return self._without_finalizer(store, obj, rv, PROTECT)
 
     def _without_finalizer(self, store, obj, rv, finalizer):

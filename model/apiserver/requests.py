@@ -53,7 +53,10 @@ Links (caller -> callee):
 Ghost (observational) state, kept only so properties can judge histories —
 nothing the modelled components decide depends on it: the apiserver part's
 ``journal`` (every write the store acknowledged through the apiserver, as
-(revision, key, event type)) and ``acked`` (the revision of the last
+(revision, key, event type), built from the request and its answer — create
+ADDED, update MODIFIED, delete DELETED, at the acknowledged revision — and not
+from the store's history, which is what the watch caches' event stream is
+derived from) and ``acked`` (the revision of the last
 acknowledged write); in each request slot the least revision the read must
 observe (``min_rev``, fixed when the request began); the watcher's
 ``delivered`` events since its stream started.
@@ -86,6 +89,19 @@ EMPTY, PENDING, ANSWERED = 0, 1, 2
 EMPTY_SLOT = (EMPTY, 0, (), 0, ())
 
 SERVE = "apiserver->store.Serve"
+
+
+def _event_of(kind: str, status) -> str:
+    """The watch event type an acknowledged write is, from the request and its
+    answer alone: a create ADDED, a delete that removed the object DELETED
+    (202, a deferred delete, only marked it: MODIFIED), an update MODIFIED (or
+    DELETED when it emptied the finalizers of a deleting object and so removed
+    it)."""
+    if kind == "create":
+        return registry.ADDED
+    if kind == "delete":
+        return registry.DELETED if status.code != registry.ACCEPTED else registry.MODIFIED
+    return registry.DELETED if status.detail is None else registry.MODIFIED
 
 
 def object_key(o: int) -> str:
@@ -224,6 +240,10 @@ class RequestPath(Composition):
             "the composition gives a client a read-only link to the store (a step that "
             "never changes it, so only the structural check can see it)",
             violates="store_linked_only_to_apiserver"),
+        "store_linked_to_client": Mutant(
+            "the composition gives the store a read-only link of its own to the clients "
+            "(the store is the caller: a check of callers into the store misses it)",
+            violates="store_linked_only_to_apiserver"),
         "lagging_quorum_read": Mutant(
             "a replica serves a list with resourceVersion unset from its (possibly "
             "lagging) watch cache instead of a quorum read of the store",
@@ -232,6 +252,10 @@ class RequestPath(Composition):
             "a list at resourceVersion N is served from a watch cache that has not yet "
             "reached N instead of waiting for it",
             violates="quorum_read_observes_acknowledged_writes"),
+        "cached_items_store_revision": Mutant(
+            "a replica serves a list with resourceVersion unset from its (possibly "
+            "lagging) watch cache's items but labels the answer with the store's current "
+            "revision", violates="quorum_read_observes_acknowledged_writes"),
         "watch_skips_compacted": Mutant(
             "a watch whose position fell out of the cache's window after a compaction "
             "silently continues from the window's start instead of ending with 410 Gone",
@@ -239,6 +263,18 @@ class RequestPath(Composition):
         "bookmark_ahead_of_events": Mutant(
             "a bookmark is sent at the cache's revision while events up to it are still "
             "unsent", violates="watch_guarantees"),
+        "deliver_newest_first": Mutant(
+            "a replica sends the newest pending revision's events before older pending "
+            "ones (and the position follows the oldest sent), so revisions go back",
+            violates="watch_guarantees"),
+        "resume_redelivers_last": Mutant(
+            "a resumed watch starts just before the last revision the watcher received, "
+            "so that revision's events are delivered a second time",
+            violates="watch_guarantees"),
+        "resume_from_cache_revision": Mutant(
+            "a resumed watch starts from the replica cache's revision instead of the "
+            "watcher's position, skipping the events in between",
+            violates="watch_guarantees"),
     }
     mutants = all_mutants
     rare = frozenset({"apiserver->store.Compact", "clients.DropWatch"})
@@ -263,7 +299,7 @@ class RequestPath(Composition):
         # the watch caches matter to watches, to lists served from them, and
         # to the seeded bug that serves quorum reads from them
         self.caches = self.watcher or any(m != UNSET for m in self.list_modes) \
-            or mutant == "lagging_quorum_read"
+            or mutant in ("lagging_quorum_read", "cached_items_store_revision")
         self.keys = tuple(object_key(o) for o in range(objects))
         self.watched = self.keys[0]
         links = [
@@ -293,6 +329,9 @@ class RequestPath(Composition):
         if mutant == "client_linked_to_store":
             links.append(Link("DirectRead", "clients", "store", self._direct_params,
                               self._direct_read, ENVIRONMENT))
+        if mutant == "store_linked_to_client":
+            links.append(Link("Leak", "store", "clients", self._direct_params,
+                              self._leak, SYSTEM))
         super().__init__([("clients", Clients(clients, objects, self.watcher)),
                           ("apiserver", Apiserver(replicas, clients)),
                           ("store", Store())], links)
@@ -394,6 +433,8 @@ class RequestPath(Composition):
                 return None  # the watch cache waits until it is at N
             if from_cache:
                 read_rev, items = cache[0], cache[3]
+            elif self.mutant == "cached_items_store_revision":
+                read_rev, items = mvcc.revision(store), cache[3]
             else:
                 listed = registry.list_at(store, self.keys)
                 read_rev, items = listed.resource_version, listed.detail
@@ -422,10 +463,12 @@ class RequestPath(Composition):
         if status.ok:
             if kind == "update" and self.mutant == "update_echoes_resource_version":
                 rv = op[2]
-            events = tuple(e for w in range(mvcc.revision(store) + 1, mvcc.revision(new) + 1)
-                           for e in registry.events_at(new, w))
-            journal = journal + events
-            acked = mvcc.revision(new)
+            if mvcc.revision(new) != mvcc.revision(store):
+                # the journal records the write as its own answer states it (the
+                # request's kind and the acknowledged revision), not as the store's
+                # history or the event stream derive it
+                journal = journal + ((status.resource_version, key, _event_of(kind, status)),)
+                acked = mvcc.revision(new)
         answer = (status.code, rv, 0, ())
         new_slots = slots[:c] + ((ANSWERED, 0, op, 0, answer),) + slots[c + 1:]
         return (caches, new_slots, journal, acked, compactions), new
@@ -491,6 +534,16 @@ class RequestPath(Composition):
                     batch += (e,)
                 else:
                     break
+        if self.mutant == "deliver_newest_first":
+            pending = [e for e in events if e[0] > pos and e[1] == self.watched
+                       and e not in delivered]
+            if pending:
+                newest = pending[-1][0]
+                batch = tuple(e for e in pending if e[0] == newest)
+                oldest = pending[0][0]
+                watcher = (replica, status, start, pos if oldest < newest else newest,
+                           delivered + batch)
+                return api, (clients[0], watcher)
         if not batch:
             if pos == clients[1][3]:
                 return None
@@ -520,6 +573,10 @@ class RequestPath(Composition):
         replica, status, start, pos, delivered = clients[1]
         if status != IDLE or not 0 <= r < self.replicas:
             return None
+        if self.mutant == "resume_redelivers_last" and pos > start:
+            pos -= 1
+        elif self.mutant == "resume_from_cache_revision":
+            pos = max(pos, api[0][r][0])
         return (clients[0], (r, WATCHING, start, pos, delivered)), api
 
     def _relist(self, clients, api, params):
@@ -547,6 +604,11 @@ class RequestPath(Composition):
         mvcc.apply_request(store, mvcc.Range(self.keys[o]))
         return clients, store
 
+    def _leak(self, store, clients, params):
+        (o,) = params
+        mvcc.apply_request(store, mvcc.Range(self.keys[o]))  # the store pushes a read out
+        return store, clients
+
 
 def _share(*names):
     return {n: RequestPath.all_mutants[n] for n in names}
@@ -559,7 +621,8 @@ class ApiserverWrites(RequestPath):
 
     name = "apiserver-writes"
     mutants = _share("update_without_rv_compare", "update_echoes_resource_version",
-                     "client_writes_store_directly", "client_linked_to_store")
+                     "client_writes_store_directly", "client_linked_to_store",
+                     "store_linked_to_client")
 
     def __init__(self, clients=2, objects=2, replicas=2, max_revision=4, compactions=0,
                  watcher=False, list_modes=(UNSET,), mutant=None):
@@ -572,7 +635,8 @@ class ApiserverReads(RequestPath):
     replicas whose watch caches lag behind the store."""
 
     name = "apiserver-reads"
-    mutants = _share("lagging_quorum_read", "list_n_not_waiting")
+    mutants = _share("lagging_quorum_read", "list_n_not_waiting",
+                     "cached_items_store_revision")
 
     def __init__(self, clients=1, objects=2, replicas=2, max_revision=4, compactions=0,
                  watcher=False, list_modes=(UNSET, ANY, NOT_OLDER), mutant=None):
@@ -585,7 +649,9 @@ class ApiserverWatch(RequestPath):
     compaction: dropped and resumed watches, 410 Gone and re-list, bookmarks."""
 
     name = "apiserver-watch"
-    mutants = _share("watch_skips_compacted", "bookmark_ahead_of_events")
+    mutants = _share("watch_skips_compacted", "bookmark_ahead_of_events",
+                     "deliver_newest_first", "resume_redelivers_last",
+                     "resume_from_cache_revision")
 
     def __init__(self, clients=1, objects=2, replicas=2, max_revision=3, compactions=1,
                  watcher=True, list_modes=(), mutant=None):

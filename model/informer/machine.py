@@ -339,7 +339,7 @@ class Informer(Machine):
         key, deltas = fifo[0]
         cache = fifo_ops.apply_deltas(cache, key, deltas)
         # every delta makes the event handler enqueue the key; the queue dedups
-        wq = wq_ops.add(wq, key)
+        wq = wq_ops.add(wq, key, lose_if_processing=self.mutant == "add_while_processing_lost")
         return (store, budget, reflector, fifo[1:], cache, wq)
 
     def _Resync(self, state):
@@ -372,7 +372,7 @@ class Informer(Machine):
     # ------------------------------------------------------------------
     def view(self, state):
         store, budget, (mode, rv), fifo, cache, wq = state
-        queue, dirty, processing, workers = wq
+        queue, dirty, processing, workers, added = wq
         return {
             "revision": store[0],
             "compact_revision": store[1],
@@ -385,7 +385,8 @@ class Informer(Machine):
             "fifo": [[k, [_show_delta(d) for d in ds]] for k, ds in fifo],
             "cache": {k: [r, v] for k, r, v in cache},
             "workqueue": {"queue": list(queue), "dirty": list(dirty),
-                          "processing": list(processing)},
+                          "processing": list(processing),
+                          "added_since_handed_out": list(added)},
             "workers": list(workers),
         }
 

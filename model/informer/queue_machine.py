@@ -2,14 +2,15 @@
 and finishing them.
 
 Why a machine of its own when the informer already contains a work queue:
-the queue's two guarantees (no key on two workers, no added key lost) do not
+the queue's guarantees (no key on two workers, no added key lost) do not
 depend on where the adds come from, so this machine lets them be checked
 for *any* sequence of adds — and it is small enough for the z3 engine to
 prove them by induction (``properties.symbolic.workqueue``), which the whole
 informer is not. It runs the same functions as the informer
-(``model.informer.workqueue``) and carries the same two seeded bugs.
+(``model.informer.workqueue``) and carries the same seeded bugs.
 
-State: the work queue tuple ``(queue, dirty, processing, workers)``.
+State: the work queue tuple ``(queue, dirty, processing, workers, added)``
+(``added`` is ghost state: keys added since a worker last got them).
 Actions: ``Add(key)`` (environment: an event handler's notification),
 ``Get(worker)`` and ``Done(worker)`` (system). An ``Add`` that changes
 nothing (the key is already dirty) is disabled rather than a self-loop.
@@ -57,7 +58,8 @@ class WorkQueue(Machine):
         if step.name == "Add":
             if len(p) != 1 or p[0] not in self.keys:
                 return None
-            nxt = wq_ops.add(state, p[0])
+            nxt = wq_ops.add(state, p[0],
+                             lose_if_processing=self.mutant == "add_while_processing_lost")
             return None if nxt == state else nxt
         if step.name not in ("Get", "Done") or len(p) != 1 or p[0] not in range(self.workers):
             return None
@@ -66,6 +68,6 @@ class WorkQueue(Machine):
         return wq_ops.done(state, p[0], requeue=self.mutant != "done_forgets_dirty")
 
     def view(self, state):
-        queue, dirty, processing, workers = state
+        queue, dirty, processing, workers, added = state
         return {"queue": list(queue), "dirty": list(dirty), "processing": list(processing),
-                "workers": list(workers)}
+                "workers": list(workers), "added_since_handed_out": list(added)}

@@ -20,9 +20,15 @@ The three structures that give those guarantees, and their rules:
   head into ``processing`` and clears its dirty mark; ``Done`` releases it
   and, if it became dirty meanwhile, queues it again.
 
-Representation: ``(queue, dirty, processing, workers)`` — ``dirty`` and
-``processing`` are sorted tuples, ``workers[w]`` is the key worker ``w``
-holds or ``IDLE``.
+Representation: ``(queue, dirty, processing, workers, added)`` — ``dirty``
+and ``processing`` are sorted tuples, ``workers[w]`` is the key worker ``w``
+holds or ``IDLE``. ``added`` is ghost state, read by properties only and by
+no step: the keys ``Add``ed since a worker last got them (``Add`` puts a key
+in, ``Get`` of that key takes it out, nothing else touches it). It is what
+"no added key is lost" is stated over, so that the statement does not rest
+on the queue's own ``dirty`` bookkeeping: a queue that silently drops an
+``Add`` leaves ``dirty`` consistent with itself, but not ``added``. (In a
+correct queue ``added`` equals ``dirty``; the space does not grow.)
 """
 
 from __future__ import annotations
@@ -41,11 +47,15 @@ MUTANTS = {
     "done_forgets_dirty": Mutant(
         "Done releases a key without queueing it again although it was added "
         "while being processed", violates="workqueue_keeps_dirty_keys"),
+    "add_while_processing_lost": Mutant(
+        "an Add of a key a worker is processing (and not yet dirty) is dropped: the key "
+        "is neither marked dirty nor queued, so the change is never handed out again",
+        violates="workqueue_hands_out_added_keys"),
 }
 
 
 def empty(workers: int) -> tuple:
-    return ((), (), (), (IDLE,) * workers)
+    return ((), (), (), (IDLE,) * workers, ())
 
 
 def _with(keys: tuple, key: str) -> tuple:
@@ -56,35 +66,40 @@ def _without(keys: tuple, key: str) -> tuple:
     return tuple(k for k in keys if k != key)
 
 
-def add(wq: tuple, key: str) -> tuple:
-    queue, dirty, processing, workers = wq
+def add(wq: tuple, key: str, lose_if_processing: bool = False) -> tuple:
+    """``lose_if_processing=True`` (an add of a key being processed does
+    nothing to the queue) is the hook of a seeded bug; the ghost ``added``
+    records the add either way."""
+    queue, dirty, processing, workers, added = wq
+    added = _with(added, key)
     if key in dirty:
-        return wq
-    dirty = _with(dirty, key)
+        return (queue, dirty, processing, workers, added)
     if key in processing:
-        return (queue, dirty, processing, workers)
-    return (queue + (key,), dirty, processing, workers)
+        if lose_if_processing:
+            return (queue, dirty, processing, workers, added)
+        return (queue, _with(dirty, key), processing, workers, added)
+    return (queue + (key,), _with(dirty, key), processing, workers, added)
 
 
 def get(wq: tuple, worker: int, track: bool = True):
     """Worker ``worker`` takes the head key; None if it is busy or the queue
     is empty. ``track=False`` (the key is not entered in ``processing``) is
     the hook of a seeded bug."""
-    queue, dirty, processing, workers = wq
+    queue, dirty, processing, workers, added = wq
     if not queue or workers[worker] != IDLE:
         return None
     key = queue[0]
     workers = workers[:worker] + (key,) + workers[worker + 1:]
     if track:
         processing = _with(processing, key)
-    return (queue[1:], _without(dirty, key), processing, workers)
+    return (queue[1:], _without(dirty, key), processing, workers, _without(added, key))
 
 
 def done(wq: tuple, worker: int, requeue: bool = True):
     """Worker ``worker`` finishes its key; a key dirtied meanwhile is queued
     again (unless it already is, which only a queue without its processing
     set allows). ``requeue=False`` is the hook of a seeded bug."""
-    queue, dirty, processing, workers = wq
+    queue, dirty, processing, workers, added = wq
     key = workers[worker]
     if key == IDLE:
         return None
@@ -92,4 +107,4 @@ def done(wq: tuple, worker: int, requeue: bool = True):
     processing = _without(processing, key)
     if requeue and key in dirty and key not in queue:
         queue = queue + (key,)
-    return (queue, dirty, processing, workers)
+    return (queue, dirty, processing, workers, added)

@@ -16,6 +16,19 @@ so the generator builds each once and every node refers to that one tuple —
 150,000 pods and 10,000 Services cost memory once, not 5,000 times. A
 seeded bug that makes one node differ gives that node its own object.
 
+Two variants make a generated cluster less kind to the prover (``kubemc
+bench network`` reports both):
+
+* ``churn=k`` — pods have come and gone: host-local handed addresses out in
+  order and every k-th one has been freed again, so a node's pods hold
+  several runs of consecutive addresses (``churn=3``: 30 pods in 15 runs of
+  two) instead of one. The Z3 encoding takes pods as intervals of
+  consecutive addresses, so this multiplies its intervals by 15.
+* ``per_node_rules=True`` — every node's kube-proxy rules are compiled for
+  that node (``compile_rules(..., node)``) into an object of its own, as each
+  node's kube-proxy does, instead of every node sharing node 0's
+  compilation. Each node's rules are then proved apart.
+
 Which endpoints are interesting: every 11th Service has a not-ready first
 endpoint, every 97th has only terminating endpoints that still serve (the
 KEP-1669 fallback), every 101st has none (REJECT).
@@ -32,30 +45,49 @@ CLUSTER_CIDR = addr.cidr("10.128.0.0/9")      # 32,768 /24 podCIDRs
 SERVICE_CIDR = addr.cidr("10.96.0.0/12")
 NODE_NETWORK = addr.ip("172.16.0.10")
 MUTANTS = ("bridge_ipmasq", "missing_route", "not_ready_endpoint_in_rules",
-           "probability_off_by_one")
+           "probability_off_by_one", "probability_one_too_many")
+_RULE_MUTANTS = ("not_ready_endpoint_in_rules", "probability_off_by_one",
+                 "probability_one_too_many")
+
+
+def offsets(pods_per_node: int, churn: int = 0) -> list[int]:
+    """The host offsets (from rangeStart .2) of a node's pods: consecutive,
+    or with every ``churn``-th address freed again."""
+    if churn < 2:
+        return list(range(pods_per_node))
+    out, o = [], 0
+    while len(out) < pods_per_node:
+        if o % churn != churn - 1:
+            out.append(o)
+        o += 1
+    return out
 
 
 def generate(nodes: int, pods_per_node: int = 30, services_per_node: int = 2,
-             endpoints_per_service: int = 3, mutant: str | None = None) -> Dataplane:
+             endpoints_per_service: int = 3, mutant: str | None = None, churn: int = 0,
+             per_node_rules: bool = False) -> Dataplane:
     if mutant is not None and mutant not in MUTANTS:
         raise ValueError(f"generate knows the mutants {', '.join(MUTANTS)}, not {mutant!r}")
-    if not 1 <= pods_per_node <= 250:
-        raise ValueError("a /24 podCIDR holds at most 250 pods after gateway and rangeStart")
+    host = offsets(pods_per_node, churn) if pods_per_node >= 1 else []
+    if not host or 2 + host[-1] > 251:
+        raise ValueError("a /24 podCIDR holds at most 250 pods after gateway and rangeStart "
+                         "(fewer when churn leaves holes)")
     blocks = [addr.subnet(CLUSTER_CIDR, 24, n) for n in range(nodes)]
     table = tuple(Route(b, n) for n, b in enumerate(blocks))
-    pods = tuple(Pod(f"pod-{n}-{i}", n, blocks[n][0] + 2 + i)
-                 for n in range(nodes) for i in range(pods_per_node))
+    pods = tuple(Pod(f"pod-{n}-{i}", n, blocks[n][0] + 2 + o)
+                 for n in range(nodes) for i, o in enumerate(host))
     services = tuple(_service(k, pods, endpoints_per_service)
                      for k in range(nodes * services_per_node))
-    rules = compile_rules(CLUSTER_CIDR, services, 0,
-                          mutant if mutant in ("not_ready_endpoint_in_rules",
-                                               "probability_off_by_one") else None)
+    rule_mutant = mutant if mutant in _RULE_MUTANTS else None
+    shared = None if per_node_rules else compile_rules(CLUSTER_CIDR, services, 0, rule_mutant)
     masq = mutant == "bridge_ipmasq"
     out = []
     for n, b in enumerate(blocks):
         routes = table
         if mutant == "missing_route" and n == 0:
             routes = table[:-1]
+        rules = shared if shared is not None else compile_rules(CLUSTER_CIDR, services, n,
+                                                                rule_mutant)
         out.append(Node(n, f"node-{n}", NODE_NETWORK + n, b, Bridge("cni0", b, b[0] + 1, masq),
                         routes, rules))
     return Dataplane(CLUSTER_CIDR, tuple(out), pods, services)

@@ -55,6 +55,11 @@ class Proxy(Machine):
             "the statistic rule of endpoint i of n uses 1/(n-i-1): the next-to-last rule "
             "always matches and the last endpoint is never chosen",
             violates="ready_endpoints_all_chosen"),
+        "probability_one_too_many": Mutant(
+            "the statistic rule of endpoint i of n uses 1/(n-i+1) (the last rule still "
+            "matches always): every endpoint is still chosen, but unevenly — of two, the "
+            "first gets 1/3 and the second 2/3",
+            violates="ready_endpoints_all_chosen"),
         "nodeport_only_on_endpoint_nodes": Mutant(
             "a NodePort is opened only on nodes that host one of its endpoints",
             violates="nodeport_on_every_node"),

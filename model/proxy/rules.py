@@ -38,6 +38,8 @@ def probability(i: int, n: int, mutant=None) -> Fraction:
     """The statistic rule of endpoint i of n (the last rule matches always)."""
     if mutant == "probability_off_by_one":
         return Fraction(1, max(1, n - i - 1))
+    if mutant == "probability_one_too_many":
+        return Fraction(1) if i == n - 1 else Fraction(1, n - i + 1)
     return Fraction(1, n - i)
 
 

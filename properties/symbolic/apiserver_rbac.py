@@ -1,40 +1,42 @@
-"""The RBAC rule set, symbolically: for every rule set of a bounded shape and
-every request, with every name and namespace symbolic, the authorizer never
-grants a Secret across namespaces.
+"""The RBAC rule set, symbolically: for the model's rule set, with every
+caller, namespace and Secret name symbolic, the authorizer grants a read of
+a Secret exactly when an intent written separately says it may.
 
 This is a constraint problem, not a transition system: nothing happens in
-sequence, the question is about one decision over all policies at once, so
+sequence, the question is about one decision over all requests at once, so
 it does not go through BMC or k-induction. What is symbolic:
 
-* namespaces and names (of Secrets, users, accounts, roles) are values of
-  two uninterpreted sorts, ``Namespace`` and ``Name``: Z3 considers every
-  interpretation, so a proof holds *for all names* — including equal names
-  in different namespaces, which is where a namespace bug hides;
-* the rule set: up to ``roles`` Roles/ClusterRoles of up to ``rules`` rules
-  each (verbs get / list / watch / "*", resources secrets / "*" or others,
-  at most one resourceName) and up to ``bindings`` RoleBindings /
-  ClusterRoleBindings of up to ``subjects`` subjects (User or
-  ServiceAccount), each binding referencing a role by kind and name;
-* the request: an identity (a user, or a ServiceAccount of a namespace), a
-  read verb (get with a name; list or watch of the collection), a namespace.
+* namespaces and names (of Secrets, users, accounts) are values of two
+  uninterpreted sorts, ``Namespace`` and ``Name``; the names the rule set
+  and the intent mention are distinct constants, every other value is any
+  name at all, so the result holds *for all names* — including namespaces
+  the rule set never mentions, and equal names in different namespaces,
+  which is where a namespace bug hides;
+* the request: an identity (a user of any name, or a ServiceAccount of any
+  name in any namespace), a read verb (get with a name; list or watch of
+  the collection), a namespace.
 
+:class:`RbacEncoding` encodes rule sets of a bounded shape and
 :meth:`RbacEncoding.authorize` is ``model.apiserver.access.authorize``
 written as a formula, matcher for matcher (subject, roleRef resolution,
-rule, and the binding's scope) — with the ``rolebinding_ignores_namespace``
-mutant's matcher when that mutant is named. The differential test
-(``tests/test_symbolic_apiserver.py``) decides generated concrete rule sets
-both ways and requires the same answer.
+rule, and the binding's scope) — with a mutant's matcher when a mutant is
+named. The differential test (``tests/test_symbolic_apiserver.py``) decides
+generated concrete rule sets both ways and requires the same answer.
 
-The claim (:meth:`RbacEncoding.claim`): if the authorizer grants a read of
-a Secret in namespace A, then some binding naming the identity is a
-ClusterRoleBinding or a RoleBinding *in A*. In particular a ServiceAccount
-of namespace B never reads A's Secrets through a RoleBinding of B.
-Unsatisfiability of its negation is the proof. For a mutant, a model of the
-negation is decoded into a concrete rule set and request, and into an
-``access`` machine built with that rule set plus the steps that make the
-request possible (the namespaces, the account and its token from the
-controllers, the Secret) — a behaviour the engine replays on the machine,
-where the apiserver's answer must break ``secret_read_authorized``.
+The yardstick is not that encoding: it is an *intent* — a table, per rule
+set, of which caller may read which Secrets where
+(``properties.apiserver_access.DEFAULT_POLICY_INTENT``), turned into a
+formula by :func:`permitted` without any RBAC matcher. :func:`check_rules`
+fixes the symbolic rule set to a concrete one and asks z3 for a request the
+authorizer grants and the intent does not; unsatisfiability is the proof.
+It then asks the converse (a request the intent allows and the authorizer
+refuses): unsatisfiable too, or the intent is not the rule set's and the
+verdict is ``vacuous``. For a mutant, a model of the first question is a
+concrete request, turned into an ``access`` machine with that rule set and
+mutant plus the steps that make the request possible (the namespaces, the
+account and its token from the controllers, the Secret) — a behaviour the
+engine replays on the machine, where the apiserver's answer must break
+``secret_read_authorized``.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ import attrs
 import z3
 
 from model.apiserver.access import (
-    CLUSTER_ROLE, CLUSTER_ROLE_BINDING, DEFAULT_ACCOUNT, READ_VERBS, ROLE, ROLE_BINDING,
-    SECRETS, SERVICE_ACCOUNT, USER, WILDCARD, Access,
+    CLUSTER_ROLE, CLUSTER_ROLE_BINDING, DEFAULT_ACCOUNT, DEFAULT_POLICY, READ_VERBS, ROLE,
+    ROLE_BINDING, SECRETS, SERVICE_ACCOUNT, USER, WILDCARD, Access,
 )
 from model.kernel import Step
+from properties.apiserver_access import ANYWHERE, DEFAULT_POLICY_INTENT
 
 NAMESPACE = z3.DeclareSort("Namespace")
 NAME = z3.DeclareSort("Name")
@@ -56,19 +59,19 @@ NAME = z3.DeclareSort("Name")
 #: counterexample is asked to use it so that the controllers can create it.
 DEFAULT = z3.Const("default", NAME)
 
-PROVED, VIOLATED, UNKNOWN = "proved", "violated", "unknown"
+PROVED, VIOLATED, UNKNOWN, VACUOUS = "proved", "violated", "unknown", "vacuous"
 
 
 @attrs.frozen
 class RbacOutcome:
-    """What solving the claim gave: a proof, or a decoded counterexample."""
+    """What the check gave: a proof, or a request decoded from a model."""
 
     verdict: str
     seconds: float
     detail: str = ""
     policy: tuple | None = None
     request: tuple | None = None        # (identity, verb, namespace, name)
-    machine: Access | None = None       # built with the decoded rule set
+    machine: Access | None = None       # built with the checked rule set and mutant
     init: tuple | None = None
     steps: tuple = ()                   # of (Step, state), replayed on ``machine``
 
@@ -76,7 +79,7 @@ class RbacOutcome:
 class RbacEncoding:
     """A symbolic rule set and request of a bounded shape (see module doc)."""
 
-    MUTANTS = ("rolebinding_ignores_namespace",)
+    MUTANTS = ("rolebinding_ignores_namespace", "resource_names_match_collections")
 
     def __init__(self, roles: int = 3, rules: int = 2, bindings: int = 3, subjects: int = 2,
                  mutant: str | None = None):
@@ -149,6 +152,8 @@ class RbacEncoding:
         verb_ok = z3.Or(U["any_verb"], z3.And(verb == 0, U["get"]),
                         z3.And(verb == 1, U["list"]), z3.And(verb == 2, U["watch"]))
         named = z3.And(verb == 0, U["rname"] == v["name"])  # only a get has a name
+        if self.mutant == "resource_names_match_collections":
+            named = z3.Or(named, verb != 0)
         return z3.And(U["used"], verb_ok, z3.Or(U["secrets"], U["any_resource"]),
                       z3.Or(z3.Not(U["has_name"]), named))
 
@@ -166,25 +171,24 @@ class RbacEncoding:
         return z3.Or(B["cluster"], B["ns"] == v["ns"])
 
     def authorize(self, v):
-        scope = (lambda b: z3.BoolVal(True)) if self.mutant else (lambda b: self.in_force(v, b))
+        scope = (lambda b: z3.BoolVal(True)) if self.mutant == "rolebinding_ignores_namespace" \
+            else (lambda b: self.in_force(v, b))
         return z3.Or([z3.And(v["binding", b]["used"], scope(b), self.grants(v, b))
                       for b in range(self.shape["bindings"])])
-
-    # -- the claim ------------------------------------------------------------------
-    def claim(self, v):
-        """A granted Secret read in namespace A comes from a binding naming the
-        identity that is a ClusterRoleBinding or lives in A."""
-        backed = z3.Or([z3.And(v["binding", b]["used"],
-                               z3.Or(v["binding", b]["cluster"], v["binding", b]["ns"] == v["ns"]),
-                               self.names_identity(v, b))
-                        for b in range(self.shape["bindings"])])
-        return z3.Implies(self.authorize(v), backed)
 
     # -- concrete values in, concrete values out -------------------------------------
     def equals(self, v, policy, identity, verb, namespace, name=""):
         """Constraints fixing the symbolic rule set and request to concrete
         ones (names become distinct constants); raises ValueError when the
         policy does not fit the shape."""
+        consts: dict = {}
+        return z3.And(self.policy_equals(v, policy, consts),
+                      request_equals(v, identity, verb, namespace, name, consts),
+                      distinct(consts))
+
+    def policy_equals(self, v, policy, consts: dict):
+        """Constraints fixing the symbolic rule set to a concrete one, its
+        names the constants of ``consts`` (filled in)."""
         roles, bindings = policy
         s = self.shape
         if len(roles) > s["roles"] or len(bindings) > s["bindings"] or \
@@ -192,23 +196,13 @@ class RbacEncoding:
                 any(len(b[4]) > s["subjects"] for b in bindings) or \
                 any(len(rule[2]) > 1 for r in roles for rule in r[3]):
             raise ValueError("policy larger than the encoding's shape")
-        consts: dict = {}
 
         def ns(x):
-            return consts.setdefault(("ns", x), z3.Const(f"c_ns_{x}", NAMESPACE))
+            return ns_const(x, consts)
 
         def nm(x):
-            if x == DEFAULT_ACCOUNT:
-                return DEFAULT
-            return consts.setdefault(("name", x), z3.Const(f"c_name_{x}", NAME))
-        c = [v["verb"] == READ_VERBS.index(verb), v["ns"] == ns(namespace),
-             v["id_sa"] == (identity[0] == SERVICE_ACCOUNT)]
-        if verb == "get":
-            c.append(v["name"] == nm(name))
-        if identity[0] == SERVICE_ACCOUNT:
-            c += [v["id_ns"] == ns(identity[1]), v["id_name"] == nm(identity[2])]
-        else:
-            c.append(v["id_name"] == nm(identity[1]))
+            return name_const(x, consts)
+        c = []
         for r in range(s["roles"]):
             R = v["role", r]
             if r >= len(roles):
@@ -250,12 +244,6 @@ class RbacEncoding:
                 c += [S["used"], S["sa"] == (s_kind == SERVICE_ACCOUNT), S["name"] == nm(s_name)]
                 if s_kind == SERVICE_ACCOUNT:
                     c.append(S["ns"] == ns(s_ns))
-        names = [x for key, x in consts.items() if key[0] == "name"] + [DEFAULT]
-        spaces = [x for key, x in consts.items() if key[0] == "ns"]
-        if len(names) > 1:
-            c.append(z3.Distinct(names))
-        if len(spaces) > 1:
-            c.append(z3.Distinct(spaces))
         return z3.And(c)
 
     def decide(self, policy, identity, verb, namespace, name="") -> bool:
@@ -277,94 +265,104 @@ class RbacEncoding:
                                  f"(grant {can_grant}, deny {can_deny})")
         return can_grant
 
-    def decode(self, model: z3.ModelRef):
-        """The rule set and request of a model, with readable names."""
-        v = self.v
-        names: dict = {}
-        spaces: dict = {}
-        counters: dict = {}
-
-        def ev(x):
-            return model.eval(x, model_completion=True)
-
-        # a model's values of an uninterpreted sort print as distinct
-        # literals ("Name!val!0"): their text identifies them
-        def ns(x):
-            key = str(ev(x))
-            if key not in spaces:
-                spaces[key] = f"ns-{len(spaces)}"
-            return spaces[key]
-
-        default = str(ev(DEFAULT))
-
-        def nm(x, kind):
-            key = str(ev(x))
-            if key == default:
-                return DEFAULT_ACCOUNT
-            if key not in names:
-                counters[kind] = counters.get(kind, -1) + 1
-                names[key] = f"{kind}-{counters[kind]}"
-            return names[key]
-
-        def true(x):
-            return z3.is_true(ev(x))
-
-        verb = READ_VERBS[ev(v["verb"]).as_long()]
-        namespace = ns(v["ns"])
-        name = nm(v["name"], "secret") if verb == "get" else ""
-        if true(v["id_sa"]):
-            identity = (SERVICE_ACCOUNT, ns(v["id_ns"]), nm(v["id_name"], "account"))
-        else:
-            identity = (USER, nm(v["id_name"], "user"))
-        roles = []
-        for r in range(self.shape["roles"]):
-            R = v["role", r]
-            if not true(R["used"]):
-                continue
-            rules = []
-            for j in range(self.shape["rules"]):
-                U = v["rule", r, j]
-                if not true(U["used"]):
-                    continue
-                verbs = tuple(x for x in READ_VERBS if true(U[x]))
-                verbs += (WILDCARD,) if true(U["any_verb"]) else ()
-                resources = ((SECRETS,) if true(U["secrets"]) else ()) + \
-                    ((WILDCARD,) if true(U["any_resource"]) else ())
-                rnames = (nm(U["rname"], "secret"),) if true(U["has_name"]) else ()
-                rules.append((verbs or ("create",), resources or ("configmaps",), rnames))
-            cluster = true(R["cluster"])
-            roles.append((CLUSTER_ROLE if cluster else ROLE, "" if cluster else ns(R["ns"]),
-                          nm(R["name"], "role"), tuple(rules)))
-        bindings = []
-        for b in range(self.shape["bindings"]):
-            B = v["binding", b]
-            if not true(B["used"]):
-                continue
-            subjects = []
-            for k in range(self.shape["subjects"]):
-                S = v["subject", b, k]
-                if not true(S["used"]):
-                    continue
-                if true(S["sa"]):
-                    subjects.append((SERVICE_ACCOUNT, nm(S["name"], "account"), ns(S["ns"])))
-                else:
-                    subjects.append((USER, nm(S["name"], "user"), ""))
-            cluster = true(B["cluster"])
-            bindings.append((CLUSTER_ROLE_BINDING if cluster else ROLE_BINDING,
-                             "" if cluster else ns(B["ns"]), f"binding-{b}",
-                             (CLUSTER_ROLE if true(B["ref_cluster"]) else ROLE,
-                              nm(B["ref_name"], "role")), tuple(subjects)))
-        policy = (tuple(roles), tuple(bindings))
-        return policy, (identity, verb, namespace, name), tuple(spaces.values())
-
     def replayable(self, v):
         """A request the access machine can issue: by a user, or by a
         namespace's default account (the only accounts its controller makes)."""
         return z3.Or(z3.Not(v["id_sa"]), v["id_name"] == DEFAULT)
 
 
+def ns_const(x: str, consts: dict):
+    return consts.setdefault(("ns", x), z3.Const(f"c_ns_{x}", NAMESPACE))
+
+
+def name_const(x: str, consts: dict):
+    if x == DEFAULT_ACCOUNT:
+        return consts.setdefault(("name", x), DEFAULT)
+    return consts.setdefault(("name", x), z3.Const(f"c_name_{x}", NAME))
+
+
+def distinct(consts: dict):
+    """Different names in the concrete values are different values."""
+    c = []
+    for sort in ("ns", "name"):
+        xs = [x for key, x in consts.items() if key[0] == sort]
+        if len(xs) > 1:
+            c.append(z3.Distinct(xs))
+    return z3.And(c)
+
+
+def request_equals(v, identity, verb, namespace, name, consts: dict):
+    """Constraints fixing the symbolic request to a concrete one."""
+    c = [v["verb"] == READ_VERBS.index(verb), v["ns"] == ns_const(namespace, consts),
+         v["id_sa"] == (identity[0] == SERVICE_ACCOUNT)]
+    if verb == "get":
+        c.append(v["name"] == name_const(name, consts))
+    if identity[0] == SERVICE_ACCOUNT:
+        c += [v["id_ns"] == ns_const(identity[1], consts),
+              v["id_name"] == name_const(identity[2], consts)]
+    else:
+        c.append(v["id_name"] == name_const(identity[1], consts))
+    return z3.And(c)
+
+
+# ---------------------------------------------------------------------------
+# The yardstick: the intent, with no RBAC matcher in it
+# ---------------------------------------------------------------------------
+
+
+def permitted(v, intent, consts: dict):
+    """The intent as a formula over the symbolic request: some entry names
+    exactly this caller, lists the verb, is for this namespace (or
+    ``ANYWHERE``) and, when it lists Secret names, the request is a get of
+    one of them (a list or watch discloses every Secret of the namespace, so
+    an entry restricted to names never allows one)."""
+    cases = []
+    for identity, verbs, namespace, names in intent:
+        c = [v["id_sa"] == (identity[0] == SERVICE_ACCOUNT)]
+        if identity[0] == SERVICE_ACCOUNT:
+            c += [v["id_ns"] == ns_const(identity[1], consts),
+                  v["id_name"] == name_const(identity[2], consts)]
+        else:
+            c.append(v["id_name"] == name_const(identity[1], consts))
+        c.append(z3.Or([v["verb"] == READ_VERBS.index(x) for x in verbs]))
+        if namespace != ANYWHERE:
+            c.append(v["ns"] == ns_const(namespace, consts))
+        if names:
+            c += [v["verb"] == READ_VERBS.index("get"),
+                  z3.Or([v["name"] == name_const(n, consts) for n in names])]
+        cases.append(z3.And(c))
+    return z3.Or(cases)
+
+
+def decode_request(v, model: z3.ModelRef, consts: dict) -> tuple:
+    """The request of a model, ``(identity, verb, namespace, name)``: a value
+    equal to a constant gets that constant's name, any other a fresh
+    readable one (``ns-0``, ``secret-0``, ``user-0``)."""
+    def ev(x):
+        return str(model.eval(x, model_completion=True))
+    known = {(sort, ev(c)): x for (sort, x), c in consts.items()}
+    fresh: dict = {}
+
+    def text(sort, x, kind):
+        key = (sort, ev(x))
+        if key not in known:
+            n = sum(1 for k in fresh if k[0] == kind)
+            known[key] = fresh[kind, key] = f"{kind}-{n}"
+        return known[key]
+
+    verb = READ_VERBS[int(ev(v["verb"]))]
+    namespace = text("ns", v["ns"], "ns")
+    name = text("name", v["name"], "secret") if verb == "get" else ""
+    if z3.is_true(model.eval(v["id_sa"], model_completion=True)):
+        identity = (SERVICE_ACCOUNT, text("ns", v["id_ns"], "ns"),
+                    text("name", v["id_name"], "account"))
+    else:
+        identity = (USER, text("name", v["id_name"], "user"))
+    return identity, verb, namespace, name
+
+
 def behaviour(policy, request, namespaces, mutant):
-    """The access machine for a decoded rule set, and the steps that issue the
+    """The access machine for a rule set and mutant, and the steps that issue the
     request: create the namespaces it needs, let the controllers create the
     account and its token, create the Secret, then ask."""
     identity, verb, namespace, name = request
@@ -389,39 +387,59 @@ def behaviour(policy, request, namespaces, mutant):
     return machine, tuple(steps)
 
 
-def check_rules(mutant: str | None = None, *, timeout_ms: int | None = None,
-                **shape) -> RbacOutcome:
-    """Prove the claim for every rule set and request of the shape, or find
-    (for a mutant: must find) a counterexample, decoded into an access
-    machine and a behaviour of it (not yet replayed: the caller replays)."""
-    enc = RbacEncoding(mutant=mutant, **shape)
+def check_rules(mutant: str | None = None, *, policy=DEFAULT_POLICY,
+                intent=DEFAULT_POLICY_INTENT, encoding: RbacEncoding | None = None,
+                timeout_ms: int | None = None, **shape) -> RbacOutcome:
+    """Prove that ``policy`` grants a Secret read exactly when ``intent``
+    allows it, for every request and all names — or find (for a mutant:
+    must find) a request it grants beyond the intent, decoded into an access
+    machine and a behaviour of it (not yet replayed: the caller replays).
+    ``encoding`` replaces the encoding (the tests break a matcher with it)."""
+    enc = encoding or RbacEncoding(mutant=mutant, **(shape or SHAPE))
+    v = enc.v
     start = time.perf_counter()
+    consts: dict = {}
+    fixed = enc.policy_equals(v, policy, consts)
+    allowed = permitted(v, intent, consts)
+    granted = enc.authorize(v)
+    base = (enc.well_formed(v), fixed, distinct(consts))
     if mutant is None:
         s = z3.Solver()
     else:
-        # a counterexample people read: as few roles, rules, bindings and
-        # subjects as the bug needs, and preferably the seeds' case of a
+        # a request the machine can issue, preferably the seeds' case of a
         # namespace's account reaching into another namespace
         s = z3.Optimize()
-        s.add(enc.replayable(enc.v))
-        for key, slot in enc.v.items():
-            if isinstance(slot, dict):
-                s.add_soft(z3.Not(slot["used"]), weight=10)
-        s.add_soft(z3.And(enc.v["id_sa"], enc.v["id_ns"] != enc.v["ns"]), weight=5)
+        s.add(enc.replayable(v))
+        s.add_soft(z3.And(v["id_sa"], v["id_ns"] != v["ns"]), weight=5)
     if timeout_ms:
         s.set("timeout", timeout_ms)
-    s.add(enc.well_formed(enc.v), z3.Not(enc.claim(enc.v)))
+    s.add(*base, granted, z3.Not(allowed))
     r = s.check()
-    seconds = time.perf_counter() - start
-    shape_text = ", ".join(f"{k} {n}" for k, n in enc.shape.items())
-    if r == z3.unsat:
-        return RbacOutcome(PROVED, seconds,
-                           f"no rule set ({shape_text}) and no request, for all names and "
-                           "namespaces, grants a Secret read outside the binding's scope")
     if r == z3.unknown:
-        return RbacOutcome(UNKNOWN, seconds, s.reason_unknown())
-    policy, request, spaces = enc.decode(s.model())
-    namespaces = tuple(dict.fromkeys((request[2],) + spaces))
+        return RbacOutcome(UNKNOWN, time.perf_counter() - start, s.reason_unknown())
+    if r == z3.unsat:
+        converse = z3.Solver()
+        if timeout_ms:
+            converse.set("timeout", timeout_ms)
+        converse.add(*base, allowed, z3.Not(granted))
+        rc = converse.check()
+        seconds = time.perf_counter() - start
+        if rc == z3.unsat:
+            return RbacOutcome(PROVED, seconds,
+                               f"for every caller, every get/list/watch, every namespace and "
+                               f"Secret name, the rule set ({len(policy[0])} roles, "
+                               f"{len(policy[1])} bindings) grants a read exactly when its "
+                               f"intent ({len(intent)} entries) allows it")
+        if rc == z3.unknown:
+            return RbacOutcome(UNKNOWN, seconds, converse.reason_unknown())
+        request = decode_request(v, converse.model(), consts)
+        return RbacOutcome(VACUOUS, seconds, f"the intent allows {request} but the rule set "
+                           "refuses it: the intent is not this rule set's", policy, request)
+    seconds = time.perf_counter() - start
+    request = decode_request(v, s.model(), consts)
+    identity, verb, namespace, name = request
+    namespaces = tuple(dict.fromkeys(
+        (namespace,) + ((identity[1],) if identity[0] == SERVICE_ACCOUNT else ())))
     machine, steps = behaviour(policy, request, namespaces, mutant)
     (init,) = machine.init_states()
     state, trail = init, []
@@ -432,12 +450,11 @@ def check_rules(mutant: str | None = None, *, timeout_ms: int | None = None,
                                "access machine", policy, request, machine, init, tuple(trail))
         trail.append((step, nxt))
         state = nxt
-    identity, verb, namespace, name = request
     return RbacOutcome(VIOLATED, seconds,
-                       f"{verb} secrets {namespace}/{name or '*'} granted to "
-                       f"{identity} by a binding out of its scope", policy, request, machine,
+                       f"{verb} secrets {namespace}/{name or '*'} granted to {identity}, "
+                       "which the intent does not allow", policy, request, machine,
                        init, tuple(trail))
 
 
-#: The shape the catalog proves: 4 roles of 3 rules, 4 bindings of 3 subjects.
-SHAPE = {"roles": 4, "rules": 3, "bindings": 4, "subjects": 3}
+#: The encoding's shape: room for the default rule set and a few bindings more.
+SHAPE = {"roles": 4, "rules": 3, "bindings": 6, "subjects": 3}

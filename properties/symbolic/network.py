@@ -19,8 +19,10 @@ what each node does by node index — is one *trie* over the bits of the
 symbolic key (:func:`trie`): a tree of ``If`` on one bit at a time, with the
 longest matching prefix winning, which is a route lookup's definition. Pods
 enter as *intervals* of consecutive addresses per node (host-local hands
-them out in order: a node with 30 pods is one interval), so "x is a pod
-address on node b" is one leaf per /24 block. The formula grows with the
+them out in order: a node with 30 pods is one interval; once pods have come
+and gone a node's pods are several intervals, and ``kubemc bench network``
+measures both), so "x is a pod address on node b" is one leaf per /24 block,
+a node test and one range test per interval. The formula grows with the
 number of table entries (times the key width), and the solver, once it has
 fixed the high bits of an address, decides every other branch by
 propagation: one query covers every pair of pods without naming a pair.
@@ -185,8 +187,14 @@ class NetworkEncoding:
         low = z3.Extract(7, 0, x)
         entries = []
         for block, runs in self.by_block.items():
-            leaf = z3.Or([z3.And(z3.ULE(_bv(lo & 255, 8), low), z3.ULE(low, _bv(hi & 255, 8)),
-                                 node == _bv(nd, 16)) for lo, hi, nd in runs])
+            # runs of one node share one comparison of the node index: a
+            # fragmented block (pods churned) costs a range test per run only
+            by_node: dict = {}
+            for lo, hi, nd in runs:
+                by_node.setdefault(nd, []).append((lo, hi))
+            leaf = z3.Or([z3.And(node == _bv(nd, 16), z3.Or([
+                z3.And(z3.ULE(_bv(lo & 255, 8), low), z3.ULE(low, _bv(hi & 255, 8)))
+                for lo, hi in rs])) for nd, rs in by_node.items()])
             entries.append((block << 8, 24, leaf))
         return trie(x, 32, entries, z3.BoolVal(False))
 
@@ -325,8 +333,8 @@ class NetworkEncoding:
         one rule set. ``mode``: ``"cluster_ip"`` — a connection to a Service's
         VIP and port reaches only its usable endpoints, REJECT when it has
         none; ``"node_port"`` — the same through a NodePort on any of these
-        nodes; ``"chosen"`` — every usable endpoint has a backend rule
-        reached with positive probability. ``recent`` is these nodes'
+        nodes; ``"chosen"`` — every usable endpoint is chosen by its
+        Service's chain with probability exactly 1/n (:meth:`_chosen`). ``recent`` is these nodes'
         ClientIP-affinity memory, as ``forward`` takes it: a remembered
         client whose backend still has an affinity rule goes there."""
         start = time.perf_counter()
@@ -334,7 +342,7 @@ class NetworkEncoding:
         if any(self.dp.nodes[n].rules is not rules for n in nodes):
             raise ValueError("services() wants nodes that share one rule set")
         if mode == "chosen":
-            return self._chosen(rules, nodes[0], start)
+            return self._chosen(rules, nodes[0], start, timeout_ms)
         recent = dict(recent or {})
         s, d, a = z3.BitVec("src", 32), z3.BitVec("dst", 32), z3.BitVec("ingress", 16)
         port, proto, j = z3.BitVec("port", 16), z3.BitVec("proto", 2), z3.BitVec("choice", 16)
@@ -483,36 +491,74 @@ class NetworkEncoding:
         return pkt, f"{svc.name if svc else '?'}: forward gives " \
                     f"{', '.join(_outcome(p, o) for p, o in out)}; usable {sorted(usable)}"
 
-    def _chosen(self, rules, node, start) -> Verdict:
-        """Every usable endpoint is the target of a backend rule whose
-        probability of being reached — its own probability times the misses
-        of the rules before it — is positive (exact rationals)."""
+    def _chosen(self, rules, node, start, timeout_ms=None) -> Verdict:
+        """Each usable endpoint of every Service is chosen by the Service's
+        KUBE-SVC chain with probability exactly 1/n (n usable endpoints).
+
+        What the query is: a symbolic rule index ``k`` (which of the node's
+        KUBE-SERVICES rules) and a symbolic endpoint index ``j`` (which usable
+        endpoint of that rule's Service, the API's EndpointSlice read through
+        :func:`properties.proxy.usable_endpoints`). For each chain, the
+        probability of reaching backend i is a real-arithmetic term — its
+        statistic probability times ``1 - p`` of every rule before it, the
+        rule probabilities exact rationals read from the compiled chain — and
+        the share of endpoint j is the sum of the terms of the backends whose
+        DNAT address is j's (which backend points at which endpoint is
+        matched here, on concrete addresses). The solver looks for ``k`` and
+        ``j`` with a share other than 1/n (``QF_LRA``); unsat is the proof for
+        every Service of the rule set, and ``timeout_ms`` bounds it. The
+        chains are concrete, so the solver's work is exact rational
+        arithmetic over known constants plus the choice of ``k`` and ``j``:
+        this proves the distribution of the rules as compiled, not of every
+        conceivable chain."""
         by_name = {svc.name: svc for svc in self.dp.services}
-        e = z3.BitVec("endpoint", 32)
-        k = z3.BitVec("service", 16)
-        entries = []
+        k, j = z3.Int("service"), z3.Int("endpoint")
+        consts: dict = {}
+
+        def real(q: Fraction):
+            v = consts.get(q)
+            if v is None:
+                v = consts[q] = z3.RealVal(f"{q.numerator}/{q.denominator}")
+            return v
+        leaves, usable_of = [], {}
         for idx, r in enumerate(rules.services):
             svc = by_name.get(r.service)
             usable = usable_endpoints(svc) if svc is not None else ()
             if not usable:
                 continue
-            reached = [b.ip for _, b in _reached(r)]
-            entries.append((idx, 16, z3.And(z3.Or([e == _bv(u.ip) for u in usable]),
-                                            z3.And([e != _bv(ip) for ip in reached]))))
-        bad = trie(k, 16, entries, z3.BoolVal(False))
+            usable_of[idx] = usable
+            reach, miss = [], real(Fraction(1))
+            for b in r.backends:
+                p = real(Fraction(b.probability))
+                reach.append(miss * p)
+                miss = miss * (real(Fraction(1)) - p)
+            want = real(Fraction(1, len(usable)))
+            per = []
+            for jj, u in enumerate(usable):
+                terms = [reach[i] for i, b in enumerate(r.backends) if b.ip == u.ip]
+                share = z3.Sum(terms) if len(terms) > 1 else terms[0] if terms \
+                    else real(Fraction(0))
+                per.append(z3.And(j == jj, share != want))
+            leaves.append(z3.And(k == idx, z3.Or(per)))
+        bad = z3.Or(leaves) if leaves else z3.BoolVal(False)
 
         def decode(m):
-            r = rules.services[_val(m, k)]
-            ip = _val(m, e)
+            idx = _val(m, k)
+            r, usable = rules.services[idx], usable_of[idx]
+            u = usable[_val(m, j)]
             pkt = Packet(self.dp.nodes[node].ip, r.vip, r.port, r.proto, node)
-            chosen = {o.ip for p, o in forward(self.dp, pkt) if p > 0}
-            if ip in chosen:
-                raise EncodingMismatch(f"z3 says {r.service} never picks {ip}; forward does")
-            return pkt, f"{r.service}: usable endpoint {show(ip)} is never chosen"
-        return self._solve("services[chosen]", [], bad, None, start, decode)
+            got = sum((p for p, o in forward(self.dp, pkt)
+                       if o.kind == DELIVERED and o.pod == u.pod), Fraction(0))
+            if got == Fraction(1, len(usable)):
+                raise EncodingMismatch(f"z3 says {r.service} picks {show(u.ip)} unevenly; "
+                                       f"forward gives it 1/{len(usable)}")
+            return pkt, (f"{r.service}: usable endpoint {show(u.ip)} ({u.pod}) is chosen "
+                         f"with probability {got}, not 1/{len(usable)}")
+        return self._solve("services[chosen]", [], bad, timeout_ms, start, decode,
+                           logic="QF_LRA")
 
-    def _solve(self, name, facts, bad, timeout_ms, start, decode) -> Verdict:
-        solver = z3.SolverFor("QF_BV")
+    def _solve(self, name, facts, bad, timeout_ms, start, decode, logic="QF_BV") -> Verdict:
+        solver = z3.SolverFor(logic)
         if timeout_ms:
             solver.set("timeout", timeout_ms)
         solver.add(*facts)
