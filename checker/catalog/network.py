@@ -42,7 +42,8 @@ PROXY_MODEL = Model(
 )
 
 
-def _reach_check(name, component, model, prop, proves, queries, key):
+def _reach_check(name, component, model, prop, proves, queries, key,
+                 claim="proved for every packet"):
     """A SymbolicCheck that proves ``prop`` over every dataplane ``model``
     reaches, or — given a mutant — finds the shallowest failing state and
     the solver's packet, replayed on the executable machine."""
@@ -57,7 +58,7 @@ def _reach_check(name, component, model, prop, proves, queries, key):
             # packet: an SMT check per dataplane, not a bounded unrolling
             return Result(name, prop, "smt", PROVED, out.dataplanes, out.seconds,
                           detail=f"{out.dataplanes:,} distinct dataplanes of {out.states:,} "
-                                 f"reachable states proved for every packet", machine=machine)
+                                 f"reachable states {claim}", machine=machine)
         cex = Counterexample(target, out.init, out.steps)
         confirm(machine, cex, f"{name} (packet {out.failed.packet})")
         return Result(name, prop, "smt", VIOLATED, len(cex.steps), out.seconds, counterexample=cex,
@@ -100,5 +101,6 @@ PROXY = Component(
                      "each of a Service's n usable endpoints is chosen by its KUBE-SVC chain "
                      "with probability exactly 1/n (exact rationals), on every in-sync node",
                      partial(network_reach.proxy_queries, mode="chosen"),
-                     network_reach.proxy_key),
+                     network_reach.proxy_key,
+                     claim="proved: every usable endpoint has probability exactly 1/n"),
     ))
