@@ -21,7 +21,7 @@ import pytest
 from conftest import require_real_etcd
 
 from conformance.target.etcd import LocalCluster
-from conformance.target.etcd_client import EtcdClient, Indeterminate, Unavailable
+from conformance.target.etcd_client import ClientError, EtcdClient, Indeterminate, Unavailable
 
 pytestmark = pytest.mark.real
 
@@ -33,6 +33,20 @@ def require_real() -> None:
 @pytest.fixture(autouse=True)
 def _real():
     require_real()
+
+
+def eventually(action, seconds: float = 20):
+    """``action()`` once the cluster has settled: after a member is killed or
+    cut off, the others may need an election before they answer, and on a
+    loaded machine that can take longer than one request's timeout."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except (ClientError, AssertionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 def leftovers(run_id: str) -> list[str]:
@@ -67,8 +81,9 @@ def test_cluster_starts_serves_takes_faults_and_leaves_nothing():
         c.start()
         assert len(c.endpoints) == 3 and all(ep.startswith("http://10.251.0.") for ep in c.endpoints)
         cl = [EtcdClient(ep, timeout=3) for ep in c.endpoints]
-        rev = cl[0].put("/t/a", "1")
-        assert cl[1].get("/t/a")[1].value == "1" and cl[2].get("/t/a")[0] >= rev
+        rev = eventually(lambda: cl[0].put("/t/a", "1"))
+        assert eventually(lambda: cl[1].get("/t/a"))[1].value == "1"
+        assert eventually(lambda: cl[2].get("/t/a"))[0] >= rev
         leader = c.leader()
         assert leader is not None
 
@@ -77,10 +92,13 @@ def test_cluster_starts_serves_takes_faults_and_leaves_nothing():
         c.kill(victim)
         with pytest.raises((Unavailable, Indeterminate)):
             EtcdClient(victim.client_url, timeout=1).get("/t/a")
-        cl[0].put("/t/a", "2")
+        eventually(lambda: cl[0].put("/t/a", "2"))
         c.restart(victim)
         c.wait_healthy(20, [victim])
-        assert EtcdClient(victim.client_url, timeout=3).get("/t/a")[1].value == "2"
+
+        def caught_up(member):
+            assert EtcdClient(member.client_url, timeout=3).get("/t/a")[1].value == "2"
+        eventually(lambda: caught_up(victim))
 
         # partition: the cut member cannot serve a linearizable read; heal: it can
         cut = c.members[2]
@@ -88,15 +106,7 @@ def test_cluster_starts_serves_takes_faults_and_leaves_nothing():
         with pytest.raises((Indeterminate, Exception)):
             EtcdClient(cut.client_url, timeout=2).get("/t/a")
         c.heal(cut)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                assert EtcdClient(cut.client_url, timeout=2).get("/t/a")[1].value == "2"
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+        eventually(lambda: caught_up(cut))
 
         # pause: a stopped member answers nothing; resumed, it does
         c.pause(c.members[0])
@@ -129,9 +139,9 @@ def test_parallel_clusters_do_not_collide():
         a.start()
         b.start()
         assert a.slot != b.slot and not set(a.endpoints) & set(b.endpoints)
-        EtcdClient(a.endpoints[0]).put("/x", "a")
-        EtcdClient(b.endpoints[0]).put("/x", "b")
-        assert EtcdClient(a.endpoints[1]).get("/x")[1].value == "a"
+        eventually(lambda: EtcdClient(a.endpoints[0]).put("/x", "a"))
+        eventually(lambda: EtcdClient(b.endpoints[0]).put("/x", "b"))
+        assert eventually(lambda: EtcdClient(a.endpoints[1]).get("/x"))[1].value == "a"
     finally:
         a.stop()
         b.stop()
