@@ -19,7 +19,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2."""
 
     def error(self, message):
-        raise BadInput(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise BadInput(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> Parser:

@@ -519,8 +519,10 @@ def ref_step(model, state, op):
     return tuple(sorted(d.items(), key=repr))
 
 
-def brute_force(model, ops) -> bool:
-    ops = [op for op in ops if op.status != "fail" or (model == "register" and op.f == "cas")]
+def some_linearization(ops, init, step) -> bool:
+    """Whether some order of ``ops`` that respects real time is legal from
+    ``init``, trying every order: ``step(state, op)`` is the next state or
+    IMPOSSIBLE. Operations whose outcome is unknown (``info``) may be left out."""
 
     @lru_cache(maxsize=None)
     def go(done: frozenset, state) -> bool:
@@ -530,12 +532,17 @@ def brute_force(model, ops) -> bool:
         for i in rest:
             if any(j != i and ops[j].ret is not None and ops[j].ret < ops[i].call for j in rest):
                 continue
-            ns = ref_step(model, state, ops[i])
+            ns = step(state, ops[i])
             if ns is not IMPOSSIBLE and go(done | {i}, ns):
                 return True
         return False
 
-    return go(frozenset(), ())
+    return go(frozenset(), init)
+
+
+def brute_force(model, ops) -> bool:
+    ops = [op for op in ops if op.status != "fail" or (model == "register" and op.f == "cas")]
+    return some_linearization(ops, (), lambda state, op: ref_step(model, state, op))
 
 
 def cut(ops, t):
@@ -585,20 +592,11 @@ def global_brute_force(ops) -> bool:
     from conformance.model.etcd import request
     ops = [op for op in ops if op.status == "ok" or (op.status == "info" and op.f != "get")]
 
-    @lru_cache(maxsize=None)
-    def go(done: frozenset, state) -> bool:
-        rest = [i for i in range(len(ops)) if i not in done]
-        if all(ops[i].status == "info" for i in rest):
-            return True
-        for i in rest:
-            if any(j != i and ops[j].ret is not None and ops[j].ret < ops[i].call for j in rest):
-                continue
-            ns, resp = mvcc.apply_request(state, request(ops[i]))
-            if (ops[i].status != "ok" or _out(resp) == ops[i].output) and go(done | {i}, ns):
-                return True
-        return False
+    def step(state, op):
+        ns, resp = mvcc.apply_request(state, request(op))
+        return ns if op.status != "ok" or _out(resp) == op.output else IMPOSSIBLE
 
-    return go(frozenset(), mvcc.INITIAL)
+    return some_linearization(ops, mvcc.INITIAL, step)
 
 
 @SETTINGS

@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 
-from checker.errors import BAD_INPUT, HOLDS, VIOLATED, BadInput, KubemcError
+from checker.errors import HOLDS, VIOLATED, BadInput
 
 
 def _positive_float(name):
@@ -121,30 +121,11 @@ def run(args) -> int:
     return HOLDS if result.passed else VIOLATED
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad arguments: one line naming the problem (no usage dump), exit 2."""
-
-    def error(self, message):
-        self.exit(BAD_INPUT, f"{self.prog}: {message} (see --help)\n")
-
-
 def main(argv=None) -> int:
-    """Standalone entry (``python -m conformance.target.etcd_cli``), for when
-    the top-level ``kubemc`` CLI is not at hand; same arguments and codes."""
-    parser = _OneLineParser(prog="kubemc conform etcd", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return BAD_INPUT if exc.code else HOLDS
-    try:
-        return run(args)
-    except KubemcError as exc:
-        print(f"kubemc: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("kubemc: interrupted; everything the run created was removed", file=sys.stderr)
-        return 130
+    """``python -m conformance.target.etcd_cli ARGS`` is ``kubemc conform etcd
+    ARGS``: the top-level CLI owns argument errors, exit codes and Ctrl-C."""
+    from checker.cli import main as kubemc
+    return kubemc(["conform", "etcd", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -661,16 +661,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point (``python -m conformance.target.maelstrom_cli``), the
-    same as ``kubemc conform maelstrom``: errors the user can fix are one line."""
-    parser = argparse.ArgumentParser(prog="kubemc conform maelstrom")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except KubemcError as e:
-        print(f"kubemc conform maelstrom: {e}", file=sys.stderr)
-        return e.exit_code
+    """``python -m conformance.target.maelstrom_cli ARGS`` is ``kubemc conform
+    maelstrom ARGS``: the top-level CLI owns argument errors and exit codes."""
+    from checker.cli import main as kubemc
+    return kubemc(["conform", "maelstrom", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
