@@ -108,6 +108,12 @@ class Machine:
     #: loss): taken as often as the rest they drown the progress a bug needs.
     #: The hypothesis engine takes them with low odds and a per-run budget.
     rare: ClassVar[frozenset] = frozenset()
+    #: Actions assumed *strongly* fair for liveness: taken eventually if
+    #: enabled infinitely often (not just continuously). For a step that a
+    #: race can disable again and again, e.g. a write that loses a 409 to
+    #: another writer and is retried. Every other ``system`` action is
+    #: weakly fair; ``environment`` and ``fault`` actions are not fair.
+    strongly_fair: ClassVar[frozenset] = frozenset()
 
     def __init__(self, mutant: str | None = None):
         if mutant is not None and mutant not in self.mutants:
