@@ -11,6 +11,7 @@ from checker.catalog import store
 from checker.catalog import network
 from checker.catalog import apiserver
 from checker.catalog import informer
+from checker.catalog import controllers
 from checker.errors import BadInput
 from properties.core import Property
 
@@ -28,6 +29,7 @@ COMPONENTS: dict[str, Component] = {
         network.CNI, network.PROXY,
         apiserver.COMPONENT,
         informer.COMPONENT,
+        controllers.COMPONENT,
     )
 }
 
