@@ -399,11 +399,15 @@ class ControllerLoop(Machine):
 
     # -- display -------------------------------------------------------------------
     def view(self, state):
+        # ITF has no null: a deletion event shows as "deleted", and a cache
+        # lost in a crash as empty with ``listed`` false.
         def show(objs):
-            return None if objs is None else {f"{k[0]}/{k[1]}": (rv, v) for k, rv, v in objs}
+            return {f"{k[0]}/{k[1]}": (rv, v) for k, rv, v in objs or ()}
         return {
             "server": show(state[SERVER]),
-            "events": [(rv, f"{k[0]}/{k[1]}", v) for rv, k, v in state[EVENTS]],
+            "events": [(rv, f"{k[0]}/{k[1]}", "deleted" if v is None else v)
+                       for rv, k, v in state[EVENTS]],
+            "listed": state[CACHE] is not None,
             "cache": show(state[CACHE]),
             "queue": [f"{k[0]}/{k[1]}" for k in state[QUEUE]],
             "inflight": state[INFLIGHT],
