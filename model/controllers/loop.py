@@ -100,6 +100,16 @@ def delete(key: Key, rv: int | None = None) -> tuple:
     return (DELETE, key, rv)
 
 
+def describe(write: tuple) -> str:
+    """A write request as people read it in a trace."""
+    op, (kind, name) = write[0], write[1]
+    if op == CREATE:
+        return f"create {kind}/{name}{'*' if write[3] else ''} = {write[2]}"
+    if op == UPDATE:
+        return f"update {kind}/{name} if rv={write[2]} to {write[3]}"
+    return f"delete {kind}/{name}" + (f" if rv={write[2]}" if write[2] is not None else "")
+
+
 class Objects(Mapping):
     """A read-only view of a server or cache tuple: key -> value, plus
     ``rv(key)`` and ``of_kind(kind)``. What ``reconcile`` receives."""
@@ -410,7 +420,7 @@ class ControllerLoop(Machine):
             "listed": state[CACHE] is not None,
             "cache": show(state[CACHE]),
             "queue": [f"{k[0]}/{k[1]}" for k in state[QUEUE]],
-            "inflight": state[INFLIGHT],
+            "inflight": [describe(w) for w in (state[INFLIGHT][1] if state[INFLIGHT] else ())],
             "memory": state[MEMORY],
             "spent": dict(zip(self.budget_names, state[SPENT])),
         }
