@@ -147,8 +147,7 @@ def replay(trace: dict, source: str = "trace") -> Replay:
                        f"{meta['property']!r}, which this kubemc does not have") from None
     mutant = meta.get("mutant")
     mutant = None if mutant in (None, "none") else mutant
-    config = itf.decode(meta.get("config") or {})
-    config = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in config.items()}
+    config = replay_config(model, meta, source)
     try:
         machine = model.build(mutant=mutant, **config)
     except (TypeError, ValueError) as exc:
@@ -167,7 +166,7 @@ def replay(trace: dict, source: str = "trace") -> Replay:
             step = Step(m["action"], tuple(itf.decode(p) for p in m.get("params", [])))
         except (KeyError, TypeError):
             raise BadInput(f"{source}: state {k} has no action in its #meta") from None
-        nxt = machine.apply(state, step)
+        nxt = apply_proposed(machine, state, step, f"{source}: state {k}")
         if nxt is None:
             return Replay(False, f"step {k} {step} is not enabled in the model as it is now: "
                           "the violation no longer reproduces", k - 1, tuple(divergences))
@@ -190,4 +189,91 @@ def replay(trace: dict, source: str = "trace") -> Replay:
 
 
 def load(path: str | Path) -> dict:
-    return itf.read(path)
+    """Read a trace for ``show`` or ``replay``: well-formed ITF (``itf.read``)
+    whose kubemc fields, where present, have the types ``replay`` relies on.
+    A trace from another tool (no kubemc fields) passes, for ``show``."""
+    trace = itf.read(path)
+    check_kubemc_fields(trace, itf.shown(path))
+    return trace
+
+
+_NAME_FIELDS = ("model", "property", "mutant", "kind", "engine", "command", "description")
+
+
+def check_kubemc_fields(trace: dict, source: str) -> None:
+    """The fields kubemc writes into ``#meta``: names are strings, ``config``
+    is an object of ITF values, and every step's parameters decode."""
+    meta = trace.get("#meta", {})
+    for key in _NAME_FIELDS:
+        if key in meta and not isinstance(meta[key], str):
+            raise BadInput(f"{source}: #meta {key!r} is not a string")
+    config = meta.get("config", {})
+    if not isinstance(config, dict) or set(config) & set(itf.TAGS):
+        raise BadInput(f"{source}: #meta 'config' is not an object of bounds")
+    for key, value in config.items():
+        itf.check_value(value, f"{source}: #meta config {itf.shown(key)!r}")
+        _decoded(value, f"{source}: #meta config {itf.shown(key)!r}")
+    for k, state in enumerate(trace["states"]):
+        for i, param in enumerate(state.get("#meta", {}).get("params", [])):
+            _decoded(param, f"{source}: state {k}, parameter {i}")
+
+
+def _decoded(value: Any, where: str) -> Any:
+    try:
+        return itf.decode(value)
+    except BadInput as exc:
+        raise BadInput(f"{where}: {exc}") from None
+
+
+def replay_config(model, meta: dict, source: str) -> dict:
+    """The bounds a trace names, checked against the model's ceilings
+    before the machine is built: a trace is input like any other, and huge
+    bounds in its ``#meta`` would wedge the replay."""
+    config = {k: (tuple(v) if isinstance(v, (list, tuple)) else v)
+              for k, v in _decoded(meta.get("config") or {}, f"{source}: #meta").items()}
+    try:
+        return model.check_bounds(config)
+    except BadInput as exc:
+        raise BadInput(f"{source}: #meta config: {exc}") from None
+
+
+def apply_proposed(machine, state, step: Step, where: str = "step"):
+    """The state ``step`` leads to, or None when the machine does not
+    propose that step from ``state`` (it is not enabled: the model changed).
+
+    A recorded step is input: it is checked against the steps the machine
+    proposes before it is applied, so no step reaches code written for
+    well-typed ones. An action the machine does not have, or parameters of
+    another arity or type than the machine's own steps of that action, are
+    not a changed model but a broken trace: BadInput.
+    """
+    actions = getattr(machine, "tags", None) or {}
+    if actions and step.name not in actions:
+        raise BadInput(f"{where}: {_short(step.name)} is not an action of {machine.name} "
+                       f"(its actions: {_short(', '.join(sorted(actions)), 200)})")
+    same = [p for p in machine.steps(state) if p.name == step.name]
+    if any(p == step for p in same):
+        return machine.apply(state, step)
+    if same and not any(_shape(p.params) == _shape(step.params) for p in same):
+        raise BadInput(f"{where}: {_short(str(step))} has parameters of the wrong type "
+                       f"or number: the model's own steps look like {_short(str(same[0]))}")
+    # Not proposed here, but of the right shape: a machine may apply steps it
+    # does not enumerate (a packet the z3 engine chose), so it is tried; as
+    # the step is input, a failure to apply it is the trace's, not a crash.
+    try:
+        return machine.apply(state, step)
+    except Exception as exc:
+        raise BadInput(f"{where}: the model cannot apply {_short(str(step))} "
+                       f"({type(exc).__name__}): the trace does not fit this model") from None
+
+
+def _shape(value):
+    """The types of a step's parameters, nested tuples element by element."""
+    if isinstance(value, tuple):
+        return tuple(_shape(v) for v in value)
+    return type(value).__name__
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = itf.shown(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

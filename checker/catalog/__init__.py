@@ -36,6 +36,14 @@ class Model:
     properties: tuple[Property, ...]
     hypothesis_bounds: Mapping[str, Any] = attrs.field(factory=dict)
     mutant_bounds: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    #: The largest value a bound may take (for a list bound: how many names
+    #: it may hold), checked by :meth:`check_bounds` before a machine is
+    #: built. A bound not named here gets the default rule: four times the
+    #: largest value the catalog itself uses for it (at least 4). Why a
+    #: ceiling at all: a bound sizes every state, so `servers=40` or
+    #: `max_term=10**23` exhausts memory long before any verdict, and a trace
+    #: file's ``#meta`` can name such bounds as easily as a command line.
+    ceilings: Mapping[str, int] = attrs.field(factory=dict)
 
     def machine(self, mutant: str | None = None, **overrides) -> Machine:
         bounds = dict(self.bounds)
@@ -57,6 +65,27 @@ class Model:
     @property
     def mutants(self):
         return self.build.mutants
+
+    def check_bounds(self, bounds: Mapping[str, Any]) -> dict[str, Any]:
+        """``bounds`` checked against each bound's type and ceiling, with a
+        single name given for a list bound made a one-name list. Raises
+        BadInput naming the bound, its ceiling and what to do; nothing is
+        allocated before this passes."""
+        from checker.bounds import checked
+
+        return checked(self.name, bounds, self._reference(), self.ceilings)
+
+    def _reference(self) -> dict[str, list]:
+        """Every value the catalog gives each bound: defaults, hypothesis and
+        mutant bounds, and the default machine's full configuration (which
+        also names the bounds the catalog leaves at the machine's default)."""
+        reference: dict[str, list] = {}
+        sources = [self.bounds, self.hypothesis_bounds, *self.mutant_bounds.values(),
+                   self.machine().config()]
+        for source in sources:
+            for key, value in source.items():
+                reference.setdefault(key, []).append(value)
+        return reference
 
 
 @attrs.frozen
