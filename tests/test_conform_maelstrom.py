@@ -37,6 +37,7 @@ NODES = ROOT / "conformance" / "target" / "maelstrom_nodes"
 CORRECT = NODES / "leader_kv.py"
 FAULTY = NODES / "replica_kv.py"
 MISBEHAVE = NODES / "misbehave.py"
+RELAY = NODES / "relay_kv.py"
 GRACE = 2.5          # seconds past time limit + request timeout a run may take to end
 
 
@@ -297,6 +298,8 @@ def test_faulty_nodes_are_caught_with_a_window_json_and_junit(tmp_path):
     ("garbage", {"protocol", "availability"}, "garbage"),
     ("noinit", {"init"}, "did not answer init"),
     ("exit", {"init", "nodes-up"}, "exited (status 0) before answering init"),
+    ("escape", {"availability"}, "none of"),
+    ("deep", {"protocol", "availability"}, "nested too deeply"),
 ])
 def test_broken_programs_are_reported_and_cleaned_up(tmp_path, mode, failed, words):
     outcome, j = run_nodes(MISBEHAVE, tmp_path, mode)
@@ -308,12 +311,52 @@ def test_broken_programs_are_reported_and_cleaned_up(tmp_path, mode, failed, wor
     if mode == "crash":       # the survivors stayed correct
         assert st["linearizable"] == "pass" and outcome.nodes[-1].exit_status == 3
     if mode == "garbage":
-        assert outcome.problem_counts["garbage"] > 0 and outcome.problem_counts["wrong-src"] > 0
+        assert outcome.problem_counts["garbage"] > 0 and outcome.problem_counts["unknown-src"] > 0
     if mode in ("noinit", "exit"):
         assert st["linearizable"] == "skip" and not outcome.recorder.events()
+    if mode == "deep":        # the reader lived on: every request's answer was reported
+        assert outcome.problem_counts["garbage"] >= 2
 
 
-def test_ctrl_c_stops_the_run_and_every_process(tmp_path):
+def test_a_flood_on_stderr_is_cut_at_the_cap(tmp_path):
+    outcome, j = run_nodes(MISBEHAVE, tmp_path, "flood", time_limit=3, nemesis="none")
+    assert j.exit_code == 0, [c.message for c in j.checks]
+    for n in outcome.nodes:
+        size = n.stderr_path.stat().st_size
+        assert size <= maelstrom.MAX_STDERR + 200, size
+    flooded = [n for n in outcome.nodes if n.stderr_bytes > maelstrom.MAX_STDERR]
+    assert flooded and any("the rest was dropped" in note for note in outcome.notes)
+    assert "stderr cut" in flooded[0].stderr_path.read_text()[-200:]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--timeout", "inf"], "--timeout must be a finite number"),
+    (["--time-limit", "nan"], "--time-limit must be a finite number"),
+    (["--check-budget", "inf"], "--check-budget must be a finite number"),
+])
+def test_infinite_numbers_are_refused(args, words, tmp_path):
+    r = cli("--bin", f"{sys.executable} {CORRECT}", "--out", str(tmp_path / "o"), *args)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_paths_are_refused_before_the_run(tmp_path):
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "notes.txt").write_text("someone else's\n")
+    t0 = time.monotonic()
+    r = cli("--bin", f"{sys.executable} {CORRECT}", "--time-limit", "20", "--out", str(used))
+    assert r.returncode == 2 and "already holds files" in r.stderr, r.stderr
+    assert (used / "notes.txt").read_text() == "someone else's\n" and len(list(used.iterdir())) == 1
+    r = cli("--bin", f"{sys.executable} {CORRECT}", "--time-limit", "20",
+            "--out", str(tmp_path / "new"), "--junit", str(tmp_path))
+    assert r.returncode == 2 and "is a directory" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 15, "refused only after a run"
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_run_and_every_process(tmp_path, sig, code):
     marker, command = node_command(MISBEHAVE, "hang")
     proc = subprocess.Popen([*KUBEMC, "--bin", " ".join(command), "--time-limit", "60",
                              "--out", str(tmp_path / "out")],
@@ -325,15 +368,35 @@ def test_ctrl_c_stops_the_run_and_every_process(tmp_path):
             time.sleep(0.1)
         assert len(_marked(marker)) >= 4, "the nodes never started"
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130
+    assert proc.returncode == code, err
     assert "interrupted" in err and "Traceback" not in err
     assert_no_leftovers(marker)
+
+
+# -- no stricter than Maelstrom: relayed requests pass, spoofed senders do not ------------------
+
+
+def test_relaying_a_clients_message_with_its_src_is_accepted(tmp_path):
+    outcome, j = run_nodes(RELAY, tmp_path, time_limit=5, nemesis_interval=1.0, seed=3)
+    assert j.exit_code == 0, "\n".join(c.message for c in j.checks)
+    assert all(s == "pass" for s in statuses(j).values()), statuses(j)
+    assert j.op_counts()["ok"] >= 30
+    assert any("re-sent with another node's or client's src" in n for n in outcome.notes), \
+        outcome.notes
+
+
+def test_a_src_naming_nobody_is_a_protocol_error(tmp_path):
+    outcome, j = run_nodes(RELAY, tmp_path, "--spoof-src=c999", time_limit=3)
+    assert statuses(j)["protocol"] == "fail" and j.exit_code == 1
+    assert outcome.problem_counts["unknown-src"] > 0
+    protocol = next(c for c in j.checks if c.name == "protocol")
+    assert "'c999'" in protocol.message and "names no node or client" in protocol.message
 
 
 # -- acceptance: 30 s each with partitions, the right verdict for both ----------------------

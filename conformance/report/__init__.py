@@ -14,6 +14,10 @@ also on success when ``--out`` is given):
 ``violations/CHECK.itf.json``  the same window as an ITF trace, one state per
                             operation, for ITF viewers and ``kubemc trace show``
 ``etcd-m*.log``             the local cluster's member logs
+
+Every file is created exclusively (:mod:`conformance.report.outputs`): a run
+writes into a new or empty directory, never overwrites a file and never
+removes one it did not create.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import time
 from pathlib import Path
 
 from checker import itf
-from conformance.history import Event, Operation, write_jsonl
+from conformance.history import Event, Operation
+from conformance.report.outputs import create_exclusive, create_fresh
 
 
 def ops_to_events(ops) -> list[Event]:
@@ -51,19 +56,33 @@ def _plain(v):
     return "null" if v is None else v
 
 
+def jsonl_writer(events, meta: dict | None = None):
+    """A ``write(fh)`` for :func:`conformance.report.outputs.create_exclusive`:
+    the history format of :mod:`conformance.history`, one event per line."""
+    def write(fh):
+        if meta:
+            fh.write(json.dumps({"#meta": meta}, separators=(",", ":"), default=str) + "\n")
+        for ev in events:
+            fh.write(json.dumps(ev.to_json(), separators=(",", ":"), default=str) + "\n")
+    return write
+
+
+def json_writer(doc):
+    def write(fh):
+        json.dump(doc, fh, indent=1, default=str)
+        fh.write("\n")
+    return write
+
+
 def write_violation(out_dir: Path, violation, meta: dict) -> dict:
-    """Write one violation's window (JSONL + ITF); return the paths written."""
+    """Write one violation's window (JSONL + ITF) under fresh names; return the paths."""
     vdir = Path(out_dir) / "violations"
     vdir.mkdir(parents=True, exist_ok=True)
-    stem = violation.check
-    n = 1
-    while (vdir / f"{stem}.jsonl").exists():
-        stem = f"{violation.check}-{n}"
-        n += 1
     window = list(violation.window) or list(violation.ops)
-    jsonl = vdir / f"{stem}.jsonl"
-    write_jsonl(jsonl, ops_to_events(window), meta={**meta, "check": violation.check,
-                                                       "message": violation.message})
+    jsonl = create_fresh(vdir, violation.check, ".jsonl",
+                         jsonl_writer(ops_to_events(window), {**meta, "check": violation.check,
+                                                              "message": violation.message}))
+    stem = jsonl.name[: -len(".jsonl")]
     views = [{"op": _plain(op.to_json())} for op in window]
     actions = [(op.f, (op.process, op.key or "", op.status)) for op in window]
     config = {"target": meta.get("target", "etcd"), "run_id": meta.get("run_id", ""),
@@ -71,18 +90,13 @@ def write_violation(out_dir: Path, violation, meta: dict) -> dict:
     trace = itf.build({"property": violation.check, "kind": "history", "description": violation.message,
                        "model": "etcd", "engine": "conform-etcd", "seed": meta.get("seed"),
                        "config": config, "command": meta.get("command", "")}, views, actions)
-    itf_path = itf.write(vdir / f"{stem}.itf.json", trace)
+    itf_path = create_fresh(vdir, stem, ".itf.json", json_writer(trace))
     return {"window_jsonl": str(jsonl), "window_itf": str(itf_path)}
 
 
 def write_json_atomic(path: Path, doc: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(doc, fh, indent=1, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Write a new JSON file; FileExistsError rather than overwrite one."""
+    create_exclusive(path, json_writer(doc))
 
 
 # --- human summary ------------------------------------------------------------------
@@ -140,12 +154,12 @@ def summary(result) -> str:
 # --- JUnit -------------------------------------------------------------------------------
 
 
-def write_junit(result, path: str | os.PathLike) -> None:
-    """One test case per check, in a suite named after the run (junitparser)."""
+def write_junit(result, path: str | os.PathLike, target: str = "etcd") -> None:
+    """One test case per check, in a suite named after the target (junitparser)."""
     from junitparser import Failure, JUnitXml, Properties, Property, TestCase, TestSuite
 
     r = result
-    suite = TestSuite("kubemc conform etcd")
+    suite = TestSuite(f"kubemc conform {target}")
     props = Properties()
     for name, value in (("run_id", r.run_id), ("seed", r.seed), ("operations", r.operations),
                         ("ops_per_second", f"{r.ops_per_second:.1f}"), ("faults", r.fault_count),
@@ -154,7 +168,7 @@ def write_junit(result, path: str | os.PathLike) -> None:
         props.add_property(Property(name, str(value)))
     suite.append(props)
     for c in r.checks:
-        case = TestCase(c.name, classname="conform.etcd", time=round(c.seconds, 4))
+        case = TestCase(c.name, classname=f"conform.{target}", time=round(c.seconds, 4))
         if not c.ok:
             first = c.violations[0]
             fail = Failure(first.message[:500], type_=c.name)
@@ -167,11 +181,14 @@ def write_junit(result, path: str | os.PathLike) -> None:
         suite.add_testcase(case)
     xml = JUnitXml()
     xml.add_testsuite(suite)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    xml.write(str(tmp))
-    os.replace(tmp, path)
+    write_junit_xml(xml, path)
+
+
+def write_junit_xml(xml, path: str | os.PathLike) -> None:
+    """A junitparser document into a new file (never over an existing one)."""
+    def write(fh):
+        fh.write(xml.tostring())
+    create_exclusive(path, write, binary=True)
 
 
 # --- progress line ---------------------------------------------------------------------

@@ -27,7 +27,7 @@ digits) so that it can be told apart from other runs' and removed by name.
 namespaces (which takes the member veths and their iptables rules with them),
 the bridge, the host FORWARD rule if one was needed, the temporary directory.
 It runs from ``finally`` blocks, from ``atexit``, and from the SIGTERM/SIGHUP
-handler that :func:`signals_raise` installs; nothing survives a run except
+handler that :func:`conformance.target.signals.signals_raise` installs; nothing survives a run except
 after SIGKILL of the runner itself.
 """
 
@@ -430,28 +430,3 @@ def _cleanup_all() -> None:
 
 
 atexit.register(_cleanup_all)
-
-
-class Interrupted(BaseException):
-    """SIGTERM / SIGHUP arrived: unwind through every ``finally``."""
-
-
-@contextlib.contextmanager
-def signals_raise():
-    """Turn SIGTERM and SIGHUP into an exception in the main thread, so that
-    the ``finally`` blocks that remove namespaces and processes run (SIGINT
-    already raises KeyboardInterrupt). Only the main thread can install
-    handlers; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)

@@ -19,42 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 
-from checker.errors import HOLDS, VIOLATED, BadInput
-
-
-def _positive_float(name):
-    def parse(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number of seconds, not {text!r}") from None
-        if not v > 0 or v != v or v == float("inf"):
-            raise argparse.ArgumentTypeError(f"{name} must be positive, not {text!r}")
-        return v
-    return parse
-
-
-def _int_range(name, lo, hi):
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, not {text!r}") from None
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{name} must be between {lo} and {hi}, not {v}")
-        return v
-    return parse
+from checker.errors import HOLDS, VIOLATED
+from conformance.target.args import finite_float, int_range, positive_float
 
 
 def _rate(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--rate must be a number of requests per second, not {text!r}") from None
-    if not v >= 0 or v == float("inf"):
+    v = finite_float("--rate")(text)
+    if not v >= 0:
         raise argparse.ArgumentTypeError(f"--rate must be >= 0 (0: unlimited), not {text!r}")
     return v
 
@@ -62,15 +35,15 @@ def _rate(text):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoints", metavar="URL,...",
                         help="client URLs of a running cluster (default: start a local 3-member cluster)")
-    parser.add_argument("--time-limit", type=_positive_float("--time-limit"), default=60.0, metavar="S",
+    parser.add_argument("--time-limit", type=positive_float("--time-limit"), default=60.0, metavar="S",
                         help="seconds of traffic (default 60)")
-    parser.add_argument("--clients", type=_int_range("--clients", 1, 256), default=8, metavar="N",
+    parser.add_argument("--clients", type=int_range("--clients", 1, 256), default=8, metavar="N",
                         help="concurrent KV clients, one request outstanding each (default 8)")
     parser.add_argument("--rate", type=_rate, default=0.0, metavar="R",
                         help="total KV requests per second (default 0: as fast as the clients go)")
     parser.add_argument("--nemesis", default=None, metavar="FAULTS",
                         help="kill,pause,partition (default, local cluster) or none (default with --endpoints)")
-    parser.add_argument("--seed", type=_int_range("--seed", 0, 2**63 - 1), default=0, metavar="N",
+    parser.add_argument("--seed", type=int_range("--seed", 0, 2**63 - 1), default=0, metavar="N",
                         help="seed of the workload and fault schedule (default 0)")
     parser.add_argument("--out", metavar="DIR",
                         help="write history, report and windows here (default: ./kubemc-out/… on violation only)")
@@ -95,7 +68,7 @@ def options_from_args(args):
 
 def run(args) -> int:
     from conformance.report import summary, write_junit
-    from conformance.target.etcd import Interrupted
+    from conformance.target.signals import Interrupted
     from conformance.target.etcd_suite import run_suite
 
     opts = options_from_args(args)
@@ -108,7 +81,7 @@ def run(args) -> int:
     except Interrupted as exc:
         # SIGTERM / SIGHUP: the cluster is gone (run_suite's finally); say so
         print(f"kubemc: {exc}: stopped; everything the run created was removed", file=sys.stderr)
-        return 128 + int(signal.Signals[str(exc)])
+        return exc.exit_code
     if args.junit:
         try:
             write_junit(result, args.junit)

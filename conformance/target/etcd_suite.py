@@ -27,7 +27,8 @@ from checker.errors import BadInput, MissingEnvironment
 from conformance.failpoint import Nemesis
 from conformance.history import Recorder, write_jsonl
 from conformance.report import ProgressLine, ops_to_events, write_json_atomic, write_violation
-from conformance.target.etcd import LocalCluster, new_run_id, require_local_environment, signals_raise
+from conformance.target.etcd import LocalCluster, new_run_id, require_local_environment
+from conformance.target.signals import signals_raise
 from conformance.target.etcd_client import EtcdClient
 from conformance.traffic.etcd import Config, Workload
 from conformance.validate import EtcdHistory, run_checks

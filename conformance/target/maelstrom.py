@@ -51,26 +51,50 @@ Decisions, written down:
   parts on small integer values; each key takes at most ``per_key_limit``
   operations and is then retired for a fresh one, which keeps every key's
   sub-history small enough to check exactly (Jepsen's independent keys).
-* **What the program is held to.** Besides linearizability: every node
-  answers ``init``; nothing but well-formed messages on stdout; correct
-  ``src``; known ``dest``; every reply answers a request the client made, once,
-  with the right type; no node exits before the run ends; and at least one
-  operation succeeds (a store that never answers is not shown correct by an
-  empty history). A reply arriving after its request timed out is normal and
-  only counted.
+* **What the program is held to — no more than Maelstrom holds it to.**
+  Each rule was checked against Maelstrom's ``doc/protocol.md`` and its code
+  (``src/maelstrom/net.clj``, ``process.clj``, ``client.clj``, ``db.clj``):
+
+  - every node answers ``init`` with ``init_ok`` (``db.clj`` fails the test
+    otherwise);
+  - every stdout line is a JSON object with string ``src`` and ``dest`` and a
+    ``body`` (``process.clj`` ``parse-msg`` throws on anything else; the body
+    of a node-to-node message may be any JSON, as the ``Message`` schema of
+    ``net.clj`` says);
+  - ``src`` and ``dest`` name a known node or client (``net.clj``
+    ``validate-msg`` asserts exactly this): a node may re-send a client's
+    message to another node with ``src`` unchanged — Maelstrom's own demo
+    Raft forwards requests to its leader so — and the receiver answers the
+    client directly. Such relays, and a ``src`` naming someone who never sent
+    the node anything, are counted in a note, never failed;
+  - no node exits before the run ends (``process.clj`` reports a crashed
+    node at teardown).
+
+  Maelstrom's client ignores a reply that answers none of its outstanding
+  requests (``client.clj``, ``sync-client-recv!``), and records a reply of
+  the wrong shape as an unknown outcome; kubemc does both, and counts them in
+  a note. Beyond the protocol, kubemc asks that at least one operation
+  succeeds (a store that never answers is not shown correct by an empty
+  history; Maelstrom's ``availability`` option, off by default for lin-kv,
+  is the same kind of check). Two resource bounds are kubemc's own: a stdout
+  line longer than ``MAX_LINE`` is a protocol error, and a node's stderr is
+  kept up to ``MAX_STDERR`` bytes (the rest is read and dropped, and noted).
 * **Time and cleanup.** The time limit counts from the moment the nodes are
   started. Nodes that have not answered ``init`` within ``init_timeout``
   end the run. After the limit, clients wait at most ``timeout`` for the
   replies outstanding; then every node's stdin is closed, its process group
-  gets SIGTERM and, half a second later, SIGKILL. Each node runs in its own
-  session (process group), so whatever it started goes with it — on success,
-  on failure, on an exception and on Ctrl-C.
+  gets SIGTERM and, half a second later, SIGKILL; then every remaining
+  descendant — also one that left the group with ``setsid`` or double-forked
+  — gets SIGKILL (:mod:`conformance.target.proctree`: the runner is a child
+  subreaper for the run) — on success, on failure, on an exception, on
+  Ctrl-C and on SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import random
 import shlex
@@ -85,6 +109,7 @@ import attrs
 
 from checker.errors import BadInput
 from conformance.history import FAIL, INFO, OK, Recorder
+from conformance.target.proctree import ProcessTree
 
 # code -> (name, definite); Maelstrom doc/protocol.md, "Errors".
 ERRORS: dict[int, tuple[str, bool]] = {
@@ -103,6 +128,7 @@ ERRORS: dict[int, tuple[str, bool]] = {
 KEY_DOES_NOT_EXIST, PRECONDITION_FAILED = 20, 22
 
 MAX_LINE = 1 << 20            # a longer stdout line is a protocol error
+MAX_STDERR = 8 << 20          # bytes of a node's stderr kept on disk; the rest is dropped
 MAX_BACKLOG = 8 << 20         # bytes queued for a node that does not read its stdin
 HISTORY = "history.jsonl"
 ADMIN = "c0"                  # the runner's own client id, used for init
@@ -113,10 +139,18 @@ PROBLEM_KINDS = {
     "init": "did not complete the init handshake",
     "exited": "exited before the end of the run",
     "garbage": "wrote a line on stdout that is not a Maelstrom message",
-    "wrong-src": "sent a message whose src is not its own node id",
-    "unknown-dest": "sent a message to a node that does not exist",
-    "unexpected-reply": "sent a client a message that answers none of its requests",
-    "bad-reply": "answered a request with a body of the wrong type or shape",
+    "unknown-src": "sent a message whose src names no node or client",
+    "unknown-dest": "sent a message to a node or client that does not exist",
+}
+
+# What Maelstrom accepts but a reader may want to know: counted, shown as notes.
+NOTE_KINDS = {
+    "relayed": "messages re-sent with another node's or client's src (Maelstrom allows this)",
+    "unheard-src": "messages whose src names a node or client that never sent the node anything",
+    "unexpected-reply": "replies that answer none of the client's outstanding requests "
+                        "(ignored, as Maelstrom's client ignores them)",
+    "bad-reply": "replies of the wrong type or shape (recorded as unknown outcomes, as "
+                 "Maelstrom records them)",
 }
 
 
@@ -222,6 +256,12 @@ class Config:
     def __attrs_post_init__(self):
         if not self.command:
             raise BadInput("--bin is empty")
+        for name, value in (("--time-limit", self.time_limit), ("--rate", self.rate),
+                            ("--nemesis-interval", self.nemesis_interval),
+                            ("--latency", self.latency_ms), ("--timeout", self.timeout),
+                            ("init timeout", self.init_timeout)):
+            if not math.isfinite(value):
+                raise BadInput(f"{name} must be a finite number, not {value}: a run must end")
         checks = [
             (self.nodes >= 1, f"--nodes must be at least 1, not {self.nodes}"),
             (self.nodes <= 64, f"--nodes {self.nodes} is more than this runner supports (64)"),
@@ -290,6 +330,8 @@ class Node:
     messages_in: int = 0
     last_out_at: float | None = None
     backlog_dropped: int = 0
+    stderr_bytes: int = 0            # written by the node, kept or not
+    heard_from: set = attrs.Factory(set)   # srcs of the messages delivered to the node
     stopping: bool = False
     crashed: bool = False            # exited on its own, before the run ended
 
@@ -314,6 +356,7 @@ class Node:
                 "exited_at": None if self.exit_at is None else round(self.exit_at, 3),
                 "lines_out": self.lines_out, "messages_in": self.messages_in,
                 "stdin_backlog_dropped": self.backlog_dropped,
+                "stderr_bytes": self.stderr_bytes,
                 "stderr": str(self.stderr_path) if self.stderr_path else None,
                 "stderr_tail": self.stderr_tail()}
 
@@ -391,6 +434,8 @@ class _Runner:
         self.clients: dict[str, _Client] = {}
         self.problems: list[Problem] = []
         self.problem_counts: Counter = Counter()
+        self.observations: Counter = Counter()     # NOTE_KINDS -> count
+        self.observation_examples: dict[str, str] = {}
         self.notes: list[str] = []
         self.partition: dict[str, int] | None = None
         self.partitions: list[dict] = []
@@ -404,7 +449,8 @@ class _Runner:
         self.init_msg_ids: dict[str, int] = {}
         self.tasks: list[asyncio.Task] = []
         self.all_dead = asyncio.Event()
-        self.terminated = False
+        self.terminated: int | None = None       # the stop signal that arrived, if any
+        self.tree = ProcessTree()
 
     # -- time and problems -------------------------------------------------
 
@@ -416,23 +462,52 @@ class _Runner:
         if sum(1 for p in self.problems if p.kind == kind) < EXAMPLES_PER_KIND:
             self.problems.append(Problem(kind, node, self.now(), detail))
 
+    def observe(self, kind: str, detail: str) -> None:
+        """Something Maelstrom accepts, counted for a note (:data:`NOTE_KINDS`)."""
+        self.observations[kind] += 1
+        self.observation_examples.setdefault(kind, detail)
+
+    def observation_notes(self) -> list[str]:
+        return [f"{n} {NOTE_KINDS[k]}; first: {self.observation_examples[k]}"
+                for k, n in self.observations.items()]
+
     # -- processes ------------------------------------------------------------
 
     async def spawn(self) -> None:
         self.cfg.out.mkdir(parents=True, exist_ok=True)
         for node in self.nodes.values():
-            node.stderr_path = self.cfg.out / f"{node.id}.stderr.log"
-            with open(node.stderr_path, "wb") as err:
-                try:
-                    node.proc = await asyncio.create_subprocess_exec(
-                        *self.cfg.command, stdin=asyncio.subprocess.PIPE,
-                        stdout=asyncio.subprocess.PIPE, stderr=err,
-                        start_new_session=True, limit=MAX_LINE)
-                except OSError as e:
-                    raise BadInput(f"--bin {shlex.join(self.cfg.command)}: cannot execute it: "
-                                   f"{e.strerror or e}") from None
+            try:
+                node.proc = await asyncio.create_subprocess_exec(
+                    *self.cfg.command, stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True, limit=MAX_LINE)
+            except OSError as e:
+                raise BadInput(f"--bin {shlex.join(self.cfg.command)}: cannot execute it: "
+                               f"{e.strerror or e}") from None
             node.pid = node.proc.pid
+            self.tree.add(node.pid)
             _LIVE_GROUPS.add(node.pid)
+            node.stderr_path = self.cfg.out / f"{node.id}.stderr.log"
+
+    async def keep_stderr(self, node: Node) -> None:
+        """Copy the node's stderr to its log, up to :data:`MAX_STDERR` bytes; read
+        and drop the rest, so that a node that floods stderr neither fills the
+        disk nor blocks on a full pipe."""
+        reader = node.proc.stderr
+        # created exclusively: the output directory was checked empty before the run
+        with open(node.stderr_path, "xb") as log:
+            while True:
+                chunk = await reader.read(1 << 16)
+                if not chunk:
+                    break
+                kept = max(0, min(len(chunk), MAX_STDERR - node.stderr_bytes))
+                if kept:
+                    log.write(chunk[:kept])
+                    log.flush()
+                node.stderr_bytes += len(chunk)
+            if node.stderr_bytes > MAX_STDERR:
+                log.write(f"\n[kubemc: stderr cut at {MAX_STDERR} bytes; "
+                          f"{node.stderr_bytes - MAX_STDERR} more were dropped]\n".encode())
 
     async def watch(self, node: Node) -> None:
         status = await node.proc.wait()
@@ -466,7 +541,12 @@ class _Runner:
                 return
             node.lines_out += 1
             node.last_out_at = self.now()
-            self.on_line(node, line)
+            try:
+                self.on_line(node, line)
+            except Exception as e:  # noqa: BLE001 - one bad line must not end the reader
+                self.problem("garbage", node.id, f"{node.id} wrote a line the runner could not "
+                             f"handle ({type(e).__name__}: {_short(str(e))}): "
+                             f"{_short(line.decode('utf-8', 'replace'))!r}")
             count += 1
             if count % 32 == 0:
                 await asyncio.sleep(0)       # a node that floods stdout must not starve the clock
@@ -487,6 +567,11 @@ class _Runner:
             await asyncio.wait(waits, timeout=0.5)
         for n in live:
             _killpg(n.pid, signal.SIGKILL)
+        # what left the group (setsid, double fork) is still a descendant, or
+        # an orphan the runner adopted as subreaper: kill it too
+        left = await self.loop.run_in_executor(None, self.tree.kill_all)
+        if left:
+            self.notes.append(f"processes {left} started by the nodes survived SIGKILL")
         waits = [w for w in waits if not w.done()]
         if waits:
             await asyncio.wait(waits, timeout=2.0)
@@ -506,7 +591,9 @@ class _Runner:
         return p is not None and src in p and dest in p and p[src] != p[dest]
 
     def send(self, src: str, dest: str, data: bytes) -> None:
-        """Put a message on the wire; ``dest`` is a node."""
+        """Put a message on the wire; ``dest`` is a node. Partitions judge the
+        message's ``src`` and ``dest``, as Maelstrom's network does (a
+        receiver drops what comes from a source it is cut off from)."""
         if self.blocked(src, dest):
             self.stats["dropped"] += 1
             return
@@ -518,9 +605,9 @@ class _Runner:
         if self.blocked(src, dest):
             self.stats["dropped"] += 1
             return
-        self.write(node, data)
+        self.write(node, data, src)
 
-    def write(self, node: Node, data: bytes) -> None:
+    def write(self, node: Node, data: bytes, src: str | None = None) -> None:
         stdin = node.proc.stdin if node.proc is not None else None
         if not node.alive or node.stopping or stdin is None or stdin.is_closing():
             self.stats["undeliverable"] += 1
@@ -532,6 +619,8 @@ class _Runner:
         try:
             stdin.write(data)
             node.messages_in += 1
+            if src is not None:
+                node.heard_from.add(src)
         except (BrokenPipeError, ConnectionResetError, RuntimeError):
             self.stats["undeliverable"] += 1
 
@@ -544,39 +633,48 @@ class _Runner:
         except (ValueError, UnicodeDecodeError):
             self.problem("garbage", node.id, f"{node.id} wrote {_short(text.decode('utf-8', 'replace'))!r}")
             return
-        body = msg.get("body") if isinstance(msg, dict) else None
+        except RecursionError:
+            self.problem("garbage", node.id, f"{node.id} wrote JSON nested too deeply to read "
+                         f"({len(text)} bytes): {_short(text.decode('utf-8', 'replace'))!r}")
+            return
         if not (isinstance(msg, dict) and isinstance(msg.get("src"), str)
-                and isinstance(msg.get("dest"), str) and isinstance(body, dict)
-                and isinstance(body.get("type"), str)):
+                and isinstance(msg.get("dest"), str) and "body" in msg):
             self.problem("garbage", node.id, f"{node.id} wrote {_short(msg)}, not a message "
-                         "{\"src\", \"dest\", \"body\": {\"type\", …}}")
+                         "{\"src\", \"dest\", \"body\"}")
             return
-        src, dest = msg["src"], msg["dest"]
-        if src != node.id:
-            self.problem("wrong-src", node.id, f"{node.id} sent a message with src {src!r}: "
-                         f"{_short(msg)}")
+        src, dest, body = msg["src"], msg["dest"], msg["body"]
+        if not self.known(src):
+            self.problem("unknown-src", node.id, f"{node.id} sent a message with src {src!r}, "
+                         f"which names no node or client: {_short(msg)}")
             return
-        if dest in self.nodes:
-            self.send(src, dest, text + b"\n")
-        elif dest == ADMIN:
-            self.on_admin_reply(node, body)
-        elif dest in self.clients:
-            self.stats["sent"] += 1
-            self.loop.call_later(self.delay(), self.on_client_reply, self.clients[dest], node, body)
-        else:
+        if not self.known(dest):
             self.problem("unknown-dest", node.id, f"{node.id} sent a message to {dest!r}: "
                          f"{_short(msg)}")
+            return
+        if src != node.id:
+            self.observe("relayed", f"{node.id} sent {_short(msg, 120)}")
+            if src not in node.heard_from:
+                self.observe("unheard-src", f"{node.id} sent {_short(msg, 120)}")
+        if dest in self.nodes:
+            self.send(src, dest, text + b"\n")
+        elif not isinstance(body, dict) or not isinstance(body.get("type"), str):
+            self.observe("bad-reply", f"{node.id} sent {dest} {_short(body)}")
+        elif dest == ADMIN:
+            self.on_admin_reply(node, body)
+        else:
+            self.stats["sent"] += 1
+            self.loop.call_later(self.delay(), self.on_client_reply, self.clients[dest], node, body)
+
+    def known(self, name: str) -> bool:
+        """A node or a client of this run (Maelstrom's ``validate-msg``)."""
+        return name in self.nodes or name == ADMIN or name in self.clients
 
     # -- init ------------------------------------------------------------------
 
     def on_admin_reply(self, node: Node, body: dict) -> None:
         expected = self.init_msg_ids.get(node.id)
-        if body.get("in_reply_to") != expected or expected is None:
-            self.problem("unexpected-reply", node.id, f"{node.id} sent {ADMIN} {_short(body)}, "
-                         "which answers nothing it asked")
-            return
-        if node.init_ok:
-            self.problem("unexpected-reply", node.id, f"{node.id} answered init twice")
+        if body.get("in_reply_to") != expected or expected is None or node.init_ok:
+            self.observe("unexpected-reply", f"{node.id} sent {ADMIN} {_short(body)}")
             return
         if body["type"] != "init_ok":
             self.problem("init", node.id, f"{node.id} answered init with {_short(body)}")
@@ -619,11 +717,10 @@ class _Runner:
         elif irt in client.timed_out:
             self.late_replies += 1
         elif irt in client.answered:
-            self.problem("unexpected-reply", node.id, f"{node.id} answered {client.id}'s request "
+            self.observe("unexpected-reply", f"{node.id} answered {client.id}'s request "
                          f"{irt} a second time: {_short(body)}")
         else:
-            self.problem("unexpected-reply", node.id, f"{node.id} sent {client.id} "
-                         f"{_short(body)}, which answers no request of {client.id}")
+            self.observe("unexpected-reply", f"{node.id} sent {client.id} {_short(body)}")
 
     def next_op(self, rng: random.Random) -> tuple[str, int, Any, dict]:
         key = self.keys.pick(rng)
@@ -673,7 +770,7 @@ class _Runner:
             else:
                 typ, val, issue = classify(f, body, reply)
             if issue:
-                self.problem("bad-reply", target, f"{target}: {issue}")
+                self.observe("bad-reply", f"{target}: {issue}")
             self.rec.complete(token, typ, val)
             self.stats[typ] += 1
             if typ == INFO:
@@ -738,14 +835,15 @@ class _Runner:
         outcome.t0_ns = int(self.t0 * 1e9)   # asyncio's clock is time.monotonic
         main_task = asyncio.current_task()
 
-        def terminate():
-            self.terminated = True
+        def terminate(signum):
+            self.terminated = signum
             main_task.cancel()
 
-        try:   # SIGTERM stops a run as Ctrl-C does (asyncio.run handles SIGINT)
-            self.loop.add_signal_handler(signal.SIGTERM, terminate)
-        except (ValueError, RuntimeError, NotImplementedError):
-            pass                     # not the main thread: no signal handling there
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:   # they stop a run as Ctrl-C does (asyncio.run handles SIGINT)
+                self.loop.add_signal_handler(signum, terminate, signum)
+            except (ValueError, RuntimeError, NotImplementedError):
+                pass                     # not the main thread: no signal handling there
         self.deadline = self.t0 + self.cfg.time_limit
         ticker = None
         try:
@@ -753,6 +851,7 @@ class _Runner:
             for node in self.nodes.values():
                 self.tasks.append(asyncio.create_task(self.read(node)))
                 self.tasks.append(asyncio.create_task(self.watch(node)))
+                self.tasks.append(asyncio.create_task(self.keep_stderr(node)))
             if self.progress is not None:
                 ticker = asyncio.create_task(self.show_progress())
                 self.tasks.append(ticker)
@@ -763,9 +862,15 @@ class _Runner:
             if ticker is not None:
                 ticker.cancel()
             await self.stop_nodes()
+            # the readers end at EOF once the nodes are gone; a moment for the rest
+            if self.tasks:
+                await asyncio.wait(self.tasks, timeout=1.0)
             for t in self.tasks:
                 t.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            for t, res in zip(self.tasks, await asyncio.gather(*self.tasks, return_exceptions=True)):
+                if isinstance(res, Exception):
+                    self.notes.append(f"runner task {t.get_coro().__qualname__} failed: "
+                                      f"{type(res).__name__}: {res}")
             outcome.elapsed = self.now()
             if self.progress is not None:
                 self.progress(self.progress_line())
@@ -814,19 +919,22 @@ def _killpg(pgid: int | None, sig: int) -> None:
         pass
 
 
-def kill_leftovers() -> None:
+def kill_leftovers(tree: ProcessTree | None = None) -> None:
     for pgid in list(_LIVE_GROUPS):
         _killpg(pgid, signal.SIGKILL)
         _LIVE_GROUPS.discard(pgid)
+    if tree is not None:
+        tree.kill_all()
 
 
 def run(cfg: Config, progress=None) -> Outcome:
     """Run the nodes, the workload and the nemesis; return what was observed.
 
     ``progress``, if given, is called a few times a second with a one-line
-    status. Raises :class:`BadInput` when the command cannot be executed, and
-    ``KeyboardInterrupt`` on Ctrl-C — in every case after every process
-    started here is gone. The history is not judged here: see
+    status. Raises :class:`BadInput` when the command cannot be executed,
+    ``KeyboardInterrupt`` on Ctrl-C and :class:`conformance.target.signals.Interrupted`
+    on SIGTERM or SIGHUP — in every case after every process started here,
+    and every process those started, is gone. The history is not judged here: see
     :func:`conformance.target.maelstrom_cli.judge`.
     """
     recorder = Recorder(meta={"model": "register", "target": "maelstrom",
@@ -835,29 +943,38 @@ def run(cfg: Config, progress=None) -> Outcome:
     runner = _Runner(cfg, recorder, progress)
     outcome = Outcome(cfg, recorder, list(runner.nodes.values()), runner.problems,
                       runner.problem_counts, runner.notes, runner.partitions, time.time())
+    from conformance.target.signals import Interrupted
+
     try:
-        asyncio.run(runner.main(outcome))
+        with runner.tree:
+            try:
+                asyncio.run(runner.main(outcome))
+            finally:
+                kill_leftovers(runner.tree)
     except asyncio.CancelledError:
-        if not runner.terminated:
+        if runner.terminated is None:
             raise
         outcome.interrupted = True
-        raise KeyboardInterrupt from None
+        raise Interrupted(runner.terminated) from None
     except KeyboardInterrupt:
         outcome.interrupted = True
         raise
     finally:
-        kill_leftovers()
         try:
-            if cfg.out.is_dir():
+            if cfg.out.is_dir() and not (cfg.out / HISTORY).exists():
                 recorder.write_jsonl(cfg.out / HISTORY)
         except OSError:
             pass
         outcome.problem_counts = dict(runner.problem_counts)
+        outcome.notes.extend(runner.observation_notes())
         outcome.late_replies = runner.late_replies
         outcome.messages = {k: runner.stats[k] for k in ("sent", "dropped", "undeliverable")}
         if runner.workload_started is not None:
             outcome.workload_seconds = (runner.workload_ended or outcome.elapsed) - runner.workload_started
         for n in outcome.nodes:
+            if n.stderr_bytes > MAX_STDERR:
+                outcome.notes.append(f"{n.id} wrote {n.stderr_bytes} bytes on stderr: the first "
+                                     f"{MAX_STDERR} are in {n.stderr_path}, the rest was dropped")
             if n.backlog_dropped:
                 outcome.notes.append(f"{n.id} stopped reading its stdin: {n.backlog_dropped} "
                                      "messages to it were dropped")

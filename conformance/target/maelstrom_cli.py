@@ -25,16 +25,19 @@ Verdict: the run passes when every check passes —
 Exit codes (DESIGN.md): 0 every check passed; 1 a check failed (a
 linearizability violation writes the window and the trace; an undecided
 check, out of ``--check-budget``, fails too: nothing was shown); 2 bad usage,
-or a command that cannot be executed; 3 an environment problem; 130 on Ctrl-C
-(after every node process is gone).
+or a command that cannot be executed, or an ``--out`` that already holds
+files, or a ``--junit`` that is a directory or exists (both refused before
+the run); 3 an environment problem; 130 on Ctrl-C, 143 on SIGTERM, 129 on
+SIGHUP (:mod:`conformance.target.signals`; after every node process and
+every process a node started is gone).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
+import signal
 import shlex
 import sys
 import time
@@ -45,15 +48,17 @@ from typing import Any
 import attrs
 
 from checker.errors import HOLDS, VIOLATED, BadInput, KubemcError
+from conformance.target.args import finite_float
 from conformance.history import INFO, Operation
 from conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE, Failure, Result, check
 from conformance.model.register import NIL, Register, freeze
 from conformance.report import ProgressLine, write_json_atomic, write_violation
+from conformance.report.outputs import check_new_file, check_out_dir, make_out_dir
 from conformance.target import maelstrom
 from conformance.target.maelstrom import Config, Outcome
+from conformance.target.signals import Interrupted, exit_code
 
-INTERRUPTED = 130
-PROTOCOL_KINDS = ("garbage", "wrong-src", "unknown-dest", "unexpected-reply", "bad-reply")
+PROTOCOL_KINDS = ("garbage", "unknown-src", "unknown-dest")
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
 
@@ -66,35 +71,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "line, e.g. --bin 'python3 my_node.py --flag'")
     parser.add_argument("--nodes", type=int, default=3, metavar="N",
                         help="number of nodes, n0..n(N-1) (default 3)")
-    parser.add_argument("--time-limit", type=float, default=30.0, metavar="S",
+    parser.add_argument("--time-limit", type=finite_float("--time-limit"), default=30.0, metavar="S",
                         help="seconds from start to the end of the workload (default 30)")
-    parser.add_argument("--rate", type=float, default=50.0, metavar="R",
+    parser.add_argument("--rate", type=finite_float("--rate"), default=50.0, metavar="R",
                         help="requests per second, all clients together (default 50)")
     parser.add_argument("--concurrency", type=int, default=0, metavar="C",
                         help="clients c1..cC, one request outstanding each (default 2 per node)")
     parser.add_argument("--nemesis", choices=("partition", "none"), default="partition",
                         help="partition: random halves, cut and healed in turn (default)")
-    parser.add_argument("--nemesis-interval", type=float, default=0.0, metavar="S",
+    parser.add_argument("--nemesis-interval", type=finite_float("--nemesis-interval"), default=0.0, metavar="S",
                         help="seconds healed, then seconds partitioned (default: time limit / 6, "
                              "within 0.5..10)")
-    parser.add_argument("--latency", type=float, default=5.0, metavar="MS",
+    parser.add_argument("--latency", type=finite_float("--latency"), default=5.0, metavar="MS",
                         help="mean network delay in milliseconds, exponential (default 5)")
-    parser.add_argument("--timeout", type=float, default=1.0, metavar="S",
+    parser.add_argument("--timeout", type=finite_float("--timeout"), default=1.0, metavar="S",
                         help="seconds a client waits for a reply; then the outcome is unknown "
                              "(default 1)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the schedule: delays, partitions, operations (default random)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="where the history, node logs and results go "
+                        help="a new or empty directory for the history, node logs and results "
                              "(default kubemc-out/maelstrom/TIMESTAMP)")
-    parser.add_argument("--check-budget", type=float, default=60.0, metavar="S",
+    parser.add_argument("--check-budget", type=finite_float("--check-budget"), default=60.0, metavar="S",
                         help="seconds the linearizability check may take (default 60)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--junit", type=Path, default=None, metavar="FILE",
-                        help="also write the result as JUnit XML")
+                        help="also write the result as JUnit XML (a new file)")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    """The run's configuration; every path checked before anything starts."""
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2 ** 31)
     out = args.out
     if out is None:
@@ -106,14 +112,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
                  latency_ms=args.latency, timeout=args.timeout, seed=seed)
     if args.check_budget <= 0:
         raise BadInput(f"--check-budget must be positive, not {args.check_budget}")
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out}: exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BadInput(f"--out {out}: cannot create it: {e.strerror or e}") from None
-    if not os.access(out, os.W_OK):
-        raise BadInput(f"--out {out}: not writable")
+    check_out_dir(out)
+    if args.junit is not None:
+        check_new_file(args.junit, "--junit")
+    make_out_dir(out)
     return cfg
 
 
@@ -585,18 +587,7 @@ def write_junit(j: Judgement, path: Path) -> None:
     run = _JUnitRun(o.config.out.name, o.config.seed, n,
                     n / o.workload_seconds if o.workload_seconds else 0.0, len(o.partitions),
                     o.elapsed, j.check_seconds, checks)
-    write(run, path)
-    # conformance.report.write_junit names the suite after etcd; rename it for this target
-    from junitparser import JUnitXml
-
-    xml = JUnitXml.fromfile(str(path))
-    for suite in xml:
-        suite.name = "kubemc conform maelstrom"
-        for case in suite:
-            case.classname = "conform.maelstrom"
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    xml.write(str(tmp))
-    os.replace(tmp, path)
+    write(run, path, target="maelstrom")
 
 
 class _Progress(ProgressLine):
@@ -630,11 +621,13 @@ def run(args: argparse.Namespace) -> int:
     progress = _Progress(cfg.time_limit)
     try:
         outcome = maelstrom.run(cfg, progress=progress)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         progress.close(show_last=False)
-        print(f"kubemc conform maelstrom: interrupted; every node process was stopped "
-              f"(partial history: {cfg.out / maelstrom.HISTORY})", file=sys.stderr)
-        return INTERRUPTED
+        print(f"kubemc conform maelstrom: interrupted by {signal.Signals(signum).name}; every "
+              f"node process was stopped (partial history: {cfg.out / maelstrom.HISTORY})",
+              file=sys.stderr)
+        return exit_code(signum)
     except KubemcError:
         progress.close(show_last=False)
         raise

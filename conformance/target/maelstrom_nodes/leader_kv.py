@@ -31,6 +31,28 @@ import json
 import sys
 
 
+def apply(store: dict, req: dict) -> dict:
+    """Apply one lin-kv request to ``store``, the leader's map; return the reply body."""
+    kind, key = req.get("type"), req.get("key")
+    key = json.dumps(key, sort_keys=True)   # keys may be any JSON value
+    if kind == "read":
+        if key not in store:
+            return {"type": "error", "code": 20, "text": "key does not exist"}
+        return {"type": "read_ok", "value": store[key]}
+    if kind == "write":
+        store[key] = req.get("value")
+        return {"type": "write_ok"}
+    if kind == "cas":
+        if key not in store:
+            return {"type": "error", "code": 20, "text": "key does not exist"}
+        if store[key] != req.get("from"):
+            return {"type": "error", "code": 22,
+                    "text": f"expected {req.get('from')!r}, found {store[key]!r}"}
+        store[key] = req.get("to")
+        return {"type": "cas_ok"}
+    return {"type": "error", "code": 10, "text": f"unsupported request {kind!r}"}
+
+
 def main(stdin=sys.stdin) -> None:
     node_id = None
     leader = None
@@ -47,27 +69,6 @@ def main(stdin=sys.stdin) -> None:
         next_id += 1
         return next_id
 
-    def apply(req):
-        """Apply one lin-kv request to the leader's map; return the reply body."""
-        kind, key = req.get("type"), req.get("key")
-        key = json.dumps(key, sort_keys=True)   # keys may be any JSON value
-        if kind == "read":
-            if key not in store:
-                return {"type": "error", "code": 20, "text": "key does not exist"}
-            return {"type": "read_ok", "value": store[key]}
-        if kind == "write":
-            store[key] = req.get("value")
-            return {"type": "write_ok"}
-        if kind == "cas":
-            if key not in store:
-                return {"type": "error", "code": 20, "text": "key does not exist"}
-            if store[key] != req.get("from"):
-                return {"type": "error", "code": 22,
-                        "text": f"expected {req.get('from')!r}, found {store[key]!r}"}
-            store[key] = req.get("to")
-            return {"type": "cas_ok"}
-        return {"type": "error", "code": 10, "text": f"unsupported request {kind!r}"}
-
     for line in stdin:
         msg = json.loads(line)
         src, body = msg["src"], msg["body"]
@@ -77,14 +78,14 @@ def main(stdin=sys.stdin) -> None:
             send(src, {"type": "init_ok", "msg_id": new_id(), "in_reply_to": body["msg_id"]})
         elif kind in ("read", "write", "cas"):
             if node_id == leader:
-                reply = apply(body)
+                reply = apply(store, body)
                 send(src, dict(reply, msg_id=new_id(), in_reply_to=body["msg_id"]))
             else:
                 fid = new_id()
                 pending[fid] = (src, body["msg_id"])
                 send(leader, {"type": "forward", "msg_id": fid, "request": body})
         elif kind == "forward":                      # we are the leader
-            reply = apply(body["request"])
+            reply = apply(store, body["request"])
             send(src, {"type": "forward_ok", "msg_id": new_id(),
                        "in_reply_to": body["msg_id"], "reply": reply})
         elif kind == "forward_ok":                   # relay the leader's answer

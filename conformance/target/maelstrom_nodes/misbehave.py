@@ -24,6 +24,16 @@ MODE is one of:
     reads stdin forever and never answers ``init``.
 ``exit``
     exits with status 0 at once, before reading anything.
+``escape``
+    answers ``init``, then starts two sleepers that leave its process group:
+    a child that calls ``setsid`` and a grandchild whose parent exits at once
+    (a double fork); the runner must still kill both.
+``deep``
+    answers ``init``, then answers each request with one line of JSON nested
+    100,000 levels deep (more than a JSON reader's recursion allows).
+``flood``
+    correct (``leader_kv.py``), while a thread writes 64 MiB to stderr: the
+    runner must keep only its cap of it, and still judge the run.
 
 ``--marker=TOKEN`` is ignored by the program: tests put a unique token on the
 command line so they can find, through ``/proc``, any process left behind.
@@ -34,7 +44,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+
+
+MODES = ("crash", "hang", "garbage", "noinit", "exit", "escape", "deep", "flood")
 
 
 def send(node_id, dest, body):
@@ -59,14 +73,36 @@ def crash_after(stdin, requests: int):
         yield line
 
 
+def flood_stderr(total: int) -> None:
+    chunk = b"x" * 65535 + b"\n"
+    for _ in range(total // len(chunk)):
+        sys.stderr.buffer.write(chunk)
+    sys.stderr.flush()
+
+
+SLEEPER = "import sys, time; time.sleep(600)"
+
+
+def escape(marker_args) -> None:
+    """A setsid child, and a double-forked grandchild in a session of its own."""
+    subprocess.Popen([sys.executable, "-c", SLEEPER, *marker_args], start_new_session=True)
+    subprocess.run([sys.executable, "-c",
+                    "import subprocess, sys; subprocess.Popen([sys.executable, '-c', "
+                    f"{SLEEPER!r}, *sys.argv[1:]], start_new_session=True)", *marker_args])
+
+
 def main(mode: str) -> None:
     if mode == "exit":
         return
-    if mode == "crash":
+    if mode in ("crash", "flood"):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import leader_kv
 
-        leader_kv.main(crash_after(sys.stdin, 5))
+        if mode == "flood":
+            threading.Thread(target=flood_stderr, args=(64 << 20,), daemon=True).start()
+            leader_kv.main()
+        else:
+            leader_kv.main(crash_after(sys.stdin, 5))
         return
     node_id = None
     child = None
@@ -83,6 +119,8 @@ def main(mode: str) -> None:
                 # inherits our process group: the runner's killpg must reach it
                 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]
                                          + sys.argv[2:])
+            if mode == "escape":
+                escape(sys.argv[2:])
             continue
         if mode == "noinit" or kind not in ("read", "write", "cas"):
             continue
@@ -90,6 +128,10 @@ def main(mode: str) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             while True:                        # never read stdin again
                 time.sleep(3600)
+        if mode == "deep":
+            sys.stdout.write("[" * 100_000 + "]" * 100_000 + "\n")
+            sys.stdout.flush()
+            continue
         if mode == "garbage":
             out = sys.stdout.buffer
             out.write(b"this is not json\n")
@@ -106,8 +148,8 @@ def main(mode: str) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--marker")]
-    if len(args) != 1 or args[0] not in ("crash", "hang", "garbage", "noinit", "exit"):
-        sys.exit("usage: misbehave.py crash|hang|garbage|noinit|exit [--marker=TOKEN]")
+    if len(args) != 1 or args[0] not in MODES:
+        sys.exit(f"usage: misbehave.py {'|'.join(MODES)} [--marker=TOKEN]")
     try:
         main(args[0])
     except (BrokenPipeError, KeyboardInterrupt):
