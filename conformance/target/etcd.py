@@ -343,9 +343,11 @@ class LocalCluster:
                 if self.keep_dir:
                     with contextlib.suppress(OSError):
                         os.makedirs(self.keep_dir, exist_ok=True)
-                        for m in self.members:
+                        for m in self.members:     # never over an existing file
                             if os.path.exists(m.log_path):
-                                shutil.copy(m.log_path, os.path.join(self.keep_dir, f"etcd-m{m.index}.log"))
+                                dst = os.path.join(self.keep_dir, f"etcd-m{m.index}.log")
+                                with open(m.log_path, "rb") as src, open(dst, "xb") as out:
+                                    shutil.copyfileobj(src, out)
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
                 if not os.path.exists(self.tmpdir):
                     self.tmpdir = None

@@ -3,25 +3,32 @@
 
     kubemc conform etcd [--endpoints URL,...] [--time-limit S] [--clients N]
                         [--rate R] [--nemesis kill,pause,partition|none]
-                        [--seed N] [--out DIR] [--junit FILE] [--json]
+                        [--seed N] [--min-ok N] [--out DIR] [--junit FILE] [--json]
 
 Without ``--endpoints`` it starts a local 3-member cluster (root and the
 ``etcd`` binary needed) and injects the faults named by ``--nemesis``
 (default: all three); with ``--endpoints`` it drives that cluster and injects
 none. Keys live under ``/kmc/<run id>/``, but the compactor compacts the
-whole cluster's history: point ``--endpoints`` at a test cluster. Exit status: 0 every check holds, 1 a check was violated (the report
-and the history are in the output directory), 2 bad arguments, 3 something
-missing from the machine (etcd, root, an unreachable endpoint).
+whole cluster's history: point ``--endpoints`` at a test cluster.
+
+Exit status: 0 every check holds, 1 a check was violated — ``availability``
+among them: a run in which fewer than ``--min-ok`` requests succeeded, a
+workload thread crashed, or nothing succeeded after the faults were healed
+(the report and the history are in the output directory); 2 bad arguments,
+an ``--out`` that already holds files, a ``--junit`` that is a directory or
+exists (refused before the run); 3 something missing from the machine (etcd,
+root, an endpoint that does not answer, or answers but not as etcd); 130,
+143, 129 on SIGINT, SIGTERM, SIGHUP (:mod:`conformance.target.signals`),
+after everything the run created is removed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-from checker.errors import HOLDS, VIOLATED
+from checker.errors import HOLDS, VIOLATED, BadInput
 from conformance.target.args import finite_float, int_range, positive_float
 
 
@@ -45,9 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="kill,pause,partition (default, local cluster) or none (default with --endpoints)")
     parser.add_argument("--seed", type=int_range("--seed", 0, 2**63 - 1), default=0, metavar="N",
                         help="seed of the workload and fault schedule (default 0)")
+    parser.add_argument("--min-ok", type=int_range("--min-ok", 0, 10**9), default=1, metavar="N",
+                        help="KV requests that must succeed for the availability check (default 1)")
     parser.add_argument("--out", metavar="DIR",
-                        help="write history, report and windows here (default: ./kubemc-out/… on violation only)")
-    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+                        help="a new or empty directory for history, report and windows "
+                             "(default: ./kubemc-out/… on violation only)")
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (a new file)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
 
@@ -63,19 +73,20 @@ def options_from_args(args):
         nemesis = parse_faults(args.nemesis)
     return SuiteOptions(endpoints=endpoints, time_limit=args.time_limit, clients=args.clients,
                         rate=args.rate, nemesis=nemesis, seed=args.seed, out=args.out,
+                        min_ok=args.min_ok,
                         progress=not args.json or sys.stderr.isatty(), command=command_line())
 
 
 def run(args) -> int:
     from conformance.report import summary, write_junit
+    from conformance.report.outputs import check_new_file
     from conformance.target.signals import Interrupted
     from conformance.target.etcd_suite import run_suite
 
     opts = options_from_args(args)
+    opts.validate()
     if args.junit:
-        parent = os.path.dirname(os.path.abspath(args.junit))
-        if not os.path.isdir(parent):
-            raise BadInput(f"--junit {args.junit}: directory {parent} does not exist")
+        check_new_file(args.junit, "--junit")
     try:
         result = run_suite(opts)
     except Interrupted as exc:
@@ -86,6 +97,7 @@ def run(args) -> int:
         try:
             write_junit(result, args.junit)
         except OSError as exc:
+            print(summary(result), file=sys.stderr)
             raise BadInput(f"--junit {args.junit}: cannot write: {exc.strerror or exc}") from None
     if args.json:
         print(json.dumps(result.to_json(), indent=1, default=str))

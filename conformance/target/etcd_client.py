@@ -19,12 +19,18 @@ Errors:
 * :class:`Unavailable` — the request was never sent (connection refused, or
   connect timeout): it certainly had no effect;
 * :class:`Indeterminate` — sent, but no answer (read timeout, connection reset):
-  a write may or may not have taken effect.
+  a write may or may not have taken effect;
+* :class:`Malformed` — an :class:`Indeterminate` whose answer came but is not
+  what etcd's gateway sends (not JSON, or fields missing or of the wrong
+  type): whatever answers is not etcd, and a write's outcome is unknown.
+  Every accessor parses inside :func:`_parsing`, so a garbage answer is this
+  error, never a ``KeyError`` or ``ValueError`` that kills a client thread.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -64,6 +70,19 @@ class Unavailable(ClientError):
 
 class Indeterminate(ClientError):
     """The request may have reached etcd, and no answer came back."""
+
+
+class Malformed(Indeterminate):
+    """An answer came, but not one etcd sends."""
+
+
+@contextlib.contextmanager
+def _parsing(endpoint: str, what: str, answer):
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise Malformed(f"{endpoint}: {what}: not an etcd answer ({type(exc).__name__}: "
+                        f"{str(exc)[:60]}): {json.dumps(answer, default=str)[:80]}") from None
 
 
 def b64(s: str) -> str:
@@ -148,10 +167,10 @@ class WatchResponse:
 def _error(resp: requests.Response) -> EtcdError:
     try:
         body = resp.json()
-        message = body.get("message") or body.get("error") or resp.text
+        message = str(body.get("message") or body.get("error") or resp.text)
         code = int(body.get("code", 0))
-    except ValueError:
-        message, code = resp.text.strip() or resp.reason, 0
+    except (ValueError, TypeError, AttributeError):
+        message, code = (resp.text.strip() or str(resp.reason))[:200], 0
     return EtcdError(code, message, resp.status_code)
 
 
@@ -200,15 +219,20 @@ class EtcdClient:
         if resp.status_code != 200:
             raise _error(resp)
         try:
-            return resp.json()
-        except ValueError as exc:
-            raise Indeterminate(f"{self.endpoint}: unparsable answer {resp.text[:80]!r}") from exc
+            out = resp.json()
+        except (ValueError, RecursionError):
+            raise Malformed(f"{self.endpoint}: unparsable answer {resp.text[:80]!r}") from None
+        if not isinstance(out, dict):
+            raise Malformed(f"{self.endpoint}: answer is not a JSON object: {resp.text[:80]!r}")
+        return out
 
     # --- KV -----------------------------------------------------------------
 
     def put(self, key: str, value: str) -> int:
         """Put; returns the revision the put created."""
-        return int(self.call("/v3/kv/put", {"key": b64(key), "value": b64(value)})["header"]["revision"])
+        out = self.call("/v3/kv/put", {"key": b64(key), "value": b64(value)})
+        with _parsing(self.endpoint, "put", out):
+            return int(out["header"]["revision"])
 
     def range(self, key: str, range_end: str | None = None, revision: int = 0,
               limit: int = 0) -> tuple[int, list[KV]]:
@@ -222,7 +246,8 @@ class EtcdClient:
         if limit:
             body["limit"] = limit
         out = self.call("/v3/kv/range", body)
-        return int(out["header"]["revision"]), [KV.parse(kv) for kv in out.get("kvs", ())]
+        with _parsing(self.endpoint, "range", out):
+            return int(out["header"]["revision"]), [KV.parse(kv) for kv in out.get("kvs", ())]
 
     def get(self, key: str, revision: int = 0) -> tuple[int, KV | None]:
         rev, kvs = self.range(key, revision=revision)
@@ -232,7 +257,8 @@ class EtcdClient:
         """Delete one key; returns (header revision, number deleted). When
         nothing was deleted the revision is the current one, not a new one."""
         out = self.call("/v3/kv/deleterange", {"key": b64(key)})
-        return int(out["header"]["revision"]), int(out.get("deleted", 0))
+        with _parsing(self.endpoint, "delete", out):
+            return int(out["header"]["revision"]), int(out.get("deleted", 0))
 
     def put_if_mod_revision(self, key: str, value: str, mod_revision: int) -> tuple[int, bool, KV | None]:
         """Optimistic put, Kubernetes' GuaranteedUpdate: a txn that puts if
@@ -245,24 +271,29 @@ class EtcdClient:
             "success": [{"request_put": {"key": k, "value": b64(value)}}],
             "failure": [{"request_range": {"key": k}}],
         })
-        rev = int(out["header"]["revision"])
-        if out.get("succeeded"):
-            return rev, True, None
-        kvs = []
-        for r in out.get("responses", ()):
-            kvs.extend(r.get("response_range", {}).get("kvs", ()))
-        return rev, False, (KV.parse(kvs[0]) if kvs else None)
+        with _parsing(self.endpoint, "txn", out):
+            rev = int(out["header"]["revision"])
+            if out.get("succeeded"):
+                return rev, True, None
+            kvs = []
+            for r in out.get("responses", ()):
+                kvs.extend(r.get("response_range", {}).get("kvs", ()))
+            return rev, False, (KV.parse(kvs[0]) if kvs else None)
 
     def compact(self, revision: int) -> int:
-        return int(self.call("/v3/kv/compaction", {"revision": revision})["header"]["revision"])
+        out = self.call("/v3/kv/compaction", {"revision": revision})
+        with _parsing(self.endpoint, "compact", out):
+            return int(out["header"]["revision"])
 
     # --- cluster ------------------------------------------------------------
 
     def status(self) -> dict:
         """Maintenance status: ``member_id`` of the answering member, ``leader``."""
         out = self.call("/v3/maintenance/status", {})
-        return {"member_id": int(out["header"]["member_id"]), "leader": int(out.get("leader", 0)),
-                "revision": int(out["header"]["revision"]), "raft_term": int(out.get("raftTerm", 0))}
+        with _parsing(self.endpoint, "status", out):
+            return {"member_id": int(out["header"]["member_id"]), "leader": int(out.get("leader", 0)),
+                    "revision": int(out["header"]["revision"]),
+                    "raft_term": int(out.get("raftTerm", 0))}
 
     def healthy(self) -> bool:
         try:
@@ -297,6 +328,7 @@ class WatchStream:
         if start_revision:
             create["start_revision"] = start_revision
         self.session = new_session()
+        self.endpoint = endpoint
         self._closed = threading.Event()
         try:
             self.resp = self.session.post(endpoint.rstrip("/") + "/v3/watch",
@@ -318,11 +350,17 @@ class WatchStream:
                 if not line:
                     continue
                 msg = json.loads(line)
-                if "result" not in msg:
-                    err = msg.get("error", msg)
-                    raise EtcdError(int(err.get("code", 0)), err.get("message", str(err)), 200)
-                yield WatchResponse.parse(msg["result"])
-        except (requests.RequestException, ValueError, AttributeError, OSError) as exc:
+                with _parsing(self.endpoint, "watch", msg):
+                    if "result" not in msg:
+                        err = msg.get("error", msg)
+                        raise EtcdError(int(err.get("code", 0)), str(err.get("message", err)), 200)
+                    response = WatchResponse.parse(msg["result"])
+                yield response
+        except Malformed:
+            if self._closed.is_set():
+                return
+            raise
+        except (requests.RequestException, ValueError, AttributeError, OSError, RecursionError) as exc:
             if self._closed.is_set():
                 return
             raise Indeterminate(f"watch stream broke: {type(exc).__name__}") from exc

@@ -7,10 +7,14 @@
 
 Phases: (1) the target — a :class:`LocalCluster` (or ``endpoints``);
 (2) the workload and the nemesis run for ``time_limit`` seconds; (3) the
-nemesis heals everything, the KV clients stop, the watchers run on until
-they have seen the last revision; (4) the cluster is torn down (in a
-``finally``: also on errors and Ctrl-C); (5) the checks run on the
-history; (6) reports and files.
+nemesis heals everything and the *recovery phase* begins: the KV clients go
+on until ``clients`` more requests have succeeded, for at most
+``recovery_seconds`` (the ``availability`` check needs one); then the KV
+clients stop, the watchers run on until they have seen the last revision;
+(4) the cluster is torn down (in a ``finally``: also on errors and Ctrl-C);
+(5) the checks run on the history; (6) reports and files, each created
+exclusively in a new or empty output directory
+(:mod:`conformance.report.outputs`).
 """
 
 from __future__ import annotations
@@ -25,12 +29,20 @@ import attrs
 
 from checker.errors import BadInput, MissingEnvironment
 from conformance.failpoint import Nemesis
-from conformance.history import Recorder, write_jsonl
-from conformance.report import ProgressLine, ops_to_events, write_json_atomic, write_violation
+from conformance.history import Recorder
+from conformance.report import (
+    ProgressLine,
+    jsonl_writer,
+    ops_to_events,
+    write_json_atomic,
+    write_violation,
+)
+from conformance.report.outputs import check_out_dir, create_exclusive, make_out_dir
 from conformance.target.etcd import LocalCluster, new_run_id, require_local_environment
 from conformance.target.signals import signals_raise
-from conformance.target.etcd_client import EtcdClient
-from conformance.traffic.etcd import Config, Workload
+from conformance.target.etcd_client import ClientError, EtcdClient, Malformed
+from conformance.traffic.etcd import RECOVERY_PROCESS, Config, Workload
+from conformance.validate.availability import DEFAULT_MIN_OK
 from conformance.validate import EtcdHistory, run_checks
 from conformance.validate.linearizable import kv_operations
 
@@ -49,6 +61,8 @@ class SuiteOptions:
     progress: bool = True
     command: str = ""                 # the command line, for the reproduction note
     run_id: str | None = None
+    min_ok: int = DEFAULT_MIN_OK      # KV operations that must succeed (availability)
+    recovery_seconds: float = 10.0    # the longest the recovery phase may last
 
     def validate(self) -> None:
         if not (self.time_limit > 0):
@@ -57,6 +71,10 @@ class SuiteOptions:
             raise BadInput(f"--clients must be between 1 and 256, not {self.clients}")
         if self.rate < 0:
             raise BadInput(f"--rate must be >= 0 (0: as fast as the clients go), not {self.rate}")
+        if self.min_ok < 0:
+            raise BadInput(f"--min-ok must be 0 or more, not {self.min_ok}")
+        if self.out is not None:
+            check_out_dir(self.out)
         if self.endpoints and self.nemesis:
             raise BadInput("--nemesis needs the local cluster (it kills, pauses and partitions members); "
                            "with --endpoints use --nemesis none")
@@ -74,6 +92,7 @@ class RunResult:
     info: int = 0
     watch_streams: int = 0
     watch_events: int = 0
+    watch_failures: int = 0
     faults: dict = attrs.field(factory=dict)
     checks: list = attrs.field(factory=list)
     check_seconds: float = 0.0
@@ -113,6 +132,7 @@ class RunResult:
                 "ok": self.ok, "fail": self.fail, "info": self.info,
                 "ops_per_second": round(self.ops_per_second, 1),
                 "watch_streams": self.watch_streams, "watch_events": self.watch_events,
+                "watch_failures": self.watch_failures,
                 "faults": self.faults, "faults_injected": self.fault_count,
                 "check_seconds": round(self.check_seconds, 3),
                 "failed_checks": self.failed_checks,
@@ -122,17 +142,37 @@ class RunResult:
 
 
 def _reachable(endpoints: list[str]) -> None:
+    """At least one endpoint answers etcd's status call as etcd does."""
+    garbage = []
     for ep in endpoints:
         c = EtcdClient(ep, timeout=3.0, connect_timeout=2.0)
         try:
             c.status()
             return
-        except Exception:  # noqa: BLE001 - any failure means: not this one
+        except Malformed as exc:
+            garbage.append(str(exc))
+        except ClientError:
             continue
         finally:
             c.close()
+    if garbage:
+        raise MissingEnvironment(f"no etcd at {', '.join(endpoints)}: it answers, but not as etcd's "
+                                 f"v3 JSON gateway does ({garbage[0]}); point --endpoints at etcd "
+                                 "client URLs")
     raise MissingEnvironment(f"no etcd answers at {', '.join(endpoints)} "
                              "(start the cluster, or drop --endpoints to start a local one)")
+
+
+def _recover(workload: Workload, recorder: Recorder, want: int, limit: float) -> None:
+    """The recovery phase: traffic goes on, faults healed, until ``want``
+    requests have succeeded or ``limit`` seconds have passed; recorded as one
+    ``recover`` operation spanning it."""
+    start_ok = workload.stats.ok
+    tok = recorder.invoke(RECOVERY_PROCESS, "recover", None, {"want_ok": want, "limit_seconds": limit})
+    deadline = time.monotonic() + limit
+    while workload.stats.ok - start_ok < want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    recorder.complete(tok, "ok", {"ok": workload.stats.ok - start_ok})
 
 
 def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
@@ -151,6 +191,7 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
     cfg = Config(clients=opts.clients, watchers=opts.watchers, keys=opts.keys, rate=opts.rate,
                  seed=opts.seed, prefix=prefix)
     meta = {"target": "etcd", "run_id": run_id, "seed": opts.seed, "clients": opts.clients,
+            "min_ok": opts.min_ok,
             "keys": cfg.key_names, "prefix": prefix, "exclusive": local, "kv_model": "etcd-kv",
             "nemesis": list(opts.nemesis), "time_limit": opts.time_limit,
             "command": opts.command or f"kubemc conform etcd --seed {opts.seed}"}
@@ -186,9 +227,11 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
                     time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
                     progress.update(workload.stats.operations, nemesis.count if nemesis else 0,
                                     workload.stats.watch_events)
-                result.duration = time.monotonic() - t0
                 if nemesis:
                     nemesis.stop()
+                progress.message("recovery: faults healed, waiting for requests to succeed")
+                _recover(workload, recorder, max(1, opts.clients), opts.recovery_seconds)
+                result.duration = time.monotonic() - t0
                 workload.stop_kv()
                 workload.drain_watches(timeout=5.0, settle=1.6 if local else 0.0)
             finally:
@@ -208,6 +251,7 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
     st = workload.stats
     result.ok, result.fail, result.info = st.ok, st.fail, st.info
     result.watch_streams, result.watch_events = st.watch_streams, st.watch_events
+    result.watch_failures = st.watch_failures
     result.faults = dict(nemesis.injected) if nemesis else {}
     result.problems.extend(workload.errors)
     if nemesis:
@@ -219,18 +263,16 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
     result.check_seconds = time.perf_counter() - t1
 
     if opts.out or not result.passed:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        if opts.out is None:   # the default directory is new: the run id is in its name
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            out_dir.mkdir()
+        else:                  # the local cluster's logs may already be there
+            make_out_dir(out_dir)
         result.out_dir = str(out_dir)
-        hist = out_dir / "history.jsonl"
-        recorder.write_jsonl(hist)
+        hist = create_exclusive(out_dir / "history.jsonl", jsonl_writer(recorder.events(), meta))
         result.history_path = str(hist)
-        write_jsonl(out_dir / "kv-history.jsonl", ops_to_events(kv_operations(history)),
-                    meta={**meta, "model": "etcd-kv"})
-        vdir = out_dir / "violations"
-        if vdir.is_dir():      # windows of an earlier run into the same --out: ours to replace
-            for old in vdir.iterdir():
-                if old.name.endswith((".jsonl", ".itf.json")):
-                    old.unlink()
+        create_exclusive(out_dir / "kv-history.jsonl",
+                         jsonl_writer(ops_to_events(kv_operations(history)), {**meta, "model": "etcd-kv"}))
         for v in result.violations:
             files = write_violation(out_dir, v, meta)
             result.violation_files.extend(files.values())

@@ -687,7 +687,7 @@ class _Runner:
         for i, node in enumerate(self.nodes.values()):
             self.init_msg_ids[node.id] = i + 1
             body = {"type": "init", "msg_id": i + 1, "node_id": node.id, "node_ids": ids}
-            self.write(node, _encode(ADMIN, node.id, body))
+            self.write(node, _encode(ADMIN, node.id, body), ADMIN)
         limit = self.loop.time() + self.cfg.init_wait
         while self.loop.time() < limit:
             waiting = [n for n in self.nodes.values() if not n.init_ok]
@@ -757,7 +757,7 @@ class _Runner:
             client.pending[mid] = _Pending(fut, target)
             self.stats["sent"] += 1
             self.loop.call_later(self.delay(), self.write, self.nodes[target],
-                                 _encode(client.id, target, body))
+                                 _encode(client.id, target, body), client.id)
             done, _ = await asyncio.wait([fut], timeout=self.cfg.timeout)
             del client.pending[mid]
             reply = fut.result() if done else None

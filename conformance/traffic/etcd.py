@@ -36,7 +36,18 @@ ours, read by :mod:`conformance.validate`):
   "events": [[type, key, value, mod_rev, create_rev, version], ...]}`` plus
   ``"progress": true`` for a progress notification, ``"created"``,
   ``"canceled"`` and ``"compact_revision"`` when set;
-* faults (see :mod:`conformance.failpoint`): process ``-1``.
+* faults (see :mod:`conformance.failpoint`): process ``-1``;
+* ``recover``: process ``-2``, the recovery phase (see
+  :meth:`Workload.recover`); ok ``{"ok": N}``, the requests that succeeded in it;
+* ``crash``: a client, watcher or compactor thread that died of an exception
+  (a bug, or answers nothing like etcd's): invoke ``{"thread"}``, ``info``
+  with the error. Any such operation fails the ``availability`` check.
+
+Back-off: a client whose request did not succeed, and a watcher whose stream
+could not be opened or broke, wait before the next attempt — 20 ms (watchers
+50 ms) doubling up to 0.5 s (watchers 2 s), with jitter, reset by the next
+success — so an endpoint that refuses or answers garbage is not hammered (a
+watcher without back-off once reconnected 15,756 times in 5 s).
 
 What counts as an outcome: an answer is ``ok``; an error from etcd that
 proves nothing happened (``compacted``, ``future revision``), a refused
@@ -69,6 +80,8 @@ from conformance.target.etcd_client import (
 COMPACTOR_PROCESS = 1_000_000
 WATCH_PROCESS = 2_000_000
 NEMESIS_PROCESS = -1
+RECOVERY_PROCESS = -2
+CRASH_PROCESS = 3_000_000
 
 #: operation mix (weights)
 MIX = (("get", 30), ("put", 15), ("txn", 25), ("delete", 6), ("range", 14), ("range_at", 10))
@@ -100,6 +113,8 @@ class Stats:
     info: int = 0
     watch_streams: int = 0
     watch_events: int = 0
+    watch_failures: int = 0       # streams that could not be opened, or broke
+    crashes: int = 0
     lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
     @property
@@ -127,6 +142,22 @@ def _error_out(exc: Exception) -> dict:
         if exc.future_revision:
             out["future_revision"] = True
     return out
+
+
+class Backoff:
+    """Exponential back-off with full jitter (Brooker, "Exponential Backoff And
+    Jitter", AWS Architecture Blog, 2015): waits grow from ``first`` to ``cap``."""
+
+    def __init__(self, rng: random.Random, first: float, cap: float):
+        self.rng, self.first, self.cap = rng, first, cap
+        self.current = 0.0
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+    def next(self) -> float:
+        self.current = self.first if not self.current else min(self.cap, 2 * self.current)
+        return self.rng.uniform(self.current / 2, self.current)
 
 
 class Workload:
@@ -168,10 +199,15 @@ class Workload:
         def body():
             try:
                 fn(arg) if arg is not None else fn()
-            except Exception as exc:  # noqa: BLE001 - a client bug must not hang the run
+            except Exception as exc:  # noqa: BLE001 - recorded: it fails the availability check
                 msg = f"{name} crashed: {type(exc).__name__}: {exc}"
                 self.errors.append(msg)
                 self.on_error(msg)
+                with self.stats.lock:
+                    self.stats.crashes += 1
+                    process = CRASH_PROCESS + self.stats.crashes
+                tok = self.rec.invoke(process, "crash", None, {"thread": name})
+                self.rec.complete(tok, "info", {"error": msg[:300]})
         t = threading.Thread(target=body, name=name, daemon=True)
         into.append(t)
         t.start()
@@ -226,6 +262,7 @@ class Workload:
         seen_mod: dict[str, int] = {}        # last mod_revision this client saw per key
         seen_revs: list[int] = [1]            # recent header revisions, for range_at
         seq = 0
+        backoff = Backoff(rng, 0.02, 0.5)
         period = cfg.clients / cfg.rate if cfg.rate > 0 else 0.0
         next_at = time.monotonic()
         try:
@@ -250,11 +287,15 @@ class Workload:
                     seen_revs.append(rev)
                 if status == "info":
                     process += cfg.clients
-                if status != "ok" and status != "fail-definite":
-                    # the member may be down, paused or cut off: try the next one
+                if status == "ok":
+                    backoff.reset()
+                elif status != "fail-definite":
+                    # the member may be down, paused or cut off: try the next one, after a pause
                     client.close()
                     endpoint = (endpoint + 1) % len(self.endpoints)
                     client = EtcdClient(self.endpoints[endpoint], timeout=cfg.timeout)
+                    if self._stop_kv.wait(backoff.next()):
+                        break
         finally:
             client.close()
 
@@ -377,6 +418,7 @@ class Workload:
         process = WATCH_PROCESS + w
         endpoint = w % len(self.endpoints)
         resume_from = 0          # 0: start afresh
+        backoff = Backoff(rng, 0.05, 2.0)
         self._watch_progress[w] = 0
         while not self._stop_watch.is_set():
             if resume_from:
@@ -396,8 +438,10 @@ class Workload:
                                      True, cfg.watch_read_timeout)
             except (EtcdError, Unavailable, Indeterminate) as exc:
                 self.rec.complete(tok, "fail", _error_out(exc))
+                with self.stats.lock:
+                    self.stats.watch_failures += 1
                 endpoint = (endpoint + 1) % len(self.endpoints)
-                if self._stop_watch.wait(0.2):
+                if self._stop_watch.wait(backoff.next()):
                     break
                 continue
             with self._streams_lock:
@@ -448,5 +492,12 @@ class Workload:
                 resume_from = 0          # sometimes a fresh chain
             else:
                 resume_from = last + 1 if last else (start or 0)
+            # a stream that carried something beyond its "created" answer was a success
+            if any(not r.get("created") for r in responses):
+                backoff.reset()
             if broke:
+                with self.stats.lock:
+                    self.stats.watch_failures += 1
                 endpoint = (endpoint + 1) % len(self.endpoints)
+                if self._stop_watch.wait(backoff.next()):
+                    break

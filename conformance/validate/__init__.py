@@ -5,6 +5,9 @@ registered in :data:`CHECKS` under its stable name (reports, JSON and JUnit
 use these names). :func:`run_checks` runs them all and times each.
 
 ========================  ====================================================
+``availability``          the run did work: no workload thread crashed, at
+                          least ``min_ok`` KV operations succeeded, one after
+                          every fault was healed (:mod:`.availability`)
 ``linearizability``       KV operations (get, put, delete, optimistic put,
                           and each key of a range) against the etcd-kv
                           sequential model, key by key, plus revisions against
@@ -42,6 +45,8 @@ from conformance.history import Operation
 KV_FS = frozenset({"get", "put", "delete", "txn", "range", "compact"})
 WRITE_FS = frozenset({"put", "delete", "txn"})
 FAULT_FS = frozenset({"kill", "pause", "partition"})
+#: the recovery phase and crashed workload threads (:mod:`conformance.traffic.etcd`)
+RECOVER_F, CRASH_F = "recover", "crash"
 WINDOW_LIMIT = 400
 
 
@@ -234,8 +239,9 @@ Check = Callable[[EtcdHistory], "tuple[list[Violation], int] | list[Violation]"]
 
 
 def _registry():
-    from conformance.validate import compaction, linearizable, lost_update, revisions, watch
+    from conformance.validate import availability, compaction, linearizable, lost_update, revisions, watch
     checks = [
+        ("availability", availability.STATEMENT, availability.SOURCE, availability.check),
         ("linearizability", linearizable.STATEMENT, linearizable.SOURCE, linearizable.check),
         ("revision-monotonic", revisions.STATEMENT, revisions.SOURCE, revisions.check),
         ("no-lost-update", lost_update.STATEMENT, lost_update.SOURCE, lost_update.check),
