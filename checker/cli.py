@@ -1,8 +1,10 @@
 """The ``kubemc`` command: argument parsing and printing, nothing else.
 
 Every subcommand calls a library function the tests call too. Exit codes
-(DESIGN.md): 0 everything holds, 1 a property was violated, 2 bad usage or
-input (one line, no traceback), 3 the environment lacks something.
+(DESIGN.md, ``checker.errors``): 0 everything holds, 1 a property was violated
+and a trace was written, 2 bad usage or input (one line, no traceback), 3 the
+environment lacks something, 4 undecided, 5 vacuous, 70 an internal error (one
+line naming the file that holds the traceback; never 1).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from checker.errors import HOLDS, VIOLATED, BadInput, KubemcError
+from checker.check_options import positive
+from checker.errors import HOLDS, INTERNAL_ERROR, VIOLATED, BadInput, KubemcError
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,11 +40,11 @@ def build_parser() -> Parser:
     c.add_argument("--mutant", metavar="NAME", help="check a seeded bug (see `kubemc mutants`)")
     c.add_argument("--bound", action="append", default=[], metavar="KEY=VALUE",
                    help="override a bound, e.g. --bound max_term=4 (repeatable)")
-    c.add_argument("--profile", default="ci", choices=["ci", "deep"],
+    c.add_argument("--profile", choices=["ci", "deep"],
                    help="hypothesis profile (default ci: bounded and derandomized)")
     c.add_argument("--seed", type=int, help="hypothesis seed (default: derandomized)")
-    c.add_argument("--max-states", type=int, metavar="N",
-                   help="stop exploring after N distinct states (verdict: incomplete)")
+    c.add_argument("--max-states", type=positive, metavar="N",
+                   help="stop exploring after N distinct states (verdict: undecided, exit 4)")
     c.add_argument("--trace-dir", default="kubemc-traces", metavar="DIR",
                    help="where counterexample traces are written (default: kubemc-traces)")
     c.add_argument("--json", action="store_true", help="print results as JSON")
@@ -84,32 +87,48 @@ def build_parser() -> Parser:
 
 
 def cmd_check(args) -> int:
+    from checker.check_options import refuse_inapplicable
+    from checker.itf import writable_directory
     from checker.progress import ProgressLine
-    from checker.run import VIOLATED as BAD
     from checker.run import check, parse_bound
+    from checker.verdicts import exit_code
 
     bounds = dict(parse_bound(b) for b in args.bound)
     engines = ["explore", "hypothesis", "z3"] if args.engine == "all" else [args.engine]
+    refuse_inapplicable(engines, {"--seed": args.seed is not None,
+                                  "--profile": args.profile is not None,
+                                  "--max-states": args.max_states is not None,
+                                  "--bound": bool(args.bound)})
+    try:
+        trace_dir = writable_directory(Path(args.trace_dir))
+    except BadInput as exc:
+        raise BadInput(f"--trace-dir {exc}") from None
     with ProgressLine(enabled=not args.quiet and not args.json) as line:
         results = check(args.components, engines=engines, mutant=args.mutant, bounds=bounds,
-                        profile=args.profile, seed=args.seed, trace_dir=Path(args.trace_dir),
+                        profile=args.profile or "ci", seed=args.seed, trace_dir=trace_dir,
                         max_states=args.max_states, progress=line.update)
     if args.json:
         print(json.dumps([r.as_json() for r in results], indent=1))
     else:
         for r in results:
             print(_summary(r))
+    unwritten = [r for r in results if r.trace_error]
+    if unwritten:
+        print(f"kubemc: {len(unwritten)} violation(s) found, printed above, but NO trace "
+              f"written: {unwritten[0].trace_error}", file=sys.stderr)
     # Exit 1 means "a property was violated and a trace was written" and
     # nothing else: a search that stopped early (--max-states, random runs
-    # that missed a mutant) says INCOMPLETE and exits 0, so a script that
+    # that missed a mutant) says UNDECIDED and exits 4, so a script that
     # expects a seeded bug to be caught cannot be fooled by a miss.
-    return VIOLATED if any(r.verdict == BAD for r in results) else HOLDS
+    return exit_code(results)
 
 
 def _summary(r) -> str:
     head = f"{r.component}/{r.model} [{r.engine}]"
     if r.mutant:
         head += f" mutant {r.mutant}"
+    if r.trace_error:
+        return f"{head}: VIOLATED {r.prop} — {r.detail}"
     f = r.figures
     if r.engine == "explore":
         figures = (f"{f['distinct_states']:,} distinct states, depth {f['depth']}, "
@@ -121,11 +140,13 @@ def _summary(r) -> str:
         if r.verdict == "violated":
             return (f"{head}: VIOLATED {r.prop} — {figures}\n"
                     f"  trace: {r.trace}\n  replay: kubemc trace replay {r.trace}")
+    if r.verdict == "violated" and not r.trace:
+        return f"{head}: VIOLATED {r.prop} — {figures}; {r.detail}"
     if r.verdict == "violated":
         return (f"{head}: VIOLATED {r.prop} — {figures}; {r.detail}\n"
                 f"  trace: {r.trace}\n  replay: kubemc trace replay {r.trace}")
-    if r.verdict == "incomplete":
-        return f"{head}: INCOMPLETE — {figures}; {r.detail}"
+    if r.verdict != "holds":
+        return f"{head}: {r.verdict.upper()} — {figures}; {r.detail}"
     return f"{head}: holds — {figures}"
 
 
@@ -215,13 +236,18 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except KubemcError as exc:
-        print(f"kubemc: {exc}", file=sys.stderr)
+        print(f"kubemc: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kubemc: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return HOLDS
+    except Exception as exc:  # a bug in kubemc: never exit 1, never a bare traceback
+        from checker.crash import report
+
+        print(report(exc, argv), file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 def entry() -> None:

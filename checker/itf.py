@@ -121,7 +121,7 @@ def write(path: Path, trace: dict) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise TraceNotWritten(path.parent, exc) from None
+        raise TraceNotWritten(path.parent, exc, trace) from None
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(trace, fh, indent=1)
@@ -130,7 +130,7 @@ def write(path: Path, trace: dict) -> Path:
             os.fsync(fh.fileno())
         return _link_fresh(Path(tmp), path)
     except OSError as exc:
-        raise TraceNotWritten(path.parent, exc) from None
+        raise TraceNotWritten(path.parent, exc, trace) from None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -193,7 +193,9 @@ class TraceNotWritten(KubemcError):
 
     exit_code = MISSING_ENVIRONMENT
 
-    def __init__(self, directory: Path, exc: OSError):
+    def __init__(self, directory: Path, exc: OSError, trace: Mapping[str, Any]):
+        #: the trace's ``#meta``: what was found, for a result that says so
+        self.meta = trace.get("#meta", {})
         reason = exc.strerror or str(exc)
         hint = ("free some space or name another directory with --trace-dir"
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT)

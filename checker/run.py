@@ -4,6 +4,7 @@ and what each run concluded. The CLI and the tests call the same function.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -13,13 +14,15 @@ from typing import Any
 import attrs
 
 from checker import explore as explore_engine
-from checker import stateful, traces
+from checker import itf, stateful, traces
 from checker.components import COMPONENTS, Component, Model, component
 from checker.errors import BadInput
 from model.kernel import UnknownMutant
 
 ENGINES = ("explore", "hypothesis", "z3")
-HOLDS, VIOLATED, INCOMPLETE = "holds", "violated", "incomplete"
+#: UNDECIDED: a budget ran out (--max-states) or random runs missed the mutant (exit 4)
+HOLDS, VIOLATED, UNDECIDED = "holds", "violated", "undecided"
+INCOMPLETE = UNDECIDED  # the former name
 
 
 @attrs.frozen
@@ -34,6 +37,8 @@ class Result:
     trace: str | None = None
     figures: dict = attrs.field(factory=dict)
     detail: str = ""
+    #: why the violation's trace could not be written (the verdict stands)
+    trace_error: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -84,6 +89,7 @@ def select(names: Sequence[str], mutant: str | None) -> list[tuple[Component, Mo
 
 
 def build(model: Model, mutant, bounds, for_engine: str):
+    bounds = model.check_bounds(bounds or {})
     try:
         if for_engine == "hypothesis" and not bounds:
             return model.hypothesis_machine(mutant)
@@ -110,25 +116,46 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
         pairs = [(c, m) for c, m in pairs if set(bounds) <= _bound_names(m)]
         if not pairs:
             raise BadInput(f"no selected model has the bounds {', '.join(sorted(bounds))}")
+    for _, model in pairs:
+        model.check_bounds(bounds or {})  # every bound refused before any model runs
     for engine in engines:
         if engine == "z3":
             if symbolic is None:
                 from checker.symbolic_run import run_symbolic as symbolic
             comps = {c.name: c for c, _ in pairs}
             for comp in comps.values():
-                results += symbolic(comp, mutant=mutant, trace_dir=trace_dir)
+                with _unwritten_trace(results, comp):
+                    results += symbolic(comp, mutant=mutant, trace_dir=trace_dir)
             continue
         for comp, model in pairs:
             machine = build(model, mutant, bounds, engine)
             command = _command(comp.name, engine, mutant, bounds, seed, profile)
             props = targeted(model, mutant)
-            if engine == "explore":
-                results.append(_explore(comp, model, machine, props, trace_dir, command,
-                                        max_states, progress))
-            else:
-                results.append(_hypothesis(comp, model, machine, props, trace_dir, command,
-                                           profile, seed, progress))
+            with _unwritten_trace(results, comp):
+                if engine == "explore":
+                    results.append(_explore(comp, model, machine, props, trace_dir, command,
+                                            max_states, progress))
+                else:
+                    results.append(_hypothesis(comp, model, machine, props, trace_dir,
+                                               command, profile, seed, progress))
     return results
+
+
+@contextlib.contextmanager
+def _unwritten_trace(results: list, comp: Component):
+    """A violation found whose trace could not be written (a full disk, a
+    directory removed mid-run) is still a result: its row says what was
+    violated, that no trace exists and why, and the run goes on."""
+    try:
+        yield
+    except itf.TraceNotWritten as exc:
+        meta = exc.meta
+        results.append(Result(
+            comp.name, str(meta.get("model", "?")), str(meta.get("engine", "?")), VIOLATED,
+            0.0, None if meta.get("mutant") in (None, "none") else meta["mutant"],
+            meta.get("property"), None, {},
+            f"a {meta.get('length', '?')}-step counterexample; NO trace was written: {exc}",
+            trace_error=str(exc)))
 
 
 def targeted(model: Model, mutant: str | None):
