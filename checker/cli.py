@@ -156,11 +156,13 @@ def cmd_properties(args) -> int:
     rows = [(c.name, p) for c in COMPONENTS.values() for p in c.properties()]
     if args.json:
         print(json.dumps([{"component": c, "name": p.name, "kind": p.kind,
-                           "statement": p.statement, "provenance": p.provenance}
+                           "statement": p.statement, "provenance": p.provenance,
+                           "fairness": p.fairness}
                           for c, p in rows], indent=1))
         return HOLDS
     for c, p in rows:
-        print(f"{c}/{p.name} ({p.kind})\n  {p.statement}\n  source: {p.provenance}")
+        print(f"{c}/{p.name} ({p.kind})\n  {p.statement}\n  source: {p.provenance}"
+              + (f"\n  fairness: {p.fairness}" if p.fairness else ""))
     return HOLDS
 
 

@@ -11,6 +11,11 @@ run of N states has probability about N²/2⁶⁵ (TLC makes the same trade). Th
 counterexample is rebuilt afterwards by re-executing the machine along the
 recorded fingerprints, which also turns symmetry representatives back into
 one concrete, replayable behaviour.
+
+Covers are judged in the same search: a cover is reached when some
+discovered state satisfies it (``Outcome.covers``). Liveness properties are
+judged after a safety search that found nothing, by ``checker.liveness`` on
+a graph of concrete states (why concrete: see that module).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import attrs
 
 from model.kernel import Machine, State
 from checker.counterexample import Counterexample
-from properties.core import INVARIANT, TRANSITION, Property
+from properties.core import COVER, INVARIANT, LIVENESS_KINDS, TRANSITION, Property
 
 
 @attrs.frozen
@@ -43,6 +48,13 @@ class Outcome:
     stats: Stats
     complete: bool  # every reachable state within bounds was expanded
     counterexample: Counterexample | None = None
+    #: per cover property: reached in some explored state
+    covers: dict = attrs.field(factory=dict)
+    #: liveness properties not violated, but a violation could continue
+    #: through a state outside the bounds (or the search was cut short)
+    undecided: tuple = ()
+    #: the liveness search's figures (states, edges, bytes, seconds)
+    liveness: dict = attrs.field(factory=dict)
 
 
 class Explorer:
@@ -55,6 +67,8 @@ class Explorer:
         self.machine = machine
         self.invariants = [p for p in properties if p.kind == INVARIANT]
         self.transitions = [p for p in properties if p.kind == TRANSITION]
+        self.covers = [p for p in properties if p.kind == COVER]
+        self.liveness = [p for p in properties if p.kind in LIVENESS_KINDS]
         self.max_depth = max_depth
         self.max_states = max_states
         self.progress = progress
@@ -67,6 +81,8 @@ class Explorer:
         successors = m.successors
         invariants = [(p, p.check) for p in self.invariants]
         transitions = [(p, p.check) for p in self.transitions]
+        uncovered = [(p, p.check) for p in self.covers]
+        reached: dict[str, bool] = {p.name: False for p in self.covers}
         parent: dict[int, int | None] = {}
         start = time.perf_counter()
         transitions_seen = 0
@@ -81,6 +97,8 @@ class Explorer:
             for p, check in invariants:
                 if not check(m, c):
                     return self._violated(p, parent, fp, None, start, 0, 0, 0)
+            if uncovered:
+                uncovered = _cover(m, c, uncovered, reached)
             frontier.append(c)
 
         depth = 0
@@ -111,6 +129,8 @@ class Explorer:
                         if not check(m, c):
                             return self._violated(p, parent, fp, None, start, depth,
                                                   transitions_seen, len(next_frontier))
+                    if uncovered:
+                        uncovered = _cover(m, c, uncovered, reached)
                     next_frontier.append(c)
                 if self.progress is not None:
                     now = time.perf_counter()
@@ -124,10 +144,17 @@ class Explorer:
                     break
             frontier = next_frontier
         # the last level expanded produced no new state unless we stopped early
-        reached = depth if (frontier or not complete) else max(depth - 1, 0)
-        stats = Stats(len(parent), transitions_seen, reached, len(frontier),
+        reached_depth = depth if (frontier or not complete) else max(depth - 1, 0)
+        stats = Stats(len(parent), transitions_seen, reached_depth, len(frontier),
                       time.perf_counter() - start)
-        return Outcome(stats, complete)
+        if not self.liveness:
+            return Outcome(stats, complete, covers=reached)
+        if not complete:  # a cut-short safety search decides no liveness property
+            return Outcome(stats, complete, covers=reached,
+                           undecided=tuple(p.name for p in self.liveness))
+        from checker import liveness
+        live = liveness.check(m, self.liveness, max_states=self.max_states)
+        return Outcome(stats, complete, live.counterexample, reached, live.undecided, live.figures)
 
     # ------------------------------------------------------------------
     def _violated(self, prop, parent, fp, step, start, depth, transitions, queue):
@@ -168,6 +195,17 @@ class Explorer:
             if not prop.check(self.machine, before, step, t):
                 return (step, t)
         raise RuntimeError("transition violation did not reproduce on the concrete state")
+
+
+def _cover(m, state, uncovered, reached):
+    """Mark the covers ``state`` satisfies; the ones still to reach."""
+    left = []
+    for p, check in uncovered:
+        if check(m, state):
+            reached[p.name] = True
+        else:
+            left.append((p, check))
+    return left
 
 
 def explore(machine: Machine, properties: Sequence[Property], **kwargs) -> Outcome:

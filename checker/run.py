@@ -23,6 +23,8 @@ ENGINES = ("explore", "hypothesis", "z3")
 #: UNDECIDED: a budget ran out (--max-states) or random runs missed the mutant (exit 4)
 HOLDS, VIOLATED, UNDECIDED = "holds", "violated", "undecided"
 INCOMPLETE = UNDECIDED  # the former name
+#: the check said nothing: a cover property was never reached at complete exploration
+VACUOUS = "vacuous"
 
 
 @attrs.frozen
@@ -184,17 +186,44 @@ def _explore(comp, model, machine, props, trace_dir, command, max_states, progre
     figures = {"distinct_states": st.states, "transitions": st.transitions,
                "depth": st.depth, "states_per_second": round(st.rate),
                "bounds": machine.config()}
+    if outcome.covers:
+        figures["covers_reached"] = sorted(n for n, hit in outcome.covers.items() if hit)
+    figures.update(outcome.liveness)
+    seconds = st.seconds + outcome.liveness.get("liveness_build_seconds", 0) \
+        + outcome.liveness.get("liveness_cycle_seconds", 0)
     if outcome.counterexample is not None:
         cex = outcome.counterexample
         path = traces.save(cex, trace_dir, model=model.name, machine=machine,
                            engine="explore", seed=None, command=command)
-        return Result(comp.name, model.name, "explore", VIOLATED, st.seconds, machine.mutant,
-                      cex.prop.name, str(path), figures,
-                      f"shortest counterexample: {len(cex.steps)} steps")
-    verdict = HOLDS if outcome.complete else INCOMPLETE
-    detail = "" if outcome.complete else f"stopped at --max-states {max_states}"
-    return Result(comp.name, model.name, "explore", verdict, st.seconds, machine.mutant,
-                  None, None, figures, detail)
+        return Result(comp.name, model.name, "explore", VIOLATED, seconds, machine.mutant,
+                      cex.prop.name, str(path), figures, _shape(cex))
+    if not outcome.complete:
+        return Result(comp.name, model.name, "explore", INCOMPLETE, seconds, machine.mutant,
+                      None, None, figures, f"stopped at --max-states {max_states}")
+    missed = sorted(n for n, hit in outcome.covers.items() if not hit)
+    if missed:
+        return Result(comp.name, model.name, "explore", VACUOUS, seconds, machine.mutant,
+                      missed[0], None, figures,
+                      f"cover never reached at these bounds: {', '.join(missed)}")
+    if outcome.undecided:
+        return Result(comp.name, model.name, "explore", INCOMPLETE, seconds, machine.mutant,
+                      outcome.undecided[0], None, figures,
+                      f"liveness undecided for {', '.join(outcome.undecided)}: "
+                      f"{outcome.liveness.get('liveness_truncated_states', 0):,} states "
+                      "outside the bounds were not expanded and a violation could "
+                      "continue through them")
+    return Result(comp.name, model.name, "explore", HOLDS, seconds, machine.mutant,
+                  None, None, figures, "")
+
+
+def _shape(cex) -> str:
+    if not cex.is_lasso:
+        return f"shortest counterexample: {len(cex.steps)} steps"
+    if cex.closing is None:
+        return (f"lasso: a stem of {len(cex.steps)} steps to a state where no system step "
+                "is enabled and the goal is not met; it stays there forever")
+    return (f"lasso: a stem of {cex.loop} steps, then a fair quiet cycle of "
+            f"{len(cex.steps) - cex.loop + 1} steps repeated forever")
 
 
 def _hypothesis(comp, model, machine, props, trace_dir, command, profile, seed,
@@ -205,19 +234,41 @@ def _hypothesis(comp, model, machine, props, trace_dir, command, profile, seed,
     outcome = stateful.check(machine, props, profile=profile, seed=seed)
     seconds = time.perf_counter() - start
     figures = {"examples": outcome.examples, "profile": profile, "bounds": machine.config()}
+    if outcome.convergence:
+        figures["convergence"] = outcome.convergence
     if outcome.counterexample is not None:
         cex = outcome.counterexample
         path = traces.save(cex, trace_dir, model=model.name, machine=machine,
                            engine="hypothesis", seed=seed if seed is not None else "derandomized",
                            command=command)
+        detail = f"shrunk counterexample: {len(cex.steps)} steps"
+        if cex.prop.is_liveness:
+            detail = _shape(cex) if cex.is_lasso else f"{cex.note} ({len(cex.steps)} steps)"
         return Result(comp.name, model.name, "hypothesis", VIOLATED, seconds, machine.mutant,
-                      cex.prop.name, str(path), figures,
-                      f"shrunk counterexample: {len(cex.steps)} steps")
+                      cex.prop.name, str(path), figures, detail)
     if machine.mutant is not None:
         # Random runs that miss a seeded bug prove nothing about it.
         return Result(comp.name, model.name, "hypothesis", INCOMPLETE, seconds, machine.mutant,
                       figures=figures,
                       detail=f"{outcome.examples} random runs did not reach the bug; try "
                              "--profile deep, another --seed, or --engine explore")
+    unseen = _unjudged(outcome.convergence)
+    if unseen:
+        return Result(comp.name, model.name, "hypothesis", INCOMPLETE, seconds, machine.mutant,
+                      unseen[0][0], None, figures,
+                      "; ".join(f"{name}: {why}" for name, why in unseen))
     return Result(comp.name, model.name, "hypothesis", HOLDS, seconds, machine.mutant,
                   figures=figures)
+
+
+def _unjudged(tallies: dict) -> list[tuple[str, str]]:
+    """Liveness properties the convergence phase said nothing about: the goal
+    never reached, or (leads-to) the trigger never seen, in any run."""
+    out = []
+    for name, t in tallies.items():
+        if t["runs"] == t["out of bounds"]:
+            out.append((name, f"all {t['runs']} convergence runs left the bounds"))
+        elif not t["reached"]:
+            seen = "the trigger never held" if not t["triggered"] else "the goal was never reached"
+            out.append((name, f"{seen} in {t['runs']} convergence runs"))
+    return out

@@ -8,6 +8,16 @@ One rule takes a step: it draws an enabled action (rare ones seldom, see
 every step. A failing run is shrunk by deleting steps (``checker.shrink``)
 to a 1-minimal one, which we write as a trace.
 
+Liveness properties get a convergence phase at the end of every run
+(``checker.convergence``): environment and faults stop, system steps run
+fairly, and the property is judged on the lasso or the bounded run that
+results. How often the goal was reached (and, for leads-to, how often the
+trigger held) is counted, so a phase that never saw its goal or trigger
+says so instead of passing vacuously. A liveness failure is not shrunk
+(deleting a step of the prefix changes where the fair run goes); its trace
+is a lasso when the run ended quiescent or in a fair cycle, else a finite
+trace that "did not converge within N fair steps".
+
 Profiles: ``ci`` is derandomized and bounded, so a CI run is reproducible and
 its time predictable; ``deep`` runs many more and longer random behaviours.
 """
@@ -24,10 +34,11 @@ from hypothesis.errors import Flaky
 from hypothesis.stateful import (RuleBasedStateMachine, get_state_machine_test, initialize,
                                  invariant, precondition, rule)
 
+from checker import convergence, lasso
 from checker.counterexample import Counterexample
 from checker.shrink import shrink
 from model.kernel import Machine
-from properties.core import INVARIANT, TRANSITION
+from properties.core import INVARIANT, LEADS_TO, TRANSITION
 
 PROFILES = {
     "ci": dict(max_examples=300, stateful_step_count=60, derandomize=True),
@@ -54,6 +65,8 @@ class StatefulOutcome:
     examples: int
     seconds: float
     counterexample: Counterexample | None = None
+    #: per liveness property: convergence runs, how they ended, goal reached
+    convergence: dict = attrs.field(factory=dict)
 
 
 def state_machine_class(machine: Machine, properties, record: dict, max_rare: int = MAX_RARE):
@@ -65,8 +78,12 @@ def state_machine_class(machine: Machine, properties, record: dict, max_rare: in
     """
     invariants = [p for p in properties if p.kind == INVARIANT]
     transitions = [p for p in properties if p.kind == TRANSITION]
+    liveness = [p for p in properties if p.is_liveness]
     inits = list(machine.init_states())
-    counter = {"examples": 0}
+    counter = {"examples": 0, "convergence": {
+        p.name: {"runs": 0, "reached": 0, "triggered": 0, **{e: 0 for e in (
+            convergence.QUIESCENT, convergence.CYCLE, convergence.BOUND,
+            convergence.OUT_OF_BOUNDS)}} for p in liveness}}
     within = machine.within_bounds
     rare = sorted(machine.rare)
 
@@ -118,9 +135,42 @@ def state_machine_class(machine: Machine, properties, record: dict, max_rare: in
                 if not p.check(machine, self.state):
                     self._fail(p)
 
-        def _fail(self, prop):
-            record["cex"] = Counterexample(prop, self.init, tuple(self.trace))
+        def _fail(self, prop, **lasso_fields):
+            record["cex"] = Counterexample(prop, self.init, tuple(self.trace), **lasso_fields)
+            self.failed = True
             raise PropertyViolated(prop)
+
+        def teardown(self):
+            if self.state is None or getattr(self, "failed", False) or not liveness:
+                return
+            run = convergence.fair_run(machine, self.state)
+            prefix = [self.init] + [s for _, s in self.trace]
+            states = prefix + list(run.states[1:])
+            start = len(prefix) - 1
+            for p in liveness:
+                tally = counter["convergence"][p.name]
+                tally["runs"] += 1
+                tally[run.end] += 1
+                if p.kind == LEADS_TO and any(p.trigger(machine, s) for s in states):
+                    tally["triggered"] += 1
+                if run.end == convergence.OUT_OF_BOUNDS:
+                    continue
+                if run.end == convergence.BOUND:
+                    ok = convergence.reached(machine, p, states, start)
+                else:
+                    loop = len(states) - 1 if run.end == convergence.QUIESCENT \
+                        else start + run.loop
+                    ok = not lasso.violates(machine, p, states, loop)
+                if p.kind != LEADS_TO or any(p.trigger(machine, s) for s in states):
+                    tally["reached"] += ok
+                if ok:
+                    continue
+                self.trace = self.trace + list(zip(run.steps, run.states[1:]))
+                if run.end == convergence.BOUND:
+                    self._fail(p, note=f"did not converge within {len(run.steps)} fair "
+                                       "steps after environment and faults stopped")
+                self._fail(p, loop=len(states) - 1 if run.end == convergence.QUIESCENT
+                           else start + run.loop, closing=run.closing)
 
         @invariant()
         def started(self):
@@ -180,7 +230,9 @@ def check(machine: Machine, properties, *, profile: str = "ci", seed: int | None
     except (PropertyViolated, Flaky):
         found = record.get("cex")
         examples = counter["examples"]
-        if found is not None:
+        if found is not None and not found.prop.is_liveness:
             found = shrink(machine, found)
-        return StatefulOutcome(examples, time.perf_counter() - start, found)
-    return StatefulOutcome(counter["examples"], time.perf_counter() - start, None)
+        return StatefulOutcome(examples, time.perf_counter() - start, found,
+                               counter["convergence"])
+    return StatefulOutcome(counter["examples"], time.perf_counter() - start, None,
+                           counter["convergence"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from checker import itf
+from checker import itf, lasso
 from checker.components import UnknownName, all_properties, component_of, model_named
 from checker.counterexample import Counterexample
 from checker.errors import BadInput
@@ -39,8 +39,21 @@ def to_itf(cex: Counterexample, *, model: str, machine, engine: str,
         "command": command,
         "length": len(cex.steps),
     }
+    if cex.is_lasso:
+        # ADR-015's ``loop`` says which state the last one loops back to; the
+        # step that does it is not a state of its own, so it is kept here
+        meta["lasso"] = (f"the last state loops back to state {cex.loop}"
+                         + (" by stuttering: no system step is enabled there"
+                            if cex.closing is None else f" by {cex.closing}"))
+        meta["loop_action"] = ({"action": "stutter", "params": []} if cex.closing is None
+                               else {"action": cex.closing.name,
+                                     "params": list(cex.closing.params)})
+    if cex.note:
+        meta["note"] = cex.note
+    if cex.prop.is_liveness:
+        meta["fairness"] = cex.prop.fairness
     meta = {k: (v if v is not None else "none") for k, v in meta.items()}
-    return itf.build(itf.encode(meta), views, actions)
+    return itf.build(itf.encode(meta), views, actions, loop=cex.loop)
 
 
 def save(cex: Counterexample, directory: Path, **kwargs) -> Path:
@@ -104,19 +117,35 @@ def show(trace: dict) -> str:
     states = trace["states"]
     if not states:
         return "\n".join(out + ["(no states)"])
-    out.append("State 0 (initial)")
+    loop = trace.get("loop")
+    if isinstance(loop, int) and 0 <= loop < len(states):
+        out.append(f"A lasso: states {loop}..{len(states) - 1} repeat forever "
+                   f"({meta.get('lasso', 'the last state loops back')}).")
+        out.append("")
+    elif meta.get("note"):
+        out.append(f"A finite liveness trace: {meta['note']}.")
+        out.append("")
+    out.append("State 0 (initial)" + ("   <- the loop begins here" if loop == 0 else ""))
     for v in variables:
         out.append(f"  {v} = {_fmt(states[0].get(v))}")
     for k in range(1, len(states)):
         m = states[k].get("#meta", {})
         params = ", ".join(_fmt(p) for p in m.get("params", []))
-        out.append(f"Step {k}: {m.get('action', '?')}({params})")
+        mark = "   <- the loop begins here" if k == loop else ""
+        out.append(f"Step {k}: {m.get('action', '?')}({params}){mark}")
         changed = []
         for v in variables:
             changed += _changes(v, states[k - 1].get(v), states[k].get(v))
         out.extend(changed or ["  (no change)"])
-    if "loop" in trace:
-        out.append(f"(loops back to state {trace['loop']})")
+    if isinstance(loop, int):
+        back = meta.get("loop_action") or {}
+        name = back.get("action", "?") if isinstance(back, dict) else "?"
+        if name == "stutter":
+            out.append(f"(stutters in state {loop} forever: no system step is enabled)")
+        else:
+            params = ", ".join(_fmt(p) for p in back.get("params", []))
+            out.append(f"Step {len(states)}: {name}({params}) — back to state {loop}, "
+                       "and the loop repeats")
     return "\n".join(out)
 
 
@@ -160,6 +189,7 @@ def replay(trace: dict, source: str = "trace") -> Replay:
     state = next((s for s in inits if itf.encode(dict(machine.view(s))) == recorded0), inits[0])
     before = None
     last_step = None
+    visited, taken = [state], []
     for k in range(1, len(states)):
         m = states[k].get("#meta") or {}
         try:
@@ -174,10 +204,14 @@ def replay(trace: dict, source: str = "trace") -> Replay:
         if itf.encode(dict(machine.view(nxt))) != recorded:
             divergences.append(k)
         before, last_step, state = state, step, nxt
+        visited.append(nxt)
+        taken.append(step)
     if prop.kind == INVARIANT:
         holds = prop.check(machine, state)
     elif prop.kind == TRANSITION:
         holds = last_step is None or prop.check(machine, before, last_step, state)
+    elif prop.is_liveness:
+        return _replay_lasso(trace, machine, prop, visited, taken, tuple(divergences), source)
     else:
         raise BadInput(f"{source}: replay of {prop.kind} properties is not supported yet")
     n = len(states) - 1
@@ -186,6 +220,43 @@ def replay(trace: dict, source: str = "trace") -> Replay:
                       "the violation no longer reproduces", n, tuple(divergences))
     return Replay(True, f"all {n} steps replayed; {prop.name} is violated: "
                   f"{prop.statement}", n, tuple(divergences))
+
+
+def _replay_lasso(trace, machine, prop, states, steps, divergences, source) -> Replay:
+    """A liveness trace reproduces when it is a lasso whose closing step
+    returns to its loop state, whose cycle is quiet and fair, and on which
+    the property fails (``checker.lasso`` judges it on concrete states). A
+    finite trace of the hypothesis engine's convergence phase is bounded
+    evidence only: it reproduces when the goal still fails at its end."""
+    n = len(states) - 1
+    meta = trace.get("#meta") or {}
+    loop = trace.get("loop")
+    if loop is None:
+        goal = prop.holds_in(machine, states[-1])
+        if goal:
+            return Replay(False, f"all {n} steps replayed; {prop.name}'s goal holds at the "
+                          "end: the violation no longer reproduces", n, divergences)
+        return Replay(True, f"all {n} steps replayed; {prop.name}'s goal does not hold at "
+                      f"the end ({meta.get('note', 'a finite trace')}; bounded evidence, "
+                      f"not a lasso): {prop.statement}", n, divergences)
+    if not isinstance(loop, int) or isinstance(loop, bool) or not 0 <= loop <= n:
+        raise BadInput(f"{source}: 'loop' is not the index of one of its {n + 1} states")
+    back = meta.get("loop_action")
+    if not isinstance(back, dict) or not isinstance(back.get("action"), str):
+        raise BadInput(f"{source}: a lasso needs #meta 'loop_action' (the step back to "
+                       "the loop state, or 'stutter')")
+    closing = None
+    if back["action"] != "stutter":
+        closing = Step(back["action"], tuple(itf.decode(p) for p in back.get("params", [])))
+    verdict = lasso.judge(machine, prop, states, steps, loop, closing)
+    cycle = n - loop + (closing is not None)
+    if not verdict.confirmed:
+        return Replay(False, f"all {n} steps replayed; the lasso does not reproduce: "
+                      f"{verdict.reason}", n, divergences)
+    return Replay(True, f"all {n} steps replayed; a lasso (stem {loop} steps, cycle "
+                  f"{cycle} steps{', stuttering' if closing is None else ''}) returns to "
+                  f"state {loop}, is quiet and fair, and {prop.name} is violated: "
+                  f"{prop.statement}", n, divergences)
 
 
 def load(path: str | Path) -> dict:

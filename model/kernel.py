@@ -114,6 +114,11 @@ class Machine:
     #: another writer and is retried. Every other ``system`` action is
     #: weakly fair; ``environment`` and ``fault`` actions are not fair.
     strongly_fair: ClassVar[frozenset] = frozenset()
+    #: True when ``canonical`` keeps step labels: a state and its canonical
+    #: form enable the same steps (names and parameters), each leading to
+    #: states of one canonical form. Only then may liveness checking use it
+    #: (``checker.liveness``); a symmetry, which permutes parameters, does not.
+    canonical_keeps_steps: ClassVar[bool] = False
 
     def __init__(self, mutant: str | None = None):
         if mutant is not None and mutant not in self.mutants:

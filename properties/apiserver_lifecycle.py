@@ -14,7 +14,7 @@ from __future__ import annotations
 from model.apiserver import registry
 from model.apiserver import resources as res
 from model.store import mvcc
-from properties.core import TRANSITION, Property
+from properties.core import EVENTUALLY_ALWAYS, TRANSITION, Property
 from properties.mvcc import appended
 
 _FINALIZERS = ("kubernetes.io/docs/concepts/overview/working-with-objects/finalizers: "
@@ -134,6 +134,17 @@ def foreground_waits_for_dependents(m, before, step, after) -> bool:
     return not any(_blocks(dep, uid) for _, dep in _dependents(m, after))
 
 
+def background_dependents_collected(m, store) -> bool:
+    """No object names, in its ownerReferences, an owner that no longer
+    exists, unless it is itself being deleted. Read from the store alone:
+    the uids of the objects that exist now against the uids the references
+    name — whatever the machine's actors are."""
+    objects = [o for o in (registry.current(store, k)[0] for k in m.keys) if o is not None]
+    alive = {o[res.UID] for o in objects}
+    return all(o[res.DELETING] or all(ref[2] in alive for ref in o[res.OWNERS])
+               for o in objects)
+
+
 _C = "apiserver"
 
 PROPERTIES = (
@@ -150,4 +161,16 @@ PROPERTIES = (
              "foregroundDeletion never leaves the owner (nor the owner the store) while a "
              "blocking dependent exists, whoever removes it, unless the owner's deleter "
              "asks for another propagation policy.", _GC, foreground_waits_for_dependents),
+    Property("background_dependents_collected", _C, EVENTUALLY_ALWAYS,
+             "Once clients stop deleting, every dependent whose owner no longer exists is "
+             "eventually deleted (or being deleted) by the garbage collector, and stays so: "
+             "no object is left naming an absent owner.",
+             f"{_GC}: 'in background cascading deletion, the Kubernetes API server deletes "
+             "the owner object immediately and the garbage collector controller cleans up "
+             "the dependent objects in the background'; KEP/design 'garbage collection' "
+             "(objects that once had an owner but no longer have one are deleted); Anvil "
+             "(OSDI 2024) §3, eventually-stable reconciliation",
+             background_dependents_collected,
+             assumption="the garbage collector's deletes are not refused forever (a "
+                        "delete at a stale resourceVersion is retried on fresh state)"),
 )

@@ -6,10 +6,18 @@ the list/watch contract (``model.informer.server``), never through the
 machine's own steps, so a seeded bug in the informer cannot bend the
 yardstick.
 
-Why convergence is stated as an invariant over *synced* states: "the cache
-equals the server once writes stop and every event is delivered" is a
-liveness property, but its content is what holds in the states where
-nothing is in flight. Those are the states where the reflector has listed
+Convergence is stated twice. ``cache_eventually_converges`` is the liveness
+property itself, ``eventually_always``: on every fair behaviour whose writes,
+compactions and dropped connections stop (``properties.core``: quiet cycles,
+faults bounded by the machine's budgets), the cache comes to hold exactly
+the server's objects and keeps holding them. It is what catches an informer
+that simply stops listening (``watch_not_reopened``): no state of such a
+run is "synced", so the invariant below says nothing there.
+
+``cache_converges`` is its safety half, an invariant over *synced* states,
+kept because it judges every state rather than only where behaviours end
+up, so a wrong cache is caught at the step that makes it. Its content is
+what holds in the states where nothing is in flight. Those are the states where the reflector has listed
 (it holds a resourceVersion ``rv``), the server still keeps every record
 after ``rv`` (no 410 is due), no event of the resource lies after ``rv``,
 and the DeltaFIFO is empty. In each of them the cache must equal the
@@ -24,7 +32,7 @@ from __future__ import annotations
 
 from model.informer import server
 from model.informer.machine import LIST
-from properties.core import INVARIANT, Property
+from properties.core import EVENTUALLY_ALWAYS, INVARIANT, Property
 
 _SEED = ("seeds/000: 'controllers are watch-loops continuously running and comparing the "
          "cluster's desired state (provided by object's configuration data) with its "
@@ -48,6 +56,12 @@ def synced(m, state) -> bool:
     store, _, (mode, rv), fifo = state[0], state[1], state[2], state[3]
     return (mode != LIST and not fifo and not server.gone(store, rv)
             and server.next_event(store, m.keys, rv) is None)
+
+
+def cache_matches_server(m, state) -> bool:
+    """The cache holds exactly the server's objects at their current
+    resourceVersions (the goal of eventual convergence)."""
+    return state[4] == server.objects(state[0], m.keys)
 
 
 def cache_converges(m, state) -> bool:
@@ -91,6 +105,14 @@ PROPERTIES = (
              "current resourceVersion (so once writes stop and events are delivered, the "
              "cache equals the server).",
              f"{_SEED}; {_CONCEPTS}; {_DELTAFIFO}", cache_converges),
+    Property("cache_eventually_converges", "informer", EVENTUALLY_ALWAYS,
+             "Once writes, compactions and dropped connections stop, the informer's cache "
+             "eventually holds exactly the server's objects, each at its current "
+             "resourceVersion, and keeps holding them (eventually-stable convergence).",
+             f"{_SEED}; {_CONCEPTS}; Anvil (Sun et al., OSDI 2024) §3, eventually-stable "
+             "reconciliation", cache_matches_server,
+             assumption="the reflector's list and watch requests are answered (the server "
+                        "is up once faults stop)"),
     Property("workqueue_exclusive", "informer", INVARIANT,
              "No key is held by two workers at once.",
              f"{_WORKQUEUE}; {_SEED}", workqueue_exclusive),

@@ -26,7 +26,8 @@ SMALL = {"writes": 2, "compactions": 1, "disconnects": 1, "resyncs": 1, "workers
 def test_the_informer_is_registered():
     assert COMPONENTS["informer"].models == (INFORMER, WORKQUEUE)
     assert {p.name for p in INFORMER.properties} == {
-        "cache_converges", "workqueue_exclusive", "workqueue_keeps_dirty_keys",
+        "cache_converges", "cache_eventually_converges", "workqueue_exclusive",
+        "workqueue_keeps_dirty_keys",
         "workqueue_hands_out_added_keys"}
     for mutant in INFORMER.mutants.values():
         assert mutant.violates in {p.name for p in INFORMER.properties}

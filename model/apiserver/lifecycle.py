@@ -32,9 +32,14 @@ Actions:
   finalizer once no blocking dependent is left; ``GcCollect(i)`` — delete pod
   ``i`` whose owner no longer exists (all system).
 
-Bound: ``max_revision`` — a request whose writes would take the store past
-it never happens (clients may switch policies back and forth forever, so the
-space needs a bound). Initial states: every combination of the owner and the first pod carrying
+Bound: ``max_revision`` — a client request whose writes would take the
+store past it never happens (clients may switch policies back and forth
+forever, so the space needs a bound). The garbage collector's requests are
+not cut by it: each removes a reference, a finalizer or an object, so they
+are finite anyway, and cutting them would leave deletions half done at the
+bound — states that look stuck to the liveness check although the real
+collector would go on (the bound is on the environment, as
+``properties.core`` has it: "faults stop" and "writes stop" are budgets). Initial states: every combination of the owner and the first pod carrying
 the custom finalizer or not, so deletions with and without finalizers are
 both explored.
 """
@@ -91,6 +96,13 @@ class ApiserverLifecycle(Machine):
             "the controller of the custom finalizer clears the whole finalizers list "
             "(foregroundDeletion with it) instead of removing only its own",
             violates="foreground_waits_for_dependents"),
+        "gc_background_not_cascading": Mutant(
+            "the garbage collector never deletes the dependents of an owner that is "
+            "already gone (deleted with propagationPolicy Background): they stay forever "
+            "(kubernetes/kubernetes#44046 and #47843, fixed by #44058: 'the garbage "
+            "collector didn't delete pods when a deployment was deleted with "
+            "PropagationPolicy=Background')",
+            violates="background_dependents_collected"),
         "controller_clears_orphan": Mutant(
             "the controller of the custom finalizer clears the whole finalizers list "
             "(orphan with it) instead of removing only its own",
@@ -159,8 +171,8 @@ class ApiserverLifecycle(Machine):
             new = handler(state, *p)
         except (TypeError, IndexError):
             return None  # not a step of this machine (a hand-edited trace)
-        if new is None or mvcc.revision(new) > self.max_revision:
-            return None  # beyond the bound: this request never happens
+        if new is None or (name in _ENV and mvcc.revision(new) > self.max_revision):
+            return None  # a client request beyond the bound never happens
         return new
 
     def _Delete(self, store, i, policy):
@@ -243,7 +255,7 @@ class ApiserverLifecycle(Machine):
 
     def _GcCollect(self, store, i):
         owner, _ = self._owner(store)
-        if owner is not None:
+        if owner is not None or self.mutant == "gc_background_not_cascading":
             return None
         return self._delete_dependent(store, i)
 
@@ -262,12 +274,18 @@ class ApiserverLifecycle(Machine):
             if obj is not None:
                 yield obj
 
+    #: the compaction below keeps step labels (see ``Machine``): liveness
+    #: may use it (``tests/test_liveness.py`` checks it on reachable states)
+    canonical_keeps_steps = True
+
     def canonical(self, state):
         """The store compacted at its current revision. Why that is sound
         here: every action reads only current objects, and every property
         reads the current objects plus what the step itself wrote — so two
         stores that differ only in superseded history behave alike. It turns
-        the many orders of the same writes into one state."""
+        the many orders of the same writes into one state. It changes no
+        step's name or parameters, so it is sound for liveness too (a
+        label-preserving bisimulation), unlike a symmetry."""
         rev = mvcc.revision(state)
         if mvcc.compact_revision(state) >= rev:
             return state

@@ -100,6 +100,12 @@ class Informer(Machine):
             "the DeltaFIFO drops an Updated delta when the key's newest queued delta is "
             "already Added or Updated, as if the pending change covered it",
             violates="cache_converges"),
+        "watch_not_reopened": Mutant(
+            "after the watch connection drops the reflector never opens it again, so "
+            "the cache silently stops following the server (fabric8io/kubernetes-client"
+            "#2992, fixed by #3018: an exception in onClose terminated the watch for "
+            "good; #6379: 'the reflector watcher stopped silently')",
+            violates="cache_eventually_converges"),
         "bookmark_skips_events": Mutant(
             "the server sends a BOOKMARK at its current revision while events of the "
             "resource are still pending on the watch", violates="cache_converges"),
@@ -201,7 +207,8 @@ class Informer(Machine):
         if mode == LIST:
             yield _LIST, self._List(state)
         elif mode == CLOSED:
-            yield _WATCH, self._Watch(state)
+            if self.mutant != "watch_not_reopened":
+                yield _WATCH, self._Watch(state)
         else:
             for step, handler in ((_GONE, self._Gone), (_DELIVER, self._Deliver),
                                   (_BOOKMARK, self._Bookmark), (_DISCONNECT, self._Disconnect)):
@@ -281,7 +288,7 @@ class Informer(Machine):
 
     def _Watch(self, state):
         store, budget, (mode, rv), fifo, cache, wq = state
-        if mode != CLOSED:
+        if mode != CLOSED or self.mutant == "watch_not_reopened":
             return None
         return (store, budget, (WATCH, rv), fifo, cache, wq)
 
