@@ -389,6 +389,8 @@ def test_relaying_a_clients_message_with_its_src_is_accepted(tmp_path):
     assert j.op_counts()["ok"] >= 30
     assert any("re-sent with another node's or client's src" in n for n in outcome.notes), \
         outcome.notes
+    # each relayed src is a client that did send the relaying node its request
+    assert not any("never sent the node anything" in n for n in outcome.notes), outcome.notes
 
 
 def test_a_src_naming_nobody_is_a_protocol_error(tmp_path):

@@ -170,3 +170,40 @@ def test_interrupted_run_removes_everything(sig, code, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_leftovers_of_a_sigkilled_run_are_found_and_removed(tmp_path):
+    """SIGKILL leaves everything behind; the next run removes it by the run's
+    prefix (and says so), and never touches a live run's."""
+    from conformance.target import etcd_leftovers
+
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.target.etcd_cli", "--time-limit", "60",
+                             "--nemesis", "pause", "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        m = re.search(r"\(run ([0-9a-f]{6})\)", proc.stderr.readline())
+        assert m
+        run_id = m.group(1)
+        deadline = time.monotonic() + 30
+        while "ops " not in proc.stderr.readline():   # the cluster is up, traffic flowing
+            assert time.monotonic() < deadline and proc.poll() is None
+        with LocalCluster(size=1) as live:            # a live run, whose things must stay
+            assert run_id in etcd_leftovers.find()
+            assert not any(run_id in line for line in etcd_leftovers.remove_leftovers()), \
+                "a live run's cluster was removed"
+            proc.kill()
+            proc.wait()
+            left = leftovers(run_id)
+            assert any(x.startswith("netns") for x in left), left
+            report = etcd_leftovers.remove_leftovers()
+            assert any(f"killed run {run_id}" in line and "netns" in line for line in report), report
+            assert leftovers(run_id) == []
+            assert run_id not in etcd_leftovers.find()
+            assert live.run_id in etcd_leftovers.find()   # the live one kept everything
+            assert EtcdClient(live.endpoints[0], timeout=2).healthy()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        etcd_leftovers.remove_leftovers()

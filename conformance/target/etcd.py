@@ -27,8 +27,10 @@ digits) so that it can be told apart from other runs' and removed by name.
 namespaces (which takes the member veths and their iptables rules with them),
 the bridge, the host FORWARD rule if one was needed, the temporary directory.
 It runs from ``finally`` blocks, from ``atexit``, and from the SIGTERM/SIGHUP
-handler that :func:`conformance.target.signals.signals_raise` installs; nothing survives a run except
-after SIGKILL of the runner itself.
+handler that :func:`conformance.target.signals.signals_raise` installs; nothing
+survives a run except after SIGKILL of the runner itself — and what such a
+run leaves, the next local run finds by its prefix and removes
+(:mod:`conformance.target.etcd_leftovers`; listed in :attr:`LocalCluster.reaped`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import time
 from collections.abc import Sequence
 
 from checker.errors import BadInput, MissingEnvironment
+from conformance.target import etcd_leftovers
 from conformance.target.etcd_client import ClientError, EtcdClient
 
 SUBNET_PREFIX = "10.251.0."       # the one /24 this target ever sends to
@@ -168,6 +171,8 @@ class LocalCluster:
         self._bridge_created = False
         self._stopped = False
         self._lock = threading.RLock()
+        self._run_lock = None
+        self.reaped: list[str] = []       # what killed runs had left, removed at start
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -187,6 +192,8 @@ class LocalCluster:
         with _live_lock:
             _live.add(self)
         try:
+            self._run_lock = etcd_leftovers.hold(self.run_id)   # before anything is created
+            self.reaped = etcd_leftovers.remove_leftovers()
             self.tmpdir = tempfile.mkdtemp(prefix=f"{self.prefix}-etcd-")
             self._network()
             for m in self.members:
@@ -354,6 +361,9 @@ class LocalCluster:
                 else:
                     problems.append(f"rm -r {self.tmpdir} failed")
             self._stopped = True
+            if self._run_lock is not None:
+                self._run_lock.close()     # what failed to go, a later run removes
+                self._run_lock = None
             with _live_lock:
                 _live.discard(self)
             return problems

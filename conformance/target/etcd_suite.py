@@ -205,6 +205,7 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
                 if local:
                     progress.message(f"starting a 3-member etcd cluster (run {run_id})")
                     cluster.start()
+                    result.problems.extend(cluster.reaped)
                     endpoints = cluster.endpoints
                     if cluster_hook is not None:
                         hooked = cluster_hook(cluster)
