@@ -76,6 +76,7 @@ from typing import Any
 import attrs
 
 from checker.errors import BadInput
+from conformance.budget import Budget, Meter
 from conformance.history import Event, Operation, pair
 from conformance.model import Spec, spec as spec_named
 
@@ -122,6 +123,8 @@ class Result:
     explored: int = 0
     failure: Failure | None = None
     unknown_keys: tuple = ()
+    #: why the verdict is ``unknown``: the budget that ran out ("time", "memory")
+    undecided: str = ""
 
     @property
     def ok(self) -> bool | None:
@@ -131,15 +134,15 @@ class Result:
         return {"verdict": self.verdict, "linearizable": self.ok, "model": self.model,
                 "operations": self.operations, "partitions": self.partitions,
                 "elapsed_seconds": round(self.elapsed, 6), "explored": self.explored,
-                "unknown_partitions": list(self.unknown_keys),
+                "unknown_partitions": list(self.unknown_keys), "budget_exhausted": self.undecided or None,
                 "failure": None if self.failure is None else self.failure.to_json()}
 
 
-class _OutOfTime(Exception):
-    pass
+class _OutOfBudget(Exception):
+    """The search ran out of its time or memory budget (``args[0]``: which)."""
 
 
-_CHECK_EVERY = 2048  # search steps between two reads of the clock
+_CHECK_EVERY = 4096  # search steps between two looks at the budget
 
 
 def _memoized(fn):
@@ -156,211 +159,250 @@ def _memoized(fn):
     return transition
 
 
-def _search(ops: Sequence[Operation], spec: Spec, deadline: float | None):
-    """Wing–Gong–Lowe search over one partition's operations (sorted by call).
+def _search(ops: Sequence[Operation], spec: Spec, meter: Meter | None):
+    """Lowe's just-in-time linearization over one partition's operations (sorted by call).
 
     Returns ``(linearizable, blocked, path, steps)``: ``blocked`` is the index
     in ``ops`` of the culprit (the operation whose return was the latest
     blocking event) and ``path`` the linearization (indexes into ``ops``) that
-    reached it; both ``None`` when linearizable.
+    reached it; both ``None`` when linearizable. Raises :class:`_OutOfBudget`
+    when ``meter`` runs out.
+
+    **A configuration's name is small.** Lowe and porcupine key the cache by
+    the set of linearized operations as a bitset over the whole partition,
+    which makes every entry as wide as the history (n entries of n bits: 2 GB
+    for 100k operations of one register). But the set has a shape: let R be
+    the earliest return of a known-outcome operation not yet linearized — then
+    every operation that returned before R is linearized, and every one
+    linearized was called before R. So the set is ``k`` (R's rank among the
+    returns) and ``rel``, the linearized operations returning after R, as a
+    bitset relative to ``k``: operations running at R's time, at most one
+    per client. The cache key is ``(k, rel, state)`` — canonical, so
+    memoization loses nothing — and the cache grows with the configurations
+    visited, not with their width.
+
+    **Unknown outcomes** (``info``) have no return: they may be linearized at
+    any point after their call, or never. Those with the same transition
+    (:meth:`Spec.twin_key`) are interchangeable and taken oldest first, so
+    the candidates of a configuration are at most one per class, and one that
+    would not change the state is never placed. The cache maps ``(k, rel,
+    state)`` to the info sets it was reached with; a configuration reached
+    with a superset of one already explored is pruned (subsumption): it can
+    do nothing the other could not.
+
+    **Pure operations** (a read, a failed compare) that can be linearized now
+    can always go first, so when one can, it is the configuration's only
+    candidate.
+
+    The cache is only a cache: when it outgrows its share of the memory
+    budget it is dropped, which costs time but keeps the search exhaustive.
     """
-    # Compile the operations; drop those that neither act nor observe.
+    n_all = len(ops)
+    compiled = spec.compile(ops)
     fns: list = []
     kept: list[int] = []
     pure: list[bool] = []
+    twins: list = []
     memoize = spec.memoize_transitions
-    for i, op in enumerate(ops):
-        fn = spec.prepare(op)
+    for i in range(n_all):
+        fn, twin = compiled[i]
         if fn is not None:
             fns.append(_memoized(fn) if memoize else fn)
             kept.append(i)
-            pure.append(spec.is_pure(op))
+            pure.append(spec.is_pure(ops[i]))
+            twins.append(twin)
     n = len(fns)
     # Events: (time, 0 = call / 1 = return, op). At equal times calls come first,
     # so operations that merely touch are concurrent (the permissive reading).
     evs = []
-    must = 0
-    has_ret_of = [False] * n
+    known = [False] * n
     for j, i in enumerate(kept):
         op = ops[i]
         evs.append((op.call, 0, j))
         if op.ret is not None:  # ok, or a fail the spec keeps as an observation
             evs.append((op.ret, 1, j))
-            has_ret_of[j] = True
-            must += 1
+            known[j] = True
+    must = sum(known)
     if must == 0:
         return True, None, None, 0
     evs.sort()
-    # Two linked lists over the entries (ids 1..E, in time order): list A holds
-    # the calls and returns of known-outcome operations (head 0, tail E+1),
-    # list B the calls of info operations (head E+2, tail E+3). The candidates
-    # of a configuration are the calls in A before A's first remaining return,
-    # tried first, then the calls in B before that return, newest first: an
-    # info operation is linearized only when nothing else will do, and then
-    # most likely the one the blocked operation saw took effect just before
-    # it; older ones most often never took effect, or long ago. (Orders only:
-    # the search stays exhaustive.)
+    # One doubly linked list (ids 1..E in time order, head 0, tail E+1) of the
+    # calls and returns of known-outcome operations, unlinked and relinked in
+    # place (Knuth's dancing links). Info operations are not in it: their call
+    # entry ids only say whether they were called before a return.
     E = len(evs)
-    tail_a, head_b, tail_b = E + 1, E + 2, E + 3
-    nxt = [0] * (E + 4)
-    prv = [0] * (E + 4)
-    is_call = [False] * (E + 4)
-    op_of = [0] * (E + 4)
-    ret_entry = [0] * n        # entry id of op j's return, 0 = none
-    last_a = 0
-    b_calls = []
+    tail = E + 1
+    nxt = [0] * (E + 2)
+    prv = [0] * (E + 2)
+    is_call = [False] * (E + 2)
+    op_of = [0] * (E + 2)
+    call_entry = [0] * n
+    ret_entry = [0] * n
+    rank = [0] * n             # a known op's place among the returns
+    last = 0
+    r = 0
     for pos, (_, kind, j) in enumerate(evs, 1):
         op_of[pos] = j
         if kind == 0:
             is_call[pos] = True
+            call_entry[j] = pos
+            if not known[j]:
+                continue
         else:
             ret_entry[j] = pos
-        if kind == 1 or has_ret_of[j]:
-            nxt[last_a], prv[pos], last_a = pos, last_a, pos
-        else:
-            b_calls.append(pos)
-    nxt[last_a], prv[tail_a] = tail_a, last_a
-    last_b = head_b
-    for pos in reversed(b_calls):   # newest first (see below)
-        nxt[last_b], prv[pos], last_b = pos, last_b, pos
-    nxt[last_b], prv[tail_b] = tail_b, last_b
-    has_ret = has_ret_of
-    # Known-outcome and info operations are numbered apart: a configuration is
-    # (known bits, state) -> the info bitsets it was reached with.
-    bit = [0] * n
-    nk = ni = 0
-    for j in range(n):
-        if has_ret[j]:
-            bit[j] = 1 << nk
-            nk += 1
-        else:
-            bit[j] = 1 << ni
-            ni += 1
-
-    # Twins: info operations with the same transition (same f and input) are
-    # interchangeable, so they are linearized oldest first: rank[j] is op j's
-    # place among its twins (in call order), taken[c] how many of class c are
-    # linearized. (An older twin is available wherever a younger one is.)
-    twin = [0] * n
-    rank = [0] * n
+            rank[j] = r
+            r += 1
+        nxt[last], prv[pos], last = pos, last, pos
+    nxt[last], prv[tail] = tail, last
+    # Info operations: twin classes, each a list in call order; ibit numbers them.
+    ibit = [0] * n
+    cls_of = [0] * n
     classes: dict = {}
+    members: list[list[int]] = []
+    ni = 0
     for j in range(n):
-        if not has_ret[j]:
-            c = classes.setdefault(spec.twin_key(ops[kept[j]]), len(classes))
-            twin[j] = c
-    taken = [0] * max(1, len(classes))
-    seen_in = [0] * max(1, len(classes))
-    for j in range(n):
-        if not has_ret[j]:
-            rank[j] = seen_in[twin[j]]
-            seen_in[twin[j]] += 1
+        if not known[j]:
+            c = classes.get(twins[j])
+            if c is None:
+                c = classes[twins[j]] = len(members)
+                members.append([])
+            cls_of[j] = c
+            members[c].append(j)
+            ibit[j] = 1 << ni
+            ni += 1
+    taken = [0] * len(members)
+    n_cls = len(members)
+
+    def candidates():
+        """The configuration's candidates, and its first remaining return."""
+        out = []
+        e = nxt[0]
+        while is_call[e]:
+            out.append(op_of[e])
+            e = nxt[e]
+        if n_cls:
+            info = []
+            for c in range(n_cls):
+                m = members[c]
+                t = taken[c]
+                if t < len(m) and call_entry[m[t]] < e:
+                    info.append(m[t])
+            if info:
+                info.sort(reverse=True)   # newest first: most likely what a blocked op saw
+                out += info
+        return out, e
 
     state = spec.init()
-    lok = linfo = 0
+    k = rel = linfo = 0
     done = 0
     memo: dict = {}
     memo_get = memo.get
-    stack: list = []           # (call entry, previous state, forced, block)
+    cache_limit = meter.cache_entries if meter is not None else (1 << 62)
+    stack: list = []           # (candidate position, op, state, k, rel, linfo)
     push, pop = stack.append, stack.pop
     best_pos = 0
     best_path: list[int] = []
     steps = 0
     budget = _CHECK_EVERY
-    e = nxt[0]
-    block = 0                  # A's first remaining return, while scanning B
+    cands, block = candidates()
+    pos = 0
     while True:
-        if block == 0:
-            if not is_call[e]:
-                # A's first remaining return: now the info calls that precede it.
-                block = e
-                e = nxt[head_b]
+        budget -= 1
+        if budget == 0:
+            budget = _CHECK_EVERY
+            if meter is not None:
+                why = meter.exceeded()
+                if why is not None:
+                    raise _OutOfBudget(why)
+        descended = False
+        while pos < len(cands):
+            j = cands[pos]
+            pos += 1
+            ns = fns[j](state)
+            if ns is None:
                 continue
-        elif e > block:
-            if e != tail_b:          # an info call after the block: not yet
-                e = nxt[e]
-                continue
-        if block == 0 or e < block:  # a candidate
-            j = op_of[e]
-            ns = None if block and rank[j] != taken[twin[j]] else fns[j](state)
-            if ns is not None and block and ns == state:
-                ns = None  # an info op that changes nothing here: no reason to place it here
-            if ns is not None:
-                if has_ret[j]:
-                    k = (lok | bit[j], ns)
-                    ninfo = linfo
+            if known[j]:
+                rj = rank[j]
+                if rj == k:
+                    y = rel | 1
+                    t = (~y & (y + 1)).bit_length() - 1   # trailing ones
+                    nk, nrel = k + t, y >> t
                 else:
-                    k = (lok, ns)
-                    ninfo = linfo | bit[j]
-                seen = memo_get(k)
-                if seen is None:
-                    memo[k] = [ninfo]
+                    nk, nrel = k, rel | (1 << (rj - k))
+                ninfo = linfo
+            else:
+                if ns == state:
+                    continue   # changes nothing here: no reason to place it here
+                nk, nrel = k, rel
+                ninfo = linfo | ibit[j]
+            key = (nk, nrel, ns)
+            seen = memo_get(key)
+            if seen is None:
+                if len(memo) >= cache_limit:
+                    memo.clear()
+                memo[key] = ninfo
+                fresh = True
+            elif type(seen) is int:
+                if seen & ~ninfo:
+                    memo[key] = [seen, ninfo]
                     fresh = True
                 else:
-                    # Subsumption: a configuration reached with a subset of these
-                    # info operations linearized can do everything this one can.
-                    for m in seen:
-                        if not m & ~ninfo:
-                            fresh = False
-                            break
-                    else:
-                        seen.append(ninfo)
-                        fresh = True
-                if fresh:
-                    push((e, state, pure[j], block))
-                    state = ns
-                    # unlink the call entry and (if any) the return entry
-                    p, q = prv[e], nxt[e]
-                    nxt[p] = q
-                    prv[q] = p
-                    if has_ret[j]:
-                        lok |= bit[j]
-                        done += 1
-                        if done == must:
-                            return True, None, None, steps
-                        r = ret_entry[j]
-                        p, q = prv[r], nxt[r]
-                        nxt[p] = q
-                        prv[q] = p
-                    else:
-                        linfo = ninfo
-                        taken[twin[j]] += 1
-                    e = nxt[0]
-                    block = 0
-                    continue
-            e = nxt[e]
-        else:
-            # Nothing left to try before the return at ``block``: backtrack.
-            steps += 1
-            budget -= 1
-            if budget == 0:
-                budget = _CHECK_EVERY
-                if deadline is not None and _time.monotonic() > deadline:
-                    raise _OutOfTime
-            if block > best_pos:
-                best_pos = block
-                best_path = [op_of[s[0]] for s in stack]
-            while True:
-                if not stack:
-                    culprit = kept[op_of[best_pos]]
-                    return False, culprit, [kept[j] for j in best_path], steps
-                e, state, forced, block = pop()
-                j = op_of[e]
-                if has_ret[j]:
-                    lok ^= bit[j]
-                    done -= 1
-                    r = ret_entry[j]
-                    nxt[prv[r]] = r
-                    prv[nxt[r]] = r
+                    fresh = False
+            else:
+                # Subsumption: reached before with a subset of these info operations.
+                for m in seen:
+                    if not m & ~ninfo:
+                        fresh = False
+                        break
                 else:
-                    linfo ^= bit[j]
-                    taken[twin[j]] -= 1
-                nxt[prv[e]] = e
-                prv[nxt[e]] = e
-                # A pure operation (one that never changes the state) that could
-                # go first can always go first: if that failed, so do its siblings.
-                if not forced:
-                    break
-            e = nxt[e]
+                    seen.append(ninfo)
+                    fresh = True
+            if pure[j]:
+                pos = len(cands)   # it decides this configuration alone
+            if not fresh:
+                continue
+            push((pos, j, state, k, rel, linfo))
+            state, k, rel, linfo = ns, nk, nrel, ninfo
+            ce = call_entry[j]
+            if known[j]:
+                p, q = prv[ce], nxt[ce]
+                nxt[p] = q
+                prv[q] = p
+                done += 1
+                if done == must:
+                    return True, None, None, steps
+                re = ret_entry[j]
+                p, q = prv[re], nxt[re]
+                nxt[p] = q
+                prv[q] = p
+            else:
+                taken[cls_of[j]] += 1
+            descended = True
+            break
+        if descended:
+            cands, block = candidates()
+            pos = 0
+            continue
+        # Nothing left to try before the return at ``block``: backtrack.
+        steps += 1
+        if block > best_pos:
+            best_pos = block
+            best_path = [s[1] for s in stack]
+        if not stack:
+            culprit = kept[op_of[best_pos]]
+            return False, culprit, [kept[j] for j in best_path], steps
+        pos, j, state, k, rel, linfo = pop()
+        if known[j]:
+            done -= 1
+            re = ret_entry[j]
+            nxt[prv[re]] = re
+            prv[nxt[re]] = re
+            ce = call_entry[j]
+            nxt[prv[ce]] = ce
+            prv[nxt[ce]] = ce
+        else:
+            taken[cls_of[j]] -= 1
+        cands, block = candidates()
 
 
 def cut(ops: Sequence[Operation], t: int) -> list[Operation]:
@@ -377,7 +419,7 @@ def cut(ops: Sequence[Operation], t: int) -> list[Operation]:
 
 
 def _smallest_window(key, ops: Sequence[Operation], spec: Spec, culprit: int, path: list[int],
-                     deadline: float | None) -> Failure:
+                     meter: Meter | None) -> Failure:
     """The shortest failing cut of a partition whose search failed at ``culprit``.
 
     The search's latest blocking return bounds the answer from below: the cut
@@ -395,7 +437,7 @@ def _smallest_window(key, ops: Sequence[Operation], spec: Spec, culprit: int, pa
 
     def fails(i: int) -> bool:
         window = cut(ops, rets[i])
-        ok, c, p, _ = _search(window, spec, deadline)
+        ok, c, p, _ = _search(window, spec, meter)
         if not ok:
             found[i] = (window, c, p)
         return not ok
@@ -418,9 +460,9 @@ def _smallest_window(key, ops: Sequence[Operation], spec: Spec, culprit: int, pa
         t = rets[hi]
         if window[c].ret != t:  # the culprit is the operation whose return makes it fail
             c = next(i for i, op in enumerate(window) if op.ret == t)
-    except _OutOfTime:
+    except _OutOfBudget as e:
         window, c, p = list(ops), culprit, path
-        note = " (the time budget ran out before the window was minimized)"
+        note = f" (the {e.args[0]} budget ran out before the window was minimized)"
     lin = tuple(p)
     states = [spec.init()]
     for i in p:
@@ -433,16 +475,18 @@ def _smallest_window(key, ops: Sequence[Operation], spec: Spec, culprit: int, pa
     return Failure(key, tuple(window), op, lin, tuple(spec.describe(s) for s in states), msg)
 
 
-def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = None) -> Result:
+def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = None,
+          max_memory: float | None = None) -> Result:
     """Check operations against a specification (an instance or a name in ``SPECS``).
 
-    ``budget`` (seconds) bounds the whole check; partitions it does not finish
-    make the verdict ``unknown`` unless another partition is found not
+    ``budget`` (seconds) and ``max_memory`` (megabytes of resident memory)
+    bound the whole check (``None``: unlimited); partitions they do not let it
+    finish make the verdict ``unknown`` unless another partition is found not
     linearizable. When several partitions fail, the failure reported is the
     one whose culprit returned first (the smallest failing window).
     """
     t0 = _time.perf_counter()
-    deadline = None if budget is None else _time.monotonic() + budget
+    meter = None if budget is None and max_memory is None else Budget(budget, max_memory).start()
     if isinstance(spec, str):
         spec = spec_named(spec)
     ops = list(ops)
@@ -454,9 +498,9 @@ def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = Non
     for op in ops:
         parts.setdefault(spec.partition_key(op), []).append(op)
 
-    def result(verdict, failure=None, unknown=(), explored=0):
+    def result(verdict, failure=None, unknown=(), explored=0, why=""):
         return Result(verdict, spec.name, len(ops), len(parts), _time.perf_counter() - t0,
-                      explored, failure, tuple(unknown))
+                      explored, failure, tuple(unknown), why)
 
     g = spec.global_violation(ops)
     if g is not None:
@@ -464,31 +508,34 @@ def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = Non
         return result(NOT_LINEARIZABLE, Failure(None, tuple(culprits), culprits[-1], (), (), message))
     failures: list[Failure] = []
     unknown: list = []
+    why = ""
     explored = 0
     # Small partitions first: cheap verdicts before a budget runs out.
     for key, part in sorted(parts.items(), key=lambda kv: len(kv[1])):
         part.sort(key=lambda op: (op.call, op.index if op.index is not None else 0))
         part = spec.simplify(part)
         try:
-            ok, culprit, path, steps = _search(part, spec, deadline)
-        except _OutOfTime:
+            ok, culprit, path, steps = _search(part, spec, meter)
+        except _OutOfBudget as e:
             unknown.append(key)
+            why = why or e.args[0]
             continue
         explored += steps
         if not ok:
-            failures.append(_smallest_window(key, part, spec, culprit, path, deadline))
+            failures.append(_smallest_window(key, part, spec, culprit, path, meter))
     if failures:
         first = min(failures, key=lambda f: f.culprit.ret)
         return result(NOT_LINEARIZABLE, first, unknown, explored)
     if unknown:
-        return result(UNKNOWN, None, unknown, explored)
+        return result(UNKNOWN, None, unknown, explored, why)
     return result(LINEARIZABLE, None, (), explored)
 
 
-def check_events(events: Sequence[Event], spec: Spec | str, budget: float | None = None) -> Result:
-    return check(pair(events), spec, budget)
+def check_events(events: Sequence[Event], spec: Spec | str, budget: float | None = None,
+                 max_memory: float | None = None) -> Result:
+    return check(pair(events), spec, budget, max_memory)
 
 
-def check_history(history, budget: float | None = None) -> Result:
+def check_history(history, budget: float | None = None, max_memory: float | None = None) -> Result:
     """Check a :class:`conformance.importers.History` against the model it names."""
-    return check(history.operations(), history.model, budget)
+    return check(history.operations(), history.model, budget, max_memory)

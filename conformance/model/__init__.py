@@ -15,7 +15,7 @@ concurrent objects", TOPLAS 1990). Each is a :class:`Spec`:
     a history is linearizable iff each object's sub-history is (Herlihy and
     Wing's locality; Horn and Kroening, "Faster linearizability checking via
     P-compositionality", FORTE 2015);
-``prepare(op)``
+``prepare(op)`` / ``compile(ops)``
     the checker's hot path: ``op``'s transition as a function of the state
     alone (``step`` with the operation's fields bound once), or ``None`` when
     the operation has no effect and observed nothing — a ``fail`` (Jepsen: it
@@ -65,6 +65,15 @@ class Spec:
             return None
         step = self.step
         return lambda state: step(state, op)
+
+    def compile(self, ops: list[Operation]) -> list[tuple[Transition | None, Hashable]]:
+        """One partition's operations as ``(transition, twin key)`` pairs for the search.
+
+        The default is :meth:`prepare` and :meth:`twin_key` of each operation;
+        a model overrides it when seeing the whole partition lets it abstract
+        what no operation can tell apart (the register's unobserved values).
+        """
+        return [(self.prepare(op), self.twin_key(op) if op.ret is None else None) for op in ops]
 
     def is_pure(self, op: Operation) -> bool:
         """``op`` never changes the state where it is possible (a read, a failed compare).

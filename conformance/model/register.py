@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from conformance.history import Operation
 from conformance.model import Spec
 
@@ -32,6 +34,21 @@ class _Nil:
 NIL = _Nil()
 
 
+class _Unseen:
+    """Every written value no read or compare ever saw (see :meth:`Register.compile`)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "unseen"
+
+    def __reduce__(self):
+        return "UNSEEN"
+
+
+UNSEEN = _Unseen()
+
+
 def freeze(v: Any):
     """A JSON value as a hashable state component (``null`` → :data:`NIL`)."""
     if v is None:
@@ -41,6 +58,15 @@ def freeze(v: Any):
     if isinstance(v, dict):
         return tuple(sorted((k, freeze(x)) for k, x in v.items()))
     return v
+
+
+def _written(op: Operation):
+    """The value ``op`` may write (frozen), or ``None`` if it writes none."""
+    if op.f == "write" and op.status != "fail":
+        return freeze(op.input)
+    if op.f == "cas" and op.status != "fail" and _cas_args(op.input) is not None:
+        return _cas_args(op.input)[1]
+    return None
 
 
 def _cas_args(value):
@@ -85,7 +111,82 @@ class Register(Spec):
             return new if state == old else state
         return None
 
+    def simplify(self, ops):
+        """Decide unknown writes up front where a written value is unique and was seen.
+
+        A value written by one operation only (a write, or a cas's new value),
+        other than nil, that a read returned or a successful cas compared
+        against can only be there because that operation took effect — so an
+        ``info`` write or cas whose value was seen took effect before the first
+        such observation returned: it becomes one with a known outcome
+        returning then (exactly the histories' linearizations: sound and
+        complete). Jepsen and etcd's robustness tests decide unknown writes
+        the same way where values are unique.
+        """
+        writers: dict = {}
+        for op in ops:
+            v = _written(op)
+            if v is not None:
+                writers[v] = writers.get(v, 0) + 1
+        first: dict = {}
+        for op in ops:
+            if op.status != "ok":
+                continue
+            if op.f == "read":
+                v = freeze(op.output)
+            elif op.f == "cas" and _cas_args(op.input) is not None:
+                v = _cas_args(op.input)[0]
+            else:
+                continue
+            if op.ret < first.get(v, op.ret + 1):
+                first[v] = op.ret
+        out = []
+        for op in ops:
+            if op.status == "info":
+                v = _written(op)
+                t = first.get(v)
+                if v is not None and v is not NIL and writers[v] == 1 and t is not None \
+                        and t > op.call:
+                    op = attrs.evolve(op, status="ok", ret=t, output=op.input)
+            out.append(op)
+        return out
+
+    def compile(self, ops):
+        """Transitions over an abstraction of the values: the unobserved ones are one value.
+
+        Only a read's output and a cas's expected value are ever compared with
+        the register; a value written but never among those (never seen) can
+        only ever make such a comparison false, exactly as any other unseen
+        value would. So all unseen values are one value here, :data:`UNSEEN` —
+        an exact abstraction (every order of operations is a linearization
+        with it iff it is one without), which makes unknown writes of unseen
+        values twins, and states fewer.
+        """
+        seen = {NIL}
+        for op in ops:
+            if op.f == "read" and op.status == "ok":
+                seen.add(freeze(op.output))
+            elif op.f == "cas" and _cas_args(op.input) is not None:
+                seen.add(_cas_args(op.input)[0])
+
+        def value(v):
+            v = freeze(v)
+            return v if v in seen else UNSEEN
+
+        out = []
+        for op in ops:
+            fn = self._transition(op, value)
+            twin = None
+            if op.ret is None and fn is not None:
+                twin = (op.f, value(op.input)) if op.f == "write" else \
+                    (op.f, _cas_args(op.input)[0], value(_cas_args(op.input)[1]))
+            out.append((fn, twin))
+        return out
+
     def prepare(self, op: Operation):
+        return self._transition(op, freeze)
+
+    def _transition(self, op: Operation, value):
         f, status = op.f, op.status
         if status == "fail" and f != "cas":
             return None
@@ -95,16 +196,17 @@ class Register(Spec):
             want = freeze(op.output)
             return lambda s: s if s == want else None
         if f == "write":
-            v = freeze(op.input)
+            v = value(op.input)
             return lambda s: v
         if f == "cas":
             old, new = _cas_args(op.input)
+            new = value(op.input[1])
             if status == "ok":
                 return lambda s: new if s == old else None
             if status == "fail":
                 return lambda s: s if s != old else None
             return lambda s: new if s == old else s
-        return super().prepare(op)
+        return Spec.prepare(self, op)
 
     def describe(self, state):
         return None if state is NIL else state
