@@ -46,9 +46,43 @@ MODELS = (
     JOB,
 )
 
+def _ranking(mutant=None, *, timeout_ms=None):
+    """The ReplicaSet's convergence proof (``properties.symbolic.controllers``):
+    the invariant by 1-induction, then the ranking function by one SMT query;
+    given a mutant, BMC must find a quiet dead end and replay it."""
+    import time
+
+    from checker.z3engine import PROVED, Result, bmc, k_induction
+    from properties.symbolic import controllers as ranking
+
+    name = "replicaset_converges_by_ranking"
+    if mutant is not None:
+        return bmc(ranking.ReplicaSetEncoding(mutant=mutant),
+                   ranking.QUIET_END_CONVERGED.name, 6, check=f"{name}[{mutant}]",
+                   timeout_ms=timeout_ms)
+    start, enc = time.perf_counter(), ranking.ReplicaSetEncoding()
+    result = k_induction(enc, ranking.QUIET_END_CONVERGED.name, 1, check=name,
+                         timeout_ms=timeout_ms)
+    if result.verdict != PROVED:
+        return result
+    verdict, detail = ranking.check_ranking(enc, timeout_ms=timeout_ms)
+    return Result(name, "replicaset_converges", "ranking", verdict, 1,
+                  time.perf_counter() - start, detail="invariant inductive; " + detail,
+                  machine=enc.machine)
+
+
+def _symbolic():
+    from checker.z3engine import SymbolicCheck
+    from properties.symbolic.controllers import PROVES
+
+    return (SymbolicCheck("replicaset_converges_by_ranking", "controllers", "replicaset",
+                          "replicaset_converges", PROVES, _ranking, mutants=("drops_error",)),)
+
+
 COMPONENT = Component(
     "controllers",
     "kube-controller-manager and cloud-controller-manager: watch loops over informer "
     "caches and a work queue, writing through the apiserver",
     MODELS,
+    symbolic=_symbolic(),
 )
