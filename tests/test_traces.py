@@ -83,3 +83,105 @@ def test_bad_trace_files_are_one_line_and_exit_2(tmp_path, capsys, content, mess
 def test_missing_trace_file(capsys):
     assert main(["trace", "show", "/nonexistent/trace.itf.json"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+# --- traces as input: each bad one is one line and exit 2 -------------------
+
+VALID = Path(__file__).resolve().parents[1] / "traces" / "store" / \
+    "mvcc-revision_monotonic-explore-delete_keeps_revision.itf.json"
+
+
+def _edit(path, change):
+    trace = json.loads(VALID.read_text())
+    change(trace)
+    path.write_text(json.dumps(trace))
+    return path
+
+
+def _set(*keys_and_value):
+    *keys, last, value = keys_and_value
+
+    def change(trace):
+        node = trace
+        for key in keys:
+            node = node[key]
+        node[last] = value
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (_set("states", []), "'states' is empty"),
+    (_set("states", 1, "#meta", "action", "Nope"), "Nope is not an action of mvcc"),
+    (_set("states", 1, "#meta", "action", 7), "the action is an integer"),
+    (_set("states", 1, "#meta", "params", [{"k": [1]}, 3]), "parameters of the wrong type"),
+    (_set("states", 1, "#meta", "params", ["a"]), "parameters of the wrong type or number"),
+    (_set("states", 1, "#meta", "params", 5), "'params' is an integer, not a list"),
+    (_set("states", 1, "#meta", "params", [{"#set": [{"a": 1}]}]), "#set element"),
+    (_set("#meta", "a string"), "'#meta' is a string, not an object"),
+    (_set("states", 1, "#meta", "a string"), "state 1: '#meta' is a string"),
+    (_set("#meta", "config", {"#map": [[1]]}), "not an object of bounds"),
+    (_set("#meta", "config", "keys", {"#map": [[1]]}), "#map entry 0 is not a [key, value]"),
+    (_set("#meta", "config", "keys", {"#map": 5}), "#map holds an integer, not a list"),
+    (_set("#meta", "config", "keys", {"#bigint": "12a"}), "#bigint holds '12a'"),
+    (_set("#meta", "config", "keys", {"#bigint": "9" * 5000}), "a #bigint of 5,000 digits"),
+    (_set("#meta", "config", "keys", {"#tup": [1], "x": 2}), "#tup with other keys"),
+    (_set("#meta", "config", "max_revision", 10 ** 12), "max_revision=1000000000000 is outside"),
+    (_set("#meta", "config", "keys", "many"), "keys takes a whole number"),
+    (_set("#meta", "config", "nope", 1), "mvcc has no bound 'nope'"),
+    (_set("#meta", "model", 5), "#meta 'model' is not a string"),
+    (_set("vars", [1]), "vars[0] is an integer"),
+    (_set("loop", 99), "'loop' is 99, not the index of a state"),
+    (_set("states", 1, "revision", None), "null is not an ITF value"),
+])
+def test_malformed_traces_are_one_line_and_exit_2(tmp_path, capsys, change, message):
+    path = _edit(tmp_path / "t.itf.json", change)
+    assert main(["trace", "replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[" * 100_000 + "]" * 100_000, "nested deeper than 100 levels"),
+    ('{"vars": [], "states": [' + "[" * 500 + "]" * 500 + "]}", "nested deeper"),
+    ('{"vars": [], "states": [{"x": ' + "9" * 50_000 + "}]}", "an integer of 50,000 digits"),
+    ('{"vars": [], "states": [{"x": 1.5}]}', "1.5 is not an integer"),
+    ('{"vars": [], "states": [{"x": NaN}]}', "NaN is not an ITF value"),
+    (b"\xff\xfe\x00garbage", "not UTF-8 text"),
+])
+def test_hostile_files_are_one_line_and_exit_2(tmp_path, capsys, content, message):
+    path = tmp_path / "t.itf.json"
+    (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    for command in ("show", "replay"):
+        assert main(["trace", command, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+
+
+def test_a_symlink_loop_and_an_over_long_name_are_one_line_and_exit_2(tmp_path, capsys):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for name, message in ((str(loop), "cannot read"),
+                          (str(tmp_path / ("x" * 5000)), "cannot read")):
+        assert main(["trace", "show", name]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and len(err) < 400
+
+
+def test_show_reads_a_trace_of_another_tool_without_kubemc_fields(tmp_path, capsys):
+    path = tmp_path / "apalache.itf.json"
+    path.write_text(json.dumps({"#meta": {"format": "ITF", "varTypes": {"x": "Int"}},
+                                "vars": ["x"], "states": [{"x": {"#bigint": "1"}},
+                                                          {"x": {"#bigint": "2"}}]}))
+    assert main(["trace", "show", str(path)]) == 0
+    assert "x: 1 → 2" in capsys.readouterr().out
+
+
+def test_two_writers_of_one_name_never_overwrite_each_other(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = tmp_path / "same.itf.json"
+    with ThreadPoolExecutor(8) as pool:
+        written = list(pool.map(lambda n: itf.write(name, {"n": n}), range(16)))
+    assert len(set(written)) == 16
+    assert sorted(json.loads(p.read_text())["n"] for p in written) == list(range(16))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
