@@ -15,6 +15,8 @@ from checker.errors import BadInput
 BENCHMARKS = {
     "explore-store": ("checker.benchmarks", "explore_store",
                       "exhaustive exploration of the store at a fixed bound, one process"),
+    "liveness": ("checker.benchmarks", "liveness",
+                 "fair-cycle detection against the safety search: informer and raft"),
     "kernel-state": ("checker.benchmarks", "kernel_state",
                      "cost of hashing candidate state representations"),
     "linearizability": ("conformance.bench", "linearizability",

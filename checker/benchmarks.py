@@ -77,3 +77,97 @@ def kernel_state(progress) -> dict:
 
 def _touch(state, reference):
     return hash(state), state == reference
+
+
+# ---------------------------------------------------------------------------
+# liveness
+# ---------------------------------------------------------------------------
+
+#: ``bench liveness``: the informer at its default bounds (cache convergence)
+#: and raft at a bound small enough for a graph of concrete states (symmetry
+#: is off for liveness, so the graph is up to servers! times the safety
+#: search's), with "eventually always some leader" — which fair elections
+#: need not reach (split votes), so it measures finding a lasso too.
+LIVENESS_RAFT_BOUND = {"servers": 3, "max_term": 2, "max_log": 1, "max_messages": 1,
+                       "symmetry": True}
+
+
+def liveness(progress) -> dict:
+    """Fair-cycle detection against the safety search on the same model:
+    states, seconds and peak memory of each, each phase in a forked process
+    so its peak resident memory is its own."""
+    from checker.catalog.informer import INFORMER
+    from model.store.raft import LEADER, ROLE
+    from properties.core import EVENTUALLY_ALWAYS, Property
+
+    leader = Property("some_leader", "store", EVENTUALLY_ALWAYS,
+                      "eventually some server is leader and one stays leader",
+                      "Raft paper §5.2 (elections), for the benchmark only",
+                      lambda m, s: any(x[ROLE] == LEADER for x in s[0]))
+    cases = [
+        ("informer", lambda: INFORMER.machine(), INFORMER.properties),
+        ("raft", lambda: Raft(**LIVENESS_RAFT_BOUND), RAFT.properties + (leader,)),
+    ]
+    out = {}
+    for name, make, props in cases:
+        safety = [p for p in props if not p.is_liveness]
+        live = [p for p in props if p.is_liveness]
+        progress(f"  {name}: safety search …")
+        s = _forked(_safety_phase, make, safety)
+        progress(f"  {name}: {s['states']:,} states in {s['seconds']} s; liveness graph …")
+        lv = _forked(_liveness_phase, make, live)
+        progress(f"  {name}: {lv['states']:,} states, {lv['edges']:,} edges, "
+                 f"{lv['build_seconds'] + lv['cycle_seconds']:.1f} s")
+        out.update({
+            f"{name}_bound": ", ".join(f"{k}={v}" for k, v in make().config().items()),
+            f"{name}_safety_states": s["states"],
+            f"{name}_safety_seconds": s["seconds"],
+            f"{name}_safety_peak_mib": s["peak_mib"],
+            f"{name}_liveness_states": lv["states"],
+            f"{name}_liveness_edges": lv["edges"],
+            f"{name}_liveness_graph_mib": lv["graph_mib"],
+            f"{name}_liveness_build_seconds": lv["build_seconds"],
+            f"{name}_liveness_cycle_seconds": lv["cycle_seconds"],
+            f"{name}_liveness_peak_mib": lv["peak_mib"],
+            f"{name}_liveness_verdict": lv["verdict"],
+            f"{name}_liveness_cost_vs_safety": round(
+                (lv["build_seconds"] + lv["cycle_seconds"]) / max(s["seconds"], 1e-9), 2),
+        })
+    return out
+
+
+def _peak_mib() -> float:
+    import resource
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _safety_phase(make, props) -> dict:
+    outcome = explore(make(), props)
+    return {"states": outcome.stats.states, "seconds": round(outcome.stats.seconds, 2),
+            "peak_mib": _peak_mib()}
+
+
+def _liveness_phase(make, props) -> dict:
+    from checker import liveness as live
+    out = live.check(make(), props)
+    f = out.figures
+    verdict = ("violated (lasso)" if out.counterexample is not None
+               else "undecided" if out.undecided else "holds")
+    return {"states": f["liveness_states"], "edges": f["liveness_edges"],
+            "graph_mib": round(f["liveness_graph_bytes"] / 2 ** 20, 1),
+            "build_seconds": f["liveness_build_seconds"],
+            "cycle_seconds": f["liveness_cycle_seconds"], "peak_mib": _peak_mib(),
+            "verdict": verdict}
+
+
+def _forked(phase, *args) -> dict:
+    """Run ``phase(*args)`` in a forked child and return its figures."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.SimpleQueue()
+    child = ctx.Process(target=lambda: results.put(phase(*args)))
+    child.start()
+    figures = results.get()
+    child.join()
+    return figures

@@ -42,7 +42,7 @@ import attrs
 import z3
 
 from checker.counterexample import Counterexample
-from properties.core import INVARIANT, Property
+from properties.core import INVARIANT, TRANSITION, Property
 from properties.symbolic import Encoding, Obligation, SymProperty
 
 #: verdicts
@@ -192,12 +192,23 @@ def _retry_unknown(run, logic):
 
 def _sym_property(encoding: Encoding, prop: str | SymProperty) -> SymProperty:
     if isinstance(prop, SymProperty):
-        return prop
+        return _checkable(prop)
     try:
-        return encoding.properties[prop]
+        return _checkable(encoding.properties[prop])
     except KeyError:
         raise KeyError(f"{encoding.name} has no symbolic property {prop!r} "
                        f"(known: {', '.join(sorted(encoding.properties))})") from None
+
+
+def _checkable(sp: SymProperty) -> SymProperty:
+    """BMC and k-induction decide invariants and transition properties only:
+    any other kind (liveness, covers) is refused in one line rather than read
+    as a transition property (``checker.liveness`` decides liveness)."""
+    if sp.kind not in (INVARIANT, TRANSITION):
+        from checker.errors import BadInput
+        raise BadInput(f"the z3 engine cannot check {sp.kind} property {sp.name}: it has "
+                       "no checker for that kind; use --engine explore or hypothesis")
+    return sp
 
 
 def _holds_at(sp: SymProperty, states: Sequence, i: int):

@@ -467,3 +467,36 @@ def test_background_dependents_are_collected(mutant):
         cex = outcome.counterexample
         assert cex.is_lasso and confirmed(m, cex).confirmed
         assert cex.steps[0][0] == Step("Delete", (0, "Background"))
+
+
+def test_the_z3_engine_refuses_a_liveness_property_in_one_line():
+    from checker.errors import BadInput
+    from checker.z3engine import _sym_property
+    from properties.symbolic import SymProperty
+    sp = SymProperty(CONVERGES, lambda s: True)
+    with pytest.raises(BadInput, match="cannot check eventually_always property converges"):
+        _sym_property(None, sp)
+
+
+def test_no_engine_is_asked_for_a_liveness_mutant_it_cannot_check(capsys):
+    # z3 has no check covering the informer's liveness mutant: one line, exit 2
+    assert main(["check", "informer", "--engine", "z3", "--mutant",
+                 "watch_not_reopened"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "watch_not_reopened" in err
+
+
+def test_the_resource_version_race_livelock_needs_strong_fairness_to_rule_out():
+    """Anvil's livelock: writer W reads (Reread), another writer's update makes
+    W's resourceVersion stale (OtherWrite), W's Write is enabled only while
+    its read is fresh. Weak fairness allows losing every race; listing the
+    write in ``strongly_fair`` (the assumption "retries eventually win")
+    rules the lasso out."""
+    edges = [("stale", "Reread", "fresh", S), ("fresh", "OtherWrite", "stale", S),
+             ("fresh", "Write", "written", S), ("written", "OtherWrite", "written", S)]
+    written = prop(EVENTUALLY_ALWAYS, {"written"})
+    weak = Graph(edges, init=("stale",))
+    cex, _ = lasso_of(weak, written)
+    assert cex is not None and set(cex.states) == {"stale", "fresh"}
+    assert confirmed(weak, cex).confirmed
+    assert lasso_of(Graph(edges, init=("stale",), strong={"Write"}), written)[0] is None
