@@ -10,8 +10,10 @@ components it depends on (kubelets, users, a cloud API) as its world.
 from __future__ import annotations
 
 from checker.catalog import Component, Model
+from model.controllers.endpointslice import EndpointSliceController
 from model.controllers.job import JobController
 from model.controllers.replicaset import ReplicaSetController
+from properties.controllers import endpointslice as endpointslice_properties
 from properties.controllers import job as job_properties
 from properties.controllers import replicaset as replicaset_properties
 
@@ -41,9 +43,23 @@ JOB = Model(
                        "max_objects": 7},
 )
 
+ENDPOINTSLICE = Model(
+    name="endpointslice",
+    build=EndpointSliceController,
+    # two pods (p0 selected and Ready, p1 not), one selector change, one pod
+    # deletion, one readiness flip, one controller crash, one failed write:
+    # STATECOUNT
+    bounds={"pods": 2, "selector_changes": 1, "creations": 0, "deletions": 1,
+            "readiness_flips": 1, "crashes": 1, "write_failures": 1, "max_objects": 6},
+    properties=endpointslice_properties.PROPERTIES,
+    hypothesis_bounds={"creations": 1, "readiness_flips": 3, "selector_changes": 2,
+                       "crashes": 2, "write_failures": 2, "resyncs": 1},
+)
+
 MODELS = (
     REPLICASET,
     JOB,
+    ENDPOINTSLICE,
 )
 
 def _ranking(mutant=None, *, timeout_ms=None):

@@ -1,0 +1,216 @@
+"""The EndpointSlice controller: publish, for a Service, one endpoint per pod
+its selector matches, with the pod's readiness as the endpoint's conditions.
+
+What the real controller does (kubernetes/kubernetes
+``pkg/controller/endpointslice``), kept here:
+
+* it is keyed by Service; a pod event enqueues every Service whose selector
+  matches the pod before or after the change (``getPodServiceMemberships``),
+  a Service event enqueues that Service;
+* its reconcile reads the Service and the pods from the informer cache,
+  computes the endpoints, and creates the slice if its cache has none or
+  updates it (with the cached resourceVersion) if it differs; a 409 or a 500
+  is returned to the work queue, which requeues the Service;
+* endpoint conditions (``discovery.k8s.io/v1``): ``serving`` is the pod's
+  Ready condition, ``terminating`` is "the pod has a deletionTimestamp", and
+  ``ready`` is serving and not terminating;
+* its own writes to the slice do not enqueue the Service again: the
+  ``EndpointSliceTracker`` recognises the generations it wrote. No one else
+  writes the slice in this model, so slice events enqueue nothing.
+
+What is abstracted and why it is sound for the properties: one Service and
+one slice (the controller's slices of a Service are independent of other
+Services'; splitting into several slices of at most 100 endpoints changes
+how endpoints are grouped, not which are published); pod IPs and ports are
+the pod's name (the properties judge membership and conditions only).
+
+The world around it: a user changes the Service's selector (``Select``),
+creates a pod (``CreatePod``) or deletes one (``DeletePod``: graceful, the
+pod gets a deletionTimestamp) — environment; the kubelet's readiness probe
+flips a pod's Ready condition (``Ready`` / ``NotReady``) — environment, not
+assumed to happen; the kubelet finishes a terminating pod and it disappears
+(``PodGone``) — a system step (its grace period ends).
+
+Objects::
+
+    (services, svc)        -> selector label
+    (pods, pN)             -> (label, ready, terminating)
+    (endpointslices, svc)  -> ((pod, ready, serving, terminating), ...) sorted
+"""
+
+from __future__ import annotations
+
+from model.controllers.loop import CONFLICT, ControllerLoop, create, update
+from model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step
+
+SVC = ("services", "svc")
+SLICE = ("endpointslices", "svc")
+POD = "pods"
+LABELS = ("a", "b")
+
+KEEPS_NOT_READY = "keeps_not_ready"
+KEEPS_DELETED = "keeps_deleted"
+DROPS_CONFLICT = "drops_conflict"
+TERMINATING_READY = "terminating_ready"
+
+
+class EndpointSliceController(ControllerLoop):
+    name = "endpointslice"
+    primary = "services"
+    tags = {**ControllerLoop.tags, "Select": ENVIRONMENT, "CreatePod": ENVIRONMENT,
+            "DeletePod": ENVIRONMENT, "Ready": ENVIRONMENT, "NotReady": ENVIRONMENT,
+            "PodGone": SYSTEM}
+    world_budgets = ("selector_changes", "creations", "deletions", "readiness_flips")
+    mutants = {
+        KEEPS_NOT_READY: Mutant(
+            "decides whether the slice needs an update by comparing endpoints without their "
+            "conditions, so a pod that only loses readiness stays listed ready "
+            "(kubernetes/kubernetes#117193: endpoints stuck with a stale ready condition, "
+            "'endpoints are equal, skipping update'; kubernetes/kubernetes#75889: unready "
+            "pods in service endpoints)",
+            violates="endpointslice_unready_leads_to_not_ready"),
+        KEEPS_DELETED: Mutant(
+            "merges the computed endpoints into the existing slice and never prunes those "
+            "whose pod is gone (kubernetes/kubernetes#47597: endpoint removal delayed when "
+            "a pod is deleted; kubernetes/kubernetes#103804: a slice keeps IPs of deleted "
+            "pods; siderolabs/talos#12802: a slice that appends and never prunes)",
+            violates="endpointslice_gone_leads_to_unlisted"),
+        DROPS_CONFLICT: Mutant(
+            "drops a 409 on the slice update instead of returning it to the work queue; "
+            "nothing enqueues the Service again (kubernetes/kubernetes#117193: 'gets an old "
+            "version from the cache and skips the update ... never retrying again'; "
+            "kubernetes/kubernetes#99345: failed updates of stale EndpointSlices)",
+            violates="endpointslice_converges"),
+        TERMINATING_READY: Mutant(
+            "takes an endpoint's ready condition from the pod's Ready condition alone, so a "
+            "terminating pod that still passes its probe is listed ready "
+            "(kubernetes/kubernetes#54723: a pod in graceful termination on the ready "
+            "address list)",
+            violates="endpointslice_terminating_not_ready"),
+    }
+
+    def __init__(self, *, pods: int = 2, selector_changes: int = 1, creations: int = 1,
+                 deletions: int = 1, readiness_flips: int = 2, crashes: int = 1,
+                 write_failures: int = 1, resyncs: int = 0, max_objects: int = 6,
+                 mutant: str | None = None):
+        super().__init__(crashes=crashes, write_failures=write_failures, resyncs=resyncs,
+                         max_objects=max_objects, mutant=mutant,
+                         selector_changes=selector_changes, creations=creations,
+                         deletions=deletions, readiness_flips=readiness_flips)
+        self.pods = pods
+
+    def config(self):
+        return {"pods": self.pods, **super().config()}
+
+    # -- the cluster it starts from ---------------------------------------------
+    def pod_names(self):
+        """Every pod name the world may use: the initial ones and one to create."""
+        return tuple(f"p{i}" for i in range(self.pods + 1))
+
+    def initial_objects(self):
+        # p0 selected and Ready, p1 not selected; p<pods> may be created later
+        pods = [((POD, f"p{i}"), (LABELS[i % 2], i % 2 == 0, False))
+                for i in range(self.pods)]
+        yield [(SVC, "a"), *pods]
+
+    # -- the event handler ---------------------------------------------------------
+    def handle(self, cache, key, old, new):
+        if key[0] == POD:
+            selector = cache.get(SVC)
+            labels = {v[0] for v in (old, new) if v is not None}
+            return (SVC,) if selector in labels else ()
+        if key[0] == self.primary:
+            return (key,)
+        return ()  # the slice tracker filters the controller's own slice writes
+
+    # -- the reconcile -------------------------------------------------------------
+    def _endpoint(self, name, pod):
+        _, ready, terminating = pod
+        if self.mutant == TERMINATING_READY:
+            return (name, ready, ready, terminating)
+        return (name, ready and not terminating, ready, terminating)
+
+    def reconcile(self, cache, key, memory):
+        if key not in cache:
+            return (), memory
+        selector = cache[key]
+        wanted = {k[1]: self._endpoint(k[1], v) for k, v in cache.of_kind(POD)
+                  if v[0] == selector}
+        if SLICE not in cache:
+            return (create(SLICE[0], SLICE[1], tuple(sorted(wanted.values()))),), memory
+        current = cache[SLICE]
+        if self.mutant == KEEPS_DELETED:
+            present = {k[1] for k, _ in cache.of_kind(POD)}
+            for e in current:
+                if e[0] not in present:
+                    wanted.setdefault(e[0], e)
+        desired = tuple(sorted(wanted.values()))
+        if self.mutant == KEEPS_NOT_READY:
+            same = [e[0] for e in current] == [e[0] for e in desired]
+        else:
+            same = current == desired
+        if same:
+            return (), memory
+        return (update(SLICE, cache.rv(SLICE), desired),), memory
+
+    def on_error(self, key, outcome, write, memory):
+        return not (self.mutant == DROPS_CONFLICT and outcome == CONFLICT), memory
+
+    # -- the world -------------------------------------------------------------------
+    def world_steps(self, state):
+        server = self.objects(state)
+        if SVC in server and self.budget_left(state, "selector_changes"):
+            for label in LABELS:
+                if label != server[SVC]:
+                    yield Step("Select", (label,))
+        for name in self.pod_names():
+            key = (POD, name)
+            if key not in server:
+                if self.budget_left(state, "creations"):
+                    for label in LABELS:
+                        yield Step("CreatePod", (name, label))
+                continue
+            _, ready, terminating = server[key]
+            if terminating:
+                yield Step("PodGone", (name,))
+            elif self.budget_left(state, "deletions"):
+                yield Step("DeletePod", (name,))
+            if self.budget_left(state, "readiness_flips"):
+                yield Step("NotReady" if ready else "Ready", (name,))
+
+    def world_apply(self, state, step):
+        server = self.objects(state)
+        name = step.name
+        if name == "Select":
+            (label,) = step.params
+            if (SVC not in server or label not in LABELS or label == server[SVC]
+                    or not self.budget_left(state, "selector_changes")):
+                return None
+            return self.server_write(self.spend(state, "selector_changes"), SVC, label)
+        if name not in ("CreatePod", "DeletePod", "Ready", "NotReady", "PodGone"):
+            return None
+        pod = step.params[0]
+        key = (POD, pod)
+        if pod not in self.pod_names():
+            return None
+        if name == "CreatePod":
+            label = step.params[1]
+            if (key in server or label not in LABELS
+                    or not self.budget_left(state, "creations")):
+                return None
+            return self.server_write(self.spend(state, "creations"), key,
+                                     (label, False, False))
+        if key not in server:
+            return None
+        label, ready, terminating = server[key]
+        if name == "PodGone":
+            return self.server_write(state, key, None) if terminating else None
+        if name == "DeletePod":
+            if terminating or not self.budget_left(state, "deletions"):
+                return None
+            return self.server_write(self.spend(state, "deletions"), key,
+                                     (label, ready, True))
+        if ready == (name == "Ready") or not self.budget_left(state, "readiness_flips"):
+            return None
+        return self.server_write(self.spend(state, "readiness_flips"), key,
+                                 (label, not ready, terminating))
