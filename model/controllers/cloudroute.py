@@ -1,0 +1,112 @@
+"""The cloud-controller-manager's route controller: a route in the cloud for
+every node's podCIDR, and none for a node that is gone.
+
+What the real controller does (kubernetes/cloud-provider
+``controllers/route``, ``reconcileNodeRoutes``), kept here: it is not keyed
+by one object — on every sync it lists the nodes (from its informer) and
+the routes (from the cloud), creates a route for each node whose podCIDR has
+none, and deletes every route the cluster does not account for. The sync
+runs periodically and on node events; here, on node events, on completion
+of its own cloud operations, and after a relist (``always_queued``) — the
+periodic timer only adds runs that find nothing to do.
+
+The world: nodes join (with their podCIDR, allocated by the node IPAM
+controller before — a node here carries its podCIDR from the start) and
+leave (``NodeJoins`` / ``NodeLeaves``, environment, budgeted together as
+``node_changes``).
+
+Objects: ``(nodes, nI) -> podCIDR``. Cloud: ``(route, nI) -> podCIDR``.
+Memory: for the mutant only, the nodes whose deletion it has seen.
+"""
+
+from __future__ import annotations
+
+from model.controllers.cloud import CloudLoop, call
+from model.kernel import ENVIRONMENT, Mutant, Step
+
+NODE = "nodes"
+ROUTE = "route"
+SYNC = ("routes", "sync")
+
+EVENT_DRIVEN_DELETES = "event_driven_deletes"
+
+
+def pod_cidr(node: str) -> str:
+    return f"10.244.{node[1:]}.0/24"
+
+
+class RouteController(CloudLoop):
+    name = "cloudroute"
+    primary = "routes"
+    always_queued = (SYNC,)
+    tags = {**CloudLoop.tags, "NodeJoins": ENVIRONMENT, "NodeLeaves": ENVIRONMENT}
+    world_budgets = ("node_changes",)
+    mutants = {
+        EVENT_DRIVEN_DELETES: Mutant(
+            "deletes a route only when it sees its node's deletion event, instead of "
+            "comparing the cloud's routes with the nodes on every sync: a node deleted "
+            "while the controller was down (or whose deletion it lost in a crash) keeps its "
+            "route forever — the stale-route bug of event-driven route agents "
+            "(flannel-io/flannel#2554, antrea-io/antrea#36; the service controller's "
+            "kubernetes/kubernetes#53451 is the same loss across a restart)",
+            violates="cloudroute_no_route_for_gone_node"),
+    }
+
+    def __init__(self, *, nodes: int = 2, initial_nodes: int = 1, node_changes: int = 2,
+                 crashes: int = 1, write_failures: int = 1, resyncs: int = 0,
+                 max_objects: int = 4, mutant: str | None = None):
+        super().__init__(crashes=crashes, write_failures=write_failures, resyncs=resyncs,
+                         max_objects=max_objects, mutant=mutant, node_changes=node_changes)
+        self.nodes = tuple(f"n{i}" for i in range(nodes))
+        self.initial_nodes = initial_nodes
+
+    def config(self):
+        return {"nodes": len(self.nodes), "initial_nodes": self.initial_nodes,
+                **super().config()}
+
+    def initial_objects(self):
+        yield [((NODE, n), pod_cidr(n)) for n in self.nodes[:self.initial_nodes]]
+
+    def cloud_key(self, resource):
+        return SYNC
+
+    # -- the event handler -------------------------------------------------------
+    def handle(self, cache, key, old, new):
+        return (SYNC,) if key[0] == NODE else ()
+
+    def observe(self, memory, key, old, new):
+        if self.mutant == EVENT_DRIVEN_DELETES and key[0] == NODE and new is None:
+            return tuple(sorted(set(memory) | {key[1]}))
+        return memory
+
+    # -- the sync ------------------------------------------------------------------
+    def reconcile_cloud(self, cache, cloud, key, memory):
+        want = {(ROUTE, k[1]): cidr for k, cidr in cache.of_kind(NODE)}
+        have = {r: v for r, v in cloud.items() if r[0] == ROUTE}
+        calls = [call(r, cidr) for r, cidr in sorted(want.items()) if have.get(r) != cidr]
+        if self.mutant == EVENT_DRIVEN_DELETES:
+            stale = [r for r in sorted(have) if r not in want and r[1] in memory]
+            memory = ()
+        else:
+            stale = [r for r in sorted(have) if r not in want]
+        return tuple(calls + [call(r, None) for r in stale]), memory
+
+    # -- the world -------------------------------------------------------------------
+    def world_steps(self, state):
+        if not self.budget_left(state, "node_changes"):
+            return
+        server = self.objects(state)
+        for n in self.nodes:
+            yield Step("NodeLeaves" if (NODE, n) in server else "NodeJoins", (n,))
+
+    def world_apply(self, state, step):
+        if step.name not in ("NodeJoins", "NodeLeaves") or not step.params \
+                or step.params[0] not in self.nodes \
+                or not self.budget_left(state, "node_changes"):
+            return None
+        (n,) = step.params
+        present = (NODE, n) in self.objects(state)
+        if present != (step.name == "NodeLeaves"):
+            return None
+        return self.server_write(self.spend(state, "node_changes"), (NODE, n),
+                                 None if present else pod_cidr(n))
