@@ -13,6 +13,8 @@ from checker.catalog import Component, Model
 from model.controllers.endpointslice import EndpointSliceController
 from model.controllers.job import JobController
 from model.controllers.replicaset import ReplicaSetController
+from model.controllers.cloudroute import RouteController
+from properties.controllers import cloudroute as cloudroute_properties
 from properties.controllers import endpointslice as endpointslice_properties
 from properties.controllers import job as job_properties
 from properties.controllers import replicaset as replicaset_properties
@@ -56,8 +58,21 @@ ENDPOINTSLICE = Model(
                        "crashes": 2, "write_failures": 2, "resyncs": 1},
 )
 
+CLOUDROUTE = Model(
+    name="cloudroute",
+    build=RouteController,
+    # 2 nodes (one at start), 2 joins/leaves, one controller crash, one failed
+    # cloud call, at most 4 objects: see docs/controllers.md for the figures.
+    bounds={"nodes": 2, "initial_nodes": 1, "node_changes": 2, "crashes": 1,
+            "write_failures": 1, "max_objects": 4},
+    properties=cloudroute_properties.PROPERTIES,
+    hypothesis_bounds={"nodes": 3, "node_changes": 4, "crashes": 2, "write_failures": 2,
+                       "resyncs": 1, "max_objects": 5},
+)
+
 MODELS = (
     REPLICASET,
+    CLOUDROUTE,
     JOB,
     ENDPOINTSLICE,
 )
