@@ -13,6 +13,8 @@ from checker.catalog import Component, Model
 from model.controllers.endpointslice import EndpointSliceController
 from model.controllers.job import JobController
 from model.controllers.replicaset import ReplicaSetController
+from model.controllers.deployment import DeploymentController
+from properties.controllers import deployment as deployment_properties
 from model.controllers.cloudroute import RouteController
 from properties.controllers import cloudroute as cloudroute_properties
 from properties.controllers import endpointslice as endpointslice_properties
@@ -70,8 +72,24 @@ CLOUDROUTE = Model(
                        "resyncs": 1, "max_objects": 5},
 )
 
+DEPLOYMENT = Model(
+    name="deployment",
+    build=DeploymentController,
+    # 2 replicas, maxSurge 1, maxUnavailable 0, from a finished rollout a -> b
+    # with a's ReplicaSet kept at 0; one template change (a rollback to a) and
+    # one scale (to 1) by the user; no faults; at most 12 objects.
+    # 57,208 states, depth 40, ~28 s with liveness on this 2-core machine.
+    bounds={"replicas": 2, "max_replicas": 2, "max_surge": 1, "max_unavailable": 0,
+            "templates": 2, "rollouts": 1, "scales": 1, "max_objects": 12},
+    properties=deployment_properties.PROPERTIES,
+    hypothesis_bounds={"templates": 3, "rollouts": 3, "scales": 2, "pod_failures": 2,
+                       "crashes": 1, "write_failures": 2, "max_objects": 16},
+    mutant_bounds={"drops_rs_update_error": {"write_failures": 1}},
+)
+
 MODELS = (
     REPLICASET,
+    DEPLOYMENT,
     CLOUDROUTE,
     JOB,
     ENDPOINTSLICE,

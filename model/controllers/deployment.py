@@ -68,7 +68,9 @@ not ready, and the kubelet restarts it (``PodReady``).
 
 Objects::
 
-    (deployments, d)   -> (replicas, template)
+    (deployments, d)   -> (replicas, template, low, high)
+                          low, high: ghosts the controller never reads — the
+                          fewest and most replicas the user has ever set
     (replicasets, d-T) -> (template, replicas)
     (pods, TN)         -> (replicaset, ready, terminating, failed)
                           failed: a ghost the controller never reads — the pod
@@ -166,12 +168,17 @@ class DeploymentController(ControllerLoop):
                 "max_surge": self.max_surge, "max_unavailable": self.max_unavailable,
                 "templates": len(self.templates), **super().config()}
 
-    # -- the cluster it starts from: a finished rollout of the first template ----
+    # -- the cluster it starts from ----------------------------------------------
     def initial_objects(self):
-        t = self.templates[0]
-        pods = [((POD, f"{t}{i}"), (rs_name(t), True, False, False))
-                for i in range(self.replicas)]
-        yield [(DEPLOY, (self.replicas, t)), ((RS, rs_name(t)), (t, self.replicas)), *pods]
+        """A finished rollout from the first template to the second: the first
+        template's ReplicaSet is kept at 0 replicas (revision history), so a
+        single template change is either a rollback (to the first) or a new
+        rollout (to a third) — the bounds stay small enough to explore."""
+        old, t = self.templates[0], self.templates[min(1, len(self.templates) - 1)]
+        r = self.replicas
+        pods = [((POD, f"{t}{i}"), (rs_name(t), True, False, False)) for i in range(r)]
+        history = [((RS, rs_name(old)), (old, 0))] if old != t else []
+        yield [(DEPLOY, (r, t, r, r)), ((RS, rs_name(t)), (t, r)), *history, *pods]
 
     # -- the event handler: every ReplicaSet and pod belongs to the one Deployment
     def handle(self, cache, key, old, new):
@@ -212,7 +219,7 @@ class DeploymentController(ControllerLoop):
     def _decide(self, cache, key, memory):
         if key not in cache:
             return (), memory
-        replicas, template = cache[key]
+        replicas, template = cache[key][:2]
         surge, unavailable = self.max_surge, self.max_unavailable
         sets = sorted(cache.of_kind(RS))
         total = sum(v[1] for _, v in sets)
@@ -273,7 +280,7 @@ class DeploymentController(ControllerLoop):
             elif self.budget_left(state, "pod_failures"):
                 yield Step("PodFails", (key[1],))
         if DEPLOY in server:
-            replicas, template = server[DEPLOY]
+            replicas, template = server[DEPLOY][:2]
             if self.budget_left(state, "rollouts"):
                 for t in self.templates:
                     if t != template:
@@ -305,18 +312,19 @@ class DeploymentController(ControllerLoop):
             return self.server_write(self.spend(state, "pod_failures"), key,
                                      (owner, False, False, True))
         if name in ("Rollout", "Scale") and DEPLOY in server:
-            replicas, template = server[DEPLOY]
+            replicas, template, low, high = server[DEPLOY]
             (arg,) = params
             if name == "Rollout":
                 if (arg not in self.templates or arg == template
                         or not self.budget_left(state, "rollouts")):
                     return None
                 return self.server_write(self.spend(state, "rollouts"), DEPLOY,
-                                         (replicas, arg))
+                                         (replicas, arg, low, high))
             if (not isinstance(arg, int) or not 1 <= arg <= self.max_replicas
                     or arg == replicas or not self.budget_left(state, "scales")):
                 return None
-            return self.server_write(self.spend(state, "scales"), DEPLOY, (arg, template))
+            return self.server_write(self.spend(state, "scales"), DEPLOY,
+                                     (arg, template, min(low, arg), max(high, arg)))
         return None
 
     def _rs_sync(self, state, server: Objects, rs: str):

@@ -35,6 +35,13 @@ else:
   ``tests/test_controllers_deployment.py``). As a transition: no step raises
   the total above ``replicas + maxSurge`` — a user's scale-down may leave it
   above for a while, and then it may only fall.
+* **scales**: a user may scale while the controller acts on what it read
+  before; a scale-up it decided for 2 replicas lands after the user asked
+  for 1. No controller can avoid that, so the bounds are judged against the
+  replicas least favourable to it among those the user has set — ghosts in
+  the Deployment (``low``, ``high``) that the controller never reads: the
+  surge against the most, the availability against the fewest. Without a
+  scale they are exactly ``replicas``.
 * **max unavailable** as a transition on the steps of the control plane
   (``system`` steps: the controllers and the kubelet): none takes an
   available pod away when that leaves fewer than ``replicas -
@@ -89,7 +96,8 @@ def max_surge(m, before, step, after) -> bool:
     if DEPLOY not in a:
         return True
     grew = _spec(a) > _spec(m.objects(before))
-    return not grew or _spec(a) <= a[DEPLOY][0] + m.max_surge
+    high = a[DEPLOY][3]  # the most replicas the user has set (a ghost)
+    return not grew or _spec(a) <= high + m.max_surge
 
 
 def max_unavailable(m, before, step, after) -> bool:
@@ -99,7 +107,8 @@ def max_unavailable(m, before, step, after) -> bool:
     if DEPLOY not in a:
         return True
     took_one = bool(_available(m.objects(before)) - _available(a))
-    return not took_one or _available_or_failed(a) >= a[DEPLOY][0] - m.max_unavailable
+    low = a[DEPLOY][2]  # the fewest replicas the user has set (a ghost)
+    return not took_one or _available_or_failed(a) >= low - m.max_unavailable
 
 
 def one_replicaset_per_template(m, state) -> bool:
@@ -111,7 +120,7 @@ def rollout_complete(m, state) -> bool:
     objects = m.objects(state)
     if DEPLOY not in objects:
         return True
-    replicas, template = objects[DEPLOY]
+    replicas, template = objects[DEPLOY][:2]
     sets = dict(objects.of_kind(RS))
     if any(r != 0 for t, r in sets.values() if t != template):
         return False
@@ -132,14 +141,14 @@ def rolling(m, state) -> bool:
 
 
 def rolled_back(m, state) -> bool:
-    """The Deployment's template has a ReplicaSet that is scaled to 0 while
-    another is scaled up: only a rollback to an earlier template leads here."""
+    """The Deployment is back on the template it started from while another
+    template's ReplicaSet exists and runs: only a rollback leads here."""
     objects = m.objects(state)
     if DEPLOY not in objects:
         return False
     template = objects[DEPLOY][1]
     sets = [v for _, v in objects.of_kind(RS)]
-    return (any(t == template and r == 0 for t, r in sets)
+    return (template == m.templates[0]
             and any(t != template and r > 0 for t, r in sets))
 
 
@@ -185,8 +194,8 @@ PROPERTIES = (
              "some reachable state has running pods of two ReplicaSets (a rollout midway)",
              _DOCS, rolling),
     Property("deployment_cover_rolled_back", "controllers", COVER,
-             "some reachable state has the Deployment's template on a ReplicaSet scaled to 0 "
-             "while another runs (a rollback before the old ReplicaSet is scaled up)",
+             "some reachable state has the Deployment rolled back to its first template while "
+             "another template's ReplicaSet still runs (a rollback midway)",
              _DOCS + " 'Rolling Back a Deployment'", rolled_back),
     Property("deployment_cover_scaled_during_rollout", "controllers", COVER,
              "some reachable state has a scaled Deployment with two scaled-up ReplicaSets",
