@@ -1,0 +1,166 @@
+"""The cloud-controller-manager's service controller: a Service of type
+LoadBalancer gets a cloud load balancer whose targets are the cluster's
+nodes, and its ``status.loadBalancer.ingress``; a deleted Service's load
+balancer is deleted before the Service goes.
+
+What the real controller does (kubernetes/cloud-provider
+``controllers/service``), kept here:
+
+* **the finalizer first** (KEP-980, "Finalizer Protection for Service
+  LoadBalancers"): before it creates anything in the cloud it adds
+  ``service.kubernetes.io/load-balancer-cleanup`` to the Service, so a
+  deletion only marks the Service terminating and waits for it;
+* ``EnsureLoadBalancer(service, nodes)`` — idempotent: creates or updates
+  the load balancer so that its targets are the nodes — then writes
+  ``status.loadBalancer.ingress``;
+* on a terminating Service: ``EnsureLoadBalancerDeleted``, and only once it
+  has succeeded, removes the finalizer (the apiserver then removes the
+  Service);
+* node events re-sync every LoadBalancer Service (``nodeSyncLoop``);
+* a failed cloud call is returned to the work queue and retried.
+
+The world: the user deletes the Service (``DeleteService``, environment,
+budget ``deletes``); nodes join and leave (``NodeJoins`` / ``NodeLeaves``,
+budget ``node_changes``).
+
+Objects::
+
+    (services, s0) -> (finalizer, ingress, terminating)   all Services are LoadBalancer
+    (nodes, nI)    -> True
+
+Cloud: ``(lb, s0) -> (target node names, ...)``.
+
+The apiserver's finalizer rule (API conventions, "Finalizers"): a delete of
+an object with a finalizer only sets its deletionTimestamp; an update that
+removes the last finalizer of a terminating object removes the object.
+``server_write`` applies the second half, ``deleting`` the first.
+"""
+
+from __future__ import annotations
+
+from model.controllers.cloud import CALL, CloudLoop, call
+from model.controllers.loop import update
+from model.kernel import ENVIRONMENT, Mutant, Step
+
+SERVICE = "services"
+NODE = "nodes"
+LB = "lb"
+
+FINALIZER_FIRST = "finalizer_first"
+DROPS_CLOUD_ERROR = "drops_cloud_error"
+
+
+class ServiceController(CloudLoop):
+    name = "cloudservice"
+    primary = SERVICE
+    tags = {**CloudLoop.tags, "DeleteService": ENVIRONMENT, "NodeJoins": ENVIRONMENT,
+            "NodeLeaves": ENVIRONMENT}
+    world_budgets = ("deletes", "node_changes")
+    mutants = {
+        FINALIZER_FIRST: Mutant(
+            "removes the load-balancer-cleanup finalizer before the load balancer is "
+            "deleted: the Service disappears at once, and a failed or lost delete call (a "
+            "cloud error, a controller restart) leaks the load balancer — the leak the "
+            "finalizer was introduced to prevent (kubernetes/kubernetes#53451, "
+            "kubernetes/kubernetes#78124; finalizer: kubernetes/kubernetes#54569, "
+            "kubernetes/enhancements#992)",
+            violates="cloudservice_no_leaked_lb"),
+        DROPS_CLOUD_ERROR: Mutant(
+            "drops a failed cloud call instead of returning the error to the work queue: "
+            "the load balancer keeps its old targets until some other event comes "
+            "(kubernetes/kubernetes#131729, kubernetes/cloud-provider#75: an "
+            "UpdateLoadBalancer error overwritten, the Service not requeued)",
+            violates="cloudservice_converges"),
+    }
+
+    def __init__(self, *, services: int = 1, nodes: int = 2, initial_nodes: int = 1,
+                 deletes: int = 1, node_changes: int = 1, crashes: int = 1,
+                 write_failures: int = 1, resyncs: int = 0, max_objects: int = 4,
+                 mutant: str | None = None):
+        super().__init__(crashes=crashes, write_failures=write_failures, resyncs=resyncs,
+                         max_objects=max_objects, mutant=mutant, deletes=deletes,
+                         node_changes=node_changes)
+        self.services = tuple(f"s{i}" for i in range(services))
+        self.nodes = tuple(f"n{i}" for i in range(nodes))
+        self.initial_nodes = initial_nodes
+
+    def config(self):
+        return {"services": len(self.services), "nodes": len(self.nodes),
+                "initial_nodes": self.initial_nodes, **super().config()}
+
+    def initial_objects(self):
+        yield ([((SERVICE, s), (False, False, False)) for s in self.services]
+               + [((NODE, n), True) for n in self.nodes[:self.initial_nodes]])
+
+    def cloud_key(self, resource):
+        return (SERVICE, resource[1])
+
+    # -- the apiserver's finalizer rule -----------------------------------------
+    def deleting(self, key, value):
+        if key[0] == SERVICE and value[0]:
+            return (value[0], value[1], True)
+        return None
+
+    def server_write(self, state, key, value):
+        if key[0] == SERVICE and value is not None and value[2] and not value[0]:
+            value = None  # the last finalizer of a terminating object is gone
+        return super().server_write(state, key, value)
+
+    # -- the event handler -------------------------------------------------------
+    def handle(self, cache, key, old, new):
+        if key[0] == NODE:
+            return tuple(k for k, _ in cache.of_kind(SERVICE))
+        return (key,)
+
+    # -- the reconcile -------------------------------------------------------------
+    def reconcile_cloud(self, cache, cloud, key, memory):
+        if key not in cache:
+            return (), memory
+        finalizer, ingress, terminating = cache[key]
+        rv = cache.rv(key)
+        lb = (LB, key[1])
+        if terminating:
+            remove = update(key, rv, (False, ingress, True))
+            if self.mutant == FINALIZER_FIRST:
+                return (remove, call(lb, None)), memory
+            return (call(lb, None), remove), memory
+        if not finalizer:
+            return (update(key, rv, (True, ingress, False)),), memory
+        targets = tuple(sorted(k[1] for k, _ in cache.of_kind(NODE)))
+        writes = (call(lb, targets),)
+        if not ingress:
+            writes += (update(key, rv, (True, True, False)),)
+        return writes, memory
+
+    def on_error(self, key, outcome, write, memory):
+        return not (self.mutant == DROPS_CLOUD_ERROR and write[0] == CALL), memory
+
+    # -- the world -------------------------------------------------------------------
+    def world_steps(self, state):
+        server = self.objects(state)
+        if self.budget_left(state, "deletes"):
+            for s in self.services:
+                if (SERVICE, s) in server and not server[(SERVICE, s)][2]:
+                    yield Step("DeleteService", (s,))
+        if self.budget_left(state, "node_changes"):
+            for n in self.nodes:
+                yield Step("NodeLeaves" if (NODE, n) in server else "NodeJoins", (n,))
+
+    def world_apply(self, state, step):
+        server = self.objects(state)
+        if step.name == "DeleteService":
+            key = (SERVICE, step.params[0]) if step.params else None
+            if key not in server or server[key][2] or not self.budget_left(state, "deletes"):
+                return None
+            return self.server_write(self.spend(state, "deletes"), key,
+                                     self.deleting(key, server[key]))
+        if step.name not in ("NodeJoins", "NodeLeaves") or not step.params \
+                or step.params[0] not in self.nodes \
+                or not self.budget_left(state, "node_changes"):
+            return None
+        key = (NODE, step.params[0])
+        present = key in server
+        if present != (step.name == "NodeLeaves"):
+            return None
+        return self.server_write(self.spend(state, "node_changes"), key,
+                                 None if present else True)
