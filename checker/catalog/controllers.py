@@ -12,13 +12,17 @@ from __future__ import annotations
 from checker.catalog import Component, Model
 from model.controllers.endpointslice import EndpointSliceController
 from model.controllers.job import JobController
+from model.controllers.nodelifecycle import NodeLifecycleController
 from model.controllers.replicaset import ReplicaSetController
 from model.controllers.deployment import DeploymentController
 from properties.controllers import deployment as deployment_properties
 from model.controllers.cloudroute import RouteController
+from model.controllers.cloudservice import ServiceController
 from properties.controllers import cloudroute as cloudroute_properties
+from properties.controllers import cloudservice as cloudservice_properties
 from properties.controllers import endpointslice as endpointslice_properties
 from properties.controllers import job as job_properties
+from properties.controllers import nodelifecycle as nodelifecycle_properties
 from properties.controllers import replicaset as replicaset_properties
 
 REPLICASET = Model(
@@ -60,6 +64,19 @@ ENDPOINTSLICE = Model(
                        "crashes": 2, "write_failures": 2, "resyncs": 1},
 )
 
+NODELIFECYCLE = Model(
+    name="nodelifecycle",
+    build=NodeLifecycleController,
+    # one node with three pods (no toleration, tolerationSeconds 1, tolerates
+    # forever), grace period 2 ticks, two partitions and two heals, one
+    # controller crash, one failed write: STATECOUNT
+    bounds={"nodes": 1, "grace": 2, "toleration_seconds": 1, "partitions": 2, "heals": 2,
+            "crashes": 1, "write_failures": 1},
+    properties=nodelifecycle_properties.PROPERTIES,
+    hypothesis_bounds={"nodes": 2, "grace": 3, "toleration_seconds": 2, "partitions": 3,
+                       "heals": 3, "crashes": 2, "write_failures": 2, "resyncs": 1},
+)
+
 CLOUDROUTE = Model(
     name="cloudroute",
     build=RouteController,
@@ -87,12 +104,27 @@ DEPLOYMENT = Model(
     mutant_bounds={"drops_rs_update_error": {"write_failures": 1}},
 )
 
+CLOUDSERVICE = Model(
+    name="cloudservice",
+    build=ServiceController,
+    # one LoadBalancer Service, 2 nodes (one at start), one user delete, one
+    # node join/leave, one controller crash, one failed call, at most 4
+    # objects: see docs/controllers.md for the figures.
+    bounds={"services": 1, "nodes": 2, "initial_nodes": 1, "deletes": 1, "node_changes": 1,
+            "crashes": 1, "write_failures": 1, "max_objects": 4},
+    properties=cloudservice_properties.PROPERTIES,
+    hypothesis_bounds={"services": 2, "nodes": 3, "node_changes": 3, "deletes": 2,
+                       "crashes": 2, "write_failures": 2, "resyncs": 1, "max_objects": 6},
+)
+
 MODELS = (
     REPLICASET,
     DEPLOYMENT,
     CLOUDROUTE,
+    CLOUDSERVICE,
     JOB,
     ENDPOINTSLICE,
+    NODELIFECYCLE,
 )
 
 def _ranking(mutant=None, *, timeout_ms=None):
