@@ -1,0 +1,124 @@
+"""The cloud-controller-manager's route and service controllers against a
+cloud API that lags and fails (``model.controllers.cloud``)."""
+
+from __future__ import annotations
+
+import pytest
+from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
+from helpers import run
+
+from checker.catalog.controllers import CLOUDROUTE, CLOUDSERVICE
+from checker.explore import explore
+from model.controllers.cloud import CLOUD
+from model.controllers.cloudroute import SYNC, RouteController
+from model.controllers.cloudservice import ServiceController
+from model.kernel import Step
+from properties.controllers import cloudroute as route_props
+from properties.controllers import cloudservice as service_props
+
+CASES = [(CLOUDROUTE, m) for m in sorted(CLOUDROUTE.mutants)] + \
+        [(CLOUDSERVICE, m) for m in sorted(CLOUDSERVICE.mutants)]
+LIVENESS_MUTANTS = {"drops_cloud_error"}
+
+
+def _prop(props, name):
+    return next(p for p in props.PROPERTIES if p.name == name)
+
+
+@pytest.mark.parametrize("model", [CLOUDROUTE, CLOUDSERVICE], ids=lambda m: m.name)
+def test_the_correct_controller_passes_at_the_default_bounds(model):
+    outcome = assert_holds(model)
+    assert outcome.stats.states > 500
+
+
+def test_the_correct_route_controller_passes_with_both_nodes_at_the_start():
+    assert_holds(CLOUDROUTE, initial_nodes=2, node_changes=1, crashes=0)
+
+
+@pytest.mark.parametrize("model, mutant", CASES, ids=lambda x: getattr(x, "name", x))
+def test_each_mutant_is_caught_by_explore(model, mutant, tmp_path):
+    cex = assert_caught_by_explore(model, mutant, tmp_path)
+    assert (cex.loop is not None) == (mutant in LIVENESS_MUTANTS)
+
+
+@pytest.mark.parametrize("model, mutant", CASES, ids=lambda x: getattr(x, "name", x))
+def test_each_mutant_is_caught_by_hypothesis(model, mutant, tmp_path):
+    assert_caught_by_hypothesis(model, mutant, tmp_path)
+
+
+def test_the_route_leak_is_also_a_liveness_violation_with_a_lasso():
+    """The liveness property alone catches the event-driven route controller:
+    the stale route is never deleted, and the run stutters there."""
+    machine = CLOUDROUTE.machine("event_driven_deletes")
+    cex = explore(machine, [_prop(route_props, "cloudroute_converges")]).counterexample
+    assert cex is not None and cex.loop is not None
+    last = cex.steps[-1][1] if cex.steps else cex.init
+    assert not route_props.routes_match_nodes(machine, last)
+
+
+# -- the cloud's lag and failures, step by step -----------------------------------
+
+def test_a_route_call_is_accepted_and_visible_only_when_the_cloud_completes_it():
+    m = RouteController()
+    state = run(m, Step("Reconcile", SYNC), Step("Write"))
+    shown, ops = state[CLOUD]
+    assert shown == () and ops == ((("route", "n0"), "10.244.0.0/24"),)
+    assert not route_props.routes_match_nodes(m, state)   # not converged yet
+    assert state[4] == ()  # the reconcile waits for the operation
+    state = run(m, Step("CloudCompletes", ("route", "n0")), state=state)
+    assert state[CLOUD][0] == ((("route", "n0"), "10.244.0.0/24"),)
+    assert SYNC in state[3]  # the completion wakes the controller
+    state = run(m, Step("Reconcile", SYNC), state=state)
+    assert route_props.routes_match_nodes(m, state)
+    assert not any(m.tag(s) == "system" for s, _ in m.successors(state))
+
+
+def test_a_failed_call_is_retried_and_the_cloud_survives_a_crash():
+    m = RouteController()
+    state = run(m, Step("Reconcile", SYNC), Step("WriteFails"))
+    assert state[CLOUD] == ((), ()) and SYNC in state[3]
+    state = run(m, Step("Reconcile", SYNC), Step("Write"), Step("Crash"), state=state)
+    assert state[CLOUD][1]  # the accepted operation outlives the controller
+    assert m.apply(state, Step("CloudCompletes", ("route", "n9"))) is None
+
+
+def test_the_orphan_route_property_judges_the_cloud_not_the_cache():
+    """A quiet end with a route for a node the apiserver no longer holds is
+    a violation even if the controller's cache still lists the node."""
+    m = RouteController(node_changes=1)
+    state = run(m, Step("Reconcile", SYNC), Step("Write"),
+                Step("CloudCompletes", ("route", "n0")), Step("Reconcile", SYNC))
+    assert route_props.no_route_for_gone_node(m, state)
+    gone = run(m, Step("NodeLeaves", ("n0",)), state=state)
+    # hand-made: the controller never hears of it (no event, nothing queued)
+    stale = gone[:1] + ((),) + gone[2:]
+    assert not route_props.no_route_for_gone_node(m, stale)
+    assert route_props.orphan_route_exists(m, stale)
+
+
+def test_the_finalizer_keeps_a_deleted_service_until_its_lb_is_gone():
+    m = ServiceController(node_changes=0)
+    svc = ("services", "s0")
+    state = run(m, Step("Reconcile", svc), Step("Write"), Step("Deliver"),
+                Step("Reconcile", svc), Step("Write"),
+                Step("CloudCompletes", ("lb", "s0")), Step("Reconcile", svc),
+                Step("Write"), Step("Write"))
+    assert service_props.lb_matches_services(m, state)
+    state = run(m, Step("DeleteService", ("s0",)), state=state)
+    assert m.objects(state)[svc] == (True, True, True)      # terminating, kept
+    assert service_props.no_leaked_lb(m, state)
+    assert not service_props.lb_matches_services(m, state)
+    # without the finalizer the same LB would be a leak
+    forced = (tuple(o for o in state[0] if o[0] != svc),) + state[1:]
+    assert not service_props.no_leaked_lb(m, forced)
+
+
+def test_the_service_goal_is_not_met_by_an_lb_with_the_wrong_targets():
+    m = ServiceController()
+    svc = ("services", "s0")
+    state = run(m, Step("Reconcile", svc), Step("Write"), Step("Deliver"),
+                Step("Reconcile", svc), Step("Write"),
+                Step("CloudCompletes", ("lb", "s0")), Step("Reconcile", svc),
+                Step("Write"), Step("Write"), Step("Deliver"), Step("NodeJoins", ("n1",)))
+    assert m.objects(state)[svc] == (True, True, False)
+    assert not service_props.lb_matches_services(m, state)  # n1 is not a target yet
