@@ -73,8 +73,8 @@ NODELIFECYCLE = Model(
     bounds={"nodes": 1, "grace": 2, "toleration_seconds": 1, "partitions": 2, "heals": 2,
             "crashes": 1, "write_failures": 1},
     properties=nodelifecycle_properties.PROPERTIES,
-    hypothesis_bounds={"nodes": 2, "grace": 3, "toleration_seconds": 2, "partitions": 3,
-                       "heals": 3, "crashes": 2, "write_failures": 2, "resyncs": 1},
+    hypothesis_bounds={"partitions": 3, "heals": 3, "crashes": 2, "write_failures": 2,
+                       "resyncs": 1},
 )
 
 CLOUDROUTE = Model(
