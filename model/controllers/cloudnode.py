@@ -1,0 +1,153 @@
+"""The cloud-controller-manager's node controllers: initialize each Node from
+its cloud instance, and delete Nodes whose instance is gone.
+
+What the real controllers do (kubernetes/cloud-provider
+``controllers/node`` and ``controllers/nodelifecycle``), kept here:
+
+* the kubelet of a cloud node registers it with the taint
+  ``node.cloudprovider.kubernetes.io/uninitialized``; the cloud node
+  controller reads the instance from the cloud, sets the Node's addresses
+  and removes the taint in one update (the taint keeps pods off a node whose
+  addresses are unknown). While the instance cannot be read it retries;
+* the cloud node lifecycle controller deletes a Node whose instance no
+  longer exists — but not within a grace period after the Node was
+  created: a cloud's instance API is eventually consistent, and an instance
+  just launched may not show yet (kubernetes/kubernetes#127424 adds this
+  grace period). Time is one flag per Node, ``aged``, set by
+  ``GraceExpires`` — a system step (time passes), enabled only once the
+  cloud shows the Node's instance. That is the assumption under which a
+  grace period is sound at all: the cloud's lag is shorter than the grace
+  period. Setting the flag is an apiserver write here (a watch event the
+  controller sees), where the real controller compares the Node's
+  creationTimestamp with its clock; the only cost is one more event.
+
+The world: an instance is launched (``Launch``, environment, budget
+``launches``) — the cloud accepts it and shows it later (``CloudCompletes``);
+its kubelet registers the Node as soon as it boots, possibly before the
+cloud shows the instance (``Register``, environment); an instance is
+terminated (``Terminate``, environment, budget ``terminations``), again
+shown only once the cloud completes it. Launch and terminate are the
+cloud's own state changes, so they are operations on the cloud slot, not
+apiserver writes.
+
+Objects: ``(nodes, nI) -> (initialized, address, aged)``, initialized meaning
+the uninitialized taint is gone and the address set. Cloud: ``(instance, nI) -> address``.
+"""
+
+from __future__ import annotations
+
+from model.controllers.cloud import CLOUD, CloudLoop, pending, visible
+from model.controllers.loop import delete, update
+from model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step
+
+NODE = "nodes"
+INSTANCE = "instance"
+
+WORLD = ("Launch", "Register", "Terminate", "GraceExpires")
+
+DELETES_LAGGING = "deletes_lagging"
+KEEPS_GONE_NODES = "keeps_gone_nodes"
+
+
+def address(node: str) -> str:
+    return f"10.0.0.{10 + int(node[1:])}"
+
+
+class NodeController(CloudLoop):
+    name = "cloudnode"
+    primary = NODE
+    tags = {**CloudLoop.tags, "Launch": ENVIRONMENT, "Register": ENVIRONMENT,
+            "Terminate": ENVIRONMENT, "GraceExpires": SYSTEM}
+    world_budgets = ("launches", "terminations")
+    mutants = {
+        DELETES_LAGGING: Mutant(
+            "deletes every Node whose instance the cloud does not show, including a Node "
+            "just registered whose instance is only lagging in the cloud's eventually "
+            "consistent API (kubernetes/kubernetes#81636, kubernetes/kubernetes#127424, "
+            "kubernetes/cloud-provider-aws#1024)",
+            violates="cloudnode_never_deletes_live_instance"),
+        KEEPS_GONE_NODES: Mutant(
+            "treats a missing instance as an error and never deletes its Node "
+            "(kubernetes-sigs/cloud-provider-azure#1390: InstanceExists reported an error "
+            "for a not-found instance; outscale/cloud-provider-osc#83: old nodes are not "
+            "deleted)",
+            violates="cloudnode_converges"),
+    }
+
+    def __init__(self, *, nodes: int = 2, launches: int = 2, terminations: int = 1,
+                 crashes: int = 1, write_failures: int = 1, resyncs: int = 0,
+                 max_objects: int = 3, mutant: str | None = None):
+        super().__init__(crashes=crashes, write_failures=write_failures, resyncs=resyncs,
+                         max_objects=max_objects, mutant=mutant, launches=launches,
+                         terminations=terminations)
+        self.nodes = tuple(f"n{i}" for i in range(nodes))
+
+    def config(self):
+        return {"nodes": len(self.nodes), **super().config()}
+
+    def initial_objects(self):
+        yield []
+
+    def cloud_key(self, resource):
+        return (NODE, resource[1])
+
+    # -- the reconcile -------------------------------------------------------------
+    def reconcile_cloud(self, cache, cloud, key, memory):
+        if key not in cache:
+            return (), memory
+        initialized, _, aged = cache[key]
+        instance = cloud.get((INSTANCE, key[1]))
+        if instance is None:
+            if self.mutant == KEEPS_GONE_NODES:
+                return (), memory
+            if aged or self.mutant == DELETES_LAGGING:
+                return (delete(key, cache.rv(key)),), memory
+            return (), memory  # not shown yet: the launch's completion wakes us
+        if not initialized:
+            return (update(key, cache.rv(key), (True, instance, aged)),), memory
+        return (), memory
+
+    # -- the world: the cloud's instances and the kubelets ------------------------------
+    def steps(self, state):
+        yield from super().steps(state)
+        for n in self.nodes:  # the world's steps that read the cloud
+            for name in WORLD:
+                yield Step(name, (n,))
+
+    def apply(self, state, step):
+        if step.name in WORLD:
+            return self._world(state, step)
+        return super().apply(state, step)
+
+    def _world(self, state, step):
+        if len(step.params) != 1 or step.params[0] not in self.nodes:
+            return None
+        n = step.params[0]
+        core, cloud = state[:CLOUD], state[CLOUD]
+        resource = (INSTANCE, n)
+        shown, ops = visible(cloud), pending(cloud)
+        node_present = (NODE, n) in self.objects(core)
+        if step.name == "Launch":
+            if resource in shown or resource in ops or node_present \
+                    or not self.budget_left(core, "launches"):
+                return None
+            core = self.spend(core, "launches")
+            return core + ((cloud[0], tuple(sorted(cloud[1] + ((resource, address(n)),)))),)
+        if step.name == "Register":
+            alive = ops.get(resource) is not None if resource in ops else resource in shown
+            if node_present or not alive:
+                return None
+            return self.server_write(core, (NODE, n), (False, None, False)) + (cloud,)
+        if step.name == "GraceExpires":
+            node = self.objects(core).get((NODE, n))
+            if node is None or node[2] or (resource in ops and ops[resource] is not None):
+                return None
+            return self.server_write(core, (NODE, n), node[:2] + (True,)) + (cloud,)
+        if resource not in shown or resource in ops \
+                or not self.budget_left(core, "terminations"):
+            return None
+        core = self.spend(core, "terminations")
+        return core + ((cloud[0], tuple(sorted(cloud[1] + ((resource, None),)))),)
+
+    def world_apply(self, state, step):
+        return None
