@@ -17,8 +17,10 @@ from model.controllers.replicaset import ReplicaSetController
 from model.controllers.deployment import DeploymentController
 from properties.controllers import deployment as deployment_properties
 from model.controllers.cloudroute import RouteController
+from model.controllers.cloudnode import NodeController
 from model.controllers.cloudservice import ServiceController
 from properties.controllers import cloudroute as cloudroute_properties
+from properties.controllers import cloudnode as cloudnode_properties
 from properties.controllers import cloudservice as cloudservice_properties
 from properties.controllers import endpointslice as endpointslice_properties
 from properties.controllers import job as job_properties
@@ -117,11 +119,26 @@ CLOUDSERVICE = Model(
                        "crashes": 2, "write_failures": 2, "resyncs": 1, "max_objects": 6},
 )
 
+CLOUDNODE = Model(
+    name="cloudnode",
+    build=NodeController,
+    # 2 instances launched (of 2 node names), one terminated, one controller
+    # crash, one failed write, at most 3 objects: 28,887 states, about 12 s
+    # with the liveness search. keeps_gone_nodes needs only one node name.
+    bounds={"nodes": 2, "launches": 2, "terminations": 1, "crashes": 1,
+            "write_failures": 1, "max_objects": 3},
+    properties=cloudnode_properties.PROPERTIES,
+    mutant_bounds={"keeps_gone_nodes": {"nodes": 1}},
+    hypothesis_bounds={"nodes": 3, "launches": 4, "terminations": 2, "crashes": 2,
+                       "write_failures": 2, "max_objects": 4},
+)
+
 MODELS = (
     REPLICASET,
     DEPLOYMENT,
     CLOUDROUTE,
     CLOUDSERVICE,
+    CLOUDNODE,
     JOB,
     ENDPOINTSLICE,
     NODELIFECYCLE,
