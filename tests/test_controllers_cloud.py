@@ -7,18 +7,21 @@ import pytest
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
 
-from checker.catalog.controllers import CLOUDROUTE, CLOUDSERVICE
+from checker.catalog.controllers import CLOUDNODE, CLOUDROUTE, CLOUDSERVICE
 from checker.explore import explore
 from model.controllers.cloud import CLOUD
+from model.controllers.cloudnode import NodeController
 from model.controllers.cloudroute import SYNC, RouteController
 from model.controllers.cloudservice import ServiceController
 from model.kernel import Step
+from properties.controllers import cloudnode as node_props
 from properties.controllers import cloudroute as route_props
 from properties.controllers import cloudservice as service_props
 
 CASES = [(CLOUDROUTE, m) for m in sorted(CLOUDROUTE.mutants)] + \
-        [(CLOUDSERVICE, m) for m in sorted(CLOUDSERVICE.mutants)]
-LIVENESS_MUTANTS = {"drops_cloud_error"}
+        [(CLOUDSERVICE, m) for m in sorted(CLOUDSERVICE.mutants)] + \
+        [(CLOUDNODE, m) for m in sorted(CLOUDNODE.mutants)]
+LIVENESS_MUTANTS = {"drops_cloud_error", "keeps_gone_nodes"}
 
 
 def _prop(props, name):
@@ -29,6 +32,15 @@ def _prop(props, name):
 def test_the_correct_controller_passes_at_the_default_bounds(model):
     outcome = assert_holds(model)
     assert outcome.stats.states > 500
+
+
+def test_the_correct_node_controller_passes_at_the_default_bounds():
+    """Two node names: a relaunch under one name while the other lags."""
+    assert assert_holds(CLOUDNODE).stats.states > 20_000
+
+
+def test_the_correct_node_controller_passes_with_one_node_and_more_faults():
+    assert_holds(CLOUDNODE, nodes=1, launches=2, terminations=1, crashes=2, write_failures=2)
 
 
 def test_the_correct_route_controller_passes_with_both_nodes_at_the_start():
@@ -122,3 +134,39 @@ def test_the_service_goal_is_not_met_by_an_lb_with_the_wrong_targets():
                 Step("Write"), Step("Write"), Step("Deliver"), Step("NodeJoins", ("n1",)))
     assert m.objects(state)[svc] == (True, True, False)
     assert not service_props.lb_matches_services(m, state)  # n1 is not a target yet
+
+
+def test_a_lagging_instance_keeps_its_node_until_the_grace_period_ends():
+    m = NodeController(nodes=1)
+    node = ("nodes", "n0")
+    state = run(m, Step("Launch", ("n0",)), Step("Register", ("n0",)), Step("Deliver"),
+                Step("Reconcile", node))
+    assert state[4] == () and node in m.objects(state)   # waits: nothing to delete
+    assert m.apply(state, Step("GraceExpires", ("n0",))) is None  # lag < grace
+    assert node_props.registered_before_shown(m, state)
+    state = run(m, Step("CloudCompletes", ("instance", "n0")), Step("Reconcile", node),
+                Step("Write"), state=state)
+    assert m.objects(state)[node][:2] == (True, "10.0.0.10")
+    # the mutant deletes in the same situation, and the transition property sees it
+    bad = NodeController(nodes=1, mutant="deletes_lagging")
+    before = run(bad, Step("Launch", ("n0",)), Step("Register", ("n0",)), Step("Deliver"),
+                 Step("Reconcile", node))
+    after = run(bad, Step("Write"), state=before)
+    assert node not in bad.objects(after)
+    assert not node_props.never_deletes_live_instance(bad, before, Step("Write"), after)
+
+
+def test_a_node_whose_instance_is_gone_is_deleted_after_the_grace_period():
+    m = NodeController(nodes=1)
+    node = ("nodes", "n0")
+    state = run(m, Step("Launch", ("n0",)), Step("CloudCompletes", ("instance", "n0")),
+                Step("Register", ("n0",)), Step("GraceExpires", ("n0",)),
+                Step("Terminate", ("n0",)), Step("CloudCompletes", ("instance", "n0")))
+    assert node_props.gone_instance_with_node(m, state)
+    assert not node_props.nodes_match_instances(m, state)
+    for _ in range(20):  # the quiet phase: system steps only, first enabled each time
+        succ = [(s, n) for s, n in m.successors(state) if m.tag(s) == "system"]
+        if not succ:
+            break
+        state = succ[0][1]
+    assert node not in m.objects(state) and node_props.nodes_match_instances(m, state)
