@@ -12,6 +12,7 @@ from checker.catalog import network
 from checker.catalog import apiserver
 from checker.catalog import informer
 from checker.catalog import controllers
+from checker.catalog import scheduler
 from checker.errors import BadInput
 from properties.core import Property
 
@@ -30,6 +31,7 @@ COMPONENTS: dict[str, Component] = {
         apiserver.COMPONENT,
         informer.COMPONENT,
         controllers.COMPONENT,
+        scheduler.COMPONENT,
     )
 }
 

@@ -1,0 +1,567 @@
+"""kube-scheduler's scheduling and binding cycles, for several schedulers.
+
+Why a machine of its own rather than a ``ControllerLoop`` subclass
+(``model.controllers.loop``): that loop reconciles one key at a time from a
+deduplicating work queue and writes with resourceVersion preconditions. The
+scheduler's queue is not a work queue: a pod sits in one of three sub-queues
+(active, backoff, unschedulable) and moves between them on *other* objects'
+events; its scheduling cycle and its binding cycle are separate steps with
+the assume cache between them; and its one write, the Binding, is judged by
+"is the pod already bound", not by a resourceVersion. What is kept from the
+loop is its discipline: the scheduler sees the cluster only through an
+informer that lags, writes only through the apiserver, and crashes with a
+budget.
+
+What is modelled (kubernetes.io/docs/concepts/scheduling-eviction/
+scheduling-framework and kube-scheduler):
+
+* **the queue** per scheduler, per pod: ``A`` active, ``B`` backoff, ``U``
+  unschedulable, ``S`` assumed and binding, ``-`` not queued. ``Schedule``
+  takes an active pod through Filter and Score and Reserve (assume it on the
+  chosen node in the scheduler's cache), ``Unschedulable`` when no node
+  passes: PostFilter (preemption) runs and the pod goes to ``U``;
+  ``BackoffDone`` moves ``B`` to ``A``; an informer event that can make a pod
+  schedulable (a pod bound, terminating or gone) moves every ``U`` pod to
+  ``A``; ``Flush`` is the periodic flush of the unschedulable sub-queue;
+* **the binding cycle**, asynchronous: ``Bind`` sends the Binding; the
+  apiserver refuses it with a 409 if the pod is already bound or being
+  deleted; a refused or failed bind (``BindFails``, a 500: a fault with a
+  budget) *forgets* the assumed pod and puts it in backoff;
+* **informers that lag**: the apiserver's pod changes reach each scheduler's
+  cache by ``Deliver``, oldest changed pod first, the pod's current value
+  (a watch's events for one key coalesce in the cache); a bound pod is
+  removed from the queue when its binding is observed and its assumption is
+  then confirmed;
+* **which scheduler**: a scheduler queues only the pods whose
+  ``spec.schedulerName`` names it, the empty name meaning the default one
+  (the seeds' sentence);
+* **preemption**: victims are deleted through the apiserver (they turn
+  terminating, recording who preempted them — upstream's DisruptionTarget
+  condition) and the preemptor's ``status.nominatedNodeName`` is set; other
+  pods of no higher priority leave room for nominated pods when they filter;
+  a pod whose nominated node still has its victims terminating does not
+  preempt again;
+* **the world**: the kubelet removes a terminating pod (``Gone``, a system
+  step: no finalizers here); a user deletes a bound pod (``DeletePod``,
+  environment, with a budget); a scheduler crashes (``Crash``, fault): its
+  cache, queue and assumptions are lost, but a Binding already on the wire
+  still reaches the apiserver (``OrphanBind``) — after the restarted
+  scheduler's ``Relist`` it is a source of the 409 on bind.
+
+What is abstracted and why it is sound for the properties: nodes never
+change during a run (the properties are judged per bind against the
+apiserver's pods, and node changes would only add races the real scheduler
+also leaves to the kubelet); time is abstracted into the nondeterministic
+order of steps (backoff durations, the flush period); Permit and volume
+binding are left out; the choice among equal top scores is
+nondeterministic, as upstream's random pick is. HA leader election is not
+modelled: one replica per scheduler.
+
+State (plain tuples)::
+
+    (server, scheds, orphans, spent)
+    server  = per pod (node, bound_by, phase, nominated, preempted_by)
+              node -1 = unbound; phase LIVE / TERMINATING / GONE
+    scheds  = per scheduler (cache, events, queue, assumed)
+              cache   = a copy of server as last observed, or None (crashed)
+              events  = pod indices whose change is not yet delivered
+              queue   = a string, one character per pod (A B U S -)
+              assumed = sorted (pod, node, status): status SENDING (bind not
+                        yet answered), BOUND (awaiting the informer), or
+                        LEAKED (a mutant kept it after a failure)
+    orphans = sorted (pod, node, scheduler) Bindings sent by a crashed scheduler
+    spent   = (crashes, bind_failures, deletions, conflicts) — the last a
+              ghost counter (capped at 1) for the "409 happens" cover
+"""
+
+from __future__ import annotations
+
+from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+from model.scheduler.objects import DEFAULT_SCHEDULER, InitContainer, Pod, Resources
+from model.scheduler.plugins import Plugins, effective_request
+from model.scheduler.scenarios import SCENARIOS
+
+LIVE, TERMINATING, GONE = 0, 1, 2
+SENDING, BOUND, LEAKED = 0, 1, 2
+NODE, BY, PHASE, NOMINATED, PREEMPTED_BY = range(5)
+CACHE, EVENTS, QUEUE, ASSUMED = range(4)
+SERVER, SCHEDS, ORPHANS, SPENT = range(4)
+BUDGETS = ("crashes", "bind_failures", "deletions")
+CONFLICTS = 3
+
+
+# -- the mutants' variants of the effective request ------------------------------
+
+def summed_request(pod: Pod) -> Resources:
+    """init containers summed with the app containers instead of maxed."""
+    total = pod.overhead
+    for c in pod.init_containers:
+        total = total + c.requests
+    for r in pod.containers:
+        total = total + r
+    return total
+
+
+def sidecars_as_init_request(pod: Pod) -> Resources:
+    """max(sum(app containers), max(each init container)): sidecars treated as
+    plain init containers, the rule kubernetes/kubernetes#127868 reports."""
+    apps = Resources()
+    for r in pod.containers:
+        apps = apps + r
+    peak = Resources()
+    for c in pod.init_containers:
+        peak = peak.max(c.requests)
+    return apps.max(peak) + pod.overhead
+
+
+INIT_SUMMED = "init_requests_summed"
+SIDECAR_MAX = "sidecar_request_max"
+IGNORES_TAINT = "ignores_noschedule_taint"
+STALE_NODE_VIEW = "stale_node_view"
+BINDS_OTHERS = "binds_other_schedulers_pods"
+PREEMPTS_EQUAL = "preempts_equal_priority"
+SPREAD_TERMINATING = "spread_counts_terminating"
+SPREAD_WRONG_KEY = "spread_wrong_topology_key"
+NEVER_FORGETS = "never_forgets_failed_bind"
+KEEPS_ON_CONFLICT = "keeps_assumed_on_conflict"
+BIND_OVERWRITES = "bind_overwrites_bound_pod"
+
+ALL_MUTANTS = {
+    INIT_SUMMED: Mutant(
+        "NodeResourcesFit sums init-container requests with the app containers instead of "
+        "taking the larger (docs: 'the highest of any particular resource request ... on all "
+        "init containers is the effective init request'): a pod that fits looks too large "
+        "and stays pending forever (a lasso)",
+        violates="sched_feasible_pod_eventually_bound"),
+    SIDECAR_MAX: Mutant(
+        "the pod's request computed as max(app containers, each init container), sidecars "
+        "counted like init containers instead of added to the app containers: a node is "
+        "over-committed (kubernetes/kubernetes#127868)",
+        violates="sched_node_within_allocatable"),
+    IGNORES_TAINT: Mutant(
+        "TaintToleration ignores NoSchedule taints: a pod without a toleration is bound to a "
+        "tainted node (docs/concepts/scheduling-eviction/taint-and-toleration)",
+        violates="sched_bound_node_passes_filters"),
+    STALE_NODE_VIEW: Mutant(
+        "filters against the informer's view of the node without the pods it has assumed: "
+        "before its own bind is observed the node's last slot looks free and is booked twice "
+        "(kubernetes/kubernetes#5336, 'it uses stale information about A ... It should assume "
+        "all bindings it makes'; the multi-scheduler form is #60469)",
+        violates="sched_node_within_allocatable"),
+    BINDS_OTHERS: Mutant(
+        "a scheduler queues every pending pod, whatever its spec.schedulerName names, and "
+        "binds pods meant for the other scheduler (the multiple-schedulers proposal, "
+        "kubernetes/kubernetes#17197: 'one pod must NOT be claimed by more than one "
+        "scheduler')",
+        violates="sched_bound_by_named_scheduler"),
+    PREEMPTS_EQUAL: Mutant(
+        "preemption takes pods of equal priority as victims (priority <= instead of <); the "
+        "docs say preemption 'must not happen when ... the pending Pods have equal or lower "
+        "priority than the victims'; a wrong-victim bug of the same family is "
+        "kubernetes/kubernetes#129136",
+        violates="sched_preemption_lower_priority_only"),
+    SPREAD_TERMINATING: Mutant(
+        "PodTopologySpread counts terminating pods: the global minimum is inflated and a pod "
+        "lands where the skew exceeds maxSkew once they are gone (kubernetes/kubernetes#86037, "
+        "fixed by #87845)",
+        violates="sched_spread_within_max_skew"),
+    SPREAD_WRONG_KEY: Mutant(
+        "PodTopologySpread counts domains by kubernetes.io/hostname whatever the constraint's "
+        "topologyKey: a zone constraint is enforced per node and the zones' skew exceeds "
+        "maxSkew (no upstream bug found; the seeded form of a wrong-key bug)",
+        violates="sched_spread_within_max_skew"),
+    NEVER_FORGETS: Mutant(
+        "a failed bind does not forget the assumed pod: its reservation stays in the cache, "
+        "the node looks full and the pod waits forever (kubernetes/kubernetes#28883, "
+        "'Scheduler cache corruption in case of failed bindings')",
+        violates="sched_feasible_pod_eventually_bound"),
+    KEEPS_ON_CONFLICT: Mutant(
+        "a bind refused with a 409 does not forget the assumed pod: the reservation leaks on "
+        "a node the pod is not on (the double-assume of kubernetes/kubernetes#26043)",
+        violates="sched_no_leaked_reservation"),
+    BIND_OVERWRITES: Mutant(
+        "the apiserver's Binding does not refuse a pod that is already bound ('pod ... is "
+        "already assigned to node', a 409): a second bind moves a bound pod to another node "
+        "(no upstream bug; the check the 409 exists for)",
+        violates="sched_bound_at_most_once"),
+}
+
+
+class Scheduler(Machine):
+    """Schedulers over one scenario of ``model.scheduler.scenarios``; see the
+    module text. Subclasses name the scenario and the mutants it shows."""
+
+    name = "scheduler"
+    scenario = "placement"
+    tags = {
+        "Deliver": SYSTEM, "Relist": SYSTEM, "Schedule": SYSTEM, "Unschedulable": SYSTEM,
+        "Bind": SYSTEM, "BackoffDone": SYSTEM, "Flush": SYSTEM, "Gone": SYSTEM,
+        "OrphanBind": SYSTEM, "BindFails": FAULT, "Crash": FAULT, "DeletePod": ENVIRONMENT,
+    }
+    rare = frozenset({"Crash", "BindFails", "DeletePod"})
+    mutants = {}
+
+    def __init__(self, *, crashes: int = 0, bind_failures: int = 0, deletions: int = 0,
+                 mutant: str | None = None):
+        super().__init__(mutant)
+        self.limits = (crashes, bind_failures, deletions)
+        self.schedulers, self.nodes, self.pods, self.bound = SCENARIOS[self.scenario]()
+        request = {INIT_SUMMED: summed_request,
+                   SIDECAR_MAX: sidecars_as_init_request}.get(mutant, effective_request)
+        self.plugins = Plugins(request=request, honor_taints=mutant != IGNORES_TAINT,
+                               spread_counts_terminating=mutant == SPREAD_TERMINATING,
+                               spread_key="kubernetes.io/hostname"
+                               if mutant == SPREAD_WRONG_KEY else None)
+        self.lower = (lambda v, p: v <= p) if mutant == PREEMPTS_EQUAL else (lambda v, p: v < p)
+        self._cycles: dict = {}
+
+    def config(self):
+        return {"scenario": self.scenario, **dict(zip(BUDGETS, self.limits))}
+
+    # -- helpers ------------------------------------------------------------------
+    def responsible(self, s: int, p: int) -> bool:
+        return self.mutant == BINDS_OTHERS or self.pods[p].scheduler == self.schedulers[s]
+
+    def budget_left(self, state, i: int) -> bool:
+        return state[SPENT][i] < self.limits[i]
+
+    @staticmethod
+    def _spend(state, i: int, cap: int | None = None):
+        spent = list(state[SPENT])
+        spent[i] = spent[i] + 1 if cap is None else min(spent[i] + 1, cap)
+        return state[:SPENT] + (tuple(spent),)
+
+    def _write(self, state, p: int, entry) -> tuple:
+        """The apiserver changes pod ``p``: a watch event for every informer."""
+        server = state[SERVER][:p] + (entry,) + state[SERVER][p + 1:]
+        scheds = tuple(sc if sc[CACHE] is None or p in sc[EVENTS]
+                       else sc[:EVENTS] + (sc[EVENTS] + (p,),) + sc[EVENTS + 1:]
+                       for sc in state[SCHEDS])
+        return (server, scheds) + state[ORPHANS:]
+
+    @staticmethod
+    def _set_sched(state, s: int, sc) -> tuple:
+        scheds = state[SCHEDS][:s] + (sc,) + state[SCHEDS][s + 1:]
+        return (state[SERVER], scheds) + state[ORPHANS:]
+
+    @staticmethod
+    def _queue(sc, p: int, c: str):
+        q = sc[QUEUE]
+        return sc[:QUEUE] + (q[:p] + c + q[p + 1:],) + sc[QUEUE + 1:]
+
+    def snapshot(self, sc, p: int) -> list:
+        """What scheduler ``sc`` filters pod ``p`` against: the bound pods of
+        its cache, the pods it assumed, and the nominated pods of no lower
+        priority (``(index, Pod, node, terminating)``)."""
+        cache, pods = sc[CACHE], self.pods
+        placed = [(q, pods[q], e[NODE], e[PHASE] == TERMINATING)
+                  for q, e in enumerate(cache) if e[NODE] >= 0 and e[PHASE] != GONE]
+        if self.mutant != STALE_NODE_VIEW:
+            placed += [(q, pods[q], n, False) for q, n, _ in sc[ASSUMED]
+                       if cache[q][NODE] != n]
+        prio = pods[p].priority
+        placed += [(q, pods[q], e[NOMINATED], False) for q, e in enumerate(cache)
+                   if q != p and e[NODE] < 0 and e[PHASE] == LIVE and e[NOMINATED] >= 0
+                   and pods[q].priority >= prio]
+        return placed
+
+    def cycle(self, sc, p: int):
+        """The scheduling cycle's outcome for pod ``p``: the best nodes, or
+        ``[]`` and the preemption (node, victims) or None."""
+        key = (sc[CACHE], sc[ASSUMED], p)
+        out = self._cycles.get(key)
+        if out is None:
+            placed = self.snapshot(sc, p)
+            best = self.plugins.best(self.pods[p], self.nodes, placed)
+            out = (best, None if best else self._preemption(sc, p, placed))
+            if len(self._cycles) > 200_000:
+                self._cycles.clear()
+            self._cycles[key] = out
+        return out
+
+    def _preemption(self, sc, p: int, placed):
+        cache, pod = sc[CACHE], self.pods[p]
+        nominated = cache[p][NOMINATED]
+        if nominated >= 0 and any(e[NODE] == nominated and e[PHASE] == TERMINATING
+                                  and self.pods[q].priority < pod.priority
+                                  for q, e in enumerate(cache)):
+            return None  # its victims are still on their way out
+        return self.plugins.preemption(pod, self.nodes, placed, self.lower)
+
+    # -- the machine ---------------------------------------------------------------
+    def init_states(self):
+        server = []
+        for p, pod in enumerate(self.pods):
+            if p in self.bound:
+                node, terminating = self.bound[p]
+                server.append((node, pod.scheduler, TERMINATING if terminating else LIVE, -1, -1))
+            else:
+                server.append((-1, "", LIVE, -1, -1))
+        server = tuple(server)
+        scheds = tuple((server, (), self._initial_queue(s, server), ())
+                       for s in range(len(self.schedulers)))
+        yield (server, scheds, (), (0, 0, 0, 0))
+
+    def _initial_queue(self, s, server) -> str:
+        return "".join("A" if e[NODE] < 0 and e[PHASE] == LIVE and self.responsible(s, p)
+                       else "-" for p, e in enumerate(server))
+
+    def steps(self, state):
+        for s, sc in enumerate(state[SCHEDS]):
+            if sc[CACHE] is None:
+                yield Step("Relist", (s,))
+                continue
+            if sc[EVENTS]:
+                yield Step("Deliver", (s,))
+            for p, c in enumerate(sc[QUEUE]):
+                if c == "A":
+                    best, _ = self.cycle(sc, p)
+                    for n in best:
+                        yield Step("Schedule", (s, p, n))
+                    if not best:
+                        yield Step("Unschedulable", (s, p))
+                elif c == "B":
+                    yield Step("BackoffDone", (s, p))
+            if "U" in sc[QUEUE]:
+                yield Step("Flush", (s,))
+            for p, _, status in sc[ASSUMED]:
+                if status == SENDING:
+                    yield Step("Bind", (s, p))
+                    if self.budget_left(state, 1):
+                        yield Step("BindFails", (s, p))
+            if self.budget_left(state, 0):
+                yield Step("Crash", (s,))
+        for i in range(len(state[ORPHANS])):
+            yield Step("OrphanBind", (i,))
+        for p, e in enumerate(state[SERVER]):
+            if e[PHASE] == TERMINATING:
+                yield Step("Gone", (p,))
+            elif e[PHASE] == LIVE and e[NODE] >= 0 and self.budget_left(state, 2):
+                yield Step("DeletePod", (p,))
+
+    def apply(self, state, step):
+        # every action is the method named after it; a step naming no action
+        # of this machine (a hand-written trace) is not enabled
+        if step.name not in self.tags:
+            return None
+        return getattr(self, "_" + step.name)(state, *step.params)
+
+    # -- the scheduler's steps -------------------------------------------------------
+    def _Relist(self, state, s):
+        if state[SCHEDS][s][CACHE] is not None:
+            return None
+        server = state[SERVER]
+        return self._set_sched(state, s, (server, (), self._initial_queue(s, server), ()))
+
+    def _Deliver(self, state, s):
+        sc = state[SCHEDS][s]
+        if sc[CACHE] is None or not sc[EVENTS]:
+            return None
+        p, events = sc[EVENTS][0], sc[EVENTS][1:]
+        old, new = sc[CACHE][p], state[SERVER][p]
+        cache = sc[CACHE][:p] + (new,) + sc[CACHE][p + 1:]
+        assumed = sc[ASSUMED]
+        if new[NODE] >= 0 or new[PHASE] == GONE:
+            # the binding (or the deletion) is observed: the assumption is
+            # confirmed or dropped — unless its bind is still being sent
+            assumed = tuple(a for a in assumed if a[0] != p or a[2] == SENDING
+                            or (a[2] == LEAKED and new[PHASE] != GONE))
+        queue = sc[QUEUE]
+        if (new[NODE] >= 0 or new[PHASE] != LIVE) and queue[p] in "ABU":
+            queue = queue[:p] + "-" + queue[p + 1:]
+        freed = (new[NODE] != old[NODE] and new[NODE] >= 0) or new[PHASE] != old[PHASE]
+        if freed:
+            queue = queue.replace("U", "A")
+        return self._set_sched(state, s, (cache, events, queue, assumed))
+
+    def _Schedule(self, state, s, p, n):
+        sc = state[SCHEDS][s]
+        if sc[CACHE] is None or sc[QUEUE][p] != "A" or n not in self.cycle(sc, p)[0]:
+            return None
+        sc = self._queue(sc, p, "S")
+        sc = sc[:ASSUMED] + (tuple(sorted(sc[ASSUMED] + ((p, n, SENDING),))),)
+        return self._set_sched(state, s, sc)
+
+    def _Unschedulable(self, state, s, p):
+        sc = state[SCHEDS][s]
+        if sc[CACHE] is None or sc[QUEUE][p] != "A":
+            return None
+        best, preemption = self.cycle(sc, p)
+        if best:
+            return None
+        sc = self._queue(sc, p, "U")
+        if preemption is not None:
+            # the scheduler's nominator records the nomination at once, so
+            # its next cycles leave room for the preemptor (upstream's
+            # AddNominatedPod), before the informer shows it
+            node, victims = preemption
+            e = sc[CACHE][p]
+            cache = sc[CACHE][:p] + (e[:NOMINATED] + (node,) + e[NOMINATED + 1:],) \
+                + sc[CACHE][p + 1:]
+            sc = (cache,) + sc[CACHE + 1:]
+        nxt = self._set_sched(state, s, sc)
+        if preemption is not None:
+            for v in victims:
+                e = nxt[SERVER][v]
+                if e[PHASE] == LIVE:
+                    nxt = self._write(nxt, v, (e[NODE], e[BY], TERMINATING, e[NOMINATED], p))
+            e = nxt[SERVER][p]
+            if e[NOMINATED] != node:
+                nxt = self._write(nxt, p, e[:NOMINATED] + (node,) + e[NOMINATED + 1:])
+        return nxt
+
+    def _BackoffDone(self, state, s, p):
+        sc = state[SCHEDS][s]
+        if sc[CACHE] is None or sc[QUEUE][p] != "B":
+            return None
+        return self._set_sched(state, s, self._queue(sc, p, "A"))
+
+    def _Flush(self, state, s):
+        sc = state[SCHEDS][s]
+        if sc[CACHE] is None or "U" not in sc[QUEUE]:
+            return None
+        return self._set_sched(state, s, sc[:QUEUE] + (sc[QUEUE].replace("U", "A"),)
+                               + sc[QUEUE + 1:])
+
+    def _sending(self, sc, p):
+        return next((a for a in sc[ASSUMED] if a[0] == p and a[2] == SENDING), None)
+
+    def _apiserver_bind(self, state, p, n, by):
+        """The Binding subresource: 409 if the pod is already bound or being
+        deleted; otherwise nodeName is set (and the nomination cleared)."""
+        e = state[SERVER][p]
+        if e[PHASE] != LIVE or (e[NODE] >= 0 and self.mutant != BIND_OVERWRITES):
+            return state, False
+        return self._write(state, p, (n, by, LIVE, -1, e[PREEMPTED_BY])), True
+
+    def _Bind(self, state, s, p):
+        sc = state[SCHEDS][s]
+        entry = None if sc[CACHE] is None else self._sending(sc, p)
+        if entry is None:
+            return None
+        nxt, ok = self._apiserver_bind(state, p, entry[1], self.schedulers[s])
+        sc = nxt[SCHEDS][s]
+        rest = tuple(a for a in sc[ASSUMED] if a != entry)
+        if ok:
+            sc = sc[:ASSUMED] + (tuple(sorted(rest + ((p, entry[1], BOUND),))),)
+            return self._set_sched(nxt, s, self._queue(sc, p, "-"))
+        nxt = self._spend(nxt, CONFLICTS, cap=1)
+        keep = self.mutant == KEEPS_ON_CONFLICT
+        return self._failed(nxt, s, p, entry, rest, keep)
+
+    def _BindFails(self, state, s, p):
+        sc = state[SCHEDS][s]
+        entry = None if sc[CACHE] is None else self._sending(sc, p)
+        if entry is None or not self.budget_left(state, 1):
+            return None
+        rest = tuple(a for a in sc[ASSUMED] if a != entry)
+        return self._failed(self._spend(state, 1), s, p, entry, rest,
+                            self.mutant == NEVER_FORGETS)
+
+    def _failed(self, state, s, p, entry, rest, keep):
+        """A refused or failed bind: ForgetPod (unless a mutant keeps it) and
+        back to the queue through backoff."""
+        sc = state[SCHEDS][s]
+        if keep:
+            rest = tuple(sorted(rest + ((p, entry[1], LEAKED),)))
+        sc = sc[:ASSUMED] + (rest,)
+        e = sc[CACHE][p]
+        back = "B" if e[NODE] < 0 and e[PHASE] == LIVE else "-"
+        return self._set_sched(state, s, self._queue(sc, p, back))
+
+    def _Crash(self, state, s):
+        if not self.budget_left(state, 0):
+            return None
+        sc = state[SCHEDS][s]
+        if sc[CACHE] is None:
+            return None
+        orphans = tuple(sorted(state[ORPHANS] + tuple(
+            (p, n, s) for p, n, status in sc[ASSUMED] if status == SENDING)))
+        nxt = self._set_sched(state, s, (None, (), "-" * len(self.pods), ()))
+        return self._spend(nxt[:ORPHANS] + (orphans,) + nxt[SPENT:], 0)
+
+    # -- the world's steps -----------------------------------------------------------------
+    def _OrphanBind(self, state, i):
+        p, n, s = state[ORPHANS][i]
+        orphans = state[ORPHANS][:i] + state[ORPHANS][i + 1:]
+        nxt, _ = self._apiserver_bind(state, p, n, self.schedulers[s])
+        return nxt[:ORPHANS] + (orphans,) + nxt[SPENT:]
+
+    def _Gone(self, state, p):
+        e = state[SERVER][p]
+        if e[PHASE] != TERMINATING:
+            return None
+        return self._write(state, p, e[:PHASE] + (GONE,) + e[PHASE + 1:])
+
+    def _DeletePod(self, state, p):
+        e = state[SERVER][p]
+        if e[PHASE] != LIVE or e[NODE] < 0 or not self.budget_left(state, 2):
+            return None
+        return self._spend(self._write(state, p, e[:PHASE] + (TERMINATING,) + e[PHASE + 1:]), 2)
+
+    # -- display -----------------------------------------------------------------------------
+    def view(self, state):
+        phases = ("live", "terminating", "gone")
+        statuses = ("sending", "bound", "leaked")
+        nodes = [n.name for n in self.nodes]
+        names = [p.name for p in self.pods]
+
+        def node(i):
+            return nodes[i] if i >= 0 else ""
+
+        def pods(entries):
+            return {names[p]: {"node": node(e[NODE]), "bound_by": e[BY], "phase": phases[e[PHASE]],
+                               "nominated": node(e[NOMINATED]),
+                               "preempted_by": names[e[PREEMPTED_BY]] if e[PREEMPTED_BY] >= 0
+                               else ""}
+                    for p, e in enumerate(entries or ())}
+        out = {"server": pods(state[SERVER])}
+        for s, sc in enumerate(state[SCHEDS]):
+            out[self.schedulers[s]] = {
+                "listed": sc[CACHE] is not None,
+                "cache": pods(sc[CACHE]),
+                "events": [names[p] for p in sc[EVENTS]],
+                "queue": {names[p]: c for p, c in enumerate(sc[QUEUE]) if c != "-"},
+                "assumed": [(names[p], nodes[n], statuses[st]) for p, n, st in sc[ASSUMED]],
+            }
+        out["orphan_binds"] = [(names[p], nodes[n], self.schedulers[s])
+                               for p, n, s in state[ORPHANS]]
+        out["spent"] = dict(zip(BUDGETS + ("conflicts",), state[SPENT]))
+        return out
+
+
+def _with(scenario: str, *mutants: str):
+    return {"scenario": scenario, "mutants": {m: ALL_MUTANTS[m] for m in mutants}}
+
+
+class PlacementScheduler(Scheduler):
+    """Two schedulers, the filters, the effective request, the assume cache."""
+    name = "scheduler"
+    scenario = "placement"
+    mutants = _with("placement", INIT_SUMMED, SIDECAR_MAX, IGNORES_TAINT, STALE_NODE_VIEW,
+                    BINDS_OTHERS)["mutants"]
+
+
+class PreemptionScheduler(Scheduler):
+    """Priority and preemption."""
+    name = "scheduler-preemption"
+    scenario = "preemption"
+    mutants = _with("preemption", PREEMPTS_EQUAL)["mutants"]
+
+
+class SpreadScheduler(Scheduler):
+    """Topology spread over zones with a terminating pod."""
+    name = "scheduler-spread"
+    scenario = "spread"
+    mutants = _with("spread", SPREAD_TERMINATING, SPREAD_WRONG_KEY)["mutants"]
+
+
+class BindingScheduler(Scheduler):
+    """Bind failures, a crash with a Binding on the wire, 409s."""
+    name = "scheduler-binding"
+    scenario = "binding"
+    mutants = _with("binding", NEVER_FORGETS, KEEPS_ON_CONFLICT, BIND_OVERWRITES)["mutants"]
+
+
+__all__ = ["Scheduler", "PlacementScheduler", "PreemptionScheduler", "SpreadScheduler",
+           "BindingScheduler", "ALL_MUTANTS", "InitContainer", "DEFAULT_SCHEDULER"]

@@ -1,0 +1,107 @@
+"""The clusters the catalog checks the scheduler on.
+
+Why several small clusters rather than one large one: every property needs a
+cluster that reaches what it talks about (a preemption, a bind that loses a
+409, a spread over zones) and every mutant a cluster where it shows; the
+product of all of them is far beyond exhaustive search, while each alone is
+small (docs/scheduler.md gives the state counts). Each is a function of no
+arguments returning ``(schedulers, nodes, pods, bound)``: the running
+schedulers' names, the Nodes, the Pods, and the pods the cluster starts with
+on a node — ``{pod_index: (node_index, terminating)}``, bound by the
+scheduler the pod names.
+"""
+
+from __future__ import annotations
+
+from model.scheduler.objects import (
+    DEFAULT_SCHEDULER, ZONE, InitContainer, Node, Pod, Resources as R, SpreadConstraint, Taint,
+    Toleration,
+)
+
+CUSTOM = "custom-scheduler"
+
+
+def placement():
+    """Two schedulers and the filters. The custom scheduler has a dedicated
+    node (a label its pods select and a taint only they tolerate), the
+    documented way to run a second scheduler beside the default one: two
+    schedulers placing onto the same node race, and Kubernetes leaves the
+    loser to the kubelet's admission (kubernetes/kubernetes#60469,
+    #106419) — a race this model does not claim to exclude.
+
+    n0 1500m zone a; n1 1500m zone b, tainted gpu=true:NoSchedule; n2 1000m,
+    the custom pool. p0: an init container of 1000m before an app container
+    of 1000m (effective 1000m); p1: a 500m sidecar and a 1000m app (1500m),
+    selects n1; p2: 500m, tolerates gpu; p3: the custom scheduler's, 500m."""
+    gpu = Toleration("gpu", "Equal", "true", "NoSchedule")
+    nodes = (
+        Node("n0", R(1500, 0), labels=((ZONE, "a"),)),
+        Node("n1", R(1500, 0), labels=((ZONE, "b"), ("gpu", "true")),
+             taints=(Taint("gpu", "true", "NoSchedule"),)),
+        Node("n2", R(1000, 0), labels=(("pool", "custom"),),
+             taints=(Taint("dedicated", "custom", "NoSchedule"),)),
+    )
+    pods = (
+        Pod("p0", containers=(R(1000, 0),), init_containers=(InitContainer(R(1000, 0)),)),
+        Pod("p1", containers=(R(1000, 0),), init_containers=(InitContainer(R(500, 0), True),),
+            tolerations=(gpu,), node_selector=(("gpu", "true"),)),
+        Pod("p2", containers=(R(500, 0),), tolerations=(gpu,)),
+        Pod("p3", containers=(R(500, 0),), scheduler_name=CUSTOM,
+            node_selector=(("pool", "custom"),),
+            tolerations=(Toleration("dedicated", "Equal", "custom", "NoSchedule"),)),
+    )
+    return (DEFAULT_SCHEDULER, CUSTOM), nodes, pods, {}
+
+
+def preemption():
+    """Priority and preemption. n0 and n1 hold 1000m each, full: p0
+    (priority 0) on n0, p1 (priority 10) on n1. p2 and p3, priority 10 and
+    1000m each, are pending: one may preempt p0, nobody may preempt p1."""
+    nodes = (Node("n0", R(1000, 0)), Node("n1", R(1000, 0)))
+    pods = (
+        Pod("p0", containers=(R(1000, 0),), priority=0),
+        Pod("p1", containers=(R(1000, 0),), priority=10),
+        Pod("p2", containers=(R(1000, 0),), priority=10),
+        Pod("p3", containers=(R(1000, 0),), priority=10),
+    )
+    return (DEFAULT_SCHEDULER,), nodes, pods, {0: (0, False), 1: (1, False)}
+
+
+def spread():
+    """Topology spread over zones: zone a = {n0}, zone b = {n1, n2}. t, a
+    pod of app=web, is terminating on n0; q (app=web) runs on n1. p and r
+    (app=web) spread with maxSkew 1 over zones, DoNotSchedule: p must go to
+    zone a, since terminating pods do not count."""
+    web = (("app", "web"),)
+    constraint = (SpreadConstraint(1, ZONE, web),)
+    nodes = (
+        Node("n0", R(2000, 0), labels=((ZONE, "a"),)),
+        Node("n1", R(2000, 0), labels=((ZONE, "b"),)),
+        Node("n2", R(2000, 0), labels=((ZONE, "b"),)),
+    )
+    pods = (
+        Pod("t", containers=(R(500, 0),), labels=web),
+        Pod("q", containers=(R(500, 0),), labels=web),
+        Pod("p", containers=(R(500, 0),), labels=web, spread=constraint),
+        Pod("r", containers=(R(500, 0),), labels=web, spread=constraint),
+    )
+    return (DEFAULT_SCHEDULER,), nodes, pods, {0: (0, True), 1: (1, False)}
+
+
+def binding():
+    """Binding: the assume cache, bind failures and 409s. n0 (1000m,
+    disk=ssd) fits exactly p0, which selects it; n1 and n2 (2000m) have room
+    for everything else. p1 (500m) may go to n1 or n2."""
+    nodes = (
+        Node("n0", R(1000, 0), labels=(("disk", "ssd"),)),
+        Node("n1", R(2000, 0)),
+        Node("n2", R(2000, 0)),
+    )
+    pods = (
+        Pod("p0", containers=(R(1000, 0),), node_selector=(("disk", "ssd"),)),
+        Pod("p1", containers=(R(500, 0),)),
+    )
+    return (DEFAULT_SCHEDULER,), nodes, pods, {}
+
+
+SCENARIOS = {f.__name__: f for f in (placement, preemption, spread, binding)}

@@ -1,0 +1,406 @@
+"""What kube-scheduler promises, read off the pods the apiserver holds.
+
+Every filter the scheduler applies is restated here as a row of
+:data:`FILTERS`, from the documentation's wording, over the apiserver's
+pods — never by calling ``model.scheduler.plugins``, so that a property
+cannot inherit the bug it is meant to catch (the audit of issue 11 found
+properties that restated the implementation and could not fail). The
+effective request is computed here as the peak of a pod's *timeline* (what
+runs at each moment of its start-up), the docs' explanation, rather than
+the KEP's closed formula the plugin uses; ``tests/test_scheduler_plugins``
+checks the two agree on random pods.
+
+Sources: kubernetes.io/docs/concepts/scheduling-eviction/ (kube-scheduler,
+taint-and-toleration, assign-pod-node, topology-spread-constraints,
+pod-priority-preemption, scheduling-framework), docs/concepts/workloads/
+pods/sidecar-containers and init-containers, KEP-753, and the seeds.
+"""
+
+from __future__ import annotations
+
+from model.scheduler.machine import (
+    ASSUMED, CACHE, CONFLICTS, GONE, LIVE, NODE, ORPHANS, PHASE, PREEMPTED_BY, QUEUE, SCHEDS,
+    SENDING, SERVER, SPENT, TERMINATING,
+)
+from model.scheduler.objects import DEFAULT_SCHEDULER, HOSTNAME
+from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
+
+_DOCS = "kubernetes.io/docs/concepts/scheduling-eviction/"
+_SEED = ("seeds: 'the kube-scheduler assigns new workload objects, such as pods, to nodes ... "
+         "deciding from the cluster's current state ... and the new object's requirements'")
+RESOURCES = ("cpu", "memory")
+
+
+# -- the apiserver's pods --------------------------------------------------------------
+
+def on_nodes(m, server, skip=None) -> list:
+    """``(index, Pod, node, terminating)`` of every pod the apiserver holds on
+    a node (a terminating pod is still there until the kubelet removes it)."""
+    return [(p, m.pods[p], e[NODE], e[PHASE] == TERMINATING) for p, e in enumerate(server)
+            if e[NODE] >= 0 and e[PHASE] != GONE and p != skip]
+
+
+def at_bind(m, state, skip) -> list:
+    """The pods a bind of pod ``skip`` is judged against: those the apiserver
+    holds on nodes, and those whose Binding is on its way to the apiserver
+    (assumed and not yet answered, or sent by a scheduler that crashed).
+
+    Why the Bindings in flight count: the scheduling framework binds
+    asynchronously, so binds complete in any order; a bind judged without the
+    one sent before it would see a spread that the scheduler never chose
+    (kube-scheduler decides on its assumed pods: scheduling-framework,
+    'Reserve'). A Binding in flight is a request the apiserver is about to
+    judge, not a belief of the scheduler: it is in the state as a request."""
+    pods = on_nodes(m, state[SERVER], skip)
+    flying = {(p, n) for sched in state[SCHEDS] if sched[CACHE] is not None
+              for p, n, status in sched[ASSUMED] if status == SENDING}
+    flying |= {(p, n) for p, n, _ in state[ORPHANS]}
+    pods += [(p, m.pods[p], n, False) for p, n in sorted(flying)
+             if p != skip and state[SERVER][p][NODE] < 0 and state[SERVER][p][PHASE] == LIVE]
+    return pods
+
+
+def pod_request(pod) -> dict:
+    """The pod's request per resource: the peak of what runs at each moment of
+    its life — each init container in turn beside the sidecars started before
+    it, then every sidecar beside every app container — plus the overhead
+    (docs/concepts/workloads/pods/sidecar-containers, 'Resource sharing within
+    containers'; KEP-753)."""
+    inits = pod.init_containers
+    out = {}
+    for res in RESOURCES:
+        def amount(r):
+            return getattr(r, res)
+        moments = [sum(amount(s.requests) for s in inits[:i] if s.sidecar) + amount(c.requests)
+                   for i, c in enumerate(inits)]
+        moments.append(sum(amount(s.requests) for s in inits if s.sidecar)
+                       + sum(amount(r) for r in pod.containers))
+        out[res] = max(moments) + amount(pod.overhead)
+    return out
+
+
+def _labels(node) -> dict:
+    return {HOSTNAME: node.name, **dict(node.labels)}
+
+
+def _selects(selector, labels) -> bool:
+    return set(selector) <= set(labels)
+
+
+def _tolerated(pod, key, value, effect) -> bool:
+    """taint-and-toleration: 'A toleration "matches" a taint if the keys are
+    the same and the effects are the same, and: the operator is Exists (in
+    which case no value should be specified), or the operator is Equal and
+    the values should be equal'; 'An empty key with operator Exists matches
+    all keys, values and effects'; an empty effect matches all effects."""
+    for t in pod.tolerations:
+        effect_ok = t.effect in ("", effect)
+        if t.operator == "Exists" and t.key == "" and effect_ok:
+            return True
+        if t.key == key and effect_ok and (t.operator == "Exists" or t.value == value):
+            return True
+    return False
+
+
+# -- the filter table: one row per plugin, each from the docs' wording -------------------
+
+def _unschedulable(m, pod, n, others):
+    """NodeUnschedulable: a cordoned node takes only pods tolerating
+    node.kubernetes.io/unschedulable:NoSchedule."""
+    node = m.nodes[n]
+    return not node.unschedulable or _tolerated(
+        pod, "node.kubernetes.io/unschedulable", "", "NoSchedule")
+
+
+_OPERATORS = {
+    "In": lambda labels, r: r.key in labels and labels[r.key] in r.values,
+    "NotIn": lambda labels, r: labels.get(r.key) not in r.values,
+    "Exists": lambda labels, r: r.key in labels,
+    "DoesNotExist": lambda labels, r: r.key not in labels,
+}
+
+
+def _node_affinity(m, pod, n, others):
+    """NodeAffinity: 'the node must have each of the indicated key-value pairs
+    as labels' (nodeSelector), and with requiredDuringScheduling terms 'the
+    pod can be scheduled onto a node if one of the specified terms can be
+    satisfied' — a term when all its expressions are."""
+    labels = _labels(m.nodes[n])
+    if not _selects(pod.node_selector, labels.items()):
+        return False
+    return not pod.affinity or any(
+        all(_OPERATORS[r.operator](labels, r) for r in term) for term in pod.affinity)
+
+
+def _taints(m, pod, n, others):
+    """TaintToleration: NoSchedule — 'no pod will be able to schedule onto the
+    node unless it has a matching toleration'; NoExecute also repels."""
+    return all(_tolerated(pod, t.key, t.value, t.effect) for t in m.nodes[n].taints
+               if t.effect in ("NoSchedule", "NoExecute"))
+
+
+def _ports(m, pod, n, others):
+    """NodePorts: two pods on one node cannot use the same hostPort."""
+    taken = [port for _, other, at, _ in others if at == n for port in other.host_ports]
+    return all(port not in taken for port in pod.host_ports)
+
+
+def _fit(m, pod, n, others):
+    """NodeResourcesFit: 'the scheduler ensures that, for each resource type,
+    the sum of the resource requests of the scheduled containers is less than
+    the capacity of the node'; and no more pods than the node allows."""
+    node = m.nodes[n]
+    here = [other for _, other, at, _ in others if at == n] + [pod]
+    if len(here) > node.max_pods:
+        return False
+    return all(sum(pod_request(p)[res] for p in here) <= getattr(node.allocatable, res)
+               for res in RESOURCES)
+
+
+def _domains(m, pod, key) -> dict:
+    """Nodes eligible for a spread constraint: those matching the pod's node
+    selector and affinity (nodeAffinityPolicy: Honor) and labelled ``key``."""
+    return {n: _labels(node)[key] for n, node in enumerate(m.nodes)
+            if key in _labels(node) and _node_affinity(m, pod, n, ())}
+
+
+def skew_after(m, pod, n, others, constraint) -> int | None:
+    """The skew of ``constraint`` with ``pod`` on node ``n``: matching pods
+    (not terminating: kubernetes/kubernetes#87845) in n's domain, ``pod``
+    included, minus the fewest in any domain. None: n is not in a domain."""
+    domains = _domains(m, pod, constraint.topology_key)
+    if n not in domains:
+        return None
+    count = {value: 0 for value in domains.values()}
+    for _, other, at, terminating in list(others) + [(None, pod, n, False)]:
+        if at in domains and not terminating and _selects(constraint.selector, other.labels):
+            count[domains[at]] += 1
+    return count[domains[n]] - min(count.values())
+
+
+def _spread(m, pod, n, others):
+    """PodTopologySpread, DoNotSchedule: 'maxSkew ... is the maximum permitted
+    difference between the number of matching pods in the target topology
+    and the global minimum'; a node without the topology key is not a
+    candidate."""
+    for c in pod.spread:
+        if c.when_unsatisfiable != "DoNotSchedule":
+            continue
+        skew = skew_after(m, pod, n, others, c)
+        if skew is None or skew > c.max_skew:
+            return False
+    return True
+
+
+def _anti_affinity(m, pod, n, others):
+    """InterPodAffinity, required anti-affinity: the pod does not go into a
+    topology domain that already runs a pod its terms select, nor into one
+    whose pods' terms select it."""
+    here = _labels(m.nodes[n])
+
+    def same_domain(at, key):
+        there = _labels(m.nodes[at])
+        return key in here and key in there and here[key] == there[key]
+    for _, other, at, _ in others:
+        if any(same_domain(at, t.topology_key) and _selects(t.selector, other.labels)
+               for t in pod.anti_affinity):
+            return False
+        if any(same_domain(at, t.topology_key) and _selects(t.selector, pod.labels)
+               for t in other.anti_affinity):
+            return False
+    return True
+
+
+#: plugin name -> predicate(machine, pod, node index, pods on nodes)
+FILTERS = {
+    "NodeUnschedulable": _unschedulable,
+    "NodeAffinity": _node_affinity,
+    "TaintToleration": _taints,
+    "NodePorts": _ports,
+    "NodeResourcesFit": _fit,
+    "PodTopologySpread": _spread,
+    "InterPodAffinity": _anti_affinity,
+}
+
+
+def failing_filters(m, pod, n, others) -> list[str]:
+    return [name for name, passes in FILTERS.items() if not passes(m, pod, n, others)]
+
+
+def newly_bound(before, after):
+    """Pods the step bound: unbound before, on a node after."""
+    return [p for p, (b, a) in enumerate(zip(before[SERVER], after[SERVER]))
+            if b[NODE] < 0 <= a[NODE]]
+
+
+# -- the properties ---------------------------------------------------------------------------
+
+def bound_node_passes_filters(m, before, step, after) -> bool:
+    return all(not failing_filters(m, m.pods[p], after[SERVER][p][NODE], at_bind(m, before, p))
+               for p in newly_bound(before, after))
+
+
+def within_allocatable(m, state) -> bool:
+    pods = on_nodes(m, state[SERVER])
+    for n, node in enumerate(m.nodes):
+        here = [pod for _, pod, at, _ in pods if at == n]
+        if len(here) > node.max_pods:
+            return False
+        for res in RESOURCES:
+            if sum(pod_request(p)[res] for p in here) > getattr(node.allocatable, res):
+                return False
+    return True
+
+
+def bound_by_named_scheduler(m, state) -> bool:
+    return all(e[1] == (m.pods[p].scheduler_name or DEFAULT_SCHEDULER)
+               for p, e in enumerate(state[SERVER]) if e[NODE] >= 0)
+
+
+def bound_at_most_once(m, before, step, after) -> bool:
+    return all(b[NODE] < 0 or a[NODE] == b[NODE]
+               for b, a in zip(before[SERVER], after[SERVER]))
+
+
+def preempts_lower_only(m, state) -> bool:
+    return all(m.pods[p].priority < m.pods[e[PREEMPTED_BY]].priority
+               for p, e in enumerate(state[SERVER]) if e[PREEMPTED_BY] >= 0)
+
+
+def spread_within_max_skew(m, before, step, after) -> bool:
+    for p in newly_bound(before, after):
+        pod, n = m.pods[p], after[SERVER][p][NODE]
+        for c in pod.spread:
+            if c.when_unsatisfiable == "DoNotSchedule":
+                skew = skew_after(m, pod, n, at_bind(m, before, p), c)
+                if skew is None or skew > c.max_skew:
+                    return False
+    return True
+
+
+def no_leaked_reservation(m, state) -> bool:
+    for sched in state[SCHEDS]:
+        if sched[CACHE] is None:
+            continue
+        for p, n, _ in sched[ASSUMED]:
+            binding = sched[QUEUE][p] == "S"
+            if not binding and state[SERVER][p][NODE] != n:
+                return False
+    return True
+
+
+def feasible_pending(m, state) -> bool:
+    """Some pending pod, named for a running scheduler, has a node on which
+    every filter of the table passes against the apiserver's pods."""
+    server = state[SERVER]
+    for p, e in enumerate(server):
+        pod = m.pods[p]
+        if e[NODE] >= 0 or e[PHASE] != LIVE or \
+                (pod.scheduler_name or DEFAULT_SCHEDULER) not in m.schedulers:
+            continue
+        others = on_nodes(m, server, p)
+        if any(not failing_filters(m, pod, n, others) for n in range(len(m.nodes))):
+            return True
+    return False
+
+
+def no_feasible_pending(m, state) -> bool:
+    return not feasible_pending(m, state)
+
+
+def some_preemption(m, state) -> bool:
+    return any(e[PREEMPTED_BY] >= 0 for e in state[SERVER])
+
+
+def some_bind_conflict(m, state) -> bool:
+    return state[SPENT][CONFLICTS] > 0
+
+
+def some_unschedulable(m, state) -> bool:
+    return any(s[CACHE] is not None and "U" in s[QUEUE] for s in state[SCHEDS])
+
+
+def custom_scheduler_bound(m, state) -> bool:
+    return any(e[NODE] >= 0 and e[1] != DEFAULT_SCHEDULER for e in state[SERVER])
+
+
+BOUND_NODE_PASSES_FILTERS = Property(
+    "sched_bound_node_passes_filters", "scheduler", TRANSITION,
+    "a pod is bound only to a node on which every filter of the table (NodeUnschedulable, "
+    "NodeAffinity, TaintToleration, NodePorts, NodeResourcesFit, PodTopologySpread, "
+    "InterPodAffinity) passes against the pods the apiserver holds at the bind",
+    _DOCS + "kube-scheduler: 'nodes that meet the scheduling requirements for a Pod are called "
+    "feasible nodes'; each row cites its page; " + _SEED, bound_node_passes_filters)
+NODE_WITHIN_ALLOCATABLE = Property(
+    "sched_node_within_allocatable", "scheduler", INVARIANT,
+    "the requests of the pods bound to a node (terminating ones included, they still run) "
+    "never exceed its allocatable, nor their number its pod capacity",
+    _DOCS + "../configuration/manage-resources-containers: 'the scheduler ensures that, for "
+    "each resource type, the sum of the resource requests of the scheduled containers is less "
+    "than the capacity of the node'; KEP-753 for the effective request", within_allocatable)
+BOUND_BY_NAMED_SCHEDULER = Property(
+    "sched_bound_by_named_scheduler", "scheduler", INVARIANT,
+    "a bound pod was bound by the scheduler its spec.schedulerName names, or by the default "
+    "scheduler when it names none",
+    "seeds: 'the object's configuration data should include the name of the custom scheduler "
+    "expected to make the scheduling decision for that particular object; if no such data is "
+    "included, the default scheduler is selected instead'", bound_by_named_scheduler)
+BOUND_AT_MOST_ONCE = Property(
+    "sched_bound_at_most_once", "scheduler", TRANSITION,
+    "a pod's node, once set, never changes: a pod is bound at most once",
+    "kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1#create-binding-pod-v1; "
+    "the apiserver refuses a Binding of a bound pod ('is already assigned to node', 409); "
+    "spec.nodeName is immutable once set", bound_at_most_once)
+PREEMPTS_LOWER_ONLY = Property(
+    "sched_preemption_lower_priority_only", "scheduler", INVARIANT,
+    "every pod preempted was of strictly lower priority than the pod that preempted it",
+    _DOCS + "pod-priority-preemption: 'Preemption logic tries to find a node where removal of "
+    "one or more Pods with lower priority than P would enable P to be scheduled'; 'preemption "
+    "must not happen when ... the pending Pods have equal or lower priority than the victims'",
+    preempts_lower_only)
+SPREAD_WITHIN_MAX_SKEW = Property(
+    "sched_spread_within_max_skew", "scheduler", TRANSITION,
+    "after every bind of a pod with a DoNotSchedule spread constraint, the matching pods in its "
+    "domain exceed the fewest in any domain by at most maxSkew",
+    _DOCS + "topology-spread-constraints: 'maxSkew describes the degree to which Pods may be "
+    "unevenly distributed ... the maximum permitted difference between the number of matching "
+    "Pods in the target topology and the global minimum'", spread_within_max_skew)
+NO_LEAKED_RESERVATION = Property(
+    "sched_no_leaked_reservation", "scheduler", INVARIANT,
+    "a pod assumed in a scheduler's cache is either still in its binding cycle or bound on the "
+    "apiserver to the node it was assumed on: a failed or refused bind is forgotten",
+    _DOCS + "scheduling-framework: 'Unreserve ... is called if a reserved Pod is rejected "
+    "... should clean up the state associated with the reserved Pod'; kubernetes/kubernetes#28883",
+    no_leaked_reservation)
+FEASIBLE_POD_EVENTUALLY_BOUND = Property(
+    "sched_feasible_pod_eventually_bound", "scheduler", LEADS_TO,
+    "whenever a pending pod could be placed (some node passes every filter of the table "
+    "against the apiserver's pods), eventually no pending pod can: every placeable one was bound",
+    _DOCS + "kube-scheduler: 'kube-scheduler selects an optimal node to run newly created or "
+    "not yet scheduled (unscheduled) pods'; " + _SEED,
+    no_feasible_pending, trigger=feasible_pending,
+    assumption="the kubelet eventually removes a terminating pod (Gone is a system step)")
+
+COVER_PREEMPTION = Property(
+    "sched_cover_preemption", "scheduler", COVER, "some pod is preempted",
+    _DOCS + "pod-priority-preemption", some_preemption)
+COVER_BIND_CONFLICT = Property(
+    "sched_cover_bind_conflict", "scheduler", COVER,
+    "some bind is refused with a 409 (the pod was already bound)",
+    "the Binding subresource's 409", some_bind_conflict)
+COVER_UNSCHEDULABLE = Property(
+    "sched_cover_unschedulable", "scheduler", COVER,
+    "some pod waits in the unschedulable sub-queue", _DOCS + "scheduling-framework",
+    some_unschedulable)
+COVER_CUSTOM_BINDS = Property(
+    "sched_cover_custom_scheduler_binds", "scheduler", COVER,
+    "the custom scheduler binds a pod", "seeds: 'additional custom schedulers are also "
+    "supported'", custom_scheduler_bound)
+
+_SAFETY = (BOUND_NODE_PASSES_FILTERS, NODE_WITHIN_ALLOCATABLE, BOUND_AT_MOST_ONCE)
+PLACEMENT = _SAFETY + (BOUND_BY_NAMED_SCHEDULER, NO_LEAKED_RESERVATION,
+                       FEASIBLE_POD_EVENTUALLY_BOUND, COVER_CUSTOM_BINDS, COVER_UNSCHEDULABLE)
+PREEMPTION = _SAFETY + (PREEMPTS_LOWER_ONLY, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION,
+                        COVER_UNSCHEDULABLE)
+SPREAD = _SAFETY + (SPREAD_WITHIN_MAX_SKEW, FEASIBLE_POD_EVENTUALLY_BOUND)
+BINDING = _SAFETY + (NO_LEAKED_RESERVATION, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_BIND_CONFLICT)
