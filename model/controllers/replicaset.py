@@ -64,6 +64,9 @@ class ReplicaSetController(ControllerLoop):
     tags = {**ControllerLoop.tags, "Scale": ENVIRONMENT, "PodGone": ENVIRONMENT,
             "PodFails": FAULT}
     world_budgets = ("scales", "pod_failures")
+    #: A random run that removes every terminating pod at once never meets
+    #: the bugs that a pod stuck terminating exposes: removal is rare.
+    rare = ControllerLoop.rare | {"PodGone"}
     mutants = {
         NO_EXPECTATIONS: Mutant(
             "acts on a stale cache without expectations: pods it created but has not yet "
