@@ -135,6 +135,9 @@ def _summary(r) -> str:
                    f"{r.seconds:.1f} s, {f['states_per_second']:,} states/s")
     elif r.engine == "hypothesis":
         figures = f"{f['examples']} runs ({f['profile']} profile), {r.seconds:.1f} s"
+        for name, t in f.get("convergence", {}).items():
+            figures += (f"; {name}: goal reached after {t['reached']} of {t['runs']} "
+                        "convergence phases")
     else:
         figures = f"{r.seconds:.1f} s, {r.detail}"
         if r.verdict == "violated":

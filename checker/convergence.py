@@ -20,6 +20,10 @@ failing run replays. The run ends in one of three ways:
 
 A step that would leave the bounds ends the run as **out of bounds**: it is
 neither a pass nor a failure, and is counted as such.
+
+A failure is shrunk by deleting steps of the random prefix (``shrink``):
+the fair run after a shorter prefix goes elsewhere, so each candidate is
+judged afresh, never patched.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import Sequence
 import attrs
 
 from checker import lasso
+from checker.counterexample import Counterexample
 from model.kernel import SYSTEM, Machine, State
 from properties.core import ALWAYS_EVENTUALLY, EVENTUALLY_ALWAYS, LEADS_TO, Property
 
@@ -85,3 +90,77 @@ def reached(machine: Machine, prop: Property, states: Sequence[State], start: in
             tail -= 1
         return not any(prop.trigger(machine, s) for s in states[tail:])
     raise ValueError(f"{prop.name} is not a liveness property")
+
+
+@attrs.frozen
+class Judged:
+    """One convergence phase judged for one property."""
+
+    run: FairRun
+    reached: bool        # the goal was reached (for leads-to: after a trigger)
+    triggered: bool      # leads-to: the trigger held somewhere
+    counterexample: Counterexample | None
+
+
+def judge(machine: Machine, prop: Property, init: State, prefix: Sequence,
+          run: FairRun | None = None, bound: int = BOUND_STEPS) -> Judged:
+    """Run (or take) the convergence phase after ``prefix`` (pairs of step
+    and state from ``init``) and judge ``prop`` on it."""
+    end = prefix[-1][1] if prefix else init
+    run = run if run is not None else fair_run(machine, end, bound)
+    states = [init] + [s for _, s in prefix] + list(run.states[1:])
+    start = len(prefix)
+    triggered = prop.kind == LEADS_TO and any(prop.trigger(machine, s) for s in states)
+    if run.end == OUT_OF_BOUNDS:
+        return Judged(run, False, triggered, None)
+    if run.end == BOUND:
+        ok = reached(machine, prop, states, start)
+        loop = None
+    else:
+        loop = len(states) - 1 if run.end == QUIESCENT else start + run.loop
+        ok = not lasso.violates(machine, prop, states, loop)
+    hit = ok and (prop.kind != LEADS_TO or triggered)
+    if ok:
+        return Judged(run, hit, triggered, None)
+    steps = tuple(prefix) + tuple(zip(run.steps, run.states[1:]))
+    if loop is None:
+        cex = Counterexample(prop, init, steps, note=f"did not converge within "
+                             f"{len(run.steps)} fair steps after environment and faults "
+                             "stopped")
+    else:
+        cex = Counterexample(prop, init, steps, loop=loop, closing=run.closing)
+    return Judged(run, False, triggered, cex)
+
+
+def shrink(machine: Machine, prop: Property, init: State, prefix: Sequence,
+           bound: int = BOUND_STEPS) -> Counterexample | None:
+    """The failing convergence phase after the shortest prefix found by
+    deleting prefix steps one at a time (kept when every remaining step is
+    still enabled and within bounds, and the phase after it still fails):
+    1-minimal in the prefix, as ``checker.shrink`` is for safety."""
+    steps = [step for step, _ in prefix]
+    best = judge(machine, prop, init, prefix, bound=bound).counterexample
+    changed = True
+    while changed and best is not None:
+        changed = False
+        for k in range(len(steps)):
+            trial = steps[:k] + steps[k + 1:]
+            replayed = _replay(machine, init, trial)
+            if replayed is None:
+                continue
+            found = judge(machine, prop, init, replayed, bound=bound).counterexample
+            if found is not None:
+                steps, best, changed = trial, found, True
+                break
+    return best
+
+
+def _replay(machine: Machine, init: State, steps: Sequence) -> list | None:
+    state, out = init, []
+    for step in steps:
+        nxt = machine.apply(state, step)
+        if nxt is None or not machine.within_bounds(nxt):
+            return None
+        out.append((step, nxt))
+        state = nxt
+    return out

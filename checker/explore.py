@@ -14,8 +14,11 @@ one concrete, replayable behaviour.
 
 Covers are judged in the same search: a cover is reached when some
 discovered state satisfies it (``Outcome.covers``). Liveness properties are
-judged after a safety search that found nothing, by ``checker.liveness`` on
-a graph of concrete states (why concrete: see that module).
+judged by ``checker.liveness`` on a recorded graph. When liveness may use the
+machine's canonical form (it is the identity, or keeps step labels) that
+graph search *is* the safety search — one search; otherwise (a symmetry)
+safety is searched on representatives first and liveness on concrete
+states after (why: see that module).
 """
 
 from __future__ import annotations
@@ -75,6 +78,47 @@ class Explorer:
         self.progress_every = progress_every
 
     def run(self) -> Outcome:
+        if self.liveness and (self.machine.canonical_keeps_steps
+                              or type(self.machine).canonical is Machine.canonical):
+            return self._run_with_graph()
+        return self._run()
+
+    def _run_with_graph(self) -> Outcome:
+        """Safety, covers and liveness in one graph search."""
+        from checker import liveness
+
+        m = self.machine
+        report = None
+        if self.progress is not None:
+            report = lambda n, e, sec: self.progress(Stats(n, e, 0, 0, sec))  # noqa: E731
+        safety = liveness.Safety(self.invariants, self.transitions, self.covers)
+        g, complete = liveness.build(m, self.liveness, max_states=self.max_states,
+                                     progress=report, progress_every=self.progress_every,
+                                     safety=safety)
+        depth, v = 0, len(g) - 1
+        while v >= 0 and g.parent[v] >= 0:  # BFS: the last state found is the deepest
+            depth, v = depth + 1, g.parent[v]
+        stats = Stats(len(g), g.edges, depth, 0, g.seconds)
+        if safety.violation is not None:
+            prop, i, step = safety.violation
+            chain, parent = [], {}
+            while i >= 0:
+                chain.append(g.fps[i])
+                i = g.parent[i]
+            for child, up in zip(chain, chain[1:] + [None]):
+                parent[child] = up
+            out = self._violated(prop, parent, chain[0], step, time.perf_counter() - g.seconds,
+                                 depth, g.edges, 0)
+            return attrs.evolve(out, stats=stats, covers=safety.reached)
+        if not complete:
+            return Outcome(stats, False, covers=safety.reached,
+                           undecided=tuple(p.name for p in self.liveness))
+        live = liveness.decide(m, g, self.liveness, complete)
+        return Outcome(stats, complete, live.counterexample, safety.reached, live.undecided,
+                       {**live.figures, "liveness_build_seconds": 0.0,
+                        "liveness_single_search": True})
+
+    def _run(self) -> Outcome:
         m = self.machine
         canonical = m.canonical
         within = m.within_bounds

@@ -144,12 +144,32 @@ def _predicates(props: Sequence[Property]):
     return out
 
 
+@attrs.define
+class Safety:
+    """What the graph search checks on the way when it is also the safety
+    search (``explore`` does this when liveness may use the machine's own
+    canonical form: one search instead of two). ``violation`` receives
+    ``(property, state id, step or None)``: the state that breaks an
+    invariant, or the state a transition property fails on leaving."""
+
+    invariants: Sequence[Property] = ()
+    transitions: Sequence[Property] = ()
+    covers: Sequence[Property] = ()
+    reached: dict = attrs.field(factory=dict)
+    violation: tuple | None = None
+
+
+class _Stop(Exception):
+    pass
+
+
 def build(machine: Machine, props: Sequence[Property], *,
           max_states: int | None = None,
           progress: Callable[[int, int, float], None] | None = None,
-          progress_every: float = 1.0) -> tuple[Graph, bool]:
+          progress_every: float = 1.0, safety: Safety | None = None) -> tuple[Graph, bool]:
     """Breadth-first search on concrete states recording the whole graph.
-    Returns the graph and whether it is complete (not cut by max_states)."""
+    Returns the graph and whether it is complete (not cut by max_states or
+    a safety violation)."""
     g = Graph()
     start = time.perf_counter()
     preds = _predicates(props)
@@ -160,8 +180,14 @@ def build(machine: Machine, props: Sequence[Property], *,
     canonical = representative(machine)
     ids: dict[int, int] = {}
     frontier: list = []
+    invariants = [(p, p.check) for p in safety.invariants] if safety else []
+    transitions = [(p, p.check) for p in safety.transitions] if safety else []
+    uncovered = [(p, p.check) for p in safety.covers] if safety else []
+    if safety:
+        safety.reached.update({p.name: False for p in safety.covers})
 
     def discover(state, parent: int) -> int:
+        nonlocal uncovered
         state = canonical(state)
         fp = hash(state)
         i = ids.get(fp)
@@ -174,8 +200,36 @@ def build(machine: Machine, props: Sequence[Property], *,
         for bits, f in holds:
             bits.append(1 if f(machine, state) else 0)
         frontier.append(state)
+        for p, check in invariants:
+            if not check(machine, state):
+                safety.violation = (p, i, None)
+                raise _Stop
+        if uncovered:
+            left = []
+            for p, check in uncovered:
+                if check(machine, state):
+                    safety.reached[p.name] = True
+                else:
+                    left.append((p, check))
+            uncovered = left
         return i
 
+    try:
+        complete = _search(machine, g, discover, frontier, transitions, safety, strong,
+                           max_states, progress, progress_every, start)
+    except _Stop:
+        complete = False
+    # states discovered but never expanded (cut short) have no edges
+    while len(g.off) < len(g.fps):
+        g.off.append(len(g.dst))
+        g.expanded.append(0)
+    g.off.append(len(g.dst))
+    g.seconds = time.perf_counter() - start
+    return g, complete
+
+
+def _search(machine, g, discover, frontier, transitions, safety, strong, max_states,
+            progress, progress_every, start) -> bool:
     for s in machine.init_states():
         discover(s, -1)
     within, successors, tag = machine.within_bounds, machine.successors, machine.tag
@@ -195,6 +249,10 @@ def build(machine: Machine, props: Sequence[Property], *,
             continue
         expanded.append(1)
         for step, t in successors(s):
+            for p, check in transitions:
+                if not check(machine, s, step, t):
+                    safety.violation = (p, i, step)
+                    raise _Stop
             l = label_ids.get(step)
             if l is None:
                 l = label_ids[step] = len(g.labels)
@@ -212,13 +270,7 @@ def build(machine: Machine, props: Sequence[Property], *,
         if max_states is not None and len(g.fps) >= max_states:
             complete = False
             break
-    # states discovered but never expanded (only when cut early) have no edges
-    while len(off) < len(g.fps):
-        off.append(len(dst))
-        expanded.append(0)
-    off.append(len(dst))
-    g.seconds = time.perf_counter() - start
-    return g, complete
+    return complete
 
 
 # ---------------------------------------------------------------------------
@@ -592,6 +644,11 @@ def check(machine: Machine, props: Sequence[Property], *, max_states: int | None
     """Build the graph and judge every liveness property on it; the first
     violated one (in the given order) gives the counterexample."""
     g, complete = build(machine, props, max_states=max_states, progress=progress)
+    return decide(machine, g, props, complete)
+
+
+def decide(machine: Machine, g: Graph, props: Sequence[Property], complete: bool) -> Outcome:
+    """Judge every liveness property on a built graph."""
     start = time.perf_counter()
     tarjan = Tarjan(g)
     full = tarjan.components(range(len(g)), g.expanded)

@@ -13,10 +13,11 @@ Liveness properties get a convergence phase at the end of every run
 fairly, and the property is judged on the lasso or the bounded run that
 results. How often the goal was reached (and, for leads-to, how often the
 trigger held) is counted, so a phase that never saw its goal or trigger
-says so instead of passing vacuously. A liveness failure is not shrunk
-(deleting a step of the prefix changes where the fair run goes); its trace
-is a lasso when the run ended quiescent or in a fair cycle, else a finite
-trace that "did not converge within N fair steps".
+says so instead of passing vacuously. A liveness failure is shrunk by
+deleting steps of its random prefix, each candidate judged by a fresh fair
+run (``convergence.shrink``); its trace is a lasso when the run ended
+quiescent or in a fair cycle, else a finite trace that "did not converge
+within N fair steps".
 
 Profiles: ``ci`` is derandomized and bounded, so a CI run is reproducible and
 its time predictable; ``deep`` runs many more and longer random behaviours.
@@ -34,11 +35,11 @@ from hypothesis.errors import Flaky
 from hypothesis.stateful import (RuleBasedStateMachine, get_state_machine_test, initialize,
                                  invariant, precondition, rule)
 
-from checker import convergence, lasso
+from checker import convergence
 from checker.counterexample import Counterexample
 from checker.shrink import shrink
 from model.kernel import Machine
-from properties.core import INVARIANT, LEADS_TO, TRANSITION
+from properties.core import INVARIANT, TRANSITION
 
 PROFILES = {
     "ci": dict(max_examples=300, stateful_step_count=60, derandomize=True),
@@ -135,8 +136,8 @@ def state_machine_class(machine: Machine, properties, record: dict, max_rare: in
                 if not p.check(machine, self.state):
                     self._fail(p)
 
-        def _fail(self, prop, **lasso_fields):
-            record["cex"] = Counterexample(prop, self.init, tuple(self.trace), **lasso_fields)
+        def _fail(self, prop):
+            record["cex"] = Counterexample(prop, self.init, tuple(self.trace))
             self.failed = True
             raise PropertyViolated(prop)
 
@@ -144,33 +145,18 @@ def state_machine_class(machine: Machine, properties, record: dict, max_rare: in
             if self.state is None or getattr(self, "failed", False) or not liveness:
                 return
             run = convergence.fair_run(machine, self.state)
-            prefix = [self.init] + [s for _, s in self.trace]
-            states = prefix + list(run.states[1:])
-            start = len(prefix) - 1
             for p in liveness:
+                judged = convergence.judge(machine, p, self.init, self.trace, run)
                 tally = counter["convergence"][p.name]
                 tally["runs"] += 1
                 tally[run.end] += 1
-                if p.kind == LEADS_TO and any(p.trigger(machine, s) for s in states):
-                    tally["triggered"] += 1
-                if run.end == convergence.OUT_OF_BOUNDS:
-                    continue
-                if run.end == convergence.BOUND:
-                    ok = convergence.reached(machine, p, states, start)
-                else:
-                    loop = len(states) - 1 if run.end == convergence.QUIESCENT \
-                        else start + run.loop
-                    ok = not lasso.violates(machine, p, states, loop)
-                if p.kind != LEADS_TO or any(p.trigger(machine, s) for s in states):
-                    tally["reached"] += ok
-                if ok:
-                    continue
-                self.trace = self.trace + list(zip(run.steps, run.states[1:]))
-                if run.end == convergence.BOUND:
-                    self._fail(p, note=f"did not converge within {len(run.steps)} fair "
-                                       "steps after environment and faults stopped")
-                self._fail(p, loop=len(states) - 1 if run.end == convergence.QUIESCENT
-                           else start + run.loop, closing=run.closing)
+                tally["triggered"] += judged.triggered
+                tally["reached"] += judged.reached
+                if judged.counterexample is not None:
+                    record["cex"] = judged.counterexample
+                    record["prefix"] = (self.init, tuple(self.trace))
+                    self.failed = True
+                    raise PropertyViolated(p)
 
         @invariant()
         def started(self):
@@ -230,7 +216,10 @@ def check(machine: Machine, properties, *, profile: str = "ci", seed: int | None
     except (PropertyViolated, Flaky):
         found = record.get("cex")
         examples = counter["examples"]
-        if found is not None and not found.prop.is_liveness:
+        if found is not None and found.prop.is_liveness:
+            init, prefix = record["prefix"]
+            found = convergence.shrink(machine, found.prop, init, prefix) or found
+        elif found is not None:
             found = shrink(machine, found)
         return StatefulOutcome(examples, time.perf_counter() - start, found,
                                counter["convergence"])

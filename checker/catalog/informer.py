@@ -21,7 +21,10 @@ INFORMER = Model(
     # 2 writer clients, 2 watched objects, 3 writes between them (plus writes
     # to another resource), one compaction, one dropped connection, one
     # resync, 2 workers: 629,638 distinct states, depth 18, about 10 s of one
-    # core. Every mutant is caught at these bounds (in at most 8 steps).
+    # core for safety alone; cache_eventually_converges is decided on the
+    # same search's graph (2.6 million edges; see `kubemc bench liveness`).
+    # Every mutant is caught at these bounds (in at most 8 steps; the
+    # liveness mutant watch_not_reopened as a 4-step lasso).
     bounds={"keys": 2, "writers": 2, "writes": 3, "compactions": 1, "disconnects": 1,
             "resyncs": 1, "workers": 2, "other": True},
     properties=informer_properties.PROPERTIES,
