@@ -500,3 +500,27 @@ def test_the_resource_version_race_livelock_needs_strong_fairness_to_rule_out():
     assert cex is not None and set(cex.states) == {"stale", "fresh"}
     assert confirmed(weak, cex).confirmed
     assert lasso_of(Graph(edges, init=("stale",), strong={"Write"}), written)[0] is None
+
+
+@pytest.mark.parametrize("mutant", [None, "watch_not_reopened", "fifo_drops_update"])
+def test_one_graph_search_decides_as_the_two_separate_searches(mutant):
+    """Where liveness may use the machine's canonical form, explore records
+    the graph in its safety search; the verdicts, the state counts and the
+    counterexamples' lengths are those of a safety search followed by a
+    separate liveness search."""
+    from checker.catalog.informer import INFORMER
+    from checker.explore import Explorer
+    m = INFORMER.machine(mutant, writes=2, resyncs=0, workers=1)
+    props = INFORMER.properties
+    one = explore(m, props)
+    assert one.liveness.get("liveness_single_search") or one.counterexample is not None
+    safe = Explorer(m, [p for p in props if not p.is_liveness])._run()
+    if safe.counterexample is not None:
+        assert one.counterexample.prop == safe.counterexample.prop
+        assert len(one.counterexample.steps) == len(safe.counterexample.steps)
+        return
+    apart = liveness.check(m, [p for p in props if p.is_liveness])
+    assert one.stats.states == safe.stats.states == apart.figures["liveness_states"]
+    assert (one.counterexample is None) == (apart.counterexample is None)
+    if apart.counterexample is not None:
+        assert len(one.counterexample.steps) == len(apart.counterexample.steps)
