@@ -253,10 +253,11 @@ def _replay_lasso(trace, machine, prop, states, steps, divergences, source) -> R
     if not verdict.confirmed:
         return Replay(False, f"all {n} steps replayed; the lasso does not reproduce: "
                       f"{verdict.reason}", n, divergences)
-    return Replay(True, f"all {n} steps replayed; a lasso (stem {loop} steps, cycle "
-                  f"{cycle} steps{', stuttering' if closing is None else ''}) returns to "
-                  f"state {loop}, is quiet and fair, and {prop.name} is violated: "
-                  f"{prop.statement}", n, divergences)
+    shape = (f"stem {loop} steps, then stuttering in state {loop}: no system step is "
+             "enabled there" if closing is None
+             else f"stem {loop} steps, cycle {cycle} steps back to state {loop}")
+    return Replay(True, f"all {n} steps replayed; a lasso ({shape}) is quiet and fair, "
+                  f"and {prop.name} is violated: {prop.statement}", n, divergences)
 
 
 def load(path: str | Path) -> dict:
