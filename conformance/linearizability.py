@@ -142,7 +142,9 @@ class _OutOfBudget(Exception):
     """The search ran out of its time or memory budget (``args[0]``: which)."""
 
 
-_CHECK_EVERY = 4096  # search steps between two looks at the budget
+_CHECK_EVERY = 4096
+#: seconds each further partition may search once one is known not linearizable
+AFTER_FAILURE = 1.0  # search steps between two looks at the budget
 
 
 def _memoized(fn):
@@ -159,8 +161,46 @@ def _memoized(fn):
     return transition
 
 
+def _enables(cands, j, state, ns, fns, known) -> bool:
+    """Placing info op ``j`` (``state`` → ``ns``) lets another candidate do what it could not."""
+    for c in cands:
+        if c != j:
+            f = fns[c]
+            if known[c]:
+                if f(state) is None and f(ns) is not None:
+                    return True
+            elif f(state) == state and f(ns) != ns:
+                return True
+    return False
+
+
 def _search(ops: Sequence[Operation], spec: Spec, meter: Meter | None):
-    """Lowe's just-in-time linearization over one partition's operations (sorted by call).
+    """:func:`_search_in` with two orders of unknown outcomes, a portfolio.
+
+    Placing ``info`` operations last, newest first, decides the Jepsen etcd
+    histories in milliseconds; placing them in call order among the others
+    (porcupine's order: an unknown outcome returns at +∞) decides histories
+    with many of them where the other order wanders. The first order gets
+    half a backtrack per operation; then the second takes over. Both are
+    exhaustive, so the verdict does not depend on which decides.
+    """
+    if all(op.ret is not None for op in ops):
+        return _search_in(ops, spec, meter, False, None)
+    try:
+        return _search_in(ops, spec, meter, False, len(ops) // 2 + 1000)
+    except _OutOfSteps:
+        return _search_in(ops, spec, meter, True, None)
+
+
+class _OutOfSteps(Exception):
+    pass
+
+
+def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager: bool,
+               max_steps: int | None):
+    """The Wing–Gong search with Lowe's memoization (Lowe, "Testing for linearizability",
+    CCPE 2017; the algorithm porcupine implements) over one partition's
+    operations, sorted by call.
 
     Returns ``(linearizable, blocked, path, steps)``: ``blocked`` is the index
     in ``ops`` of the culprit (the operation whose return was the latest
@@ -288,20 +328,26 @@ def _search(ops: Sequence[Operation], spec: Spec, meter: Meter | None):
                 if t < len(m) and call_entry[m[t]] < e:
                     info.append(m[t])
             if info:
-                info.sort(reverse=True)   # newest first: most likely what a blocked op saw
-                out += info
+                if eager:
+                    out = sorted(out + info, key=call_entry.__getitem__)
+                else:
+                    info.sort(reverse=True)   # newest first: most likely what a blocked op saw
+                    out += info
         return out, e
 
+    jit = spec.info_just_in_time
     state = spec.init()
     k = rel = linfo = 0
     done = 0
     memo: dict = {}
     memo_get = memo.get
     cache_limit = meter.cache_entries if meter is not None else (1 << 62)
-    stack: list = []           # (candidate position, op, state, k, rel, linfo)
+    # (candidate position, op, state, k, rel, linfo, the entry below): each
+    # entry names the one below it, so the path to any point is kept in O(1)
+    stack: list = []
     push, pop = stack.append, stack.pop
     best_pos = 0
-    best_path: list[int] = []
+    best_top = None            # the stack's top entry when best_pos was reached
     steps = 0
     budget = _CHECK_EVERY
     cands, block = candidates()
@@ -333,6 +379,8 @@ def _search(ops: Sequence[Operation], spec: Spec, meter: Meter | None):
             else:
                 if ns == state:
                     continue   # changes nothing here: no reason to place it here
+                if jit and not _enables(cands, j, state, ns, fns, known):
+                    continue
                 nk, nrel = k, rel
                 ninfo = linfo | ibit[j]
             key = (nk, nrel, ns)
@@ -361,7 +409,7 @@ def _search(ops: Sequence[Operation], spec: Spec, meter: Meter | None):
                 pos = len(cands)   # it decides this configuration alone
             if not fresh:
                 continue
-            push((pos, j, state, k, rel, linfo))
+            push((pos, j, state, k, rel, linfo, stack[-1] if stack else None))
             state, k, rel, linfo = ns, nk, nrel, ninfo
             ce = call_entry[j]
             if known[j]:
@@ -385,13 +433,19 @@ def _search(ops: Sequence[Operation], spec: Spec, meter: Meter | None):
             continue
         # Nothing left to try before the return at ``block``: backtrack.
         steps += 1
+        if steps == max_steps:
+            raise _OutOfSteps
         if block > best_pos:
             best_pos = block
-            best_path = [s[1] for s in stack]
+            best_top = stack[-1] if stack else None
         if not stack:
             culprit = kept[op_of[best_pos]]
-            return False, culprit, [kept[j] for j in best_path], steps
-        pos, j, state, k, rel, linfo = pop()
+            path = []
+            while best_top is not None:
+                path.append(kept[best_top[1]])
+                best_top = best_top[6]
+            return False, culprit, path[::-1], steps
+        pos, j, state, k, rel, linfo, _ = pop()
         if known[j]:
             done -= 1
             re = ret_entry[j]
@@ -510,19 +564,26 @@ def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = Non
     unknown: list = []
     why = ""
     explored = 0
-    # Small partitions first: cheap verdicts before a budget runs out.
+    # Small partitions first: cheap verdicts before a budget runs out. Once one
+    # fails the verdict is known; the others only compete for the earliest
+    # window, each for at most AFTER_FAILURE seconds (porcupine stops at once).
     for key, part in sorted(parts.items(), key=lambda kv: len(kv[1])):
         part.sort(key=lambda op: (op.call, op.index if op.index is not None else 0))
         part = spec.simplify(part)
+        m = meter
+        if failures:
+            m = Budget(AFTER_FAILURE, max_memory).start()
+            if meter is not None and meter.deadline is not None:
+                m.deadline = min(m.deadline, meter.deadline)
         try:
-            ok, culprit, path, steps = _search(part, spec, meter)
+            ok, culprit, path, steps = _search(part, spec, m)
         except _OutOfBudget as e:
             unknown.append(key)
             why = why or e.args[0]
             continue
         explored += steps
         if not ok:
-            failures.append(_smallest_window(key, part, spec, culprit, path, meter))
+            failures.append(_smallest_window(key, part, spec, culprit, path, m))
     if failures:
         first = min(failures, key=lambda f: f.culprit.ret)
         return result(NOT_LINEARIZABLE, first, unknown, explored)

@@ -50,6 +50,10 @@ class Spec:
     #: the checker caches each operation's transition per state (worth it when a
     #: transition costs more than a dict lookup, as running the MVCC oracle does)
     memoize_transitions = False
+    #: an ``info`` operation need only be placed right before an operation it
+    #: enables (see :class:`conformance.model.register.Register`); a model sets
+    #: this only with the argument that no linearization is lost
+    info_just_in_time = False
 
     def init(self) -> State:
         raise NotImplementedError

@@ -79,6 +79,16 @@ class Register(Spec):
     name = "register"
     ops = frozenset({"read", "write", "cas"})
     read_only = frozenset({"read"})
+    #: Just-in-time placement of unknown outcomes is complete for a register:
+    #: take a linearization and an ``info`` operation x that changes the state
+    #: s, followed by y. If y could also follow from s: a pure y (read, failed
+    #: cas) commutes with x; a write y overwrites x, so x can be dropped; an ok
+    #: cas y needs one state and x changed it, so it cannot be enabled at both;
+    #: an ``info`` y either depends on x or ignores its state (then drop y, a
+    #: no-op) or overwrites it (drop x). Moving x later or dropping it keeps a
+    #: linearization (x has no return), so some linearization places every x
+    #: right before an operation it enables — the only places the search tries.
+    info_just_in_time = True
 
     def init(self):
         return NIL
