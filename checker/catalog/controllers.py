@@ -12,6 +12,7 @@ from __future__ import annotations
 from checker.catalog import Component, Model
 from model.controllers.endpointslice import EndpointSliceController
 from model.controllers.job import JobController
+from model.controllers.namespace import NamespaceController
 from model.controllers.nodelifecycle import NodeLifecycleController
 from model.controllers.replicaset import ReplicaSetController
 from model.controllers.deployment import DeploymentController
@@ -24,6 +25,7 @@ from properties.controllers import cloudnode as cloudnode_properties
 from properties.controllers import cloudservice as cloudservice_properties
 from properties.controllers import endpointslice as endpointslice_properties
 from properties.controllers import job as job_properties
+from properties.controllers import namespace as namespace_properties
 from properties.controllers import nodelifecycle as nodelifecycle_properties
 from properties.controllers import replicaset as replicaset_properties
 
@@ -101,9 +103,13 @@ DEPLOYMENT = Model(
     bounds={"replicas": 2, "max_replicas": 2, "max_surge": 1, "max_unavailable": 0,
             "templates": 2, "rollouts": 1, "scales": 1, "max_objects": 12},
     properties=deployment_properties.PROPERTIES,
-    hypothesis_bounds={"templates": 3, "rollouts": 3, "scales": 2, "pod_failures": 2,
-                       "crashes": 1, "write_failures": 2, "max_objects": 16},
-    mutant_bounds={"drops_rs_update_error": {"write_failures": 1}},
+    # random runs: a rollout there and back, a scale, a crashed pod, a failed write
+    hypothesis_bounds={"rollouts": 2, "scales": 1, "pod_failures": 1, "write_failures": 1},
+    # a rollout there and back (rollouts=2) is what these two mutants need:
+    # 1,871 and 503 states to the violation
+    mutant_bounds={"drops_rs_update_error": {"write_failures": 1},
+                   "counts_terminating_available": {"rollouts": 2, "scales": 0},
+                   "no_rs_expectations": {"rollouts": 2, "scales": 0}},
 )
 
 CLOUDSERVICE = Model(
@@ -133,6 +139,19 @@ CLOUDNODE = Model(
                        "write_failures": 2, "max_objects": 4},
 )
 
+NAMESPACE = Model(
+    name="namespace",
+    build=NamespaceController,
+    # a namespace holding a pod and a ConfigMap, one user creation, one
+    # deletion of the namespace, one crash, one failed write, at most 5
+    # objects: 1,817 states, under a second with the liveness search.
+    bounds={"pods": 1, "configmaps": 1, "creates": 1, "deletions": 1, "crashes": 1,
+            "write_failures": 1, "max_objects": 5},
+    properties=namespace_properties.PROPERTIES,
+    hypothesis_bounds={"pods": 2, "creates": 3, "crashes": 2, "write_failures": 2,
+                       "resyncs": 2, "max_objects": 8},
+)
+
 MODELS = (
     REPLICASET,
     DEPLOYMENT,
@@ -140,6 +159,7 @@ MODELS = (
     CLOUDSERVICE,
     CLOUDNODE,
     JOB,
+    NAMESPACE,
     ENDPOINTSLICE,
     NODELIFECYCLE,
 )
