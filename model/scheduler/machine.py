@@ -216,7 +216,8 @@ class Scheduler(Machine):
         self._cycles: dict = {}
 
     def config(self):
-        return {"scenario": self.scenario, **dict(zip(BUDGETS, self.limits))}
+        # the scenario is the model's (its class), not a bound
+        return dict(zip(BUDGETS, self.limits))
 
     # -- helpers ------------------------------------------------------------------
     def responsible(self, s: int, p: int) -> bool:
