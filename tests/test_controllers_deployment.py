@@ -90,7 +90,7 @@ def test_pods_may_exceed_replicas_plus_surge_while_replicasets_do_not():
     """Why the surge property counts ReplicaSet replicas: the new
     ReplicaSet's controller may create a pod before the old one's controller
     deletes its surplus, in a correct cluster (docs/controllers.md)."""
-    m = DeploymentController(**SMALL)
+    m = DeploymentController(replicas=2, rollouts=1, scales=0)
 
     def active(state):
         return sum(1 for _, (_, _, terminating, _) in m.objects(state).of_kind(POD)
