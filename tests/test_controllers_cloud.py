@@ -170,3 +170,24 @@ def test_a_node_whose_instance_is_gone_is_deleted_after_the_grace_period():
             break
         state = succ[0][1]
     assert node not in m.objects(state) and node_props.nodes_match_instances(m, state)
+
+
+@pytest.mark.parametrize("model", [CLOUDROUTE, CLOUDSERVICE, CLOUDNODE], ids=lambda m: m.name)
+def test_apply_refuses_steps_it_would_not_propose(model):
+    """The shrinker and replay call ``apply`` with arbitrary steps: each
+    action these models add (the cloud's, the world's, and the cloud-aware
+    Reconcile) with wrong or foreign parameters is refused (None), never an
+    exception. (The loop's parameterless actions are the harness's.)"""
+    from helpers import reachable
+
+    from model.controllers.loop import LOOP_ACTIONS
+    machine = model.machine(crashes=0, write_failures=0)
+    junk = [(), ("x",), ("n9",), ("s9",), ("route", "n9"), ("lb", "s9"),
+            ("instance", "n9"), ("services", "s9"), ("routes", "other"), (1, 2, 3)]
+    for state in reachable(machine, limit=300)[::10]:
+        proposed = {(s.name, tuple(s.params)) for s in machine.steps(state)}
+        for name in set(machine.tags) - (LOOP_ACTIONS - {"Reconcile"}):
+            for params in junk:
+                if (name, params) in proposed:
+                    continue
+                assert machine.apply(state, Step(name, params)) is None, (name, params)

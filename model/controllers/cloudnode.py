@@ -148,6 +148,3 @@ class NodeController(CloudLoop):
             return None
         core = self.spend(core, "terminations")
         return core + ((cloud[0], tuple(sorted(cloud[1] + ((resource, None),)))),)
-
-    def world_apply(self, state, step):
-        return None

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import z3
 
+from model.controllers.loop import create
 from model.controllers.replicaset import (
     DROPS_ERROR, NO_EXPECTATIONS, POD, RS, ReplicaSetController,
 )
@@ -56,7 +57,7 @@ from properties.symbolic import Action, Encoding, SymProperty, Var
 
 RS_KEY = RS
 POD_VALUE = (RS[1], False)
-CREATE_POD = ("create", (POD, f"{RS[1]}-"), POD_VALUE, True)
+CREATE_POD = create(POD, f"{RS[1]}-", POD_VALUE, generate=True)
 
 
 def _running(machine, state) -> int:
