@@ -320,6 +320,20 @@ def some_unschedulable(m, state) -> bool:
     return any(s[CACHE] is not None and "U" in s[QUEUE] for s in state[SCHEDS])
 
 
+def spread_pod_bound_beside_terminating(m, state) -> bool:
+    """A pod with a spread constraint is bound while a pod its constraint
+    selects is terminating: the case the spread must not count."""
+    server = state[SERVER]
+    for p, e in enumerate(server):
+        if e[NODE] < 0 or not m.pods[p].spread:
+            continue
+        for c in m.pods[p].spread:
+            if any(f[PHASE] == TERMINATING and _selects(c.selector, m.pods[q].labels)
+                   for q, f in enumerate(server)):
+                return True
+    return False
+
+
 def custom_scheduler_bound(m, state) -> bool:
     return any(e[NODE] >= 0 and e[1] != DEFAULT_SCHEDULER for e in state[SERVER])
 
@@ -392,6 +406,11 @@ COVER_UNSCHEDULABLE = Property(
     "sched_cover_unschedulable", "scheduler", COVER,
     "some pod waits in the unschedulable sub-queue", _DOCS + "scheduling-framework",
     some_unschedulable)
+COVER_SPREAD_BESIDE_TERMINATING = Property(
+    "sched_cover_spread_beside_terminating", "scheduler", COVER,
+    "a pod with a spread constraint is bound while a pod it selects is terminating",
+    "kubernetes/kubernetes#87845 (terminating pods are not counted)",
+    spread_pod_bound_beside_terminating)
 COVER_CUSTOM_BINDS = Property(
     "sched_cover_custom_scheduler_binds", "scheduler", COVER,
     "the custom scheduler binds a pod", "seeds: 'additional custom schedulers are also "
@@ -402,5 +421,6 @@ PLACEMENT = _SAFETY + (BOUND_BY_NAMED_SCHEDULER, NO_LEAKED_RESERVATION,
                        FEASIBLE_POD_EVENTUALLY_BOUND, COVER_CUSTOM_BINDS, COVER_UNSCHEDULABLE)
 PREEMPTION = _SAFETY + (PREEMPTS_LOWER_ONLY, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION,
                         COVER_UNSCHEDULABLE)
-SPREAD = _SAFETY + (SPREAD_WITHIN_MAX_SKEW, FEASIBLE_POD_EVENTUALLY_BOUND)
+SPREAD = _SAFETY + (SPREAD_WITHIN_MAX_SKEW, FEASIBLE_POD_EVENTUALLY_BOUND,
+                    COVER_SPREAD_BESIDE_TERMINATING)
 BINDING = _SAFETY + (NO_LEAKED_RESERVATION, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_BIND_CONFLICT)
