@@ -175,9 +175,9 @@ PROPERTIES = (
              "no step raises the replicas of the Deployment's ReplicaSets, together, above "
              "spec.replicas + maxSurge", _SURGE, max_surge),
     Property("deployment_max_unavailable", "controllers", TRANSITION,
-             "no step of the control plane lowers the available pods (ready, not "
-             "terminating; a pod crashed by a fault counts as available) to below "
-             "spec.replicas - maxUnavailable", _UNAVAILABLE, max_unavailable),
+             "no step of the control plane takes an available pod (ready, not terminating) "
+             "away when that leaves fewer than spec.replicas - maxUnavailable (a pod crashed "
+             "by a fault counts as available)", _UNAVAILABLE, max_unavailable),
     Property("deployment_one_replicaset_per_template", "controllers", INVARIANT,
              "no two ReplicaSets of the Deployment have the same pod template (a rollback "
              "reuses the earlier ReplicaSet)",
