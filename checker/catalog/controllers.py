@@ -117,7 +117,7 @@ CLOUDSERVICE = Model(
     build=ServiceController,
     # one LoadBalancer Service, 2 node names (one node at start), one user
     # delete, 2 node joins/leaves, one controller crash, one failed call, at
-    # most 4 objects: 21,194 states, about 5 s.
+    # most 4 objects: 17,226 states, about 3.5 s.
     bounds={"services": 1, "nodes": 2, "initial_nodes": 1, "deletes": 1, "node_changes": 2,
             "crashes": 1, "write_failures": 1, "max_objects": 4},
     properties=cloudservice_properties.PROPERTIES,
@@ -129,7 +129,7 @@ CLOUDNODE = Model(
     name="cloudnode",
     build=NodeController,
     # 2 instances launched (of 2 node names), one terminated, one controller
-    # crash, one failed write, at most 3 objects: 28,887 states, about 12 s
+    # crash, one failed write, at most 3 objects: 28,703 states, about 11 s
     # with the liveness search. keeps_gone_nodes needs only one node name.
     bounds={"nodes": 2, "launches": 2, "terminations": 1, "crashes": 1,
             "write_failures": 1, "max_objects": 3},

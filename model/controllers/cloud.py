@@ -41,7 +41,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from model.controllers.loop import CACHE, INFLIGHT, MEMORY, QUEUE, ControllerLoop, Objects
+from model.controllers.loop import (
+    CACHE, INFLIGHT, MEMORY, QUEUE, ControllerLoop, Objects, _renumber,
+)
 from model.kernel import SYSTEM, State, Step
 
 CLOUD = 7
@@ -118,15 +120,24 @@ class CloudLoop(ControllerLoop):
     def apply(self, state, step) -> State | None:
         core, cloud = state[:CLOUD], state[CLOUD]
         if step.name == "CloudCompletes":
-            return self._complete(core, cloud, tuple(step.params))
-        if step.name == "Reconcile":
+            nxt = self._complete(core, cloud, tuple(step.params))
+        elif step.name == "Reconcile":
             if not self.enabled(core, step):
                 return None
-            return self._reconcile_cloud(core, cloud, tuple(step.params))
-        if step.name == "Write" and core[INFLIGHT] and core[INFLIGHT][1][0][0] == CALL:
-            return self._call(core, cloud)
-        nxt = super().apply(core, step)
-        return None if nxt is None else nxt + (cloud,)
+            nxt = self._reconcile_cloud(core, cloud, tuple(step.params))
+        elif step.name == "Write" and core[INFLIGHT] and core[INFLIGHT][1][0][0] == CALL:
+            nxt = self._call(core, cloud)
+        else:
+            nxt = super().apply(core, step)  # renumbered by the loop
+            return None if nxt is None else nxt + (cloud,)
+        return self.renumbered(nxt)
+
+    @staticmethod
+    def renumbered(state):
+        """``state`` with resourceVersions ranked again, as the loop does
+        after each of its steps (a dropped in-flight request may have held
+        the last copy of one); None stays None."""
+        return None if state is None else _renumber(state[:CLOUD]) + (state[CLOUD],)
 
     def _complete(self, core, cloud, resource):
         ops = pending(cloud)

@@ -116,7 +116,7 @@ class NodeController(CloudLoop):
 
     def apply(self, state, step):
         if step.name in WORLD:
-            return self._world(state, step)
+            return self.renumbered(self._world(state, step))
         return super().apply(state, step)
 
     def _world(self, state, step):
