@@ -68,6 +68,8 @@ def build_parser() -> Parser:
                        "(Jepsen/Knossos EDN logs, porcupine EDN, kubemc JSONL)")
     h.add_argument("file")
     h.add_argument("--json", action="store_true")
+    from conformance.checkhistory import add_budget_arguments
+    add_budget_arguments(h)
 
     f = sub.add_parser("conform", help="validate a real implementation against the model")
     fsub = f.add_subparsers(dest="target", required=True, parser_class=Parser)
@@ -207,7 +209,7 @@ def cmd_trace(args) -> int:
 def cmd_check_history(args) -> int:
     from conformance.checkhistory import run
 
-    return run(args.file, as_json=args.json)
+    return run(args.file, as_json=args.json, budget=args.budget, max_memory=args.max_memory)
 
 
 def cmd_conform(args) -> int:

@@ -6,17 +6,21 @@ specification is the one the file names in ``#meta`` or the one its operations
 imply. Prints ``linearizable`` (exit 0) or ``not linearizable`` with the
 smallest failing window as a table (exit 1); ``--json`` prints the same as one
 JSON object. A malformed file raises :class:`~checker.errors.BadInput` (exit 2).
-With a time budget the verdict may be ``unknown``: that is not a pass, and
-exits 1 as well (nothing was shown to hold).
+The search has a time and a memory budget (``--budget`` seconds, ``--max-memory``
+megabytes; :mod:`conformance.budget`): when one runs out first, the verdict is
+``unknown`` and the exit code :data:`~checker.errors.UNDECIDED` (4) — neither
+a pass nor a violation, since nothing was shown either way.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import TextIO
 
-from checker.errors import HOLDS, VIOLATED
+from checker.errors import HOLDS, UNDECIDED, VIOLATED
+from conformance.budget import DEFAULT_MEGABYTES, DEFAULT_SECONDS, Budget
 from conformance.importers import load
 from conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE, Failure, Result, check
 from conformance.model import spec as spec_named
@@ -83,24 +87,43 @@ def report(result: Result, path: str = "", t0: int = 0) -> list[str]:
                          f"{_fmt(f.states[-1]) if f.states else '-'}")
         lines += ["    " + row for row in window_table(f, t0)]
     elif result.verdict != LINEARIZABLE:
-        keys = ", ".join(map(repr, result.unknown_keys[:5]))
-        lines.append(f"  the time budget ran out before partition(s) {keys} were decided")
+        keys = ", ".join("the only object" if k is None else repr(k) for k in result.unknown_keys[:5])
+        more = f" (and {len(result.unknown_keys) - 5} more)" if len(result.unknown_keys) > 5 else ""
+        which = result.undecided or "time"
+        option = "--budget SECONDS" if which == "time" else "--max-memory MB"
+        lines.append(f"  the {which} budget ran out before partition(s) {keys}{more} were decided: "
+                     f"nothing was shown either way; give it more with {option}")
     return lines
 
 
 def run(path: str, as_json: bool = False, out: TextIO = sys.stdout,
-        budget: float | None = None, model: str | None = None) -> int:
+        budget: float | None = DEFAULT_SECONDS, model: str | None = None,
+        max_memory: float | None = DEFAULT_MEGABYTES) -> int:
     """Check the history in ``path``; print the verdict; return the exit code."""
+    Budget(budget, max_memory)  # bad limits are bad input before anything is read
+    started = time.monotonic()
     history = load(path, model=model)
     spec = spec_named(history.model)  # BadInput if the model is unknown
-    result = check(history.operations(), spec, budget=budget)
+    if budget is not None:  # the budget is the whole run's, reading included
+        budget = max(0.0, budget - (time.monotonic() - started))
+    result = check(history.operations(), spec, budget=budget, max_memory=max_memory)
     if as_json:
         doc = {"path": str(path), "format": history.format, **result.to_json()}
         out.write(json.dumps(doc, default=str) + "\n")
     else:
         t0 = min(ev.time for ev in history.events)
         out.write("\n".join(report(result, str(path), t0)) + "\n")
-    return HOLDS if result.verdict == LINEARIZABLE else VIOLATED
+    return {LINEARIZABLE: HOLDS, NOT_LINEARIZABLE: VIOLATED}.get(result.verdict, UNDECIDED)
+
+
+def add_budget_arguments(parser) -> None:
+    """``--budget`` and ``--max-memory``, shared by ``kubemc check-history`` and this module."""
+    parser.add_argument("--budget", type=float, default=DEFAULT_SECONDS, metavar="SECONDS",
+                        help=f"search time before the verdict is 'unknown', exit 4 "
+                             f"(default {DEFAULT_SECONDS:.0f})")
+    parser.add_argument("--max-memory", type=float, default=DEFAULT_MEGABYTES, metavar="MB",
+                        help=f"resident memory before the verdict is 'unknown', exit 4 "
+                             f"(default {DEFAULT_MEGABYTES})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,11 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kubemc check-history", description=__doc__.split("\n")[0])
     parser.add_argument("file")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--budget", type=float, default=None, help="seconds; verdict 'unknown' after")
+    add_budget_arguments(parser)
     parser.add_argument("--model", default=None, help="sequential specification (default: inferred)")
     args = parser.parse_args(argv)
     try:
-        return run(args.file, args.json, budget=args.budget, model=args.model)
+        return run(args.file, args.json, budget=args.budget, model=args.model,
+                   max_memory=args.max_memory)
     except KubemcError as e:
         print(f"kubemc: {e}", file=sys.stderr)
         return e.exit_code
