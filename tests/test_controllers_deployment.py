@@ -77,8 +77,9 @@ def test_the_properties_can_fail_on_states_that_break_them():
 
 def test_a_trivially_true_property_would_let_a_mutant_through():
     # the same run, judged by the real property and by one that cannot fail
-    machine = DEPLOYMENT.machine("no_rs_expectations")
-    real = [p for p in DEPLOYMENT.properties if p.name == "deployment_max_unavailable"]
+    machine = DEPLOYMENT.machine("rollback_creates_new_rs", **SMALL)
+    real = [p for p in DEPLOYMENT.properties
+            if p.name == "deployment_one_replicaset_per_template"]
     assert explore(machine, real).counterexample is not None
     trivial = [Property("trivial", "controllers", INVARIANT, "x", "x", lambda m, s: True)]
     assert explore(machine, trivial).counterexample is None
