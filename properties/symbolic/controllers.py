@@ -2,16 +2,18 @@
 
 What is proved, with Z3, for :class:`model.controllers.replicaset.
 ReplicaSetController` at the bounds of :class:`ReplicaSetEncoding` (fixed
-``replicas``, controller crashes and failed writes as faults, no scaling and
-no pod failures — the create path under stale caches and expectations):
+``replicas``, controller crashes and failed writes as faults, budgeted
+resyncs, no scaling and no pod failures — the create path under stale caches
+and expectations):
 
 1. **an invariant** ``Inv`` (the lemmas below and the property
    ``replicaset_quiet_end_converged``), by 1-induction over *every* step —
    system, environment and fault — so it holds in every reachable state,
    whatever faults happened before the quiet phase;
-2. **a ranking function** ``V`` into ``N^5`` under the lexicographic order,
-   ``(replicas - server pods - in-flight creates, in-flight creates,
-   cache lost, undelivered events, key queued)``: every *system* step from a
+2. **a ranking function** ``V`` into ``N^6`` under the lexicographic order,
+   ``(resyncs left, replicas - server pods - in-flight creates, in-flight
+   creates, cache lost, undelivered events, key queued)``: every *system*
+   step — including a resync, which adds work but spends its budget — from a
    state of ``Inv`` strictly decreases it, and ``Inv`` keeps every component
    non-negative. So every quiet behaviour (no environment, no fault step) is
    finite: it ends in a state where no system step is enabled, which
@@ -88,7 +90,7 @@ QUIET_END_CONVERGED = Property(
 #: verdicts of :func:`check_ranking` (the z3 engine's words for them)
 PROVED, VIOLATED, UNKNOWN = "proved", "violated", "unknown"
 
-SYSTEM_ACTIONS = ("Deliver", "Relist", "Reconcile", "Write")
+SYSTEM_ACTIONS = ("Deliver", "Relist", "Reconcile", "Write", "Resync")
 
 
 class ReplicaSetEncoding(Encoding):
@@ -101,12 +103,13 @@ class ReplicaSetEncoding(Encoding):
     name = "replicaset"
 
     def __init__(self, replicas: int = 2, crashes: int = 1, write_failures: int = 1,
-                 max_objects: int = 5, mutant: str | None = None):
+                 resyncs: int = 1, max_objects: int = 5, mutant: str | None = None):
         super().__init__(ReplicaSetController(
             replicas=replicas, max_replicas=replicas, scales=0, pod_failures=0,
-            crashes=crashes, write_failures=write_failures, resyncs=0,
+            crashes=crashes, write_failures=write_failures, resyncs=resyncs,
             max_objects=max_objects, mutant=mutant))
         self.R, self.C, self.W, self.N = replicas, crashes, write_failures, max_objects
+        self.Z = resyncs
         self.mutant = mutant
         self.properties = {QUIET_END_CONVERGED.name: SymProperty(QUIET_END_CONVERGED,
                                                                  self.end_converged)}
@@ -124,7 +127,7 @@ class ReplicaSetEncoding(Encoding):
         n = self.N
         return [Var("sa", 0, n), Var("e", 0, n), Var("nocache"), Var("q"),
                 Var("ia", 0, n), Var("mem"), Var("xa", 0, n),
-                Var("cr", 0, self.C), Var("wf", 0, self.W)]
+                Var("cr", 0, self.C), Var("wf", 0, self.W), Var("rs", 0, self.Z)]
 
     def domain(self, S):
         # representation: the cache holds a prefix of the pods; a crash
@@ -136,7 +139,8 @@ class ReplicaSetEncoding(Encoding):
 
     def init(self, S):
         return z3.And(S["sa"] == 0, S["e"] == 0, z3.Not(S["nocache"]), S["q"], S["ia"] == 0,
-                      z3.Not(S["mem"]), S["xa"] == 0, S["cr"] == 0, S["wf"] == 0)
+                      z3.Not(S["mem"]), S["xa"] == 0, S["cr"] == 0, S["wf"] == 0,
+                      S["rs"] == 0)
 
     # -- actions -----------------------------------------------------------------
     def build_actions(self):
@@ -151,6 +155,8 @@ class ReplicaSetEncoding(Encoding):
                    self._reconcile),
             Action("Write", (), lambda S, I: z3.And(S["ia"] > 0, S["sa"] < self.N),
                    lambda S, I: {"ia": S["ia"] - 1, "sa": S["sa"] + 1, "e": S["e"] + 1}),
+            Action("Resync", (), lambda S, I: z3.And(z3.Not(S["nocache"]), S["rs"] < self.Z),
+                   lambda S, I: {"rs": S["rs"] + 1, "q": z3.BoolVal(True)}),
             Action("WriteFails", (), lambda S, I: z3.And(S["ia"] > 0, S["wf"] < self.W),
                    self._write_fails),
             Action("Crash", (), lambda S, I: S["cr"] < self.C,
@@ -196,8 +202,8 @@ class ReplicaSetEncoding(Encoding):
 
     def rank(self, S) -> list:
         """The ranking function, most significant component first."""
-        return [self.R - S["sa"] - S["ia"], S["ia"], z3.If(S["nocache"], 1, 0), S["e"],
-                z3.If(S["q"], 1, 0)]
+        return [self.Z - S["rs"], self.R - S["sa"] - S["ia"], S["ia"],
+                z3.If(S["nocache"], 1, 0), S["e"], z3.If(S["q"], 1, 0)]
 
     # -- executable <-> symbolic ---------------------------------------------------
     def values(self, state):
@@ -205,7 +211,8 @@ class ReplicaSetEncoding(Encoding):
         sa = sum(1 for k, _, _ in server if k[0] == POD)
         return {"sa": sa, "e": len(events), "nocache": cache is None, "q": RS in queue,
                 "ia": len(inflight[1]) if inflight else 0, "mem": memory != (),
-                "xa": memory[0] if memory else 0, "cr": spent[0], "wf": spent[1]}
+                "xa": memory[0] if memory else 0, "cr": spent[0], "wf": spent[1],
+                "rs": spent[2]}
 
     def state_of(self, v):
         sa, e = v["sa"], v["e"]
@@ -217,7 +224,7 @@ class ReplicaSetEncoding(Encoding):
         inflight = (RS, (CREATE_POD,) * v["ia"]) if v["ia"] else ()
         memory = (v["xa"], 0) if v["mem"] else ()
         return (server, events, cache, (RS,) if v["q"] else (), inflight, memory,
-                (v["cr"], v["wf"], 0, 0, 0))
+                (v["cr"], v["wf"], v["rs"], 0, 0))
 
 
 def _lex_less(a: list, b: list):
