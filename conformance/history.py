@@ -219,6 +219,7 @@ def event_from_json(obj: Any, path="<history>", lineno: int = 0, index: int = 0)
         raise _bad(path, lineno, f"f must be a string, not {f!r}")
     key = obj.get("key")
     if key is not None and not isinstance(key, str):
+        check_depth(key, f"{path}:{lineno}")
         key = json.dumps(key, sort_keys=True)  # structured keys: a canonical string
     t = obj.get("time", index)
     if not isinstance(t, int) or isinstance(t, bool):
@@ -226,19 +227,67 @@ def event_from_json(obj: Any, path="<history>", lineno: int = 0, index: int = 0)
     idx = obj.get("index", index)
     if not isinstance(idx, int) or isinstance(idx, bool):
         idx = index
-    return Event(typ, process, f, key, obj.get("value"), t, idx)
+    value = obj.get("value")
+    check_depth(value, f"{path}:{lineno}")
+    return Event(typ, process, f, key, value, t, idx)
+
+
+#: how deeply an operation's value may nest (real histories: two or three levels);
+#: checked before anything recursive touches it
+MAX_DEPTH = 64
+
+
+def check_depth(value: Any, where) -> None:
+    """BadInput if ``value`` nests lists and objects deeper than :data:`MAX_DEPTH`."""
+    todo = [(value, 0)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, (list, dict)):
+            if d >= MAX_DEPTH:
+                raise BadInput(f"{where}: a value nested deeper than {MAX_DEPTH} levels; "
+                               f"operation values are flat in every history kubemc reads")
+            todo.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads(line: str, path, lineno: int) -> Any:
+    """One line of JSON, strictly (RFC 8259: no NaN or Infinity), or BadInput naming the line.
+
+    Every way a hostile line can break the decoder is bad input, never a
+    crash: nesting deeper than the interpreter's stack, integers longer than
+    Python converts (``sys.get_int_max_str_digits``), malformed text.
+    """
+    try:
+        return json.loads(line, parse_constant=_no_constant)
+    except RecursionError:
+        raise _bad(path, lineno, "JSON nested too deeply") from None
+    except ValueError as e:
+        why = getattr(e, "msg", None) or str(e).split(":")[0]
+        raise _bad(path, lineno, f"not valid JSON ({why})") from None
 
 
 def read_meta(path: str | os.PathLike) -> dict:
-    """The ``#meta`` object of a JSONL history, or ``{}``."""
+    """The ``#meta`` object of a JSONL history, or ``{}``; BadInput if it is not an object."""
     try:
         with open(path, encoding="utf-8") as fh:
-            for line in fh:
+            for lineno, line in enumerate(fh, 1):
                 if line.strip():
-                    obj = json.loads(line)
-                    return obj.get("#meta", {}) if isinstance(obj, dict) else {}
-    except (OSError, ValueError, UnicodeDecodeError):
-        return {}
+                    obj = loads(line, path, lineno)
+                    if not isinstance(obj, dict) or "#meta" not in obj:
+                        return {}
+                    meta = obj["#meta"]
+                    if not isinstance(meta, dict):
+                        raise _bad(path, lineno, f"#meta must be a JSON object, not "
+                                                 f"{type(meta).__name__}")
+                    if "model" in meta and not isinstance(meta["model"], str):
+                        raise _bad(path, lineno, f"#meta model must be the name of a "
+                                                 f"specification, not {meta['model']!r:.60}")
+                    return meta
+    except (OSError, UnicodeDecodeError):
+        return {}   # read_jsonl says what is wrong with the file
     return {}
 
 
@@ -254,10 +303,7 @@ def read_jsonl(path: str | os.PathLike) -> list[Event]:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as e:
-                    raise _bad(path, lineno, f"not valid JSON ({e.msg})") from None
+                obj = loads(line, path, lineno)
                 if isinstance(obj, dict) and "#meta" in obj:
                     continue
                 events.append(event_from_json(obj, path, lineno, len(events)))

@@ -10,7 +10,8 @@ Three formats, told apart by what the file contains (never by its name):
 
         INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[3 0]
 
-    i.e. process, ``:type``, ``:f`` and an EDN value, separated by tabs. Every
+    i.e. process, ``:type``, ``:f`` and an EDN value, separated by tabs or
+    runs of spaces (any whitespace, as Jepsen's and porcupine's readers). Every
     non-blank line must be such a line. Events get ``time`` = their line order.
 ``edn``
     Jepsen / Knossos histories as EDN maps ``{:process 0, :type :invoke, :f
@@ -35,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Any
 
@@ -43,7 +45,7 @@ import edn_format
 
 from checker.errors import BadInput
 from conformance.history import (
-    TYPES, Event, Operation, pair, read_jsonl, read_meta,
+    TYPES, Event, Operation, check_depth, pair, read_jsonl, read_meta,
 )
 
 JSONL, JEPSEN_LOG, EDN = "jsonl", "jepsen-log", "edn"
@@ -68,7 +70,9 @@ class History:
 # Format detection
 # ---------------------------------------------------------------------------
 
-_JEPSEN_LINE = re.compile(r"^.*?jepsen\.util\s+-\s+(\S+)\t:(\w+)\t:([\w\-?!]+)\t(.*?)\s*$")
+# Fields separated by any whitespace, as Jepsen's own log readers and
+# porcupine's parser take them (real logs have tabs or runs of spaces).
+_JEPSEN_LINE = re.compile(r"^.*?jepsen\.util\s+-\s+(\S+)\s+:(\w+)\s+:([\w\-?!]+)\s+(\S.*?)\s*$")
 
 
 def _first_line(path) -> tuple[int, str] | None:
@@ -109,6 +113,10 @@ class _Unsupported(Exception):
     """Outside the fast subset: let edn_format read it."""
 
 
+class _TooLong(Exception):
+    """An integer literal longer than Python converts (``sys.get_int_max_str_digits``)."""
+
+
 _TOKEN = re.compile(r"""
     [\s,]*(?:
       (?P<open>[\[{(]) | (?P<close>[\]})]) |
@@ -141,7 +149,10 @@ def _fast_edn(text: str) -> Any:
         pos = m.end()
         kind = m.lastgroup
         if kind == "int":
-            return int(m.group(kind))
+            try:
+                return int(m.group(kind))
+            except ValueError:   # longer than Python converts
+                raise _TooLong from None
         if kind == "str":
             s = m.group(kind)
             if "\\" in s:
@@ -216,6 +227,9 @@ def parse_edn(text: str, where: str) -> Any:
         return _fast_edn(text)
     except _Unsupported:
         pass
+    except _TooLong:
+        raise BadInput(f"{where}: an integer in this EDN is too long "
+                       f"(more than {sys.get_int_max_str_digits()} digits)") from None
     except RecursionError:
         raise BadInput(f"{where}: EDN nested too deeply") from None
     try:
@@ -250,7 +264,8 @@ def read_jepsen_log(path: str | os.PathLike) -> list[Event]:
             m = _JEPSEN_LINE.match(line)
             if m is None:
                 raise BadInput(f"{path}:{lineno}: not a Jepsen operation log line "
-                               f"('... jepsen.util - PROCESS<TAB>:TYPE<TAB>:F<TAB>VALUE')")
+                               f"('... jepsen.util - PROCESS :TYPE :F VALUE', fields separated "
+                               f"by whitespace)")
             proc, typ, f, raw = m.groups()
             try:
                 process = int(proc)
@@ -259,6 +274,7 @@ def read_jepsen_log(path: str | os.PathLike) -> list[Event]:
             if typ not in TYPES:
                 raise BadInput(f"{path}:{lineno}: unknown operation type :{typ}")
             value = _json_value(parse_edn(raw, f"{path}:{lineno}")) if raw else None
+            check_depth(value, f"{path}:{lineno}")
             n = len(events)
             events.append(Event(typ, process, f, None, value, n, n))
     return events
@@ -279,13 +295,16 @@ def _edn_event(obj: Any, where: str, n: int) -> Event | None:
         raise BadInput(f"{where}: unknown operation type :{typ}")
     key = get("key")
     if key is not None:
+        check_depth(key, where)
         key = _json_value(key)
         if not isinstance(key, str):
             key = json.dumps(key, sort_keys=True)
     t = get("time", n)
     if not isinstance(t, int) or isinstance(t, bool):
         raise BadInput(f"{where}: :time must be an integer, not {t!r}")
-    return Event(typ, process, f, key, _json_value(get("value")), t, n)
+    value = _json_value(get("value"))
+    check_depth(value, where)
+    return Event(typ, process, f, key, value, t, n)
 
 
 def read_edn(path: str | os.PathLike) -> list[Event]:

@@ -89,6 +89,40 @@ def _rev(out) -> int | None:
     return None
 
 
+_NUMERIC = ("rev", "mod_rev", "version", "create_rev", "deleted")
+
+
+def _output_problem(f: str, out, depth: int = 0) -> str | None:
+    """Why an ok output is not of the shape :mod:`conformance.history` gives, or ``None``.
+
+    Fields may be absent or ``null`` (unobserved); present ones must have their
+    type — a revision that is a string is bad input, never a wrong answer.
+    """
+    if out is None:
+        return None
+    if not isinstance(out, dict):
+        return f"the output of an ok {f} must be a JSON object, not {out!r:.60}"
+    for name in _NUMERIC:
+        v = out.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            return f"{name} in the output of {f} must be an integer, not {v!r:.60}"
+    v = out.get("value")
+    if v is not None and not isinstance(v, str):
+        return f"value in the output of {f} must be a string or null, not {v!r:.60}"
+    v = out.get("succeeded")
+    if v is not None and not isinstance(v, bool):
+        return f"succeeded in the output of {f} must be true or false, not {v!r:.60}"
+    responses = out.get("responses")
+    if responses is not None:
+        if depth or not isinstance(responses, list):
+            return f"responses in the output of {f} must be a list of response objects"
+        for r in responses:
+            why = _output_problem(f, r, depth + 1)
+            if why is not None:
+                return why
+    return None
+
+
 def _known(x) -> int | None:
     return None if x is None or x < 0 else x
 
@@ -227,6 +261,10 @@ class EtcdKV(Spec):
             req = request(op)
         except _Bad as e:
             return str(e)
+        if op.status == "ok":
+            why = _output_problem(op.f, op.output)
+            if why is not None:
+                return why
         err = mvcc.validate(req)
         return None if err is None else f"etcd refuses this {op.f}: {err}"
 
