@@ -13,6 +13,7 @@ from checker.catalog import Component, Model
 from model.controllers.endpointslice import EndpointSliceController
 from model.controllers.job import JobController
 from model.controllers.namespace import NamespaceController
+from model.controllers.namespace import NamespaceController
 from model.controllers.nodelifecycle import NodeLifecycleController
 from model.controllers.replicaset import ReplicaSetController
 from model.controllers.deployment import DeploymentController
@@ -25,6 +26,7 @@ from properties.controllers import cloudnode as cloudnode_properties
 from properties.controllers import cloudservice as cloudservice_properties
 from properties.controllers import endpointslice as endpointslice_properties
 from properties.controllers import job as job_properties
+from properties.controllers import namespace as namespace_properties
 from properties.controllers import namespace as namespace_properties
 from properties.controllers import nodelifecycle as nodelifecycle_properties
 from properties.controllers import replicaset as replicaset_properties
@@ -152,6 +154,19 @@ NAMESPACE = Model(
                        "resyncs": 2, "max_objects": 8},
 )
 
+NAMESPACE = Model(
+    name="namespace",
+    build=NamespaceController,
+    # a namespace holding a pod and a ConfigMap, one user creation, one
+    # deletion of the namespace, one crash, one failed write, at most 5
+    # objects: 1,817 states, under a second with the liveness search.
+    bounds={"pods": 1, "configmaps": 1, "creates": 1, "deletions": 1, "crashes": 1,
+            "write_failures": 1, "max_objects": 5},
+    properties=namespace_properties.PROPERTIES,
+    hypothesis_bounds={"pods": 2, "creates": 3, "crashes": 2, "write_failures": 2,
+                       "resyncs": 2, "max_objects": 8},
+)
+
 MODELS = (
     REPLICASET,
     DEPLOYMENT,
@@ -159,6 +174,7 @@ MODELS = (
     CLOUDSERVICE,
     CLOUDNODE,
     JOB,
+    NAMESPACE,
     NAMESPACE,
     ENDPOINTSLICE,
     NODELIFECYCLE,
