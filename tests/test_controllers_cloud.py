@@ -21,7 +21,7 @@ from properties.controllers import cloudservice as service_props
 CASES = [(CLOUDROUTE, m) for m in sorted(CLOUDROUTE.mutants)] + \
         [(CLOUDSERVICE, m) for m in sorted(CLOUDSERVICE.mutants)] + \
         [(CLOUDNODE, m) for m in sorted(CLOUDNODE.mutants)]
-LIVENESS_MUTANTS = {"drops_cloud_error", "keeps_gone_nodes"}
+LIVENESS_MUTANTS = {"drops_cloud_error", "keeps_gone_nodes", "swallows_route_error"}
 
 
 def _prop(props, name):

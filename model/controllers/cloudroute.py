@@ -29,6 +29,7 @@ ROUTE = "route"
 SYNC = ("routes", "sync")
 
 EVENT_DRIVEN_DELETES = "event_driven_deletes"
+SWALLOWS_ROUTE_ERROR = "swallows_route_error"
 
 
 def pod_cidr(node: str) -> str:
@@ -50,6 +51,11 @@ class RouteController(CloudLoop):
             "(flannel-io/flannel#2554, antrea-io/antrea#36; the service controller's "
             "kubernetes/kubernetes#53451 is the same loss across a restart)",
             violates="cloudroute_no_route_for_gone_node"),
+        SWALLOWS_ROUTE_ERROR: Mutant(
+            "takes a failed route call for a success and does not sync again: the route "
+            "is missing until some node changes (kubernetes-sigs/cloud-provider-azure#11003: "
+            "a failed route-table update returned success to the route controller)",
+            violates="cloudroute_converges"),
     }
 
     def __init__(self, *, nodes: int = 2, initial_nodes: int = 1, node_changes: int = 2,
@@ -90,6 +96,9 @@ class RouteController(CloudLoop):
         else:
             stale = [r for r in sorted(have) if r not in want]
         return tuple(calls + [call(r, None) for r in stale]), memory
+
+    def on_error(self, key, outcome, write, memory):
+        return self.mutant != SWALLOWS_ROUTE_ERROR, memory
 
     # -- the world -------------------------------------------------------------------
     def world_steps(self, state):
