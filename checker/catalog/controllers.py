@@ -13,7 +13,6 @@ from checker.catalog import Component, Model
 from model.controllers.endpointslice import EndpointSliceController
 from model.controllers.job import JobController
 from model.controllers.namespace import NamespaceController
-from model.controllers.namespace import NamespaceController
 from model.controllers.nodelifecycle import NodeLifecycleController
 from model.controllers.replicaset import ReplicaSetController
 from model.controllers.deployment import DeploymentController
@@ -26,7 +25,6 @@ from properties.controllers import cloudnode as cloudnode_properties
 from properties.controllers import cloudservice as cloudservice_properties
 from properties.controllers import endpointslice as endpointslice_properties
 from properties.controllers import job as job_properties
-from properties.controllers import namespace as namespace_properties
 from properties.controllers import namespace as namespace_properties
 from properties.controllers import nodelifecycle as nodelifecycle_properties
 from properties.controllers import replicaset as replicaset_properties
@@ -62,10 +60,13 @@ ENDPOINTSLICE = Model(
     build=EndpointSliceController,
     # two pods (p0 selected and Ready, p1 not), one selector change, one pod
     # deletion, one readiness flip, one controller crash, one failed write:
-    # STATECOUNT
+    # 39,248 states, about 8 s and 4 s more for the liveness search. A pod
+    # creation as well (pods=1, creations=1, no faults): 96,048 states, 21 s.
     bounds={"pods": 2, "selector_changes": 1, "creations": 0, "deletions": 1,
             "readiness_flips": 1, "crashes": 1, "write_failures": 1, "max_objects": 6},
     properties=endpointslice_properties.PROPERTIES,
+    mutant_bounds={"ignores_own_slice_events": {"pods": 1, "creations": 1, "crashes": 0,
+                                                "write_failures": 0, "selector_changes": 0}},
     hypothesis_bounds={"creations": 1, "readiness_flips": 3, "selector_changes": 2,
                        "crashes": 2, "write_failures": 2, "resyncs": 1},
 )
@@ -154,19 +155,6 @@ NAMESPACE = Model(
                        "resyncs": 2, "max_objects": 8},
 )
 
-NAMESPACE = Model(
-    name="namespace",
-    build=NamespaceController,
-    # a namespace holding a pod and a ConfigMap, one user creation, one
-    # deletion of the namespace, one crash, one failed write, at most 5
-    # objects: 1,817 states, under a second with the liveness search.
-    bounds={"pods": 1, "configmaps": 1, "creates": 1, "deletions": 1, "crashes": 1,
-            "write_failures": 1, "max_objects": 5},
-    properties=namespace_properties.PROPERTIES,
-    hypothesis_bounds={"pods": 2, "creates": 3, "crashes": 2, "write_failures": 2,
-                       "resyncs": 2, "max_objects": 8},
-)
-
 MODELS = (
     REPLICASET,
     DEPLOYMENT,
@@ -174,7 +162,6 @@ MODELS = (
     CLOUDSERVICE,
     CLOUDNODE,
     JOB,
-    NAMESPACE,
     NAMESPACE,
     ENDPOINTSLICE,
     NODELIFECYCLE,

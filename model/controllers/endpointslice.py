@@ -14,9 +14,17 @@ What the real controller does (kubernetes/kubernetes
 * endpoint conditions (``discovery.k8s.io/v1``): ``serving`` is the pod's
   Ready condition, ``terminating`` is "the pod has a deletionTimestamp", and
   ``ready`` is serving and not terminating;
-* its own writes to the slice do not enqueue the Service again: the
-  ``EndpointSliceTracker`` recognises the generations it wrote. No one else
-  writes the slice in this model, so slice events enqueue nothing.
+* a slice event enqueues its Service. The real controller skips events of
+  slices it wrote itself (``EndpointSliceTracker``) *and* refuses to sync
+  while its cache is older than its own last write (kubernetes/kubernetes
+  PR 99345); this model keeps the simpler equivalent — its own write's event
+  enqueues the Service, so a reconcile that ran on a cache older than that
+  write runs again once the cache has it. Checking first found the
+  controller that only skips its own events wrong: it compares against a
+  stale slice, skips the update, and is never enqueued again (the mutant
+  ``ignores_own_slice_events``). A 409 therefore always has the event that
+  explains it still in flight, and that event enqueues the Service: dropping
+  the 409 is harmless here, so it is not a mutant.
 
 What is abstracted and why it is sound for the properties: one Service and
 one slice (the controller's slices of a Service are independent of other
@@ -40,7 +48,7 @@ Objects::
 
 from __future__ import annotations
 
-from model.controllers.loop import CONFLICT, ControllerLoop, create, update
+from model.controllers.loop import ControllerLoop, create, update
 from model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step
 
 SVC = ("services", "svc")
@@ -50,7 +58,7 @@ LABELS = ("a", "b")
 
 KEEPS_NOT_READY = "keeps_not_ready"
 KEEPS_DELETED = "keeps_deleted"
-DROPS_CONFLICT = "drops_conflict"
+IGNORES_OWN_SLICE_EVENTS = "ignores_own_slice_events"
 TERMINATING_READY = "terminating_ready"
 
 
@@ -75,11 +83,13 @@ class EndpointSliceController(ControllerLoop):
             "a pod is deleted; kubernetes/kubernetes#103804: a slice keeps IPs of deleted "
             "pods; siderolabs/talos#12802: a slice that appends and never prunes)",
             violates="endpointslice_gone_leads_to_unlisted"),
-        DROPS_CONFLICT: Mutant(
-            "drops a 409 on the slice update instead of returning it to the work queue; "
-            "nothing enqueues the Service again (kubernetes/kubernetes#117193: 'gets an old "
-            "version from the cache and skips the update ... never retrying again'; "
-            "kubernetes/kubernetes#99345: failed updates of stale EndpointSlices)",
+        IGNORES_OWN_SLICE_EVENTS: Mutant(
+            "skips the events of slices it wrote itself but does not wait for its cache to "
+            "hold its last write: a reconcile on a cache older than that write compares the "
+            "pods against the stale slice, skips the update, and nothing enqueues the Service "
+            "again (kubernetes/kubernetes#117193: 'gets an old version from the cache and "
+            "skips the update ... never retrying again'; kubernetes/kubernetes#99345: the "
+            "EndpointSlice controller made to wait for its cache to be updated)",
             violates="endpointslice_converges"),
         TERMINATING_READY: Mutant(
             "takes an endpoint's ready condition from the pod's Ready condition alone, so a "
@@ -121,7 +131,9 @@ class EndpointSliceController(ControllerLoop):
             return (SVC,) if selector in labels else ()
         if key[0] == self.primary:
             return (key,)
-        return ()  # the slice tracker filters the controller's own slice writes
+        if key == SLICE and self.mutant != IGNORES_OWN_SLICE_EVENTS:
+            return (SVC,)
+        return ()
 
     # -- the reconcile -------------------------------------------------------------
     def _endpoint(self, name, pod):
@@ -152,9 +164,6 @@ class EndpointSliceController(ControllerLoop):
         if same:
             return (), memory
         return (update(SLICE, cache.rv(SLICE), desired),), memory
-
-    def on_error(self, key, outcome, write, memory):
-        return not (self.mutant == DROPS_CONFLICT and outcome == CONFLICT), memory
 
     # -- the world -------------------------------------------------------------------
     def world_steps(self, state):
