@@ -76,7 +76,7 @@ NODELIFECYCLE = Model(
     build=NodeLifecycleController,
     # one node with three pods (no toleration, tolerationSeconds 1, tolerates
     # forever), grace period 2 ticks, two partitions and two heals, one
-    # controller crash, one failed write: STATECOUNT
+    # controller crash, one failed write: 8,409 states, about 2 s with liveness
     bounds={"nodes": 1, "grace": 2, "toleration_seconds": 1, "partitions": 2, "heals": 2,
             "crashes": 1, "write_failures": 1},
     properties=nodelifecycle_properties.PROPERTIES,
