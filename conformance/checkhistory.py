@@ -96,10 +96,12 @@ def report(result: Result, path: str = "", t0: int = 0) -> list[str]:
     return lines
 
 
-def run(path: str, as_json: bool = False, out: TextIO = sys.stdout,
+def run(path: str, as_json: bool = False, out: TextIO | None = None,
         budget: float | None = DEFAULT_SECONDS, model: str | None = None,
         max_memory: float | None = DEFAULT_MEGABYTES) -> int:
-    """Check the history in ``path``; print the verdict; return the exit code."""
+    """Check the history in ``path``; print the verdict (to ``out``, default the
+    ``sys.stdout`` of the moment); return the exit code."""
+    out = sys.stdout if out is None else out
     Budget(budget, max_memory)  # bad limits are bad input before anything is read
     started = time.monotonic()
     history = load(path, model=model)

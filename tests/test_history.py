@@ -264,3 +264,63 @@ def test_data_directory_is_present():
     assert len(list((DATA / "jepsen-etcd").glob("*.log"))) == 50
     assert len(list((DATA / "porcupine-kv").glob("*.txt"))) == 4
     json.dumps([e.to_json() for e in load(DATA / "jepsen-etcd" / "etcd_001.log").events])
+
+
+# ---------------------------------------------------------------------------
+# Issue 13's hostile histories: each is one line of bad input (exit 2), never
+# a traceback or an exit code that reads as a verdict
+# ---------------------------------------------------------------------------
+
+_INV = '{"type": "invoke", "process": 0, "f": "read", "value": null, "time": 1}\n'
+_OK = '{"type": "ok", "process": 0, "f": "read", "value": null, "time": 2}\n'
+_PUT = ('{"type": "invoke", "process": 0, "f": "put", "key": "k", "value": "v", "time": 1}\n'
+        '{"type": "ok", "process": 0, "f": "put", "key": "k", "value": {"rev": "5"}, "time": 2}\n')
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("meta-list.jsonl", '{"#meta": [1, 2]}\n' + _INV + _OK, "#meta must be a JSON object, not list"),
+    ("meta-string.jsonl", '{"#meta": "register"}\n' + _INV, "#meta must be a JSON object, not str"),
+    ("meta-model.jsonl", '{"#meta": {"model": 5}}\n' + _INV, "#meta model must be the name"),
+    ("rev-string.jsonl", '{"#meta": {"model": "etcd-kv"}}\n' + _PUT,
+     "rev in the output of put must be an integer, not '5'"),
+    ("deep.jsonl", '{"type": "invoke", "process": 0, "f": "read", "value": ' + "[" * 50000
+     + "]" * 50000 + "}\n", "JSON nested too deeply"),
+    ("deep-but-parsable.jsonl", _INV.replace("null", "[" * 500 + "]" * 500), "nested deeper than 64"),
+    ("deep.edn", "{:process 0, :type :invoke, :f :read, :value " + "[" * 50000 + "]" * 50000 + "}\n",
+     "EDN nested too deeply"),
+    ("deep.log", "INFO  jepsen.util - 0\t:invoke\t:write\t" + "[" * 50000 + "]" * 50000 + "\n",
+     "EDN nested too deeply"),
+    ("bigint.jsonl", _INV.replace('"time": 1', '"time": ' + "9" * 5000), "not valid JSON (Exceeds"),
+    ("bigint.edn", "{:process 0, :type :invoke, :f :write, :value " + "9" * 5000 + "}\n",
+     "an integer in this EDN is too long"),
+    ("bigint.log", "INFO  jepsen.util - 0\t:invoke\t:write\t" + "9" * 5000 + "\n",
+     "an integer in this EDN is too long"),
+    ("nan.jsonl", _INV.replace("null", "NaN"), "NaN is not a JSON number"),
+])
+def test_hostile_histories_are_one_line_of_bad_input(tmp_path, capsys, name, text, message):
+    from test_fuzz_cli import run_cli
+
+    p = tmp_path / name
+    p.write_text(text)
+    _, _, err = run_cli(["check-history", str(p)], capsys, {2})
+    assert message in err
+
+
+def test_random_bytes_are_bad_input(tmp_path, capsys):
+    from test_fuzz_cli import run_cli
+
+    p = tmp_path / "random"
+    p.write_bytes(bytes(range(256)) * 8)
+    assert "not UTF-8 text" in run_cli(["check-history", str(p)], capsys, {2})[2]
+
+
+def test_jepsen_log_with_runs_of_spaces_is_read(tmp_path):
+    p = tmp_path / "spaces.log"
+    p.write_text("INFO  jepsen.util - 0  :invoke   :write 1\n"
+                 "INFO  jepsen.util - 0\t :ok :write\t1\n"
+                 "INFO jepsen.util  -  1 :invoke :read nil\n"
+                 "2017-01-01 INFO  jepsen.util - 1 :ok :read    1   \n")
+    h = load(p)
+    assert h.format == JEPSEN_LOG and [e.value for e in h.events] == [1, 1, None, 1]
+    assert [(e.process, e.type, e.f) for e in h.events] == [
+        (0, "invoke", "write"), (0, "ok", "write"), (1, "invoke", "read"), (1, "ok", "read")]
