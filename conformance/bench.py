@@ -40,7 +40,8 @@ def linearizability(progress: Callable[[str], None] = print, repeat: int = 3) ->
     """Check every history in ``shared/data``; raise :class:`WrongVerdict` on a wrong verdict.
 
     Times are per file, the best of ``repeat`` runs (one core, one process),
-    for checking only; parsing is reported apart.
+    for checking only; parsing is reported apart. Then the generated
+    histories of :func:`generated`, each in a process of its own.
     """
     from conformance.importers import load
     from conformance.linearizability import check
@@ -85,6 +86,71 @@ def linearizability(progress: Callable[[str], None] = print, repeat: int = 3) ->
                  f"(slowest {slowest_file} {slowest:.3f} s; parsing {parse:.3f} s)")
     if wrong:
         raise WrongVerdict("; ".join(wrong))
+    figures.update(generated(progress))
+    return figures
+
+
+#: the generated histories: (operations, with a violation, share of info operations)
+GENERATED = [(n, bad, info) for n in (10_000, 100_000) for bad in (False, True)
+             for info in (0.0, 0.01, 0.05)]
+#: seconds each generated history may take (``--budget``): beyond it the verdict is unknown
+GENERATED_BUDGET = 120.0
+
+
+def _measure(path: Path, budget: float) -> tuple[str, float, float]:
+    """``kubemc check-history`` on ``path`` in a process of its own: its verdict, wall
+    seconds and peak resident memory (MB, from ``wait4``'s rusage of that process alone)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryFile() as out:
+        t = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "conformance.checkhistory", str(path), "--json",
+                                 "--budget", str(budget)], stdout=out, stderr=subprocess.DEVNULL,
+                                cwd=Path(__file__).resolve().parents[1])
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t
+        out.seek(0)
+        try:
+            verdict = json.loads(out.read() or b"{}").get("verdict", f"exit {proc.returncode}")
+        except ValueError:
+            verdict = f"exit {proc.returncode}"
+    return verdict, seconds, usage.ru_maxrss / 1024
+
+
+def generated(progress: Callable[[str], None] = print, budget: float = GENERATED_BUDGET) -> dict:
+    """Register histories of 50 clients (:mod:`conformance.histgen`), 10k and 100k
+    operations, with and without a violation, 0 %, 1 % and 5 % ``info``: each
+    checked by ``kubemc check-history`` in a process of its own, for its
+    seconds (parsing included) and peak memory. A history made linearizable
+    found not linearizable, or the reverse, is a :class:`WrongVerdict`;
+    *unknown* (the budget ran out) is a figure, not an error.
+    """
+    import tempfile
+
+    from conformance.histgen import register_history
+    from conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE
+
+    figures: dict = {}
+    wrong = []
+    with tempfile.TemporaryDirectory(prefix="kubemc-bench-") as d:
+        for n, bad, info in GENERATED:
+            name = f"register_{n // 1000}k_{'bad' if bad else 'ok'}_info{round(info * 100)}"
+            path = Path(d) / f"{name}.log"
+            path.write_text("\n".join(register_history(n, 50, info, bad, seed=1)) + "\n")
+            verdict, seconds, peak = _measure(path, budget)
+            figures[f"{name}_verdict"] = verdict
+            figures[f"{name}_seconds"] = round(seconds, 2)
+            figures[f"{name}_peak_mb"] = round(peak, 1)
+            progress(f"{name}: {verdict} in {seconds:.1f} s, peak {peak:.0f} MB")
+            if verdict == (LINEARIZABLE if bad else NOT_LINEARIZABLE) or verdict.startswith("exit"):
+                wrong.append(f"{name}: {verdict}")
+    if wrong:
+        raise WrongVerdict("generated histories: " + "; ".join(wrong))
     return figures
 
 
