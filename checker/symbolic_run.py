@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from checker import traces
-from checker.z3engine import PROVED, VIOLATED, run_checks
+from checker.z3engine import BASE_VIOLATION, CTI, VACUOUS, run_checks
 
 
 def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:
-    from checker.run import HOLDS, INCOMPLETE, Result
+    from checker.run import Result
     from checker.run import VIOLATED as BROKEN
 
     rows = []
@@ -26,12 +26,7 @@ def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:
                                result.prop, str(path), figures,
                                result.summary()))
             continue
-        if result.verdict == VIOLATED or (mutant is None and not result.holds):
-            verdict = BROKEN
-        elif mutant is not None:
-            verdict = INCOMPLETE  # a mutant the bounded search did not reach
-        else:
-            verdict = HOLDS if result.verdict == PROVED or result.holds else INCOMPLETE
+        verdict = _verdict(result, mutant)
         rows.append(Result(comp.name, check.model, "z3", verdict, result.seconds, mutant,
                            result.prop, None, figures, result.summary()))
     if mutant is not None and not rows:
@@ -39,6 +34,24 @@ def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:
         raise BadInput(f"no symbolic check of {comp.name} covers mutant {mutant!r} "
                        f"(z3 covers: {', '.join(sorted({m for c in comp.symbolic for m in c.mutants}))})")
     return rows
+
+
+def _verdict(result, mutant) -> str:
+    """A solver result without a trace is never "violated" (exit 1 promises
+    a trace): a counterexample to induction, or a lemma a reachable state
+    breaks, leaves the claim *unproved*; no initial state makes it *vacuous*;
+    a solver that gave up, or a bounded search that did not reach the asked-for
+    mutant, leaves it *undecided*."""
+    from checker.run import HOLDS, UNDECIDED, UNPROVED
+    from checker.run import VACUOUS as SAID_NOTHING
+
+    if result.holds:
+        return HOLDS if mutant is None else UNDECIDED
+    if result.verdict == VACUOUS:
+        return SAID_NOTHING
+    if result.verdict in (CTI, BASE_VIOLATION):
+        return UNPROVED
+    return UNDECIDED
 
 
 def _selected(checks, mutant):

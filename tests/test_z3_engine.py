@@ -232,3 +232,22 @@ def test_an_unsatisfiable_init_is_vacuous_for_bmc_and_the_base_case():
     assert bmc(NoInit(), "never_seven", 3).verdict == VACUOUS
     assert k_induction(NoInit(), "never_seven", 2).verdict == VACUOUS
     assert not bmc(NoInit(), "never_seven", 3).holds
+
+
+def test_a_counterexample_to_induction_is_unproved_never_violated(tmp_path):
+    """Exit 1 promises a trace; a CTI is no violation, and its row says
+    "unproved" with exit 4, whatever the solver's states look like."""
+    from checker.run import UNPROVED
+    from checker.symbolic_run import run_symbolic
+    from checker.verdicts import exit_code
+    from checker.z3engine import SymbolicCheck
+
+    check = SymbolicCheck("counter_3_induction", "toy", "counter", "never_seven",
+                          "x is never 7 (not 3-inductive without its lemma)",
+                          lambda mutant=None: k_induction(CounterEncoding(), "never_seven",
+                                                          3, lemmas=False))
+    component = type("Toy", (), {"name": "toy", "symbolic": (check,)})()
+    (row,) = run_symbolic(component, trace_dir=tmp_path)
+    assert row.verdict == UNPROVED and row.trace is None
+    assert "counterexample to induction" in row.detail
+    assert exit_code([row]) == 4 and not list(tmp_path.iterdir())
