@@ -23,8 +23,11 @@ ENGINES = ("explore", "hypothesis", "z3")
 #: UNDECIDED: a budget ran out (--max-states) or random runs missed the mutant (exit 4)
 HOLDS, VIOLATED, UNDECIDED = "holds", "violated", "undecided"
 INCOMPLETE = UNDECIDED  # the former name
-#: the check said nothing: a cover property was never reached at complete exploration
+#: the check said nothing: a cover property was never reached at complete
+#: exploration, or a z3 encoding has no initial state (exit 5)
 VACUOUS = "vacuous"
+#: z3 could not prove a claim: a counterexample to induction (exit 4)
+UNPROVED = "unproved"
 
 
 @attrs.frozen
