@@ -524,3 +524,13 @@ def test_one_graph_search_decides_as_the_two_separate_searches(mutant):
     assert (one.counterexample is None) == (apart.counterexample is None)
     if apart.counterexample is not None:
         assert len(one.counterexample.steps) == len(apart.counterexample.steps)
+
+
+def test_a_leads_to_that_holds_counts_its_triggers_and_answers():
+    answered = Property("answered", "counter", LEADS_TO, "a target set is reached",
+                        "hand-made", lambda m, s: s[0] == s[1],
+                        trigger=lambda m, s: s[0] != s[1])
+    out = stateful.check(Counter(), [answered], max_examples=30)
+    tally = out.convergence["answered"]
+    assert out.counterexample is None
+    assert 0 < tally["triggered"] == tally["reached"] <= tally["runs"]
