@@ -24,6 +24,8 @@ BENCHMARKS = {
     "network": ("checker.bench_network", "network",
                 "Z3 proofs of no-NAT reachability and Service correctness at 100, 1,000 and "
                 "5,000 nodes"),
+    "scheduler": ("checker.bench_scheduler", "scheduler",
+                  "Z3 feasibility oracle: one pod and a batch at 5,000 nodes / 150,000 pods"),
     "conform-etcd": ("conformance.bench", "conform_etcd",
                      "operations per second against a local etcd cluster, and checking time"),
 }

@@ -78,6 +78,15 @@ def build_parser() -> Parser:
         tp = fsub.add_parser(name, help=summary, description=summary)
         target_module(name).add_arguments(tp)
 
+    a = sub.add_parser("audit", help="judge a real cluster's state with the models")
+    asub = a.add_subparsers(dest="audit_target", required=True, parser_class=Parser)
+    au = asub.add_parser("scheduling", help="placements in `kubectl get nodes,pods -A -o json` "
+                         "output (files or directories; add events to judge schedulerName)")
+    au.add_argument("files", nargs="+", metavar="FILE")
+    au.add_argument("--json", action="store_true")
+    au.add_argument("--report", default="kubemc-audit-scheduling.json", metavar="FILE",
+                    help="where findings are written (default: kubemc-audit-scheduling.json)")
+
     b = sub.add_parser("bench", help="performance figures (never asserted in tests)")
     from checker.bench import BENCHMARKS
     b.add_argument("name", help="one of: " + ", ".join(BENCHMARKS))
@@ -218,6 +227,12 @@ def cmd_conform(args) -> int:
     return target_module(args.target).run(args)
 
 
+def cmd_audit(args) -> int:
+    from conformance.audit.scheduling import run
+
+    return run(args.files, as_json=args.json, report=args.report)
+
+
 def cmd_bench(args) -> int:
     from checker.bench import benchmark
 
@@ -235,7 +250,7 @@ def cmd_bench(args) -> int:
 
 COMMANDS = {"check": cmd_check, "properties": cmd_properties, "mutants": cmd_mutants,
             "trace": cmd_trace, "check-history": cmd_check_history, "conform": cmd_conform,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

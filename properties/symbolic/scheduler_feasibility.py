@@ -206,6 +206,7 @@ class _Encoding:
         self.x = [{n: z3.Bool(f"x_{k}_{n}") for n in c} for k, c in enumerate(cands)]
         self.variables = sum(len(c) for c in cands)
         self.constraints: list = []
+        self._dom: dict = {}
         for k in range(len(pods)):
             self.constraints.append(z3.PbEq([(b, 1) for b in self.x[k].values()], 1))
         self._capacity()
@@ -240,24 +241,53 @@ class _Encoding:
                     for n in self.x[k].keys() & self.x[j].keys():
                         self.constraints.append(z3.Not(z3.And(self.x[k][n], self.x[j][n])))
 
-    def _in(self, k, key, value):
-        labels = self.snap.labels
-        return [b for n, b in self.x[k].items() if labels[n].get(key) == value]
+    def _in(self, k, key, value, allowed=None):
+        """Pod k lands where ``key`` is ``value`` (on a node of ``allowed``,
+        when given): one shared expression per (pod, key, value), reused by
+        every constraint that counts it, so a batch's spread costs batch² ×
+        domains terms, not batch² × nodes."""
+        cached = self._dom.get((k, key, value))
+        if cached is None:
+            labels = self.snap.labels
+            nodes = [n for n in self.x[k] if labels[n].get(key) == value]
+            cached = (frozenset(nodes), z3.Or([self.x[k][n] for n in nodes])
+                      if len(nodes) != 1 else self.x[k][nodes[0]])
+            self._dom[(k, key, value)] = cached
+        nodes, expr = cached
+        if not nodes:
+            return None
+        if allowed is None or nodes <= allowed:
+            return expr
+        inside = [self.x[k][n] for n in nodes if n in allowed]
+        return z3.Or(inside) if inside else None
 
     def _anti_affinity(self):
         """A pair conflicts when one's term selects the other and both land
-        in one value of the term's key."""
+        in one value of the term's key. Per key, when every two of the pods
+        involved conflict (a Deployment's replicas repelling each other, the
+        common case) one at-most-one per value replaces the pairs."""
+        pairs = defaultdict(set)
         for k, a in enumerate(self.pods):
             for j in range(k):
                 b = self.pods[j]
                 keys = {t.topology_key for t in a.anti_affinity if matches(t.selector, b.labels)}
                 keys |= {t.topology_key for t in b.anti_affinity if matches(t.selector, a.labels)}
                 for key in keys:
-                    values = {self.snap.labels[n].get(key) for n in self.x[k]} - {None}
-                    for v in values:
-                        here, there = self._in(k, key, v), self._in(j, key, v)
-                        if here and there:
-                            self.constraints.append(z3.Not(z3.And(z3.Or(here), z3.Or(there))))
+                    pairs[key].add((j, k))
+        for key, conflicting in pairs.items():
+            involved = sorted({p for pair in conflicting for p in pair})
+            clique = len(conflicting) == len(involved) * (len(involved) - 1) // 2
+            values = {self.snap.labels[n].get(key) for p in involved for n in self.x[p]} - {None}
+            for v in values:
+                if clique:
+                    here = [e for e in (self._in(p, key, v) for p in involved) if e is not None]
+                    if len(here) > 1:
+                        self.constraints.append(z3.AtMost(*here, 1))
+                    continue
+                for j, k in conflicting:
+                    here, there = self._in(k, key, v), self._in(j, key, v)
+                    if here is not None and there is not None:
+                        self.constraints.append(z3.Not(z3.And(here, there)))
 
     def _spread(self, k, m, c):
         """PodTopologySpread DoNotSchedule at pod k's turn: the domains are
@@ -271,16 +301,29 @@ class _Encoding:
             if key in snap.labels[n] and node_affinity(pod, node):
                 domain_nodes[snap.labels[n][key]].append(n)
         base = {v: sum(per_node[n] for n in ns) for v, ns in domain_nodes.items()}
-        extra = defaultdict(list)   # domain -> Booleans of earlier matching batch pods there
+        allowed = {v: frozenset(ns) for v, ns in domain_nodes.items()}
+        extra = defaultdict(list)   # domain -> earlier matching batch pods there
         for j in range(k):
             if matches(c.selector, self.pods[j].labels):
                 for v, ns in domain_nodes.items():
-                    extra[v].extend(self.x[j][n] for n in ns if n in self.x[j])
+                    e = self._in(j, key, v, allowed[v])
+                    if e is not None:
+                        extra[v].append(e)
 
         def count(v):
             return base[v] + z3.Sum([z3.If(b, 1, 0) for b in extra[v]]) if extra[v] else base[v]
 
         self_match = 1 if matches(c.selector, pod.labels) else 0
+        inside = {n for ns in domain_nodes.values() for n in ns}
+        if not any(extra.values()):
+            # nothing earlier in the batch counts: the spread is a constant per
+            # domain (a single pod's question), folded without the solver
+            low = min(base.values(), default=0)
+            failing = [b for n, b in self.x[k].items() if n not in inside
+                       or base[snap.labels[n][key]] + self_match - low > c.max_skew]
+            if failing:
+                self.constraints.append(z3.Not(z3.Or(failing)))
+            return
         lo = z3.Int(f"min_{k}_{m}")
         constant = [base[v] for v in base if not extra[v]]
         if constant:
@@ -294,7 +337,6 @@ class _Encoding:
                 self.constraints.append(z3.Implies(z3.Or(mine), count(v) + self_match - lo
                                                    <= c.max_skew))
         # a candidate outside every domain (no key, or failing the affinity) fails
-        inside = {n for ns in domain_nodes.values() for n in ns}
         for n, b in self.x[k].items():
             if n not in inside:
                 self.constraints.append(z3.Not(b))

@@ -1,0 +1,1 @@
+"""Audits of real clusters against the models (``kubemc audit``)."""
