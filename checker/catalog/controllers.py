@@ -13,6 +13,7 @@ from checker.catalog import Component, Model
 from model.controllers.endpointslice import EndpointSliceController
 from model.controllers.job import JobController
 from model.controllers.namespace import NamespaceController
+from model.controllers.serviceaccount import ServiceAccountControllers
 from model.controllers.nodelifecycle import NodeLifecycleController
 from model.controllers.replicaset import ReplicaSetController
 from model.controllers.deployment import DeploymentController
@@ -26,6 +27,7 @@ from properties.controllers import cloudservice as cloudservice_properties
 from properties.controllers import endpointslice as endpointslice_properties
 from properties.controllers import job as job_properties
 from properties.controllers import namespace as namespace_properties
+from properties.controllers import serviceaccount as serviceaccount_properties
 from properties.controllers import nodelifecycle as nodelifecycle_properties
 from properties.controllers import replicaset as replicaset_properties
 
@@ -155,6 +157,23 @@ NAMESPACE = Model(
                        "resyncs": 2, "max_objects": 8},
 )
 
+SERVICEACCOUNT = Model(
+    name="serviceaccount",
+    build=ServiceAccountControllers,
+    # one namespace and one a user creates, one deletion of an account, one
+    # crash, at most 6 objects: 34,747 states, about 15 s with the liveness
+    # search. The orphan-token mutant needs an account that is not restored
+    # (a user's ``app`` account): its bounds create one instead of a namespace.
+    bounds={"namespaces": 1, "namespace_creates": 1, "account_creates": 0,
+            "account_deletions": 1, "crashes": 1, "write_failures": 0, "max_objects": 6},
+    properties=serviceaccount_properties.PROPERTIES,
+    mutant_bounds={"keeps_orphan_tokens": {"namespace_creates": 0, "account_creates": 1,
+                                           "max_objects": 5},
+                   "no_restore_after_delete": {"namespace_creates": 0, "max_objects": 4}},
+    hypothesis_bounds={"namespace_creates": 1, "account_creates": 1, "account_deletions": 2,
+                       "crashes": 2, "write_failures": 1, "max_objects": 9},
+)
+
 MODELS = (
     REPLICASET,
     DEPLOYMENT,
@@ -163,6 +182,7 @@ MODELS = (
     CLOUDNODE,
     JOB,
     NAMESPACE,
+    SERVICEACCOUNT,
     ENDPOINTSLICE,
     NODELIFECYCLE,
 )
