@@ -34,7 +34,10 @@ def test_properties_have_provenance_and_every_one_a_mutant(capsys):
     assert main(["mutants", "--json"]) == 0
     mutants = json.loads(capsys.readouterr().out)
     violated = {m["violates"] for m in mutants}
-    missing = {p["name"] for p in props} - violated
+    # A cover's teeth is being unreached: explore reports an unreached cover
+    # as vacuous (tests/test_liveness.py), and every model's default run
+    # reaches its covers. Every other property needs a seeded bug.
+    missing = {p["name"] for p in props if p["kind"] != "cover"} - violated
     assert not missing, f"properties without a mutant: {sorted(missing)}"
 
 
