@@ -161,6 +161,26 @@ def _memoized(fn):
     return transition
 
 
+#: cache entries before the first look for ones far behind the search's frontier
+FORGET_AT = 1 << 17
+#: how far behind (in returns) a configuration is forgotten
+FORGET_BEHIND = 2000
+
+
+def _forget_behind(memo: dict, floor: int, limit: int) -> int:
+    """Drop the cache entries of configurations whose first open return ranks below
+    ``floor``, and return the next size at which to look again.
+
+    A depth-first search through a long history rarely backtracks thousands of
+    returns, so what lies that far behind its frontier is dead weight; should it
+    ever go back there, it explores again (a cache, never a verdict). The limit
+    doubles when little could be dropped, so the cost stays amortized O(1).
+    """
+    for key in [key for key in memo if key[0] < floor]:
+        del memo[key]
+    return limit * 2 if len(memo) >= limit // 2 else limit
+
+
 def _enables(cands, j, state, ns, fns, known) -> bool:
     """Placing info op ``j`` (``state`` → ``ns``) lets another candidate do what it could not."""
     for c in cands:
@@ -294,6 +314,7 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
             r += 1
         nxt[last], prv[pos], last = pos, last, pos
     nxt[last], prv[tail] = tail, last
+    del evs
     # Info operations: twin classes, each a list in call order; ibit numbers them.
     ibit = [0] * n
     cls_of = [0] * n
@@ -342,6 +363,7 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
     memo: dict = {}
     memo_get = memo.get
     cache_limit = meter.cache_entries if meter is not None else (1 << 62)
+    soft_limit = min(cache_limit, FORGET_AT)
     # (candidate position, op, state, k, rel, linfo, the entry below): each
     # entry names the one below it, so the path to any point is kept in O(1)
     stack: list = []
@@ -386,8 +408,10 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
             key = (nk, nrel, ns)
             seen = memo_get(key)
             if seen is None:
-                if len(memo) >= cache_limit:
-                    memo.clear()
+                if len(memo) >= soft_limit:
+                    soft_limit = _forget_behind(memo, k - FORGET_BEHIND, soft_limit)
+                    if len(memo) >= cache_limit:
+                        memo.clear()
                 memo[key] = ninfo
                 fresh = True
             elif type(seen) is int:
