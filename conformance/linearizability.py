@@ -17,9 +17,16 @@ checker is a search, made fast by the following, in order of importance:
    ordered by time; the search repeatedly linearizes some operation whose call
    comes before the first remaining return (removing both of its events from
    the list), and backtracks when it meets a return whose operation it has not
-   linearized. A configuration is the set of linearized operations (a bitset,
-   a Python int) and the specification state; each is explored once, which is
-   what keeps the search polynomial on most real histories.
+   linearized. A configuration is the set of linearized operations and the
+   specification state; each is explored once, which is what keeps the
+   search polynomial on most real histories. The set is named compactly —
+   the rank of its first open return and a bitset of what is linearized
+   beyond it, i.e. of operations in flight (:func:`_search_in`) — so a cache
+   entry costs the same in a history of 100 operations or of 100,000, where
+   a bitset over the partition (Lowe's, porcupine's) makes the cache grow as
+   entries × history. The cache forgets what lies thousands of returns
+   behind the frontier, and is dropped when it outgrows its share of the
+   memory budget: both cost time at most, never a verdict.
 3. **Unknown outcomes** (``info``): such an operation may take effect at any
    time after its call or never. It gets no return event at all (return = +∞):
    the search may linearize it whenever it likes and need never do so — the
@@ -31,20 +38,30 @@ checker is a search, made fast by the following, in order of importance:
    configurations — so the search treats them with care (each rule keeps it
    exhaustive):
 
-   - they are tried only when no known-outcome candidate leads anywhere, and
-     then newest first (the one a blocked read saw most likely just happened);
-   - *subsumption*: the memo maps (known-outcome bitset, state) to the sets of
+   - two candidate orders, a portfolio (:func:`_search`): first after every
+     known-outcome candidate, newest first (the one a blocked read saw most
+     likely just happened), then — if that wanders — in call order among the
+     others, as porcupine places them;
+   - *subsumption*: the cache maps (configuration, state) to the sets of
      info operations it was reached with; a configuration reached with a
      superset of one already seen is pruned (it can do nothing more);
+   - *just in time*, where a model shows it complete
+     (:attr:`Spec.info_just_in_time`, the register): one is placed only right
+     before an operation it enables;
    - *twins*: info operations with the same transition are interchangeable,
      and linearized oldest first;
    - one that would not change the state is not placed there;
    - :meth:`Spec.simplify` decides some up front where values are unique (an
-     unknown write a read saw took effect before that read returned).
+     unknown write a read saw took effect before that read returned), and
+     :meth:`Spec.compile` may merge values no operation can tell apart.
+
+   A search may still not end in reasonable time: it has a time and a
+   memory budget (:mod:`conformance.budget`), and a partition it does not
+   decide within them makes the verdict ``unknown`` — never a pass.
 
 4. **Pure operations** (reads; failed compares): an operation that never
    changes the state and can be linearized now can always go first, so once
-   it has been, its alternatives at that point are not tried.
+   it can be, it is that configuration's only candidate.
 5. A hot loop without objects: operations are compiled once into transition
    closures (:meth:`Spec.prepare`, cached per state when a specification's
    transitions are costly) and the event list is arrays of ints, unlinked and
