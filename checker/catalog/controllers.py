@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from checker.catalog import Component, Model
 from model.controllers.endpointslice import EndpointSliceController
+from model.controllers.garbagecollector import GarbageCollector
 from model.controllers.job import JobController
 from model.controllers.namespace import NamespaceController
 from model.controllers.serviceaccount import ServiceAccountControllers
@@ -25,6 +26,7 @@ from properties.controllers import cloudroute as cloudroute_properties
 from properties.controllers import cloudnode as cloudnode_properties
 from properties.controllers import cloudservice as cloudservice_properties
 from properties.controllers import endpointslice as endpointslice_properties
+from properties.controllers import garbagecollector as garbagecollector_properties
 from properties.controllers import job as job_properties
 from properties.controllers import namespace as namespace_properties
 from properties.controllers import serviceaccount as serviceaccount_properties
@@ -174,6 +176,16 @@ SERVICEACCOUNT = Model(
                        "crashes": 2, "write_failures": 1, "max_objects": 9},
 )
 
+GARBAGECOLLECTOR = Model(
+    name="garbagecollector",
+    build=GarbageCollector,
+    # two owners, a dependent of both and a dependent of one, two owner
+    # deletions, one crash, one failed write: 267 states, well under a second.
+    bounds={"owner_deletions": 2, "crashes": 1, "write_failures": 1, "max_objects": 4},
+    properties=garbagecollector_properties.PROPERTIES,
+    hypothesis_bounds={"crashes": 2, "write_failures": 2, "resyncs": 2},
+)
+
 MODELS = (
     REPLICASET,
     DEPLOYMENT,
@@ -183,6 +195,7 @@ MODELS = (
     JOB,
     NAMESPACE,
     SERVICEACCOUNT,
+    GARBAGECOLLECTOR,
     ENDPOINTSLICE,
     NODELIFECYCLE,
 )
