@@ -85,7 +85,7 @@ def batch(size: int):
                 anti_affinity=(AntiAffinityTerm(HOSTNAME, app),)) for k in range(size)]
 
 
-def scheduler(progress, batch_sizes=(10, 50)) -> dict:
+def scheduler(progress, batch_sizes=(10,)) -> dict:
     start_mb = _peak_mb()
     t0 = time.perf_counter()
     ns, placed = cluster()
