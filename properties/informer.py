@@ -85,6 +85,12 @@ def workqueue_keeps_dirty_keys(m, state) -> bool:
     return all(k in queue or k in processing for k in dirty)
 
 
+def workqueue_drained(m, state) -> bool:
+    """Nothing waits in the queue and no worker holds a key."""
+    queue, workers = m.workqueue(state)[0], m.workqueue(state)[3]
+    return not queue and all(not k for k in workers)
+
+
 def workqueue_hands_out_added_keys(m, state) -> bool:
     """Every key added since a worker last got it (the ghost ``added``,
     written by ``Add`` and ``Get`` alone) is waiting in the queue or held by
@@ -127,4 +133,11 @@ PROPERTIES = (
              "key added while it is being processed is queued again when its worker is "
              "done, and so handed out again — no change is lost.",
              _WORKQUEUE, workqueue_hands_out_added_keys),
+    Property("workqueue_drains", "informer", EVENTUALLY_ALWAYS,
+             "Once no more keys are added, the work queue eventually drains — nothing "
+             "waits and no worker holds a key — and stays drained: every key added is "
+             "processed a finite number of times.",
+             f"{_WORKQUEUE}; kubernetes/kubernetes#30629 (controllers must not hot-loop)",
+             workqueue_drained,
+             assumption="every worker finishes the key it holds (Done is weakly fair)"),
 )

@@ -27,7 +27,7 @@ def test_the_informer_is_registered():
     assert COMPONENTS["informer"].models == (INFORMER, WORKQUEUE)
     assert {p.name for p in INFORMER.properties} == {
         "cache_converges", "cache_eventually_converges", "workqueue_exclusive",
-        "workqueue_keeps_dirty_keys",
+        "workqueue_keeps_dirty_keys", "workqueue_drains",
         "workqueue_hands_out_added_keys"}
     for mutant in INFORMER.mutants.values():
         assert mutant.violates in {p.name for p in INFORMER.properties}
@@ -85,7 +85,7 @@ def test_every_mutant_is_caught_by_explore_at_the_default_bounds(mutant):
     cex = outcome.counterexample
     assert cex is not None, f"{mutant} escaped exhaustive search"
     assert cex.prop.name == INFORMER.mutants[mutant].violates
-    assert len(cex.steps) <= 8
+    assert (cex.loop if cex.is_lasso else len(cex.steps)) <= 8  # a lasso: its stem
 
 
 def test_hypothesis_runs_three_writers_a_watch_and_an_informer_and_finds_nothing():
@@ -138,5 +138,7 @@ def test_every_mutant_has_committed_traces_from_explore_and_hypothesis():
         for mutant in model.mutants:
             for engine in ("explore", "hypothesis"):
                 assert (model.name, mutant, engine) in found, (model.name, mutant, engine)
-    for mutant in WORKQUEUE.mutants:
-        assert ("workqueue", mutant, "z3") in found
+    safety = {p.name for p in WORKQUEUE.properties if not p.is_liveness}
+    for mutant in WORKQUEUE.mutants:  # z3 decides safety only (liveness: explore, hypothesis)
+        if WORKQUEUE.mutants[mutant].violates in safety:
+            assert ("workqueue", mutant, "z3") in found

@@ -24,7 +24,8 @@ INFORMER = Model(
     # core for safety alone; cache_eventually_converges is decided on the
     # same search's graph (2.6 million edges; see `kubemc bench liveness`).
     # Every mutant is caught at these bounds (in at most 8 steps; the
-    # liveness mutant watch_not_reopened as a 4-step lasso).
+    # liveness mutants as lassos: watch_not_reopened stuck after 4 steps,
+    # done_requeues_always a 7-step stem and a 4-step cycle).
     bounds={"keys": 2, "writers": 2, "writes": 3, "compactions": 1, "disconnects": 1,
             "resyncs": 1, "workers": 2, "other": True},
     properties=informer_properties.PROPERTIES,

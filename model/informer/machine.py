@@ -369,7 +369,8 @@ class Informer(Machine):
     def _Done(self, state, worker):
         if not 0 <= worker < self.workers:
             return None
-        wq = wq_ops.done(state[5], worker, requeue=self.mutant != "done_forgets_dirty")
+        wq = wq_ops.done(state[5], worker, requeue=self.mutant != "done_forgets_dirty",
+                         always=self.mutant == "done_requeues_always")
         return None if wq is None else state[:5] + (wq,)
 
     def workqueue(self, state):

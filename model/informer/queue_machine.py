@@ -65,7 +65,8 @@ class WorkQueue(Machine):
             return None
         if step.name == "Get":
             return wq_ops.get(state, p[0], track=self.mutant != "no_processing_set")
-        return wq_ops.done(state, p[0], requeue=self.mutant != "done_forgets_dirty")
+        return wq_ops.done(state, p[0], requeue=self.mutant != "done_forgets_dirty",
+                           always=self.mutant == "done_requeues_always")
 
     def view(self, state):
         queue, dirty, processing, workers, added = state

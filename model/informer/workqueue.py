@@ -51,6 +51,11 @@ MUTANTS = {
         "an Add of a key a worker is processing (and not yet dirty) is dropped: the key "
         "is neither marked dirty nor queued, so the change is never handed out again",
         violates="workqueue_hands_out_added_keys"),
+    "done_requeues_always": Mutant(
+        "Done queues the key again whether or not it was added while being processed, "
+        "so workers take it round and round and the queue never drains: the controller "
+        "hot loop of kubernetes/kubernetes#30629 ('Controllers hotloop on unexpected API "
+        "server rejections')", violates="workqueue_drains"),
 }
 
 
@@ -95,16 +100,19 @@ def get(wq: tuple, worker: int, track: bool = True):
     return (queue[1:], _without(dirty, key), processing, workers, _without(added, key))
 
 
-def done(wq: tuple, worker: int, requeue: bool = True):
+def done(wq: tuple, worker: int, requeue: bool = True, always: bool = False):
     """Worker ``worker`` finishes its key; a key dirtied meanwhile is queued
     again (unless it already is, which only a queue without its processing
-    set allows). ``requeue=False`` is the hook of a seeded bug."""
+    set allows). ``requeue=False`` and ``always=True`` (the key is queued
+    again, dirty or not) are the hooks of seeded bugs."""
     queue, dirty, processing, workers, added = wq
     key = workers[worker]
     if key == IDLE:
         return None
     workers = workers[:worker] + (IDLE,) + workers[worker + 1:]
     processing = _without(processing, key)
+    if always:
+        dirty = _with(dirty, key)
     if requeue and key in dirty and key not in queue:
         queue = queue + (key,)
     return (queue, dirty, processing, workers, added)
