@@ -191,3 +191,39 @@ def test_apply_refuses_steps_it_would_not_propose(model):
                 if (name, params) in proposed:
                     continue
                 assert machine.apply(state, Step(name, params)) is None, (name, params)
+
+
+def test_ingress_is_published_only_once_the_cloud_shows_the_load_balancer():
+    """The ingress property reads the cloud, not the controller: the correct
+    controller publishes after the LB is provisioned; the mutant publishes
+    while the create is only accepted, and the property sees it."""
+    svc = ("services", "s0")
+    m = ServiceController(node_changes=0)
+    state = run(m, Step("Reconcile", svc), Step("Write"), Step("Deliver"),
+                Step("Reconcile", svc), Step("Write"))
+    assert m.objects(state)[svc] == (True, False, False) and state[CLOUD][1]  # pending
+    state = run(m, Step("CloudCompletes", ("lb", "s0")), Step("Reconcile", svc),
+                Step("Write"), Step("Write"), state=state)
+    assert m.objects(state)[svc] == (True, True, False)
+    assert service_props.ingress_only_for_provisioned_lb(m, state)
+    bad = ServiceController(node_changes=0, mutant="publishes_ingress_early")
+    early = run(bad, Step("Reconcile", svc), Step("Write"), Step("Deliver"),
+                Step("Reconcile", svc), Step("Write"))
+    assert bad.objects(early)[svc] == (True, True, False) and not early[CLOUD][0]
+    assert not service_props.ingress_only_for_provisioned_lb(bad, early)
+
+
+def test_a_trace_shows_a_cloud_call_as_a_cloud_call():
+    """The loop's ``describe`` reads any request as an apiserver write; the
+    cloud loop's view says what a call asks of the cloud."""
+    svc = ("services", "s0")
+    m = ServiceController()
+    state = run(m, Step("Reconcile", svc), Step("Write"), Step("Deliver"),
+                Step("Reconcile", svc))
+    assert m.view(state)["inflight"] == ["cloud: ensure lb/s0 = ('n0',)",
+                                         "update services/s0 if rv=2 to (True, True, False)"]
+    deleting = run(m, Step("Write"), Step("CloudCompletes", ("lb", "s0")),
+                   Step("Reconcile", svc), Step("Write"), Step("Write"),
+                   Step("DeleteService", ("s0",)), Step("Deliver"), Step("Deliver"),
+                   Step("Reconcile", svc), state=state)
+    assert m.view(deleting)["inflight"][0] == "cloud: delete lb/s0"

@@ -117,3 +117,53 @@ def test_the_component_runs_the_proof_and_the_mutant():
     assert proved.verdict == PROVED and proved.method == "ranking"
     broken = check.run("drops_error")
     assert broken.verdict == VIOLATED and broken.counterexample is not None
+
+
+def test_the_proof_states_its_scope_where_the_user_reads_the_verdict():
+    (check,) = [c for c in COMPONENT.symbolic if c.name == "replicaset_converges_by_ranking"]
+    detail = check.run().detail
+    for words in ("replicas=2 fixed (no Scale)", "no pod failures or deletions",
+                  "1 crash", "1 failed write", "1 resync"):
+        assert words in detail, detail
+    assert "no Scale" in check.proves and "no pod failures" in check.proves
+
+
+def test_the_ranking_ranges_over_every_system_action_of_the_machine():
+    """A system action the ranking check does not list would escape it."""
+    from properties.symbolic.controllers import SYSTEM_ACTIONS
+    enc = ReplicaSetEncoding()
+    system = {name for name, tag in enc.machine.tags.items() if tag == SYSTEM}
+    assert set(SYSTEM_ACTIONS) == system
+    assert set(SYSTEM_ACTIONS) <= {a.name for a in enc.actions()}
+
+
+def test_the_differential_test_fails_for_an_encoding_with_a_wrong_effect():
+    """The check can fail: a Deliver that forgets to queue the ReplicaSet
+    (the event handler's effect) disagrees with the machine."""
+    from properties.symbolic import Action
+    enc = ReplicaSetEncoding()
+    build = enc.build_actions
+
+    def wrong():
+        return [Action(a.name, a.params, a.guard,
+                       lambda S, I: {"e": S["e"] - 1, "xa": S["xa"]})
+                if a.name == "Deliver" else a for a in build()]
+    enc.build_actions, enc._actions = wrong, None
+    diff = Differential(enc)
+    assert any(diff.check(state, list(enc.machine.successors(state)))
+               for state in reachable(enc.machine))
+
+
+def test_the_z3_mutant_trace_is_a_lasso_that_kubemc_replays(tmp_path):
+    """The BMC dead end of drops_error is written as the stuttering lasso of
+    ``replicaset_converges`` (a property of the replicaset model), so that
+    ``kubemc trace replay`` re-executes and confirms it."""
+    from checker import traces
+    (check,) = [c for c in COMPONENT.symbolic if c.name == "replicaset_converges_by_ranking"]
+    broken = check.run("drops_error")
+    cex = broken.counterexample
+    assert broken.prop == cex.prop.name == "replicaset_converges"
+    assert cex.loop == len(cex.steps) and cex.closing is None
+    path = traces.save(cex, tmp_path, model="replicaset", machine=broken.machine, engine="z3")
+    replay = traces.replay(traces.load(path))
+    assert replay.reproduced and "stuttering" in replay.message, replay.message

@@ -211,9 +211,9 @@ def _ranking(mutant=None, *, timeout_ms=None):
 
     name = "replicaset_converges_by_ranking"
     if mutant is not None:
-        return bmc(ranking.ReplicaSetEncoding(mutant=mutant),
-                   ranking.QUIET_END_CONVERGED.name, 6, check=f"{name}[{mutant}]",
-                   timeout_ms=timeout_ms)
+        return ranking.as_lasso(bmc(ranking.ReplicaSetEncoding(mutant=mutant),
+                                    ranking.QUIET_END_CONVERGED.name, 6,
+                                    check=f"{name}[{mutant}]", timeout_ms=timeout_ms))
     start, enc = time.perf_counter(), ranking.ReplicaSetEncoding()
     result = k_induction(enc, ranking.QUIET_END_CONVERGED.name, 1, check=name,
                          timeout_ms=timeout_ms)

@@ -56,6 +56,13 @@ def call(resource: tuple, value) -> tuple:
     return (CALL, resource, value)
 
 
+def describe_call(request: tuple) -> str:
+    """A cloud call as people read it in a trace."""
+    _, (kind, name), value = request
+    return f"cloud: delete {kind}/{name}" if value is None \
+        else f"cloud: ensure {kind}/{name} = {value}"
+
+
 def visible(cloud) -> dict:
     """What a read of the cloud returns: resource -> value."""
     return dict(cloud[0])
@@ -170,6 +177,11 @@ class CloudLoop(ControllerLoop):
     # -- display -------------------------------------------------------------------
     def view(self, state):
         out = super().view(state[:CLOUD])
+        # the loop's ``describe`` knows apiserver writes only: a cloud call
+        # would read as "delete ... if rv=..."; say what it asks of the cloud
+        inflight = state[INFLIGHT][1] if state[INFLIGHT] else ()
+        out["inflight"] = [describe_call(w) if w[0] == CALL else line
+                           for w, line in zip(inflight, out["inflight"])]
         show = lambda items: {f"{r[0]}/{r[1]}": v for r, v in items}  # noqa: E731
         out["cloud"] = show(state[CLOUD][0])
         out["cloud_pending"] = show(state[CLOUD][1])

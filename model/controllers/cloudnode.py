@@ -12,8 +12,11 @@ What the real controllers do (kubernetes/cloud-provider
 * the cloud node lifecycle controller deletes a Node whose instance no
   longer exists — but not within a grace period after the Node was
   created: a cloud's instance API is eventually consistent, and an instance
-  just launched may not show yet (kubernetes/kubernetes#127424 adds this
-  grace period). Time is one flag per Node, ``aged``, set by
+  just launched may not show yet (kubernetes/kubernetes#58334, #81636; the
+  grace period was proposed for the controller in kubernetes/kubernetes#127424
+  and kubernetes/cloud-provider-aws#1024, both closed unmerged, and shipped
+  provider-side in kubernetes-sigs/cloud-provider-azure#10605,
+  ``nodeInstanceNotFoundGracePeriodInSeconds``). Time is one flag per Node, ``aged``, set by
   ``GraceExpires`` — a system step (time passes), enabled only once the
   cloud shows the Node's instance. That is the assumption under which a
   grace period is sound at all: the cloud's lag is shorter than the grace
@@ -63,8 +66,10 @@ class NodeController(CloudLoop):
         DELETES_LAGGING: Mutant(
             "deletes every Node whose instance the cloud does not show, including a Node "
             "just registered whose instance is only lagging in the cloud's eventually "
-            "consistent API (kubernetes/kubernetes#81636, kubernetes/kubernetes#127424, "
-            "kubernetes/cloud-provider-aws#1024)",
+            "consistent API (kubernetes/kubernetes#81636, kubernetes/kubernetes#58334; the "
+            "grace period against it: kubernetes/kubernetes#127424 and "
+            "kubernetes/cloud-provider-aws#1024, closed unmerged, "
+            "kubernetes-sigs/cloud-provider-azure#10605, merged)",
             violates="cloudnode_never_deletes_live_instance"),
         KEEPS_GONE_NODES: Mutant(
             "treats a missing instance as an error and never deletes its Node "

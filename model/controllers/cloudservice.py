@@ -48,6 +48,7 @@ LB = "lb"
 
 FINALIZER_FIRST = "finalizer_first"
 DROPS_CLOUD_ERROR = "drops_cloud_error"
+PUBLISHES_INGRESS_EARLY = "publishes_ingress_early"
 
 
 class ServiceController(CloudLoop):
@@ -71,6 +72,13 @@ class ServiceController(CloudLoop):
             "(kubernetes/kubernetes#131729, kubernetes/cloud-provider#75: an "
             "UpdateLoadBalancer error overwritten, the Service not requeued)",
             violates="cloudservice_converges"),
+        PUBLISHES_INGRESS_EARLY: Mutant(
+            "writes status.loadBalancer.ingress before EnsureLoadBalancer has provisioned the "
+            "load balancer: clients and DNS are handed an address that does not exist yet "
+            "(the docs: 'information about the provisioned load balancer is published in "
+            ".status.loadBalancer'; digitalocean/digitalocean-cloud-controller-manager#22 "
+            "waits for the balancer to be active before writing the Service's IP)",
+            violates="cloudservice_ingress_only_for_provisioned_lb"),
     }
 
     def __init__(self, *, services: int = 1, nodes: int = 2, initial_nodes: int = 1,
@@ -129,7 +137,9 @@ class ServiceController(CloudLoop):
         targets = tuple(sorted(k[1] for k, _ in cache.of_kind(NODE)))
         writes = (call(lb, targets),)
         if not ingress:
-            writes += (update(key, rv, (True, True, False)),)
+            publish = update(key, rv, (True, True, False))
+            writes = ((publish,) + writes if self.mutant == PUBLISHES_INGRESS_EARLY
+                      else writes + (publish,))
         return writes, memory
 
     def on_error(self, key, outcome, write, memory):

@@ -76,7 +76,10 @@ PROPERTIES = (
                         "instance is shown)"),
     Property("cloudnode_never_deletes_live_instance", "controllers", TRANSITION,
              "no step deletes a Node whose cloud instance exists or is being launched",
-             _DOCS + "; kubernetes/kubernetes#127424 (instanceExistsGracePeriod)",
+             _DOCS + "; kubernetes/kubernetes#81636 and #58334 (a Node deleted because the "
+             "cloud did not show its new instance yet); the grace period against it: "
+             "kubernetes/kubernetes#127424 (instanceExistsGracePeriod, closed unmerged), "
+             "kubernetes-sigs/cloud-provider-azure#10605 (merged)",
              never_deletes_live_instance),
     Property("cloudnode_cover_registered_before_shown", "controllers", COVER,
              "some reachable state has a Node whose instance the cloud does not show yet "

@@ -24,6 +24,10 @@ from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
 _DOCS = ("kubernetes.io/docs/concepts/architecture/cloud-controller: 'The Service "
          "controller ... interacts with your cloud provider's API to set up load balancers'; "
          "kubernetes.io/docs/concepts/services-networking/service/#loadbalancer")
+_PUBLISHED = ("kubernetes.io/docs/concepts/services-networking/service/#loadbalancer: 'The "
+              "actual creation of the load balancer happens asynchronously, and information "
+              "about the provisioned balancer is published in the Service's "
+              ".status.loadBalancer field'")
 _CLEANUP = ("kubernetes.io/docs/tasks/access-application-cluster/create-external-load-"
             "balancer/#garbage-collecting-load-balancers: 'the Service resource is not fully "
             "deleted until the correlating load balancer resources are also deleted' "
@@ -45,6 +49,15 @@ def no_leaked_lb(m, state) -> bool:
     shown = resources(m, state, LB)
     creating = {s for s, v in accepted(m, state, LB).items() if v is not None}
     return all(s in services for s in set(shown) | creating)
+
+
+def ingress_only_for_provisioned_lb(m, state) -> bool:
+    """A Service that is not being deleted publishes status.loadBalancer.ingress
+    only while the cloud shows its load balancer (an accepted, not yet done
+    operation is not a provisioned load balancer)."""
+    shown = resources(m, state, LB)
+    return all(s in shown for s, (_, ingress, terminating) in _services(m, state).items()
+               if ingress and not terminating)
 
 
 def lb_matches_services(m, state) -> bool:
@@ -84,6 +97,10 @@ PROPERTIES = (
              "never a load balancer in the cloud (or one being created) whose Service the "
              "apiserver no longer holds: the Service and its finalizer go only after the "
              "load balancer", _CLEANUP, no_leaked_lb),
+    Property("cloudservice_ingress_only_for_provisioned_lb", "controllers", INVARIANT,
+             "a Service not being deleted never has status.loadBalancer.ingress published "
+             "while the cloud does not show its load balancer", _PUBLISHED,
+             ingress_only_for_provisioned_lb),
     Property("cloudservice_cover_ingress", "controllers", COVER,
              "some reachable state has a load balancer and its ingress published",
              _DOCS, lb_with_ingress),

@@ -22,10 +22,19 @@ and expectations):
    the invariant ``replicaset_quiet_end_converged`` of (1).
 
 Together: if users and faults stop, the cluster reaches the desired state
-and stays there — ``replicaset_converges`` (``<>[]P``), by a proof that needs
-no fairness at all because *every* system step makes progress. Why a
-ranking function and not a search: it covers every quiet run from every
-state of ``Inv``, not only those the bounds of ``explore`` reach.
+and stays there — ``replicaset_converges`` (``<>[]P``). The proof needs no
+fairness *among* actions, because *every* system step makes progress; it
+needs only that a run does not stop while some system step is enabled,
+which the weak fairness of ``properties.core`` implies (a run that stutters
+where a system step stays enabled is not fair). Why a ranking function and
+not a search: it covers every quiet run from every state of ``Inv``, not
+only those the bounds of ``explore`` reach.
+
+**Scope — what the proof does not say** (``SCOPE``, printed with the
+verdict): it is for fixed ``spec.replicas`` (no ``Scale``), no pod failures
+and no deletions, and the budgets of the encoding it is run at (by default
+2 replicas, 1 crash, 1 failed write, 1 resync); scaling, pod failures and
+the delete path are judged by explore's fair-cycle search instead.
 
 The property that judges the end of the quiet phase is stated independently
 of the controller: "no step the machine tags ``system`` is enabled" (read
@@ -33,7 +42,11 @@ off ``Machine.successors``) implies "the apiserver holds ``spec.replicas``
 pods of the ReplicaSet without a deletionTimestamp" (the ReplicaSet docs'
 desired state). The mutant ``drops_error`` breaks it: a failed create
 dropped instead of requeued leaves a state with no work and too few pods —
-BMC finds it in two steps and replays it on the executable machine.
+BMC finds it in three steps and replays it on the executable machine.
+Such a dead end *is* a violation of ``replicaset_converges``: a quiet
+behaviour stutters there forever (``properties.core``). ``as_lasso`` writes
+it as that lasso (loop = its last state), so the trace names a property of
+the ``replicaset`` model and ``kubemc trace replay`` confirms it.
 
 The encoding is a *counter abstraction* that is exact on this configuration:
 with no deletions, pods are named ``rs-0``, ``rs-1`` … in creation order
@@ -251,7 +264,7 @@ def check_ranking(enc: ReplicaSetEncoding, *, timeout_ms: int | None = None):
     solver.add(z3.Or(negative, z3.Not(_lex_less(enc.rank(S2), enc.rank(S)))))
     answer = solver.check()
     if answer == z3.unsat:
-        return PROVED, "every system step decreases the rank"
+        return PROVED, "every system step decreases the rank; " + scope(enc)
     if answer == z3.unknown:
         return UNKNOWN, solver.reason_unknown()
     model = solver.model()
@@ -260,8 +273,44 @@ def check_ranking(enc: ReplicaSetEncoding, *, timeout_ms: int | None = None):
     return VIOLATED, f"from {before!r}, {step} does not decrease the rank"
 
 
+def scope(enc: ReplicaSetEncoding) -> str:
+    """What the proof assumes, in the words a user reads next to its verdict."""
+    return (f"scope: replicas={enc.R} fixed (no Scale), no pod failures or deletions, "
+            f"at most {enc.C} crash(es), {enc.W} failed write(s), {enc.Z} resync(s); "
+            "assumes a run does not stop while a system step is enabled")
+
+
+SCOPE = scope(ReplicaSetEncoding())
+
+
+def as_lasso(result):
+    """A z3 ``Result`` whose counterexample ends in a quiet dead end (no
+    system step enabled, fewer than ``spec.replicas`` pods), rewritten as the
+    stuttering lasso of ``replicaset_converges`` it is — a property of the
+    ``replicaset`` model, so that ``kubemc trace replay`` can re-execute and
+    judge it (``checker.lasso``). Anything else is returned unchanged."""
+    import attrs
+
+    from properties.controllers.replicaset import PROPERTIES as RS_PROPERTIES
+
+    cex, machine = result.counterexample, result.machine
+    if cex is None or machine is None:
+        return result
+    converges = next(p for p in RS_PROPERTIES if p.name == "replicaset_converges")
+    end = cex.final
+    if converges.holds_in(machine, end) or any(machine.tag(s) == SYSTEM
+                                               for s, _ in machine.successors(end)):
+        return result
+    lasso = attrs.evolve(cex, prop=converges, loop=len(cex.steps), closing=None)
+    return attrs.evolve(result, prop=converges.name, counterexample=lasso,
+                        detail=(result.detail + "; " if result.detail else "")
+                        + f"the dead end violates {QUIET_END_CONVERGED.name}, written as a "
+                          "stuttering lasso of replicaset_converges")
+
+
 PROVES = ("once users and faults stop, the ReplicaSet's running pods reach spec.replicas "
           "and stay: an inductive invariant over every step, and a lexicographic ranking "
-          "function that every quiet system step decreases")
+          "function that every quiet system step decreases (" + SCOPE + ")")
 
-__all__ = ["PROVES", "QUIET_END_CONVERGED", "ReplicaSetEncoding", "check_ranking"]
+__all__ = ["PROVES", "QUIET_END_CONVERGED", "SCOPE", "ReplicaSetEncoding", "as_lasso",
+           "check_ranking", "scope"]
