@@ -18,13 +18,13 @@ def test_the_correct_collector_passes_at_the_default_bounds():
 
 
 def test_the_correct_collector_passes_with_more_faults():
-    assert_holds(GARBAGECOLLECTOR, crashes=2, write_failures=2, resyncs=1)
+    assert_holds(GARBAGECOLLECTOR, owner_deletions=1, crashes=2, write_failures=2, resyncs=1)
 
 
 @pytest.mark.parametrize("mutant", MUTANTS)
 def test_each_mutant_is_caught_by_explore(mutant, tmp_path):
     cex = assert_caught_by_explore(GARBAGECOLLECTOR, mutant, tmp_path)
-    assert (cex.loop is not None) == (mutant == "skips_initial_list")
+    assert (cex.loop is not None) == (mutant != "deletes_with_live_owner")
 
 
 @pytest.mark.parametrize("mutant", MUTANTS)
@@ -32,11 +32,20 @@ def test_each_mutant_is_caught_by_hypothesis(mutant, tmp_path):
     assert_caught_by_hypothesis(GARBAGECOLLECTOR, mutant, tmp_path)
 
 
+def test_a_foreground_owner_waits_for_its_dependents():
+    machine = GarbageCollector()
+    waiting = run(machine, Step("DeleteOwner", ("o-0", "Foreground")))
+    assert props.foreground_pending(machine, waiting)
+    assert props.cover_waiting_with_dependent(machine, waiting)
+    # o-0 is not solid: d-1 (owned by o-0 alone) may go, d-0 keeps o-1
+    assert not props.no_orphans(machine, waiting)
+
+
 def test_the_properties_can_fail():
     machine = GarbageCollector()
     (start,) = machine.init_states()
     assert props.no_orphans(machine, start)
-    one_gone = run(machine, Step("DeleteOwner", ("o-0",)))
+    one_gone = run(machine, Step("DeleteOwner", ("o-0", "Background")))
     # d-1's only owner is gone: an orphan; d-0 still has o-1
     assert not props.no_orphans(machine, one_gone)
     assert props.cover_one_owner_left(machine, one_gone)

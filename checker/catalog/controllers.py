@@ -180,10 +180,15 @@ GARBAGECOLLECTOR = Model(
     name="garbagecollector",
     build=GarbageCollector,
     # two owners, a dependent of both and a dependent of one, two owner
-    # deletions, one crash, one failed write: 267 states, well under a second.
+    # deletions (Background or Foreground), one crash, one failed write:
+    # 10,981 states, about 4 s with the liveness search.
     bounds={"owner_deletions": 2, "crashes": 1, "write_failures": 1, "max_objects": 4},
     properties=garbagecollector_properties.PROPERTIES,
-    hypothesis_bounds={"crashes": 2, "write_failures": 2, "resyncs": 2},
+    # no resyncs and one crash in random runs: a resync (a system step the
+    # convergence phase takes) or a later crash's relist would wake the
+    # collector that misses_foreground_mark leaves asleep; explore's tests
+    # cover more faults
+    hypothesis_bounds={"crashes": 1, "write_failures": 1},
 )
 
 MODELS = (

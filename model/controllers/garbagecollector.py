@@ -1,5 +1,6 @@
 """The garbage collector as a watch loop: delete a dependent once none of
-its owners exists (Background cascading deletion).
+its owners exists (Background cascading deletion), and hold an owner
+deleted in the Foreground until no dependent references it.
 
 What the real controller does (kubernetes/kubernetes
 ``pkg/controller/garbagecollector``), kept here: it watches owners and
@@ -11,27 +12,34 @@ owners are never created after the start); and after a restart every
 object from the initial list is examined, so an owner deleted while the
 collector was down still has its dependents collected.
 
-Foreground deletion (an owner kept with the ``foregroundDeletion`` finalizer
-until its blocking dependents are gone) and orphaning are not modelled here;
-the apiserver component's ``lifecycle`` model has both.
+Foreground deletion: the apiserver marks the owner (``deletionTimestamp``
+and the ``foregroundDeletion`` finalizer); the collector deletes each
+dependent that has no other, solid owner, removes the references to gone or
+waiting owners from a dependent that still has a solid one (every reference
+here has ``blockOwnerDeletion``), and deletes the owner for good once no
+dependent references it. Orphaning is not modelled (the apiserver
+component's ``lifecycle`` model has it).
 
-The world: users delete owners (``DeleteOwner``, environment, budgeted).
+The world: users delete owners, in the Background or the Foreground
+(``DeleteOwner``, environment, budgeted).
 
 Objects::
 
-    (owners, o-N)     -> ()
+    (owners, o-N)     -> () | (FOREGROUND,)      the latter: waiting for dependents
     (dependents, d-N) -> (owner names, ...)       its ownerReferences
 """
 
 from __future__ import annotations
 
-from model.controllers.loop import QUEUE, ControllerLoop, delete
+from model.controllers.loop import QUEUE, ControllerLoop, delete, update
 from model.kernel import ENVIRONMENT, Mutant, Step
 
 OWNERS, DEPENDENTS = "owners", "dependents"
+BACKGROUND, FOREGROUND = "Background", "Foreground"
 
 LIVE_OWNER = "deletes_with_live_owner"
 SKIPS_INITIAL_LIST = "skips_initial_list"
+MISSES_FOREGROUND = "misses_foreground_mark"
 
 
 class GarbageCollector(ControllerLoop):
@@ -52,6 +60,12 @@ class GarbageCollector(ControllerLoop):
             "collected ('GC doesn't delete already orphaned objects after startup', "
             "kubernetes/kubernetes#109748)",
             violates="gc_collects_orphans"),
+        MISSES_FOREGROUND: Mutant(
+            "acts on an owner only when it disappears, not when it is marked for Foreground "
+            "deletion, so the owner waits for dependents nobody deletes ('use foreground "
+            "cascading deletion will be stuck when garbagecontroller lost the first update "
+            "event', kubernetes/kubernetes#115570)",
+            violates="gc_foreground_completes"),
     }
 
     def __init__(self, *, owner_deletions: int = 2, crashes: int = 1, write_failures: int = 1,
@@ -68,38 +82,59 @@ class GarbageCollector(ControllerLoop):
     # -- the graph builder: who to look at when something changed ------------------
     def handle(self, cache, key, old, new):
         if key[0] == DEPENDENTS:
-            return (key,)
-        if key[0] == OWNERS and new is None:
-            return tuple(k for k, owners in cache.of_kind(DEPENDENTS) if key[1] in owners)
+            # the dependent, and the owners it referenced (one may be waiting)
+            return (key,) + tuple((OWNERS, o) for o in (old or ()))
+        if key[0] == OWNERS:
+            if new is not None and self.mutant == MISSES_FOREGROUND:
+                return ()
+            dependents = tuple(k for k, owners in cache.of_kind(DEPENDENTS) if key[1] in owners)
+            return dependents + ((key,) if new is not None else ())
         return ()
 
     def _relist(self, state):
         nxt = super()._relist(state)
         if self.mutant == SKIPS_INITIAL_LIST:
             return nxt[:QUEUE] + ((),) + nxt[QUEUE + 1:]
-        return nxt
+        return self._enqueue(nxt, (k for k, _, _ in nxt[0] if k[0] == OWNERS))
 
     # -- attemptToDelete -------------------------------------------------------------
     def reconcile(self, cache, key, memory):
-        if key[0] != DEPENDENTS or key not in cache:
+        if key not in cache:
             return (), memory
-        present = [o for o in cache[key] if (OWNERS, o) in cache]
-        if self.mutant == LIVE_OWNER:
-            dangling = len(present) < len(cache[key])
-        else:
-            dangling = not present
-        return ((delete(key, cache.rv(key)),) if dangling else ()), memory
+        if key[0] == OWNERS:
+            waiting = cache[key] == (FOREGROUND,)
+            referenced = any(key[1] in refs for _, refs in cache.of_kind(DEPENDENTS))
+            done = waiting and not referenced
+            return ((delete(key, cache.rv(key)),) if done else ()), memory
+        refs = cache[key]
+        solid = tuple(o for o in refs if cache.get((OWNERS, o)) == ())
+        if self.mutant == LIVE_OWNER and len(solid) < len(refs):
+            return (delete(key, cache.rv(key)),), memory
+        if not solid:
+            return (delete(key, cache.rv(key)),), memory
+        if len(solid) < len(refs):
+            # keep the dependent, drop its references to gone or waiting owners
+            return (update(key, cache.rv(key), solid),), memory
+        return (), memory
+
+    def deleting(self, key, value):
+        return None  # the finalizer is the collector's own: deleting it releases the owner
 
     # -- the world -------------------------------------------------------------------
     def world_steps(self, state):
         if self.budget_left(state, "owner_deletions"):
-            for key, _ in self.objects(state).of_kind(OWNERS):
-                yield Step("DeleteOwner", (key[1],))
+            for key, value in self.objects(state).of_kind(OWNERS):
+                if value == ():
+                    yield Step("DeleteOwner", (key[1], BACKGROUND))
+                    yield Step("DeleteOwner", (key[1], FOREGROUND))
 
     def world_apply(self, state, step):
-        if step.name != "DeleteOwner" or len(step.params) != 1:
+        if step.name != "DeleteOwner" or len(step.params) != 2:
             return None
-        key = (OWNERS, step.params[0])
-        if key not in self.objects(state) or not self.budget_left(state, "owner_deletions"):
+        key, policy = (OWNERS, step.params[0]), step.params[1]
+        server = self.objects(state)
+        if (server.get(key) != () or policy not in (BACKGROUND, FOREGROUND)
+                or not self.budget_left(state, "owner_deletions")):
             return None
-        return self.server_write(self.spend(state, "owner_deletions"), key, None)
+        value = (FOREGROUND,) if policy == FOREGROUND else None
+        return self.server_write(self.spend(state, "owner_deletions"), key, value)
