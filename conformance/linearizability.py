@@ -159,7 +159,7 @@ class _OutOfBudget(Exception):
     """The search ran out of its time or memory budget (``args[0]``: which)."""
 
 
-_CHECK_EVERY = 4096
+_CHECK_EVERY = 1024
 #: seconds each further partition may search once one is known not linearizable
 AFTER_FAILURE = 1.0  # search steps between two looks at the budget
 
