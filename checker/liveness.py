@@ -72,10 +72,8 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from checker.counterexample import Counterexample
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Step
-from properties.core import ALWAYS_EVENTUALLY, EVENTUALLY_ALWAYS, LEADS_TO, Property
-
-_TAG_CODE = {SYSTEM: 0, ENVIRONMENT: 1, FAULT: 2}
+from model.kernel import SYSTEM, Machine, Step
+from properties.core import EVENTUALLY_ALWAYS, LEADS_TO, Property
 
 
 class Graph:
