@@ -69,6 +69,7 @@ DOUBLE_COUNT = "double_count_after_restart"
 IGNORES_BACKOFF = "ignores_backoff_limit"
 OVERCREATES = "overcreates_on_stale_cache"
 LEAVES_FINALIZERS = "leaves_finalizers"
+IGNORES_REMAINING = "ignores_remaining_completions"
 
 
 class JobController(ControllerLoop):
@@ -104,6 +105,13 @@ class JobController(ControllerLoop):
             "controller's expectations guard this; 'Job somehow made 84k pods', "
             "kubernetes/kubernetes#27997)",
             violates="job_active_within_parallelism"),
+        IGNORES_REMAINING: Mutant(
+            "sizes the pods it runs by parallelism alone, not by the completions still "
+            "missing: with one completion left it keeps two pods running, both succeed, and "
+            "status.succeeded passes spec.completions (the Jobs docs: 'the actual number of "
+            "pods running in parallel will not exceed the number of remaining completions'; "
+            "kubernetes/kubernetes#99963 fixed the same blind spot when removing pods)",
+            violates="job_succeeded_within_completions"),
         LEAVES_FINALIZERS: Mutant(
             "stops syncing a Job once it is finished, so the pods it deleted when the Job "
             "failed keep the tracking finalizer and stay terminating for ever ('Fix job "
@@ -220,7 +228,8 @@ class JobController(ControllerLoop):
             return (update(JOB, cache.rv(JOB), job[:FINISHED] + (COMPLETE,)),), memory
         active = sum(1 for phase, _, terminating in pods.values()
                      if phase == RUNNING and not terminating)
-        want = min(parallelism, completions - succeeded)
+        want = (parallelism if self.mutant == IGNORES_REMAINING
+                else min(parallelism, completions - succeeded))
         if active >= want:
             return (), memory
         diff = want - active

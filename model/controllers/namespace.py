@@ -45,6 +45,7 @@ PODS, CONFIGMAPS = "pods", "configmaps"
 CONTENT = (PODS, CONFIGMAPS)
 
 TERMINATING_AS_GONE = "treats_terminating_as_gone"
+FINALIZES_EARLY = "finalizes_early"
 MISSES_CONTENT_EVENTS = "misses_content_events"
 
 
@@ -62,6 +63,13 @@ class NamespaceController(ControllerLoop):
             "deployment and pods which can't be deleted', kubernetes/kubernetes#36891; "
             "kubernetes/kubernetes#49027)",
             violates="namespace_no_orphans"),
+        FINALIZES_EARLY: Mutant(
+            "removes the namespace's kubernetes finalizer in the same pass that deletes its "
+            "content, before the content is gone: the namespace can disappear first and "
+            "leave orphans (gardener/gardener#7849 fixed a controller that finalized "
+            "namespaces 'after the grace period in any case', which 'could have led to "
+            "orphan resources')",
+            violates="namespace_finalized_only_when_empty"),
         MISSES_CONTENT_EVENTS: Mutant(
             "deletes the content once and does not look again when it goes: with a pod still "
             "terminating at that moment, nothing wakes the controller and the namespace "
@@ -105,7 +113,10 @@ class NamespaceController(ControllerLoop):
         if live:
             # with the version it saw: a stale view is refused (409) and
             # retried, rather than deleting what is already being deleted
-            return tuple(delete(k, cache.rv(k)) for k in live), memory
+            deletes = tuple(delete(k, cache.rv(k)) for k in live)
+            if self.mutant == FINALIZES_EARLY and cache[NS][1]:
+                return (update(NS, cache.rv(NS), (True, False)),) + deletes, memory
+            return deletes, memory
         if content and self.mutant != TERMINATING_AS_GONE:
             return (), memory  # wait until the terminating objects are gone
         if cache[NS][1]:
