@@ -19,8 +19,8 @@ pods/sidecar-containers and init-containers, KEP-753, and the seeds.
 from __future__ import annotations
 
 from model.scheduler.machine import (
-    ASSUMED, CACHE, CONFLICTS, GONE, LIVE, NODE, ORPHANS, PHASE, PREEMPTED_BY, QUEUE, SCHEDS,
-    SENDING, SERVER, SPENT, TERMINATING,
+    ASSUMED, CACHE, CONFLICTS, ELECT, GONE, LEASE, LEASE_DURATION, LIVE, NODE, ORPHANS, PHASE,
+    PREEMPTED_BY, QUEUE, SCHEDS, SENDING, SERVER, SPENT, TERMINATING,
 )
 from model.scheduler.objects import DEFAULT_SCHEDULER, HOSTNAME
 from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
@@ -338,6 +338,45 @@ def custom_scheduler_bound(m, state) -> bool:
     return any(e[NODE] >= 0 and e[1] != DEFAULT_SCHEDULER for e in state[SERVER])
 
 
+# -- HA: the Lease (coordination.k8s.io/v1) at the apiserver ------------------------------------
+#
+# The Lease is read as the apiserver holds it: holderIdentity and the ticks
+# since renewTime; "expired" is leaseDurationSeconds or more since renewTime,
+# the API reference's meaning of leaseDurationSeconds ("duration that
+# candidates for a lease need to wait to force acquire it").
+
+def _lease_expired(lease) -> bool:
+    return lease[2] >= LEASE_DURATION
+
+
+def lease_taken_only_when_expired(m, before, step, after) -> bool:
+    """Who holds the Lease changes from one identity to another only when the
+    Lease was expired: a free Lease may be taken, a held one only after its
+    holder stopped renewing for leaseDurationSeconds."""
+    b, a = before[LEASE], after[LEASE]
+    if b[0] < 0 or a[:2] == b[:2]:
+        return True
+    return _lease_expired(b)
+
+
+def binds_only_by_lease_holder(m, before, step, after) -> bool:
+    """A replica issues a Binding only while the Lease at the apiserver names
+    it (its current process) as holder and is not expired. A Binding sent
+    before a crash that arrives later is judged where it was issued, not
+    where it arrives: see ``orphan_bind_after_takeover``."""
+    if step is None or step.name != "Bind":
+        return True
+    r = step.params[0]
+    lease = before[LEASE]
+    return lease[:2] == (r, before[ELECT][r][0]) and not _lease_expired(lease)
+
+
+def some_takeover(m, state) -> bool:
+    """The Lease passed from one holder to another (a ghost bit the machine
+    sets when a write changes a set holderIdentity)."""
+    return state[LEASE][3] > 0
+
+
 BOUND_NODE_PASSES_FILTERS = Property(
     "sched_bound_node_passes_filters", "scheduler", TRANSITION,
     "a pod is bound only to a node on which every filter of the table (NodeUnschedulable, "
@@ -395,6 +434,30 @@ FEASIBLE_POD_EVENTUALLY_BOUND = Property(
     no_feasible_pending, trigger=feasible_pending,
     assumption="the kubelet eventually removes a terminating pod (Gone is a system step)")
 
+LEASE_TAKEN_ONLY_WHEN_EXPIRED = Property(
+    "sched_lease_taken_only_when_expired", "scheduler", TRANSITION,
+    "the Lease's holderIdentity changes from one holder to another only if the Lease had not "
+    "been renewed for leaseDurationSeconds: at any time the apiserver's Lease has at most one "
+    "unexpired holder, and nobody takes it from a holder that renews in time",
+    "kubernetes.io/docs/concepts/architecture/leases ('Leases ... ensure that only one instance "
+    "of a component is running at any given time'); coordination.k8s.io/v1 LeaseSpec: "
+    "leaseDurationSeconds 'is duration that candidates for a lease need to wait to force "
+    "acquire it'; client-go tools/leaderelection (Update with the resourceVersion read)",
+    lease_taken_only_when_expired)
+BINDS_ONLY_BY_LEASE_HOLDER = Property(
+    "sched_binds_only_by_lease_holder", "scheduler", TRANSITION,
+    "a replica issues a Binding only while the apiserver's Lease names that replica's process "
+    "as holder and is unexpired (checked where the Binding is issued; one sent before a crash "
+    "may still arrive after a takeover — client-go's documented caveat, pinned by a test)",
+    "kube-scheduler --leader-elect: 'Start a leader election client and gain leadership before "
+    "executing the main loop'; issue 11 item 1 ('only the leader schedules'); client-go "
+    "leaderelection: 'does not guarantee that only one client is acting as a leader (a.k.a. "
+    "fencing)'", binds_only_by_lease_holder)
+COVER_TAKEOVER = Property(
+    "sched_cover_lease_takeover", "scheduler", COVER,
+    "the Lease is held by a new process after the first holder's (a failover)",
+    "kubernetes.io/docs/concepts/architecture/leases", some_takeover)
+
 COVER_PREEMPTION = Property(
     "sched_cover_preemption", "scheduler", COVER, "some pod is preempted",
     _DOCS + "pod-priority-preemption", some_preemption)
@@ -424,3 +487,5 @@ PREEMPTION = _SAFETY + (PREEMPTS_LOWER_ONLY, FEASIBLE_POD_EVENTUALLY_BOUND, COVE
 SPREAD = _SAFETY + (SPREAD_WITHIN_MAX_SKEW, FEASIBLE_POD_EVENTUALLY_BOUND,
                     COVER_SPREAD_BESIDE_TERMINATING)
 BINDING = _SAFETY + (NO_LEAKED_RESERVATION, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_BIND_CONFLICT)
+HA = _SAFETY + (BOUND_BY_NAMED_SCHEDULER, LEASE_TAKEN_ONLY_WHEN_EXPIRED,
+                BINDS_ONLY_BY_LEASE_HOLDER, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_TAKEOVER)

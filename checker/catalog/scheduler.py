@@ -4,14 +4,15 @@ the product of all of them is far beyond exhaustive search (docs/scheduler.md
 has the state counts and why the split is sound: the properties are per pod
 and per node, and each model keeps every mechanism a property depends on).
 Together: 3 nodes, 4 pods, 2 schedulers, one preemption, one crash with a
-Binding on the wire, one failed bind.
+Binding on the wire, one failed bind; and (``scheduler-ha``) two replicas
+electing a leader on a Lease, one of them crashing.
 """
 
 from __future__ import annotations
 
 from checker.catalog import Component, Model
 from model.scheduler.machine import (
-    BindingScheduler, PlacementScheduler, PreemptionScheduler, SpreadScheduler,
+    BindingScheduler, HAScheduler, PlacementScheduler, PreemptionScheduler, SpreadScheduler,
 )
 from properties import scheduler as props
 
@@ -55,11 +56,22 @@ BINDING = Model(
     hypothesis_bounds={"crashes": 1, "bind_failures": 2, "deletions": 1},
 )
 
-MODELS = (PLACEMENT, PREEMPTION, SPREAD, BINDING)
+HA = Model(
+    name="scheduler-ha",
+    build=HAScheduler,
+    # 2 replicas of the default scheduler and a Lease, 2 nodes, 1 pod, one
+    # crash (of the leader or the standby, a Binding possibly on the wire)
+    bounds={"crashes": 1, "bind_failures": 0, "deletions": 0},
+    properties=props.HA,
+    hypothesis_bounds={"crashes": 2, "bind_failures": 1},
+)
+
+MODELS = (PLACEMENT, PREEMPTION, SPREAD, BINDING, HA)
 
 COMPONENT = Component(
     "scheduler",
     "kube-scheduler: scheduling queue, filter and score plugins, preemption, the assume "
-    "cache and asynchronous binding, a default and a custom scheduler",
+    "cache and asynchronous binding, a default and a custom scheduler, two replicas "
+    "electing a leader on a Lease",
     MODELS,
 )

@@ -54,8 +54,9 @@ apiserver's pods, and node changes would only add races the real scheduler
 also leaves to the kubelet); time is abstracted into the nondeterministic
 order of steps (backoff durations, the flush period); Permit and volume
 binding are left out; the choice among equal top scores is
-nondeterministic, as upstream's random pick is. HA leader election is not
-modelled: one replica per scheduler.
+nondeterministic, as upstream's random pick is. HA leader election is the
+subclass ``HAScheduler`` below (two replicas of one scheduler and a Lease);
+the other models run one replica per scheduler.
 
 State (plain tuples)::
 
@@ -230,7 +231,7 @@ class Scheduler(Machine):
     def _spend(state, i: int, cap: int | None = None):
         spent = list(state[SPENT])
         spent[i] = spent[i] + 1 if cap is None else min(spent[i] + 1, cap)
-        return state[:SPENT] + (tuple(spent),)
+        return state[:SPENT] + (tuple(spent),) + state[SPENT + 1:]
 
     def _write(self, state, p: int, entry) -> tuple:
         """The apiserver changes pod ``p``: a watch event for every informer."""
@@ -569,5 +570,199 @@ class BindingScheduler(Scheduler):
     mutants = _with("binding", NEVER_FORGETS, KEEPS_ON_CONFLICT, BIND_OVERWRITES)["mutants"]
 
 
-__all__ = ["Scheduler", "PlacementScheduler", "PreemptionScheduler", "SpreadScheduler",
+# -- HA: two replicas and leader election on a Lease ------------------------------------------
+
+LEASE, ELECT = 4, 5
+#: ticks: leaseDurationSeconds (candidates wait this long after the last renew
+#: before taking the lease) and renewDeadline (a leader that has not renewed
+#: for this long stops leading); client-go requires renewDeadline < leaseDuration
+LEASE_DURATION, RENEW_DEADLINE = 3, 2
+#: the steps only a leader takes: kube-scheduler runs its scheduling loop in
+#: OnStartedLeading
+LEADER_ONLY = frozenset({"Schedule", "Unschedulable", "Bind", "BindFails", "BackoffDone",
+                         "Flush"})
+SCHEDULES_WITHOUT_LEASE = "schedules_without_lease"
+UPDATES_WITHOUT_PRECONDITION = "lease_update_without_precondition"
+WAITS_FOR_RELEASE = "never_takes_expired_lease"
+
+HA_MUTANTS = {
+    SCHEDULES_WITHOUT_LEASE: Mutant(
+        "a replica runs scheduling cycles and binds without holding the Lease (leader election "
+        "bypassed, as with --leader-elect=false on two replicas): the standby binds pods too",
+        violates="sched_binds_only_by_lease_holder"),
+    UPDATES_WITHOUT_PRECONDITION: Mutant(
+        "the Lease is updated without its resourceVersion precondition (a blind write instead "
+        "of client-go's Update of the object it read): two candidates that read a free or "
+        "expired Lease both 'win', the second overwriting a lease renewed a moment ago",
+        violates="sched_lease_taken_only_when_expired"),
+    WAITS_FOR_RELEASE: Mutant(
+        "a candidate never takes a Lease another identity holds, even once it has not been "
+        "renewed for leaseDurationSeconds: after the leader crashes (its restart is a new "
+        "identity) nobody schedules again",
+        violates="sched_feasible_pod_eventually_bound"),
+}
+
+
+class HAScheduler(Scheduler):
+    """Two replicas of the default scheduler and a coordination.k8s.io Lease,
+    as kube-scheduler runs with ``--leader-elect`` (the default) through
+    client-go's leaderelection. State: the base state plus
+
+    * ``lease`` = ``(holder, incarnation, age, handed_over)`` — the Lease at
+      the apiserver: holderIdentity (a replica and the incarnation of its
+      process, -1 none) and the ticks since its renewTime (capped at
+      ``LEASE_DURATION``); ``handed_over`` is a ghost bit for the takeover
+      cover, set when a write replaces one holder by another;
+    * ``elect`` = per replica ``(incarnation, seen, lead)``: ``seen`` is the
+      Lease as the replica last read it, ``(holder, incarnation, expired,
+      fresh)`` or ``()``; ``fresh`` is False once the Lease was written after
+      the read — exactly when its resourceVersion no longer matches, which
+      keeps the state finite where a counter would not; ``lead`` is the
+      ticks left before the replica's renewDeadline (0: not leading).
+
+    ``ReadLease`` is client-go's Get, ``WriteLease`` its Update with the read
+    object's resourceVersion (409 if stale); a candidate writes only if the
+    Lease is free, its own, or was expired when read. ``Tick`` is time: every
+    Lease ages and every leader's deadline nears. A live leader renews before
+    its deadline (Tick waits for it: renewDeadline and retryPeriod are chosen
+    so that a healthy leader does); one that cannot (another identity holds
+    the Lease) stops leading, and kube-scheduler then exits and restarts
+    (modelled as a restart without a crash budget, same identity). A crash
+    (the fault) gives the replica a new identity on restart, as
+    kube-scheduler's hostname_uuid does.
+    """
+
+    name = "scheduler-ha"
+    scenario = "ha"
+    tags = {**Scheduler.tags, "ReadLease": SYSTEM, "WriteLease": SYSTEM, "Tick": SYSTEM}
+    rare = frozenset({"BindFails", "DeletePod"})
+    mutants = HA_MUTANTS
+
+    def init_states(self):
+        for base in super().init_states():
+            yield base + ((-1, 0, LEASE_DURATION, 0), tuple((0, (), 0) for _ in self.schedulers))
+
+    def leading(self, state, s) -> bool:
+        return state[ELECT][s][2] > 0
+
+    def _gated(self, state, name, s) -> bool:
+        return (name in LEADER_ONLY and self.mutant != SCHEDULES_WITHOUT_LEASE
+                and not self.leading(state, s))
+
+    def steps(self, state):
+        for step in super().steps(state):
+            if not self._gated(state, step.name, step.params[0] if step.params else -1) \
+                    or step.name not in LEADER_ONLY:
+                yield step
+        for s, sc in enumerate(state[SCHEDS]):
+            if sc[CACHE] is not None:
+                yield Step("WriteLease" if state[ELECT][s][1] else "ReadLease", (s,))
+        if self._time_may_pass(state):
+            yield Step("Tick", ())
+
+    def apply(self, state, step):
+        if step.name in LEADER_ONLY and self._gated(state, step.name, step.params[0]):
+            return None
+        return super().apply(state, step)
+
+    @staticmethod
+    def _set_elect(state, s, entry):
+        elect = state[ELECT][:s] + (entry,) + state[ELECT][s + 1:]
+        return state[:ELECT] + (elect,) + state[ELECT + 1:]
+
+    def _time_may_pass(self, state) -> bool:
+        holder, inc, age, _ = state[LEASE]
+        if age >= LEASE_DURATION and not any(e[2] for e in state[ELECT]):
+            return False  # nothing left to age
+        # a live leader that holds the Lease renews before its deadline
+        return not any(sc[CACHE] is not None and e[2] == 1 and (s, e[0]) == (holder, inc)
+                       for s, (sc, e) in enumerate(zip(state[SCHEDS], state[ELECT])))
+
+    def _ReadLease(self, state, s):
+        if state[SCHEDS][s][CACHE] is None or state[ELECT][s][1]:
+            return None
+        holder, inc, age, _ = state[LEASE]
+        e = state[ELECT][s]
+        return self._set_elect(state, s, (e[0], (holder, inc, age >= LEASE_DURATION, True), e[2]))
+
+    def _WriteLease(self, state, s):
+        e = state[ELECT][s]
+        if state[SCHEDS][s][CACHE] is None or not e[1]:
+            return None
+        holder, hinc, expired, fresh = e[1]
+        cleared = self._set_elect(state, s, (e[0], (), e[2]))
+        other = holder >= 0 and (holder, hinc) != (s, e[0])
+        if other and (not expired or self.mutant == WAITS_FOR_RELEASE):
+            return cleared          # held by another, not expired: retry later
+        if not fresh and self.mutant != UPDATES_WITHOUT_PRECONDITION:
+            return cleared          # 409: the resourceVersion read is stale
+        old = state[LEASE]
+        handed = int(old[3] or (old[0] >= 0 and old[:2] != (s, e[0])))
+        nxt = cleared[:LEASE] + ((s, e[0], 0, handed),) + cleared[LEASE + 1:]
+        elect = tuple((i, seen[:3] + (False,) if seen and r != s else seen, lead)
+                      for r, (i, seen, lead) in enumerate(nxt[ELECT]))
+        elect = elect[:s] + ((e[0], (), RENEW_DEADLINE),) + elect[s + 1:]
+        return nxt[:ELECT] + (elect,)
+
+    def _Tick(self, state):
+        if not self._time_may_pass(state):
+            return None
+        holder, inc, age, handed = state[LEASE]
+        nxt = state[:LEASE] + ((holder, inc, min(age + 1, LEASE_DURATION), handed),) \
+            + state[LEASE + 1:]
+        for s, (i, seen, lead) in enumerate(state[ELECT]):
+            if lead == 1:
+                nxt = self._down(nxt, s)           # OnStoppedLeading: the process exits
+            nxt = self._set_elect(nxt, s, (i, () if lead == 1 else seen, max(lead - 1, 0)))
+        return nxt
+
+    def _down(self, state, s):
+        """The replica's process ends: cache, queue and assumptions lost, a
+        Binding already sent still on the wire."""
+        sc = state[SCHEDS][s]
+        if sc[CACHE] is None:
+            return state
+        orphans = tuple(sorted(state[ORPHANS] + tuple(
+            (p, n, s) for p, n, status in sc[ASSUMED] if status == SENDING)))
+        nxt = self._set_sched(state, s, (None, (), "-" * len(self.pods), ()))
+        return nxt[:ORPHANS] + (orphans,) + nxt[ORPHANS + 1:]
+
+    def _Crash(self, state, s):
+        nxt = super()._Crash(state, s)
+        if nxt is None:
+            return None
+        i = state[ELECT][s][0]
+        return self._set_elect(nxt, s, (i + 1, (), 0))
+
+    def view(self, state):
+        out = super().view(state)
+        # both replicas carry the default scheduler's name: show them apart
+        for s in range(len(self.schedulers)):
+            out.pop(self.schedulers[s], None)
+        for s in range(len(self.schedulers)):
+            out[f"replica-{s}"] = self._replica_view(state, s)
+        holder, inc, age, handed = state[LEASE]
+        out["lease"] = {"holder": f"replica-{holder}_{inc}" if holder >= 0 else "",
+                        "ticks_since_renew": age, "handed_over": bool(handed)}
+        return out
+
+    def _replica_view(self, state, s):
+        i, seen, lead = state[ELECT][s]
+        sc = state[SCHEDS][s]
+        nodes = [n.name for n in self.nodes]
+        names = [p.name for p in self.pods]
+        statuses = ("sending", "bound", "leaked")
+        return {
+            "identity": f"replica-{s}_{i}", "leading_ticks_left": lead,
+            "read_lease": {"holder": f"replica-{seen[0]}_{seen[1]}" if seen[0] >= 0 else "",
+                           "expired": seen[2], "resourceVersion_current": seen[3]}
+            if seen else {},
+            "listed": sc[CACHE] is not None,
+            "events": [names[p] for p in sc[EVENTS]],
+            "queue": {names[p]: c for p, c in enumerate(sc[QUEUE]) if c != "-"},
+            "assumed": [(names[p], nodes[n], statuses[st]) for p, n, st in sc[ASSUMED]],
+        }
+
+
+__all__ = ["HAScheduler", "Scheduler", "PlacementScheduler", "PreemptionScheduler", "SpreadScheduler",
            "BindingScheduler", "ALL_MUTANTS", "InitContainer", "DEFAULT_SCHEDULER"]

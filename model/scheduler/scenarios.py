@@ -104,4 +104,15 @@ def binding():
     return (DEFAULT_SCHEDULER,), nodes, pods, {}
 
 
-SCENARIOS = {f.__name__: f for f in (placement, preemption, spread, binding)}
+def ha():
+    """HA: two replicas of the default scheduler (kube-scheduler's
+    --leader-elect, the default) contend for one Lease. n0 and n1 (1000m)
+    both have room for p0 (500m), so two replicas that both scheduled it
+    would pick different nodes. One pod: what the model is about is who
+    binds, not where (two pods and a crash are 259,064 states)."""
+    nodes = (Node("n0", R(1000, 0)), Node("n1", R(1000, 0)))
+    pods = (Pod("p0", containers=(R(500, 0),)),)
+    return (DEFAULT_SCHEDULER, DEFAULT_SCHEDULER), nodes, pods, {}
+
+
+SCENARIOS = {f.__name__: f for f in (placement, preemption, spread, binding, ha)}
