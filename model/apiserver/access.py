@@ -54,6 +54,7 @@ Value shapes (plain tuples, so they can be bounds recorded in a trace)::
 
 from __future__ import annotations
 
+from model.controllers.accounts import wants_default_account, wants_token
 from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
 
 USER, SERVICE_ACCOUNT = "User", "ServiceAccount"
@@ -245,6 +246,12 @@ class Access(Machine):
       for a namespace without its default account;
     * ``CreateToken(ns)`` — system: the token controller, for an account
       without a token;
+
+      both guards are the shared decisions of ``model.controllers.accounts``
+      (:func:`wants_default_account`, :func:`wants_token`), which the
+      ``serviceaccount`` watch loop's reconcile calls too; that loop's third
+      decision (delete an orphan token) has no step here, as no account is
+      ever deleted in this model;
     * ``Get(credential, ns, name)``, ``List(credential, ns)``,
       ``Watch(credential, ns)`` — environment: every request carries a
       credential, ``user:<name>`` (a user the cluster's authenticator knows)
@@ -350,11 +357,11 @@ class Access(Machine):
         if name == "CreateNamespace":
             return None if ns_state[N_CREATED] else self._set(state, i, N_CREATED)
         if name == "CreateServiceAccount":
-            if not ns_state[N_CREATED] or ns_state[N_ACCOUNT]:
+            if not wants_default_account(ns_state[N_CREATED], ns_state[N_ACCOUNT]):
                 return None
             return self._set(state, i, N_ACCOUNT)
         if name == "CreateToken":
-            if not ns_state[N_ACCOUNT] or ns_state[N_TOKEN]:
+            if not wants_token(ns_state[N_ACCOUNT], ns_state[N_TOKEN]):
                 return None
             return self._set(state, i, N_TOKEN)
         if name == "CreateSecret":

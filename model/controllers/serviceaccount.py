@@ -14,6 +14,11 @@ the legacy ``tokens_controller.go``), kept here:
   token Secret for an account that has none, and deletes the token Secrets
   of an account that no longer exists (also when it sees such a Secret).
 
+The decisions themselves (create the ``default`` account? create a token?
+delete an orphan token?) are the pure functions of
+``model.controllers.accounts``, which the ``access`` model's
+``CreateServiceAccount`` / ``CreateToken`` guards call too.
+
 Both run in one kube-controller-manager; here they share one watch and one
 work queue, and a reconcile dispatches on the key's kind (a namespace key is
 the ServiceAccount controller's, an account or Secret key the token
@@ -35,6 +40,7 @@ Objects (names carry the namespace: ``<ns>/<name>``)::
 from __future__ import annotations
 
 from model.apiserver.access import DEFAULT_ACCOUNT
+from model.controllers.accounts import token_is_orphan, wants_default_account, wants_token
 from model.controllers.loop import CONFLICT, ControllerLoop, create, delete
 from model.kernel import ENVIRONMENT, Mutant, Step
 
@@ -111,20 +117,24 @@ class ServiceAccountControllers(ControllerLoop):
     # -- the reconciles ---------------------------------------------------------------
     def reconcile(self, cache, key, memory):
         kind, name = key
+        # the decisions are model.controllers.accounts' (shared with the
+        # access model's CreateServiceAccount / CreateToken guards)
         if kind == NAMESPACES:
             account = (ACCOUNTS, f"{name}/{DEFAULT_ACCOUNT}")
-            if key in cache and account not in cache:
+            if wants_default_account(key in cache, account in cache):
                 return (create(ACCOUNTS, account[1], ()),), memory
             return (), memory
         if kind == ACCOUNTS:
             secret = (SECRETS, token_name(name))
-            if key in cache:
-                if secret not in cache:
-                    return (create(SECRETS, secret[1], (name,)),), memory
-                return (), memory
-            return self._orphans(cache, name), memory
-        if kind == SECRETS and key in cache and (ACCOUNTS, cache[key][0]) not in cache:
-            return self._orphans(cache, cache[key][0]), memory
+            if wants_token(key in cache, secret in cache):
+                return (create(SECRETS, secret[1], (name,)),), memory
+            if token_is_orphan(key in cache):
+                return self._orphans(cache, name), memory
+            return (), memory
+        if kind == SECRETS and key in cache:
+            owner = cache[key][0]
+            if token_is_orphan((ACCOUNTS, owner) in cache):
+                return self._orphans(cache, owner), memory
         return (), memory
 
     def _orphans(self, cache, account):
