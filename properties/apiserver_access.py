@@ -12,7 +12,8 @@ in a machine's matchers cannot bend its own yardstick.
 from __future__ import annotations
 
 from model.apiserver.conflict import CREATED_REVISION
-from properties.core import INVARIANT, Property
+from model.apiserver.access import SERVICE_ACCOUNT
+from properties.core import COVER, INVARIANT, Property
 
 #: The core-group resource name of Secrets, and the answer that discloses
 #: them (HTTP 200): values of the Kubernetes API, not of the model.
@@ -192,6 +193,20 @@ ACKNOWLEDGED_UPDATES_NOT_LOST = Property(
     "replaced, so no client's acknowledged write is overwritten by a write that never saw it.",
     f"{_SEED_409}; {_CONVENTIONS}", acknowledged_updates_not_lost)
 
-ACCESS_PROPERTIES = (SECRET_READ_AUTHORIZED,)
+def token_answered(m, state) -> bool:
+    """The last request came with a ServiceAccount's token and was answered."""
+    last = state[1]
+    return bool(last) and last[0] == OK and bool(last[1]) and last[1][0] == SERVICE_ACCOUNT
+
+
+TOKEN_ANSWERED = Property(
+    "access_cover_token_answered", "apiserver", COVER,
+    "Some request authenticated by a ServiceAccount's token is answered: the ServiceAccount "
+    "and token controllers issue tokens at these bounds, so the authorization property is "
+    "also judged for service accounts",
+    "seeds/002: 'Service Account & Token controllers: Create default accounts and API access "
+    "tokens for new namespaces'", token_answered)
+
+ACCESS_PROPERTIES = (SECRET_READ_AUTHORIZED, TOKEN_ANSWERED)
 CONFLICT_PROPERTIES = (ACKNOWLEDGED_UPDATES_NOT_LOST,)
 PROPERTIES = ACCESS_PROPERTIES + CONFLICT_PROPERTIES

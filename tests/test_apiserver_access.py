@@ -294,3 +294,18 @@ def test_hypothesis_passes_the_correct_models(model):
     outcome = stateful.check(model.hypothesis_machine(), model.properties, profile="ci",
                              max_examples=40)
     assert outcome.counterexample is None and outcome.examples >= 40
+
+
+def test_a_token_controller_that_never_issues_leaves_the_token_cover_unreached(monkeypatch):
+    """The shared decision of the token controller (model/controllers/accounts.py)
+    has teeth here too: with no token ever issued, no request is answered for
+    a ServiceAccount, and the cover says so."""
+    from checker.catalog.apiserver_access import ACCESS
+    from checker.explore import explore
+    from model.apiserver import access
+
+    assert explore(ACCESS.machine(), ACCESS.properties).covers[
+        "access_cover_token_answered"]
+    monkeypatch.setattr(access, "wants_token", lambda *args: False)
+    outcome = explore(ACCESS.machine(), ACCESS.properties)
+    assert outcome.covers["access_cover_token_answered"] is False
