@@ -47,7 +47,11 @@ checker is a search, made fast by the following, in order of importance:
      superset of one already seen is pruned (it can do nothing more);
    - *just in time*, where a model shows it complete
      (:attr:`Spec.info_just_in_time`, the register): one is placed only right
-     before an operation it enables;
+     before an operation it enables; with a model's ``guards`` (what each
+     operation needs of the state and sets it to) the classes are indexed by
+     the value they set, so only those setting a value a blocked candidate
+     needs — directly or through a chain of unknown compares — are looked at,
+     not every class at every step;
    - *twins*: info operations with the same transition are interchangeable,
      and linearized oldest first;
    - one that would not change the state is not placed there;
@@ -59,10 +63,15 @@ checker is a search, made fast by the following, in order of importance:
    memory budget (:mod:`conformance.budget`), and a partition it does not
    decide within them makes the verdict ``unknown`` — never a pass.
 
-4. **Pure operations** (reads; failed compares): an operation that never
+4. **Dead ends** (with ``guards``): a configuration whose candidate needs a
+   value the state does not hold and that no operation left may set (the
+   register's values are unique: once overwritten, gone) has no
+   linearization; it is left at once instead of at the next blocking return.
+   Only a cut: the smallest window is still found by :func:`_smallest_window`.
+5. **Pure operations** (reads; failed compares): an operation that never
    changes the state and can be linearized now can always go first, so once
    it can be, it is that configuration's only candidate.
-5. A hot loop without objects: operations are compiled once into transition
+6. A hot loop without objects: operations are compiled once into transition
    closures (:meth:`Spec.prepare`, cached per state when a specification's
    transitions are costly) and the event list is arrays of ints, unlinked and
    relinked in place (Knuth's dancing links).
@@ -350,6 +359,73 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
             ni += 1
     taken = [0] * len(members)
     n_cls = len(members)
+    jit = spec.info_just_in_time
+    # A model's ``guards`` (the register's): what each operation needs of the
+    # state and sets it to, (pre, post). They index the info classes by the
+    # value they set, and tell a dead end early (see ``candidates``).
+    guards = getattr(spec, "guards", None) if jit else None
+    gd: list = []
+    by_post: dict = {}
+    cpre: list = []
+    left: dict = {}            # value -> operations not yet placed that may set it
+    if guards is not None:
+        g_all = guards(ops)
+        gd = [g_all[i] for i in kept]
+        for g in gd:
+            if g is not None and g[1] is not None:
+                left[g[1]] = left.get(g[1], 0) + 1
+        for c, m in enumerate(members):
+            pre, post = gd[m[0]]
+            cpre.append(pre)
+            by_post.setdefault(post, []).append(c)
+    sets = [g[1] if g is not None else None for g in gd]
+
+    def scan(out, e):
+        """Every eligible info class's oldest member (just in time: those that enable)."""
+        info = []
+        for c in range(n_cls):
+            m = members[c]
+            t = taken[c]
+            if t < len(m) and call_entry[m[t]] < e:
+                info.append(m[t])
+        if jit and info:
+            full = out + info
+            keep = []
+            for j in info:
+                ns = fns[j](state)
+                if ns != state and _enables(full, j, state, ns, fns, known):
+                    keep.append(j)
+            info = keep
+        return info
+
+    def indexed(out, e):
+        """:func:`scan` through the index: the same classes, minus those that only
+        enable an info write (which would overwrite them: never needed)."""
+        targets = []
+        for c in out:
+            if fns[c](state) is None:
+                g = gd[c]
+                if g is None:          # a blocked failed compare: any change enables it
+                    return scan(out, e)
+                targets.append(g[0])
+        if not targets:
+            return []
+        info = []
+        wanted = set(targets)
+        while targets:
+            for c in by_post.get(targets.pop(), ()):
+                m = members[c]
+                t = taken[c]
+                if t < len(m) and call_entry[m[t]] < e:
+                    pre = cpre[c]
+                    if pre is None or pre == state:
+                        info.append(m[t])
+                    elif pre not in wanted:   # an info compare that needs ``pre`` first
+                        wanted.add(pre)
+                        targets.append(pre)
+        return info
+
+    find_info = indexed if guards is not None and n_cls else scan
 
     def candidates():
         """The configuration's candidates, and its first remaining return."""
@@ -358,13 +434,17 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
         while is_call[e]:
             out.append(op_of[e])
             e = nxt[e]
+        if guards is not None:
+            # A dead end: a candidate needs a value the state does not hold and
+            # no operation left can set (the register's values are unique).
+            for c in out:
+                g = gd[c]
+                if g is not None:
+                    v = g[0]
+                    if v is not None and v != state and not left.get(v):
+                        return [], e
         if n_cls:
-            info = []
-            for c in range(n_cls):
-                m = members[c]
-                t = taken[c]
-                if t < len(m) and call_entry[m[t]] < e:
-                    info.append(m[t])
+            info = find_info(out, e)
             if info:
                 if eager:
                     out = sorted(out + info, key=call_entry.__getitem__)
@@ -373,7 +453,6 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
                     out += info
         return out, e
 
-    jit = spec.info_just_in_time
     state = spec.init()
     k = rel = linfo = 0
     done = 0
@@ -418,8 +497,6 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
             else:
                 if ns == state:
                     continue   # changes nothing here: no reason to place it here
-                if jit and not _enables(cands, j, state, ns, fns, known):
-                    continue
                 nk, nrel = k, rel
                 ninfo = linfo | ibit[j]
             key = (nk, nrel, ns)
@@ -452,6 +529,10 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
                 continue
             push((pos, j, state, k, rel, linfo, stack[-1] if stack else None))
             state, k, rel, linfo = ns, nk, nrel, ninfo
+            if sets:
+                v = sets[j]
+                if v is not None:
+                    left[v] -= 1
             ce = call_entry[j]
             if known[j]:
                 p, q = prv[ce], nxt[ce]
@@ -487,6 +568,10 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
                 best_top = best_top[6]
             return False, culprit, path[::-1], steps
         pos, j, state, k, rel, linfo, _ = pop()
+        if sets:
+            v = sets[j]
+            if v is not None:
+                left[v] += 1
         if known[j]:
             done -= 1
             re = ret_entry[j]

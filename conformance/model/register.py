@@ -172,6 +172,20 @@ class Register(Spec):
         with it iff it is one without), which makes unknown writes of unseen
         values twins, and states fewer.
         """
+        value = self._abstraction(ops)
+        out = []
+        for op in ops:
+            fn = self._transition(op, value)
+            twin = None
+            if op.ret is None and fn is not None:
+                twin = (op.f, value(op.input)) if op.f == "write" else \
+                    (op.f, _cas_args(op.input)[0], value(_cas_args(op.input)[1]))
+            out.append((fn, twin))
+        return out
+
+    @staticmethod
+    def _abstraction(ops):
+        """The value map of :meth:`compile`: a value no read or compare saw is :data:`UNSEEN`."""
         seen = {NIL}
         for op in ops:
             if op.f == "read" and op.status == "ok":
@@ -182,15 +196,32 @@ class Register(Spec):
         def value(v):
             v = freeze(v)
             return v if v in seen else UNSEEN
+        return value
 
+    def guards(self, ops):
+        """What each operation's transition of :meth:`compile` (aligned with it) asks of
+        the state and sets it to, for the checker's value index: ``(pre, post)``.
+
+        The operation is possible where the register holds ``pre`` (``None``:
+        anywhere) and sets it to ``post`` there (``None``: leaves it); an
+        ``info`` compare, possible anywhere, leaves the register elsewhere (its
+        ``pre`` is where it takes effect). ``None`` for a failed cas (possible
+        wherever the register does *not* hold one value) and for operations
+        :meth:`compile` drops.
+        """
+        value = self._abstraction(ops)
         out = []
         for op in ops:
-            fn = self._transition(op, value)
-            twin = None
-            if op.ret is None and fn is not None:
-                twin = (op.f, value(op.input)) if op.f == "write" else \
-                    (op.f, _cas_args(op.input)[0], value(_cas_args(op.input)[1]))
-            out.append((fn, twin))
+            g = None
+            f, status = op.f, op.status
+            if status != "fail":
+                if f == "write":
+                    g = (None, value(op.input))
+                elif f == "cas":
+                    g = (_cas_args(op.input)[0], value(op.input[1]))
+                elif f == "read" and status == "ok":
+                    g = (freeze(op.output), None)
+            out.append(g)
         return out
 
     def prepare(self, op: Operation):
