@@ -104,3 +104,30 @@ def test_disabled_world_steps_are_refused():
                  Step("Ready", ("p0",)), Step("NotReady", ("p1",)), Step("CreatePod", ("p0", "a")),
                  Step("DeletePod", ("p9",)), Step("Write"), Step("Deliver")]:
         assert m.apply(s, step) is None, step
+
+
+class _DropsTerminatingConditions(EndpointSliceController):
+    """An audit's mutation: a terminating pod's endpoint loses ``serving`` and
+    ``terminating`` (it reads as a plain not-ready endpoint)."""
+
+    def _endpoint(self, name, pod):
+        _, ready, terminating = pod
+        return (name, ready and not terminating, ready and not terminating, False)
+
+
+def test_a_terminating_pods_endpoint_conditions_are_judged():
+    """A pod stays terminating as long as it likes (``PodGone`` is the
+    environment's): when it was a weakly fair system step, every quiet
+    behaviour ended with the pod gone and no property ever judged a
+    terminating pod's ``serving`` / ``terminating`` conditions — this
+    mutation passed. Now convergence catches it."""
+    from checker.explore import explore
+
+    assert EndpointSliceController.tags["PodGone"] == "environment"
+    m = _DropsTerminatingConditions(**ENDPOINTSLICE.bounds)
+    converges = [p for p in ENDPOINTSLICE.properties if p.name == "endpointslice_converges"]
+    cex = explore(m, converges).counterexample
+    assert cex is not None and cex.loop is not None
+    slice_ = m.objects(cex.final)[SLICE]
+    pods = dict(m.objects(cex.final).of_kind("pods"))
+    assert any(pods[("pods", e[0])][2] for e in slice_)  # a terminating pod, listed wrongly

@@ -12,7 +12,8 @@ from helpers import run
 from checker import stateful
 from checker.catalog.controllers import NODELIFECYCLE
 from checker.run import targeted
-from model.controllers.nodelifecycle import NodeLifecycleController
+from checker.explore import explore
+from model.controllers.nodelifecycle import WORLD, NodeLifecycleController
 from model.kernel import Step
 from properties.controllers import nodelifecycle as props
 
@@ -102,3 +103,33 @@ def test_disabled_world_steps_are_refused():
                  Step("Tick", (1,)), Step("Write"), Step("Relist")]:
         assert m.apply(s, step) is None, step
     assert m.apply(run(m, Step("Reconcile", ("nodes", "n0"))), Step("Tick")) is not None
+
+
+def test_marking_unknown_is_judged_on_the_silence_not_on_when_the_write_lands():
+    """The correct controller decides on a silence longer than the grace
+    period, and its write may land just after the healed kubelet renewed:
+    that is not early (the ghost ``overdue`` remembers the silence). The
+    off-by-one controller marks a node silent for exactly the grace period:
+    that is early, and only ``nodelifecycle_no_early_unknown`` says so."""
+    m = NodeLifecycleController(crashes=0, write_failures=0)
+    s = run(m, Step("Reconcile", ("nodes", "n0")), Step("Tick"),
+            Step("Reconcile", ("nodes", "n0")), Step("Partition", ("n0",)))
+    for _ in range(m.grace):
+        s = run(m, Step("Tick"), Step("Reconcile", ("nodes", "n0")), state=s)
+    s = run(m, Step("Heal", ("n0",)), Step("Renew", ("n0",)), state=s)
+    after = run(m, Step("Write"), state=s)
+    assert m.objects(after)[("nodes", "n0")][0] == "Unknown"
+    assert m.objects(after)[WORLD][4] == (0,)  # heard again just now
+    assert props.no_early_unknown(m, s, Step("Write"), after)
+
+    early = NodeLifecycleController(crashes=0, write_failures=0,
+                                    mutant="marks_unknown_at_grace")
+    s = run(early, Step("Reconcile", ("nodes", "n0")), Step("Partition", ("n0",)))
+    for _ in range(early.grace):
+        s = run(early, Step("Tick"), Step("Reconcile", ("nodes", "n0")), state=s)
+    after = run(early, Step("Write"), state=s)
+    assert early.objects(after)[("nodes", "n0")][0] == "Unknown"
+    assert not props.no_early_unknown(early, s, Step("Write"), after)
+    others = [p for p in NODELIFECYCLE.properties
+              if p.name != "nodelifecycle_no_early_unknown"]
+    assert explore(NODELIFECYCLE.machine("marks_unknown_at_grace"), others).counterexample is None

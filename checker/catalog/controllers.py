@@ -64,7 +64,7 @@ ENDPOINTSLICE = Model(
     build=EndpointSliceController,
     # two pods (p0 selected and Ready, p1 not), one selector change, one pod
     # deletion, one readiness flip, one controller crash, one failed write:
-    # 39,248 states, about 8 s and 4 s more for the liveness search. A pod
+    # 40,096 states, about 8 s and 4 s more for the liveness search. A pod
     # creation as well (pods=1, creations=1, no faults): 96,048 states, 21 s.
     bounds={"pods": 2, "selector_changes": 1, "creations": 0, "deletions": 1,
             "readiness_flips": 1, "crashes": 1, "write_failures": 1, "max_objects": 6},
@@ -80,7 +80,7 @@ NODELIFECYCLE = Model(
     build=NodeLifecycleController,
     # one node with three pods (no toleration, tolerationSeconds 1, tolerates
     # forever), grace period 2 ticks, two partitions and two heals, one
-    # controller crash, one failed write: 8,409 states, about 2 s with liveness
+    # controller crash, one failed write: 9,373 states, about 3 s with liveness
     bounds={"nodes": 1, "grace": 2, "toleration_seconds": 1, "partitions": 2, "heals": 2,
             "crashes": 1, "write_failures": 1},
     properties=nodelifecycle_properties.PROPERTIES,
@@ -104,11 +104,13 @@ DEPLOYMENT = Model(
     name="deployment",
     build=DeploymentController,
     # 2 replicas, maxSurge 1, maxUnavailable 0, from a finished rollout a -> b
-    # with a's ReplicaSet kept at 0; one template change (a rollback to a) and
-    # one scale (to 1) by the user; no faults; at most 12 objects.
-    # 57,208 states, depth 40, ~28 s with liveness on this 2-core machine.
+    # with a's ReplicaSet kept at 0; one template change (a rollback to a, or a
+    # new template c, whose ReplicaSet the controller creates) and one scale
+    # (to 1) by the user; no faults; at most 12 objects.
+    # 114,477 states, ~26 s with liveness on this 2-core machine (with two
+    # templates, 57,208 states, the new-ReplicaSet path was never taken).
     bounds={"replicas": 2, "max_replicas": 2, "max_surge": 1, "max_unavailable": 0,
-            "templates": 2, "rollouts": 1, "scales": 1, "max_objects": 12},
+            "templates": 3, "rollouts": 1, "scales": 1, "max_objects": 12},
     properties=deployment_properties.PROPERTIES,
     # random runs: a rollout there and back, a scale, a crashed pod, a failed write
     hypothesis_bounds={"rollouts": 2, "scales": 1, "pod_failures": 1, "write_failures": 1},

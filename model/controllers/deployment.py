@@ -96,6 +96,7 @@ COUNTS_TERMINATING = "counts_terminating_available"
 STALE_CACHE = "no_rs_expectations"
 DROPS_ERROR = "drops_rs_update_error"
 ROLLBACK_NEW_RS = "rollback_creates_new_rs"
+NEW_RS_IGNORES_SURGE = "new_rs_ignores_surge"
 
 
 def rs_name(template: str) -> str:
@@ -130,16 +131,22 @@ class DeploymentController(ControllerLoop):
             "forgets the Deployment when a ReplicaSet update is refused (409 Conflict or a "
             "5xx) instead of returning the error to the work queue; after a 5xx no watch "
             "event follows and the rollout never completes (a 409 alone is recovered by the "
-            "conflicting write's own watch event — see docs/controllers.md; the "
-            "requeue-on-error contract: kubernetes/kubernetes#95498 shows how a stuck "
-            "rollout looks to users)",
+            "conflicting write's own watch event — see docs/controllers.md; the same "
+            "swallowed error left a ReplicaSet short of pods for good in "
+            "kubernetes/kubernetes#67662, fixed by returning it to the queue, PR #86140)",
             violates="deployment_rollout_completes"),
         ROLLBACK_NEW_RS: Mutant(
             "looks for the new ReplicaSet only among the active (scaled-up) ones, so a "
             "rollback to a template whose ReplicaSet was scaled to 0 creates a second "
-            "ReplicaSet for the same template (the duplicate ReplicaSets "
-            "kubernetes/community#384 calls 'the real pain point' of hashing)",
+            "ReplicaSet for the same template (ReplicaSet identity by template hash and its "
+            "duplicates: kubernetes/community#384, kubernetes/kubernetes#29735)",
             violates="deployment_one_replicaset_per_template"),
+        NEW_RS_IGNORES_SURGE: Mutant(
+            "creates the new ReplicaSet of a rollout at spec.replicas at once instead of "
+            "within replicas + maxSurge of what the old ReplicaSets still ask for (the sizing "
+            "kubernetes/kubernetes PR #20696 gave a new ReplicaSet on creation; the e2e flakes "
+            "'minUnavailable/maxSurge violated', kubernetes/kubernetes#21810, #22719)",
+            violates="deployment_max_surge"),
     }
 
     def __init__(self, *, replicas: int = 2, max_replicas: int = 2, max_surge: int = 1,
@@ -227,6 +234,8 @@ class DeploymentController(ControllerLoop):
                       and (self.mutant != ROLLBACK_NEW_RS or v[1] > 0)]
         if not candidates:
             size = max(0, min(replicas + surge - total, replicas))
+            if self.mutant == NEW_RS_IGNORES_SURGE:
+                size = replicas
             if self.mutant == ROLLBACK_NEW_RS and (RS, rs_name(template)) in cache:
                 return (create(RS, rs_name(template) + "-", (template, size),
                                generate=True),), memory

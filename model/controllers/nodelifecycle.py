@@ -36,8 +36,13 @@ system) unless the node is cut off (``Partition``, a fault); the network
 heals (``Heal``, environment: not assumed). A ghost object
 ``(~world, w)`` in the server, which the controller never reads (it is not
 in its cache), records per node: cut off now, ever cut off, renewed in this
-tick, and how many ticks the server has held the unreachable taint — the
-ghost clock the no-early-eviction property is judged by.
+tick, how many ticks the server has held the unreachable taint — the ghost
+clock the no-early-eviction property is judged by — how many ticks have
+passed since the kubelet last renewed its Lease (``silent``), and whether it
+has been silent for longer than the grace period since the server last
+turned the node Ready (``overdue``) — what the no-early-Unknown property is
+judged by: the controller may decide on a silence and its write land just
+after the kubelet is heard again, which no controller can avoid.
 
 Objects::
 
@@ -67,6 +72,7 @@ EVICTS_ON_FIRST_MISS = "evicts_on_first_missed_heartbeat"
 IGNORES_TOLERATION_SECONDS = "ignores_toleration_seconds"
 NEVER_REMOVES_TAINT = "never_removes_taint"
 NO_NOEXECUTE_TAINT = "no_noexecute_taint"
+MARKS_AT_GRACE = "marks_unknown_at_grace"
 
 
 class NodeLifecycleController(ControllerLoop):
@@ -86,8 +92,10 @@ class NodeLifecycleController(ControllerLoop):
             violates="nodelifecycle_healthy_node_untouched"),
         IGNORES_TOLERATION_SECONDS: Mutant(
             "evicts a pod that tolerates the taint for tolerationSeconds at once, as if it "
-            "had no toleration (kubernetes/kubernetes#102993 and #109226: the taint "
-            "manager's eviction time disregards the pod's tolerationSeconds as it is)",
+            "had no toleration (the taint manager schedules each pod's eviction from its "
+            "tolerationSeconds; kubernetes/kubernetes#102993 and PR #109226 are bugs where "
+            "the scheduled time disagrees with the pod's tolerationSeconds — there, an "
+            "updated one; no upstream report of this exact bug was found)",
             violates="nodelifecycle_no_early_eviction"),
         NEVER_REMOVES_TAINT: Mutant(
             "marks a node Ready again when its heartbeats resume but leaves the unreachable "
@@ -100,6 +108,14 @@ class NodeLifecycleController(ControllerLoop):
             "pods are never evicted (kubernetes/kubernetes#101674 and #77981: no "
             "node.kubernetes.io/unreachable:NoExecute taint on a NotReady node)",
             violates="nodelifecycle_unreachable_leads_to_eviction"),
+        MARKS_AT_GRACE: Mutant(
+            "marks a node Unknown once its Lease has gone unrenewed for the grace period "
+            "itself rather than for longer (an off-by-one at the edge the upstream check "
+            "states as now.After(probeTimestamp + gracePeriod)), so a kubelet whose renewals "
+            "are merely late is declared dead (kubernetes/kubernetes#121793: renewals delayed "
+            "by about the 40 s grace period flap nodes NotReady; #113081: a node marked "
+            "Unknown while its kubelet still renews)",
+            violates="nodelifecycle_no_early_unknown"),
     }
 
     def __init__(self, *, nodes: int = 1, grace: int = 2, toleration_seconds: int = 1,
@@ -130,7 +146,8 @@ class NodeLifecycleController(ControllerLoop):
 
     def initial_objects(self):
         objs = [(WORLD, ((False,) * self.nodes, (False,) * self.nodes,
-                         (True,) * self.nodes, (None,) * self.nodes))]
+                         (True,) * self.nodes, (None,) * self.nodes, (0,) * self.nodes,
+                         (False,) * self.nodes))]
         for n in self.node_names():
             objs += [((NODE, n), (TRUE, False)), ((LEASE, n), "kubelet"),
                      ((POD, f"{n}-plain"), (n, NONE, False)),
@@ -177,7 +194,11 @@ class NodeLifecycleController(ControllerLoop):
         i = self.node_names().index(key[1])
         probe, timer = memory[i]
         ready, tainted = cache[key]
-        limit = 1 if self.mutant == EVICTS_ON_FIRST_MISS else self.grace + 1
+        limit = self.grace + 1
+        if self.mutant == EVICTS_ON_FIRST_MISS:
+            limit = 1
+        elif self.mutant == MARKS_AT_GRACE:
+            limit = self.grace
         if probe >= limit:  # no renewal observed for longer than the grace period
             add_taint = ready == UNKNOWN and self.mutant != NO_NOEXECUTE_TAINT
             desired = (UNKNOWN, tainted or add_taint)
@@ -216,7 +237,7 @@ class NodeLifecycleController(ControllerLoop):
                 and not state[INFLIGHT])
 
     def world_steps(self, state):
-        cut, _ever, renewed, _ages = self._world(state)
+        cut, renewed = self._world(state)[0], self._world(state)[2]
         if self._idle(state) and all(c or r for c, r in zip(cut, renewed)):
             yield Step("Tick")
         for i, n in enumerate(self.node_names()):
@@ -228,7 +249,7 @@ class NodeLifecycleController(ControllerLoop):
                 yield Step("Partition", (n,))
 
     def world_apply(self, state, step):
-        cut, ever, renewed, ages = self._world(state)
+        cut, ever, renewed, ages, silent, overdue = self._world(state)
         names = self.node_names()
         if step.name == "Tick":
             if step.params or not self._idle(state) or not all(
@@ -236,9 +257,12 @@ class NodeLifecycleController(ControllerLoop):
                 return None
             top = self.saturate
             ages = tuple(None if a is None else min(a + 1, top) for a in ages)
+            silent = tuple(min(q + 1, top) for q in silent)
+            overdue = tuple(o or q > self.grace for o, q in zip(overdue, silent))
             memory = tuple((min(p + 1, top), None if t is None else min(t + 1, top))
                            for p, t in state[MEMORY])
-            nxt = self._set_world(state, (cut, ever, (False,) * len(names), ages))
+            nxt = self._set_world(state, (cut, ever, (False,) * len(names), ages, silent,
+                                          overdue))
             nxt = nxt[:MEMORY] + (memory,) + nxt[MEMORY + 1:]
             return self._enqueue(nxt, ((NODE, n) for n in names))
         if len(step.params) != 1 or step.params[0] not in names:
@@ -251,17 +275,20 @@ class NodeLifecycleController(ControllerLoop):
             if cut[i] or renewed[i]:
                 return None
             nxt = self.server_write(state, (LEASE, names[i]), "kubelet")
-            return self._set_world(nxt, (cut, ever, at(renewed, True), ages))
+            return self._set_world(nxt, (cut, ever, at(renewed, True), ages, at(silent, 0),
+                                         overdue))
         if step.name == "Partition":
             if cut[i] or not self.budget_left(state, "partitions"):
                 return None
             nxt = self.spend(state, "partitions")
-            return self._set_world(nxt, (at(cut, True), at(ever, True), renewed, ages))
+            return self._set_world(nxt, (at(cut, True), at(ever, True), renewed, ages,
+                                         silent, overdue))
         if step.name == "Heal":
             if not cut[i] or not self.budget_left(state, "heals"):
                 return None
             return self._set_world(self.spend(state, "heals"),
-                                   (at(cut, False), ever, renewed, ages))
+                                   (at(cut, False), ever, renewed, ages, silent,
+                                    overdue))
         return None
 
     # -- the ghost taint clock follows the server after every step --------------------
@@ -270,9 +297,15 @@ class NodeLifecycleController(ControllerLoop):
         if nxt is None:
             return None
         server = Objects(nxt[SERVER])
-        cut, ever, renewed, ages = server[WORLD]
+        cut, ever, renewed, ages, silent, overdue = server[WORLD]
+        names = self.node_names()
         fresh = tuple((a if a is not None else 0) if server[(NODE, n)][1] else None
-                      for a, n in zip(ages, self.node_names()))
-        if fresh == ages:
+                      for a, n in zip(ages, names))
+        # the server turned a node Ready again: a new silence starts counting
+        before = Objects(state[SERVER])
+        cleared = tuple(o and not (server[(NODE, n)][0] == TRUE
+                                   and before[(NODE, n)][0] != TRUE)
+                        for o, n in zip(overdue, names))
+        if fresh == ages and cleared == overdue:
             return nxt
-        return self._set_world(nxt, (cut, ever, renewed, fresh))
+        return self._set_world(nxt, (cut, ever, renewed, fresh, silent, cleared))

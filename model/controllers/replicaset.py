@@ -70,9 +70,9 @@ class ReplicaSetController(ControllerLoop):
     mutants = {
         NO_EXPECTATIONS: Mutant(
             "acts on a stale cache without expectations: pods it created but has not yet "
-            "observed are counted as missing and created again (kubernetes/kubernetes#41675; "
-            "ray-project/kuberay#715; kubernetes/kubernetes#129795 is the same overshoot "
-            "when expectations expire)",
+            "observed are counted as missing and created again (ray-project/kuberay#715, a "
+            "controller with no accounting for its stale cache; kubernetes/kubernetes#129795 "
+            "is the same overshoot when expectations expire)",
             violates="replicaset_no_overcreation"),
         DROPS_ERROR: Mutant(
             "drops a failed create instead of returning the error to the work queue; with "

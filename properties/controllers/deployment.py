@@ -152,6 +152,12 @@ def rolled_back(m, state) -> bool:
             and any(t != template and r > 0 for t, r in sets))
 
 
+def new_replicaset_created(m, state) -> bool:
+    """A ReplicaSet exists for a template none of the initial ReplicaSets has:
+    only a rollout to a new template creates one."""
+    return any(t not in m.templates[:2] for _, (t, _) in m.objects(state).of_kind(RS))
+
+
 def scaled_during_rollout(m, state) -> bool:
     objects = m.objects(state)
     return (DEPLOY in objects and objects[DEPLOY][0] != m.replicas
@@ -189,7 +195,9 @@ PROPERTIES = (
              "current template and available, every other ReplicaSet is scaled to 0, and it "
              "stays so", _DOCS + " 'Complete Deployment'; " + _SEED, rollout_complete,
              assumption="a ReplicaSet update that is retried eventually wins the 409 race "
-             "(the controller is the only writer of ReplicaSets' replicas here)"),
+             "(the controller is the only writer of ReplicaSets' replicas here); every pod "
+             "eventually passes its readiness probe and a terminating pod eventually goes "
+             "(PodReady and PodGone are the kubelet's system steps, weakly fair)"),
     Property("deployment_cover_rolling", "controllers", COVER,
              "some reachable state has running pods of two ReplicaSets (a rollout midway)",
              _DOCS, rolling),
@@ -197,6 +205,10 @@ PROPERTIES = (
              "some reachable state has the Deployment rolled back to its first template while "
              "another template's ReplicaSet still runs (a rollback midway)",
              _DOCS + " 'Rolling Back a Deployment'", rolled_back),
+    Property("deployment_cover_new_replicaset", "controllers", COVER,
+             "some reachable state has a ReplicaSet the controller created for a new template "
+             "(the new ReplicaSet's initial size, bounded by maxSurge, is exercised)",
+             _SURGE, new_replicaset_created),
     Property("deployment_cover_scaled_during_rollout", "controllers", COVER,
              "some reachable state has a scaled Deployment with two scaled-up ReplicaSets",
              _DOCS + " 'Proportional scaling'", scaled_during_rollout),

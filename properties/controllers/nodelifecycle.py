@@ -47,7 +47,7 @@ _SEED = ("seeds/000: the kube-controller-manager 'runs controllers responsible t
 
 def _nodes(objects):
     """(name, ready, tainted, cut off now, ever cut off, ticks tainted) per node."""
-    cut, ever, _renewed, ages = objects[WORLD]
+    cut, ever, _renewed, ages = objects[WORLD][:4]
     out = []
     for i, (key, (ready, tainted)) in enumerate(sorted(objects.of_kind(NODE))):
         out.append((key[1], ready, tainted, cut[i], ever[i], ages[i]))
@@ -74,6 +74,20 @@ def no_early_eviction(m, before, step, after) -> bool:
         if not has_taint or toleration == FOREVER:
             return False
         if toleration != NONE and (age is None or age < toleration):
+            return False
+    return True
+
+
+def no_early_unknown(m, before, step, after) -> bool:
+    """A node turned Ready=Unknown on this step has a kubelet that has gone
+    without renewing its Lease for longer than the grace period since the node
+    was last Ready (the ghost ``overdue``, kept from ticks since the kubelet's
+    last renewal; the controller's write may land just after a renewal)."""
+    b, a = m.objects(before), m.objects(after)
+    overdue = a[WORLD][5]
+    for i, (key, (ready, _tainted)) in enumerate(sorted(a.of_kind(NODE))):
+        was = b.get(key)
+        if ready == UNKNOWN and was is not None and was[0] != UNKNOWN and not overdue[i]:
             return False
     return True
 
@@ -157,6 +171,14 @@ PROPERTIES = (
              "tolerationSeconds (never, if it tolerates the taint without a limit)",
              _TAINTS + "; issue 10: 'no eviction before tolerationSeconds has passed since "
              "the taint'", no_early_eviction),
+    Property("nodelifecycle_no_early_unknown", "controllers", TRANSITION,
+             "a node is marked Ready=Unknown only when its kubelet has not renewed its Lease "
+             "for longer than node-monitor-grace-period since the node was last Ready (judged "
+             "on a ghost clock of ticks since the last renewal, which the controller never "
+             "reads)",
+             _HEARTBEATS + "; kube-controller-manager reference, --node-monitor-grace-period: "
+             "'Amount of time which we allow running Node to be unresponsive before marking "
+             "it unhealthy'", no_early_unknown),
     Property("nodelifecycle_healthy_node_untouched", "controllers", INVARIANT,
              "a node whose kubelet has never been cut off (it renews its Lease every tick, "
              "more often than the grace period) stays Ready, untainted, and keeps its pods",
