@@ -381,7 +381,8 @@ BOUND_NODE_PASSES_FILTERS = Property(
     "sched_bound_node_passes_filters", "scheduler", TRANSITION,
     "a pod is bound only to a node on which every filter of the table (NodeUnschedulable, "
     "NodeAffinity, TaintToleration, NodePorts, NodeResourcesFit, PodTopologySpread, "
-    "InterPodAffinity) passes against the pods the apiserver holds at the bind",
+    "InterPodAffinity) passes against the pods the apiserver holds on nodes at the bind and "
+    "the Bindings already sent and not yet answered (binds complete in any order)",
     _DOCS + "kube-scheduler: 'nodes that meet the scheduling requirements for a Pod are called "
     "feasible nodes'; each row cites its page; " + _SEED, bound_node_passes_filters)
 NODE_WITHIN_ALLOCATABLE = Property(
