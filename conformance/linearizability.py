@@ -230,12 +230,21 @@ def _search(ops: Sequence[Operation], spec: Spec, meter: Meter | None):
     half a backtrack per operation; then the second takes over. Both are
     exhaustive, so the verdict does not depend on which decides.
     """
+    found = _portfolio(ops, spec, meter, True)
+    if not found[0] and spec.info_just_in_time and getattr(spec, "guards", None) is not None:
+        # Dead ends cut early leave the latest blocking return (the culprit the
+        # smallest window starts from) too early: a search without them finds it.
+        found = _portfolio(ops, spec, meter, False)
+    return found
+
+
+def _portfolio(ops, spec, meter, dead_ends: bool):
     if all(op.ret is not None for op in ops):
-        return _search_in(ops, spec, meter, False, None)
+        return _search_in(ops, spec, meter, False, None, dead_ends)
     try:
-        return _search_in(ops, spec, meter, False, len(ops) // 2 + 1000)
+        return _search_in(ops, spec, meter, False, len(ops) // 2 + 1000, dead_ends)
     except _OutOfSteps:
-        return _search_in(ops, spec, meter, True, None)
+        return _search_in(ops, spec, meter, True, None, dead_ends)
 
 
 class _OutOfSteps(Exception):
@@ -243,7 +252,7 @@ class _OutOfSteps(Exception):
 
 
 def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager: bool,
-               max_steps: int | None):
+               max_steps: int | None, dead_ends: bool = True):
     """The Wing–Gong search with Lowe's memoization (Lowe, "Testing for linearizability",
     CCPE 2017; the algorithm porcupine implements) over one partition's
     operations, sorted by call.
@@ -367,6 +376,9 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
     gd: list = []
     by_post: dict = {}
     cpre: list = []
+    cpost: list = []
+    by_pre: dict = {}
+    uncond: list = []
     left: dict = {}            # value -> operations not yet placed that may set it
     if guards is not None:
         g_all = guards(ops)
@@ -377,7 +389,12 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
         for c, m in enumerate(members):
             pre, post = gd[m[0]]
             cpre.append(pre)
+            cpost.append(post)
             by_post.setdefault(post, []).append(c)
+            if pre is None:
+                uncond.append(c)
+            else:
+                by_pre.setdefault(pre, []).append(c)
     sets = [g[1] if g is not None else None for g in gd]
 
     def scan(out, e):
@@ -402,15 +419,21 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
         """:func:`scan` through the index: the same classes, minus those that only
         enable an info write (which would overwrite them: never needed)."""
         targets = []
+        anychange = False
         for c in out:
             if fns[c](state) is None:
                 g = gd[c]
                 if g is None:          # a blocked failed compare: any change enables it
-                    return scan(out, e)
-                targets.append(g[0])
-        if not targets:
-            return []
+                    anychange = True
+                else:
+                    targets.append(g[0])
         info = []
+        if anychange:
+            for c in by_pre.get(state, uncond) if not uncond else uncond + by_pre.get(state, []):
+                m = members[c]
+                t = taken[c]
+                if t < len(m) and call_entry[m[t]] < e and cpost[c] != state:
+                    info.append(m[t])
         wanted = set(targets)
         while targets:
             for c in by_post.get(targets.pop(), ()):
@@ -419,7 +442,8 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
                 if t < len(m) and call_entry[m[t]] < e:
                     pre = cpre[c]
                     if pre is None or pre == state:
-                        info.append(m[t])
+                        if not anychange:   # else already offered
+                            info.append(m[t])
                     elif pre not in wanted:   # an info compare that needs ``pre`` first
                         wanted.add(pre)
                         targets.append(pre)
@@ -434,7 +458,7 @@ def _search_in(ops: Sequence[Operation], spec: Spec, meter: Meter | None, eager:
         while is_call[e]:
             out.append(op_of[e])
             e = nxt[e]
-        if guards is not None:
+        if dead_ends and guards is not None:
             # A dead end: a candidate needs a value the state does not hold and
             # no operation left can set (the register's values are unique).
             for c in out:
@@ -617,7 +641,7 @@ def _smallest_window(key, ops: Sequence[Operation], spec: Spec, culprit: int, pa
 
     def fails(i: int) -> bool:
         window = cut(ops, rets[i])
-        ok, c, p, _ = _search(window, spec, meter)
+        ok, c, p, _ = _portfolio(window, spec, meter, False)
         if not ok:
             found[i] = (window, c, p)
         return not ok
