@@ -71,6 +71,7 @@ TRUE, UNKNOWN = "True", "Unknown"
 EVICTS_ON_FIRST_MISS = "evicts_on_first_missed_heartbeat"
 IGNORES_TOLERATION_SECONDS = "ignores_toleration_seconds"
 NEVER_REMOVES_TAINT = "never_removes_taint"
+KEEPS_UNKNOWN = "keeps_unknown_after_recovery"
 NO_NOEXECUTE_TAINT = "no_noexecute_taint"
 MARKS_AT_GRACE = "marks_unknown_at_grace"
 
@@ -103,6 +104,13 @@ class NodeLifecycleController(ControllerLoop):
             "of a node that was briefly Unknown never recover; kubernetes/kubernetes#67733: "
             "'if the node gets recovered, the taint should be removed')",
             violates="nodelifecycle_recovered_leads_to_untainted"),
+        KEEPS_UNKNOWN: Mutant(
+            "lifts the unreachable taint when heartbeats resume but never sets the Ready "
+            "condition back to True: the node looks healthy to the taint manager and stays "
+            "NotReady for the scheduler and every other reader of its status for ever "
+            "(the condition is the node controller's to restore once the Lease is renewed, "
+            "Kubernetes docs 'Node status', 'Heartbeats')",
+            violates="nodelifecycle_converges"),
         NO_NOEXECUTE_TAINT: Mutant(
             "marks an unreachable node Unknown but never adds the NoExecute taint, so its "
             "pods are never evicted (kubernetes/kubernetes#101674 and #77981: no "
@@ -203,7 +211,8 @@ class NodeLifecycleController(ControllerLoop):
             add_taint = ready == UNKNOWN and self.mutant != NO_NOEXECUTE_TAINT
             desired = (UNKNOWN, tainted or add_taint)
         else:
-            desired = (TRUE, tainted if self.mutant == NEVER_REMOVES_TAINT else False)
+            desired = (UNKNOWN if self.mutant == KEEPS_UNKNOWN and ready == UNKNOWN else TRUE,
+                       tainted if self.mutant == NEVER_REMOVES_TAINT else False)
         if desired != (ready, tainted):
             return (update(key, cache.rv(key), desired),), memory
         # the taint manager
