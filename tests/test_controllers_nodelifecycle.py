@@ -17,7 +17,7 @@ from model.controllers.nodelifecycle import WORLD, NodeLifecycleController
 from model.kernel import Step
 from properties.controllers import nodelifecycle as props
 
-LIVENESS_MUTANTS = {"never_removes_taint", "no_noexecute_taint"}
+LIVENESS_MUTANTS = {"never_removes_taint", "no_noexecute_taint", "keeps_unknown_after_recovery"}
 
 
 def test_the_correct_controller_passes_at_the_default_bounds():
