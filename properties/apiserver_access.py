@@ -12,7 +12,6 @@ in a machine's matchers cannot bend its own yardstick.
 from __future__ import annotations
 
 from model.apiserver.conflict import CREATED_REVISION
-from model.apiserver.access import SERVICE_ACCOUNT
 from properties.core import COVER, INVARIANT, Property
 
 #: The core-group resource name of Secrets, and the answer that discloses
@@ -196,7 +195,8 @@ ACKNOWLEDGED_UPDATES_NOT_LOST = Property(
 def token_answered(m, state) -> bool:
     """The last request came with a ServiceAccount's token and was answered."""
     last = state[1]
-    return bool(last) and last[0] == OK and bool(last[1]) and last[1][0] == SERVICE_ACCOUNT
+    # an identity is ("ServiceAccount", namespace, name) for a token's bearer
+    return bool(last) and last[0] == OK and bool(last[1]) and last[1][0] == "ServiceAccount"
 
 
 TOKEN_ANSWERED = Property(
