@@ -283,3 +283,12 @@ class Composition(Machine):
 
     def tag(self, step):
         return self.tags[step.name]
+
+
+def arity(handler) -> int:
+    """How many step parameters a handler ``(self, state, *params)`` takes:
+    a step of another shape is not one of the machine's (apply returns None),
+    while an exception *inside* a handler is a bug and propagates, so it
+    surfaces as an internal error instead of silently disabling the step."""
+    code = handler.__code__
+    return code.co_argcount - 2

@@ -74,3 +74,22 @@ def test_composition_interleaves_parts_and_fires_links():
 def test_link_to_an_unknown_component_is_an_error():
     with pytest.raises(ValueError, match="unknown component"):
         Composition([("a", Lock(1))], links=[Link("x", "a", "zz", None, None)])
+
+
+def test_a_raising_handler_is_an_error_not_a_disabled_step(monkeypatch):
+    """A handler that raises by mistake must not read as "step not enabled":
+    that pruned a 6,595-state model to 4 states reported as holding."""
+    import pytest
+
+    from checker.catalog.apiserver import COMPONENT
+    from checker.explore import explore
+
+    model = next(m for m in COMPONENT.models if m.name == "apiserver-lifecycle")
+    machine = model.machine()
+
+    def broken(self, store, i, policy):  # the signature of the real ``_Delete``
+        raise TypeError("a bug in the handler")
+
+    monkeypatch.setattr(type(machine), "_Delete", broken)
+    with pytest.raises(TypeError):
+        explore(machine, model.properties)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from model.apiserver import registry
 from model.apiserver import resources as res
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, arity
 from model.store import mvcc
 from model.store.mvcc import EQUAL, MOD, Compare, Put, Range, Txn
 
@@ -141,10 +141,9 @@ class ApiserverAdmission(Machine):
         handler = getattr(self, "_" + step.name, None)
         if handler is None or step.name not in self.tags:
             return None
-        try:
-            new = handler(state, *step.params)
-        except (TypeError, IndexError, KeyError, ValueError):
-            return None  # not a step of this machine (a hand-edited trace)
+        if len(step.params) != arity(handler):
+            return None  # not a step of this machine
+        new = handler(state, *step.params)
         if new is None or mvcc.revision(new[0]) > self.max_revision:
             return None  # beyond the bound: this request never happens
         return new

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from model.apiserver import registry
 from model.apiserver import resources as res
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, arity
 from model.store import mvcc
 
 NAMESPACE = "default"
@@ -167,10 +167,9 @@ class ApiserverLifecycle(Machine):
             return None
         if name not in self.tags:
             return None
-        try:
-            new = handler(state, *p)
-        except (TypeError, IndexError):
-            return None  # not a step of this machine (a hand-edited trace)
+        if len(p) != arity(handler):
+            return None  # not a step of this machine
+        new = handler(state, *p)
         if new is None or (name in _ENV and mvcc.revision(new) > self.max_revision):
             return None  # a client request beyond the bound never happens
         return new

@@ -55,7 +55,7 @@ from model.informer import deltafifo as fifo_ops
 from model.informer import server
 from model.informer import workqueue as wq_ops
 from model.informer.deltafifo import ADDED, DELETED, UPDATED
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, arity
 from model.store.mvcc import (
     INITIAL, Compact, Delete, Put, apply_valid, describe, history, record_at,
 )
@@ -233,10 +233,9 @@ class Informer(Machine):
         handler = getattr(self, "_" + step.name, None)
         if handler is None or step.name not in self.tags:
             return None
-        try:
-            return handler(state, *step.params)
-        except (TypeError, ValueError, IndexError):
-            return None  # parameters this machine never proposes (a hand-edited trace)
+        if len(step.params) != arity(handler):
+            return None  # not a step of this machine
+        return handler(state, *step.params)
 
     # -- writers -----------------------------------------------------------
     def _write(self, state, client, key, request, want_present):
