@@ -1,0 +1,160 @@
+"""The runtime service under every sequence of calls and faults.
+
+Why a machine around ``model.cri.runtime.call``: the oracle answers one call;
+whether its answers compose into a runtime that keeps its promises (no
+container runs outside a ready sandbox, a stopped sandbox has given back its
+network namespace, a container is started at most once, idempotent calls
+answer OK) is a property of every reachable state, which only exhaustive
+exploration of call sequences shows. A client (environment) may send any
+call with any id — including ids that are stale or were never handed out —
+and the runtime suffers faults: a container's process exits by itself, the
+runtime daemon restarts (losing the state of one container or none).
+
+State: ``(runtime, last)``; ``last`` is the most recent call and its answer
+as ``(method, params, code)`` with code ``"OK"`` or the gRPC code, or ``()``
+before any call. Keeping it lets transition properties judge answers.
+
+Bounds: ``uids`` pods, container ``names`` per sandbox, ``attempts`` values
+of metadata.attempt, at most ``max_sandboxes`` sandboxes and
+``max_containers`` containers at once (larger creates are not proposed).
+"""
+
+from __future__ import annotations
+
+from model.cri import runtime as rt
+from model.kernel import ENVIRONMENT, FAULT, Machine, Mutant, Step
+
+OK = "OK"
+NAMES = ("a", "b", "c")
+STOP_TIMEOUT = 10
+
+_CALLS = ("RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "CreateContainer",
+          "StartContainer", "StopContainer", "RemoveContainer")
+
+
+def request(method: str, params: tuple) -> dict:
+    """The proto-shaped request a step's parameters stand for."""
+    if method == "RunPodSandbox":
+        uid, attempt = params
+        return {"config": {"metadata": {"uid": uid, "attempt": attempt}}}
+    if method in ("StopPodSandbox", "RemovePodSandbox"):
+        return {"pod_sandbox_id": str(params[0])}
+    if method == "CreateContainer":
+        sid, name, attempt = params
+        return {"pod_sandbox_id": str(sid),
+                "config": {"metadata": {"name": name, "attempt": attempt}}}
+    if method == "StopContainer":
+        return {"container_id": str(params[0]), "timeout": STOP_TIMEOUT}
+    return {"container_id": str(params[0])}
+
+
+class CriRuntime(Machine):
+    name = "cri"
+    tags = {**{m: ENVIRONMENT for m in _CALLS}, "ContainerDied": FAULT,
+            "RuntimeRestart": FAULT}
+    rare = frozenset({"RuntimeRestart"})
+    mutants = {
+        rt.STOP_LEAVES_CONTAINERS: Mutant(
+            "StopPodSandbox stops the sandbox but leaves its containers running "
+            "(api.proto: 'If there are any running containers in the sandbox, they must be "
+            "forcibly terminated')", violates="cri_no_running_outside_ready_sandbox"),
+        rt.START_IN_STOPPED_SANDBOX: Mutant(
+            "CreateContainer and StartContainer do not check that the sandbox is ready: a "
+            "container runs in a sandbox whose network namespace is gone",
+            violates="cri_no_running_outside_ready_sandbox"),
+        rt.STOP_KEEPS_NETNS: Mutant(
+            "StopPodSandbox marks the sandbox not ready but keeps its network namespace "
+            "(api.proto: StopPodSandbox 'reclaims network resources (e.g., IP addresses)')",
+            violates="cri_stopped_sandbox_releases_netns"),
+        rt.REMOVE_ABSENT_IS_ERROR: Mutant(
+            "removing (or stopping) what no longer exists answers NOT_FOUND (api.proto: "
+            "'This call is idempotent, and must not return an error if ... already been "
+            "removed')", violates="cri_idempotent_answers"),
+        rt.SECOND_STOP_FAILS: Mutant(
+            "a second StopPodSandbox answers an error (api.proto: 'multiple StopPodSandbox "
+            "calls are expected')", violates="cri_idempotent_answers"),
+        rt.RESTARTS_EXITED: Mutant(
+            "StartContainer runs an exited container again instead of refusing (the kubelet "
+            "restarts by creating a new container with the next attempt)",
+            violates="cri_container_lifecycle"),
+        rt.RESTART_FORGETS_EXIT_CODE: Mutant(
+            "a runtime restart reloads exited containers with exit code 0, so a failed "
+            "container reads as succeeded (the kubelet would not restart it under OnFailure)",
+            violates="cri_exit_code_kept"),
+    }
+
+    def __init__(self, *, uids: int = 1, names: int = 1, attempts: int = 2,
+                 max_sandboxes: int = 2, max_containers: int = 2, mutant: str | None = None):
+        super().__init__(mutant)
+        if not 1 <= names <= len(NAMES):
+            raise ValueError(f"names must be 1..{len(NAMES)}")
+        self.uids, self.names, self.attempts = uids, names, attempts
+        self.max_sandboxes, self.max_containers = max_sandboxes, max_containers
+
+    def config(self):
+        return {"uids": self.uids, "names": self.names, "attempts": self.attempts,
+                "max_sandboxes": self.max_sandboxes, "max_containers": self.max_containers}
+
+    def init_states(self):
+        yield (rt.INITIAL, ())
+
+    def steps(self, state):
+        runtime = state[0]
+        sids, cids = range(self.max_sandboxes), range(self.max_containers)
+        if len(runtime[0]) < self.max_sandboxes:
+            for uid in range(self.uids):
+                for attempt in range(self.attempts):
+                    yield Step("RunPodSandbox", (uid, attempt))
+        for sid in sids:
+            yield Step("StopPodSandbox", (sid,))
+            yield Step("RemovePodSandbox", (sid,))
+        if len(runtime[1]) < self.max_containers:
+            for s in runtime[0]:
+                for name in NAMES[:self.names]:
+                    for attempt in range(self.attempts):
+                        yield Step("CreateContainer", (s[0], name, attempt))
+        for cid in cids:
+            yield Step("StartContainer", (cid,))
+            yield Step("StopContainer", (cid,))
+            yield Step("RemoveContainer", (cid,))
+        for c in runtime[1]:
+            if c[4] == rt.RUNNING:
+                yield Step("ContainerDied", (c[0], 0))
+                yield Step("ContainerDied", (c[0], 1))
+        yield Step("RuntimeRestart", (-1,))
+        for c in runtime[1]:
+            if c[4] in (rt.CREATED, rt.RUNNING):
+                yield Step("RuntimeRestart", (c[0],))
+
+    def apply(self, state, step):
+        runtime, name, params = state[0], step.name, tuple(step.params)
+        if name == "ContainerDied":
+            if len(params) != 2:
+                return None
+            nxt = rt.fault(runtime, name, {"container_id": params[0], "exit_code": params[1]},
+                           mutant=self.mutant)
+            return None if nxt is None else (nxt, ())
+        if name == "RuntimeRestart":
+            if len(params) != 1:
+                return None
+            lost = () if params[0] < 0 else (params[0],)
+            return (rt.fault(runtime, name, {"lost": lost}, mutant=self.mutant), ())
+        if name not in _CALLS or len(params) != _ARITY[name]:
+            return None
+        nxt, answer = rt.call(runtime, name, request(name, params), mutant=self.mutant)
+        code = OK if rt.ok(answer) else answer.code
+        return (nxt, (name, params, code))
+
+    def view(self, state):
+        runtime, last = state
+        return {
+            "sandboxes": {str(s[0]): {"uid": s[1], "attempt": s[2], "state": s[3],
+                                      "netns": s[4]} for s in runtime[0]},
+            "containers": {str(c[0]): {"sandbox": c[1], "name": c[2], "attempt": c[3],
+                                       "state": c[4], "exit_code": c[5]} for c in runtime[1]},
+            "last": f"{last[0]}{last[1]} -> {last[2]}" if last else "",
+        }
+
+
+_ARITY = {"RunPodSandbox": 2, "StopPodSandbox": 1, "RemovePodSandbox": 1,
+          "CreateContainer": 3, "StartContainer": 1, "StopContainer": 1, "RemoveContainer": 1}
