@@ -13,6 +13,7 @@ from checker.catalog import apiserver
 from checker.catalog import informer
 from checker.catalog import controllers
 from checker.catalog import scheduler
+from checker.catalog import cri
 from checker.errors import BadInput
 from properties.core import Property
 
@@ -32,6 +33,7 @@ COMPONENTS: dict[str, Component] = {
         informer.COMPONENT,
         controllers.COMPONENT,
         scheduler.COMPONENT,
+        cri.COMPONENT,
     )
 }
 
