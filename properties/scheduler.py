@@ -18,9 +18,11 @@ pods/sidecar-containers and init-containers, KEP-753, and the seeds.
 
 from __future__ import annotations
 
+from itertools import combinations
+
 from model.scheduler.machine import (
-    ASSUMED, CACHE, CONFLICTS, ELECT, GONE, LEASE, LEASE_DURATION, LIVE, NODE, ORPHANS, PHASE,
-    PREEMPTED_BY, QUEUE, SCHEDS, SENDING, SERVER, SPENT, TERMINATING,
+    ASSUMED, CACHE, CONFLICTS, ELECT, GONE, LEASE, LEASE_DURATION, LIVE, NODE, NOMINATED,
+    ORPHANS, PHASE, PREEMPTED_BY, QUEUE, SCHEDS, SENDING, SERVER, SPENT, TERMINATING,
 )
 from model.scheduler.objects import DEFAULT_SCHEDULER, HOSTNAME
 from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
@@ -267,6 +269,84 @@ def preempts_lower_only(m, state) -> bool:
                for p, e in enumerate(state[SERVER]) if e[PREEMPTED_BY] >= 0)
 
 
+def preemptions(m, before, after) -> list:
+    """The preemptions a step performs, as ``(preemptor, victims, node)``: the
+    pods it turns terminating naming the preemptor, and the preemptor's
+    nominatedNodeName after the step (-1: none recorded). A step that only
+    records a new nomination for a pending pod counts as a preemption with no
+    victims."""
+    sb, sa = before[SERVER], after[SERVER]
+    victims: dict = {}
+    for q, (b, a) in enumerate(zip(sb, sa)):
+        if b[PREEMPTED_BY] < 0 <= a[PREEMPTED_BY]:
+            victims.setdefault(a[PREEMPTED_BY], set()).add(q)
+    for p, (b, a) in enumerate(zip(sb, sa)):
+        if a[NODE] < 0 and a[NOMINATED] >= 0 and a[NOMINATED] != b[NOMINATED]:
+            victims.setdefault(p, set())
+    return [(p, frozenset(v), sa[p][NOMINATED]) for p, v in sorted(victims.items())]
+
+
+def _fits_without(m, pod, n, others, removed) -> bool:
+    return not failing_filters(m, pod, n, [o for o in others if o[0] not in removed])
+
+
+def _cheapest_highest_victim(m, pod, n, others):
+    """The lowest possible 'highest victim priority' on node ``n``: over every
+    non-empty set of live lower-priority pods of ``n`` whose removal lets the
+    pod pass every filter there (brute force; None if no set does)."""
+    lower = [q for q, other, at, terminating in others
+             if at == n and not terminating and other.priority < pod.priority]
+    best = None
+    for size in range(1, len(lower) + 1):
+        for chosen in combinations(lower, size):
+            if _fits_without(m, pod, n, others, set(chosen)):
+                top = max(m.pods[q].priority for q in chosen)
+                best = top if best is None else min(best, top)
+    return best
+
+
+def preemption_fault(m, before, after) -> str | None:
+    """Which rule a preemption of the step breaks, or None. Each preemption is
+    judged against the pods the apiserver holds on nodes before the step
+    (terminating ones still hold their requests) with the filter table:
+
+    * ``not nominated``: the victims are on the node recorded as the
+      preemptor's nominatedNodeName;
+    * ``no room``: removing them lets the preemptor pass every filter there;
+    * ``victim spared``: none of them could be spared;
+    * ``lower pod would do``: none could be swapped for one lower-priority
+      pod of that node;
+    * ``better node``: no node offers victims whose highest priority is lower.
+    """
+    for p, victims, n in preemptions(m, before, after):
+        pod = m.pods[p]
+        others = at_bind(m, before, p)
+        where = {q: at for q, _, at, _ in others}
+        if n < 0 or any(where.get(v) != n for v in victims):
+            return "not nominated"
+        if not victims or not _fits_without(m, pod, n, others, victims):
+            return "no room"
+        for v in victims:
+            if _fits_without(m, pod, n, others, victims - {v}):
+                return "victim spared"
+        for v in victims:
+            for u, other, at, terminating in others:
+                if at == n and u not in victims and not terminating and \
+                        other.priority < m.pods[v].priority and \
+                        _fits_without(m, pod, n, others, (victims - {v}) | {u}):
+                    return "lower pod would do"
+        top = max(m.pods[v].priority for v in victims)
+        cheapest = [c for c in (_cheapest_highest_victim(m, pod, k, others)
+                                for k in range(len(m.nodes))) if c is not None]
+        if cheapest and top > min(cheapest):
+            return "better node"
+    return None
+
+
+def preemption_minimal_lowest(m, before, step, after) -> bool:
+    return preemption_fault(m, before, after) is None
+
+
 def spread_within_max_skew(m, before, step, after) -> bool:
     for p in newly_bound(before, after):
         pod, n = m.pods[p], after[SERVER][p][NODE]
@@ -412,6 +492,23 @@ PREEMPTS_LOWER_ONLY = Property(
     "one or more Pods with lower priority than P would enable P to be scheduled'; 'preemption "
     "must not happen when ... the pending Pods have equal or lower priority than the victims'",
     preempts_lower_only)
+PREEMPTION_MINIMAL_LOWEST = Property(
+    "sched_preemption_minimal_lowest_victims", "scheduler", TRANSITION,
+    "when a pod P preempts, judged by the filter table against the pods the apiserver holds on "
+    "nodes: P's nominatedNodeName is set to the node N its victims are on; once the victims are "
+    "gone P passes every filter on N (pods already terminating still hold their requests); no "
+    "victim could be spared; no victim could be swapped for one lower-priority pod of N; and "
+    "no node has a set of lower-priority pods whose removal makes room and whose highest "
+    "priority is lower than that of P's victims",
+    _DOCS + "pod-priority-preemption: 'When Pod P preempts one or more Pods on Node N, "
+    "nominatedNodeName field of Pod P's status is set to the name of Node N'; 'Preemption "
+    "logic tries to find a node where removal of one or more Pods with lower priority than P "
+    "would enable P to be scheduled'; kubernetes/community design-proposals/scheduling/"
+    "pod-preemption.md, 'Preemption order': 'Scheduler starts from the lowest priority and "
+    "considers enough pods that should be preempted', 'Scheduler will try to minimize the "
+    "number of preempted pods'; kubernetes/community#1228: in choosing the node 'the most "
+    "significant metric is the highest priority of victims' (PDBs are not modelled)",
+    preemption_minimal_lowest)
 SPREAD_WITHIN_MAX_SKEW = Property(
     "sched_spread_within_max_skew", "scheduler", TRANSITION,
     "after every bind of a pod with a DoNotSchedule spread constraint, the matching pods in its "
@@ -483,8 +580,10 @@ COVER_CUSTOM_BINDS = Property(
 _SAFETY = (BOUND_NODE_PASSES_FILTERS, NODE_WITHIN_ALLOCATABLE, BOUND_AT_MOST_ONCE)
 PLACEMENT = _SAFETY + (BOUND_BY_NAMED_SCHEDULER, NO_LEAKED_RESERVATION,
                        FEASIBLE_POD_EVENTUALLY_BOUND, COVER_CUSTOM_BINDS, COVER_UNSCHEDULABLE)
-PREEMPTION = _SAFETY + (PREEMPTS_LOWER_ONLY, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION,
-                        COVER_UNSCHEDULABLE)
+PREEMPTION = _SAFETY + (PREEMPTS_LOWER_ONLY, PREEMPTION_MINIMAL_LOWEST,
+                        FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION, COVER_UNSCHEDULABLE)
+VICTIMS = _SAFETY + (PREEMPTS_LOWER_ONLY, PREEMPTION_MINIMAL_LOWEST,
+                     FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION)
 SPREAD = _SAFETY + (SPREAD_WITHIN_MAX_SKEW, FEASIBLE_POD_EVENTUALLY_BOUND,
                     COVER_SPREAD_BESIDE_TERMINATING)
 BINDING = _SAFETY + (NO_LEAKED_RESERVATION, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_BIND_CONFLICT)

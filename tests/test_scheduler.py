@@ -6,7 +6,7 @@ found where the catalog's bounds leave them out."""
 
 import pytest
 
-from checker.catalog.scheduler import BINDING, MODELS, PLACEMENT, PREEMPTION, SPREAD
+from checker.catalog.scheduler import BINDING, MODELS, PLACEMENT, PREEMPTION, SPREAD, VICTIMS
 from checker.explore import explore
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
@@ -119,3 +119,56 @@ def test_binding_model_reaches_a_409_from_a_binding_left_on_the_wire():
                 Step("Schedule", (0, 1, 2)), Step("OrphanBind", (0,)), Step("Bind", (0, 1)))
     assert state[SERVER][1][NODE] == 1 and props.some_bind_conflict(machine, state)
     assert props.no_leaked_reservation(machine, state)
+
+
+@pytest.mark.parametrize("mutant, rule", [
+    ("preemption_without_nomination", "not nominated"),
+    ("preemption_counts_terminating_victims", "no room"),
+    ("preempts_every_lower_priority_pod", "victim spared"),
+    ("preemption_reprieves_lowest_first", "lower pod would do"),
+    ("preemption_picks_worst_node", "better node"),
+])
+def test_each_victim_rule_is_broken_by_its_own_mutant(mutant, rule):
+    """The preemption property has five clauses; each victim mutant breaks a
+    different one on the pending pod's first cycle, and the correct
+    scheduler breaks none: evicting a1 alone, on n0, nominated there."""
+    correct = VICTIMS.machine()
+    (state,) = correct.init_states()
+    step = Step("Unschedulable", (0, 5))
+    after = correct.apply(state, step)
+    assert props.preemptions(correct, state, after) == [(5, frozenset({0}), 0)]
+    assert props.preemption_fault(correct, state, after) is None
+    machine = VICTIMS.machine(mutant)
+    assert props.preemption_fault(machine, state, machine.apply(state, step)) == rule
+
+
+def test_the_design_proposals_example_preempts_only_the_priority_2_pod():
+    """kubernetes/community pod-preemption.md: capacity 10, a priority-10 pod
+    asking 5, running {p0: 3, p1: 1, p2: 5, p3: 1} — 'scheduler will preempt
+    the priority 2 pod only'. The plugin does, and the property accepts that
+    and rejects the other minimal-looking choices."""
+    from model.scheduler.objects import Node, Pod, Resources as R
+    from model.scheduler.plugins import Plugins
+    nodes = (Node("n", R(10, 0)),)
+    pods = tuple(Pod(f"p{i}", containers=(R(r, 0),), priority=i)
+                 for i, r in enumerate((3, 1, 5, 1))) + (Pod("new", (R(5, 0),), priority=10),)
+    placed = [(i, pods[i], 0, False) for i in range(4)]
+    assert Plugins().preemption(pods[4], nodes, placed) == (0, (2,))
+
+    class Cluster:
+        pass
+    m = Cluster()
+    m.nodes, m.pods = nodes, pods
+    before = ((tuple((0, "default-scheduler", 0, -1, -1) for _ in range(4))
+               + ((-1, "", 0, -1, -1),)), (), (), (0, 0, 0, 0))
+
+    def judged(victims):
+        server = list(before[SERVER])
+        for v in victims:
+            server[v] = (0, "default-scheduler", 1, -1, 4)
+        server[4] = (-1, "", 0, 0, -1)
+        return props.preemption_fault(m, before, (tuple(server),) + before[1:])
+    assert judged({2}) is None
+    assert judged({0, 1}) == "no room"              # 3 + 1 freed: 4 < 5
+    assert judged({0, 1, 2}) == "victim spared"
+    assert judged({0, 3}) == "no room"

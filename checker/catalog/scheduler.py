@@ -13,6 +13,7 @@ from __future__ import annotations
 from checker.catalog import Component, Model
 from model.scheduler.machine import (
     BindingScheduler, HAScheduler, PlacementScheduler, PreemptionScheduler, SpreadScheduler,
+    VictimsScheduler,
 )
 from properties import scheduler as props
 
@@ -31,6 +32,16 @@ PREEMPTION = Model(
     # 2 full nodes, 2 pending pods of priority 10, one victim of priority 0
     bounds={"crashes": 0, "bind_failures": 0, "deletions": 0},
     properties=props.PREEMPTION,
+    hypothesis_bounds={"bind_failures": 1},
+)
+
+VICTIMS = Model(
+    name="scheduler-victims",
+    build=VictimsScheduler,
+    # 2 full nodes (three lower-priority pods on n0; one live and one
+    # terminating on n1), 1 pending pod of priority 10: which victims, where
+    bounds={"crashes": 0, "bind_failures": 0, "deletions": 0},
+    properties=props.VICTIMS,
     hypothesis_bounds={"bind_failures": 1},
 )
 
@@ -66,7 +77,7 @@ HA = Model(
     hypothesis_bounds={"crashes": 2, "bind_failures": 1},
 )
 
-MODELS = (PLACEMENT, PREEMPTION, SPREAD, BINDING, HA)
+MODELS = (PLACEMENT, PREEMPTION, VICTIMS, SPREAD, BINDING, HA)
 
 COMPONENT = Component(
     "scheduler",

@@ -126,6 +126,11 @@ SPREAD_WRONG_KEY = "spread_wrong_topology_key"
 NEVER_FORGETS = "never_forgets_failed_bind"
 KEEPS_ON_CONFLICT = "keeps_assumed_on_conflict"
 BIND_OVERWRITES = "bind_overwrites_bound_pod"
+PREEMPTS_ALL_LOWER = "preempts_every_lower_priority_pod"
+REPRIEVES_LOWEST = "preemption_reprieves_lowest_first"
+WORST_NODE = "preemption_picks_worst_node"
+TERMINATING_VICTIMS = "preemption_counts_terminating_victims"
+NO_NOMINATION = "preemption_without_nomination"
 
 ALL_MUTANTS = {
     INIT_SUMMED: Mutant(
@@ -185,6 +190,34 @@ ALL_MUTANTS = {
         "already assigned to node', a 409): a second bind moves a bound pod to another node "
         "(no upstream bug; the check the 409 exists for)",
         violates="sched_bound_at_most_once"),
+    PREEMPTS_ALL_LOWER: Mutant(
+        "preemption evicts every lower-priority pod of the chosen node, with no reprieve: "
+        "pods whose removal the preemptor does not need are killed (design proposal "
+        "pod-preemption: 'Scheduler will try to minimize the number of preempted pods')",
+        violates="sched_preemption_minimal_lowest_victims"),
+    REPRIEVES_LOWEST: Mutant(
+        "the reprieve runs lowest priority first, so the lowest pods are kept and a "
+        "higher-priority one is evicted in their place (design proposal: 'scheduler considers "
+        "the lowest priority pods for preemption first')",
+        violates="sched_preemption_minimal_lowest_victims"),
+    WORST_NODE: Mutant(
+        "the node ranking is reversed: the node whose victims have the highest priority is "
+        "chosen (design proposal and community PR #1228: the most significant metric is the "
+        "highest priority of the victims, the lowest wins)",
+        violates="sched_preemption_minimal_lowest_victims"),
+    TERMINATING_VICTIMS: Mutant(
+        "pods already terminating are taken as preemption candidates: their request is "
+        "counted as freed, a node where they still hold it is nominated and nothing is "
+        "evicted there, so the preemptor does not fit once its victims are gone "
+        "(seeded; related: kubernetes/kubernetes#104266, telling preemption victims from other "
+        "terminating pods)",
+        violates="sched_preemption_minimal_lowest_victims"),
+    NO_NOMINATION: Mutant(
+        "preemption evicts the victims but does not record the preemptor's "
+        "status.nominatedNodeName (docs, pod-priority-preemption: 'When Pod P preempts one or "
+        "more Pods on Node N, nominatedNodeName field of Pod P's status is set to the name of "
+        "Node N')",
+        violates="sched_preemption_minimal_lowest_victims"),
 }
 
 
@@ -212,7 +245,12 @@ class Scheduler(Machine):
         self.plugins = Plugins(request=request, honor_taints=mutant != IGNORES_TAINT,
                                spread_counts_terminating=mutant == SPREAD_TERMINATING,
                                spread_key="kubernetes.io/hostname"
-                               if mutant == SPREAD_WRONG_KEY else None)
+                               if mutant == SPREAD_WRONG_KEY else None,
+                               reprieve={PREEMPTS_ALL_LOWER: "none",
+                                         REPRIEVES_LOWEST: "lowest_first"}.get(
+                                   mutant, "highest_first"),
+                               victims_include_terminating=mutant == TERMINATING_VICTIMS,
+                               worst_node=mutant == WORST_NODE)
         self.lower = (lambda v, p: v <= p) if mutant == PREEMPTS_EQUAL else (lambda v, p: v < p)
         self._cycles: dict = {}
 
@@ -408,7 +446,7 @@ class Scheduler(Machine):
                 if e[PHASE] == LIVE:
                     nxt = self._write(nxt, v, (e[NODE], e[BY], TERMINATING, e[NOMINATED], p))
             e = nxt[SERVER][p]
-            if e[NOMINATED] != node:
+            if e[NOMINATED] != node and self.mutant != NO_NOMINATION:
                 nxt = self._write(nxt, p, e[:NOMINATED] + (node,) + e[NOMINATED + 1:])
         return nxt
 
@@ -551,6 +589,15 @@ class PreemptionScheduler(Scheduler):
     name = "scheduler-preemption"
     scenario = "preemption"
     mutants = _with("preemption", PREEMPTS_EQUAL)["mutants"]
+
+
+class VictimsScheduler(Scheduler):
+    """Which pods preemption evicts and on which node: several lower-priority
+    pods per node, a terminating one, one right answer."""
+    name = "scheduler-victims"
+    scenario = "victims"
+    mutants = _with("victims", PREEMPTS_ALL_LOWER, REPRIEVES_LOWEST, WORST_NODE,
+                    TERMINATING_VICTIMS, NO_NOMINATION)["mutants"]
 
 
 class SpreadScheduler(Scheduler):
@@ -765,4 +812,5 @@ class HAScheduler(Scheduler):
 
 
 __all__ = ["HAScheduler", "Scheduler", "PlacementScheduler", "PreemptionScheduler", "SpreadScheduler",
+           "VictimsScheduler",
            "BindingScheduler", "ALL_MUTANTS", "InitContainer", "DEFAULT_SCHEDULER"]

@@ -199,6 +199,12 @@ class Plugins:
     honor_taints: bool = True
     spread_counts_terminating: bool = False
     spread_key: str | None = None
+    #: preemption variants the victim mutants swap: reprieve order
+    #: ("highest_first" is upstream's; "lowest_first" and "none" are bugs),
+    #: terminating pods taken as candidates, the node ranking reversed
+    reprieve: str = "highest_first"
+    victims_include_terminating: bool = False
+    worst_node: bool = False
 
     def passes(self, pod: Pod, node_index: int, nodes, placed) -> bool:
         node = nodes[node_index]
@@ -232,15 +238,19 @@ class Plugins:
         add them back one by one, highest priority first, as long as it still
         fits — those left out are the victims. None: the node cannot help."""
         candidates = [e for e in on_node(placed, node_index)
-                      if not e[3] and lower(e[1].priority, pod.priority)]
+                      if (self.victims_include_terminating or not e[3])
+                      and lower(e[1].priority, pod.priority)]
         if not candidates:
             return None
         ids = {e[0] for e in candidates}
         rest = [e for e in placed if e[0] not in ids or e[2] != node_index]
         if not self.passes(pod, node_index, nodes, rest):
             return None
+        if self.reprieve == "none":
+            return tuple(sorted(ids))
+        sign = 1 if self.reprieve == "lowest_first" else -1
         victims = []
-        for e in sorted(candidates, key=lambda e: (-e[1].priority, e[0])):
+        for e in sorted(candidates, key=lambda e: (sign * e[1].priority, e[0])):
             if self.passes(pod, node_index, nodes, rest + [e]):
                 rest.append(e)
             else:
@@ -260,6 +270,8 @@ class Plugins:
                 continue
             ps = [prio[v] for v in victims]
             rank = (max(ps, default=-1), sum(ps), len(ps), i)
+            if self.worst_node:
+                rank = tuple(-r for r in rank)
             if best is None or rank < best[0]:
                 best = (rank, i, victims)
         return None if best is None else (best[1], best[2])

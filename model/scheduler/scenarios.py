@@ -67,6 +67,30 @@ def preemption():
     return (DEFAULT_SCHEDULER,), nodes, pods, {0: (0, False), 1: (1, False)}
 
 
+def victims():
+    """Which victims and which node preemption picks. n0 (1500m) is full with
+    a1, b2, c3 (500m each, priorities 1, 2, 3); n1 (1000m) is full with d5
+    (500m, priority 5) and t0 (500m, priority 0, already terminating). The
+    pending p (500m, priority 10) fits nowhere. Evicting a1 alone makes room
+    on n0 (highest victim priority 1); on n1 it takes d5 (priority 5), since
+    t0 is on its way out anyway and still holds its request. So the docs'
+    rules give exactly one answer, n0 and {a1}, and each wrong rule another:
+    every lower pod ({a1, b2, c3}), the higher ones first ({c3}), the worse
+    node (n1, {d5}), or t0 counted as a victim (n1, none evicted)."""
+    nodes = (Node("n0", R(1500, 0)), Node("n1", R(1000, 0)))
+    half = (R(500, 0),)
+    pods = (
+        Pod("a1", containers=half, priority=1),
+        Pod("b2", containers=half, priority=2),
+        Pod("c3", containers=half, priority=3),
+        Pod("d5", containers=half, priority=5),
+        Pod("t0", containers=half, priority=0),
+        Pod("p", containers=half, priority=10),
+    )
+    bound = {0: (0, False), 1: (0, False), 2: (0, False), 3: (1, False), 4: (1, True)}
+    return (DEFAULT_SCHEDULER,), nodes, pods, bound
+
+
 def spread():
     """Topology spread over zones: zone a = {n0}, zone b = {n1, n2}. t, a
     pod of app=web, is terminating on n0; q (app=web) runs on n1. p and r
@@ -115,4 +139,4 @@ def ha():
     return (DEFAULT_SCHEDULER, DEFAULT_SCHEDULER), nodes, pods, {}
 
 
-SCENARIOS = {f.__name__: f for f in (placement, preemption, spread, binding, ha)}
+SCENARIOS = {f.__name__: f for f in (placement, preemption, victims, spread, binding, ha)}
