@@ -63,6 +63,11 @@ def build_parser() -> Parser:
                         "the violation reproduces, 0 when it no longer does")
     r.add_argument("file")
     r.add_argument("--json", action="store_true")
+    v = tsub.add_parser("view", help="write the trace as one self-contained HTML page of "
+                        "swimlanes (opens offline; step with the arrow keys)")
+    v.add_argument("file")
+    v.add_argument("--out", metavar="FILE.html", help="the page to write, which must not "
+                   "exist (default: the trace's name with .html, in the current directory)")
 
     h = sub.add_parser("check-history", help="check a history for linearizability "
                        "(Jepsen/Knossos EDN logs, porcupine EDN, kubemc JSONL)")
@@ -197,6 +202,11 @@ def cmd_mutants(args) -> int:
 def cmd_trace(args) -> int:
     from checker import traces
 
+    if args.trace_command == "view":
+        from checker.trace_view import view
+
+        print(f"wrote {view(args.file, args.out)}")
+        return HOLDS
     trace = traces.load(args.file)
     if args.trace_command == "show":
         print(traces.show(trace))
