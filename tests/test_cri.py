@@ -1,0 +1,169 @@
+"""The CRI runtime model: the oracle's answers call by call (api.proto's
+documented ones), the correct runtime holding every property with every
+cover reached, each seeded bug caught by explore and hypothesis with a
+replaying trace, and the committed traces replaying."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from checker import traces
+from checker.catalog.cri import RUNTIME
+from model.cri import runtime as rt
+from model.cri.machine import CriRuntime
+from model.kernel import Step
+from properties import cri as props
+from tests.controller_checks import (
+    assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds,
+)
+
+TRACES = Path(__file__).resolve().parents[1] / "traces" / "cri"
+
+
+def _sandbox(state, uid="u", attempt=0):
+    return rt.call(state, "RunPodSandbox", {"config": {"metadata": {"uid": uid,
+                                                                     "attempt": attempt}}})
+
+
+def _create(state, sid, name="c", attempt=0):
+    return rt.call(state, "CreateContainer", {
+        "pod_sandbox_id": sid, "config": {"metadata": {"name": name, "attempt": attempt}}})
+
+
+def _running():
+    state, answer = _sandbox(rt.INITIAL)
+    sid = answer["pod_sandbox_id"]
+    state, answer = _create(state, sid)
+    cid = answer["container_id"]
+    state, answer = rt.call(state, "StartContainer", {"container_id": cid})
+    assert answer == {}
+    return state, sid, cid
+
+
+def test_a_sandbox_runs_ready_with_its_namespace_and_a_container_runs_in_it():
+    state, sid, cid = _running()
+    _, status = rt.call(state, "PodSandboxStatus", {"pod_sandbox_id": sid})
+    assert status["status"]["state"] == rt.READY and status["status"]["network"]["namespace"]
+    _, status = rt.call(state, "ContainerStatus", {"container_id": cid})
+    assert status["status"]["state"] == rt.RUNNING
+    assert status["status"]["metadata"] == {"name": "c", "attempt": 0}
+    _, listed = rt.call(state, "ListContainers", {"filter": {"pod_sandbox_id": sid}})
+    assert [c["id"] for c in listed["containers"]] == [cid]
+    _, listed = rt.call(state, "ListContainers", {"filter": {"state": {"state": rt.EXITED}}})
+    assert listed["containers"] == []
+
+
+def test_stopping_a_sandbox_kills_its_containers_releases_the_namespace_and_is_idempotent():
+    state, sid, cid = _running()
+    state, answer = rt.call(state, "StopPodSandbox", {"pod_sandbox_id": sid})
+    assert answer == {}
+    assert rt.container(state, cid)[4:] == (rt.EXITED, rt.KILLED)
+    assert rt.sandbox(state, sid)[3:] == (rt.NOTREADY, False)
+    again, answer = rt.call(state, "StopPodSandbox", {"pod_sandbox_id": sid})
+    assert answer == {} and again == state                    # a second stop succeeds
+    gone, answer = rt.call(state, "RemovePodSandbox", {"pod_sandbox_id": sid})
+    assert answer == {} and gone == rt.INITIAL                 # its containers go with it
+    for method, key in (("RemovePodSandbox", "pod_sandbox_id"), ("StopPodSandbox",
+                                                                 "pod_sandbox_id"),
+                        ("RemoveContainer", "container_id")):
+        assert rt.call(gone, method, {key: "0"}) == (gone, {})  # removing what is gone
+    for method, key in (("PodSandboxStatus", "pod_sandbox_id"), ("ContainerStatus",
+                                                                 "container_id"),
+                        ("StopContainer", "container_id"), ("StartContainer",
+                                                            "container_id")):
+        assert rt.call(gone, method, {key: "0"})[1].code == rt.NOT_FOUND
+
+
+def test_a_container_is_started_once_and_stopped_idempotently():
+    state, sid, cid = _running()
+    assert rt.call(state, "StartContainer", {"container_id": cid})[1].code == \
+        rt.FAILED_PRECONDITION
+    state, answer = rt.call(state, "StopContainer", {"container_id": cid, "timeout": 5,
+                                                      "exit_code": 143})
+    assert answer == {} and rt.container(state, cid)[4:] == (rt.EXITED, 143)
+    assert rt.call(state, "StopContainer", {"container_id": cid, "timeout": 5}) == (state, {})
+    assert rt.call(state, "StartContainer", {"container_id": cid})[1].code == \
+        rt.FAILED_PRECONDITION
+    # the restart is a new container with the next attempt
+    state, answer = _create(state, sid, attempt=1)
+    assert answer == {"container_id": "1"}
+    assert _create(state, sid, attempt=1)[1].code == rt.ALREADY_EXISTS
+
+
+def test_containers_need_a_ready_sandbox():
+    state, answer = _sandbox(rt.INITIAL)
+    assert _create(state, "7")[1].code == rt.NOT_FOUND
+    state, _ = rt.call(state, "StopPodSandbox", {"pod_sandbox_id": "0"})
+    assert _create(state, "0")[1].code == rt.FAILED_PRECONDITION
+    assert _sandbox(state)[1].code == rt.ALREADY_EXISTS
+    assert "pod_sandbox_id" in _sandbox(state, attempt=1)[1]
+
+
+def test_faults_and_timeouts():
+    state, sid, cid = _running()
+    died = rt.fault(state, "ContainerDied", {"container_id": cid, "exit_code": 3})
+    assert rt.container(died, cid)[4:] == (rt.EXITED, 3)
+    assert rt.fault(died, "ContainerDied", {"container_id": cid, "exit_code": 1}) is None
+    assert rt.fault(died, "RuntimeRestart", {"lost": ()}) == died       # state survives
+    lost = rt.fault(state, "RuntimeRestart", {"lost": (cid,)})
+    assert rt.container(lost, cid)[4] == rt.UNKNOWN
+    stopped, _ = rt.call(lost, "StopContainer", {"container_id": cid, "timeout": 0})
+    assert rt.container(stopped, cid)[4] == rt.EXITED
+    both = rt.timed_out(state, "StopContainer", {"container_id": cid, "timeout": 1})
+    assert both[0] == state and rt.container(both[1], cid)[4] == rt.EXITED
+    assert rt.timed_out(state, "ListContainers", {}) == (state,)
+
+
+def test_bad_requests_are_refused_loudly():
+    with pytest.raises(ValueError):
+        rt.call(rt.INITIAL, "Exec", {})
+    with pytest.raises(ValueError):
+        rt.call(rt.INITIAL, "RunPodSandbox", {"config": {}})
+    with pytest.raises(ValueError):
+        rt.fault(rt.INITIAL, "Reboot", {})
+
+
+def test_the_correct_runtime_holds_every_property_with_every_cover_reached():
+    outcome = assert_holds(RUNTIME)
+    assert outcome.stats.states > 10_000
+
+
+@pytest.mark.parametrize("mutant", sorted(CriRuntime.mutants))
+def test_every_mutant_is_caught_by_explore(tmp_path, mutant):
+    assert_caught_by_explore(RUNTIME, mutant, tmp_path)
+
+
+@pytest.mark.parametrize("mutant", sorted(CriRuntime.mutants))
+def test_every_mutant_is_caught_by_hypothesis(tmp_path, mutant):
+    assert_caught_by_hypothesis(RUNTIME, mutant, tmp_path)
+
+
+def test_every_mutant_has_committed_traces_that_replay():
+    for mutant in CriRuntime.mutants:
+        for engine in ("explore", "hypothesis"):
+            (path,) = TRACES.glob(f"cri-*-{engine}-{mutant}.itf.json")
+            trace = json.loads(path.read_text())
+            assert traces.replay(trace).reproduced, path.name
+
+
+def test_the_properties_can_fail():
+    """Hand-built bad states and steps each break their property."""
+    m = CriRuntime()
+    ok_state, sid, cid = _running()
+    bad = ((((0, "u", 0, rt.NOTREADY, False),)), ok_state[1])
+    assert props.no_running_outside_ready_sandbox(m, (ok_state, ()))
+    assert not props.no_running_outside_ready_sandbox(m, (bad, ()))
+    assert not props.sandbox_netns_matches_state(m, ((((0, "u", 0, rt.NOTREADY, True),), ()),
+                                                     ()))
+    before = ((((0, "u", 0, rt.NOTREADY, False),), ()), ())
+    step = Step("StopPodSandbox", (0,))
+    assert not props.idempotent_answers(m, before, step, (before[0], ("StopPodSandbox", (0,),
+                                                                       "NOT_FOUND")))
+    exited = (ok_state[0], ((0, 0, "c", 0, rt.EXITED, 1),))
+    assert not props.container_lifecycle(m, (exited, ()), Step("StartContainer", (0,)),
+                                         (ok_state, ()))
+    assert not props.exit_code_kept(m, (exited, ()), Step("RuntimeRestart", (-1,)),
+                                    ((ok_state[0], ((0, 0, "c", 0, rt.EXITED, 0),)), ()))
