@@ -1,0 +1,224 @@
+"""`kubemc trace view`: every trace kubemc writes becomes a page of swimlanes.
+
+The page's behaviour in a real browser is tested in test_trace_view_browser.py;
+here, what the page says: lanes, arrows, diffs, the lasso, the header, and
+that bad input is one line and exit 2, and no file is ever overwritten.
+"""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from checker import trace_lanes, traces
+from checker.cli import main
+from checker.trace_diff import diff
+from checker.trace_view import default_out, render
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = sorted((ROOT / "traces").rglob("*.itf.json"))
+RAFT = ROOT / "traces/store/raft-leader_completeness-explore-figure8_commit.itf.json"
+WRITES = ROOT / "traces/apiserver/apiserver-writes-no_lost_update-explore-update_without_rv_compare.itf.json"
+LASSO = ROOT / "traces/controllers/nodelifecycle-nodelifecycle_converges-explore-keeps_unknown_after_recovery.itf.json"
+Z3 = ROOT / "traces/store/election-election_safety-z3-double_vote.itf.json"
+
+# anything a page could fetch: a src or href attribute, a CSS url(), an import
+FETCH = re.compile(r"""\b(?:src|href)\s*=|url\(\s*['"]?(?!#)|@import|\bfetch\(|XMLHttpRequest""")
+
+
+def test_there_are_committed_traces_of_every_engine():
+    engines = {json.loads(p.read_text())["#meta"].get("engine") for p in COMMITTED}
+    assert {"explore", "hypothesis", "z3"} <= engines
+    assert any("loop" in json.loads(p.read_text()) for p in COMMITTED)
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)
+def test_renders_every_committed_trace(path):
+    trace = traces.load(path)
+    page = render(trace, source=path.name)
+    n = len(trace["states"])
+    # one clickable row and one diff section per state, and no more
+    assert len(re.findall(r'<rect class="row" id="row-\d+"', page)) == n
+    assert len(re.findall(r'<section class="step" id="step-\d+"', page)) == n
+    # one event per step (the initial state is not a step)
+    assert page.count('<g class="event"') == n - 1
+    assert f'data-steps="{n}"' in page
+    meta = trace["#meta"]
+    assert f"<h1>{meta['property']} violated</h1>" in page
+    assert meta["command"].replace('"', "&quot;").replace("'", "&#x27;") in page
+    assert ('class="loopband"' in page) == ("loop" in trace)
+    assert not FETCH.search(page), "the page must fetch nothing"
+    assert "__" + "SVG__" not in page and "__" + "STEPS__" not in page
+
+
+def test_raft_servers_are_lanes_and_messages_are_arrows():
+    trace = traces.load(RAFT)
+    lanes = trace_lanes.derive(trace)
+    assert lanes.rule == "servers"
+    assert lanes.names == ["server 0", "server 1", "server 2"]
+    assert lanes.network == ["messages"]
+    events, arrows = trace_lanes.layout(trace, lanes)
+    # step 2 is RequestVote(0, 1): server 0 sends a RequestVoteRequest to
+    # server 1, which consumes it at step 4 (step 3 only updates its term)
+    assert (events[1].action, events[1].home) == ("RequestVote", "server 0")
+    first = arrows[0]
+    assert (first.src, first.dst, first.sent, first.received, first.label) == \
+        ("server 0", "server 1", 2, 4, "RequestVoteRequest")
+    # every arrow goes forward in time between two server lanes
+    assert all(a.received is None or a.received > a.sent for a in arrows)
+    assert {a.label for a in arrows} >= {"RequestVoteResponse", "AppendEntriesRequest"}
+
+
+def test_composition_components_are_lanes_and_links_are_calls():
+    trace = traces.load(WRITES)
+    lanes = trace_lanes.derive(trace)
+    assert (lanes.rule, lanes.names) == ("components", ["clients", "apiserver", "store"])
+    events, arrows = trace_lanes.layout(trace, lanes)
+    assert events[0].action == "clients->apiserver.Call" and events[0].home == "clients"
+    assert (arrows[0].src, arrows[0].dst, arrows[0].sent, arrows[0].received) == \
+        ("clients", "apiserver", 1, 1)
+
+
+def test_a_single_machine_has_a_lane_per_variable_and_the_lasso_is_marked():
+    trace = traces.load(LASSO)
+    lanes = trace_lanes.derive(trace)
+    assert lanes.rule == "variables" and lanes.names == trace["vars"]
+    events, _ = trace_lanes.layout(trace, lanes)
+    deliver = next(e for e in events if e.action == "Deliver")
+    # Deliver moves a watch event from the apiserver's events into the cache
+    assert {"events", "cache"} <= set(deliver.touched)
+    page = render(trace, source=LASSO.name)
+    assert "states 13..16 repeat forever" in page
+    assert "goes back to state 13" in page       # the closing Deliver() step
+    assert "the loop begins here" in page
+
+
+def test_the_changed_parts_are_named():
+    trace = traces.load(RAFT)
+    s = trace["states"]
+    changes = [c.text for v in trace["vars"] for c in diff(v, s[0][v], s[1][v])]
+    # Timeout(0): server 0 becomes a candidate in term 1 and votes for itself
+    assert "currentTerm[0]: 0 → 1" in changes
+    assert "state[0]: Follower → Candidate" in changes
+    assert "votedFor[0]: -1 → 0" in changes
+    assert "votesGranted[0] + 0" in changes
+    assert len(changes) == 5                 # and votesResponded[0] + 0
+    # a network is a bag: a message replaced by its answer is one gone, one new
+    bag = diff("messages", s[3]["messages"], s[4]["messages"], bag=True)
+    assert [c.before is None for c in bag] == [False, True]
+
+
+def test_z3_trace_renders_with_servers():
+    trace = traces.load(Z3)
+    assert trace["#meta"]["engine"] == "z3"
+    lanes = trace_lanes.derive(trace)
+    assert lanes.names == ["server 0", "server 1", "server 2"]
+    page = render(trace, source=Z3.name)
+    assert "election_safety violated" in page and ">z3<" in page
+
+
+def conformance_trace(tmp_path) -> Path:
+    """A conformance window, written by the runners' own code from a history
+    with a stale read (the kind `kubemc conform etcd` writes on a violation)."""
+    from conformance.history import Operation
+    from conformance.report import write_violation
+    from conformance.validate import EtcdHistory, run_checks
+
+    key, other = "/kmc/t/k0", "/kmc/t/k1"
+    ops = []
+
+    def op(process, f, k, inp, out, call, ret):
+        ops.append(Operation(process, f, k, inp, out, call, ret, "ok", len(ops)))
+
+    op(0, "put", key, "a", {"rev": 2}, 10, 11)
+    op(1, "put", other, "b", {"rev": 3}, 12, 13)
+    op(0, "put", key, "c", {"rev": 4}, 14, 15)
+    op(3, "get", key, None, {"rev": 4, "value": "a", "mod_rev": 2, "version": 1,
+                             "create_rev": 2}, 20, 21)
+    history = EtcdHistory(ops, {"keys": [key, other], "clients": 4, "exclusive": True})
+    (result,) = run_checks(history, ["linearizability"])
+    (violation,) = result.violations
+    files = write_violation(tmp_path / "run", violation,
+                            {"seed": 3, "command": "kubemc conform etcd --seed 3"})
+    return Path(files["window_itf"])
+
+
+def test_renders_a_conformance_window(tmp_path):
+    path = conformance_trace(tmp_path)
+    trace = traces.load(path)
+    lanes = trace_lanes.derive(trace)
+    assert lanes.rule == "history"
+    processes = {f"process {s['#meta']['params'][0]}" for s in trace["states"]}
+    assert set(lanes.names) == processes and "process 3" in processes
+    events, _ = trace_lanes.layout(trace, lanes)
+    # every operation is an event on its process, the first one included
+    assert len(events) == len(trace["states"])
+    assert all(e.home == f"process {e.params[0]}" for e in events)
+    out = tmp_path / "window.html"
+    assert main(["trace", "view", str(path), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "linearizability violated" in page and "kubemc conform etcd --seed 3" in page
+
+
+def test_cli_writes_beside_nothing_and_never_overwrites(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["trace", "view", str(RAFT)]) == 0
+    first = default_out(RAFT)
+    assert first.name == "raft-leader_completeness-explore-figure8_commit.html"
+    assert capsys.readouterr().out.strip() == f"wrote {first}"
+    before = first.read_bytes()
+    # no --out: the next free name of the series, as kubemc check does for traces
+    assert main(["trace", "view", str(RAFT)]) == 0
+    assert capsys.readouterr().out.strip() == \
+        "wrote raft-leader_completeness-explore-figure8_commit-1.html"
+    # --out names a file that exists: refused, the file untouched
+    mine = tmp_path / "mine.html"
+    mine.write_text("my notes")
+    assert main(["trace", "view", str(RAFT), "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exists" in err and "never overwrites" in err
+    assert mine.read_text() == "my notes" and first.read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary file is left behind"
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "no such file"),
+    ("{", "not JSON"),
+    ('{"a": 1}', "not an ITF trace"),
+    ('{"vars": [], "states": []}', "'states' is empty"),
+    ('{"vars": ["x"], "states": [{"x": 1.5}]}', "not an integer"),
+    ('{"vars": ["x"], "states": [{"x": 1}], "loop": 4}', "'loop'"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, content, says):
+    path = tmp_path / "t.itf.json"
+    if content is not None:
+        path.write_text(content)
+    out = tmp_path / "page.html"
+    assert main(["trace", "view", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kubemc: ") and err.count("\n") == 1 and says in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_out_in_a_missing_directory_is_refused(tmp_path, capsys):
+    assert main(["trace", "view", str(RAFT), "--out", str(tmp_path / "no/such/p.html")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_a_trace_from_another_tool_renders():
+    """ITF without kubemc's #meta (as Apalache writes it): lanes per variable."""
+    trace = {"vars": ["x", "y"], "states": [{"x": 0, "y": {"#set": []}},
+                                            {"x": 1, "y": {"#set": [1]}}]}
+    page = render(trace, source="apalache.itf.json")
+    assert "<h1>trace apalache.itf.json</h1>" in page
+    assert "x: 0 → 1" not in page and "<code>x</code> <del>0</del> → <ins>1</ins>" in page
+
+
+def test_the_template_ships_with_the_package():
+    """Non-editable installs read the template with importlib.resources: it
+    must be package data."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "trace_view.html" in config["tool"]["setuptools"]["package-data"]["checker"]
+    assert (ROOT / "checker/trace_view.html").is_file()
