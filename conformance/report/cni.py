@@ -1,0 +1,102 @@
+"""Reports of ``kubemc conform cni``: the human summary and the violation files.
+
+Why a module apart from the etcd runner's: a CNI run's operations are plugin
+executions, link snapshots and probes, not KV requests, and a reader of a
+violation wants to see the plugin's stdin and stdout. The JSON report,
+JUnit XML (:func:`conformance.report.write_junit`) and the history file
+keep the shared formats.
+
+``violations/CHECK.jsonl`` and ``violations/CHECK.itf.json`` hold, per failed
+check, its first violation's window: the operations of the container
+involved (or the probe), as history events and as an ITF trace with one
+state per operation (``kubemc trace show`` prints it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from checker import itf
+from conformance.report import _plain, json_writer, jsonl_writer, ops_to_events
+from conformance.report.outputs import create_fresh
+
+SHOW_PER_CHECK = 5
+
+
+def describe(op) -> str:
+    """One line for an operation of a CNI history."""
+    inp = op.input if isinstance(op.input, dict) else {}
+    out = op.output if isinstance(op.output, dict) else {}
+    if op.f == "probe":
+        return (f"probe {inp.get('proto')} {inp.get('sender')} {inp.get('src')} -> "
+                f"{inp.get('receiver')} {inp.get('dst')}: delivered to {out.get('delivered_to')}, "
+                f"source seen {out.get('seen_src')} {out.get('error') or ''}").rstrip()
+    if op.f == "store":
+        return f"store node {inp.get('node')} ({inp.get('label')}): {out.get('reservations')}"
+    if op.f == "links":
+        return (f"links after DEL of {op.key}: sandbox {out.get('pod_links')}, node veths "
+                f"{[n for n, _ in out.get('node_links', [])]}")
+    ips = [i.get("address") for i in (out.get("result") or {}).get("ips", [])] \
+        if isinstance(out.get("result"), dict) else []
+    tail = f" -> {', '.join(ips)}" if ips else ""
+    err = f" error: {out.get('error')}" if out.get("error") else ""
+    return (f"{op.f} {op.key or ''} node {inp.get('node')} pod {inp.get('pod')} "
+            f"({inp.get('purpose')}) {op.status}{tail}{err}")
+
+
+def summary(result) -> str:
+    r = result
+    verdict = "PASS" if r.passed else ("UNDECIDED" if r.undecided else "FAIL")
+    lines = [f"kubemc conform cni: {verdict}  (run {r.run_id}, plugin {r.plugin}, cniVersion "
+             f"{r.cni_version}, {r.nodes} nodes, {r.pods} pods)",
+             f"  plugin calls {r.invocations} in {r.duration:.1f}s ({r.plugin_seconds:.1f}s inside "
+             f"plugins); packets {r.probes}; checking {r.check_seconds:.2f}s"]
+    if not r.complete:
+        lines.append("  the plan did not complete within --time-limit: UNDECIDED unless a check failed")
+    for c in r.checks:
+        mark = "ok  " if c.ok else "FAIL"
+        note = f"  ({c.note})" if c.note else ""
+        lines.append(f"    {mark} {c.name:<20} {c.checked:>6} checked{note}")
+    for c in r.checks:
+        if not c.violations:
+            continue
+        lines.append("")
+        lines.append(f"  violation of {c.name} ({len(c.violations)}): {c.statement}")
+        lines.append(f"    source: {c.source}")
+        for v in c.violations[:SHOW_PER_CHECK]:
+            lines.append(f"    - {v.message}")
+        if len(c.violations) > SHOW_PER_CHECK:
+            lines.append(f"    … {len(c.violations) - SHOW_PER_CHECK} more in report.json")
+        first = c.violations[0]
+        if first.window:
+            lines.append(f"    window of the first ({len(first.window)} operations):")
+            lines.extend("      " + describe(op) for op in list(first.window)[:10])
+    for p in r.problems:
+        lines.append(f"  note: {p}")
+    if r.out_dir:
+        lines.append("")
+        lines.append(f"  history: {r.history_path}")
+        for path in r.violation_files:
+            lines.append(f"  window:  {path}")
+    return "\n".join(lines)
+
+
+def write_violation(out_dir: Path, violation, meta: dict) -> dict:
+    """One violation's window as JSON lines and as an ITF trace, under fresh names."""
+    vdir = Path(out_dir) / "violations"
+    vdir.mkdir(parents=True, exist_ok=True)
+    window = list(violation.window) or list(violation.ops)
+    jsonl = create_fresh(vdir, violation.check, ".jsonl",
+                         jsonl_writer(ops_to_events(window), {**meta, "check": violation.check,
+                                                              "message": violation.message}))
+    views = [{"op": describe(op), "detail": _plain(json.loads(json.dumps(op.to_json(), default=str)))}
+             for op in window]
+    actions = [(op.f, (op.process, op.key or "", op.status)) for op in window]
+    config = {"target": "cni", "run_id": meta.get("run_id", ""), "plugin": meta.get("plugin", ""),
+              "cniVersion": meta.get("cniVersion", "")}
+    trace = itf.build({"property": violation.check, "kind": "history",
+                       "description": violation.message, "model": "cni", "engine": "conform-cni",
+                       "config": config, "command": meta.get("command", "")}, views, actions)
+    path = create_fresh(vdir, jsonl.name[: -len(".jsonl")], ".itf.json", json_writer(trace))
+    return {"window_jsonl": str(jsonl), "window_itf": str(path)}

@@ -1,0 +1,84 @@
+"""``kubemc conform cni``: arguments and exit code; the work is in
+:func:`conformance.target.cni_suite.run_suite`.
+
+    kubemc conform cni [--plugin NAME|PATH] [--conf FILE] [--nodes N] [--pods N]
+                       [--time-limit S] [--out DIR] [--junit FILE] [--json]
+
+Exit status: 0 every check holds; 1 a check was violated (the report, the
+history and each failed check's window and ITF trace are in the output
+directory); 2 bad arguments or configuration (one line); 3 root, iproute2 or
+a standard plugin missing, with the fix; 4 the plan did not finish within
+``--time-limit`` and nothing failed (undecided); 130 / 143 / 129 on SIGINT /
+SIGTERM / SIGHUP, after everything the run created was removed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from checker.errors import HOLDS, UNDECIDED, VIOLATED, BadInput
+from conformance.target.args import int_range, positive_float
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--plugin", metavar="NAME|PATH",
+                        help="the main plugin: a name in CNI_PATH (default /usr/lib/cni:/opt/cni/bin) "
+                             "or a path; replaces the first plugin's type (default: bridge)")
+    parser.add_argument("--conf", metavar="FILE",
+                        help="a network configuration (.conf) or list (.conflist); host-local's "
+                             "ranges and dataDir are set per node (default: bridge cni0 + host-local)")
+    parser.add_argument("--nodes", type=int_range("--nodes", 1, 16), default=3, metavar="N",
+                        help="simulated nodes, each a network namespace with its podCIDR (default 3)")
+    parser.add_argument("--pods", type=int_range("--pods", 1, 16), default=12, metavar="N",
+                        help="pods, pod p on node p %% nodes (default 12)")
+    parser.add_argument("--time-limit", type=positive_float("--time-limit"), default=300.0,
+                        metavar="S", help="the longest the plan may run (default 300 s)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="a new or empty directory for history, report and windows "
+                             "(default: ./kubemc-out/… on violation only)")
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (a new file)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+
+def run(args) -> int:
+    from conformance.report import write_junit
+    from conformance.report.cni import summary
+    from conformance.report.outputs import check_new_file
+    from conformance.target.cni_suite import SuiteOptions, command_line, run_suite
+    from conformance.target.signals import Interrupted
+
+    opts = SuiteOptions(plugin=args.plugin, conf=args.conf, nodes=args.nodes, pods=args.pods,
+                        time_limit=args.time_limit, out=args.out,
+                        progress=not args.json or sys.stderr.isatty(), command=command_line())
+    opts.validate()
+    if args.junit:
+        check_new_file(args.junit, "--junit")
+    try:
+        result = run_suite(opts)
+    except Interrupted as exc:
+        print(f"kubemc: {exc}: stopped; everything the run created was removed", file=sys.stderr)
+        return exc.exit_code
+    if args.junit:
+        try:
+            write_junit(result, args.junit, target="cni")
+        except OSError as exc:
+            print(summary(result), file=sys.stderr)
+            raise BadInput(f"--junit {args.junit}: cannot write: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1, default=str))
+    else:
+        print(summary(result))
+    if result.passed:
+        return HOLDS
+    return UNDECIDED if result.undecided else VIOLATED
+
+
+def main(argv=None) -> int:
+    """``python -m conformance.target.cni_cli ARGS`` is ``kubemc conform cni ARGS``."""
+    from checker.cli import main as kubemc
+    return kubemc(["conform", "cni", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Protocol checks of a CNI run: what each plugin printed, and DEL's idempotence.
+
+``result-schema``   every ADD call's result (each plugin of the chain, and
+                    the final one with the container's interface) validates
+                    against Section 5's Success type for the declared
+                    cniVersion; CHECK prints nothing on success; VERSION
+                    answers with ``supportedVersions`` holding the version
+``error-codes``     every failing call printed an Error object with a code
+                    the spec allows (:func:`conformance.validate.cni_spec.error_problems`)
+``check-after-add`` CHECK right after a successful ADD succeeds: the
+                    container's networking is as the ADD left it (Section 2:
+                    "The plugin must handle CHECK being called immediately
+                    after an ADD")
+``del-idempotent``  every DEL succeeds: the first, a repeated one, one after
+                    the sandbox vanished, and one of a container never added
+                    (Section 2: "Plugins should generally complete a DEL
+                    action without error even if some resources are
+                    missing"; Section 3: "delete may be followed by
+                    additional deletes"). For a container never added, the
+                    spec's error 3 ("Container unknown or does not exist …
+                    the runtime does not need to perform any container
+                    network cleanup") is accepted too.
+"""
+
+from __future__ import annotations
+
+from conformance.validate import Violation
+from conformance.validate.cni import CniHistory, calls, purpose, succeeded
+from conformance.validate.cni_spec import error_problems, success_problems, version_problems
+
+SPEC = "CNI SPEC.md (containernetworking/cni, spec-v1.0.0)"
+
+
+def _parsed(call: dict):
+    import json
+    try:
+        return json.loads(call["stdout"]) if call.get("stdout", "").strip() else None
+    except (json.JSONDecodeError, TypeError):
+        return None
+
+
+def check_result_schema(h: CniHistory):
+    vs, n = [], 0
+    for op in h.plugin_ops("ADD", "CHECK", "VERSION"):
+        cs = calls(op)
+        for i, c in enumerate(cs):
+            if c.get("exit_code") != 0:
+                continue
+            n += 1
+            doc = _parsed(c)
+            if op.f == "ADD":
+                final = i == len(cs) - 1 and succeeded(op)
+                problems = success_problems(doc, h.version,
+                                            op.input.get("netns") if final else None,
+                                            op.input.get("ifname") if final else None)
+            elif op.f == "CHECK":
+                problems = [] if not c.get("stdout", "").strip() else \
+                    [f"CHECK succeeded but printed {c['stdout'].strip()[:120]!r}: it must "
+                     "return either nothing or an error"]
+            else:
+                problems = version_problems(doc, h.version)
+            if problems:
+                vs.append(Violation("result-schema", f"{c['plugin']} {op.f} of {op.key or '-'}: "
+                                    + "; ".join(problems), (op,), h.of_container(op.key) or (op,),
+                                    {"call": i, "problems": problems}))
+    return vs, n, ""
+
+
+def check_error_codes(h: CniHistory):
+    vs, n = [], 0
+    for op in h.plugin_ops():
+        for i, c in enumerate(calls(op)):
+            if c.get("exit_code") == 0:
+                continue
+            n += 1
+            if c.get("exit_code") is None:
+                problems = ["the plugin did not finish within its timeout"]
+            else:
+                problems = error_problems(c.get("stdout", ""), _parsed(c), h.version)
+            if problems:
+                vs.append(Violation("error-codes", f"{c['plugin']} {op.f} of {op.key or '-'} failed "
+                                    f"(exit {c.get('exit_code')}) and " + "; ".join(problems),
+                                    (op,), h.of_container(op.key) or (op,), {"call": i}))
+    return vs, n, ""
+
+
+def check_after_add(h: CniHistory):
+    vs = []
+    checks = h.plugin_ops("CHECK")
+    for op in checks:
+        if not succeeded(op):
+            err = op.output.get("error", "") if isinstance(op.output, dict) else ""
+            vs.append(Violation("check-after-add", f"CHECK of {op.key} right after its ADD failed: "
+                                f"{err}", (op,), h.of_container(op.key)))
+    return vs, len(checks), ""
+
+
+def check_del_idempotent(h: CniHistory):
+    vs = []
+    dels = h.plugin_ops("DEL")
+    for op in dels:
+        if succeeded(op):
+            continue
+        if purpose(op) == "unknown":
+            last = calls(op)[-1] if calls(op) else {}
+            doc = _parsed(last)
+            if isinstance(doc, dict) and doc.get("code") == 3:
+                continue
+        err = op.output.get("error", "") if isinstance(op.output, dict) else ""
+        what = {"repeat": "a repeated DEL", "unknown": "DEL of a container never added",
+                "after-crash": "DEL after the sandbox vanished"}.get(purpose(op), "DEL")
+        vs.append(Violation("del-idempotent", f"{what} of {op.key} on node {op.input.get('node')} "
+                            f"failed: {err}", (op,), h.of_container(op.key)))
+    return vs, len(dels), ""
+
+
+CHECKS = [
+    ("result-schema", "every ADD result validates against the spec's Success type for the "
+     "declared cniVersion (the container's interface listed with its sandbox); CHECK prints "
+     "nothing on success; VERSION lists the declared version",
+     f"{SPEC}, Section 5 'Result Types' and Section 2 'CHECK'", check_result_schema),
+    ("error-codes", "a failing plugin prints an Error object (code, msg) whose code is one the "
+     "spec reserves for that meaning, or 100+", f"{SPEC}, Section 5 'Error'", check_error_codes),
+    ("check-after-add", "CHECK called right after a successful ADD succeeds",
+     f"{SPEC}, Section 2 'CHECK'", check_after_add),
+    ("del-idempotent", "every DEL succeeds: repeated, after the sandbox vanished, and of a "
+     "container never added (error 3 accepted there)",
+     f"{SPEC}, Section 2 'DEL' and Section 3 'Lifecycle & Ordering'", check_del_idempotent),
+]
