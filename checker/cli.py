@@ -92,6 +92,11 @@ def build_parser() -> Parser:
     au.add_argument("--report", default="kubemc-audit-scheduling.json", metavar="FILE",
                     help="where findings are written (default: kubemc-audit-scheduling.json)")
 
+    cc = sub.add_parser("check-controller", help="check your own reconcile function as a "
+                        "controller: stale caches, 409s, crashes, edits (docs/check-controller.md)")
+    from checker.check_controller import add_arguments as add_check_controller_arguments
+    add_check_controller_arguments(cc)
+
     b = sub.add_parser("bench", help="performance figures (never asserted in tests)")
     from checker.bench import BENCHMARKS
     b.add_argument("name", help="one of: " + ", ".join(BENCHMARKS))
@@ -261,6 +266,15 @@ def cmd_bench(args) -> int:
 COMMANDS = {"check": cmd_check, "properties": cmd_properties, "mutants": cmd_mutants,
             "trace": cmd_trace, "check-history": cmd_check_history, "conform": cmd_conform,
             "bench": cmd_bench, "audit": cmd_audit}
+
+
+def cmd_check_controller(args) -> int:
+    from checker.check_controller import run
+
+    return run(args)
+
+
+COMMANDS["check-controller"] = cmd_check_controller
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,231 @@
+"""``kubemc check-controller MODULE:FUNCTION``: a user's own reconcile
+function under the model checker (docs/check-controller.md).
+
+The function is loaded (``checker.usercode``), wrapped as a controller on
+the watch loop (``model.controllers.usercontroller``) and checked by the
+same engines and verdicts as ``kubemc check``: ``reconcile_does_not_raise``,
+``eventually_reconciled`` and the user's ``--invariant`` predicates
+(``properties.controllers.usercontroller``). A violation is a trace
+(``kubemc trace show``), exit 1. An exception the user's reconcile raises
+while being checked is such a violation: it is a finding about their code
+and comes with the behaviour that leads to it. Code that cannot be loaded or
+called, or that returns something other than requests, is bad input: one
+line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from checker import run as runner
+from checker.catalog import Component, Model
+from checker.errors import BadInput
+from model.controllers.usercontroller import BadReconcile, UserController
+from properties.controllers.usercontroller import COMPONENT, properties
+
+#: Default bounds: every fault once, every listed edit of the desired object.
+#: The examples' whole state space at these bounds is 7,656 states (< 1 s).
+BOUNDS = {"crashes": 1, "write_failures": 1, "resyncs": 1, "child_deletions": 1,
+          "max_objects": 6}
+#: Random runs go deeper: more of every fault.
+HYPOTHESIS_BOUNDS = {"crashes": 3, "write_failures": 3, "resyncs": 2, "child_deletions": 2,
+                     "max_objects": 8}
+#: A bound past these would make one state (max_objects) or the run too big.
+CEILINGS = {"crashes": 8, "write_failures": 8, "resyncs": 8, "child_deletions": 8,
+            "max_objects": 32, "edits": 16}
+
+_KIND = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="MODULE:FUNCTION",
+                   help="the reconcile function: a .py file or dotted module, a colon, its "
+                   "name (e.g. examples/operators/replicas_ok.py:reconcile)")
+    p.add_argument("--resource", required=True, metavar="KIND",
+                   help="the kind of the desired object reconcile is handed (e.g. ConfigMap)")
+    p.add_argument("--owns", required=True, metavar="KIND",
+                   help="the kind of the children it creates, updates and deletes (e.g. Pod)")
+    p.add_argument("--desired", metavar="[MODULE:]NAME",
+                   help="the desired object's versions: a list of dicts (the object as "
+                   "created, then each edit a user applies), or a function returning one; "
+                   "default: DESIRED in the reconcile's module")
+    p.add_argument("--invariant", action="append", default=[], metavar="[MODULE:]PRED",
+                   help="a predicate PRED(desired, children) -> bool that must hold in every "
+                   "state of the apiserver (repeatable; a bare name is looked up in the "
+                   "reconcile's module)")
+    p.add_argument("--engine", default="explore", choices=["explore", "hypothesis"])
+    p.add_argument("--bound", action="append", default=[], metavar="KEY=VALUE",
+                   help="crashes, write_failures, resyncs, child_deletions, edits, "
+                   "max_objects (repeatable)")
+    p.add_argument("--max-states", type=_positive, metavar="N",
+                   help="stop exploring after N distinct states (verdict: undecided, exit 4)")
+    p.add_argument("--profile", choices=["ci", "deep"], help="hypothesis profile (default ci)")
+    p.add_argument("--seed", type=int, help="hypothesis seed (default: derandomized)")
+    p.add_argument("--trace-dir", default="kubemc-traces", metavar="DIR",
+                   help="where counterexample traces are written (default: kubemc-traces)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def _positive(text: str) -> int:
+    from checker.check_options import positive
+
+    return positive(text)
+
+
+def check_controller(target: str, *, resource: str, owns: str,
+                     invariants: Sequence[str] = (), desired: str | None = None,
+                     bounds: dict | None = None, engine: str = "explore",
+                     trace_dir: Path = Path("kubemc-traces"), max_states: int | None = None,
+                     profile: str = "ci", seed: int | None = None,
+                     progress: Callable[[str], None] | None = None) -> runner.Result:
+    """Check the reconcile function ``target`` names; the tests call this too."""
+    from checker import usercode
+
+    for option, kind in (("--resource", resource), ("--owns", owns)):
+        if not isinstance(kind, str) or not _KIND.match(kind):
+            raise BadInput(f"{option} {kind!r}: a kind is a name like ConfigMap or Pod")
+    if engine not in ("explore", "hypothesis"):
+        raise BadInput(f"unknown engine {engine!r} (known: explore, hypothesis)")
+    reconcile, label, module = usercode.function(target, 2, "reconcile(desired, children)")
+    module_label = label.rpartition(":")[0]
+    versions = _desired(desired, module, module_label)
+    checked = [usercode.function(spec, 2, "predicate(desired, children) -> bool",
+                                 module, module_label) for spec in invariants]
+    names = [lab.rpartition(":")[2] for _, lab, _ in checked]
+    if len(set(names)) != len(names):
+        raise BadInput(f"--invariant names one predicate twice: {', '.join(names)}")
+    props = properties(tuple((name, fn) for name, (fn, _, _) in zip(names, checked)))
+    build = functools.partial(_build, reconcile, resource=resource, owns=owns,
+                              desired=versions, label=label)
+    model = Model(name=COMPONENT, build=build, bounds=BOUNDS, properties=props,
+                  hypothesis_bounds=HYPOTHESIS_BOUNDS, ceilings=CEILINGS)
+    try:
+        given = model.check_bounds(bounds or {})
+        machine = (model.hypothesis_machine() if engine == "hypothesis" and not given
+                   else model.machine(**given))
+        comp = Component(COMPONENT, "a user's reconcile function", (model,))
+        command = _command(target, resource, owns, invariants, desired, given, engine,
+                           profile, seed)
+        results: list = []
+        with runner._unwritten_trace(results, comp):
+            if engine == "explore":
+                results.append(runner._explore(comp, model, machine, props, trace_dir,
+                                               command, max_states, progress))
+            else:
+                results.append(runner._hypothesis(comp, model, machine, props, trace_dir,
+                                                  command, profile, seed, progress))
+    except BadReconcile as exc:
+        raise BadInput(str(exc)) from None
+    return results[0]
+
+
+def _build(reconcile, **kwargs) -> UserController:
+    kwargs.pop("mutant", None)  # the catalog's Model passes it; a user's code has none
+    try:
+        return UserController(reconcile, **kwargs)
+    except TypeError as exc:
+        raise BadReconcile(f"bad bounds: {exc}") from None
+
+
+def _desired(spec: str | None, module, module_label: str):
+    from checker import usercode
+
+    if spec is None:
+        if not hasattr(module, "DESIRED"):
+            raise BadInput(f"{module_label} defines no DESIRED: give --desired NAME, a list of "
+                           "the desired object's versions (the object as created, then each "
+                           "edit a user applies)")
+        value, label = module.DESIRED, f"{module_label}:DESIRED"
+    elif ":" in spec:
+        path, name = usercode.split(spec, "MODULE:NAME")
+        value, label = usercode.attribute(usercode.load_module(path), path, name), spec
+    else:
+        value, label = usercode.attribute(module, module_label, spec), f"{module_label}:{spec}"
+    if callable(value):
+        try:
+            value = value()
+        except Exception as exc:
+            raise BadInput(f"{label}() raised {type(exc).__name__}: {exc}") from None
+    return value
+
+
+def _command(target, resource, owns, invariants, desired, bounds, engine, profile,
+             seed) -> str:
+    words = ["kubemc", "check-controller", target, "--resource", resource, "--owns", owns]
+    for spec in invariants:
+        words += ["--invariant", spec]
+    if desired:
+        words += ["--desired", desired]
+    for key, value in bounds.items():
+        words += ["--bound", f"{key}={value}"]
+    words += ["--engine", engine]
+    if engine == "hypothesis":
+        words += ["--profile", profile] + (["--seed", str(seed)] if seed is not None else [])
+    return shlex.join(words)
+
+
+# ---------------------------------------------------------------------------
+# the command
+# ---------------------------------------------------------------------------
+
+
+def run(args) -> int:
+    from checker.check_options import refuse_inapplicable
+    from checker.itf import writable_directory
+    from checker.progress import ProgressLine
+    from checker.verdicts import exit_code
+
+    refuse_inapplicable([args.engine], {"--seed": args.seed is not None,
+                                        "--profile": args.profile is not None,
+                                        "--max-states": args.max_states is not None})
+    bounds = dict(runner.parse_bound(b) for b in args.bound)
+    try:
+        trace_dir = writable_directory(Path(args.trace_dir))
+    except BadInput as exc:
+        raise BadInput(f"--trace-dir {exc}") from None
+    with ProgressLine(enabled=not args.quiet and not args.json) as line:
+        result = check_controller(args.target, resource=args.resource, owns=args.owns,
+                                  invariants=args.invariant, desired=args.desired,
+                                  bounds=bounds, engine=args.engine, trace_dir=trace_dir,
+                                  max_states=args.max_states, profile=args.profile or "ci",
+                                  seed=args.seed, progress=line.update)
+    if args.json:
+        print(json.dumps({"target": args.target, **result.as_json()}, indent=1))
+    else:
+        print(summary(args.target, result))
+    if result.trace_error:
+        print(f"kubemc: a violation was found, printed above, but NO trace was written: "
+              f"{result.trace_error}", file=sys.stderr)
+    return exit_code([result])
+
+
+def summary(target: str, r: runner.Result) -> str:
+    """What a person reads after a check: the verdict, the figures, the trace."""
+    f = r.figures
+    head = f"check-controller {target} [{r.engine}]"
+    if r.engine == "explore":
+        figures = (f"{f.get('distinct_states', 0):,} distinct states, depth {f.get('depth', 0)}, "
+                   f"{r.seconds:.1f} s")
+    else:
+        figures = f"{f.get('examples', 0)} random runs ({f.get('profile')} profile), " \
+                  f"{r.seconds:.1f} s"
+    bounds = " ".join(f"{k}={v}" for k, v in f.get("bounds", {}).items())
+    lines = []
+    if r.verdict == "violated":
+        lines.append(f"{head}: VIOLATED {r.prop} — {figures}; {r.detail}")
+        if r.trace:
+            lines += [f"  trace: {r.trace}", f"  read it: kubemc trace show {r.trace}"]
+    elif r.verdict == "holds":
+        lines.append(f"{head}: holds — {figures}")
+    else:
+        lines.append(f"{head}: {r.verdict.upper()} — {figures}; {r.detail}")
+    lines.append(f"  bounds: {bounds}")
+    return "\n".join(lines)
