@@ -1,0 +1,455 @@
+"""The properties a node's kube-proxy rules must have, judged on a dump for a
+symbolic packet (:mod:`.symbolic`), each stated from the Kubernetes
+documentation rather than from the rules' author:
+
+``cluster_ip_endpoints``   a connection to a ClusterIP:port whose Service
+    has usable endpoints is DNATed to one of them (ready ones; serving
+    terminating ones when none is ready, KEP-1669) and forwarded — from a
+    pod, from outside, or from the node itself.
+``node_port_endpoints``    the same for a NodePort on any local address
+    (externalTrafficPolicy Cluster).
+``endpoints_chosen_uniformly``  each of the n usable endpoints is chosen
+    with probability 1/n (virtual-ips: "kube-proxy ... selects a backend at
+    random"); exact rational arithmetic over the kernel's probabilities,
+    within n·2^-31, the statistic match's rounding.
+``no_endpoints_rejected``  a connection to a Service port without usable
+    endpoints is rejected (virtual-ips: iptables mode "rejects" traffic for
+    a Service with no endpoints, so clients fail at once).
+``pod_to_pod_not_masqueraded``  a pod's packet to another pod, directly or
+    through a ClusterIP, keeps its source address (source-ip tutorial:
+    "Packets sent to ClusterIP from within the cluster are never source
+    NAT'd if you're running kube-proxy in iptables mode").
+``masquerade_marked``      packets that must be masqueraded carry the
+    masquerade mark after nat and are masqueraded: NodePort traffic
+    (source-ip: "Packets sent to Services with Type=NodePort are source
+    NAT'd by default"), ClusterIP traffic from outside the cluster CIDR
+    (kube-proxy --cluster-cidr), and hairpin traffic (a pod reaching itself
+    through its Service, which it could not answer unmasqueraded).
+
+A violation is a model of the negated property: the packet (and random
+draws) that shows it. It is replayed through :func:`.interp.replay`, which
+names the rules it passed; the offending rule is the one that decided the
+packet's fate. A model that the replay does not confirm raises
+:class:`EncodingMismatch` (an internal error, exit 70 — never a verdict).
+"""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import attrs
+import z3
+
+from conformance.proxy.dump import STAT_ONE, Dump, addr_show
+from conformance.proxy.interp import (FORWARDED, OUTPUT, PREROUTING, REJECTED, Packet,
+                                      distribution, replay)
+from conformance.proxy.symbolic import (F_FORWARDED, F_REJECTED, PROTO_CODE, Encoding, bv,
+                                        in_block)
+from model.network.addr import contains, show_cidr
+from properties.proxy import usable_endpoints
+
+MAX_FINDINGS = 10
+#: an address for "a node's own address" in representative packets (TEST-NET-3, RFC 5737)
+NODE_ADDR = (203 << 24) | (0 << 16) | (113 << 8) | 10
+
+STATEMENTS = {
+    "cluster_ip_endpoints": (
+        "a connection to a ClusterIP:port with usable endpoints is DNATed to one of them "
+        "and forwarded",
+        "kubernetes.io/docs/reference/networking/virtual-ips (iptables proxy mode); "
+        "EndpointSlice conditions (discovery.k8s.io/v1); KEP-1669"),
+    "node_port_endpoints": (
+        "a connection to a NodePort on a local address is DNATed to a usable endpoint",
+        "kubernetes.io/docs/concepts/services-networking/service (type NodePort): 'each node "
+        "proxies that port into your Service'"),
+    "endpoints_chosen_uniformly": (
+        "each of the n usable endpoints is chosen with probability 1/n (within n*2^-31)",
+        "virtual-ips: 'kube-proxy ... selects a backend at random'; iptables-extensions(8) "
+        "statistic --probability; the kernel's xt_statistic rounds p to a multiple of 2^-31"),
+    "no_endpoints_rejected": (
+        "a connection to a Service port without usable endpoints is rejected",
+        "virtual-ips (iptables mode): a Service with no endpoints gets a REJECT rule"),
+    "pod_to_pod_not_masqueraded": (
+        "a pod's packet to a pod, directly or through a ClusterIP, keeps its source address",
+        "kubernetes.io/docs/tutorials/services/source-ip: 'Packets sent to ClusterIP from "
+        "within the cluster are never source NAT'd' (iptables mode); seeds: pods communicate "
+        "without NAT"),
+    "masquerade_marked": (
+        "NodePort traffic, ClusterIP traffic from outside the cluster CIDR and hairpin "
+        "traffic carry the masquerade mark after nat and are masqueraded",
+        "source-ip tutorial: 'Packets sent to Services with Type=NodePort are source NAT'd by "
+        "default'; kube-proxy --cluster-cidr, --iptables-masquerade-bit (default 14)"),
+}
+CHECKS = tuple(STATEMENTS)
+
+
+class EncodingMismatch(AssertionError):
+    """Z3's counterexample does not misbehave when replayed concretely."""
+
+
+@attrs.frozen
+class Finding:
+    check: str
+    message: str
+    packet: Packet | None
+    rule: str = ""           # "nat KUBE-SEP-X line 57: -A ..." — the rule that decided
+    path: tuple = ()         # refs of the rules the packet passed
+    service: str = ""
+
+    def to_json(self) -> dict:
+        return {"check": self.check, "message": self.message, "service": self.service,
+                "packet": self.packet.to_json() if self.packet else None, "rule": self.rule,
+                "path": list(self.path)}
+
+
+@attrs.frozen
+class CheckResult:
+    name: str
+    ok: bool
+    seconds: float
+    checked: int
+    findings: tuple = ()
+    note: str = ""
+
+    @property
+    def statement(self) -> str:
+        return STATEMENTS[self.name][0]
+
+    @property
+    def source(self) -> str:
+        return STATEMENTS[self.name][1]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "ok": self.ok, "seconds": round(self.seconds, 4),
+                "checked": self.checked, "statement": self.statement, "source": self.source,
+                "note": self.note, "findings": [f.to_json() for f in self.findings]}
+
+
+@attrs.frozen
+class Verdict:
+    checks: tuple
+    services: int
+    rules: int
+    cluster_cidr: tuple
+    build_seconds: float
+    notes: tuple = ()
+
+    @property
+    def passed(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def to_json(self) -> dict:
+        return {"passed": self.passed, "service_ports": self.services, "rules": self.rules,
+                "cluster_cidr": show_cidr(self.cluster_cidr),
+                "encode_seconds": round(self.build_seconds, 4),
+                "checks": [c.to_json() for c in self.checks], "notes": list(self.notes)}
+
+
+def _rule_text(rule) -> str:
+    return f"{rule.ref}: {rule.text}" if rule is not None else ""
+
+
+class Checker:
+    """Build the encoding of ``dump`` once; :meth:`run` asks every check."""
+
+    def __init__(self, dump: Dump, ports, cluster_cidr, masq_mark: int = 0x4000,
+                 timeout_ms: int | None = None):
+        start = time.perf_counter()
+        self.dump, self.ports, self.cidr = dump, tuple(ports), cluster_cidr
+        self.masq_mark, self.timeout_ms = masq_mark, timeout_ms
+        self.enc = Encoding(dump)
+        self.p = self.enc.packet()
+        self.o = self.enc.outcome(self.p)
+        vips = sorted({sp.vip for sp in self.ports})
+        p = self.p
+        # a node's own addresses are neither Service VIPs nor pod addresses
+        not_vip = z3.And([p.dst != bv(v) for v in vips]) if vips else z3.BoolVal(True)
+        self.facts = self.enc.well_formed(p) + [
+            z3.Implies(p.dst_local, z3.And(z3.Not(in_block(p.dst, cluster_cidr)), not_vip)),
+            # cosmetic, for readable packets: a client has an address and a port
+            p.src != bv(0), p.sport != bv(0, 16)]
+        self.build_seconds = time.perf_counter() - start
+
+    # -- helpers -------------------------------------------------------------------
+    def _key(self, sp, via_node_port=False):
+        p = self.p
+        proto = p.proto == bv(PROTO_CODE[sp.proto], 2)
+        if via_node_port:
+            return z3.And(p.dst_local, p.dport == bv(sp.node_port, 16), proto)
+        return z3.And(p.dst == bv(sp.vip), p.dport == bv(sp.port, 16), proto,
+                      z3.Not(p.dst_local))
+
+    def _lands_in(self, eps):
+        o = self.o
+        return z3.And(o.fate == bv(F_FORWARDED, 2),
+                      z3.Or([z3.And(o.dst == bv(e.ip), o.dport == bv(e.port, 16)) for e in eps]))
+
+    def _solve(self, name, facts, cases, confirm, started):
+        """``cases``: [(ServicePort or None, bad-term)]. Ask for models one
+        case group at a time; each model is confirmed by ``confirm(packet,
+        coins, sp) -> Finding``; at most MAX_FINDINGS findings."""
+        findings = []
+        solver = z3.SolverFor("QF_BV")
+        if self.timeout_ms:
+            solver.set("timeout", self.timeout_ms)
+        solver.add(*self.facts, *facts)
+        live = list(cases)
+        note = ""
+        while live and len(findings) < MAX_FINDINGS:
+            sel = [z3.Bool(f"case{k}") for k in range(len(live))]
+            solver.push()
+            solver.add(z3.Or([z3.And(s, bad) for s, (_, bad) in zip(sel, live)]))
+            r = solver.check()
+            if r == z3.unsat:
+                solver.pop()
+                break
+            if r == z3.unknown:
+                note = f"UNDECIDED: the solver answered unknown ({solver.reason_unknown()})"
+                solver.pop()
+                break
+            m = solver.model()
+            k = next(i for i, (s, (_, bad)) in enumerate(zip(sel, live))
+                     if z3.is_true(m.eval(z3.And(s, bad), model_completion=True)))
+            pkt, coins = self.enc.decode(m, self.p)
+            solver.pop()
+            findings.append(confirm(pkt, coins, live[k][0]))
+            live.pop(k)
+        ok = not findings and not note
+        return CheckResult(name, ok, time.perf_counter() - started, len(cases), tuple(findings),
+                           note)
+
+    def _out(self, pkt, coins):
+        return replay(self.dump, pkt, coins)
+
+    # -- the checks --------------------------------------------------------------------
+    def cluster_ip_endpoints(self) -> CheckResult:
+        return self._endpoints("cluster_ip_endpoints", False)
+
+    def node_port_endpoints(self) -> CheckResult:
+        return self._endpoints("node_port_endpoints", True)
+
+    def _endpoints(self, name, via_node_port):
+        start = time.perf_counter()
+        cases = []
+        for sp in self.ports:
+            eps = usable_endpoints(sp)
+            if not eps or (via_node_port and (not sp.node_port or sp.external_local)):
+                continue
+            cases.append((sp, z3.And(self._key(sp, via_node_port), z3.Not(self._lands_in(eps)))))
+
+        def confirm(pkt, coins, sp):
+            out = self._out(pkt, coins)
+            eps = usable_endpoints(sp)
+            good = out.fate == FORWARDED and any((out.dst, out.dport) == (e.ip, e.port) for e in eps)
+            if good:
+                raise EncodingMismatch(f"{name}: z3's packet {pkt} lands on an endpoint")
+            want = ", ".join(f"{addr_show(e.ip)}:{e.port}" for e in eps)
+            dnat = out.nat_rule()
+            via = next((r for r in reversed(out.path) if dnat is not None
+                        and r.target == dnat.chain), None)
+            how = f" (reached by {via.ref})" if via is not None else \
+                "; no DNAT rule took it" if dnat is None else ""
+            return Finding(name, f"{sp.key}: packet {pkt} is {out.describe()}{how}; the usable "
+                                 f"endpoints are {want}", pkt,
+                           _rule_text(dnat or out.decided_by), tuple(r.ref for r in out.path),
+                           sp.key)
+        return self._solve(name, [], cases, confirm, start)
+
+    def no_endpoints_rejected(self) -> CheckResult:
+        start = time.perf_counter()
+        cases = []
+        for sp in self.ports:
+            if usable_endpoints(sp):
+                continue
+            keys = [self._key(sp)] + ([self._key(sp, True)] if sp.node_port else [])
+            cases.append((sp, z3.And(z3.Or(keys), self.o.fate != bv(F_REJECTED, 2))))
+
+        def confirm(pkt, coins, sp):
+            out = self._out(pkt, coins)
+            if out.fate == REJECTED:
+                raise EncodingMismatch(f"no_endpoints_rejected: {pkt} is rejected")
+            last = next((r for r in reversed(out.path) if r.table == "filter"), None) \
+                or out.decided_by
+            return Finding("no_endpoints_rejected",
+                           f"{sp.key} has no usable endpoints, but packet {pkt} is "
+                           f"{out.describe()}: no rule rejected it (the rule named is the last "
+                           "filter rule it passed)", pkt, _rule_text(last),
+                           tuple(r.ref for r in out.path), sp.key)
+        return self._solve("no_endpoints_rejected", [], cases, confirm, start)
+
+    def pod_to_pod_not_masqueraded(self) -> CheckResult:
+        start = time.perf_counter()
+        p, o = self.p, self.o
+        facts = [z3.Not(p.output), z3.Not(p.dst_local), in_block(p.src, self.cidr),
+                 in_block(o.dst, self.cidr), o.dst != p.src, o.fate == bv(F_FORWARDED, 2)]
+
+        def confirm(pkt, coins, _):
+            out = self._out(pkt, coins)
+            if not (out.masqueraded and contains(self.cidr, out.dst) and out.dst != pkt.src):
+                raise EncodingMismatch(f"pod_to_pod_not_masqueraded: {pkt} is {out.describe()}")
+            masq = next((r for r in reversed(out.path) if r.target == "MASQUERADE"), None)
+            return Finding("pod_to_pod_not_masqueraded",
+                           f"packet {pkt} from a pod to pod address {addr_show(out.dst)} is "
+                           f"{out.describe()}", pkt, _rule_text(masq),
+                           tuple(r.ref for r in out.path))
+        return self._solve("pod_to_pod_not_masqueraded", facts, [(None, o.masqueraded)],
+                           confirm, start)
+
+    def masquerade_marked(self) -> CheckResult:
+        start = time.perf_counter()
+        p, o = self.p, self.o
+        marked = z3.And(o.mark & bv(self.masq_mark) != bv(0), o.masqueraded)
+        forwarded = o.fate == bv(F_FORWARDED, 2)
+        cases = []
+        for sp in self.ports:
+            eps = usable_endpoints(sp)
+            if not eps:
+                continue
+            cases.append((("outside", sp), z3.And(
+                z3.Not(p.output), z3.Not(in_block(p.src, self.cidr)), self._key(sp), forwarded,
+                z3.Not(marked))))
+            cases.append((("hairpin", sp), z3.And(
+                z3.Not(p.output), in_block(p.src, self.cidr), self._key(sp), forwarded,
+                o.dst == p.src, z3.Not(marked))))
+            if sp.node_port and not sp.external_local:
+                cases.append((("nodeport", sp), z3.And(
+                    z3.Not(p.output), self._key(sp, True), forwarded, z3.Not(marked))))
+
+        def confirm(pkt, coins, case):
+            kind, sp = case
+            out = self._out(pkt, coins)
+            if out.mark & self.masq_mark and out.masqueraded:
+                raise EncodingMismatch(f"masquerade_marked: {pkt} is marked and masqueraded")
+            why = {"outside": "from outside the cluster CIDR to a ClusterIP",
+                   "hairpin": "from an endpoint to itself through its Service (hairpin)",
+                   "nodeport": "to a NodePort"}[kind]
+            state = ("not marked" if not out.mark & self.masq_mark else "marked") + \
+                (", masqueraded" if out.masqueraded else ", not masqueraded")
+            # the entry of the chain that should have marked it: the jump to the
+            # NodePort's chain, to the Service's chain, or to the endpoint's chain
+            prefix = {"nodeport": "KUBE-EXT", "outside": "KUBE-SVC", "hairpin": "KUBE-SEP"}[kind]
+            jump = next((r for r in out.path if r.target.startswith(prefix)), None) \
+                or out.nat_rule() or out.decided_by
+            return Finding("masquerade_marked",
+                           f"{sp.key}: packet {pkt} {why} must be marked {self.masq_mark:#x} and "
+                           f"masqueraded; it is {state} ({out.describe()})", pkt,
+                           _rule_text(jump), tuple(r.ref for r in out.path), sp.key)
+        return self._solve("masquerade_marked", [], cases, confirm, start)
+
+    def endpoints_chosen_uniformly(self) -> CheckResult:
+        """Shares as exact rational terms; a QF_LRA query for a Service port
+        and endpoint whose share is off 1/n by more than n*2^-31.
+
+        For each port, the representative packets are a ClusterIP packet
+        from outside the cluster, one the node sends, and a NodePort packet
+        to a local address; :func:`.interp.distribution` gives their paths
+        with the draws on each, and a path's probability is the product of
+        its draws' p or 1-p as Z3 real terms, built from the dump's rules."""
+        start = time.perf_counter()
+        src = _outside(self.cidr)
+        reals: dict = {}
+
+        def real(q: Fraction):
+            v = reals.get(q)
+            if v is None:
+                v = reals[q] = z3.RealVal(f"{q.numerator}/{q.denominator}")
+            return v
+        one = real(Fraction(1))
+        leaves, table = [], []
+        for sp in self.ports:
+            eps = usable_endpoints(sp)
+            if not eps:
+                continue
+            pkts = [Packet(src, sp.vip, sp.proto, sp.port, PREROUTING),
+                    Packet(NODE_ADDR, sp.vip, sp.proto, sp.port, OUTPUT)]
+            if sp.node_port and not sp.external_local:
+                pkts.append(Packet(src, NODE_ADDR, sp.proto, sp.node_port, PREROUTING, True))
+            n = len(eps)
+            want = real(Fraction(1, n))
+            eps_ = real(Fraction(n, STAT_ONE))
+            for pkt in pkts:
+                dist = distribution(self.dump, pkt)
+                k = len(table)
+                table.append((sp, pkt, dist))
+                per = []
+                for j, e in enumerate(eps):
+                    terms = []
+                    for _, out in dist:
+                        if out.fate == FORWARDED and (out.dst, out.dport) == (e.ip, e.port):
+                            term = one
+                            for _, hit, chance in out.coins:
+                                term = term * (real(chance) if hit else one - real(chance))
+                            terms.append(term)
+                    share = z3.Sum(terms) if len(terms) > 1 else terms[0] if terms \
+                        else real(Fraction(0))
+                    per.append(z3.And(self._j == j, z3.Or(share - want > eps_,
+                                                          want - share > eps_)))
+                leaves.append(z3.And(self._k == k, z3.Or(per)))
+        findings, note = [], ""
+        solver = z3.SolverFor("QF_LRA")
+        if self.timeout_ms:
+            solver.set("timeout", self.timeout_ms)
+        if leaves:
+            solver.add(z3.Or(leaves))
+        while leaves and len(findings) < MAX_FINDINGS:
+            r = solver.check()
+            if r == z3.unsat:
+                break
+            if r == z3.unknown:
+                note = f"UNDECIDED: the solver answered unknown ({solver.reason_unknown()})"
+                break
+            m = solver.model()
+            k, j = m.eval(self._k).as_long(), m.eval(self._j).as_long()
+            findings.append(self._uneven(*table[k], j))
+            sp = table[k][0]
+            solver.add(z3.And([self._k != kk for kk, t in enumerate(table) if t[0] is sp]))
+        return CheckResult("endpoints_chosen_uniformly", not findings and not note,
+                           time.perf_counter() - start, len(table), tuple(findings), note)
+
+    _k = z3.Int("port_case")
+    _j = z3.Int("endpoint")
+
+    def _uneven(self, sp, pkt, dist, j) -> Finding:
+        eps = usable_endpoints(sp)
+        e = eps[j]
+        mine = [(p, o) for p, o in dist
+                if o.fate == FORWARDED and (o.dst, o.dport) == (e.ip, e.port)]
+        got = sum((p for p, _ in mine), Fraction(0))
+        n = len(eps)
+        if abs(got - Fraction(1, n)) <= Fraction(n, STAT_ONE):
+            raise EncodingMismatch(f"z3 says {sp.key} picks {addr_show(e.ip)} unevenly")
+        rule = None
+        if mine:
+            best = max(mine, key=lambda t: t[0])[1]
+            rule = next((r for r in reversed(best.path) if r.probability is not None), None) \
+                or best.nat_rule()
+        else:
+            for _, o in dist:
+                rule = next((r for r in o.path if r.probability is not None), None)
+                if rule:
+                    break
+        others = ", ".join(f"{addr_show(o.dst)}:{o.dport} {float(p):.4f}" for p, o in dist)
+        return Finding("endpoints_chosen_uniformly",
+                       f"{sp.key}: endpoint {addr_show(e.ip)}:{e.port} is chosen with probability "
+                       f"{float(got):.6f}, not 1/{n} ({1 / n:.6f}), for packet {pkt} "
+                       f"(all outcomes: {others})", pkt, _rule_text(rule),
+                       tuple(r.ref for r in (mine[0][1].path if mine else dist[0][1].path)),
+                       sp.key)
+
+    def run(self, only=None) -> Verdict:
+        results = []
+        for name in CHECKS:
+            if only and name not in only:
+                continue
+            results.append(getattr(self, name)())
+        return Verdict(tuple(results), len(self.ports), sum(1 for _ in self.dump.rules()),
+                       self.cidr, self.build_seconds)
+
+
+def _outside(block) -> int:
+    """An address outside ``block`` to stand for a client outside the cluster."""
+    for cand in ((198 << 24) | (51 << 16) | (100 << 8) | 7, (192 << 24) | (0 << 16) | (2 << 8) | 7):
+        if not contains(block, cand):
+            return cand
+    return 0x0A000001 if not contains(block, 0x0A000001) else 0xC0A80001

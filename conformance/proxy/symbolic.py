@@ -1,0 +1,264 @@
+"""The traversal of :mod:`.interp` as Z3 terms over a *symbolic* packet.
+
+Every header field the rules can test is a variable: source and
+destination (32-bit vectors), protocol, ports, whether the node sent the
+packet (OUTPUT) or it arrived (PREROUTING), whether the destination is a
+local address, the interfaces, the ``-m recent`` lists that remember the
+source; each random draw of a statistic rule is a Boolean *coin*, named as
+:func:`.interp.coin_name` names it. The dump is concrete, so the result is
+a handful of terms — the packet's fate, its destination and port after
+DNAT, its mark after the nat table, whether POSTROUTING masqueraded it —
+and a property is one satisfiability query: a model of "packet and coins
+such that the property fails" is a counterexample, which
+:mod:`.checks` replays through :func:`.interp.replay` before reporting it
+(a disagreement is an internal error, never a verdict).
+
+Why sequential ``If`` chains and not one formula per path: a chain is
+walked once, each rule guarding its effect with "no earlier rule of this
+chain ended or returned, and my matches hold"; the terms grow with the
+number of rules, never with the number of paths.
+"""
+
+from __future__ import annotations
+
+import attrs
+import z3
+
+from conformance.proxy.dump import STAT_ONE, Dump, Rule
+from conformance.proxy.interp import coin_name
+
+PROTO_CODE = {"TCP": 0, "UDP": 1, "SCTP": 2, "other": 3}
+V_NONE, V_ACCEPT, V_DROP, V_REJECT, V_DNAT, V_SNAT, V_MASQ = range(7)
+CODE = {"ACCEPT": V_ACCEPT, "DROP": V_DROP, "REJECT": V_REJECT}
+FATES = ("forwarded", "local", "rejected", "dropped")
+F_FORWARDED, F_LOCAL, F_REJECTED, F_DROPPED = range(4)
+OTHER_IFACE = "kmc-other0"
+
+
+def bv(v: int, w: int = 32):
+    return z3.BitVecVal(v, w)
+
+
+def in_block(x, block) -> z3.BoolRef:
+    base, plen = block
+    if plen == 0:
+        return z3.BoolVal(True)
+    return z3.Extract(31, 32 - plen, x) == bv(base >> (32 - plen), plen)
+
+
+@attrs.define
+class SymPacket:
+    src: z3.BitVecRef
+    dst: z3.BitVecRef
+    proto: z3.BitVecRef
+    sport: z3.BitVecRef
+    dport: z3.BitVecRef
+    output: z3.BoolRef
+    dst_local: z3.BoolRef
+    in_iface: z3.BitVecRef
+    out_iface: z3.BitVecRef
+    recent: dict
+
+
+@attrs.frozen
+class Flow:
+    dst: object
+    dport: object
+    mark: object
+    dst_local: object
+    verdict: object
+    snat: object
+
+    def ite(self, c, other: Flow) -> Flow:
+        """``self`` where ``c`` holds, else ``other`` (fields that are the same
+        Python object are not wrapped)."""
+        return Flow(*(a if a is b else z3.If(c, a, b)
+                      for a, b in zip(attrs.astuple(self, recurse=False),
+                                      attrs.astuple(other, recurse=False))))
+
+
+@attrs.frozen
+class SymOutcome:
+    fate: object            # BV2: index into FATES
+    dst: object
+    dport: object
+    masqueraded: object     # Bool
+    mark: object            # after nat PREROUTING / OUTPUT
+
+
+class Encoding:
+    """The terms of one dump; build once, then ask :meth:`outcome` per query
+    (each query gets a packet of its own)."""
+
+    def __init__(self, dump: Dump):
+        self.dump = dump
+        names = []
+        for r in dump.rules():
+            for i in (r.in_iface, r.out_iface):
+                if i is not None:
+                    n = i.name[:-1] + "kmc0" if i.name.endswith("+") else i.name
+                    if n not in names:
+                        names.append(n)
+        self.ifaces = names + [OTHER_IFACE]
+        self.recent_names = sorted({r.recent[1] for r in dump.rules() if r.recent})
+        self.coins: dict = {}
+
+    def packet(self, tag: str = "") -> SymPacket:
+        s = tag
+        return SymPacket(z3.BitVec(f"src{s}", 32), z3.BitVec(f"dst{s}", 32),
+                         z3.BitVec(f"proto{s}", 2), z3.BitVec(f"sport{s}", 16),
+                         z3.BitVec(f"dport{s}", 16), z3.Bool(f"output{s}"),
+                         z3.Bool(f"dst_local{s}"), z3.BitVec(f"in_iface{s}", 8),
+                         z3.BitVec(f"out_iface{s}", 8),
+                         {n: z3.Bool(f"recent{s}:{n}") for n in self.recent_names})
+
+    def well_formed(self, p: SymPacket) -> list:
+        """What every real packet satisfies: an interface that exists."""
+        n = len(self.ifaces)
+        return [z3.ULT(p.in_iface, bv(n, 8)), z3.ULT(p.out_iface, bv(n, 8))]
+
+    # -- matches -----------------------------------------------------------------
+    def _iface(self, var, iface):
+        hits = [var == bv(k, 8) for k, n in enumerate(self.ifaces) if iface.matches(n)]
+        return z3.Or(hits) if hits else z3.BoolVal(False)
+
+    def _static(self, rule: Rule, p: SymPacket, f: Flow):
+        c = []
+        if rule.src is not None:
+            c.append(in_block(p.src, rule.src.block) != rule.src.negated)
+        if rule.dst is not None:
+            c.append(in_block(f.dst, rule.dst.block) != rule.dst.negated)
+        if rule.proto is not None:
+            c.append((p.proto == bv(PROTO_CODE[rule.proto[0]], 2)) != rule.proto[1])
+        if rule.in_iface is not None:
+            c.append(z3.And(z3.Not(p.output), self._iface(p.in_iface, rule.in_iface)))
+        if rule.out_iface is not None:
+            c.append(self._iface(p.out_iface, rule.out_iface))
+        for ports, var in ((rule.dport, f.dport), (rule.sport, p.sport)):
+            if ports is not None:
+                hit = z3.Or([z3.And(z3.ULE(bv(lo, 16), var), z3.ULE(var, bv(hi, 16)))
+                             if lo != hi else var == bv(lo, 16) for lo, hi in ports.ranges])
+                c.append(hit != ports.negated)
+        if rule.mark is not None:
+            c.append((f.mark & bv(rule.mark.mask) == bv(rule.mark.value)) != rule.mark.negated)
+        if rule.dst_type is not None:
+            hit = f.dst_local if rule.dst_type[0] == "LOCAL" else z3.BoolVal(False)
+            c.append(hit != rule.dst_type[1])
+        if rule.src_type is not None:
+            hit = p.output if rule.src_type[0] == "LOCAL" else z3.BoolVal(False)
+            c.append(hit != rule.src_type[1])
+        if rule.ctstate is not None:
+            c.append(z3.BoolVal(("NEW" in rule.ctstate[0]) != rule.ctstate[1]))
+        if rule.recent is not None:
+            command, name, neg = rule.recent
+            hit = z3.BoolVal(True) if command == "set" else p.recent[name]
+            c.append(hit != neg)
+        return z3.And(c) if c else z3.BoolVal(True)
+
+    # -- traversal -----------------------------------------------------------------
+    def chain(self, table: str, name: str, p: SymPacket, f: Flow, stack=()):
+        """(flow, ended): the flow leaving chain ``name`` and whether a rule
+        in it (or below) ended the table's traversal."""
+        t = self.dump.tables.get(table)
+        ch = t.chains.get(name) if t else None
+        false = z3.BoolVal(False)
+        if ch is None:
+            return f, false
+        ended, ret = false, false
+        for rule in ch.rules:
+            if rule.probability == 0:
+                continue
+            active = z3.And(z3.Not(ended), z3.Not(ret), self._static(rule, p, f))
+            if rule.probability is not None and rule.probability < STAT_ONE:
+                cn = coin_name(stack, rule)
+                coin = self.coins.get(cn)
+                if coin is None:
+                    coin = self.coins[cn] = z3.Bool(f"coin:{cn}")
+                active = z3.And(active, coin)
+            tgt = rule.target
+            if tgt in ("", "LOG"):
+                continue
+            if tgt == "MARK":
+                sm = rule.set_mark
+                f = attrs.evolve(f, mark=z3.If(active, (f.mark & bv(~sm.mask & 0xFFFFFFFF))
+                                               ^ bv(sm.value), f.mark))
+            elif tgt == "RETURN":
+                ret = z3.Or(ret, active)
+            elif tgt in CODE:
+                f = attrs.evolve(f, verdict=z3.If(active, bv(CODE[tgt], 3), f.verdict))
+                ended = z3.Or(ended, active)
+            elif tgt == "DNAT":
+                port = bv(rule.to_port, 16) if rule.to_port is not None else f.dport
+                g = attrs.evolve(f, dst=bv(rule.to_ip), dport=port, verdict=bv(V_DNAT, 3),
+                                 dst_local=z3.And(f.dst_local, f.dst == bv(rule.to_ip)))
+                f = g.ite(active, f)
+                ended = z3.Or(ended, active)
+            elif tgt in ("SNAT", "MASQUERADE"):
+                g = attrs.evolve(f, verdict=bv(V_SNAT if tgt == "SNAT" else V_MASQ, 3),
+                                 snat=bv(rule.to_ip if tgt == "SNAT" else 0))
+                f = g.ite(active, f)
+                ended = z3.Or(ended, active)
+            else:
+                g, g_end = self.chain(table, tgt, p, f, stack + (rule,))
+                f = g.ite(active, f)
+                ended = z3.Or(ended, z3.And(active, g_end))
+        if ch.policy is not None:
+            # a built-in chain ends with its policy when nothing ended it
+            pol = bv(V_ACCEPT if ch.policy == "ACCEPT" else V_DROP, 3)
+            f = attrs.evolve(f, verdict=z3.If(ended, f.verdict, pol))
+            return f, z3.BoolVal(True)
+        return f, ended
+
+    def _table(self, table, hook, p, f):
+        g, _ = self.chain(table, hook, p, attrs.evolve(f, verdict=bv(V_NONE, 3)))
+        return g
+
+    def outcome(self, p: SymPacket) -> SymOutcome:
+        start = Flow(p.dst, p.dport, bv(0), p.dst_local, bv(V_NONE, 3), bv(0))
+        outs = []
+        for output in (False, True):
+            n1 = self._table("nat", "OUTPUT" if output else "PREROUTING", p, start)
+            v1 = n1.verdict
+            if output:
+                fl = self._table("filter", "OUTPUT", p, n1)
+            else:
+                fi = self._table("filter", "INPUT", p, n1)
+                ff = self._table("filter", "FORWARD", p, n1)
+                fl = fi.ite(n1.dst_local, ff)
+            v2 = fl.verdict
+            post = self._table("nat", "POSTROUTING", p, fl)
+            v3 = post.verdict
+            stop1 = z3.Or(v1 == bv(V_DROP, 3), v1 == bv(V_REJECT, 3))
+            stop2 = z3.Or(v2 == bv(V_DROP, 3), v2 == bv(V_REJECT, 3))
+            local_in = z3.BoolVal(False) if output else fl.dst_local
+            fate = z3.If(v1 == bv(V_DROP, 3), bv(F_DROPPED, 2),
+                   z3.If(v1 == bv(V_REJECT, 3), bv(F_REJECTED, 2),
+                   z3.If(v2 == bv(V_DROP, 3), bv(F_DROPPED, 2),
+                   z3.If(v2 == bv(V_REJECT, 3), bv(F_REJECTED, 2),
+                   z3.If(local_in, bv(F_LOCAL, 2),
+                   z3.If(z3.Or(v3 == bv(V_DROP, 3), v3 == bv(V_REJECT, 3)), bv(F_DROPPED, 2),
+                   z3.If(post.dst_local, bv(F_LOCAL, 2), bv(F_FORWARDED, 2))))))))
+            masq = z3.And(z3.Not(stop1), z3.Not(stop2), z3.Not(local_in), v3 == bv(V_MASQ, 3))
+            outs.append(SymOutcome(fate, fl.dst, fl.dport, masq, n1.mark))
+        pre, out = outs
+        return SymOutcome(*(z3.If(p.output, b, a) for a, b in
+                            zip(attrs.astuple(pre, recurse=False), attrs.astuple(out, recurse=False))))
+
+    # -- models back to values ---------------------------------------------------------
+    def decode(self, m, p: SymPacket):
+        """The concrete :class:`.interp.Packet` and coins of a model."""
+        from conformance.proxy.interp import OUTPUT, PREROUTING, Packet
+
+        def val(x):
+            return m.eval(x, model_completion=True).as_long()
+
+        def truth(x):
+            return z3.is_true(m.eval(x, model_completion=True))
+        proto = {v: k for k, v in PROTO_CODE.items()}[val(p.proto)]
+        pkt = Packet(val(p.src), val(p.dst), proto, val(p.dport),
+                     OUTPUT if truth(p.output) else PREROUTING, truth(p.dst_local), val(p.sport),
+                     self.ifaces[min(val(p.in_iface), len(self.ifaces) - 1)],
+                     self.ifaces[min(val(p.out_iface), len(self.ifaces) - 1)],
+                     frozenset(n for n, b in p.recent.items() if truth(b)))
+        coins = {name: truth(c) for name, c in self.coins.items()}
+        return pkt, coins
