@@ -507,10 +507,12 @@ class CriClient:
     def close(self) -> None:
         self.channel.close()
 
-    def call(self, method: str, timeout: float | None = None, **fields):
+    def call(self, method: str, deadline: float | None = None, **fields):
+        """``fields`` are the request's (api.proto names); ``deadline`` the
+        seconds to wait for the answer (default: the client's timeout)."""
         req = pb.new(pb.METHODS[method][0], **fields)
         try:
-            resp = self.stub.call(method, req, timeout=self.timeout if timeout is None else timeout)
+            resp = self.stub.call(method, req, timeout=self.timeout if deadline is None else deadline)
         except self._grpc.RpcError as exc:
             code = exc.code().name if exc.code() else "UNKNOWN"
             err = {"code": code, "message": (exc.details() or "")[:300]}
@@ -518,13 +520,13 @@ class CriClient:
         return OK, pb.to_dict(resp)
 
     def version(self, timeout: float | None = None) -> dict:
-        st, out = self.call("Version", timeout=timeout)
+        st, out = self.call("Version", deadline=timeout)
         if st != OK:
             raise ConnectionError(f"Version: {out['code']}: {out['message']}")
         return out
 
     def run_sandbox(self, config: dict, timeout: float | None = None):
-        st, out = self.call("RunPodSandbox", timeout=timeout or 60, config=config)
+        st, out = self.call("RunPodSandbox", deadline=timeout or 60, config=config)
         return (st, out.get("pod_sandbox_id", "")) if st == OK else (st, out)
 
 

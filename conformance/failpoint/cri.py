@@ -1,0 +1,64 @@
+"""Faults against a CRI runtime, as the model's fault transitions name them.
+
+``kill``
+    A running workload container's process is killed from outside the
+    runtime (SIGKILL to its init process, found in runc's state): the
+    model's ``ContainerDied`` with exit code 137, at some moment after the
+    signal — the runtime notices asynchronously.
+``restart``
+    The runtime daemon is killed (SIGKILL) and started again on the same
+    root and state; shims and containers live on: the model's
+    ``RuntimeRestart``. No call is in flight while it happens (the workload
+    is one sequential client), so it shows only in what later calls answer.
+
+Each fault is recorded as one operation of process ``-1``: ``kill`` with
+``{"container_id": real id}``, ``restart`` with ``{}``; ``ok`` once done
+(with ``{"down_seconds": S}`` for a restart), ``fail`` when it could not be
+done (the container was already gone).
+
+Both need the runner's own containerd (:class:`conformance.target.cri.LocalContainerd`):
+with ``--endpoint`` no fault is injected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+from checker.errors import BadInput
+
+FAULTS = ("kill", "restart")
+FAULT_PROCESS = -1
+
+
+def parse_faults(text: str) -> tuple[str, ...]:
+    """``kill,restart`` | ``none`` → tuple (BadInput for an unknown name)."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if names == ["none"]:
+        return ()
+    if not names:
+        raise BadInput("--faults: give fault names (kill,restart) or none")
+    for n in names:
+        if n not in FAULTS:
+            raise BadInput(f"--faults: unknown fault {n!r} (known: {', '.join(FAULTS)}, or none)")
+    return tuple(dict.fromkeys(names))
+
+
+def kill_container(runtime, container_id: str) -> tuple[str, dict]:
+    """SIGKILL the container's init process; ``(outcome, value)`` for the history."""
+    pid = runtime.container_pid(container_id)
+    if pid is None:
+        return "fail", {"error": "no live process (the container has already exited)"}
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return "fail", {"error": "no live process (the container has already exited)"}
+    return "ok", {"pid": pid}
+
+
+def restart_runtime(runtime) -> tuple[str, dict]:
+    with contextlib.suppress(Exception):
+        runtime.reap()
+    down = runtime.restart(signal.SIGKILL)
+    return "ok", {"down_seconds": round(down, 3)}

@@ -1,0 +1,106 @@
+"""``kubemc conform cri``: arguments and exit code; the work is in
+:func:`conformance.target.cri_suite.run_suite`.
+
+    kubemc conform cri [--endpoint unix:///PATH] [--time-limit S] [--faults kill,restart|none]
+                       [--seed N] [--max-pods N] [--strict] [--min-calls N]
+                       [--out DIR] [--junit FILE] [--json]
+
+Without ``--endpoint`` it starts a private containerd (root, and the Debian
+packages ``containerd``, ``runc``, ``busybox-static``) and injects the faults
+named by ``--faults`` (default both); with ``--endpoint`` it drives that
+runtime, injects none, and touches only sandboxes it creates (labelled with
+the run id).
+
+Exit status: 0 every check holds; 1 a check was violated (the report, the
+history and the failing window are in the output directory); 2 bad
+arguments, an ``--out`` that holds files, a ``--junit`` that exists; 3
+something missing (root, containerd, runc, busybox, an endpoint that does not
+answer the CRI); 130 / 143 / 129 on SIGINT / SIGTERM / SIGHUP, after
+everything the run created is removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from checker.errors import HOLDS, VIOLATED, BadInput
+from conformance.target.args import int_range, positive_float
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint", metavar="unix:///PATH",
+                        help="the socket of a running CRI runtime (default: start a private containerd)")
+    parser.add_argument("--time-limit", type=positive_float("--time-limit"), default=30.0, metavar="S",
+                        help="seconds of calls before the drain (default 30)")
+    parser.add_argument("--faults", default=None, metavar="FAULTS",
+                        help="kill,restart (default, private containerd) or none (default with --endpoint)")
+    parser.add_argument("--seed", type=int_range("--seed", 0, 2**63 - 1), default=0, metavar="N",
+                        help="seed of the workload and fault schedule (default 0)")
+    parser.add_argument("--max-pods", type=int_range("--max-pods", 1, 20), default=3, metavar="N",
+                        help="sandboxes alive at once (default 3)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on the documented divergence stop-removed-sandbox too")
+    parser.add_argument("--min-calls", type=int_range("--min-calls", 0, 10**9), default=50, metavar="N",
+                        help="calls that must answer OK for the coverage check (default 50)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="a new or empty directory for history, report and windows "
+                             "(default: ./kubemc-out/… on violation only)")
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (a new file)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+
+def options_from_args(args):
+    from conformance.failpoint.cri import parse_faults
+    from conformance.target.cri import parse_endpoint
+    from conformance.target.cri_suite import CriOptions
+    from conformance.target.etcd_suite import command_line
+
+    endpoint = parse_endpoint(args.endpoint) if args.endpoint is not None else None
+    if args.faults is None:
+        faults = () if endpoint else ("kill", "restart")
+    else:
+        faults = parse_faults(args.faults)
+    return CriOptions(endpoint=endpoint, time_limit=args.time_limit, faults=faults, seed=args.seed,
+                      max_pods=args.max_pods, strict=args.strict, min_calls=args.min_calls,
+                      out=args.out, progress=not args.json or sys.stderr.isatty(),
+                      command=command_line())
+
+
+def run(args) -> int:
+    from conformance.report.cri import summary, write_junit
+    from conformance.report.outputs import check_new_file
+    from conformance.target.cri_suite import run_suite
+    from conformance.target.signals import Interrupted
+
+    opts = options_from_args(args)
+    opts.validate()
+    if args.junit:
+        check_new_file(args.junit, "--junit")
+    try:
+        result = run_suite(opts)
+    except Interrupted as exc:
+        print(f"kubemc: {exc}: stopped; everything the run created was removed", file=sys.stderr)
+        return exc.exit_code
+    if args.junit:
+        try:
+            write_junit(result, args.junit)
+        except OSError as exc:
+            print(summary(result), file=sys.stderr)
+            raise BadInput(f"--junit {args.junit}: cannot write: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1, default=str))
+    else:
+        print(summary(result))
+    return HOLDS if result.passed else VIOLATED
+
+
+def main(argv=None) -> int:
+    """``python -m conformance.target.cri_cli ARGS`` is ``kubemc conform cri ARGS``."""
+    from checker.cli import main as kubemc
+    return kubemc(["conform", "cri", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
