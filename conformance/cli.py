@@ -11,6 +11,8 @@ import importlib
 TARGETS = {
     "etcd": ("conformance.target.etcd_cli", "a real etcd cluster (local 3 members, or --endpoints)"),
     "maelstrom": ("conformance.target.maelstrom_cli", "any program speaking the Maelstrom protocol"),
+    "cri": ("conformance.target.cri_cli",
+            "a CRI runtime: a private containerd (or --endpoint), checked against the CRI model"),
     "cni": ("conformance.target.cni_cli", "any CNI plugin in network namespaces (default: bridge + host-local)"),
 }
 
