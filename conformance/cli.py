@@ -14,6 +14,8 @@ TARGETS = {
     "cri": ("conformance.target.cri_cli",
             "a CRI runtime: a private containerd (or --endpoint), checked against the CRI model"),
     "cni": ("conformance.target.cni_cli", "any CNI plugin in network namespaces (default: bridge + host-local)"),
+    "proxy": ("conformance.target.proxy_cli",
+              "kube-proxy's iptables rules (iptables-save) against Services and EndpointSlices"),
 }
 
 

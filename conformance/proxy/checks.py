@@ -154,8 +154,12 @@ class Checker:
     """Build the encoding of ``dump`` once; :meth:`run` asks every check."""
 
     def __init__(self, dump: Dump, ports, cluster_cidr, masq_mark: int = 0x4000,
-                 timeout_ms: int | None = None):
+                 timeout_ms: int | None = None, cidr_known: bool = True):
+        """``cidr_known`` False: ``cluster_cidr`` is a guess that holds every
+        pod address but may be narrower than kube-proxy's; checks that need
+        to know what lies *outside* the cluster then leave that case out."""
         start = time.perf_counter()
+        self.cidr_known = cidr_known
         self.dump, self.ports, self.cidr = dump, tuple(ports), cluster_cidr
         self.masq_mark, self.timeout_ms = masq_mark, timeout_ms
         self.enc = Encoding(dump)
@@ -306,9 +310,10 @@ class Checker:
             eps = usable_endpoints(sp)
             if not eps:
                 continue
-            cases.append((("outside", sp), z3.And(
-                z3.Not(p.output), z3.Not(in_block(p.src, self.cidr)), self._key(sp), forwarded,
-                z3.Not(marked))))
+            if self.cidr_known:
+                cases.append((("outside", sp), z3.And(
+                    z3.Not(p.output), z3.Not(in_block(p.src, self.cidr)), self._key(sp),
+                    forwarded, z3.Not(marked))))
             cases.append((("hairpin", sp), z3.And(
                 z3.Not(p.output), in_block(p.src, self.cidr), self._key(sp), forwarded,
                 o.dst == p.src, z3.Not(marked))))
@@ -335,7 +340,11 @@ class Checker:
                            f"{sp.key}: packet {pkt} {why} must be marked {self.masq_mark:#x} and "
                            f"masqueraded; it is {state} ({out.describe()})", pkt,
                            _rule_text(jump), tuple(r.ref for r in out.path), sp.key)
-        return self._solve("masquerade_marked", [], cases, confirm, start)
+        res = self._solve("masquerade_marked", [], cases, confirm, start)
+        if not self.cidr_known and not res.note:
+            res = attrs.evolve(res, note="traffic from outside the cluster CIDR not judged: "
+                                         "give --cluster-cidr")
+        return res
 
     def endpoints_chosen_uniformly(self) -> CheckResult:
         """Shares as exact rational terms; a QF_LRA query for a Service port
