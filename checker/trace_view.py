@@ -164,7 +164,7 @@ def render(trace: dict, source: str = "trace") -> str:
         "TITLE": _e(f"{meta.get('property', source)} — kubemc trace"),
         "HEADER": _header(meta, trace, source, lanes),
         "SVG": _svg(trace, lanes, events, arrows, meta, loop),
-        "STEPS": _steps(trace, lanes, events, meta, loop),
+        "STEPS": _steps(trace, lanes, events, arrows, meta, loop),
         "NSTEPS": str(len(trace["states"])),
     }
     template = resources.files("checker").joinpath(TEMPLATE).read_text(encoding="utf-8")
@@ -308,7 +308,7 @@ def _event(lanes, ev) -> str:
     return "".join(out)
 
 
-def _steps(trace, lanes, events, meta, loop) -> str:
+def _steps(trace, lanes, events, arrows, meta, loop) -> str:
     """One hidden section per state: the step that led to it, the changed
     parts (before → after), and the whole state with changed variables marked."""
     states = trace["states"]
@@ -345,6 +345,13 @@ def _steps(trace, lanes, events, meta, loop) -> str:
             lanes_line = (f'<p class="where">on <b>{_e(ev.home)}</b>'
                           + (f", touching {_e(', '.join(t for t in ev.touched if t != ev.home))}"
                              if len(ev.touched) > 1 else "") + "</p>")
+        for a in arrows:
+            if a.sent == k and a.received != k:
+                notes.append(f"{a.src} sends {a.label} to {a.dst}"
+                             + (f" (delivered at step {a.received})" if a.received is not None
+                                else " (still in flight at the end)"))
+            if a.received == k and a.sent != k:
+                notes.append(f"{a.dst} receives {a.label} from {a.src} (sent at step {a.sent})")
         parts = [f'<section class="step" id="step-{k}" data-step="{k}" hidden>',
                  f"<h2>{_e(head)}</h2>", lanes_line]
         parts += [f'<p class="note">{_e(n)}</p>' for n in notes]
