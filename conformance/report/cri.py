@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from checker import itf
-from conformance.report import _plain, json_writer, jsonl_writer, ops_to_events, write_junit_xml
+from conformance.report import (
+    ProgressLine,
+    _plain,
+    json_writer,
+    jsonl_writer,
+    ops_to_events,
+    write_junit_xml,
+)
 from conformance.report.outputs import create_fresh
 
 
@@ -51,6 +59,16 @@ def describe(op) -> str:
     elif isinstance(out, dict):
         out = f"{out.get('code')}: {out.get('message', '')[:90]}"
     return f"{op.f}({target}){extra} -> {op.status} {out}"
+
+
+class CriProgress(ProgressLine):
+    """``calls 412 (27/s) | faults 2 | 15s / 60s`` on stderr (live on a terminal)."""
+
+    def line(self, ops: int, faults: int, watch_events: int = 0, extra: str = "") -> str:
+        el = time.monotonic() - self.t0
+        rate = ops / el if el > 0 else 0.0
+        text = f"calls {ops} ({rate:.0f}/s) | faults {faults} | {el:.0f}s / {self.limit:.0f}s"
+        return text + (f" | {extra}" if extra else "")
 
 
 def write_violation(out_dir: Path, violation, meta: dict) -> dict:

@@ -26,8 +26,8 @@ import attrs
 
 from checker.errors import BadInput
 from conformance.history import Recorder
-from conformance.report import ProgressLine, jsonl_writer, write_json_atomic
-from conformance.report.cri import write_violation
+from conformance.report import jsonl_writer, write_json_atomic
+from conformance.report.cri import CriProgress, write_violation
 from conformance.report.outputs import check_out_dir, create_exclusive, make_out_dir
 from conformance.target.cri import CriClient, LocalContainerd, check_endpoint, new_run_id
 from conformance.target.signals import signals_raise
@@ -127,7 +127,7 @@ def run_suite(opts: CriOptions, *, front=None) -> CriResult:
             "time_limit": opts.time_limit, "strict": opts.strict, "max_pods": opts.max_pods,
             "command": opts.command or f"kubemc conform cri --seed {opts.seed}"}
     recorder = Recorder(meta=meta)
-    progress = ProgressLine(opts.time_limit, enabled=opts.progress)
+    progress = CriProgress(opts.time_limit, enabled=opts.progress)
     runtime = workload = shim = None
     try:
         with signals_raise():

@@ -353,11 +353,11 @@ def _expected(cands, op: Operation, scripts: _Scripts) -> list:
     """What the model would have answered (from each candidate; a few, for the report)."""
     seen = []
     for cand in sorted(cands, key=repr)[:20]:
-        for c2 in _with_deaths(cand, op, scripts):
+        for c2 in dict.fromkeys([cand, *_with_deaths(cand, op, scripts)]):
             for req in _model_requests(c2, op, scripts):
                 _, answer = m.call(c2.state, op.f, req)
-                real_of = {str(k): v for kind in ("sandbox", "container")
-                           for k, v in c2.real_ids(kind).items()} if "List" in op.f else {}
+                kind = "sandbox" if op.f == "ListPodSandbox" else "container"
+                real_of = {str(k): v for k, v in c2.real_ids(kind).items()}
                 text = (f"error {answer.code}" if not m.ok(answer)
                         else _shown(op.f, answer, real_of if "List" in op.f else None))
                 if text not in seen:
