@@ -168,7 +168,8 @@ class Prober:
                             break
         except OSError as exc:
             error = exc.strerror or str(exc)
-        got = self._wait(probe.token, self.timeout if not error else 0.05)
+        # TCP: the token follows the handshake; UDP: the loop above has waited
+        got = self._wait(probe.token, 0.05 if error or probe.proto == UDP else self.timeout)
         return Observation(probe, got[0] if got else None, got[1] if got else None, error)
 
     def _wait(self, token: str, timeout: float):
