@@ -309,8 +309,9 @@ def _event(lanes, ev) -> str:
 
 
 def _steps(trace, lanes, events, arrows, meta, loop) -> str:
-    """One hidden section per state: the step that led to it, the changed
-    parts (before → after), and the whole state with changed variables marked."""
+    """One section per state: the step that led to it, the changed parts
+    (before → after), and the whole state with changed variables marked.
+    The script shows one at a time; without it, all of them read in order."""
     states = trace["states"]
     variables = trace["vars"]
     by_row = {e.row: e for e in events}
@@ -352,7 +353,7 @@ def _steps(trace, lanes, events, arrows, meta, loop) -> str:
                                 else " (still in flight at the end)"))
             if a.received == k and a.sent != k:
                 notes.append(f"{a.dst} receives {a.label} from {a.src} (sent at step {a.sent})")
-        parts = [f'<section class="step" id="step-{k}" data-step="{k}" hidden>',
+        parts = [f'<section class="step" id="step-{k}" data-step="{k}">',
                  f"<h2>{_e(head)}</h2>", lanes_line]
         parts += [f'<p class="note">{_e(n)}</p>' for n in notes]
         if k > 0:

@@ -222,3 +222,61 @@ def test_the_template_ships_with_the_package():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "trace_view.html" in config["tool"]["setuptools"]["package-data"]["checker"]
     assert (ROOT / "checker/trace_view.html").is_file()
+
+
+# ---------------------------------------------------------------------------
+# any well-formed ITF trace renders: random shapes, not only kubemc's own
+# ---------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from checker import itf  # noqa: E402
+
+_names = st.sampled_from(["src", "dst", "type", "x", "<script>", "a.b", "0"])
+_scalars = st.one_of(st.integers(-3, 3), st.booleans(),
+                     st.sampled_from(["", "a", "</script><b>", "server 0", "0"]))
+_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.builds(lambda v: {"#tup": v}, st.lists(inner, max_size=3)),
+    st.builds(lambda v: {"#set": v}, st.lists(inner, max_size=3)),
+    st.builds(lambda v: {"#map": [[k, x] for k, x in v]},
+              st.lists(st.tuples(inner, inner), max_size=2)),
+    st.dictionaries(_names, inner, max_size=3)), max_leaves=8)
+
+
+@st.composite
+def _traces(draw):
+    variables = draw(st.lists(st.sampled_from(
+        ["messages", "log", "c.x", "c.y", "d.z", "op", "server", "votes"]),
+        min_size=0, max_size=4, unique=True))
+    n = draw(st.integers(1, 5))
+    states = []
+    for k in range(n):
+        state = {v: draw(_values) for v in variables}
+        state["#meta"] = {"index": k, "action": draw(st.sampled_from(
+            ["Init", "Step", "c->d.Call", "c.Local", "put", "->."])),
+            "params": draw(st.lists(_values, max_size=2))}
+        states.append(state)
+    trace = {"vars": variables, "states": states,
+             "#meta": {"property": "p", "kind": draw(st.sampled_from(
+                 ["invariant", "history", "leads_to"])), "command": "kubemc check",
+                 "config": draw(st.dictionaries(st.sampled_from(
+                     ["servers", "nodes", "pods", "max_term"]), st.integers(0, 4), max_size=3)),
+                 "loop_action": draw(st.sampled_from(
+                     [{"action": "stutter", "params": []}, {"action": "Back", "params": [1]}]))}}
+    if draw(st.booleans()):
+        trace["loop"] = draw(st.integers(0, n - 1))
+    return trace
+
+
+@settings(max_examples=60, derandomize=True, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(_traces())
+def test_any_well_formed_trace_renders(trace):
+    itf.check_trace(trace, "generated")
+    page = render(trace, source="generated.itf.json")
+    n = len(trace["states"])
+    assert len(re.findall(r'<section class="step" id="step-\d+"', page)) == n
+    assert "</script><b>" not in page.split("<script>")[0]   # every text is escaped
+    assert not FETCH.search(page)
