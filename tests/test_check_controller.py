@@ -1,0 +1,366 @@
+"""``kubemc check-controller``: a user's reconcile function under the model
+checker (docs/check-controller.md).
+
+The two example operators are the acceptance test: the correct one holds at
+the default bounds, the stale-read one is caught with a trace whose steps
+say what happened. Then every way a user's code can be wrong: a bug while
+checking (an exception, a hot loop, a broken invariant) is exit 1 with a
+trace; code that cannot be loaded or called, or answers garbage, is exit 2
+and one line.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from checker.check_controller import check_controller
+from checker.cli import main
+from checker.errors import BadInput
+from checker.explore import explore
+from model.controllers.frozen import FrozenDict, NotJsonLike, freeze, thaw
+from model.controllers.loop import CACHE, SERVER, Objects
+from model.controllers.usercontroller import UserController
+from model.kernel import Step
+from properties.controllers.usercontroller import properties
+from properties.core import COVER, Property
+
+ROOT = Path(__file__).resolve().parent.parent
+OK = str(ROOT / "examples" / "operators" / "replicas_ok.py")
+STALE = str(ROOT / "examples" / "operators" / "replicas_stale.py")
+KINDS = ["--resource", "ConfigMap", "--owns", "Pod"]
+
+
+def cli(capsys, *argv):
+    rc = main(["check-controller", *argv, *KINDS, "--quiet"])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def module(tmp_path, text: str, name: str = "user_operator.py") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+HEADER = """
+from model.controllers.requests import Create, Delete, Update
+DESIRED = [{"metadata": {"name": "web"}, "data": {"replicas": "2"}},
+           {"metadata": {"name": "web"}, "data": {"replicas": "0"}}]
+"""
+
+
+# --- the two example operators ---------------------------------------------------
+
+
+def test_the_correct_example_holds_at_the_default_bounds(tmp_path, capsys):
+    rc, out, err = cli(capsys, f"{OK}:reconcile", "--invariant", "never_more_pods_than_asked",
+                       "--trace-dir", str(tmp_path), "--json")
+    assert rc == 0, err
+    result = json.loads(out)
+    assert result["verdict"] == "holds"
+    # the whole space at the defaults: every fault once, the one edit
+    assert result["figures"]["distinct_states"] > 5_000
+    assert result["figures"]["bounds"] == {"max_objects": 6, "crashes": 1,
+                                           "write_failures": 1, "resyncs": 1, "edits": 1,
+                                           "child_deletions": 1}
+    assert result["figures"]["liveness_truncated_states"] == 0
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_defaults_reach_what_makes_a_controller_hard(tmp_path):
+    """The explored space holds the situations the example must survive: a
+    reconcile on a cache that lags the server, a create refused because the
+    name exists, an update refused on a stale resourceVersion, a crash with
+    requests unsent, and the edit of the desired object."""
+    from checker.usercode import function
+
+    reconcile, _, mod = function(f"{OK}:reconcile", 2, "reconcile(desired, children)")
+    m = UserController(reconcile, resource="ConfigMap", owns="Pod", desired=mod.DESIRED,
+                       crashes=1, write_failures=1, resyncs=1, child_deletions=1)
+
+    def stale(m, s):
+        return s[CACHE] is not None and s[CACHE] != s[SERVER] and bool(s[4])
+
+    def crashed_mid_reconcile(m, s):
+        return s[CACHE] is None and Objects(s[SERVER]).of_kind("Pod") != []
+
+    def edited(m, s):
+        return Objects(s[SERVER])[("ConfigMap", "web")] == m.versions[1]
+
+    refused = {"409": False}
+
+    def spy_conflict(m, before, step, after):
+        if step.name == "Write" and after[SERVER] == before[SERVER] and after[4] == ():
+            refused["409"] = True
+        return True
+
+    covers = [Property(n, "check-controller", COVER, n, "test", f) for n, f in
+              (("stale", stale), ("crashed", crashed_mid_reconcile), ("edited", edited))]
+    from properties.core import TRANSITION
+    spy = Property("spy", "check-controller", TRANSITION, "spy", "test", spy_conflict)
+    outcome = explore(m, covers + [spy])
+    assert outcome.complete and outcome.counterexample is None
+    assert outcome.covers == {"stale": True, "crashed": True, "edited": True}
+    assert refused["409"], "no write was ever refused at the default bounds"
+
+
+def test_the_stale_read_example_is_caught_with_a_trace_a_reader_can_follow(tmp_path, capsys):
+    rc, out, err = cli(capsys, f"{STALE}:reconcile", "--invariant",
+                       "never_more_pods_than_asked", "--trace-dir", str(tmp_path))
+    assert rc == 1, err
+    assert "VIOLATED never_more_pods_than_asked" in out
+    assert "shortest counterexample: 6 steps" in out
+    (trace,) = tmp_path.iterdir()
+    assert f"kubemc trace show {trace}" in out
+    assert main(["trace", "show", str(trace)]) == 0
+    shown = capsys.readouterr().out
+    # the story: two creates sent, the first one's event delivered, the
+    # second create lands, and a reconcile on the lagging cache (one pod of
+    # two) creates a third
+    steps = [line for line in shown.splitlines() if line.startswith("Step ")]
+    assert steps == ["Step 1: Reconcile(ConfigMap, web)", "Step 2: Write()", "Step 3: Deliver()",
+                     "Step 4: Write()", "Step 5: Reconcile(ConfigMap, web)", "Step 6: Write()"]
+    assert "Never more pods than the most replicas the ConfigMap is ever set to" in shown
+    assert "requests +create Pod/web-* (generateName)" in shown
+    assert 'server +Pod/web-2 {"metadata": {"generateName": "web-"}' in shown
+    assert "reproduce kubemc check-controller" in shown
+
+
+def test_hypothesis_finds_the_stale_read_too(tmp_path, capsys):
+    rc, out, err = cli(capsys, f"{STALE}:reconcile", "--invariant", "never_more_pods_than_asked",
+                       "--engine", "hypothesis", "--trace-dir", str(tmp_path))
+    assert rc == 1, err
+    (trace,) = tmp_path.iterdir()
+    assert main(["trace", "show", str(trace)]) == 0
+    assert "server +Pod/web-2" in capsys.readouterr().out
+
+
+# --- findings about the user's code: exit 1 with a trace ------------------------------
+
+
+def test_a_reconcile_that_raises_is_a_violation_with_its_trace(tmp_path, capsys):
+    path = module(tmp_path, HEADER + """
+def reconcile(cm, pods):
+    want = int(cm["data"]["replicas"])
+    batch = 4 // want          # ZeroDivisionError once scaled to 0
+    names = {p["metadata"]["name"] for p in pods}
+    return [Create({"metadata": {"name": f"web-{i}"}}) for i in range(want)
+            if f"web-{i}" not in names][:batch]
+""")
+    traces = tmp_path / "traces"
+    rc, out, err = cli(capsys, f"{path}:reconcile", "--trace-dir", str(traces))
+    assert rc == 1, err
+    assert "VIOLATED reconcile_does_not_raise" in out
+    (trace,) = traces.iterdir()
+    assert main(["trace", "show", str(trace)]) == 0
+    shown = capsys.readouterr().out
+    assert "Step 1: Edit(1)" in shown
+    assert ("raised:  → ZeroDivisionError: integer division or modulo by zero "
+            "(at user_operator.py:8 in reconcile)") in shown
+    assert str(tmp_path) not in json.dumps(json.loads(trace.read_text())["states"])
+
+
+def test_a_user_invariant_that_fails_is_a_violation(tmp_path, capsys):
+    path = module(tmp_path, """
+def at_most_one_pod(config_map, pods):
+    '''Never two pods at once.'''
+    return len(pods) <= 1
+""", "spec.py")
+    rc, out, err = cli(capsys, f"{OK}:reconcile", "--invariant", f"{path}:at_most_one_pod",
+                       "--trace-dir", str(tmp_path / "t"))
+    assert rc == 1, err
+    assert "VIOLATED at_most_one_pod" in out and "shortest counterexample: 3 steps" in out
+
+
+def test_a_controller_that_never_settles_is_a_lasso(tmp_path, capsys):
+    path = module(tmp_path, HEADER + """
+def reconcile(cm, pods):
+    if not pods:
+        return [Create({"metadata": {"name": "web-0"}, "spec": {"n": 0}})]
+    pod = pods[0]
+    pod["spec"]["n"] = 1 - pod["spec"]["n"]   # flips a field on every pass
+    return [Update(pod)]
+""")
+    rc, out, err = cli(capsys, f"{path}:reconcile", "--trace-dir", str(tmp_path / "t"))
+    assert rc == 1, err
+    assert "VIOLATED eventually_reconciled" in out and "fair quiet cycle" in out
+    (trace,) = (tmp_path / "t").iterdir()
+    assert main(["trace", "show", str(trace)]) == 0
+    assert "and the loop repeats" in capsys.readouterr().out
+
+
+def test_an_update_that_changes_nothing_is_no_write_and_counts_as_settled(tmp_path, capsys):
+    path = module(tmp_path, HEADER + """
+def reconcile(cm, pods):
+    if not pods:
+        return [Create({"metadata": {"name": "web-0"}, "spec": {"n": 1}})]
+    return [Update(pod) for pod in pods]     # always sends what is already there
+""")
+    rc, out, err = cli(capsys, f"{path}:reconcile", "--trace-dir", str(tmp_path / "t"))
+    assert rc == 0, out + err
+
+
+# --- bad input: one line, exit 2 ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, target, message", [
+    ("def reconcile(a, b)\n    return []\n", "{p}:reconcile", "does not import: SyntaxError"),
+    ("raise RuntimeError('no cluster here')\n", "{p}:reconcile",
+     "does not import: RuntimeError: no cluster here"),
+    (HEADER, "{p}:reconcile", "has no 'reconcile' (it defines: Create, DESIRED, Delete, Update)"),
+    (HEADER + "reconcile = 3\n", "{p}:reconcile", "is not a function reconcile(desired, children)"),
+    (HEADER + "def reconcile(cm):\n    return []\n", "{p}:reconcile",
+     "must take 2 arguments, reconcile(desired, children); it is reconcile(cm)"),
+    ("def reconcile(cm, pods):\n    return []\n", "{p}:reconcile", "defines no DESIRED"),
+    (HEADER, "{p}", "expected MODULE:FUNCTION"),
+    (HEADER, "{d}/nosuch.py:reconcile", "no file"),
+    (HEADER, "no_such_operator_module:reconcile", "no module named 'no_such_operator_module'"),
+    (HEADER + "def reconcile(cm, pods):\n    return 'create web-0'\n", "{p}:reconcile",
+     "returned 'create web-0' (str); expected a list of Create/Update/Delete requests"),
+    (HEADER + "def reconcile(cm, pods):\n    return [{'op': 'scale'}]\n", "{p}:reconcile",
+     "request 0 is a dict with op 'scale'"),
+    (HEADER + "def reconcile(cm, pods):\n    return [Create({'metadata': {}})]\n",
+     "{p}:reconcile", "metadata.name must be a non-empty string"),
+    (HEADER + "def reconcile(cm, pods):\n    return [Create({'metadata': {'name': 'a'}, "
+              "'spec': {1, 2}})]\n", "{p}:reconcile", "which a Kubernetes object cannot hold"),
+    (HEADER + "def reconcile(cm, pods):\n    return [Delete('x', resource_version='99')]\n",
+     "{p}:reconcile", "resourceVersion '99', which is not one reconcile was handed"),
+    (HEADER + "def reconcile(cm, pods):\n    return [Create({'kind': 'Secret', "
+              "'metadata': {'name': 's'}})]\n", "{p}:reconcile", "creates a Secret"),
+    (HEADER + "import random\ndef reconcile(cm, pods):\n"
+              "    return [Delete('x')] if random.random() < 0.5 else []\n",
+     "{p}:reconcile", "is not deterministic"),
+])
+def test_bad_user_code_is_one_line_and_exit_2(tmp_path, capsys, text, target, message):
+    path = module(tmp_path, text)
+    if "is not deterministic" in message:
+        import random
+        random.seed(3)  # the coin flips, and so the test, are the same every run
+    argv = [target.format(p=path, d=tmp_path), "--trace-dir", str(tmp_path / "t")]
+    rc, out, err = cli(capsys, *argv)
+    assert rc == 2, out + err
+    assert message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("predicate, message", [
+    ("def inv(cm, pods):\n    return pods[3]['x']\n", "invariant inv raised IndexError"),
+    ("def inv(cm, pods):\n    return len(pods)\n", "invariant inv returned 0 (int)"),
+    ("def inv(cm):\n    return True\n", "must take 2 arguments"),
+])
+def test_a_broken_invariant_is_one_line_and_exit_2(tmp_path, capsys, predicate, message):
+    path = module(tmp_path, predicate, "inv.py")
+    rc, out, err = cli(capsys, f"{OK}:reconcile", "--invariant", f"{path}:inv",
+                       "--trace-dir", str(tmp_path / "t"))
+    assert rc == 2 and message in err and err.count("\n") == 1, out + err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bound", "edits=2"], "edits=2: the desired object lists 2 version(s), so at most 1"),
+    (["--bound", "crashes=99"], "crashes=99 is outside 0..8"),
+    (["--bound", "bogus=1"], "has no bound 'bogus'"),
+    (["--seed", "3"], "--seed applies to --engine hypothesis"),
+    (["--desired", "NOPE"], "has no 'NOPE'"),
+])
+def test_bad_options_are_one_line_and_exit_2(capsys, argv, message):
+    rc, out, err = cli(capsys, f"{OK}:reconcile", *argv)
+    assert rc == 2 and message in err and err.count("\n") == 1, out + err
+
+
+def test_kinds_must_look_like_kinds(capsys):
+    assert main(["check-controller", f"{OK}:reconcile", "--resource", "config map",
+                 "--owns", "Pod"]) == 2
+    assert "a kind is a name like ConfigMap" in capsys.readouterr().err
+
+
+# --- loading: a dotted module name, versions given elsewhere ------------------------------
+
+
+def test_a_dotted_module_name_and_desired_versions_from_a_function(tmp_path, monkeypatch,
+                                                                     capsys):
+    module(tmp_path, """
+from model.controllers.requests import Create
+
+def versions():
+    return [{"metadata": {"name": "db"}, "spec": {"size": 1}}]
+
+def reconcile(db, volumes):
+    if volumes:
+        return []
+    return [{"op": "create", "object": {"metadata": {"name": "db-data"}}}]
+""", "my_db_operator.py")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rc = main(["check-controller", "my_db_operator:reconcile", "--resource", "Database",
+               "--owns", "PersistentVolumeClaim", "--desired", "versions", "--quiet",
+               "--trace-dir", str(tmp_path / "t")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "check-controller my_db_operator:reconcile [explore]: holds" in out
+
+
+def test_the_library_call_returns_the_result(tmp_path):
+    result = check_controller(f"{STALE}:reconcile", resource="ConfigMap", owns="Pod",
+                              invariants=["never_more_pods_than_asked"], trace_dir=tmp_path)
+    assert result.verdict == "violated" and result.prop == "never_more_pods_than_asked"
+    with pytest.raises(BadInput, match="--owns 'pod'"):
+        check_controller(f"{OK}:reconcile", resource="ConfigMap", owns="pod")
+
+
+# --- the pieces -------------------------------------------------------------------------
+
+
+def test_frozen_values_hash_compare_and_thaw_to_fresh_copies():
+    obj = {"spec": {"containers": [{"image": "a"}]}, "n": 1}
+    frozen = freeze(obj)
+    assert hash(frozen) == hash(freeze({"n": 1, "spec": {"containers": [{"image": "a"}]}}))
+    assert frozen != tuple(frozen)  # a dict is not a list of pairs
+    assert FrozenDict((("a", 1),)) != (("a", 1),)
+    copy = thaw(frozen)
+    assert copy == obj
+    copy["spec"]["containers"][0]["image"] = "b"
+    assert thaw(frozen) == obj
+    with pytest.raises(NotJsonLike):
+        freeze({"a": object()})
+    with pytest.raises(NotJsonLike):
+        freeze({1: "x"})
+
+
+def test_a_mutating_reconcile_cannot_change_the_state(tmp_path):
+    seen = []
+
+    def reconcile(cm, pods):
+        cm["data"]["replicas"] = "99"    # mutates what it was handed
+        seen.append(cm)
+        return []
+
+    m = UserController(reconcile, resource="ConfigMap", owns="Pod",
+                       desired=[{"metadata": {"name": "web"}, "data": {"replicas": "1"}}])
+    (s0,) = m.init_states()
+    s1 = m.apply(s0, Step("Reconcile", ("ConfigMap", "web")))
+    assert Objects(s1[SERVER])[("ConfigMap", "web")] == freeze({"data": {"replicas": "1"}})
+    assert seen[0]["metadata"] == {"name": "web", "resourceVersion": "1"}
+
+
+def test_an_edit_keeps_the_status_the_controller_wrote():
+    def reconcile(cm, pods):
+        if cm.get("status") == {"seen": cm["data"]["v"]}:
+            return []
+        cm["status"] = {"seen": cm["data"]["v"]}
+        return [{"op": "update", "object": cm}]
+
+    m = UserController(reconcile, resource="ConfigMap", owns="Pod", crashes=0,
+                       write_failures=0, resyncs=0, child_deletions=0,
+                       desired=[{"metadata": {"name": "c"}, "data": {"v": "1"}},
+                                {"metadata": {"name": "c"}, "data": {"v": "2"}}])
+    (s,) = m.init_states()
+    for step in (Step("Reconcile", ("ConfigMap", "c")), Step("Write"), Step("Edit", (1,))):
+        s = m.apply(s, step)
+    assert thaw(Objects(s[SERVER])[("ConfigMap", "c")]) == {"data": {"v": "2"},
+                                                            "status": {"seen": "1"}}
+    outcome = explore(m, properties())
+    assert outcome.complete and outcome.counterexample is None
