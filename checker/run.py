@@ -275,3 +275,56 @@ def _unjudged(tallies: dict) -> list[tuple[str, str]]:
             seen = "the trigger never held" if not t["triggered"] else "the goal was never reached"
             out.append((name, f"{seen} in {t['runs']} convergence runs"))
     return out
+
+
+def check_model(comp: Component, model: Model, engine: str, *, mutant: str | None = None,
+                bounds: dict | None = None, props: Sequence[str] | None = None,
+                profile: str = "ci", seed: int | None = None,
+                trace_dir: Path = Path("kubemc-traces"), max_states: int | None = None,
+                progress: Callable[[str], None] | None = None) -> list[Result]:
+    """One (component, model, engine) of :func:`check`, and only the
+    properties named in ``props`` when given: the unit a pytest item and
+    ``checker.api`` run. The rows are those ``check`` gives for this model —
+    one for explore and hypothesis, one per symbolic check of this model for
+    z3 (whose encodings have fixed bounds, so ``bounds`` is refused there)."""
+    if engine not in ENGINES:
+        raise BadInput(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    if mutant is not None and mutant not in model.mutants:
+        raise BadInput(f"model {model.name} carries no mutant {mutant!r} "
+                       f"(its mutants: {', '.join(sorted(model.mutants)) or 'none'})")
+    chosen = targeted(model, mutant)
+    if props is not None:
+        known = {p.name for p in model.properties}
+        unknown = sorted(set(props) - known)
+        if unknown:
+            raise BadInput(f"model {model.name} has no property {unknown[0]!r} "
+                           f"(its properties: {', '.join(sorted(known))})")
+        chosen = tuple(p for p in chosen if p.name in set(props))
+        if not chosen:
+            raise BadInput(f"mutant {mutant} is meant to violate "
+                           f"{model.mutants[mutant].violates}, which is not among "
+                           f"{', '.join(props)}")
+    results: list[Result] = []
+    if engine == "z3":
+        if bounds:
+            raise BadInput("the z3 engine's encodings have fixed bounds: drop the bounds")
+        checks = tuple(c for c in comp.symbolic if c.model == model.name
+                       and (props is None or c.prop in set(props)))
+        if not checks:
+            raise BadInput(f"no symbolic check of {comp.name} speaks of model {model.name}")
+        from checker.symbolic_run import run_symbolic
+
+        with _unwritten_trace(results, comp):
+            results += run_symbolic(attrs.evolve(comp, symbolic=checks), mutant=mutant,
+                                    trace_dir=trace_dir)
+        return results
+    machine = build(model, mutant, bounds, engine)
+    command = _command(comp.name, engine, mutant, bounds, seed, profile)
+    with _unwritten_trace(results, comp):
+        if engine == "explore":
+            results.append(_explore(comp, model, machine, chosen, trace_dir, command,
+                                    max_states, progress))
+        else:
+            results.append(_hypothesis(comp, model, machine, chosen, trace_dir, command,
+                                       profile, seed, progress))
+    return results

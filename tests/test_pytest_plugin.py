@@ -1,0 +1,197 @@
+"""The pytest plugin and ``checker.api``, as a user's project meets them:
+pytest run on a sample project (pytester), with ``-n 2``, ``--junitxml``,
+``-k``, ``-m``, a mutant, a budget that runs out, and bad input.
+
+Every run loads the plugin as ``-p no:kubemc -p checker.pytest_plugin``:
+where kubemc is installed with its entry point the first switches that
+copy off, so the plugin is loaded once either way. Models and bounds are
+the small ones (mvcc: about a second), so the module stays well under a
+minute; runs with ``-n 2`` go through a subprocess, as a CI job would.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import checker
+from checker import api, traces
+
+pytest_plugins = ["pytester"]
+
+PLUGIN = ("-p", "no:kubemc", "-p", "checker.pytest_plugin")
+#: a user's own suite, which must keep running beside the models
+USER_TEST = """
+def test_the_users_own_code():
+    assert 1 + 1 == 2
+"""
+
+
+@pytest.fixture
+def project(pytester, monkeypatch):
+    """A sample project in an unrelated directory; subprocesses import this
+    checkout's packages whether or not they are installed here."""
+    pytester.makepyfile(test_user=USER_TEST)
+    root = str(Path(checker.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
+    return pytester
+
+
+def test_without_kubemc_the_plugin_adds_nothing_and_imports_nothing(project):
+    project.makepyfile(test_cost="""
+        import sys
+
+        def test_no_kubemc_machinery_was_imported(pytestconfig):
+            loaded = [m for m in ("checker.api", "checker.pytest_items", "checker.run", "z3")
+                      if m in sys.modules]
+            assert loaded == []
+            assert pytestconfig.pluginmanager.get_plugin("kubemc-items") is None
+            assert pytestconfig.pluginmanager.get_plugin("checker.pytest_plugin") is not None
+    """)
+    result = project.runpytest_subprocess(*PLUGIN, "-v")
+    result.assert_outcomes(passed=2)
+    assert "kubemc::" not in result.stdout.str()
+    assert "kubemc:" not in result.stdout.str()  # no report header either
+
+
+def test_store_models_run_beside_the_users_tests_with_xdist_and_junit(project):
+    result = project.runpytest_subprocess(*PLUGIN, "--kubemc", "store", "-k", "mvcc or user",
+                                          "-n", "2", "--junitxml", "r.xml")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*kubemc: 3 model checks of store*", "*2 workers [[]2 items[]]*"])
+    cases = {(c.get("classname"), c.get("name")): c
+             for c in ET.parse(project.path / "r.xml").iter("testcase")}
+    assert set(cases) == {("test_user", "test_the_users_own_code"),
+                          ("kubemc.store", "mvcc[explore]")}
+    props = {p.get("name"): p.get("value")
+             for p in cases["kubemc.store", "mvcc[explore]"].iter("property")}
+    assert props["kubemc.verdict"] == "holds"
+    assert set(props["kubemc.properties"].split(",")) == set(api.properties("store", "mvcc"))
+
+
+def test_a_mutant_fails_with_the_trace_in_the_report_also_through_xdist(project):
+    result = project.runpytest_subprocess(*PLUGIN, "--kubemc", "store", "--kubemc-mutant",
+                                          "delete_keeps_revision", "-n", "2", "-ra",
+                                          "--junitxml", "r.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    name = "mvcc-revision_monotonic-explore-delete_keeps_revision.itf.json"
+    result.stdout.fnmatch_lines([
+        "*store/mvcc [[]explore[]] mutant delete_keeps_revision: VIOLATED revision_monotonic*",
+        "Step 1: Put(*)",
+        "Step 2: Delete(*)",
+        f"trace:  kubemc-traces/{name}",
+        f"replay: kubemc trace replay kubemc-traces/{name}",
+        "FAILED kubemc::store::mvcc[[]explore-delete_keeps_revision[]] - VIOLATED*",
+    ])
+    # the steps in the report are the written trace's, and it replays
+    trace = traces.load(project.path / "kubemc-traces" / name)
+    assert traces.show(trace) in result.stdout.str()
+    assert traces.replay(trace).reproduced
+    failure = next(ET.parse(project.path / "r.xml").iter("failure"))
+    assert failure.get("message") == f"VIOLATED revision_monotonic (trace kubemc-traces/{name})"
+    assert "Step 2: Delete(a)" in failure.text
+
+
+def test_k_selects_by_property_and_m_by_engine_without_running_anything(project):
+    result = project.runpytest(*PLUGIN, "--kubemc", "store", "-k", "revision_monotonic",
+                               "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["kubemc::store::mvcc[[]explore[]]",
+                                 "1/4 tests collected (3 deselected)*"])
+    result = project.runpytest(*PLUGIN, "--kubemc=store", "--kubemc-engine", "all",
+                               "-m", "kubemc(engine='z3')", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["kubemc::store::mvcc[[]z3[]]", "kubemc::store::election[[]z3[]]",
+                                 "2/9 tests collected (7 deselected)*"])
+
+
+def test_an_undecided_check_fails_with_its_reason(project):
+    result = project.runpytest(*PLUGIN, "--kubemc", "store", "-k", "mvcc",
+                               "--kubemc-max-states", "30", "-ra")
+    result.assert_outcomes(failed=1, deselected=3)
+    result.stdout.fnmatch_lines(["*store/mvcc [[]explore[]]: UNDECIDED — stopped at*30*",
+                                 "FAILED kubemc::store::mvcc[[]explore[]] - UNDECIDED*"])
+    assert not (project.path / "kubemc-traces").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--kubemc", "nosuch"), "--kubemc: unknown component 'nosuch'"),
+    (("--kubemc", "store", "--kubemc-mutant", "nosuch"), "carries mutant 'nosuch'"),
+    (("--kubemc", "store", "--kubemc-bound", "keys=999"), "keys=999 is outside 0..12"),
+    (("--kubemc", "store", "--kubemc-seed", "3"),
+     "--kubemc-seed applies to --kubemc-engine hypothesis, not explore"),
+    (("--kubemc", "store", "--kubemc-trace-dir", "test_user.py"), "is a file"),
+])
+def test_bad_input_is_one_line_before_any_work(project, args, message):
+    result = project.runpytest(*PLUGIN, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert len(errors) == 1 and message in errors[0], result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_the_api_in_a_users_own_tests(project):
+    project.makepyfile(test_api="""
+        import pytest
+        from checker import api
+
+        def test_mvcc_holds_at_other_bounds(tmp_path):
+            verdict = api.assert_holds("store", "mvcc", bounds={"keys": 3, "max_revision": 4},
+                                       trace_dir=tmp_path)
+            assert verdict.holds and verdict.rows[0].figures["bounds"]["keys"] == 3
+
+        def test_the_seeded_bug_gives_a_trace(tmp_path):
+            verdict = api.counterexample("store", "mvcc", mutant="delete_keeps_revision",
+                                         trace_dir=tmp_path)
+            assert verdict.prop == "revision_monotonic"
+            assert verdict.trace()["states"][-1]["#meta"]["action"] == "Delete"
+            assert "Step 2: Delete(a)" in verdict.steps()
+
+        def test_one_property_of_a_machine_built_by_hand():
+            machine = api.machine("store", "mvcc", bounds={"keys": 1})
+            assert machine.config()["keys"] == 1
+
+        def test_a_mutant_fails_assert_holds(tmp_path):
+            api.assert_holds("store", "mvcc", mutant="put_keeps_mod_revision",
+                             trace_dir=tmp_path)
+
+        @pytest.mark.parametrize("case", api.cases(["store"], mutant="delete_keeps_revision"),
+                                 ids=lambda c: c.id)
+        def test_every_case_of_a_mutant_is_caught(case, tmp_path):
+            api.counterexample(case.component, case.model, mutant=case.mutant,
+                               trace_dir=tmp_path)
+    """)
+    result = project.runpytest("-p", "no:kubemc", "-k", "api", "-ra")
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines([
+        "*KubemcAssertionError: store/mvcc [[]explore[]] mutant put_keeps_mod_revision: "
+        "VIOLATED mod_revision_is_write_revision*",
+        "*Step 2: Put(a, *)",
+        "*replay: kubemc trace replay *mvcc-mod_revision_is_write_revision-explore-"
+        "put_keeps_mod_revision.itf.json",
+        "FAILED test_api.py::test_a_mutant_fails_assert_holds*",
+    ])
+
+
+def test_the_api_refuses_bad_names_in_one_line():
+    with pytest.raises(api.BadInput, match="component store has no model 'nosuch'"):
+        api.check("store", "nosuch")
+    with pytest.raises(api.BadInput, match="unknown engine 'tlc'"):
+        api.check("store", "mvcc", engine="tlc")
+    with pytest.raises(api.BadInput, match="has no property 'nosuch'"):
+        api.check("store", "mvcc", props=["nosuch"])
+    with pytest.raises(api.BadInput, match="fixed bounds"):
+        api.check("store", "mvcc", engine="z3", bounds={"keys": 2})
+
+
+def test_the_entry_point_names_this_plugin():
+    pyproject = tomllib.loads((Path(checker.__file__).parents[1] / "pyproject.toml")
+                              .read_text())
+    assert pyproject["project"]["entry-points"]["pytest11"] == {
+        "kubemc": "checker.pytest_plugin"}
+    plugin = importlib.import_module("checker.pytest_plugin")
+    assert callable(getattr(plugin, "pytest_addoption", None))
