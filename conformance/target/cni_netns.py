@@ -164,9 +164,9 @@ class Topology:
         self.underlay = f"{self.prefix}-u"
 
     def _add_ns(self, name: str) -> str:
-        ip("netns", "add", name)
-        with self._lock:
+        with self._lock:      # recorded first: a signal right after `ip netns add` leaks nothing
             self.created.append(name)
+        ip("netns", "add", name)
         ip("-n", name, "link", "set", "lo", "up")
         return name
 
@@ -203,7 +203,8 @@ class Topology:
 
     def remove(self, name: str) -> None:
         """Delete one namespace now (a pod deleted, a sandbox crashed)."""
-        ip("netns", "del", name, check=False)
+        if name in list_netns():
+            ip("netns", "del", name, check=False)
         with self._lock:
             if name in self.created and name not in list_netns():
                 self.created.remove(name)
@@ -213,8 +214,8 @@ class Topology:
         with self._lock:
             names = list(reversed(self.created))
         for name in names:
-            r = ip("netns", "del", name, check=False)
-            if r.returncode != 0 and name in list_netns():
+            r = ip("netns", "del", name, check=False) if name in list_netns() else None
+            if r is not None and r.returncode != 0 and name in list_netns():
                 problems.append(f"ip netns del {name}: {r.stderr.strip()}")
             else:
                 with self._lock:

@@ -395,15 +395,17 @@ class _Run:
 
 def run_suite(opts: SuiteOptions) -> RunResult:
     opts.validate()
-    require_environment()
     conflist = cni_conf.load(opts.conf) if opts.conf else cni_conf.default_conflist()
     extra = None
     if opts.plugin:
         conflist, extra = cni_conf.with_plugin(conflist, opts.plugin)
     dirs = cni_conf.search_path(extra)
     cni_conf.resolve(conflist, dirs, explicit=bool(opts.plugin))
+    require_environment()
     run_id = opts.run_id or new_run_id()
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if opts.progress else (lambda m: None)
+    say(f"conform cni: run {run_id}, plugin {conflist['plugins'][0]['type']}, "
+        f"{opts.nodes} nodes, {opts.pods} pods")
     meta = {"target": "cni", "run_id": run_id, "cniVersion": conflist["cniVersion"],
             "conflist": conflist, "plugin": conflist["plugins"][0]["type"],
             "host_local": cni_conf.uses_host_local(conflist), "ifname": IFNAME,

@@ -1,0 +1,169 @@
+"""``kubemc conform cni`` end to end against the real plugins: the issue's acceptance.
+
+* The real ``bridge`` + ``host-local`` plugins (Debian containernetworking-
+  plugins) pass the default run: 3 simulated nodes, 12 pods, every check
+  judging something, every probe delivered without NAT and as the model says.
+* Each known-bad plugin or configuration fails by the check that guards the
+  broken rule, with a report naming it, the history, a window and an ITF trace:
+  ``ipMasq: true`` across nodes (no-nat, with real packets), and the wrappers of
+  :mod:`conformance.target.cni_faulty`.
+* A run stopped by SIGINT or SIGTERM exits 130 / 143 and leaves no namespace,
+  link, store directory or process behind.
+
+Root, iproute2 and the plugins are needed; without them these skip, except
+under ``CI=true`` where that is a failure. Timings are printed, never asserted
+(``kubemc bench conform-cni`` measures them).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import require
+
+from conformance.report.cni import summary
+from conformance.target import cni_cli
+from conformance.target.cni_faulty import EXPECTED_CHECK, MODES, write_wrapper
+from conformance.target.cni_suite import SuiteOptions, run_suite
+
+pytestmark = pytest.mark.real
+REPO = Path(__file__).resolve().parents[1]
+PLUGINS = "/usr/lib/cni"
+
+
+@pytest.fixture(autouse=True)
+def _real():
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root (network namespaces)")
+    if shutil.which("ip") is None:
+        missing.append("ip (apt-get install iproute2)")
+    for p in ("bridge", "host-local"):
+        if not os.access(os.path.join(PLUGINS, p), os.X_OK):
+            missing.append(f"the {p} CNI plugin (apt-get install containernetworking-plugins)")
+    if shutil.which("iptables") is None:
+        missing.append("iptables (apt-get install iptables), for ipMasq")
+    require(not missing, "needs " + ", ".join(missing), "run the README's test command as root")
+
+
+def _ours(run_id: str) -> dict:
+    """What of run ``run_id`` is left on the machine."""
+    netns = [n for n in os.listdir("/run/netns") if n.startswith(f"kcni{run_id}")] \
+        if os.path.isdir("/run/netns") else []
+    links = [line for line in subprocess.run(["ip", "-o", "link"], capture_output=True,
+                                             text=True).stdout.splitlines() if run_id in line]
+    stores = glob.glob(os.path.join(tempfile.gettempdir(), f"kubemc-cni-{run_id}-*"))
+    return {k: v for k, v in (("netns", netns), ("links", links), ("stores", stores)) if v}
+
+
+@pytest.mark.timeout(120)
+def test_real_bridge_host_local_passes_3_nodes_12_pods(tmp_path, capsys):
+    junit = tmp_path / "junit.xml"
+    code = cni_cli.main(["--out", str(tmp_path / "out"), "--junit", str(junit), "--json"])
+    out, _ = capsys.readouterr()
+    doc = json.loads(out)
+    with capsys.disabled():
+        print(f"\nconform cni default: {doc['invocations']} plugin calls in "
+              f"{doc['duration_seconds']} s, {doc['probes']} packets")
+    assert code == 0, [c for c in doc["checks"] if not c["ok"]][:1]
+    assert doc["passed"] and doc["complete"] and doc["failed_checks"] == []
+    assert (doc["plugin"], doc["nodes"], doc["pods"]) == ("bridge", 3, 12)
+    by = {c["name"]: c for c in doc["checks"]}
+    # every check judged something (error-codes: no call failed, so nothing to judge)
+    assert all(c["checked"] > 0 for n, c in by.items() if n != "error-codes"), by
+    # 12 pods -> 11 others each, 3 nodes -> 12 pods each, TCP and UDP
+    assert doc["probes"] == 2 * (12 * 11 + 3 * 12)
+    assert by["model-agrees"]["checked"] == by["no-nat"]["checked"] == doc["probes"]
+    # 12 ADDs + 2 deletions and 1 crash re-added, each CHECKed
+    assert by["check-after-add"]["checked"] == 15 and by["address-in-podcidr"]["checked"] == 15
+    # first DEL, repeated DEL: deletions, the crash, teardown; plus one never-added per node
+    assert by["del-idempotent"]["checked"] == 2 * (2 + 1 + 12) + 3
+    assert 'failures="0"' in junit.read_text()
+    assert (tmp_path / "out" / "history.jsonl").exists()
+    assert not _ours(doc["run_id"]), _ours(doc["run_id"])
+
+
+@pytest.mark.timeout(120)
+def test_bridge_ipmasq_across_nodes_fails_no_nat_with_real_packets(tmp_path):
+    conf = tmp_path / "masq.conflist"
+    conf.write_text(json.dumps({"cniVersion": "1.0.0", "name": "masq", "plugins": [
+        {"type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": True,
+         "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}]}}]}))
+    r = run_suite(SuiteOptions(conf=str(conf), out=str(tmp_path / "out"), progress=False))
+    assert r.failed_checks == ["no-nat"], r.failed_checks
+    nat = r.checks[[c.name for c in r.checks].index("no-nat")]
+    # pod -> pod on another node, both protocols: 12 pods x 8 on other nodes x 2
+    assert len(nat.violations) == 12 * 8 * 2
+    assert all("192.168.0." in v.message and "NAT on the way" in v.message for v in nat.violations)
+    text = summary(r)
+    assert text.splitlines()[0].startswith("kubemc conform cni: FAIL")
+    assert "violation of no-nat" in text
+    trace = json.loads(Path(next(f for f in r.violation_files if f.endswith(".itf.json"))).read_text())
+    assert trace["#meta"]["property"] == "no-nat" and trace["states"]
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["failed_checks"] == ["no-nat"]
+    assert not _ours(r.run_id)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("mode", MODES)
+def test_known_bad_plugin_fails_by_its_check(mode, tmp_path):
+    plugin = write_wrapper(str(tmp_path), mode)
+    r = run_suite(SuiteOptions(plugin=plugin, out=str(tmp_path / "out"), progress=False))
+    expected = EXPECTED_CHECK[mode]
+    assert not r.passed and expected in r.failed_checks, (mode, r.failed_checks)
+    assert "availability" not in r.failed_checks, "the plan ran: ADDs succeeded"
+    text = summary(r)
+    assert f"violation of {expected}" in text
+    files = [f for f in r.violation_files if Path(f).name.startswith(expected)]
+    assert len(files) == 2 and all(Path(f).exists() for f in files)
+    assert not _ours(r.run_id)
+
+
+def _interrupt(sig: int, tmp_path) -> tuple[int, str, str]:
+    """Start a run, wait until pods exist, send ``sig``; return (exit, run id, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "checker.cli", "conform", "cni", "--out",
+                             str(tmp_path / "out")], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    run_id, lines = None, []
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:
+        lines.append(line)
+        if line.startswith("conform cni: run "):
+            run_id = line.split()[3].rstrip(",")
+        if "phase 4/" in line or time.monotonic() > deadline:
+            break
+    assert run_id, lines
+    assert any(n.startswith(f"kcni{run_id}") for n in os.listdir("/run/netns")), "nothing to clean"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, run_id, "".join(lines) + err
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_nothing(sig, tmp_path):
+    code, run_id, err = _interrupt(sig, tmp_path)
+    assert code == 128 + sig, (code, err[-800:])
+    assert "Traceback" not in err
+    assert not _ours(run_id), _ours(run_id)
+    # no plugin process of the run survives
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert f"kcni{run_id}" not in ps
+
+
+@pytest.mark.timeout(60)
+def test_time_limit_that_cuts_the_plan_is_undecided(tmp_path, capsys):
+    code = cni_cli.main(["--time-limit", "0.001", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 4 and doc["undecided"] and not doc["passed"] and not doc["complete"]
+    assert not _ours(doc["run_id"])
