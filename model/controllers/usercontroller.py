@@ -276,12 +276,30 @@ class UserController(ControllerLoop):
             "server": [show(k[0], k[1], None, v) for k, _, v in state[SERVER]],
             "cache": [cached(k, rv, v) for k, rv, v in cache] if cache is not None else [],
             "listed": cache is not None,
+            "lag": _lag(server, cache),
             "events": [show(k[0], k[1], None, v) for _, k, v in state[EVENTS]],
             "queue": [f"{k[0]}/{k[1]}" for k in state[QUEUE]],
             "requests": _pending(state[INFLIGHT][1] if state[INFLIGHT] else (), server),
             "raised": memory[1] if memory else "",
             "spent": dict(zip(self.budget_names, state[SPENT])),
         }
+
+
+def _lag(server: Objects, cache: tuple | None) -> list[str]:
+    """How the controller's view differs from the server, said in words."""
+    if cache is None:
+        return ["the cache was lost in a crash: the controller relists"]
+    seen = Objects(cache)
+    out = []
+    for key in sorted(set(server) | set(seen)):
+        name = f"{key[0]}/{key[1]}"
+        if key not in seen:
+            out.append(f"{name} is on the server, not yet in the cache")
+        elif key not in server:
+            out.append(f"{name} is deleted, the cache still has it")
+        elif server.rv(key) != seen.rv(key):
+            out.append(f"{name} changed on the server, the cache has an older version")
+    return out
 
 
 def _unchanging(write: tuple, server: Objects) -> bool:
