@@ -266,7 +266,11 @@ class Checker:
         for sp in self.ports:
             if usable_endpoints(sp):
                 continue
-            keys = [self._key(sp)] + ([self._key(sp, True)] if sp.node_port else [])
+            # a NodePort is judged for packets that arrive (kube-proxy's
+            # "externally-visible service portals"); the node's own packet to
+            # its own NodePort is delivered locally, where nothing listens
+            keys = [self._key(sp)] + ([z3.And(z3.Not(self.p.output), self._key(sp, True))]
+                                      if sp.node_port else [])
             cases.append((sp, z3.And(z3.Or(keys), self.o.fate != bv(F_REJECTED, 2))))
 
         def confirm(pkt, coins, sp):
