@@ -301,14 +301,14 @@ def test_known_bad_runtime_fails(mode, tmp_path):
 
 @pytest.mark.real
 @pytest.mark.timeout(120)
-def test_existing_runtime_through_endpoint():
+def test_existing_runtime_through_endpoint(tmp_path):
     require_real_cri()
     from conformance.target.cri import LocalContainerd
     from conformance.target.cri_suite import CriOptions, run_suite
 
     with LocalContainerd() as rt:
-        r = run_suite(CriOptions(endpoint=rt.socket, faults=(), time_limit=5, progress=False,
-                                 min_calls=20))
+        r = run_suite(CriOptions(endpoint=rt.socket, faults=(), time_limit=10, progress=False,
+                                 min_calls=20, out=str(tmp_path)))
     assert r.passed, [v.message for v in r.violations]
     assert r.calls > 50 and not r.local and r.fault_count == 0
     assert leftovers(rt.run_id) == []

@@ -218,10 +218,12 @@ class Workload:
     def read(self):
         r = self.rng.random()
         if r < 0.3 and self.ctrs:
-            cid = self._pick(list(self.ctrs))
+            live = [c for c, v in self.ctrs.items() if not v["removed"]]
+            cid = self._pick(live if live and self.rng.random() < 0.85 else list(self.ctrs))
             self.call("ContainerStatus", cid, {"container_id": cid})
         elif r < 0.55 and self.pods:
-            sid = self._pick(list(self.pods))
+            live = self._live_pods()
+            sid = self._pick(live if live and self.rng.random() < 0.85 else list(self.pods))
             self.call("PodSandboxStatus", sid, {"pod_sandbox_id": sid})
         elif r < 0.8:
             self.call("ListContainers", None, {"filter": {"label_selector": {"kubemc.run": self.run_id}}})
