@@ -139,7 +139,7 @@ def error_problems(stdout: str, doc, version: str) -> list[str]:
                 f"{stdout.strip()[:200]!r}"]
     out = []
     code = doc.get("code")
-    allowed = dict(WELL_KNOWN, **(WELL_KNOWN_1_1 if version >= "1.1.0" else {}))
+    allowed = {**WELL_KNOWN, **(WELL_KNOWN_1_1 if version >= "1.1.0" else {})}
     if not _is_int(code):
         out.append(f"error code {code!r} is not an integer")
     elif code < 100 and code not in allowed:

@@ -1,0 +1,290 @@
+"""The ``conform cni`` checks on recorded runs, without root: each check is
+shown to pass on a conforming history and to fail on a seeded bug, and bad
+input to the command is one line and exit 2.
+
+The conforming pieces are what the real bridge + host-local plugins printed
+(``tests/test_conform_cni.py`` runs them); the seeded ones change one thing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checker.errors import BadInput
+from conformance.history import Recorder
+from conformance.target import cni_conf
+from conformance.traffic.cni import ModelRun, model_for, plan
+from conformance.validate import cni_cleanup, cni_ipam, cni_packets, cni_protocol
+from conformance.validate.cni import CniHistory, check_availability, run_checks
+from conformance.validate.cni_spec import error_problems, success_problems, version_problems
+
+REPO = Path(__file__).resolve().parents[1]
+NETNS = "/run/netns/kcni000000-p0a0"
+GOOD = {"cniVersion": "1.0.0",
+        "interfaces": [{"name": "cni0", "mac": "b2:79:49:35:eb:ef"},
+                       {"name": "veth02f1eb42", "mac": "72:89:55:d6:a2:40"},
+                       {"name": "eth0", "mac": "12:2d:14:db:29:27", "sandbox": NETNS}],
+        "ips": [{"interface": 2, "address": "10.22.0.2/24", "gateway": "10.22.0.1"}],
+        "routes": [{"dst": "0.0.0.0/0"}], "dns": {}}
+
+
+def _bad(**change):
+    doc = json.loads(json.dumps(GOOD))
+    for path, value in change.items():
+        *head, last = path.split("__")
+        target = doc
+        for k in head:
+            target = target[int(k)] if k.isdigit() else target[k]
+        target[int(last) if last.isdigit() else last] = value
+    return doc
+
+
+# -- the spec's result and error types --------------------------------------------------
+
+
+def test_a_real_bridge_result_conforms():
+    assert success_problems(GOOD, "1.0.0", NETNS, "eth0") == []
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"cniVersion": "0.4.0"}, "cniVersion"),
+    ({"ips__0__address": "10.22.0.2"}, "CIDR"),
+    ({"ips__0__interface": 3}, "no index"),
+    ({"ips__0__gateway": "gw"}, "not an IP"),
+    ({"routes__0__dst": "default"}, "routes[0].dst"),
+    ({"interfaces__2__sandbox": "/run/netns/other"}, "sandbox"),
+    ({"dns": {"nameservers": ["x"]}}, "nameservers"),
+])
+def test_seeded_result_defects_are_named(change, words):
+    problems = success_problems(_bad(**change), "1.0.0", NETNS, "eth0")
+    assert problems and any(words in p for p in problems), problems
+
+
+def test_error_codes_as_the_spec_reserves_them():
+    ok = {"code": 999, "msg": "failed to open netns"}          # what the real bridge prints
+    assert error_problems(json.dumps(ok), ok, "1.0.0") == []
+    assert error_problems("", {"code": 7, "msg": "x", "cniVersion": "1.0.0"}, "1.0.0") == []
+    assert error_problems("", {"code": 8, "msg": "x"}, "1.0.0")           # reserved
+    assert error_problems("", {"code": 50, "msg": "x"}, "1.0.0")          # 1.1 only
+    assert error_problems("", {"code": 50, "msg": "x"}, "1.1.0") == []
+    assert error_problems("", {"code": "7", "msg": "x"}, "1.0.0")
+    assert error_problems("", {"code": 7, "msg": "x", "cniVersion": "0.4.0"}, "1.0.0")
+    assert error_problems("oops", None, "1.0.0")
+
+
+def test_version_result():
+    good = {"cniVersion": "1.0.0", "supportedVersions": ["0.4.0", "1.0.0"]}
+    assert version_problems(good, "1.0.0") == []
+    assert version_problems({"cniVersion": "1.0.0", "supportedVersions": ["0.4.0"]}, "1.0.0")
+
+
+# -- checks over a history ----------------------------------------------------------------
+
+META = {"cniVersion": "1.0.0", "host_local": True, "nodes": [
+    {"index": 0, "pod_cidr": "10.22.0.0/24", "ip": "192.168.0.10"},
+    {"index": 1, "pod_cidr": "10.22.1.0/24", "ip": "192.168.0.11"}]}
+
+
+class History:
+    """Builds a CNI history the way the runner records it."""
+
+    def __init__(self):
+        self.rec = Recorder(meta=META)
+
+    def plugin(self, f, container, node, purpose, ok=True, result=None, stdout="", code=0):
+        tok = self.rec.invoke(0, f, container, {"node": node, "pod": 0, "netns": NETNS,
+                                                "ifname": "eth0", "purpose": purpose})
+        call = {"command": f, "plugin": "bridge", "exit_code": code if not ok else 0,
+                "stdout": stdout or (json.dumps(result) if result else "")}
+        self.rec.complete(tok, "ok" if ok else "fail", {"calls": [call], "result": result,
+                                                        "error": "" if ok else stdout})
+
+    def add(self, container, node, address):
+        res = _bad(ips__0__address=address)
+        self.plugin("ADD", container, node, "add", result=res)
+
+    def other(self, f, key, inp, out):
+        tok = self.rec.invoke(0, f, key, inp)
+        self.rec.complete(tok, "ok", out)
+
+    def history(self, dataplane=None):
+        return CniHistory(self.rec.operations(), META, dataplane)
+
+
+def _names(vs):
+    return [v.check for v in vs]
+
+
+def test_ipam_checks_pass_and_catch_duplicate_outside_and_leak():
+    h = History()
+    h.add("c0", 0, "10.22.0.2/24")
+    h.add("c1", 1, "10.22.1.2/24")
+    h.other("store", None, {"node": 0, "label": "x"}, {"reservations": {"10.22.0.2": "c0"}})
+    h.plugin("DEL", "c0", 0, "delete")
+    h.other("store", None, {"node": 0, "label": "y"}, {"reservations": {}})
+    good = h.history()
+    for fn in (cni_ipam.check_unique, cni_ipam.check_in_podcidr, cni_ipam.check_released):
+        assert fn(good)[0] == [], fn
+    bad = History()
+    bad.add("c0", 0, "10.22.0.2/24")
+    bad.add("c1", 0, "10.22.0.2/24")                      # the same address twice
+    bad.add("c2", 1, "10.22.0.3/24")                      # node 1's pod in node 0's block
+    bad.plugin("DEL", "c0", 0, "delete")
+    bad.other("store", None, {"node": 0, "label": "z"},
+              {"reservations": {"10.22.0.2": "c0"}})     # c0's address kept after its DEL
+    h2 = bad.history()
+    assert _names(cni_ipam.check_unique(h2)[0]) == ["address-unique"]
+    assert _names(cni_ipam.check_in_podcidr(h2)[0]) == ["address-in-podcidr"]
+    msgs = [v.message for v in cni_ipam.check_released(h2)[0]]
+    assert any("after its DEL" in m for m in msgs), msgs
+
+
+def test_protocol_checks():
+    h = History()
+    h.add("c0", 0, "10.22.0.2/24")
+    h.plugin("CHECK", "c0", 0, "check")
+    h.plugin("DEL", "c0", 0, "delete")
+    h.plugin("DEL", "c0", 0, "repeat")
+    h.plugin("DEL", "ghost", 0, "unknown", ok=False, stdout='{"code": 3, "msg": "unknown"}', code=1)
+    good = h.history()
+    for fn in (cni_protocol.check_result_schema, cni_protocol.check_error_codes,
+               cni_protocol.check_after_add, cni_protocol.check_del_idempotent):
+        assert fn(good)[0] == [], fn
+    bad = History()
+    bad.plugin("ADD", "c0", 0, "add", result=_bad(cniVersion="0.3.1"))
+    bad.plugin("CHECK", "c0", 0, "check", ok=False, stdout='{"code": 8, "msg": "x"}', code=1)
+    bad.plugin("DEL", "c0", 0, "repeat", ok=False, stdout='{"code": 100, "msg": "gone"}', code=1)
+    h2 = bad.history()
+    assert _names(cni_protocol.check_result_schema(h2)[0]) == ["result-schema"]
+    assert _names(cni_protocol.check_error_codes(h2)[0]) == ["error-codes"]   # code 8 is reserved
+    assert _names(cni_protocol.check_after_add(h2)[0]) == ["check-after-add"]
+    assert _names(cni_protocol.check_del_idempotent(h2)[0]) == ["del-idempotent"]
+
+
+def test_interfaces_removed():
+    h = History()
+    h.add("c0", 0, "10.22.0.2/24")
+    # the node's own uplink is a veth too, but not one the ADD listed; cni0 is a bridge
+    h.other("links", "c0", {"node": 0}, {"pod_links": ["lo"], "node_links": [["eth0", "veth"]]})
+    assert cni_cleanup.check_removed(h.history())[0] == []
+    bad = History()
+    bad.add("c0", 0, "10.22.0.2/24")
+    bad.other("links", "c0", {"node": 0}, {"pod_links": ["lo", "eth0"],
+                                           "node_links": [["veth02f1eb42", "veth"]]})
+    (v,) = cni_cleanup.check_removed(bad.history())[0]
+    assert "eth0 in the sandbox" in v.message and "host veth veth02f1eb42" in v.message
+
+
+def _dataplane(masq: bool):
+    """The model's dataplane after AllocateCidr on 2 nodes, pods 0 (node 0) and 1 (node 1)."""
+    import attrs
+
+    from model.network.dataplane import Pod
+    run = ModelRun(model_for(2, 2, 0, 0))
+    run.step("AllocateCidr", 0)
+    run.step("AllocateCidr", 1)
+    dp = run.machine.dataplane(run.state)
+    nodes = tuple(attrs.evolve(n, bridge=attrs.evolve(n.bridge, ip_masq=masq)) for n in dp.nodes)
+    pods = (Pod("pod-0", 0, 0x0A160002), Pod("pod-1", 1, 0x0A160102))
+    return type(dp)(dp.cluster_cidr, nodes, pods)
+
+
+def _probe(h, seen_src, delivered="pod-1"):
+    h.other("probe", "t1", {"proto": "TCP", "sender": "pod-0", "src": "10.22.0.2", "src_node": 0,
+                            "receiver": "pod-1", "dst": "10.22.1.2", "port": 17171},
+            {"delivered_to": delivered, "seen_src": seen_src, "error": ""})
+
+
+def test_packet_checks_against_the_model():
+    h = History()
+    _probe(h, "10.22.0.2")
+    good = h.history(_dataplane(False))
+    for fn in (cni_packets.check_reachability, cni_packets.check_no_nat,
+               cni_packets.check_model_agrees):
+        assert fn(good)[0] == [], fn
+    nat = History()
+    _probe(nat, "192.168.0.10")        # masqueraded to node 0's address
+    assert _names(cni_packets.check_no_nat(nat.history(_dataplane(False)))[0]) == ["no-nat"]
+    # the model without ipMasq predicts no NAT: the real packet disagrees
+    assert _names(cni_packets.check_model_agrees(nat.history(_dataplane(False)))[0]) == ["model-agrees"]
+    # the model with the configured ipMasq predicts exactly this NAT
+    assert cni_packets.check_model_agrees(nat.history(_dataplane(True)))[0] == []
+    lost = History()
+    _probe(lost, None, delivered=None)
+    assert _names(cni_packets.check_reachability(lost.history(_dataplane(False)))[0]) == ["reachability"]
+    assert _names(cni_packets.check_model_agrees(lost.history(_dataplane(False)))[0]) == ["model-agrees"]
+
+
+def test_a_run_that_did_nothing_does_not_pass():
+    empty = CniHistory([], META, None, complete=True)
+    assert _names(check_availability(empty)[0]) == ["availability"]
+    cut = CniHistory([], META, None, complete=False)
+    vs, _, note = check_availability(cut)
+    assert vs == [] and note.startswith("UNDECIDED")
+    assert len(run_checks(empty)) == 12
+
+
+# -- the plan and the configuration -----------------------------------------------------
+
+
+def test_plan_is_a_run_of_the_model():
+    phases = plan(3, 12)
+    kinds = [p.kind for p in phases]
+    assert kinds[0] == "cidrs" and kinds[-2:] == ["probe", "teardown"]
+    assert phases[1].concurrent and phases[1].pods == (0, 3, 6, 9)
+    assert kinds.count("delete") == 2 and kinds.count("crash") == 1 and "del-unknown" in kinds
+    run = ModelRun(model_for(3, 12, 2, 1))
+    for n in range(3):
+        run.step("AllocateCidr", n)
+    assert [run.pod_cidr(n) for n in range(3)] == [(0x0A160000 + (n << 8), 24) for n in range(3)]
+    with pytest.raises(RuntimeError, match="refuses"):
+        run.step("CniAdd", 0)          # no sandbox yet: the model says no
+
+
+@pytest.mark.parametrize("doc, words", [
+    ([], "JSON object"),
+    ({"cniVersion": "1.0.0", "name": "x", "plugins": []}, "non-empty"),
+    ({"cniVersion": "9.9.9", "name": "x", "type": "bridge"}, "versions"),
+    ({"cniVersion": "1.0.0", "plugins": [{"type": "bridge"}]}, "'name'"),
+    ({"cniVersion": "1.0.0", "name": "x", "plugins": [{"type": "/bin/sh"}]}, "not a path"),
+])
+def test_bad_configurations_are_refused(doc, words):
+    with pytest.raises(BadInput, match=words):
+        cni_conf.normalize(doc)
+
+
+def test_a_single_conf_is_a_list_of_one_and_nodes_get_their_podcidr():
+    doc = cni_conf.normalize({"cniVersion": "1.0.0", "name": "n", "type": "bridge",
+                              "ipam": {"type": "host-local", "subnet": "10.22.0.0/16"}})
+    node = cni_conf.for_node(doc, (0x0A160100, 24), "store/n1")
+    ipam = node["plugins"][0]["ipam"]
+    assert ipam["ranges"] == [[{"subnet": "10.22.1.0/24", "gateway": "10.22.1.1"}]]
+    assert "subnet" not in ipam and ipam["dataDir"] == "store/n1"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--pods", "17"], "--pods"),
+    (["--nodes", "0"], "--nodes"),
+    (["--time-limit", "inf"], "finite"),
+    (["--conf", "does-not-exist.conflist"], "no such file"),
+    (["--plugin", "/nonexistent/plugin"], "not an executable"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "checker.cli", "conform", "cni", *argv],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert words in p.stderr and "Traceback" not in p.stderr
+    assert len([line for line in p.stderr.splitlines() if line.strip()]) <= 2   # argparse: usage + error
+
+
+def test_conf_that_is_not_json_is_exit_2(tmp_path):
+    bad = tmp_path / "bad.conflist"
+    bad.write_text("{not json")
+    p = subprocess.run([sys.executable, "-m", "checker.cli", "conform", "cni", "--conf", str(bad)],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "not JSON" in p.stderr and len(p.stderr.splitlines()) == 1
