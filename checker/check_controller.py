@@ -70,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="hypothesis seed (default: derandomized)")
     p.add_argument("--trace-dir", default="kubemc-traces", metavar="DIR",
                    help="where counterexample traces are written (default: kubemc-traces)")
+    p.add_argument("--replay", metavar="TRACE",
+                   help="re-execute a trace this command wrote against the code named here: "
+                   "exit 1 when the violation still reproduces, 0 when it no longer does")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
@@ -87,26 +90,10 @@ def check_controller(target: str, *, resource: str, owns: str,
                      profile: str = "ci", seed: int | None = None,
                      progress: Callable[[str], None] | None = None) -> runner.Result:
     """Check the reconcile function ``target`` names; the tests call this too."""
-    from checker import usercode
-
-    for option, kind in (("--resource", resource), ("--owns", owns)):
-        if not isinstance(kind, str) or not _KIND.match(kind):
-            raise BadInput(f"{option} {kind!r}: a kind is a name like ConfigMap or Pod")
     if engine not in ("explore", "hypothesis"):
         raise BadInput(f"unknown engine {engine!r} (known: explore, hypothesis)")
-    reconcile, label, module = usercode.function(target, 2, "reconcile(desired, children)")
-    module_label = label.rpartition(":")[0]
-    versions = _desired(desired, module, module_label)
-    checked = [usercode.function(spec, 2, "predicate(desired, children) -> bool",
-                                 module, module_label) for spec in invariants]
-    names = [lab.rpartition(":")[2] for _, lab, _ in checked]
-    if len(set(names)) != len(names):
-        raise BadInput(f"--invariant names one predicate twice: {', '.join(names)}")
-    props = properties(tuple((name, fn) for name, (fn, _, _) in zip(names, checked)))
-    build = functools.partial(_build, reconcile, resource=resource, owns=owns,
-                              desired=versions, label=label)
-    model = Model(name=COMPONENT, build=build, bounds=BOUNDS, properties=props,
-                  hypothesis_bounds=HYPOTHESIS_BOUNDS, ceilings=CEILINGS)
+    model = user_model(target, resource, owns, invariants, desired)
+    props = model.properties
     try:
         given = model.check_bounds(bounds or {})
         machine = (model.hypothesis_machine() if engine == "hypothesis" and not given
@@ -125,6 +112,30 @@ def check_controller(target: str, *, resource: str, owns: str,
     except BadReconcile as exc:
         raise BadInput(str(exc)) from None
     return results[0]
+
+
+def user_model(target: str, resource: str, owns: str, invariants: Sequence[str],
+               desired: str | None) -> Model:
+    """The user's code loaded and checked, as a catalog Model whose machine
+    runs it and whose properties are the built-in ones and the user's."""
+    from checker import usercode
+
+    for option, kind in (("--resource", resource), ("--owns", owns)):
+        if not isinstance(kind, str) or not _KIND.match(kind):
+            raise BadInput(f"{option} {kind!r}: a kind is a name like ConfigMap or Pod")
+    reconcile, label, module = usercode.function(target, 2, "reconcile(desired, children)")
+    module_label = label.rpartition(":")[0]
+    versions = _desired(desired, module, module_label)
+    checked = [usercode.function(spec, 2, "predicate(desired, children) -> bool",
+                                 module, module_label) for spec in invariants]
+    names = [lab.rpartition(":")[2] for _, lab, _ in checked]
+    if len(set(names)) != len(names):
+        raise BadInput(f"--invariant names one predicate twice: {', '.join(names)}")
+    props = properties(tuple((name, fn) for name, (fn, _, _) in zip(names, checked)))
+    build = functools.partial(_build, reconcile, resource=resource, owns=owns,
+                              desired=versions, label=label)
+    return Model(name=COMPONENT, build=build, bounds=BOUNDS, properties=props,
+                 hypothesis_bounds=HYPOTHESIS_BOUNDS, ceilings=CEILINGS)
 
 
 def _build(reconcile, **kwargs) -> UserController:
@@ -183,6 +194,8 @@ def run(args) -> int:
     from checker.progress import ProgressLine
     from checker.verdicts import exit_code
 
+    if args.replay is not None:
+        return _replay(args)
     refuse_inapplicable([args.engine], {"--seed": args.seed is not None,
                                         "--profile": args.profile is not None,
                                         "--max-states": args.max_states is not None})
@@ -205,6 +218,48 @@ def run(args) -> int:
         print(f"kubemc: a violation was found, printed above, but NO trace was written: "
               f"{result.trace_error}", file=sys.stderr)
     return exit_code([result])
+
+
+def _replay(args) -> int:
+    from checker.controller_replay import replay
+    from checker.errors import HOLDS, VIOLATED
+
+    if args.bound or args.seed is not None or args.profile or args.max_states:
+        raise BadInput("--replay takes its bounds from the trace: drop --bound, --seed, "
+                       "--profile and --max-states")
+    model = user_model(args.target, args.resource, args.owns, args.invariant, args.desired)
+    result = replay(model, args.replay)
+    if args.json:
+        print(json.dumps({"reproduced": result.reproduced, "message": result.message,
+                          "steps_replayed": result.steps_replayed,
+                          "diverged_at": list(result.divergences)}))
+    else:
+        print(result.message)
+        if result.divergences:
+            print(f"note: the states differ from the recorded ones at steps "
+                  f"{', '.join(map(str, result.divergences))} (the code changed since the "
+                  "trace was written)")
+    return VIOLATED if result.reproduced else HOLDS
+
+
+def replay_elsewhere(trace: dict, source: str) -> None:
+    """``kubemc trace replay`` of a trace this command wrote: its code is the
+    user's, which a trace file must not get to import by naming it, so the
+    user names it again (the trace's command says how)."""
+    meta = trace.get("#meta") or {}
+    if meta.get("model") != COMPONENT:
+        return
+    command = meta.get("command") if isinstance(meta.get("command"), str) else ""
+    words = shlex.split(command) if command.startswith("kubemc check-controller ") else []
+    if "--engine" in words:
+        i = words.index("--engine")
+        del words[i:i + 2]
+    words = [w for i, w in enumerate(words) if w != "--bound" and
+             (i == 0 or words[i - 1] != "--bound")]
+    again = shlex.join(words + ["--replay", source]) if words else \
+        f"kubemc check-controller MODULE:FUNCTION --resource KIND --owns KIND --replay {source}"
+    raise BadInput(f"{source} is a trace of a user's controller; replay it against that code: "
+                   f"{again}")
 
 
 def summary(target: str, r: runner.Result) -> str:

@@ -216,6 +216,8 @@ def cmd_trace(args) -> int:
     if args.trace_command == "show":
         print(traces.show(trace))
         return HOLDS
+    from checker.check_controller import replay_elsewhere
+    replay_elsewhere(trace, args.file)  # a user's controller is replayed with its code
     result = traces.replay(trace, source=args.file)
     if getattr(args, "json", False):
         print(json.dumps({"reproduced": result.reproduced, "message": result.message,
