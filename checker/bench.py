@@ -28,6 +28,9 @@ BENCHMARKS = {
                   "Z3 feasibility oracle: one pod and a batch at 5,000 nodes / 150,000 pods"),
     "conform-etcd": ("conformance.bench", "conform_etcd",
                      "operations per second against a local etcd cluster, and checking time"),
+    "conform-cri": ("conformance.bench_cri", "conform_cri",
+                    "CRI calls per second against a private containerd, the model replay's time "
+                    "and memory"),
 }
 
 

@@ -190,6 +190,17 @@ def test_documented_divergences_are_reported_and_fail_only_when_strict():
     assert replay(h.ops, strict=True).violations
 
 
+def test_a_replay_that_outgrows_its_room_is_undecided(monkeypatch):
+    import conformance.validate.cri as v
+    h = H().run("S1").create("S1", "C1").call("StartContainer", "C1", container_id="C1")
+    h.create("S1", "C2", name="b").add("restart", None, {}, "ok", {"down_seconds": 0.1}, process=-1)
+    h.cstatus("C1", "CONTAINER_RUNNING")
+    assert not replay(h.ops).undecided
+    monkeypatch.setattr(v, "MAX_CANDIDATES", 1)       # a restart may lose either container
+    r = replay(h.ops)
+    assert r.undecided.startswith("UNDECIDED") and not r.violations
+
+
 def test_coverage_refuses_a_run_that_did_nothing():
     res = check_coverage(H().call("Version", None, out={"version": "0.1.0"}).ops, ("kill",), 1)
     assert not res.ok

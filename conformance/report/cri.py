@@ -93,7 +93,8 @@ def write_violation(out_dir: Path, violation, meta: dict) -> dict:
 
 def summary(r) -> str:
     """The human summary of a :class:`conformance.target.cri_suite.CriResult`."""
-    lines = [f"kubemc conform cri: {'PASS' if r.passed else 'FAIL'}  (run {r.run_id}, seed {r.seed}, "
+    verdict = "PASS" if r.passed else ("FAIL" if r.violations else "UNDECIDED")
+    lines = [f"kubemc conform cri: {verdict}  (run {r.run_id}, seed {r.seed}, "
              f"{'private containerd' if r.local else r.endpoint}: {r.runtime})"]
     faults = ", ".join(f"{k} {v}" for k, v in sorted(r.faults.items())) or "none"
     lines.append(f"  calls       {r.calls} in {r.duration:.1f}s = {r.calls_per_second:.1f} calls/s "

@@ -12,7 +12,8 @@ runtime, injects none, and touches only sandboxes it creates (labelled with
 the run id).
 
 Exit status: 0 every check holds; 1 a check was violated (the report, the
-history and the failing window are in the output directory); 2 bad
+history and the failing window are in the output directory); 4 undecided
+(more model states fit the history than the replay keeps); 2 bad
 arguments, an ``--out`` that holds files, a ``--junit`` that exists; 3
 something missing (root, containerd, runc, busybox, an endpoint that does not
 answer the CRI); 130 / 143 / 129 on SIGINT / SIGTERM / SIGHUP, after
@@ -25,7 +26,7 @@ import argparse
 import json
 import sys
 
-from checker.errors import HOLDS, VIOLATED, BadInput
+from checker.errors import HOLDS, UNDECIDED, VIOLATED, BadInput
 from conformance.target.args import int_range, positive_float
 
 
@@ -93,7 +94,9 @@ def run(args) -> int:
         print(json.dumps(result.to_json(), indent=1, default=str))
     else:
         print(summary(result))
-    return HOLDS if result.passed else VIOLATED
+    if result.violations:
+        return VIOLATED
+    return UNDECIDED if result.undecided else HOLDS
 
 
 def main(argv=None) -> int:

@@ -74,6 +74,7 @@ class CriResult:
     checks: list = attrs.field(factory=list)
     check_seconds: float = 0.0
     divergences: dict = attrs.field(factory=dict)   # documented divergence -> calls
+    undecided: str = ""                              # the replay ran out of room (exit 4)
     out_dir: str | None = None
     history_path: str | None = None
     violation_files: list = attrs.field(factory=list)
@@ -93,7 +94,7 @@ class CriResult:
 
     @property
     def passed(self) -> bool:
-        return all(c.ok for c in self.checks) and bool(self.checks)
+        return all(c.ok for c in self.checks) and bool(self.checks) and not self.undecided
 
     @property
     def violations(self) -> list:
@@ -110,7 +111,7 @@ class CriResult:
                 "ok": self.ok, "fail": self.fail, "info": self.info,
                 "calls_per_second": round(self.calls_per_second, 1),
                 "faults": self.faults, "faults_injected": self.fault_count,
-                "divergences": self.divergences,
+                "divergences": self.divergences, "undecided": self.undecided,
                 "check_seconds": round(self.check_seconds, 3), "failed_checks": self.failed_checks,
                 "checks": [c.to_json() for c in self.checks], "out_dir": self.out_dir,
                 "history": self.history_path, "violation_files": self.violation_files,
@@ -170,6 +171,7 @@ def run_suite(opts: CriOptions, *, front=None) -> CriResult:
 
     t = time.perf_counter()
     model_check, replay = check_model(ops, strict=opts.strict)
+    result.undecided = replay.undecided
     for name, _ in replay.divergences:
         result.divergences[name] = result.divergences.get(name, 0) + 1
     result.checks = [model_check, check_coverage(ops, tuple(opts.faults) if local else (), opts.min_calls)]
