@@ -25,12 +25,15 @@ BENCHMARKS = {
                 "Z3 proofs of no-NAT reachability and Service correctness at 100, 1,000 and "
                 "5,000 nodes"),
     "scheduler": ("checker.bench_scheduler", "scheduler",
-                  "Z3 feasibility oracle: one pod and a batch at 5,000 nodes / 150,000 pods"),
+                  "Z3 feasibility oracle: one pod and batches of 10 and 50 at 5,000 nodes / "
+                  "150,000 pods"),
     "conform-etcd": ("conformance.bench", "conform_etcd",
                      "operations per second against a local etcd cluster, and checking time"),
     "conform-cri": ("conformance.bench_cri", "conform_cri",
                     "CRI calls per second against a private containerd, the model replay's time "
                     "and memory"),
+    "conform-cni": ("conformance.bench_cni", "conform_cni",
+                    "CNI plugin calls per second, the runner's overhead over raw calls, peak memory"),
 }
 
 

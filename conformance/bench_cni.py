@@ -1,0 +1,114 @@
+"""``kubemc bench conform-cni``: plugin invocations per second, the runner's
+overhead over raw plugin calls, and peak memory.
+
+What is compared (one simulated node, ``PAIRS`` containers, ADD then DEL of
+each, the real bridge + host-local plugins):
+
+* **raw** — the least a runtime can do: the thread enters the node's
+  namespace once and ``subprocess.run``s the plugin with the spec's
+  environment and the configuration on stdin, nothing else;
+* **runner** — the same calls through ``conform cni``'s own path: the
+  :class:`conformance.target.cni_exec.Executor` (namespace entered per call,
+  configuration derived per Section 3), the history recorder, and the store
+  and link snapshots the checks read are left out (they are per phase, not
+  per call).
+
+Rounds alternate raw and runner and the best round of each is kept, so a
+busy machine slows both alike. Then one whole default run (3 nodes, 12
+pods, probes, checks) gives the end-to-end rate. Peak memory: the largest
+resident set of this process, the runner (``ru_maxrss``). A plugin's own
+memory is not reported: ``RUSAGE_CHILDREN`` also counts the runner's pages
+in every child between fork and exec, so it would only repeat the runner's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+
+PAIRS = 20
+ROUNDS = 3
+
+
+def conform_cni(progress: Callable[[str], None] = print) -> dict:
+    from conformance.history import Recorder
+    from conformance.target import cni_conf
+    from conformance.target.cni_exec import Executor
+    from conformance.target.cni_netns import Topology, entered, new_run_id, ns_path, require_environment
+    from conformance.target.cni_suite import SuiteOptions, run_suite
+    from model.network import addr
+
+    require_environment()
+    conflist = cni_conf.default_conflist()
+    dirs = cni_conf.search_path()
+    cni_conf.resolve(conflist, dirs, explicit=False)
+    tmp = tempfile.mkdtemp(prefix="kubemc-cni-bench-")
+    topo = Topology(new_run_id())
+    raw_best = runner_best = float("inf")
+    try:
+        topo.build_nodes(["192.168.0.10"], 24, [[]])
+        conf = cni_conf.for_node(conflist, addr.cidr("10.22.0.0/24"), os.path.join(tmp, "n0"))
+        node = ns_path(topo.node_name(0))
+        ex = Executor(conf, dirs, node)
+        bridge = ex.find("bridge")
+        for rnd in range(ROUNDS):
+            pods = [(f"bench{rnd}r{i}", topo.add_pod(f"r{rnd}x{i}")) for i in range(PAIRS)]
+            stdin = json.dumps(ex.derive(conf["plugins"][0], None)).encode()
+            t = time.perf_counter()
+            with entered(node):
+                for cid, path in pods:
+                    for cmd in ("ADD", "DEL"):
+                        env = {"CNI_COMMAND": cmd, "CNI_CONTAINERID": cid, "CNI_NETNS": path,
+                               "CNI_IFNAME": "eth0", "CNI_PATH": os.pathsep.join(dirs),
+                               "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin")}
+                        subprocess.run([bridge], input=stdin, env=env, capture_output=True,
+                                       check=True)
+            raw = time.perf_counter() - t
+            pods = [(f"bench{rnd}w{i}", topo.add_pod(f"w{rnd}x{i}")) for i in range(PAIRS)]
+            rec = Recorder()
+            t = time.perf_counter()
+            for cid, path in pods:
+                tok = rec.invoke(0, "ADD", cid, {"netns": path})
+                a = ex.add(cid, path, "eth0")
+                rec.complete(tok, "ok" if a.ok else "fail", {"calls": [c.to_json() for c in a.calls]})
+                tok = rec.invoke(0, "DEL", cid, {"netns": path})
+                d = ex.delete(cid, path, "eth0", a.result)
+                rec.complete(tok, "ok" if d.ok else "fail", {"calls": [c.to_json() for c in d.calls]})
+                if not (a.ok and d.ok):
+                    raise RuntimeError(f"the bridge plugin failed in the benchmark: {a.error_text()}"
+                                       f"{d.error_text()}")
+            runner = time.perf_counter() - t
+            raw_best, runner_best = min(raw_best, raw), min(runner_best, runner)
+            progress(f"round {rnd + 1}: raw {2 * PAIRS / raw:.0f} calls/s, runner "
+                     f"{2 * PAIRS / runner:.0f} calls/s")
+    finally:
+        topo.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    progress("a whole default run: 3 nodes, 12 pods, probes and checks")
+    r = run_suite(SuiteOptions(progress=False))
+    if not r.passed:
+        raise RuntimeError(f"the default run failed ({', '.join(r.failed_checks)}): "
+                           "fix that before reading figures")
+    self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    calls = 2 * PAIRS
+    return {
+        "raw_calls_per_second": round(calls / raw_best, 1),
+        "runner_calls_per_second": round(calls / runner_best, 1),
+        "runner_overhead_ratio": round(runner_best / raw_best, 3),
+        "overhead_goal": "at most 2.0",
+        "raw_ms_per_call": round(1000 * raw_best / calls, 2),
+        "runner_ms_per_call": round(1000 * runner_best / calls, 2),
+        "full_run_seconds": round(r.duration, 2),
+        "full_run_invocations": r.invocations,
+        "full_run_invocations_per_second": round(r.ops_per_second, 1),
+        "full_run_seconds_inside_plugins": round(r.plugin_seconds, 2),
+        "full_run_packets": r.probes,
+        "full_run_check_seconds": round(r.check_seconds, 3),
+        "peak_rss_runner_mb": round(self_mb, 1),
+    }
