@@ -8,8 +8,11 @@ zones, 10% of nodes a GPU pool tainted ``gpu=true:NoSchedule``, 1% cordoned,
 anti-affinity and a tenth with a zone spread constraint. Figures: seconds
 per single-pod question (several kinds: plain, tolerating the GPU taint and
 selecting the pool, required zone affinity, zone spread, hostname spread,
-anti-affinity, a host port), one batch question (a Deployment's replicas
-with zone spread and hostname anti-affinity, placed together), and memory:
+anti-affinity, a host port), batch questions (a Deployment's 10 and 50
+replicas with zone spread and hostname anti-affinity, placed together; each
+witness is then replayed pod by pod through the executable plugins, and the
+batch of 10 is asked again without merging interchangeable nodes, for
+comparison), and memory:
 the process's peak resident set (``ru_maxrss``, which includes Z3's heap)
 after building the snapshot and after the questions. Nothing is asserted.
 """
@@ -25,6 +28,7 @@ from model.scheduler.objects import (
     HOSTNAME, ZONE, AntiAffinityTerm, Node, Pod, Requirement, Resources as R, SpreadConstraint,
     Taint, Toleration,
 )
+from model.scheduler.plugins import Plugins
 from properties.symbolic.scheduler_feasibility import Snapshot
 
 NODES, PODS, ZONES, APPS = 5_000, 150_000, 5, 500
@@ -85,7 +89,19 @@ def batch(size: int):
                 anti_affinity=(AntiAffinityTerm(HOSTNAME, app),)) for k in range(size)]
 
 
-def scheduler(progress, batch_sizes=(10,)) -> dict:
+def verified(ns, placed, pods, placement) -> bool:
+    """The oracle's witness applied pod by pod through the executable plugins
+    (``Plugins().passes`` against every placed pod): an answer is counted
+    only if the plugins accept it."""
+    placed = list(placed)
+    for k, (pod, n) in enumerate(zip(pods, placement)):
+        if not Plugins().passes(pod, n, ns, placed):
+            return False
+        placed.append((len(placed) + k, pod, n, False))
+    return True
+
+
+def scheduler(progress, batch_sizes=(10, 50), unmerged=(10,)) -> dict:
     start_mb = _peak_mb()
     t0 = time.perf_counter()
     ns, placed = cluster()
@@ -109,14 +125,35 @@ def scheduler(progress, batch_sizes=(10,)) -> dict:
     out["single_median_seconds"] = round(statistics.median(times), 3)
     out["single_max_seconds"] = round(max(times), 3)
     for size in batch_sizes:
-        answer = snap.feasible(batch(size))
+        pods = batch(size)
+        answer = snap.feasible(pods)
+        t0 = time.perf_counter()
+        ok = answer.feasible and verified(ns, placed, pods, answer.placement)
+        check = time.perf_counter() - t0
         progress(f"  batch of {size}: {'feasible' if answer.feasible else 'infeasible'}, "
                  f"{answer.seconds:.2f} s ({answer.solver_seconds:.2f} s in Z3, "
-                 f"{answer.variables:,} variables), peak RSS {_peak_mb()} MB")
+                 f"{answer.variables:,} variables over {answer.classes:,} node classes), "
+                 f"witness {'accepted' if ok else 'REJECTED'} by the plugins in {check:.1f} s, "
+                 f"peak RSS {_peak_mb()} MB")
         out[f"batch_{size}_seconds"] = round(answer.seconds, 2)
         out[f"batch_{size}_solver_seconds"] = round(answer.solver_seconds, 2)
         out[f"batch_{size}_variables"] = answer.variables
+        out[f"batch_{size}_node_classes"] = answer.classes
         out[f"batch_{size}_feasible"] = answer.feasible
+        out[f"batch_{size}_witness_accepted_by_plugins"] = ok
         out[f"batch_{size}_seconds_per_pod"] = round(answer.seconds / size, 3)
     out["peak_rss_mb"] = _peak_mb()
+    # the same question without merging interchangeable nodes, for comparison
+    # (last: it needs far more memory, which would mask the figures above)
+    for size in unmerged:
+        answer = snap.feasible(batch(size), collapse=False)
+        progress(f"  batch of {size}, one variable per (pod, node): "
+                 f"{'feasible' if answer.feasible else 'infeasible'}, {answer.seconds:.2f} s "
+                 f"({answer.solver_seconds:.2f} s in Z3, {answer.variables:,} variables), "
+                 f"peak RSS {_peak_mb()} MB")
+        out[f"batch_{size}_unmerged_seconds"] = round(answer.seconds, 2)
+        out[f"batch_{size}_unmerged_solver_seconds"] = round(answer.solver_seconds, 2)
+        out[f"batch_{size}_unmerged_variables"] = answer.variables
+        out[f"batch_{size}_unmerged_feasible"] = answer.feasible
+    out["peak_rss_mb_with_unmerged"] = _peak_mb()
     return out

@@ -49,7 +49,7 @@ from collections import defaultdict
 import attrs
 import z3
 
-from model.scheduler.objects import Node, Pod, Resources, matches
+from model.scheduler.objects import HOSTNAME, Node, Pod, Resources, matches
 from model.scheduler.plugins import (
     effective_request, node_affinity, node_unschedulable, taint_toleration,
 )
@@ -69,6 +69,9 @@ class Answer:
     variables: int
     blocked: int | None = None
     unknown: bool = False
+    #: node classes the candidates were merged into (== candidate nodes when
+    #: no two were interchangeable; see ``_classes``)
+    classes: int = 0
 
 
 class Snapshot:
@@ -168,16 +171,26 @@ class Snapshot:
 
     # -- the question ------------------------------------------------------------------------
 
-    def feasible(self, pods, *, timeout_ms: int | None = None) -> Answer:
+    def feasible(self, pods, *, timeout_ms: int | None = None,
+                 collapse: bool = True) -> Answer:
         """Can ``pods`` be placed in this order, each passing every filter at
-        its turn? One pod is a batch of one."""
+        its turn? One pod is a batch of one. ``collapse=False`` keeps one
+        variable per (pod, node) even where nodes are interchangeable (the
+        tests compare both)."""
         start = time.perf_counter()
         pods = tuple(pods)
-        cands = [self.candidates(p) for p in pods]
+        # a Deployment's replicas differ only in name: their candidates once
+        by_spec: dict = {}
+        cands = []
+        for p in pods:
+            spec = p._replace(name="")
+            if spec not in by_spec:
+                by_spec[spec] = self.candidates(p)
+            cands.append(by_spec[spec])
         for k, c in enumerate(cands):
             if not c:
                 return Answer(False, None, time.perf_counter() - start, 0.0, 0, blocked=k)
-        enc = _Encoding(self, pods, cands)
+        enc = _Encoding(self, pods, cands, collapse)
         solver = z3.Solver()
         if timeout_ms:
             solver.set("timeout", timeout_ms)
@@ -191,20 +204,29 @@ class Snapshot:
         placement = None
         if verdict == z3.sat:
             model = solver.model()
-            placement = tuple(next(n for n, b in enc.x[k].items()
-                                   if z3.is_true(model.eval(b, model_completion=True)))
-                              for k in range(len(pods)))
+            placement = enc.decode([next(n for n, b in enc.x[k].items()
+                                         if z3.is_true(model.eval(b, model_completion=True)))
+                                    for k in range(len(pods))])
         return Answer(verdict == z3.sat, placement, time.perf_counter() - start,
-                      solver_seconds, enc.variables)
+                      solver_seconds, enc.variables, classes=len(enc.members))
 
 
 class _Encoding:
     """The solver's constraints for one batch over its candidates."""
 
-    def __init__(self, snap: Snapshot, pods, cands):
+    def __init__(self, snap: Snapshot, pods, cands, collapse: bool = True):
         self.snap, self.pods = snap, pods
-        self.x = [{n: z3.Bool(f"x_{k}_{n}") for n in c} for k, c in enumerate(cands)]
-        self.variables = sum(len(c) for c in cands)
+        self.hostname_clique = _hostname_clique(pods)
+        rep = _classes(snap, pods, cands, self.hostname_clique) if collapse else None
+        if rep is None:
+            rep = {n: n for c in cands for n in c}
+        #: a class's representative node -> the interchangeable nodes it stands for
+        self.members: dict = defaultdict(list)
+        for n in sorted(rep):
+            self.members[rep[n]].append(n)
+        self.x = [{r: z3.Bool(f"x_{k}_{r}") for r in sorted({rep[n] for n in c})}
+                  for k, c in enumerate(cands)]
+        self.variables = sum(len(xs) for xs in self.x)
         self.constraints: list = []
         self._dom: dict = {}
         for k in range(len(pods)):
@@ -217,6 +239,21 @@ class _Encoding:
                 if c.when_unsatisfiable == "DoNotSchedule":
                     self._spread(k, m, c)
 
+    def decode(self, chosen) -> tuple:
+        """Each pod's class -> a node of it: the pods of the per-node clique
+        take distinct nodes of their class (the solver kept them within its
+        size), the others its first node (nothing overflows a merged class)."""
+        taken: dict = defaultdict(int)
+        out = []
+        for k, r in enumerate(chosen):
+            nodes = self.members[r]
+            if self.hostname_clique and k in self.hostname_clique:
+                out.append(nodes[taken[r]])
+                taken[r] += 1
+            else:
+                out.append(nodes[0])
+        return tuple(out)
+
     def _capacity(self):
         snap, on = self.snap, defaultdict(list)
         for k, xs in enumerate(self.x):
@@ -224,8 +261,10 @@ class _Encoding:
             for n, b in xs.items():
                 on[n].append((b, r))
         for n, entries in on.items():
-            if len(entries) < 2:
-                continue  # one candidate alone was checked against the node
+            if len(entries) < 2 or len(self.members[n]) > 1:
+                # one candidate alone was checked against the node; a merged
+                # class was merged only because nothing can overflow it
+                continue
             node, used = snap.nodes[n], snap.used[n]
             for room, weight in ((node.allocatable.cpu - used.cpu, lambda r: r.cpu),
                                  (node.allocatable.memory - used.memory, lambda r: r.memory),
@@ -277,6 +316,13 @@ class _Encoding:
         for key, conflicting in pairs.items():
             involved = sorted({p for pair in conflicting for p in pair})
             clique = len(conflicting) == len(involved) * (len(involved) - 1) // 2
+            if clique and key == HOSTNAME:
+                # at most one of them per node: per class, at most its size
+                for r, nodes in self.members.items():
+                    here = [self.x[p][r] for p in involved if r in self.x[p]]
+                    if len(here) > len(nodes):
+                        self.constraints.append(z3.AtMost(*here, len(nodes)))
+                continue
             values = {self.snap.labels[n].get(key) for p in involved for n in self.x[p]} - {None}
             for v in values:
                 if clique:
@@ -340,6 +386,88 @@ class _Encoding:
         for n, b in self.x[k].items():
             if n not in inside:
                 self.constraints.append(z3.Not(b))
+
+
+def _conflicts(pods, key=None) -> dict:
+    """key -> pairs (j, k) of batch pods that repel each other on that key."""
+    pairs = defaultdict(set)
+    for k, a in enumerate(pods):
+        for j in range(k):
+            b = pods[j]
+            keys = {t.topology_key for t in a.anti_affinity if matches(t.selector, b.labels)}
+            keys |= {t.topology_key for t in b.anti_affinity if matches(t.selector, a.labels)}
+            for kk in keys:
+                if key is None or kk == key:
+                    pairs[kk].add((j, k))
+    return pairs
+
+
+def _hostname_clique(pods) -> frozenset | None:
+    """The batch pods that repel each other per node, when every two of them
+    do (a Deployment's replicas with hostname anti-affinity); None when the
+    hostname conflicts are not such a clique, () when there are none."""
+    pairs = _conflicts(pods, HOSTNAME).get(HOSTNAME, set())
+    involved = frozenset(p for pair in pairs for p in pair)
+    if len(pairs) != len(involved) * (len(involved) - 1) // 2:
+        return None
+    return involved
+
+
+def _classes(snap, pods, cands, clique) -> dict | None:
+    """Symmetry of interchangeable nodes: node -> the representative of its
+    class, or None when the batch gives no room for merging.
+
+    Two candidate nodes are interchangeable for a batch when every constraint
+    treats them alike: the same batch pods have them as candidates, they carry
+    the same value of every topology key a spread constraint or an
+    anti-affinity between batch pods uses (hostname excepted when those pods
+    form a per-node clique: then a class of m nodes takes at most m of them),
+    they pass the node affinity of every pod with a spread constraint alike
+    (its domains), and no set of batch pods that may share one of them can
+    overflow it (resources, pod count; the clique counts once). Then which
+    node of a class a pod takes does not matter to any filter, and the solver
+    sees one variable per (pod, class). Batches with a host port in common
+    are not merged (ports are per node)."""
+    for k, a in enumerate(pods):
+        for j in range(k):
+            if set(a.host_ports) & set(pods[j].host_ports):
+                return None
+    if clique is None:
+        clique = frozenset()
+        keys = {HOSTNAME}
+    else:
+        keys = set()
+    keys |= {kk for kk in _conflicts(pods) if kk != HOSTNAME or not clique}
+    spreading = []
+    for p in pods:
+        for c in p.spread:
+            if c.when_unsatisfiable == "DoNotSchedule":
+                keys.add(c.topology_key)
+                spreading.append(p)
+    keys = sorted(keys)
+    requests = [effective_request(p) for p in pods]
+    on = defaultdict(list)
+    for k, c in enumerate(cands):
+        for n in c:
+            on[n].append(k)
+    rep, first = {}, {}
+    for n, ks in on.items():
+        labels, node, used = snap.labels[n], snap.nodes[n], snap.used[n]
+        free = [k for k in ks if k not in clique]
+        held = [k for k in ks if k in clique]
+
+        def most(weight):
+            return sum(weight(k) for k in free) + max((weight(k) for k in held), default=0)
+        overflow = (most(lambda k: requests[k].cpu) > node.allocatable.cpu - used.cpu
+                    or most(lambda k: requests[k].memory) > node.allocatable.memory - used.memory
+                    or most(lambda k: 1) > node.max_pods - snap.count[n])
+        if overflow:
+            rep[n] = n
+            continue
+        signature = (tuple(ks), tuple(labels.get(key) for key in keys),
+                     tuple(node_affinity(p, node) for p in spreading))
+        rep[n] = first.setdefault(signature, n)
+    return rep
 
 
 def feasible(nodes, placed, pods, **kw) -> Answer:
