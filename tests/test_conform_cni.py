@@ -163,7 +163,7 @@ def test_interrupted_run_leaves_nothing(sig, tmp_path):
 
 @pytest.mark.timeout(60)
 def test_time_limit_that_cuts_the_plan_is_undecided(tmp_path, capsys):
-    code = cni_cli.main(["--time-limit", "0.001", "--json"])
+    code = cni_cli.main(["--time-limit", "0.001", "--json", "--out", str(tmp_path / "out")])
     doc = json.loads(capsys.readouterr().out)
     assert code == 4 and doc["undecided"] and not doc["passed"] and not doc["complete"]
     assert not _ours(doc["run_id"])
