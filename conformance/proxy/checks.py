@@ -346,7 +346,7 @@ class Checker:
                            _rule_text(jump), tuple(r.ref for r in out.path), sp.key)
         res = self._solve("masquerade_marked", [], cases, confirm, start)
         if not self.cidr_known and not res.note:
-            res = attrs.evolve(res, note="traffic from outside the cluster CIDR not judged: "
+            res = attrs.evolve(res, note="PARTLY: traffic from outside the cluster CIDR not judged: "
                                          "give --cluster-cidr")
         return res
 
@@ -438,10 +438,17 @@ class Checker:
             rule = next((r for r in reversed(best.path) if r.probability is not None), None) \
                 or best.nat_rule()
         else:
+            # no path reaches the endpoint: name the chain's statistic rule, or
+            # (a chain with one choice left) the jump that made the choice
             for _, o in dist:
                 rule = next((r for r in o.path if r.probability is not None), None)
                 if rule:
                     break
+            if rule is None and dist:
+                o = dist[0][1]
+                dnat = o.nat_rule()
+                rule = next((r for r in o.path if dnat is not None and r.target == dnat.chain),
+                            dnat)
         others = ", ".join(f"{addr_show(o.dst)}:{o.dport} {float(p):.4f}" for p, o in dist)
         return Finding("endpoints_chosen_uniformly",
                        f"{sp.key}: endpoint {addr_show(e.ip)}:{e.port} is chosen with probability "

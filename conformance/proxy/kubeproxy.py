@@ -181,7 +181,8 @@ def objects_doc(services) -> dict:
     """``kubectl get svc,endpointslices -A -o json`` for ``services``:
     dicts with ``name``, ``vip``, ``ports`` [(name, port, proto, target,
     node_port)], ``endpoints`` [(ip, ready, serving, terminating)], optional
-    ``namespace``, ``affinity``."""
+    ``namespace``, ``affinity``, ``host`` (endpoints that are no Pod: the
+    apiserver's, without ``targetRef``)."""
     items = []
     for s in services:
         ns = s.get("namespace", "default")
@@ -202,8 +203,9 @@ def objects_doc(services) -> dict:
             "ports": [{"name": n, "port": t, "protocol": pr} for n, _, pr, t, _ in s["ports"]],
             "endpoints": [{"addresses": [a], "conditions": {"ready": r, "serving": sv,
                                                             "terminating": tm},
-                           "targetRef": {"kind": "Pod", "name": f"{s['name']}-{k}",
-                                         "namespace": ns}, "nodeName": "node-0"}
+                           **({} if s.get("host") else
+                              {"targetRef": {"kind": "Pod", "name": f"{s['name']}-{k}",
+                                             "namespace": ns}, "nodeName": "node-0"})}
                           for k, (a, r, sv, tm) in enumerate(s["endpoints"])]})
     return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}
 

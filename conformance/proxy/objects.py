@@ -38,6 +38,9 @@ MAX_BYTES = 512 * 1024 * 1024
 
 @attrs.frozen(slots=True)
 class Endpoint:
+    """``pod``: the name of the Pod its ``targetRef`` names ("" when it names
+    none: the apiserver's own endpoints, a selector-less Service's)."""
+
     ip: int
     port: int
     ready: bool
@@ -169,8 +172,9 @@ def _from_json(doc) -> tuple:
             serving = _get(cond, "serving", bool, ew + ".conditions", ready)
             term = _get(cond, "terminating", bool, ew + ".conditions", False)
             ref = _get(e, "targetRef", dict, ew, {})
+            kind = _get(ref, "kind", str, ew + ".targetRef", "Pod")
             eps.append((_addr(addrs[0], ew + ".addresses[0]"), ready, serving, term,
-                        _get(ref, "name", str, ew + ".targetRef", ""),
+                        _get(ref, "name", str, ew + ".targetRef", "") if kind == "Pod" else "",
                         _get(e, "nodeName", str, ew, "")))
         by_service.setdefault((ns, owner), []).append((ports, eps))
     out = []

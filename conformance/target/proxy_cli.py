@@ -105,13 +105,13 @@ def run(args) -> int:
     cidr = args.cluster_cidr
     notes = []
     if cidr is None:
-        cidr = objects.cover(e.ip for sp in ports for e in sp.endpoints)
+        cidr = objects.cover(e.ip for sp in ports for e in sp.endpoints if e.pod)
         if cidr is None:
-            raise BadInput(f"{args.objects}: no endpoint addresses to infer the cluster CIDR "
-                           "from; give --cluster-cidr")
+            raise BadInput(f"{args.objects}: no Pod endpoint addresses to infer the cluster "
+                           "CIDR from; give --cluster-cidr")
         from model.network.addr import show_cidr
         notes.append(f"cluster CIDR assumed {show_cidr(cidr)} (the smallest block holding every "
-                     "endpoint address); give --cluster-cidr to state kube-proxy's")
+                     "Pod endpoint's address); give --cluster-cidr to state kube-proxy's")
     if "nat" not in dump.tables:
         notes.append("the dump has no nat table: no Service is forwarded")
     if "mangle" in dump.tables or "raw" in dump.tables:
@@ -219,7 +219,7 @@ def summary(doc) -> str:
     for c in doc["checks"]:
         mark = "ok  " if c["ok"] else "FAIL"
         und = " (UNDECIDED)" if c["note"].startswith("UNDECIDED") else \
-            " (partly: see note)" if c["note"] else ""
+            " (partly: see note)" if c["note"].startswith("PARTLY") else ""
         lines.append(f"    {mark} {c['name']:<28} {c['seconds']:7.3f}s  {c['checked']:>6} "
                      f"checked{und}")
     for c in doc["checks"]:
