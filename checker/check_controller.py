@@ -246,11 +246,14 @@ def replay_elsewhere(trace: dict, source: str) -> None:
     """``kubemc trace replay`` of a trace this command wrote: its code is the
     user's, which a trace file must not get to import by naming it, so the
     user names it again (the trace's command says how)."""
-    meta = trace.get("#meta") or {}
-    if meta.get("model") != COMPONENT:
+    meta = trace.get("#meta")
+    if not isinstance(meta, dict) or meta.get("model") != COMPONENT:
         return
     command = meta.get("command") if isinstance(meta.get("command"), str) else ""
-    words = shlex.split(command) if command.startswith("kubemc check-controller ") else []
+    try:
+        words = shlex.split(command) if command.startswith("kubemc check-controller ") else []
+    except ValueError:  # unbalanced quotes: a damaged trace
+        words = []
     if "--engine" in words:
         i = words.index("--engine")
         del words[i:i + 2]

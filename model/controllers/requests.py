@@ -22,10 +22,11 @@ first one the apiserver refuses (409 Conflict, 404 Not Found, a transient
 500) ends the reconcile and requeues the key, as returning an error from a
 controller-runtime ``Reconcile`` does.
 
-Why the resourceVersion must be one ``reconcile`` was handed: the Kubernetes
-API conventions make it opaque ("clients must not assume resource versions
-are numeric or collatable"; kubernetes.io/docs/reference/using-api/
-api-concepts/#resource-versions), so a client can only send back one it read.
+Why the resourceVersion must be one ``reconcile`` was handed: "Resource
+versions must be passed unmodified back to the server"
+(kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions;
+before Kubernetes 1.35 and KEP-5504 they were also opaque, compared only for
+equality), so a client can only send back one it read.
 
 Why the function must be deterministic: the checker runs it on the same
 inputs many times and explores every interleaving around it; an answer that
