@@ -253,8 +253,8 @@ def layout(trace: dict, lanes: Lanes) -> tuple[list[Event], list[Arrow]]:
         bag = Counter()
         for v in lanes.network:
             bag += messages_in(state.get(v))
-        if previous_parts is None:
-            touched = [n for n in lanes.names if n in parts] if lanes.rule == "history" else []
+        if previous_parts is None or lanes.rule == "history":
+            touched = []          # an operation touches its own process: its home
         else:
             touched = [n for n in lanes.names if parts.get(n) != previous_parts.get(n)]
         endpoints = []

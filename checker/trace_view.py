@@ -335,7 +335,10 @@ def _steps(trace, lanes, events, arrows, meta, loop) -> str:
                 notes.append(f"then {_call(back.get('action', '?'), back.get('params') or [])}"
                              f" goes back to state {loop}, and the loop repeats")
         changes, changed_vars = [], set()
-        if k > 0:
+        # a history's states are operations, not successive states of one
+        # system: an operation is read whole, never as a diff of the last one
+        diffed = k > 0 and lanes.rule != "history"
+        if diffed:
             for v in variables:
                 c = diff(v, states[k - 1].get(v), state.get(v), bag=v in lanes.network)
                 if c:
@@ -356,7 +359,7 @@ def _steps(trace, lanes, events, arrows, meta, loop) -> str:
         parts = [f'<section class="step" id="step-{k}" data-step="{k}">',
                  f"<h2>{_e(head)}</h2>", lanes_line]
         parts += [f'<p class="note">{_e(n)}</p>' for n in notes]
-        if k > 0:
+        if diffed:
             if changes:
                 parts.append(f'<h3>changed ({len(changes)})</h3><ul class="changes">')
                 for c in changes:
@@ -371,7 +374,8 @@ def _steps(trace, lanes, events, arrows, meta, loop) -> str:
             else:
                 parts.append('<h3>changed</h3><p class="nochange">nothing: the state is the '
                              'same as before</p>')
-        parts.append('<h3>state</h3><table class="state">')
+        parts.append(f'<h3>{"operation" if lanes.rule == "history" else "state"}</h3>'
+                     '<table class="state">')
         for v in variables:
             cls = ' class="changed"' if v in changed_vars else ""
             parts.append(f"<tr{cls}><th>{_e(v)}</th><td>{_e(fmt(state.get(v)))}</td></tr>")

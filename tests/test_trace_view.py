@@ -159,11 +159,13 @@ def test_renders_a_conformance_window(tmp_path):
     events, _ = trace_lanes.layout(trace, lanes)
     # every operation is an event on its process, the first one included
     assert len(events) == len(trace["states"])
-    assert all(e.home == f"process {e.params[0]}" for e in events)
+    assert all(e.home == f"process {e.params[0]}" and e.touched == [e.home] for e in events)
     out = tmp_path / "window.html"
     assert main(["trace", "view", str(path), "--out", str(out)]) == 0
     page = out.read_text()
     assert "linearizability violated" in page and "kubemc conform etcd --seed 3" in page
+    # operations are shown whole, not as a diff of the one before
+    assert "<h3>operation</h3>" in page and "<h3>changed" not in page
 
 
 def test_cli_writes_beside_nothing_and_never_overwrites(tmp_path, monkeypatch, capsys):
