@@ -55,7 +55,7 @@ def build_parser() -> Parser:
     sub.add_parser("mutants", help="list every seeded bug and the property it violates") \
         .add_argument("--json", action="store_true")
 
-    t = sub.add_parser("trace", help="show or replay a counterexample trace (ITF JSON)")
+    t = sub.add_parser("trace", help="show, replay or view a counterexample trace (ITF JSON)")
     tsub = t.add_subparsers(dest="trace_command", required=True, parser_class=Parser)
     tsub.add_parser("show", help="print a trace step by step, showing what changed") \
         .add_argument("file")
