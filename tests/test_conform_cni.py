@@ -79,8 +79,10 @@ def test_real_bridge_host_local_passes_3_nodes_12_pods(tmp_path, capsys):
     assert doc["passed"] and doc["complete"] and doc["failed_checks"] == []
     assert (doc["plugin"], doc["nodes"], doc["pods"]) == ("bridge", 3, 12)
     by = {c["name"]: c for c in doc["checks"]}
-    # every check judged something (error-codes: no call failed, so nothing to judge)
-    assert all(c["checked"] > 0 for n, c in by.items() if n != "error-codes"), by
+    # every check judged something (error-codes: no call failed, so nothing to judge;
+    # status-gc: cniVersion 1.0.0 has neither)
+    assert all(c["checked"] > 0 for n, c in by.items() if n not in ("error-codes", "status-gc")), by
+    assert by["status-gc"]["note"].startswith("not judged")
     # 12 pods -> 11 others each, 3 nodes -> 12 pods each, TCP and UDP
     assert doc["probes"] == 2 * (12 * 11 + 3 * 12)
     assert by["model-agrees"]["checked"] == by["no-nat"]["checked"] == doc["probes"]
@@ -167,3 +169,47 @@ def test_time_limit_that_cuts_the_plan_is_undecided(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 4 and doc["undecided"] and not doc["passed"] and not doc["complete"]
     assert not _ours(doc["run_id"])
+
+
+# A 1.1.0 shim over the 1.0.0 bridge: the Debian plugins declare at most 1.0.0, so this is how
+# the runner's STATUS and GC path meets a plugin at all. It translates cniVersion both ways
+# (the result types of 1.0.0 are valid 1.1.0 results) and answers STATUS and GC itself.
+SHIM = r"""#!/bin/sh
+real=""
+IFS=:
+for d in $CNI_PATH; do [ -x "$d/bridge" ] && real="$d/bridge" && break; done
+unset IFS
+case "$CNI_COMMAND" in
+  VERSION) echo '{"cniVersion": "1.1.0", "supportedVersions": ["1.0.0", "1.1.0"]}'; exit 0;;
+  STATUS) STATUS_BODY;;
+  GC) exit 0;;
+esac
+out=$(sed 's/"cniVersion": *"1\.1\.0"/"cniVersion": "1.0.0"/g' | "$real")
+rc=$?
+printf '%s' "$out" | sed 's/"cniVersion": *"1\.0\.0"/"cniVersion": "1.1.0"/g'
+exit $rc
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("available", [True, False])
+def test_status_and_gc_of_a_1_1_plugin(available, tmp_path):
+    body = "exit 0" if available else \
+        """echo '{"cniVersion": "1.1.0", "code": 50, "msg": "not available"}'; exit 1"""
+    shim = tmp_path / "kcni-v11"
+    shim.write_text(SHIM.replace("STATUS_BODY", body))
+    shim.chmod(0o755)
+    conf = tmp_path / "v11.conflist"
+    conf.write_text(json.dumps({"cniVersion": "1.1.0", "name": "v11", "plugins": [
+        {"type": "bridge", "bridge": "cni0", "isGateway": True,
+         "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}]}}]}))
+    r = run_suite(SuiteOptions(plugin=str(shim), conf=str(conf), nodes=2, pods=4,
+                               out=str(tmp_path / "out"), progress=False))
+    by = {c.name: c for c in r.checks}
+    assert by["status-gc"].checked == 2 * 2          # STATUS and GC on each node
+    if available:
+        assert r.passed, r.failed_checks
+    else:
+        assert r.failed_checks == ["status-gc"], r.failed_checks
+        assert "STATUS said the plugin cannot serve ADD" in by["status-gc"].violations[0].message
+    assert not _ours(r.run_id)

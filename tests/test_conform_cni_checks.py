@@ -226,7 +226,7 @@ def test_a_run_that_did_nothing_does_not_pass():
     cut = CniHistory([], META, None, complete=False)
     vs, _, note = check_availability(cut)
     assert vs == [] and note.startswith("UNDECIDED")
-    assert len(run_checks(empty)) == 12
+    assert len(run_checks(empty)) == 13
 
 
 # -- the plan and the configuration -----------------------------------------------------

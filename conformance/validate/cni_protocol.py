@@ -11,6 +11,7 @@
                     container's networking is as the ADD left it (Section 2:
                     "The plugin must handle CHECK being called immediately
                     after an ADD")
+``status-gc``       (1.1.0) STATUS succeeds where the plugin serves ADD; GC succeeds
 ``del-idempotent``  every DEL succeeds: the first, a repeated one, one after
                     the sandbox vanished, and one of a container never added
                     (Section 2: "Plugins should generally complete a DEL
@@ -114,6 +115,20 @@ def check_del_idempotent(h: CniHistory):
     return vs, len(dels), ""
 
 
+def check_status_gc(h: CniHistory):
+    ops = h.plugin_ops("STATUS", "GC")
+    if not ops:
+        return [], 0, f"not judged: cniVersion {h.version} has no STATUS or GC (1.1.0 has)"
+    vs = []
+    for op in ops:
+        if not succeeded(op):
+            err = op.output.get("error", "") if isinstance(op.output, dict) else ""
+            what = ("STATUS said the plugin cannot serve ADD, yet it served every ADD of the run"
+                    if op.f == "STATUS" else "GC with the run's valid attachments failed")
+            vs.append(Violation("status-gc", f"{what}: {err}", (op,), (op,)))
+    return vs, len(ops), ""
+
+
 CHECKS = [
     ("result-schema", "every ADD result validates against the spec's Success type for the "
      "declared cniVersion (the container's interface listed with its sandbox); CHECK prints "
@@ -126,4 +141,8 @@ CHECKS = [
     ("del-idempotent", "every DEL succeeds: repeated, after the sandbox vanished, and of a "
      "container never added (error 3 accepted there)",
      f"{SPEC}, Section 2 'DEL' and Section 3 'Lifecycle & Ordering'", check_del_idempotent),
+    ("status-gc", "when the configuration declares 1.1.0: STATUS succeeds on nodes whose plugin "
+     "serves ADD, and GC succeeds",
+     "CNI SPEC.md spec-v1.1.0, Section 2 'STATUS' (errors 50/51: the plugin cannot serve ADD) "
+     "and 'GC' (complete without error, removing as many resources as possible)", check_status_gc),
 ]
