@@ -166,7 +166,7 @@ class UserController(ControllerLoop):
             result = self.user(desired, kids)
             if not isinstance(result, (list, tuple)) and hasattr(result, "__next__"):
                 result = list(result)  # a generator of requests
-        except Exception as exc:  # the user's bug: a finding, with its trace
+        except (Exception, SystemExit) as exc:  # the user's bug: a finding, with its trace
             return (RAISED, _raised(exc))
         versions = frozenset((rv,) + tuple(r for _, r, _ in children))
         try:
@@ -342,7 +342,7 @@ def _json(value) -> str:
     return json.dumps(thaw(value), sort_keys=True)
 
 
-def _raised(exc: Exception) -> str:
+def _raised(exc: BaseException) -> str:
     """The exception and where in the user's code it was raised (the file's
     name only: a trace must not carry a path of the machine it ran on)."""
     text = f"{type(exc).__name__}: {exc}".strip()
