@@ -336,6 +336,12 @@ def test_frozen_values_hash_compare_and_thaw_to_fresh_copies():
         freeze({"a": object()})
     with pytest.raises(NotJsonLike):
         freeze({1: "x"})
+    with pytest.raises(NotJsonLike):
+        freeze({"x": float("nan")})
+    # JSON's true is not 1, though Python's True == 1
+    assert freeze({"ready": True}) != freeze({"ready": 1})
+    assert thaw(freeze([True, False, 1])) == [True, False, 1]
+    assert type(thaw(freeze(True))) is bool
 
 
 def test_a_mutating_reconcile_cannot_change_the_state(tmp_path):

@@ -3,14 +3,15 @@ that a state may hold, and back.
 
 Why: a user's reconcile function reads and returns Kubernetes-shaped dicts,
 while every engine hashes and compares states (``model.kernel``). A dict is
-stored as a :class:`FrozenDict` — its items sorted by key — and a list as a
-tuple; :func:`thaw` gives back fresh dicts and lists on every call, so user
+stored as a :class:`FrozenDict` — its items sorted by key —, a list as a
+tuple and a boolean as a :class:`Flag`; :func:`thaw` gives back fresh dicts and lists on every call, so user
 code that mutates what it was handed cannot change a state behind the
 engines' back.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 #: leaf types JSON (and so a Kubernetes object) has
@@ -46,8 +47,35 @@ class FrozenDict(tuple):
         return default
 
 
+class Flag:
+    """A JSON boolean in a state. Why not ``bool``: Python's ``True == 1``
+    would make ``{"ready": true}`` and ``{"ready": 1}`` one state."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool):
+        self.value = value
+
+    def __eq__(self, other):
+        return type(other) is Flag and other.value is self.value
+
+    def __hash__(self):
+        return hash(("Flag", self.value))
+
+    def __repr__(self):
+        return "true" if self.value else "false"
+
+
+TRUE, FALSE = Flag(True), Flag(False)
+
+
 def freeze(value: Any, where: str = "value") -> Any:
     """``value`` (dicts with string keys, lists, JSON leaves) made hashable."""
+    if isinstance(value, bool):
+        return TRUE if value else FALSE
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NotJsonLike(f"{where} is {value}, which JSON (and so a Kubernetes object) "
+                          "cannot hold")
     if isinstance(value, _LEAVES):
         return value
     if isinstance(value, dict):
@@ -68,6 +96,8 @@ def thaw(value: Any) -> Any:
         return {k: thaw(v) for k, v in value}
     if isinstance(value, tuple):
         return [thaw(v) for v in value]
+    if isinstance(value, Flag):
+        return value.value
     return value
 
 
