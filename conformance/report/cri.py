@@ -79,8 +79,12 @@ def write_violation(out_dir: Path, violation, meta: dict) -> dict:
                          jsonl_writer(ops_to_events(window), {**meta, "check": violation.check,
                                                               "message": violation.message}))
     stem = jsonl.name[: -len(".jsonl")]
+    model = (violation.detail or {}).get("model_view", {})
+    empty = {"sandboxes": {}, "containers": {}}
     views = [{"call": op.f, "target": op.key or "", "request": _plain(_request(op)),
-              "outcome": op.status, "answer": _plain(op.output)} for op in window]
+              "outcome": op.status, "answer": _plain(op.output),
+              # one model state the history allows after the call (before it, for the failing one)
+              "model": _plain(model.get(op.index, empty))} for op in window]
     actions = [(op.f, (op.key or "", op.status)) for op in window]
     trace = itf.build({"property": violation.check, "kind": "history", "description": violation.message,
                        "model": "cri", "engine": "conform-cri", "seed": meta.get("seed"),

@@ -275,6 +275,7 @@ def replay(ops: list[Operation], strict: bool = False) -> Replay:
     cands = {Candidate(m.INITIAL)}
     violations, divergences = [], []
     checked, peak = 0, 1
+    trail: dict = {}            # op index -> one model state the history allows after it
     started_error = False
     for pos, op in enumerate(ops):
         scripts.learn(op)
@@ -286,6 +287,7 @@ def replay(ops: list[Operation], strict: bool = False) -> Replay:
                     for lost in [()] + [(str(i),) for i in live]:
                         nxt.add(attrs.evolve(c, state=m.fault(c.state, "RuntimeRestart", {"lost": lost})))
                 cands = nxt
+                trail[op.index] = min(cands, key=repr)
             continue
         if op.f == "Version" or op.f not in m.METHODS:
             continue
@@ -313,9 +315,10 @@ def replay(ops: list[Operation], strict: bool = False) -> Replay:
             if not strict:
                 continue
         if not nxt:
-            violations.append(_violation(ops, pos, cands, scripts, strict))
+            violations.append(_violation(ops, pos, cands, scripts, strict, trail))
             break
         cands = nxt
+        trail[op.index] = min(cands, key=repr)
         peak = max(peak, len(cands))
         if len(cands) > MAX_CANDIDATES:
             return Replay(tuple(violations), tuple(divergences), checked, peak,
@@ -431,7 +434,16 @@ def _shown(f: str, out, real_of=None) -> str:
     return "OK"
 
 
-def _violation(ops, pos, cands, scripts, strict) -> Violation:
+def render(cand: Candidate) -> dict:
+    """A model state for people: objects under the runtime's ids (12 characters;
+    ``model#N`` for one whose id the runtime never told)."""
+    rs, rc = cand.real_ids("sandbox"), cand.real_ids("container")
+    return {"sandboxes": {rs.get(sb[0], f"model#{sb[0]}")[:12]: sb[3] for sb in cand.state[0]},
+            "containers": {rc.get(c[0], f"model#{c[0]}")[:12]:
+                           c[4] + (f" exit {c[5]}" if c[4] == m.EXITED else "") for c in cand.state[1]}}
+
+
+def _violation(ops, pos, cands, scripts, strict, trail=None) -> Violation:
     op = ops[pos]
     shown = (f"error {op.output.get('code')} ({op.output.get('message', '')[:100]})"
              if op.status == "fail" else _shown(op.f, op.output))
@@ -441,9 +453,13 @@ def _violation(ops, pos, cands, scripts, strict) -> Violation:
             f"{' or '.join(expected) or 'nothing'} here")
     if op.f == "StopPodSandbox" and strict and _is_stop_removed(cands, op):
         what += f" (the divergence {DIVERGENCE_STOP_REMOVED}, refused under --strict)"
-    return Violation("cri-model", what, ops=(op,), window=tuple(window(ops, pos)),
+    win = tuple(window(ops, pos))
+    model_view = {o.index: render(trail[o.index]) for o in win if trail and o.index in trail}
+    if cands:
+        model_view[op.index] = render(min(cands, key=repr))    # before the call no state explains
+    return Violation("cri-model", what, ops=(op,), window=win,
                      detail={"operation": op.index, "model_answers": expected,
-                             "model_states": len(cands)})
+                             "model_states": len(cands), "model_view": model_view})
 
 
 # --- the checks ---------------------------------------------------------------------------------
