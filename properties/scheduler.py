@@ -317,10 +317,19 @@ def preemption_fault(m, before, after) -> str | None:
     * ``lower pod would do``: none could be swapped for one lower-priority
       pod of that node;
     * ``better node``: no node offers victims whose highest priority is lower.
+
+    Pods the preemptor already preempted and that are still terminating are
+    counted as gone, so preempting again before they are (evicting more than
+    the first preemption needed) breaks ``victim spared``.
     """
     for p, victims, n in preemptions(m, before, after):
         pod = m.pods[p]
-        others = at_bind(m, before, p)
+        # the pods P already preempted count as gone: the scheduler judges a
+        # preemptor 'as if the preemption victims are already gone' (design
+        # proposal, 'Preemption mechanics')
+        server = before[SERVER]
+        others = [o for o in at_bind(m, before, p)
+                  if not (o[3] and server[o[0]][PREEMPTED_BY] == p)]
         where = {q: at for q, _, at, _ in others}
         if n < 0 or any(where.get(v) != n for v in victims):
             return "not nominated"
@@ -496,7 +505,8 @@ PREEMPTION_MINIMAL_LOWEST = Property(
     "sched_preemption_minimal_lowest_victims", "scheduler", TRANSITION,
     "when a pod P preempts, judged by the filter table against the pods the apiserver holds on "
     "nodes: P's nominatedNodeName is set to the node N its victims are on; once the victims are "
-    "gone P passes every filter on N (pods already terminating still hold their requests); no "
+    "gone P passes every filter on N (pods already terminating still hold their requests, "
+    "except those P itself preempted earlier, which count as gone); no "
     "victim could be spared; no victim could be swapped for one lower-priority pod of N; and "
     "no node has a set of lower-priority pods whose removal makes room and whose highest "
     "priority is lower than that of P's victims",
@@ -507,7 +517,8 @@ PREEMPTION_MINIMAL_LOWEST = Property(
     "pod-preemption.md, 'Preemption order': 'Scheduler starts from the lowest priority and "
     "considers enough pods that should be preempted', 'Scheduler will try to minimize the "
     "number of preempted pods'; kubernetes/community#1228: in choosing the node 'the most "
-    "significant metric is the highest priority of victims' (PDBs are not modelled)",
+    "significant metric is the highest priority of victims'; 'Preemption mechanics': feasibility "
+    "is evaluated 'as if the preemption victims are already gone' (PDBs are not modelled)",
     preemption_minimal_lowest)
 SPREAD_WITHIN_MAX_SKEW = Property(
     "sched_spread_within_max_skew", "scheduler", TRANSITION,

@@ -172,3 +172,17 @@ def test_the_design_proposals_example_preempts_only_the_priority_2_pod():
     assert judged({0, 1}) == "no room"              # 3 + 1 freed: 4 < 5
     assert judged({0, 1, 2}) == "victim spared"
     assert judged({0, 3}) == "no room"
+
+
+def test_preempting_again_before_the_victims_are_gone_spares_nobody():
+    """The victims a preemptor already chose count as gone: preempting again
+    while a1 terminates (the mutant) evicts b2, which it would not need."""
+    machine = VICTIMS.machine("preempts_again_while_victims_terminate")
+    first = run(machine, Step("Unschedulable", (0, 5)), Step("Deliver", (0,)))
+    again = machine.apply(first, Step("Unschedulable", (0, 5)))
+    assert props.preemptions(machine, first, again) == [(5, frozenset({1}), 0)]
+    assert props.preemption_fault(machine, first, again) == "victim spared"
+    correct = VICTIMS.machine()
+    first = run(correct, Step("Unschedulable", (0, 5)), Step("Deliver", (0,)))
+    again = correct.apply(first, Step("Unschedulable", (0, 5)))
+    assert props.preemptions(correct, first, again) == []

@@ -131,6 +131,7 @@ REPRIEVES_LOWEST = "preemption_reprieves_lowest_first"
 WORST_NODE = "preemption_picks_worst_node"
 TERMINATING_VICTIMS = "preemption_counts_terminating_victims"
 NO_NOMINATION = "preemption_without_nomination"
+REPREEMPTS = "preempts_again_while_victims_terminate"
 
 ALL_MUTANTS = {
     INIT_SUMMED: Mutant(
@@ -217,6 +218,11 @@ ALL_MUTANTS = {
         "status.nominatedNodeName (docs, pod-priority-preemption: 'When Pod P preempts one or "
         "more Pods on Node N, nominatedNodeName field of Pod P's status is set to the name of "
         "Node N')",
+        violates="sched_preemption_minimal_lowest_victims"),
+    REPREEMPTS: Mutant(
+        "a preemptor whose victims are still terminating on its nominated node preempts "
+        "again, evicting pods it would not need once they are gone (upstream's "
+        "PodEligibleToPreemptOthers refuses this; kubernetes/kubernetes#104266)",
         violates="sched_preemption_minimal_lowest_victims"),
 }
 
@@ -322,9 +328,9 @@ class Scheduler(Machine):
     def _preemption(self, sc, p: int, placed):
         cache, pod = sc[CACHE], self.pods[p]
         nominated = cache[p][NOMINATED]
-        if nominated >= 0 and any(e[NODE] == nominated and e[PHASE] == TERMINATING
-                                  and self.pods[q].priority < pod.priority
-                                  for q, e in enumerate(cache)):
+        if nominated >= 0 and self.mutant != REPREEMPTS and \
+                any(e[NODE] == nominated and e[PHASE] == TERMINATING
+                    and self.pods[q].priority < pod.priority for q, e in enumerate(cache)):
             return None  # its victims are still on their way out
         return self.plugins.preemption(pod, self.nodes, placed, self.lower)
 
@@ -597,7 +603,7 @@ class VictimsScheduler(Scheduler):
     name = "scheduler-victims"
     scenario = "victims"
     mutants = _with("victims", PREEMPTS_ALL_LOWER, REPRIEVES_LOWEST, WORST_NODE,
-                    TERMINATING_VICTIMS, NO_NOMINATION)["mutants"]
+                    TERMINATING_VICTIMS, NO_NOMINATION, REPREEMPTS)["mutants"]
 
 
 class SpreadScheduler(Scheduler):
