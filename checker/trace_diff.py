@@ -39,6 +39,8 @@ def fmt(value: Any) -> str:
         return str(value).lower()
     if value is None:
         return "—"
+    if value == "":
+        return '""'        # an empty name must not read as nothing at all
     return str(value)
 
 

@@ -32,7 +32,7 @@ from checker.trace_diff import diff, fmt
 
 GUTTER, LANE_W, TOP, ROW_H = 48, 132, 46, 30
 #: room right of the lanes for a lasso's arrow back and its label
-LOOP_W = 190
+LOOP_W = 110
 BOX_W = LANE_W - 14
 TEMPLATE = "trace_view.html"
 
@@ -240,11 +240,11 @@ def _svg(trace, lanes, events, arrows, meta, loop) -> str:
         back = meta.get("loop_action") if isinstance(meta.get("loop_action"), dict) else {}
         label = back.get("action", "back")
         label = "stutters" if label == "stutter" else f"{label} ↑"
-        x0, bend = right + 4, right + 4 + min(60, 12 + 6 * (n - loop))
+        x0, bend = right + 4, right + 4 + min(36, 12 + 6 * (n - loop))
         out.append(f'<path class="loopback" marker-end="url(#head)" d="M{x0},{_y(n - 1)} '
                    f'C{bend},{_y(n - 1)} {bend},{_y(loop)} {x0 + 2},{_y(loop)}"/>')
         out.append(f'<text class="looplabel" x="{bend + 4}" y="{(_y(loop) + _y(n - 1)) / 2 + 4}">'
-                   f'⟲ {_e(_clip(label, 22))}'
+                   f'⟲ {_e(_clip(label, 10))}'
                    f'<title>{_e(meta.get("lasso", "the last state loops back"))}</title></text>')
     out.append(f'<rect id="cursor" x="0" y="{TOP}" width="{width}" height="{ROW_H}"/>')
     for i, name in enumerate(lanes.names):
