@@ -96,6 +96,15 @@ def test_real_bridge_host_local_passes_3_nodes_12_pods(tmp_path, capsys):
 
 
 @pytest.mark.timeout(120)
+def test_ptp_passes_too(tmp_path):
+    r = run_suite(SuiteOptions(plugin="ptp", nodes=2, pods=6, out=str(tmp_path / "out"),
+                               progress=False))
+    assert r.passed, [v.message for v in r.violations][:3]
+    assert r.plugin == "ptp" and r.probes == 2 * (6 * 5 + 2 * 6)
+    assert not _ours(r.run_id)
+
+
+@pytest.mark.timeout(120)
 def test_bridge_ipmasq_across_nodes_fails_no_nat_with_real_packets(tmp_path):
     conf = tmp_path / "masq.conflist"
     conf.write_text(json.dumps({"cniVersion": "1.0.0", "name": "masq", "plugins": [

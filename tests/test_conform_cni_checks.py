@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from checker.cli import main as kubemc
 from checker.errors import BadInput
 from conformance.history import Recorder
 from conformance.target import cni_conf
@@ -274,17 +275,22 @@ def test_a_single_conf_is_a_list_of_one_and_nodes_get_their_podcidr():
     (["--conf", "does-not-exist.conflist"], "no such file"),
     (["--plugin", "/nonexistent/plugin"], "not an executable"),
 ])
-def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path):
-    p = subprocess.run([sys.executable, "-m", "checker.cli", "conform", "cni", *argv],
-                       cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2, (p.returncode, p.stderr)
-    assert words in p.stderr and "Traceback" not in p.stderr
-    assert len([line for line in p.stderr.splitlines() if line.strip()]) <= 2   # argparse: usage + error
+def test_bad_input_is_one_line_and_exit_2(argv, words, capsys):
+    code = kubemc(["conform", "cni", *argv])
+    err = capsys.readouterr().err
+    assert code == 2, (code, err)
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_conf_that_is_not_json_is_exit_2(tmp_path):
+def test_conf_that_is_not_json_is_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.conflist"
     bad.write_text("{not json")
-    p = subprocess.run([sys.executable, "-m", "checker.cli", "conform", "cni", "--conf", str(bad)],
+    assert kubemc(["conform", "cni", "--conf", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not JSON" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_command_line_entry_point_exits_2_on_bad_input():
+    p = subprocess.run([sys.executable, "-m", "checker.cli", "conform", "cni", "--pods", "0"],
                        cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2 and "not JSON" in p.stderr and len(p.stderr.splitlines()) == 1
+    assert p.returncode == 2 and "--pods" in p.stderr and "Traceback" not in p.stderr

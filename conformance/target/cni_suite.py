@@ -347,8 +347,11 @@ class _Run:
             self.rec.complete(tok, "ok", {"delivered_to": obs.delivered_to,
                                           "seen_src": obs.seen_src, "error": obs.error})
 
-        with ThreadPoolExecutor(16) as pool:
+        pool = ThreadPoolExecutor(16)
+        try:
             list(pool.map(one, enumerate(probes)))
+        finally:    # on Ctrl-C / SIGTERM: probes not yet started are dropped, not waited for
+            pool.shutdown(wait=True, cancel_futures=True)
         self.probes = len(probes)
         self.dataplane = self._model_dataplane(first)
         prober.close()
