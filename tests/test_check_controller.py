@@ -433,3 +433,16 @@ def test_a_search_cut_short_is_undecided(tmp_path, capsys):
     rc, out, _ = cli(capsys, f"{OK}:reconcile", "--max-states", "50",
                      "--trace-dir", str(tmp_path))
     assert rc == 4 and "UNDECIDED" in out
+
+
+def test_the_trace_in_the_docs_is_what_kubemc_prints(tmp_path, capsys, monkeypatch):
+    """docs/check-controller.md shows the stale example's trace verbatim; if
+    the model or the display changes, the docs must change with it."""
+    monkeypatch.chdir(ROOT)
+    rc, _, err = cli(capsys, "examples/operators/replicas_stale.py:reconcile", "--invariant",
+                     "never_more_pods_than_asked", "--trace-dir", str(tmp_path))
+    assert rc == 1, err
+    (trace,) = tmp_path.iterdir()
+    assert main(["trace", "show", str(trace)]) == 0
+    shown = capsys.readouterr().out.rstrip("\n")
+    assert shown in (ROOT / "docs" / "check-controller.md").read_text()
