@@ -126,6 +126,24 @@ def test_bridge_ipmasq_across_nodes_fails_no_nat_with_real_packets(tmp_path):
 
 
 @pytest.mark.timeout(120)
+def test_bridge_without_gateway_disagrees_with_the_model(tmp_path):
+    """The model's dataplane gives every bridge its gateway address and pods a default route
+    through it; with ``isGateway: false`` and no routes the real pods cannot leave their node
+    and nodes cannot reach pods: the packets say so, and so does the comparison with the model."""
+    conf = tmp_path / "nogw.conflist"
+    conf.write_text(json.dumps({"cniVersion": "1.0.0", "name": "nogw", "plugins": [
+        {"type": "bridge", "bridge": "cni0", "isGateway": False, "ipam": {"type": "host-local"}}]}))
+    r = run_suite(SuiteOptions(conf=str(conf), nodes=2, pods=4, out=str(tmp_path / "out"),
+                               progress=False))
+    assert sorted(r.failed_checks) == ["model-agrees", "reachability"], r.failed_checks
+    agree = next(c for c in r.checks if c.name == "model-agrees")
+    # pod -> pod on the other node (4 x 2) and node -> pod (2 x 4), TCP and UDP
+    assert len(agree.violations) == 2 * (4 * 2 + 2 * 4)
+    assert all("the model says delivered" in v.message for v in agree.violations)
+    assert not _ours(r.run_id)
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("mode", MODES)
 def test_known_bad_plugin_fails_by_its_check(mode, tmp_path):
     plugin = write_wrapper(str(tmp_path), mode)
