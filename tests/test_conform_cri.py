@@ -166,6 +166,24 @@ def test_an_exit_code_the_script_cannot_give_is_a_violation():
     assert check_model(h.ops)[0].ok
 
 
+def test_filtered_lists_are_judged_by_the_model_filter():
+    h = H().run("S1").create("S1", "C1", exits=(1,), script="exit1", term=(143,))
+    h.call("StartContainer", "C1", container_id="C1").run("S2", "p2").create("S2", "C2", name="b")
+    lst = lambda flt, items: h.call("ListContainers", None, out={"containers": [
+        {"id": i, "state": st} for i, st in items]}, filter=flt)
+    lst({"pod_sandbox_id": "S2"}, [("C2", "CONTAINER_CREATED")])
+    lst({"pod_sandbox_id": "GONE"}, [])
+    lst({"state": {"state": "CONTAINER_RUNNING"}}, [])          # C1 exited by itself meanwhile
+    h.cstatus("C1", "CONTAINER_EXITED", 1)
+    h.call("ListPodSandbox", None, out={"items": [{"id": "S2", "state": "SANDBOX_READY"}]},
+           filter={"id": "S2"})
+    assert check_model(h.ops)[0].ok
+    bad = H().run("S1").create("S1", "C1").call("StartContainer", "C1", container_id="C1")
+    bad.call("ListContainers", None, out={"containers": []}, filter={"state": {"state": "CONTAINER_RUNNING"}})
+    res, _ = check_model(bad.ops)                # a serving container cannot vanish from the list
+    assert not res.ok and "ListContainers" in res.violations[0].message
+
+
 def test_a_dropped_sandbox_stop_is_a_violation():
     h = H().run("S1").create("S1", "C1").call("StartContainer", "C1", container_id="C1")
     h.call("StopPodSandbox", "S1", pod_sandbox_id="S1").cstatus("C1", "CONTAINER_RUNNING")

@@ -22,7 +22,8 @@ timing), drawn step by step:
 * restart a container the kubelet's way: remove the exited one, create the
   next attempt, start it;
 * read: PodSandboxStatus, ContainerStatus, ListPodSandbox, ListContainers —
-  also for ids that were removed (the runtime must say NOT_FOUND);
+  also for ids that were removed (the runtime must say NOT_FOUND); lists
+  always filtered by the run's label, sometimes also by id, sandbox or state;
 * faults (:mod:`conformance.failpoint.cri`) every few seconds.
 
 At the end (``drain``) every sandbox of the run is stopped and removed and
@@ -226,9 +227,24 @@ class Workload:
             sid = self._pick(live if live and self.rng.random() < 0.85 else list(self.pods))
             self.call("PodSandboxStatus", sid, {"pod_sandbox_id": sid})
         elif r < 0.8:
-            self.call("ListContainers", None, {"filter": {"label_selector": {"kubemc.run": self.run_id}}})
+            flt = {"label_selector": {"kubemc.run": self.run_id}}
+            k = self.rng.random()
+            if k < 0.2 and self.pods:
+                flt["pod_sandbox_id"] = self._pick(list(self.pods))
+            elif k < 0.35:
+                flt["state"] = {"state": self.rng.choice(("CONTAINER_CREATED", "CONTAINER_RUNNING",
+                                                          "CONTAINER_EXITED"))}
+            elif k < 0.45 and self.ctrs:
+                flt["id"] = self._pick(list(self.ctrs))
+            self.call("ListContainers", None, {"filter": flt})
         else:
-            self.call("ListPodSandbox", None, {"filter": {"label_selector": {"kubemc.run": self.run_id}}})
+            flt = {"label_selector": {"kubemc.run": self.run_id}}
+            k = self.rng.random()
+            if k < 0.25:
+                flt["state"] = {"state": self.rng.choice(("SANDBOX_READY", "SANDBOX_NOTREADY"))}
+            elif k < 0.4 and self.pods:
+                flt["id"] = self._pick(list(self.pods))
+            self.call("ListPodSandbox", None, {"filter": flt})
 
     def step(self):
         live = self._live_pods()

@@ -170,7 +170,16 @@ def _model_requests(cand: Candidate, op: Operation, scripts: _Scripts) -> list[d
     if f in ("StartContainer", "RemoveContainer", "ContainerStatus"):
         return [{"container_id": cand.model_id("container", req.get("container_id"))}]
     if f in ("ListPodSandbox", "ListContainers"):
-        return [{"filter": {}}]     # the workload filters by its run's label only
+        # the label selector is the run's own: every object of the model carries it
+        flt = (req.get("filter") or {})
+        out = {}
+        if flt.get("id"):
+            out["id"] = cand.model_id("sandbox" if f == "ListPodSandbox" else "container", flt["id"])
+        if flt.get("pod_sandbox_id"):
+            out["pod_sandbox_id"] = cand.model_id("sandbox", flt["pod_sandbox_id"])
+        if flt.get("state"):
+            out["state"] = flt["state"]
+        return [{"filter": out}]
     raise ValueError(f"the CRI model has no call {f!r}")
 
 
@@ -197,8 +206,15 @@ def _with_deaths(cand: Candidate, op: Operation, scripts: _Scripts) -> list[Cand
     elif f == "ListContainers" and op.status == "ok":
         shown = {i.get("id"): i.get("state") for i in out.get("containers", [])}
         real = cand.real_ids("container")
+        flt = _model_requests(cand, op, scripts)[0]["filter"]
+        only_running = (flt.get("state") or {}).get("state") == m.RUNNING
         for c in state[1]:
-            if c[4] == m.RUNNING and shown.get(real.get(c[0])) == m.EXITED:
+            if c[4] != m.RUNNING or c[0] not in real:
+                continue
+            gone = (only_running and real[c[0]] not in shown
+                    and flt.get("id") in (None, str(c[0])) and flt.get("pod_sandbox_id") in (None, str(c[1])))
+            if shown.get(real[c[0]]) == m.EXITED or gone:
+                # it died since the model last heard of it (a RUNNING-only list no longer shows it)
                 choices.append([(c[0], code) for code in sorted(scripts.death_codes(real[c[0]]))])
     elif f == "StopContainer":
         mid = m._id(cand.model_id("container", req.get("container_id")))
