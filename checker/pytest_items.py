@@ -185,6 +185,12 @@ def _shown(path: Path, base: Path) -> str:
 def _options(config: pytest.Config) -> Options:
     get = config.getoption
     comps = [n for word in get("kubemc") for n in word.split(",") if n]
+    here = Path(config.invocation_params.dir)
+    for name in comps:
+        if name not in api.components() and (here / name).exists():
+            # `pytest --kubemc store tests/`: --kubemc took the path too
+            raise BadInput(f"{name!r} is a path, not a component: put paths before "
+                           "--kubemc, or write --kubemc=store,…")
     engines = get("kubemc_engine") or ["explore"]
     if "all" in engines:
         engines = list(api.ENGINES)
@@ -201,7 +207,6 @@ def _options(config: pytest.Config) -> Options:
     if max_states is not None and max_states < 1:
         raise BadInput(f"--kubemc-max-states {max_states} is not a positive count")
     bounds = dict(parse_bound(b) for b in get("kubemc_bound"))
-    here = Path(config.invocation_params.dir)
     try:
         trace_dir = writable_directory(here / get("kubemc_trace_dir"))
     except BadInput as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -125,6 +126,9 @@ def test_an_undecided_check_fails_with_its_reason(project):
     (("--kubemc", "store", "--kubemc-seed", "3"),
      "--kubemc-seed applies to --kubemc-engine hypothesis, not explore"),
     (("--kubemc", "store", "--kubemc-trace-dir", "test_user.py"), "is a file"),
+    (("--kubemc", "store", "test_user.py"), "'test_user.py' is a path, not a component"),
+    (("--kubemc", "store", "--kubemc-engine", "z3", "--kubemc-mutant", "double_vote",
+      "--kubemc-bound", "servers=3"), "--kubemc-bound applies to --kubemc-engine explore or"),
 ])
 def test_bad_input_is_one_line_before_any_work(project, args, message):
     result = project.runpytest(*PLUGIN, *args)
@@ -134,39 +138,27 @@ def test_bad_input_is_one_line_before_any_work(project, args, message):
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
-def test_the_api_in_a_users_own_tests(project):
+def test_the_api_examples_of_the_docs_pass_as_written(project):
+    text = (Path(checker.__file__).resolve().parents[1] / "docs" / "pytest.md").read_text()
+    example = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S)
+                   if "from checker import api" in b)
+    project.makepyfile(test_docs=example)
+    result = project.runpytest("-p", "no:kubemc", "test_docs.py", "-v")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*test_every_model_catches_double_vote?store-raft-explore-"
+                                 "double_vote? PASSED*"])
+
+
+def test_assert_holds_on_a_mutant_fails_with_the_trace_steps(project):
     project.makepyfile(test_api="""
-        import pytest
         from checker import api
-
-        def test_mvcc_holds_at_other_bounds(tmp_path):
-            verdict = api.assert_holds("store", "mvcc", bounds={"keys": 3, "max_revision": 4},
-                                       trace_dir=tmp_path)
-            assert verdict.holds and verdict.rows[0].figures["bounds"]["keys"] == 3
-
-        def test_the_seeded_bug_gives_a_trace(tmp_path):
-            verdict = api.counterexample("store", "mvcc", mutant="delete_keeps_revision",
-                                         trace_dir=tmp_path)
-            assert verdict.prop == "revision_monotonic"
-            assert verdict.trace()["states"][-1]["#meta"]["action"] == "Delete"
-            assert "Step 2: Delete(a)" in verdict.steps()
-
-        def test_one_property_of_a_machine_built_by_hand():
-            machine = api.machine("store", "mvcc", bounds={"keys": 1})
-            assert machine.config()["keys"] == 1
 
         def test_a_mutant_fails_assert_holds(tmp_path):
             api.assert_holds("store", "mvcc", mutant="put_keeps_mod_revision",
                              trace_dir=tmp_path)
-
-        @pytest.mark.parametrize("case", api.cases(["store"], mutant="delete_keeps_revision"),
-                                 ids=lambda c: c.id)
-        def test_every_case_of_a_mutant_is_caught(case, tmp_path):
-            api.counterexample(case.component, case.model, mutant=case.mutant,
-                               trace_dir=tmp_path)
     """)
-    result = project.runpytest("-p", "no:kubemc", "-k", "api", "-ra")
-    result.assert_outcomes(passed=4, failed=1)
+    result = project.runpytest("-p", "no:kubemc", "test_api.py", "-ra")
+    result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*KubemcAssertionError: store/mvcc [[]explore[]] mutant put_keeps_mod_revision: "
         "VIOLATED mod_revision_is_write_revision*",
