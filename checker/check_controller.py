@@ -48,10 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="MODULE:FUNCTION",
                    help="the reconcile function: a .py file or dotted module, a colon, its "
                    "name (e.g. examples/operators/replicas_ok.py:reconcile)")
-    p.add_argument("--resource", required=True, metavar="KIND",
-                   help="the kind of the desired object reconcile is handed (e.g. ConfigMap)")
-    p.add_argument("--owns", required=True, metavar="KIND",
-                   help="the kind of the children it creates, updates and deletes (e.g. Pod)")
+    p.add_argument("--resource", metavar="KIND",
+                   help="the kind of the desired object reconcile is handed (e.g. ConfigMap; "
+                   "default: RESOURCE in the reconcile's module)")
+    p.add_argument("--owns", metavar="KIND",
+                   help="the kind of the children it creates, updates and deletes (e.g. Pod; "
+                   "default: OWNS in the reconcile's module)")
     p.add_argument("--desired", metavar="[MODULE:]NAME",
                    help="the desired object's versions: a list of dicts (the object as "
                    "created, then each edit a user applies), or a function returning one; "
@@ -59,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--invariant", action="append", default=[], metavar="[MODULE:]PRED",
                    help="a predicate PRED(desired, children) -> bool that must hold in every "
                    "state of the apiserver (repeatable; a bare name is looked up in the "
-                   "reconcile's module)")
+                   "reconcile's module; INVARIANTS there are checked too)")
     p.add_argument("--engine", default="explore", choices=["explore", "hypothesis"])
     p.add_argument("--bound", action="append", default=[], metavar="KEY=VALUE",
                    help="crashes, write_failures, resyncs, child_deletions, edits, "
@@ -83,7 +85,7 @@ def _positive(text: str) -> int:
     return positive(text)
 
 
-def check_controller(target: str, *, resource: str, owns: str,
+def check_controller(target: str, *, resource: str | None = None, owns: str | None = None,
                      invariants: Sequence[str] = (), desired: str | None = None,
                      bounds: dict | None = None, engine: str = "explore",
                      trace_dir: Path = Path("kubemc-traces"), max_states: int | None = None,
@@ -92,7 +94,7 @@ def check_controller(target: str, *, resource: str, owns: str,
     """Check the reconcile function ``target`` names; the tests call this too."""
     if engine not in ("explore", "hypothesis"):
         raise BadInput(f"unknown engine {engine!r} (known: explore, hypothesis)")
-    model = user_model(target, resource, owns, invariants, desired)
+    model, resource, owns = user_model(target, resource, owns, invariants, desired)
     props = model.properties
     try:
         given = model.check_bounds(bounds or {})
@@ -114,28 +116,65 @@ def check_controller(target: str, *, resource: str, owns: str,
     return results[0]
 
 
-def user_model(target: str, resource: str, owns: str, invariants: Sequence[str],
-               desired: str | None) -> Model:
+def user_model(target: str, resource: str | None, owns: str | None,
+               invariants: Sequence[str], desired: str | None) -> tuple[Model, str, str]:
     """The user's code loaded and checked, as a catalog Model whose machine
-    runs it and whose properties are the built-in ones and the user's."""
+    runs it and whose properties are the built-in ones and the user's; with
+    the two kinds, from the options or else the module's ``RESOURCE`` and
+    ``OWNS``. The module's ``INVARIANTS`` (names or functions of it) are
+    checked as well as every ``--invariant``."""
     from checker import usercode
 
     for option, kind in (("--resource", resource), ("--owns", owns)):
-        if not isinstance(kind, str) or not _KIND.match(kind):
-            raise BadInput(f"{option} {kind!r}: a kind is a name like ConfigMap or Pod")
+        if kind is not None:
+            _kind(option, kind)
     reconcile, label, module = usercode.function(target, 2, "reconcile(desired, children)")
     module_label = label.rpartition(":")[0]
+    resource = resource or _kind("--resource", _default(module, module_label, "RESOURCE"))
+    owns = owns or _kind("--owns", _default(module, module_label, "OWNS"))
     versions = _desired(desired, module, module_label)
-    checked = [usercode.function(spec, 2, "predicate(desired, children) -> bool",
-                                 module, module_label) for spec in invariants]
-    names = [lab.rpartition(":")[2] for _, lab, _ in checked]
-    if len(set(names)) != len(names):
-        raise BadInput(f"--invariant names one predicate twice: {', '.join(names)}")
-    props = properties(tuple((name, fn) for name, (fn, _, _) in zip(names, checked)))
+    specs = [*_module_invariants(module, module_label), *invariants]
+    chosen: dict[str, Callable] = {}
+    for spec in specs:
+        fn, lab, _ = usercode.function(spec, 2, "predicate(desired, children) -> bool",
+                                       module, module_label)
+        name = lab.rpartition(":")[2]
+        if chosen.setdefault(name, fn) is not fn:
+            raise BadInput(f"two invariants are named {name}: rename one")
+    props = properties(tuple(chosen.items()))
     build = functools.partial(_build, reconcile, resource=resource, owns=owns,
                               desired=versions, label=label)
-    return Model(name=COMPONENT, build=build, bounds=BOUNDS, properties=props,
-                 hypothesis_bounds=HYPOTHESIS_BOUNDS, ceilings=CEILINGS)
+    return (Model(name=COMPONENT, build=build, bounds=BOUNDS, properties=props,
+                  hypothesis_bounds=HYPOTHESIS_BOUNDS, ceilings=CEILINGS), resource, owns)
+
+
+def _kind(option: str, kind) -> str:
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise BadInput(f"{option} {kind!r}: a kind is a name like ConfigMap or Pod")
+    return kind
+
+
+def _default(module, module_label: str, name: str):
+    if not hasattr(module, name):
+        option = "--resource" if name == "RESOURCE" else "--owns"
+        raise BadInput(f"give {option} KIND (or define {name} = 'KIND' in {module_label})")
+    return getattr(module, name)
+
+
+def _module_invariants(module, module_label: str) -> list[str]:
+    """The names in the module's ``INVARIANTS``: strings, or its functions."""
+    names = getattr(module, "INVARIANTS", ())
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise BadInput(f"{module_label}: INVARIANTS must be a list of predicate names")
+    out = []
+    for item in names:
+        name = item if isinstance(item, str) else getattr(item, "__name__", None)
+        if not isinstance(name, str) or (not isinstance(item, str)
+                                         and getattr(module, name, None) is not item):
+            raise BadInput(f"{module_label}: INVARIANTS holds {item!r:.60}, neither a name "
+                           "nor a function of the module")
+        out.append(name)
+    return out
 
 
 def _build(reconcile, **kwargs) -> UserController:
@@ -227,7 +266,8 @@ def _replay(args) -> int:
     if args.bound or args.seed is not None or args.profile or args.max_states:
         raise BadInput("--replay takes its bounds from the trace: drop --bound, --seed, "
                        "--profile and --max-states")
-    model = user_model(args.target, args.resource, args.owns, args.invariant, args.desired)
+    model, _, _ = user_model(args.target, args.resource, args.owns, args.invariant,
+                             args.desired)
     result = replay(model, args.replay)
     if args.json:
         print(json.dumps({"reproduced": result.reproduced, "message": result.message,

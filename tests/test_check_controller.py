@@ -404,7 +404,8 @@ def test_a_trace_replays_against_the_code_named_again(tmp_path, capsys):
     assert "is a trace of a user's controller" in err and "--replay" in err
     assert err.count("\n") == 1
     # the property the trace refutes must be checked
-    rc, out, err = cli(capsys, f"{STALE}:reconcile", "--replay", str(trace))
+    bare = module(tmp_path, HEADER + "def reconcile(cm, pods):\n    return []\n", "bare.py")
+    rc, out, err = cli(capsys, f"{bare}:reconcile", "--replay", str(trace))
     assert rc == 2 and "pass --invariant never_more_pods_than_asked" in err
 
 
@@ -439,10 +440,54 @@ def test_the_trace_in_the_docs_is_what_kubemc_prints(tmp_path, capsys, monkeypat
     """docs/check-controller.md shows the stale example's trace verbatim; if
     the model or the display changes, the docs must change with it."""
     monkeypatch.chdir(ROOT)
-    rc, _, err = cli(capsys, "examples/operators/replicas_stale.py:reconcile", "--invariant",
-                     "never_more_pods_than_asked", "--trace-dir", str(tmp_path))
-    assert rc == 1, err
+    # as the docs run it: kinds and invariant from the module
+    rc = main(["check-controller", "examples/operators/replicas_stale.py:reconcile",
+               "--trace-dir", str(tmp_path), "--quiet"])
+    assert rc == 1
+    capsys.readouterr()
     (trace,) = tmp_path.iterdir()
     assert main(["trace", "show", str(trace)]) == 0
     shown = capsys.readouterr().out.rstrip("\n")
     assert shown in (ROOT / "docs" / "check-controller.md").read_text()
+
+
+def test_kinds_and_invariants_may_be_said_in_the_module(tmp_path, capsys):
+    # the examples say RESOURCE, OWNS and INVARIANTS: the bare command is enough
+    assert main(["check-controller", f"{OK}:reconcile", "--quiet", "--trace-dir",
+                 str(tmp_path)]) == 0
+    assert main(["check-controller", f"{STALE}:reconcile", "--quiet", "--trace-dir",
+                 str(tmp_path)]) == 1
+    assert "VIOLATED never_more_pods_than_asked" in capsys.readouterr().out
+    # the same invariant named again is checked once
+    assert main(["check-controller", f"{STALE}:reconcile", "--invariant",
+                 "never_more_pods_than_asked", "--quiet", "--trace-dir", str(tmp_path)]) == 1
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("text, argv, message", [
+    (HEADER + "def reconcile(cm, pods):\n    return []\n", ["--owns", "Pod"],
+     "give --resource KIND (or define RESOURCE = 'KIND' in"),
+    (HEADER + "RESOURCE = 'ConfigMap'\ndef reconcile(cm, pods):\n    return []\n", [],
+     "give --owns KIND (or define OWNS = 'KIND' in"),
+    (HEADER + "RESOURCE, OWNS = 'config', 'Pod'\ndef reconcile(cm, pods):\n    return []\n", [],
+     "--resource 'config': a kind is a name like ConfigMap"),
+    (HEADER + "RESOURCE, OWNS = 'ConfigMap', 'Pod'\nINVARIANTS = 'inv'\n"
+              "def reconcile(cm, pods):\n    return []\n", [],
+     "INVARIANTS must be a list of predicate names"),
+    (HEADER + "RESOURCE, OWNS = 'ConfigMap', 'Pod'\nINVARIANTS = ['nope']\n"
+              "def reconcile(cm, pods):\n    return []\n", [], "has no 'nope'"),
+])
+def test_module_defaults_that_do_not_fit_are_one_line(tmp_path, capsys, text, argv, message):
+    path = module(tmp_path, text)
+    rc = main(["check-controller", f"{path}:reconcile", *argv, "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_two_invariants_of_one_name_are_refused(tmp_path, capsys):
+    path = module(tmp_path, "def never_more_pods_than_asked(cm, pods):\n    return True\n",
+                  "other.py")
+    rc = main(["check-controller", f"{OK}:reconcile", "--invariant",
+               f"{path}:never_more_pods_than_asked", "--quiet"])
+    assert rc == 2 and "two invariants are named never_more_pods_than_asked" in \
+        capsys.readouterr().err

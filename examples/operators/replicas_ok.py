@@ -18,14 +18,18 @@ Why it is correct although it reads a cache that lags its own writes:
 Each refusal ends the reconcile and requeues the ConfigMap, and the next
 reconcile sees more. Check it (docs/check-controller.md)::
 
-    kubemc check-controller examples/operators/replicas_ok.py:reconcile \\
-        --resource ConfigMap --owns Pod --invariant never_more_pods_than_asked
+    kubemc check-controller examples/operators/replicas_ok.py:reconcile
 """
 
 from model.controllers.requests import Create, Delete, Update
 
 #: The ConfigMap as the user creates it, then the one edit they apply:
 #: scale down to one pod and roll a new image.
+#: What ``kubemc check-controller`` checks by default (``--resource``,
+#: ``--owns`` and ``--invariant`` on the command line say the same).
+RESOURCE, OWNS = "ConfigMap", "Pod"
+INVARIANTS = ["never_more_pods_than_asked"]
+
 DESIRED = [
     {"metadata": {"name": "web"}, "data": {"replicas": "2", "image": "nginx:1.25"}},
     {"metadata": {"name": "web"}, "data": {"replicas": "1", "image": "nginx:1.26"}},

@@ -12,11 +12,15 @@ pkg/controller/controller_utils.go, ControllerExpectations.)
 
 kubemc finds it (docs/check-controller.md)::
 
-    kubemc check-controller examples/operators/replicas_stale.py:reconcile \\
-        --resource ConfigMap --owns Pod --invariant never_more_pods_than_asked
+    kubemc check-controller examples/operators/replicas_stale.py:reconcile
 """
 
 from model.controllers.requests import Create, Delete, Update
+
+#: What ``kubemc check-controller`` checks by default (``--resource``,
+#: ``--owns`` and ``--invariant`` on the command line say the same).
+RESOURCE, OWNS = "ConfigMap", "Pod"
+INVARIANTS = ["never_more_pods_than_asked"]
 
 DESIRED = [
     {"metadata": {"name": "web"}, "data": {"replicas": "2", "image": "nginx:1.25"}},
