@@ -239,6 +239,9 @@ def reconcile(cm, pods):
      "{p}:reconcile", "resourceVersion '99', which is not one reconcile was handed"),
     (HEADER + "def reconcile(cm, pods):\n    return [Create({'kind': 'Secret', "
               "'metadata': {'name': 's'}})]\n", "{p}:reconcile", "creates a Secret"),
+    (HEADER + "def reconcile(cm, pods):\n    return [Create({'metadata': {'name': 's', "
+              "'resourceVersion': '1'}})]\n", "{p}:reconcile",
+     "creates s with metadata.resourceVersion set"),
     (HEADER + "import random\ndef reconcile(cm, pods):\n"
               "    return [Delete('x')] if random.random() < 0.5 else []\n",
      "{p}:reconcile", "is not deterministic"),
@@ -491,3 +494,22 @@ def test_two_invariants_of_one_name_are_refused(tmp_path, capsys):
                f"{path}:never_more_pods_than_asked", "--quiet"])
     assert rc == 2 and "two invariants are named never_more_pods_than_asked" in \
         capsys.readouterr().err
+
+
+def test_end_to_end_as_a_user_runs_it(tmp_path):
+    """The real entry point in a fresh process: the bare command on the
+    stale example exits 1 and prints where the trace is; bad code is one line."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "checker.cli", "check-controller",
+                           "examples/operators/replicas_stale.py:reconcile", "--quiet",
+                           "--trace-dir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "VIOLATED never_more_pods_than_asked" in proc.stdout and not proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "checker.cli", "check-controller",
+                           "examples/operators/replicas_stale.py:nosuch"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "has no 'nosuch'" in proc.stderr and "Traceback" not in proc.stderr

@@ -99,6 +99,11 @@ def to_writes(result: Any, *, resource: str, owns: str, versions: frozenset) -> 
             if kind != owns:
                 raise BadRequest(f"{where} creates a {kind}: a controller checked with "
                                  f"--owns {owns} creates only {owns} objects")
+            if rv is not None:
+                # k8s.io/apiserver/pkg/storage/errors.go, errResourceVersionSetOnCreate
+                raise BadRequest(f"{where} creates {name} with metadata.resourceVersion set; "
+                                 "the apiserver refuses it ('resourceVersion should not be "
+                                 "set on objects to be created'): drop it")
             writes.append(create(kind, name, value, generate=generate))
         elif isinstance(request, Update):
             kind, name, generate, rv, value = _object(request.object, where, owns)
