@@ -4,9 +4,9 @@ that a state may hold, and back.
 Why: a user's reconcile function reads and returns Kubernetes-shaped dicts,
 while every engine hashes and compares states (``model.kernel``). A dict is
 stored as a :class:`FrozenDict` — its items sorted by key —, a list as a
-tuple and a boolean as a :class:`Flag`; :func:`thaw` gives back fresh dicts and lists on every call, so user
-code that mutates what it was handed cannot change a state behind the
-engines' back.
+tuple and a boolean as a :class:`Flag`; :func:`thaw` gives back fresh dicts
+and lists on every call, so user code that mutates what it was handed cannot
+change a state behind the engines' back.
 """
 
 from __future__ import annotations

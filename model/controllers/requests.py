@@ -11,11 +11,11 @@ list sorted by name), each a Kubernetes-shaped dict::
 It returns what it wants the apiserver to do, as these value types or as
 plain dicts of the same shape::
 
-    Create({"metadata": {"name": "web-0"}, "spec": {...}})        {"op": "create", "object": {...}}
-    Create({"metadata": {"generateName": "web-"}, ...})           (the server picks the name)
-    Update(obj)   # obj["metadata"]["resourceVersion"] set: 409 if stale   {"op": "update", "object": {...}}
-    Update(obj)   # no resourceVersion: an unconditional update
-    Delete("web-1") / Delete("web-1", resource_version="4")       {"op": "delete", "name": "web-1"}
+    Create({"metadata": {"name": "web-0"}, "spec": {...}})   # {"op": "create", "object": ...}
+    Create({"metadata": {"generateName": "web-"}, ...})      # the server picks the name
+    Update(obj)   # with metadata.resourceVersion: 409 if stale; {"op": "update", "object": ...}
+    Update(obj)   # without it: an unconditional update
+    Delete("web-1"), Delete("web-1", resource_version="4")   # {"op": "delete", "name": "web-1"}
 
 Requests are sent one at a time, in order, as client-go sends them; the
 first one the apiserver refuses (409 Conflict, 404 Not Found, a transient

@@ -10,9 +10,10 @@
   flight (no watch event undelivered, no key queued, no request unsent) and
   the user's reconcile, handed the *apiserver's* objects rather than its
   cache, asks for no change (nothing, or only updates that would leave an
-  object as it is, which the apiserver answers without a write). A controller that stops early (a dropped
-  error, a missed event), one that keeps writing (a hot loop), and one
-  whose cache never catches up all fail it.
+  object as it is, which the apiserver answers without a write). A
+  controller that stops early (a dropped error, a missed event), one that
+  keeps writing (a hot loop), and one whose cache never catches up all
+  fail it.
 * the user's own invariants: ``predicate(desired, children) -> bool`` over
   the apiserver's objects, in every reachable state.
 """
