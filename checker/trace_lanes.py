@@ -5,7 +5,9 @@ A trace records states and actions, not lanes, so the lanes are derived from
 the shape of the state. The first rule that applies wins:
 
 1. **history** — a conformance window (``#meta`` kind ``history``): one lane
-   per client process, the first parameter of every operation.
+   per client process, the first parameter of every operation (where that
+   is not a number, as in the CRI runner's windows, per object the call
+   targets).
 2. **components** — a composition (every variable is ``component.variable``,
    as ``model.kernel.Composition`` names them): one lane per component. An
    action ``caller->callee.Link`` is an event on the caller with an arrow to
@@ -94,18 +96,25 @@ def derive(trace: dict) -> Lanes:
     return _servers_or_variables(meta, states, variables)
 
 
+def history_lane(state: dict) -> str:
+    """The lane of one operation of a history: its first parameter, the
+    client process (``process 3``) where it is a number, else what the call
+    targets (the CRI runner's container or sandbox id)."""
+    _, params = action_of(state)
+    p = params[0] if params else None
+    if _int(p) is not None:
+        return f"process {p}"
+    return str(p) if p not in (None, "") else "(no target)"
+
+
 def _history(states, variables) -> Lanes:
     processes = []
     for s in states:
-        name, params = action_of(s)
-        p = params[0] if params else "?"
-        if f"process {p}" not in processes:
-            processes.append(f"process {p}")
+        if history_lane(s) not in processes:
+            processes.append(history_lane(s))
 
     def parts(state):
-        _, params = action_of(state)
-        p = params[0] if params else "?"
-        return {f"process {p}": _key(_values(state, variables))}
+        return {history_lane(state): _key(_values(state, variables))}
     return Lanes("history", processes, parts, [], lambda e: None)
 
 
@@ -277,7 +286,7 @@ def layout(trace: dict, lanes: Lanes) -> tuple[list[Event], list[Arrow]]:
         for e in endpoints:
             if e and e not in touched:
                 touched.append(e)
-        home = _home(action, params, touched, lanes)
+        home = _home(state, action, params, touched, lanes)
         if home and home not in touched:
             touched.insert(0, home)
         if row > 0 or action != "Init":
@@ -307,9 +316,10 @@ def _callee(action: str, lanes: Lanes) -> str | None:
     return None
 
 
-def _home(action: str, params: list, touched: list[str], lanes: Lanes) -> str | None:
+def _home(state: dict, action: str, params: list, touched: list[str],
+          lanes: Lanes) -> str | None:
     if lanes.rule == "history":
-        return f"process {params[0] if params else '?'}"
+        return history_lane(state)
     if lanes.rule == "components":
         head = action.split(".", 1)[0].split("->", 1)[0]
         if head in lanes.names:

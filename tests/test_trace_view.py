@@ -304,3 +304,47 @@ def test_as_a_user_runs_it(tmp_path):
                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert again.returncode == 2 and again.stdout == ""
     assert again.stderr.startswith("kubemc: --out ") and again.stderr.count("\n") == 1
+
+
+def _window(rows):
+    from conformance.history import Operation
+
+    return [Operation(p, f, key, inp, out, 10 * i, 10 * i + 5, status, i)
+            for i, (p, f, key, inp, out, status) in enumerate(rows)]
+
+
+def test_renders_the_cni_and_cri_runners_windows(tmp_path):
+    """The CNI and CRI runners write their windows with their own report
+    code (other values per state, CRI's first parameter a container id, not
+    a process): they open too, one lane per process or per target."""
+    from types import SimpleNamespace
+
+    from conformance.report import cni, cri
+
+    cni_ops = _window([
+        (0, "add", "c1", {"node": 0, "pod": "a", "purpose": "pod"},
+         {"result": {"ips": [{"address": "10.1.0.2/24"}]}}, "ok"),
+        (1, "add", "c2", {"node": 0, "pod": "b", "purpose": "pod"},
+         {"result": {"ips": [{"address": "10.1.0.2/24"}]}}, "ok")])
+    cri_ops = _window([
+        (0, "RunPodSandbox", "sb1", {"config": {"metadata": {"name": "p"}}}, {"id": "sb1"}, "ok"),
+        (0, "CreateContainer", "ct1", {"config": {"metadata": {"name": "c"}}}, {"id": "ct1"}, "ok"),
+        (0, "StartContainer", "ct1", {}, {}, "ok"),
+        (0, "StopPodSandbox", "sb1", {}, {}, "ok")])
+    written = [
+        cni.write_violation(tmp_path / "cni", SimpleNamespace(
+            check="unique-addresses", message="two pods hold 10.1.0.2", window=cni_ops,
+            ops=cni_ops, detail=None), {"command": "kubemc conform cni"}),
+        cri.write_violation(tmp_path / "cri", SimpleNamespace(
+            check="model", message="a container outlived its sandbox", window=cri_ops,
+            ops=cri_ops, detail={}), {"command": "kubemc conform cri --seed 1"})]
+    lanes_of = []
+    for files in written:
+        trace = traces.load(files["window_itf"])
+        lanes = trace_lanes.derive(trace)
+        events, _ = trace_lanes.layout(trace, lanes)
+        assert lanes.rule == "history" and len(events) == len(trace["states"])
+        lanes_of.append(lanes.names)
+        page = render(trace, source=Path(files["window_itf"]).name)
+        assert f'data-steps="{len(trace["states"])}"' in page and not FETCH.search(page)
+    assert lanes_of == [["process 0", "process 1"], ["sb1", "ct1"]]
