@@ -31,13 +31,15 @@ delivering step, and one never delivered is drawn to the end, "in flight".
 A step is an event on the lanes whose part of the state it changed (plus the
 endpoints of the messages it sent or delivered). Its home — where its action
 is written — is the caller of a link, the process of an operation, the lane
-its first integer parameter names among those, or else the first of them.
+its first integer parameter names among those (``server 1``, ``replica-1``),
+or else the first of them.
 A step that changed nothing sits on its named lane, or the first lane.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -328,6 +330,10 @@ def _home(state: dict, action: str, params: list, touched: list[str],
     named = lanes.lane_of_endpoint(first) if first is not None else None
     if named is None and params and isinstance(params[0], str) and params[0] in lanes.names:
         named = params[0]
+    if named is None and first is not None:
+        # a lane named with that number: the scheduler's `replica-0`
+        numbered = [t for t in touched if re.search(rf"[-_ ]{first}$", t)]
+        named = numbered[0] if len(numbered) == 1 else None
     if named and (named in touched or not touched):
         return named
     if touched:

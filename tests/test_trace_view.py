@@ -348,3 +348,15 @@ def test_renders_the_cni_and_cri_runners_windows(tmp_path):
         page = render(trace, source=Path(files["window_itf"]).name)
         assert f'data-steps="{len(trace["states"])}"' in page and not FETCH.search(page)
     assert lanes_of == [["process 0", "process 1"], ["sb1", "ct1"]]
+
+
+def test_a_step_sits_on_the_lane_its_number_names():
+    """Scheduler HA: `Bind(0, 0)` changes the apiserver's objects and both
+    replicas' caches, and it is replica 0 that binds."""
+    path = ROOT / "traces/scheduler/scheduler-ha-sched_binds_only_by_lease_holder-explore-schedules_without_lease.itf.json"
+    trace = traces.load(path)
+    lanes = trace_lanes.derive(trace)
+    events, _ = trace_lanes.layout(trace, lanes)
+    bind = next(e for e in events if e.action == "Bind")
+    assert bind.params[0] == 0 and bind.home == "replica-0"
+    assert set(bind.touched) == {"server", "replica-0", "replica-1"}
