@@ -58,6 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the desired object's versions: a list of dicts (the object as "
                    "created, then each edit a user applies), or a function returning one; "
                    "default: DESIRED in the reconcile's module")
+    p.add_argument("--children", metavar="[MODULE:]NAME",
+                   help="children the cluster starts with (a list of --owns dicts: left over "
+                   "from an earlier version, or made by hand); default: CHILDREN in the "
+                   "reconcile's module, if it has one, else none")
     p.add_argument("--invariant", action="append", default=[], metavar="[MODULE:]PRED",
                    help="a predicate PRED(desired, children) -> bool that must hold in every "
                    "state of the apiserver (repeatable; a bare name is looked up in the "
@@ -87,6 +91,7 @@ def _positive(text: str) -> int:
 
 def check_controller(target: str, *, resource: str | None = None, owns: str | None = None,
                      invariants: Sequence[str] = (), desired: str | None = None,
+                     children: str | None = None,
                      bounds: dict | None = None, engine: str = "explore",
                      trace_dir: Path = Path("kubemc-traces"), max_states: int | None = None,
                      profile: str = "ci", seed: int | None = None,
@@ -94,15 +99,15 @@ def check_controller(target: str, *, resource: str | None = None, owns: str | No
     """Check the reconcile function ``target`` names; the tests call this too."""
     if engine not in ("explore", "hypothesis"):
         raise BadInput(f"unknown engine {engine!r} (known: explore, hypothesis)")
-    model, resource, owns = user_model(target, resource, owns, invariants, desired)
+    model, resource, owns = user_model(target, resource, owns, invariants, desired, children)
     props = model.properties
     try:
         given = model.check_bounds(bounds or {})
         machine = (model.hypothesis_machine() if engine == "hypothesis" and not given
                    else model.machine(**given))
         comp = Component(COMPONENT, "a user's reconcile function", (model,))
-        command = _command(target, resource, owns, invariants, desired, given, engine,
-                           profile, seed)
+        command = _command(target, resource, owns, invariants, desired, children, given,
+                           engine, profile, seed)
         results: list = []
         with runner._unwritten_trace(results, comp):
             if engine == "explore":
@@ -117,7 +122,8 @@ def check_controller(target: str, *, resource: str | None = None, owns: str | No
 
 
 def user_model(target: str, resource: str | None, owns: str | None,
-               invariants: Sequence[str], desired: str | None) -> tuple[Model, str, str]:
+               invariants: Sequence[str], desired: str | None,
+               children: str | None = None) -> tuple[Model, str, str]:
     """The user's code loaded and checked, as a catalog Model whose machine
     runs it and whose properties are the built-in ones and the user's; with
     the two kinds, from the options or else the module's ``RESOURCE`` and
@@ -132,7 +138,11 @@ def user_model(target: str, resource: str | None, owns: str | None,
     module_label = label.rpartition(":")[0]
     resource = resource or _kind("--resource", _default(module, module_label, "RESOURCE"))
     owns = owns or _kind("--owns", _default(module, module_label, "OWNS"))
-    versions = _desired(desired, module, module_label)
+    versions = _value(desired, module, module_label, "DESIRED", "--desired",
+                      "a list of the desired object's versions (the object as created, then "
+                      "each edit a user applies)")
+    kids = _value(children, module, module_label, "CHILDREN", "--children", "") \
+        if children is not None or hasattr(module, "CHILDREN") else ()
     specs = [*_module_invariants(module, module_label), *invariants]
     chosen: dict[str, Callable] = {}
     for spec in specs:
@@ -143,8 +153,10 @@ def user_model(target: str, resource: str | None, owns: str | None,
             raise BadInput(f"two invariants are named {name}: rename one")
     props = properties(tuple(chosen.items()))
     build = functools.partial(_build, reconcile, resource=resource, owns=owns,
-                              desired=versions, label=label)
-    return (Model(name=COMPONENT, build=build, bounds=BOUNDS, properties=props,
+                              desired=versions, children=kids, label=label)
+    # room for what the controller creates beyond the children it starts with
+    bounds = {**BOUNDS, "max_objects": max(BOUNDS["max_objects"], len(kids) + 4)}
+    return (Model(name=COMPONENT, build=build, bounds=bounds, properties=props,
                   hypothesis_bounds=HYPOTHESIS_BOUNDS, ceilings=CEILINGS), resource, owns)
 
 
@@ -185,15 +197,16 @@ def _build(reconcile, **kwargs) -> UserController:
         raise BadReconcile(f"bad bounds: {exc}") from None
 
 
-def _desired(spec: str | None, module, module_label: str):
+def _value(spec: str | None, module, module_label: str, default: str, option: str,
+           what: str):
+    """The list ``spec`` names (``MODULE:NAME``, ``NAME`` in the reconcile's
+    module, or the module's ``default``), called first if it is a function."""
     from checker import usercode
 
     if spec is None:
-        if not hasattr(module, "DESIRED"):
-            raise BadInput(f"{module_label} defines no DESIRED: give --desired NAME, a list of "
-                           "the desired object's versions (the object as created, then each "
-                           "edit a user applies)")
-        value, label = module.DESIRED, f"{module_label}:DESIRED"
+        if not hasattr(module, default):
+            raise BadInput(f"{module_label} defines no {default}: give {option} NAME, {what}")
+        value, label = getattr(module, default), f"{module_label}:{default}"
     elif ":" in spec:
         path, name = usercode.split(spec, "MODULE:NAME")
         value, label = usercode.attribute(usercode.load_module(path), path, name), spec
@@ -207,13 +220,15 @@ def _desired(spec: str | None, module, module_label: str):
     return value
 
 
-def _command(target, resource, owns, invariants, desired, bounds, engine, profile,
-             seed) -> str:
+def _command(target, resource, owns, invariants, desired, children, bounds, engine,
+             profile, seed) -> str:
     words = ["kubemc", "check-controller", target, "--resource", resource, "--owns", owns]
     for spec in invariants:
         words += ["--invariant", spec]
     if desired:
         words += ["--desired", desired]
+    if children:
+        words += ["--children", children]
     for key, value in bounds.items():
         words += ["--bound", f"{key}={value}"]
     words += ["--engine", engine]
@@ -246,6 +261,7 @@ def run(args) -> int:
     with ProgressLine(enabled=not args.quiet and not args.json) as line:
         result = check_controller(args.target, resource=args.resource, owns=args.owns,
                                   invariants=args.invariant, desired=args.desired,
+                                  children=args.children,
                                   bounds=bounds, engine=args.engine, trace_dir=trace_dir,
                                   max_states=args.max_states, profile=args.profile or "ci",
                                   seed=args.seed, progress=line.update)
@@ -267,7 +283,7 @@ def _replay(args) -> int:
         raise BadInput("--replay takes its bounds from the trace: drop --bound, --seed, "
                        "--profile and --max-states")
     model, _, _ = user_model(args.target, args.resource, args.owns, args.invariant,
-                             args.desired)
+                             args.desired, args.children)
     result = replay(model, args.replay)
     if args.json:
         print(json.dumps({"reproduced": result.reproduced, "message": result.message,

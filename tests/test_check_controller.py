@@ -513,3 +513,36 @@ def test_end_to_end_as_a_user_runs_it(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "has no 'nosuch'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_children_the_cluster_starts_with(tmp_path, capsys):
+    """A pod left over from an earlier version: the correct example creates
+    its two pods before it deletes the stray one, so for a moment there are
+    three — its own invariant catches it in 3 steps."""
+    path = module(tmp_path, 'LEFTOVER = [{"metadata": {"name": "web-7"}, '
+                            '"spec": {"image": "nginx:1.24"}}]\n', "leftover.py")
+    rc, out, err = cli(capsys, f"{OK}:reconcile", "--children", f"{path}:LEFTOVER",
+                       "--trace-dir", str(tmp_path / "t"))
+    assert rc == 1, err
+    assert "VIOLATED never_more_pods_than_asked" in out and "3 steps" in out
+    (trace,) = (tmp_path / "t").iterdir()
+    assert main(["trace", "show", str(trace)]) == 0
+    shown = capsys.readouterr().out
+    assert 'Pod/web-7 {"spec": {"image": "nginx:1.24"}}' in shown.split("Step 1")[0]
+    assert "--children" in shown  # the reproducing command names them
+
+
+@pytest.mark.parametrize("text, argv, message", [
+    ("LEFTOVER = {'metadata': {'name': 'a'}}\n", [], "must be a list of Pod dicts"),
+    ("LEFTOVER = [{'kind': 'Secret', 'metadata': {'name': 'a'}}]\n", [],
+     "initial child 0 is a 'Secret', not a Pod"),
+    ("LEFTOVER = [{'metadata': {'name': 'a'}}, {'metadata': {'name': 'a'}}]\n", [],
+     "two initial children have one name"),
+    ("LEFTOVER = [{'spec': {}}]\n", [], "initial child 0 has no metadata dict"),
+    ("LEFTOVER = [{'metadata': {'name': 'a'}}]\n", ["--bound", "max_objects=1"],
+     "max_objects=1 is below the 2 objects the cluster starts with"),
+])
+def test_bad_children_are_one_line(tmp_path, capsys, text, argv, message):
+    path = module(tmp_path, text, "leftover.py")
+    rc, out, err = cli(capsys, f"{OK}:reconcile", "--children", f"{path}:LEFTOVER", *argv)
+    assert rc == 2 and message in err and err.count("\n") == 1, out + err

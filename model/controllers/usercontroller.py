@@ -66,28 +66,48 @@ def desired_versions(versions: Any, resource: str) -> tuple[str, tuple]:
     if isinstance(versions, (str, bytes)) or not isinstance(versions, Sequence) or not versions:
         raise BadReconcile("the desired object's versions must be a non-empty list of dicts "
                            f"(the {resource} object, then each edit a user applies to it)")
-    names, contents = set(), []
-    for i, obj in enumerate(versions):
-        if not isinstance(obj, Mapping):
-            raise BadReconcile(f"desired version {i} is a {type(obj).__name__}, not a dict")
-        body = dict(obj)
-        kind = body.pop("kind", resource)
-        if kind != resource:
-            raise BadReconcile(f"desired version {i} is a {kind}, not a {resource} "
-                               "(--resource)")
-        meta = dict(body.pop("metadata", None) or {})
-        names.add(meta.pop("name", None))
-        meta.pop("resourceVersion", None)
-        if meta:
-            body["metadata"] = meta
-        try:
-            contents.append(freeze(body, f"desired version {i}"))
-        except NotJsonLike as exc:
-            raise BadReconcile(str(exc)) from None
+    named = [_content(obj, resource, f"desired version {i}") for i, obj in enumerate(versions)]
+    names = {name for name, _ in named}
     if len(names) != 1 or not isinstance(next(iter(names)), str) or not next(iter(names)):
         raise BadReconcile("every desired version must carry the same metadata.name "
                            f"(found {sorted(map(str, names))})")
-    return next(iter(names)), tuple(contents)
+    return next(iter(names)), tuple(content for _, content in named)
+
+
+def initial_children(children: Any, owns: str) -> tuple:
+    """((name, frozen content), ...) of the children the cluster starts with
+    (left over from an earlier version of the controller, or made by hand)."""
+    if isinstance(children, (str, bytes, Mapping)) or not isinstance(children, Sequence):
+        raise BadReconcile(f"the initial children must be a list of {owns} dicts")
+    named = [_content(obj, owns, f"initial child {i}") for i, obj in enumerate(children)]
+    for i, (name, _) in enumerate(named):
+        if not isinstance(name, str) or not name:
+            raise BadReconcile(f"initial child {i} has no metadata.name")
+    if len({name for name, _ in named}) != len(named):
+        raise BadReconcile("two initial children have one name")
+    return tuple(sorted(named))
+
+
+def _content(obj: Any, kind: str, where: str) -> tuple:
+    """(metadata.name, frozen content without kind, name and resourceVersion)."""
+    if not isinstance(obj, Mapping):
+        raise BadReconcile(f"{where} is a {type(obj).__name__}, not a dict")
+    body = dict(obj)
+    got = body.pop("kind", kind)
+    if got != kind:
+        raise BadReconcile(f"{where} is a {got!r}, not a {kind}")
+    meta = body.pop("metadata", None)
+    if not isinstance(meta, Mapping):
+        raise BadReconcile(f"{where} has no metadata dict naming it")
+    meta = dict(meta)
+    name = meta.pop("name", None)
+    meta.pop("resourceVersion", None)
+    if meta:
+        body["metadata"] = meta
+    try:
+        return name, freeze(body, where)
+    except NotJsonLike as exc:
+        raise BadReconcile(str(exc)) from None
 
 
 def as_object(kind: str, name: str, rv: int, value: FrozenDict) -> dict:
@@ -115,7 +135,8 @@ class UserController(ControllerLoop):
     mutants: Mapping = {}
 
     def __init__(self, reconcile: Callable, *, resource: str, owns: str, desired: Any,
-                 label: str = "reconcile", crashes: int = 1, write_failures: int = 1,
+                 children: Any = (), label: str = "reconcile", crashes: int = 1,
+                 write_failures: int = 1,
                  resyncs: int = 0, edits: int | None = None, child_deletions: int = 1,
                  max_objects: int = 6, mutant: str | None = None):
         if resource == owns:
@@ -127,9 +148,14 @@ class UserController(ControllerLoop):
         if not 0 <= edits <= most:
             raise BadReconcile(f"edits={edits}: the desired object lists {len(versions)} "
                                f"version(s), so at most {most} edit(s)")
+        kids = initial_children(children, owns)
+        if 1 + len(kids) > max_objects:
+            raise BadReconcile(f"max_objects={max_objects} is below the {1 + len(kids)} "
+                               "objects the cluster starts with")
         super().__init__(crashes=crashes, write_failures=write_failures, resyncs=resyncs,
                          max_objects=max_objects, mutant=mutant, edits=edits,
                          child_deletions=child_deletions)
+        self.children = kids
         self.user = reconcile
         self.label = label
         self.primary = resource
@@ -186,7 +212,7 @@ class UserController(ControllerLoop):
 
     # -- the loop's hooks ---------------------------------------------------------------
     def initial_objects(self):
-        yield [(self.key, self.versions[0])]
+        yield [(self.key, self.versions[0])] + [((self.owns, n), c) for n, c in self.children]
 
     def handle(self, cache, key, old, new):
         return (self.key,) if key[0] in (self.primary, self.owns) else ()
