@@ -220,6 +220,20 @@ def test_a_replay_that_outgrows_its_room_is_undecided(monkeypatch):
     assert r.undecided.startswith("UNDECIDED") and not r.violations
 
 
+def test_an_exit_code_lost_in_a_restart_is_a_divergence():
+    h = H().run("S1").create("S1", "C1", exits=(3,), script="exit3", term=(143,))
+    h.call("StartContainer", "C1", container_id="C1")
+    h.add("restart", None, {}, "ok", {"down_seconds": 0.3}, process=-1)
+    h.cstatus("C1", "CONTAINER_EXITED", 255)          # containerd: reason Unknown
+    r = replay(h.ops)
+    assert not r.violations and [d for d, _ in r.divergences] == ["restart-exit-unknown"]
+    assert replay(h.ops, strict=True).violations
+    h.ops.pop(-2)                                       # no restart: 255 is just wrong
+    h.ops[-1] = Operation(*[getattr(h.ops[-1], f) for f in ("process", "f", "key", "input", "output",
+                                                          "call", "ret", "status")], len(h.ops) - 1)
+    assert replay(h.ops).violations
+
+
 def test_coverage_refuses_a_run_that_did_nothing():
     res = check_coverage(H().call("Version", None, out={"version": "0.1.0"}).ops, ("kill",), 1)
     assert not res.ok
@@ -367,4 +381,34 @@ def test_interrupted_run_leaves_nothing(sig, code, tmp_path):
     proc.send_signal(sig)
     rest = proc.communicate(timeout=60)[1]
     assert proc.returncode == code, (lines, rest)
+    assert leftovers(run_id) == []
+
+
+@pytest.mark.real
+@pytest.mark.timeout(120)
+def test_a_killed_runners_leftovers_are_removed_by_the_next_run(tmp_path):
+    """SIGKILL runs no ``finally``: containerd, shims, containers, mounts and the
+    directory stay — until the next run finds them by their run id."""
+    require_real_cri()
+    from conformance.target.cri import LocalContainerd
+
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.target.cri_cli", "--time-limit", "60",
+                             "--faults", "none", "--out", str(tmp_path / "out")], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    run_id = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if (m := re.search(r"run ([0-9a-f]{6})", line)):
+            run_id = m.group(1)
+        if "up with snapshotter" in line or not line:
+            break
+    assert run_id
+    time.sleep(4)
+    proc.kill()
+    proc.wait(timeout=10)
+    left = leftovers(run_id)
+    assert any(x.startswith("mount") for x in left) and any(x.startswith("dir") for x in left), left
+    with LocalContainerd() as rt:
+        assert any(run_id in line for line in rt.reaped), rt.reaped
     assert leftovers(run_id) == []

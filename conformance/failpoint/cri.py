@@ -48,13 +48,23 @@ def parse_faults(text: str) -> tuple[str, ...]:
 def kill_container(runtime, container_id: str) -> tuple[str, dict]:
     """SIGKILL the container's init process; ``(outcome, value)`` for the history."""
     pid = runtime.container_pid(container_id)
-    if pid is None:
+    if pid is None or not _in_container(pid, container_id):
+        # runc's state outlives the process, and its pid may have been reused:
+        # only a process in the container's own cgroup is killed
         return "fail", {"error": "no live process (the container has already exited)"}
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return "fail", {"error": "no live process (the container has already exited)"}
     return "ok", {"pid": pid}
+
+
+def _in_container(pid: int, container_id: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as fh:
+            return container_id in fh.read()
+    except OSError:
+        return False
 
 
 def restart_runtime(runtime) -> tuple[str, dict]:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import json
 import os
 import re
@@ -52,7 +51,7 @@ import threading
 import time
 
 from checker.errors import BadInput, MissingEnvironment
-from conformance.target import cri_image
+from conformance.target import cri_cleanup, cri_image
 from conformance.target import cri_proto as pb
 from conformance.target.proctree import ProcessTree
 
@@ -60,8 +59,7 @@ from conformance.target.proctree import ProcessTree
 OK, FAIL, INFO = "ok", "fail", "info"
 #: gRPC codes after which a call may or may not have taken effect
 UNKNOWN_OUTCOME = ("DEADLINE_EXCEEDED", "UNAVAILABLE", "CANCELLED")
-CGROUP_ROOT = "/sys/fs/cgroup"
-SHIM_SOCKET_DIR = "/run/containerd/s"
+SHIM_SOCKET_DIR = cri_cleanup.SHIM_SOCKET_DIR
 RUN_DIRS = (SHIM_SOCKET_DIR, "/run/containerd/fifo", "/run/containerd/runc/k8s.io",
             "/run/containerd/runc", "/run/containerd")
 
@@ -140,63 +138,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 """
 
 
-def _mounts_under(prefix: str) -> list[str]:
-    """Mount points at or below ``prefix`` (from /proc/self/mountinfo), deepest first."""
-    out = []
-    with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8",
-                                             errors="replace") as fh:
-        for line in fh:
-            point = line.split()[4].encode().decode("unicode_escape")
-            if point == prefix or point.startswith(prefix.rstrip("/") + "/"):
-                out.append(point)
-    return sorted(set(out), key=lambda p: -p.count("/"))
-
-
-def _umount(point: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    MNT_DETACH = 2
-    libc.umount2(point.encode(), MNT_DETACH)
-
-
-def _socket_paths(pids) -> set[str]:
-    """Paths of the Unix sockets the processes ``pids`` listen on."""
-    inodes = set()
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if link.startswith("socket:["):
-                        inodes.add(link[8:-1])
-    paths = set()
-    with contextlib.suppress(OSError), open("/proc/net/unix", encoding="utf-8") as fh:
-        next(fh, None)
-        for line in fh:
-            parts = line.split()
-            if len(parts) >= 8 and parts[6] in inodes and parts[7].startswith("/"):
-                paths.add(parts[7])
-    return paths
-
-
-def _reap(pids, timeout: float = 2.0) -> None:
-    """Collect the exit status of killed processes that are our children (the
-    shims we adopted as subreaper), so that no zombie outlives the run."""
-    deadline = time.monotonic() + timeout
-    todo = set(pids)
-    while todo:
-        for pid in list(todo):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                todo.discard(pid)        # not ours, or already collected
-                continue
-            if done:
-                todo.discard(pid)
-        if not todo or time.monotonic() >= deadline:
-            return
-        time.sleep(0.01)
-
-
 def _atexit_stop():
     with _live_lock:
         runs = list(_live)
@@ -227,6 +168,9 @@ class LocalContainerd:
         self.log = log
         self.restarts = 0
         self._stopped = False
+        self._lock = None
+        #: what the start removed of runs killed before (one line each)
+        self.reaped: list[str] = []
         self._shim_sockets: set[str] = set()
         #: containerd's fixed directories (deepest first): those the run created go when empty
         self._run_dirs_before = {p: os.path.isdir(p) for p in RUN_DIRS}
@@ -252,6 +196,8 @@ class LocalContainerd:
         self.stop()
 
     def start(self) -> None:
+        self._lock = cri_cleanup.hold(self.run_id)
+        self.reaped = cri_cleanup.remove_leftovers()
         with _live_lock:
             _live.add(self)
         self.tree = ProcessTree().__enter__()
@@ -376,7 +322,7 @@ class LocalContainerd:
 
     def reap(self) -> None:
         """Collect shims that exited (a run calls this now and then)."""
-        _reap(self._zombie_children(), timeout=0)
+        cri_cleanup.reap(self._zombie_children(), timeout=0)
 
     def shim_pids(self) -> list[int]:
         out = []
@@ -388,9 +334,10 @@ class LocalContainerd:
                     out.append(pid)
         return out
 
-    def stop(self) -> list[str]:
+    def stop(self, keep_log: str | None = None) -> list[str]:
         """Remove everything the run created; returns what could not be removed
-        (normally nothing). Idempotent."""
+        (normally nothing). Idempotent. ``keep_log``: a file to copy
+        containerd's log into first."""
         if self._stopped:
             return []
         self._stopped = True
@@ -398,38 +345,40 @@ class LocalContainerd:
         try:
             if self.proc is not None and self.proc.poll() is None:
                 self._remove_all_pods(problems)
-                self._shim_sockets |= _socket_paths(self.shim_pids())
+                self._shim_sockets |= cri_cleanup.socket_paths(self.shim_pids())
                 self._kill_containerd(signal.SIGTERM)
             if self.tree is not None:
-                self._shim_sockets |= _socket_paths(self.shim_pids())
+                self._shim_sockets |= cri_cleanup.socket_paths(self.shim_pids())
                 members = self.tree.members()
                 left = self.tree.kill_all(timeout=10)
                 self.tree.__exit__(None, None, None)
-                _reap(members | self._zombie_children())
+                cri_cleanup.reap(members | self._zombie_children())
                 if left:
                     problems.append(f"processes still alive: {left}")
             if self.dir:
-                for point in _mounts_under(self.dir):
-                    _umount(point)
-                left = _mounts_under(self.dir)
+                left = cri_cleanup.umount_all(self.dir)
                 if left:
                     problems.append(f"mounts left: {left}")
-            self._remove_cgroups(problems)
-            for path in self._shim_sockets:
-                if path.startswith(SHIM_SOCKET_DIR + "/"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+            problems.extend(f"cgroup left: {c}" for c in
+                            cri_cleanup.remove_cgroups(self.cgroup_parent.strip("/")))
+            cri_cleanup.remove_shim_sockets(self._shim_sockets)
             for path, existed in self._run_dirs_before.items():
                 if not existed:
                     with contextlib.suppress(OSError):
                         os.rmdir(path)       # only if empty: another run may still use it
             if self.dir:
+                if keep_log:
+                    with contextlib.suppress(OSError):
+                        shutil.copyfile(os.path.join(self.dir, "containerd.log"), keep_log)
                 shutil.rmtree(self.dir, ignore_errors=True)
                 if os.path.exists(self.dir):
                     problems.append(f"directory left: {self.dir}")
         finally:
             with _live_lock:
                 _live.discard(self)
+            if self._lock is not None:
+                self._lock.close()          # last: the run has removed what it could
+                self._lock = None
         return problems
 
     def _remove_all_pods(self, problems: list[str]) -> None:
@@ -446,26 +395,6 @@ class LocalContainerd:
             problems.append(f"orderly removal through the CRI failed: {exc}")
         finally:
             c.close()
-
-    def _remove_cgroups(self, problems: list[str]) -> None:
-        name = self.cgroup_parent.strip("/")
-        with contextlib.suppress(OSError):
-            for hier in os.listdir(CGROUP_ROOT):
-                top = os.path.join(CGROUP_ROOT, hier, name)
-                if not os.path.isdir(top):
-                    continue
-                for dirpath, _, _ in sorted(os.walk(top), key=lambda t: -t[0].count("/")):
-                    for _ in range(50):
-                        try:
-                            os.rmdir(dirpath)
-                            break
-                        except FileNotFoundError:
-                            break
-                        except OSError:
-                            time.sleep(0.02)     # the last task is leaving
-                if os.path.isdir(top):
-                    problems.append(f"cgroup left: {top}")
-
 
 # --- the client ------------------------------------------------------------------
 

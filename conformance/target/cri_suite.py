@@ -19,6 +19,9 @@ between the client and the runtime (the known-bad proxies of the tests).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -130,6 +133,7 @@ def run_suite(opts: CriOptions, *, front=None) -> CriResult:
     recorder = Recorder(meta=meta)
     progress = CriProgress(opts.time_limit, enabled=opts.progress)
     runtime = workload = shim = None
+    kept_log = None
     try:
         with signals_raise():
             try:
@@ -137,6 +141,7 @@ def run_suite(opts: CriOptions, *, front=None) -> CriResult:
                     progress.message(f"starting a private containerd (run {run_id})")
                     runtime = LocalContainerd(run_id, log=progress.message)
                     runtime.start()
+                    result.problems.extend(runtime.reaped)
                     socket_path = runtime.socket
                     result.runtime = runtime.version()
                 else:
@@ -158,10 +163,27 @@ def run_suite(opts: CriOptions, *, front=None) -> CriResult:
                 if shim is not None:
                     shim.close()
                 if runtime is not None:
-                    problems = runtime.stop()
+                    fd, kept_log = tempfile.mkstemp(prefix=f"kmc{run_id}-containerd-", suffix=".log")
+                    os.close(fd)
+                    problems = runtime.stop(keep_log=kept_log)
                     result.problems.extend(f"cleanup: {p}" for p in problems)
+    except BaseException:
+        if kept_log:                       # interrupted: no report will read it
+            with contextlib.suppress(OSError):
+                os.unlink(kept_log)
+        raise
     finally:
         progress.close()
+    try:
+        return _check_and_report(opts, result, recorder, workload, meta, out_dir, kept_log)
+    finally:
+        if kept_log:
+            with contextlib.suppress(OSError):
+                os.unlink(kept_log)
+
+
+def _check_and_report(opts, result, recorder, workload, meta, out_dir, kept_log):
+    local = result.local
     ops = recorder.operations()
     calls = [o for o in ops if o.process >= 0]
     result.ok = sum(o.status == "ok" for o in calls)
@@ -189,5 +211,9 @@ def run_suite(opts: CriOptions, *, front=None) -> CriResult:
         for v in result.violations:
             if v.window:
                 result.violation_files.extend(write_violation(out_dir, v, meta).values())
+        if kept_log and os.path.getsize(kept_log):
+            with open(kept_log, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+            create_exclusive(out_dir / "containerd.log", lambda out: out.write(text))
         write_json_atomic(out_dir / "report.json", result.to_json())
     return result

@@ -26,8 +26,11 @@ timing), drawn step by step:
   always filtered by the run's label, sometimes also by id, sandbox or state;
 * faults (:mod:`conformance.failpoint.cri`) every few seconds.
 
-At the end (``drain``) every sandbox of the run is stopped and removed and
-both lists are read: the model says they must be empty.
+It begins with a *prologue*, one pod's whole lifecycle (containers that exit
+0 and 3, one served and stopped with a grace period, statuses, lists), so
+that even a short run covers every call; at the end (``drain``) every
+sandbox of the run is stopped and removed and both lists are read: the
+model says they must be empty.
 
 Recording (:mod:`conformance.history` events, process 0 for calls, -1 for
 faults): ``f`` is the CRI method, ``key`` the real id the call targets (or
@@ -48,7 +51,7 @@ import time
 
 from conformance.failpoint import cri as faults
 from conformance.history import Recorder
-from conformance.target.cri import FAIL, INFO, OK, CriClient, container_config, sandbox_config
+from conformance.target.cri import INFO, OK, CriClient, container_config, sandbox_config
 
 CLIENT = 0
 #: workload container scripts: name -> (script, exits by itself, exits on SIGTERM)
@@ -281,10 +284,48 @@ class Workload:
 
     # --- the run ----------------------------------------------------------------------
 
+    def prologue(self):
+        """One pod's whole lifecycle first, so that even a short run has seen
+        every call answer, exits 0 and non-zero, and a graceful stop."""
+        self.run_pod()
+        sid = next(iter(self.pods), None)
+        if sid is None:
+            return
+        made = []
+        for name, kind in (("a", "exit0"), ("b", "exit3"), ("c", "serve")):
+            script, exits, term = SCRIPTS[kind]
+            cfg = container_config(self.run_id, name, script.replace("{d}", "2"), 0)
+            st, out = self.call("CreateContainer", sid, {"pod_sandbox_id": sid, "config": cfg},
+                                sent={"pod_sandbox_id": sid, "config": cfg,
+                                      "sandbox_config": self.pods[sid]["config"]},
+                                kubemc={"script": kind, "exits": list(exits), "term": list(term)},
+                                timeout=30)
+            if st == OK:
+                self.pods[sid]["next"][name] = 1
+                self.ctrs[out["container_id"]] = {"sandbox": sid, "name": name, "attempt": 0,
+                                                  "kind": kind, "started": False, "removed": False}
+                made.append(out["container_id"])
+        for cid in made:
+            self.start(cid)
+        time.sleep(0.6)                              # the exit scripts end after 0.2 s
+        for cid in made:
+            self.call("ContainerStatus", cid, {"container_id": cid})
+        if made:
+            self.call("StopContainer", made[-1], {"container_id": made[-1], "timeout": 1}, timeout=31)
+            self.call("ContainerStatus", made[-1], {"container_id": made[-1]})
+            self.call("RemoveContainer", made[0], {"container_id": made[0]}, timeout=30)
+            self.ctrs[made[0]]["removed"] = True
+        flt = {"filter": {"label_selector": {"kubemc.run": self.run_id}}}
+        self.call("ListContainers", None, flt)
+        self.call("ListPodSandbox", None, flt)
+        self.call("PodSandboxStatus", sid, {"pod_sandbox_id": sid})
+
     def run(self) -> float:
-        """Traffic for ``time_limit`` seconds, then :meth:`drain`; returns the traffic seconds."""
+        """The prologue and then random steps for ``time_limit`` seconds, then
+        :meth:`drain`; returns the traffic seconds."""
         t0 = time.monotonic()
         self.call("Version", None, {"version": "v1"})
+        self.prologue()
         next_fault = t0 + self.rng.uniform(*self.fault_every)
         order = list(self.faults_enabled)
         self.rng.shuffle(order)

@@ -31,7 +31,7 @@ whether the run did any work.
     of the objects it concerns — their sandbox and its containers from the
     sandbox's creation, and every fault since — as calls and as an ITF trace.
 
-    Two *documented divergences* of containerd 1.6 from the model are told
+    Three *documented divergences* of containerd 1.6 from the model are told
     apart, counted and reported (:data:`DIVERGENCES`); they fail the run
     only under ``strict`` (the runner's ``--strict``):
 
@@ -42,6 +42,10 @@ whether the run did any work.
       is not ready leaves the container CONTAINER_EXITED with exit code 128
       (reason ``StartError``) in containerd; the model leaves it CREATED
       (api.proto says nothing about what a failed start leaves).
+    * ``restart-exit-unknown`` — a container that exits while containerd is
+      down (or restarting) may be reported CONTAINER_EXITED with exit code
+      255, reason ``Unknown``: the exit code was lost. The model either keeps
+      the code or, for a container the restart lost, says CONTAINER_UNKNOWN.
 
 ``cri-coverage``
     The run did work: every one of the model's eleven calls answered OK at
@@ -53,7 +57,6 @@ whether the run did any work.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 
 import attrs
@@ -66,6 +69,9 @@ FAULT_PROCESS = -1
 MAX_CANDIDATES = 20_000
 DIVERGENCE_STOP_REMOVED = "stop-removed-sandbox"
 DIVERGENCE_START_ERROR = "start-error-exits"
+DIVERGENCE_RESTART_EXIT = "restart-exit-unknown"
+#: exit code containerd reports for a container whose exit it could not recover (its unknownExitCode)
+UNKNOWN_EXIT_CODE = 255
 #: exit code containerd gives a container whose start failed (its errorStartExitCode)
 START_ERROR_CODE = 128
 DIVERGENCES = {
@@ -74,6 +80,9 @@ DIVERGENCES = {
                              "been reclaimed'",
     DIVERGENCE_START_ERROR: "a StartContainer refused in a sandbox that is not ready left the "
                             "container EXITED 128 (StartError); the model leaves it CREATED",
+    DIVERGENCE_RESTART_EXIT: "a container that exited around a runtime restart was reported EXITED "
+                             "255 (reason Unknown): its exit code was lost; the model keeps it, or "
+                             "calls the container UNKNOWN",
 }
 API_PROTO = "k8s.io/cri-api pkg/apis/runtime/v1/api.proto, service RuntimeService"
 
@@ -129,9 +138,12 @@ class Replay:
 class _Scripts:
     """What the workload recorded about each container's process (by real id)."""
 
-    def __init__(self):
+    def __init__(self, strict: bool = False):
         self.exits: dict[str, set] = {}
         self.term: dict[str, set] = {}
+        self.strict = strict
+        #: containers that lived through a runtime restart (their exit code may be lost)
+        self.restarted: set[str] = set()
 
     def learn(self, op: Operation):
         if op.f == "CreateContainer" and op.status == "ok" and isinstance(op.output, dict):
@@ -141,6 +153,10 @@ class _Scripts:
             self.term[cid] = set(info.get("term", ())) | {m.KILLED}
         if op.process == FAULT_PROCESS and op.f == "kill" and op.status == "ok":
             self.exits.setdefault(op.key, set()).add(m.KILLED)
+        if op.process == FAULT_PROCESS and op.f == "restart" and op.status == "ok" and not self.strict:
+            for cid, codes in self.exits.items():
+                codes.add(UNKNOWN_EXIT_CODE)
+                self.restarted.add(cid)
 
     def death_codes(self, real: str) -> set:
         return self.exits.get(real, set())
@@ -287,7 +303,7 @@ def _agrees(cand: Candidate, op: Operation, answer) -> Candidate | None:
 
 def replay(ops: list[Operation], strict: bool = False) -> Replay:
     """Judge a sequential CRI history against the model (see the module text)."""
-    scripts = _Scripts()
+    scripts = _Scripts(strict)
     cands = {Candidate(m.INITIAL)}
     violations, divergences = [], []
     checked, peak = 0, 1
@@ -336,11 +352,24 @@ def replay(ops: list[Operation], strict: bool = False) -> Replay:
         cands = nxt
         trail[op.index] = min(cands, key=repr)
         peak = max(peak, len(cands))
+        if _restart_exit(op, scripts):
+            divergences.append((DIVERGENCE_RESTART_EXIT, op))
         if len(cands) > MAX_CANDIDATES:
             return Replay(tuple(violations), tuple(divergences), checked, peak,
                           f"UNDECIDED: more than {MAX_CANDIDATES} model states fit the history at "
                           f"operation {op.index}")
     return Replay(tuple(violations), tuple(divergences), checked, peak)
+
+
+def _restart_exit(op: Operation, scripts: _Scripts) -> bool:
+    """A status that shows the exit code lost across a restart (255, which the
+    container's own script cannot give)."""
+    if op.f != "ContainerStatus" or op.status != "ok":
+        return False
+    st = (op.output or {}).get("status") or {}
+    cid = (op.input or {}).get("container_id")
+    return (st.get("state") == m.EXITED and int(st.get("exit_code", 0)) == UNKNOWN_EXIT_CODE
+            and cid in scripts.restarted)
 
 
 def _start_error(cand: Candidate, op: Operation, req: dict) -> Candidate | None:
