@@ -11,6 +11,8 @@ electing a leader on a Lease, one of them crashing.
 from __future__ import annotations
 
 from checker.catalog import Component, Model
+from checker.counterexample import Counterexample
+from checker.z3engine import PROVED, VIOLATED, Result, SymbolicCheck, confirm
 from model.scheduler.machine import (
     BindingScheduler, HAScheduler, PlacementScheduler, PreemptionScheduler, SpreadScheduler,
     VictimsScheduler,
@@ -79,10 +81,49 @@ HA = Model(
 
 MODELS = (PLACEMENT, PREEMPTION, VICTIMS, SPREAD, BINDING, HA)
 
+_BINDS_PROVES = ("every bind the model reaches goes to a node the Z3 feasibility oracle accepts "
+                 "for the pod against the pods on nodes and the Bindings in flight")
+#: the mutants whose wrong binds the oracle refuses (tests/test_scheduler_z3.py)
+_ORACLE_CATCHES = {
+    "scheduler": ("sidecar_request_max", "ignores_noschedule_taint", "stale_node_view",
+                  "binds_other_schedulers_pods"),
+    "scheduler-spread": ("spread_counts_terminating", "spread_wrong_topology_key"),
+}
+
+
+def _binds_check(model: Model) -> SymbolicCheck:
+    """``sched_bound_node_passes_filters`` with the oracle as judge: explore
+    enumerates the states, Z3 decides each distinct bind; a refused bind is
+    replayed on the machine, where the filter table must refuse it too."""
+    from properties.symbolic.scheduler_binds import judge_binds
+
+    name = f"{model.name}:binds_feasible_z3"
+    target = props.BOUND_NODE_PASSES_FILTERS
+
+    def run(mutant=None, *, timeout_ms=None):
+        machine = model.machine(mutant)
+        out = judge_binds(machine)
+        if out.failed is None:
+            return Result(name, target.name, "smt", PROVED, out.binds, out.seconds,
+                          detail=f"{out.binds:,} binds ({out.questions:,} distinct oracle "
+                                 f"questions) in {out.states:,} reachable states",
+                          machine=machine)
+        cex = Counterexample(target, out.init, out.steps)
+        confirm(machine, cex, name)
+        pod, node = out.failed
+        return Result(name, target.name, "smt", VIOLATED, len(cex.steps), out.seconds,
+                      counterexample=cex, machine=machine,
+                      detail=f"the oracle finds no room for {machine.pods[pod].name} on "
+                             f"{machine.nodes[node].name}")
+
+    return SymbolicCheck(name, "scheduler", model.name, target.name, _BINDS_PROVES, run,
+                         _ORACLE_CATCHES.get(model.name, ()))
+
 COMPONENT = Component(
     "scheduler",
     "kube-scheduler: scheduling queue, filter and score plugins, preemption, the assume "
     "cache and asynchronous binding, a default and a custom scheduler, two replicas "
     "electing a leader on a Lease",
     MODELS,
+    symbolic=tuple(_binds_check(m) for m in MODELS),
 )

@@ -172,11 +172,12 @@ class Snapshot:
     # -- the question ------------------------------------------------------------------------
 
     def feasible(self, pods, *, timeout_ms: int | None = None,
-                 collapse: bool = True) -> Answer:
+                 collapse: bool = True, within=None) -> Answer:
         """Can ``pods`` be placed in this order, each passing every filter at
         its turn? One pod is a batch of one. ``collapse=False`` keeps one
         variable per (pod, node) even where nodes are interchangeable (the
-        tests compare both)."""
+        tests compare both); ``within`` (node indices) asks for a placement
+        on those nodes only — "may this pod go to node n?"."""
         start = time.perf_counter()
         pods = tuple(pods)
         # a Deployment's replicas differ only in name: their candidates once
@@ -186,7 +187,8 @@ class Snapshot:
             spec = p._replace(name="")
             if spec not in by_spec:
                 by_spec[spec] = self.candidates(p)
-            cands.append(by_spec[spec])
+            cands.append(by_spec[spec] if within is None
+                         else [n for n in by_spec[spec] if n in within])
         for k, c in enumerate(cands):
             if not c:
                 return Answer(False, None, time.perf_counter() - start, 0.0, 0, blocked=k)
