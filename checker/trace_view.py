@@ -196,7 +196,8 @@ def _header(meta: dict, trace: dict, source: str, lanes) -> str:
     loop = trace.get("loop")
     if isinstance(loop, int):
         shape = meta.get("lasso") or f"the last state loops back to state {loop}"
-        row("lasso", f"states {loop}..{n - 1} repeat forever: {shape}", "lasso")
+        states = f"state {loop} repeats" if loop == n - 1 else f"states {loop}..{n - 1} repeat"
+        row("lasso", f"{states} forever: {shape}", "lasso")
     elif meta.get("note"):
         row("note", meta.get("note"))
     row("trace", f"{source}: {n} states, {len(lanes.names)} lanes ({lanes.rule} rule)")
@@ -241,8 +242,11 @@ def _svg(trace, lanes, events, arrows, meta, loop) -> str:
         label = back.get("action", "back")
         label = "stutters" if label == "stutter" else f"{label} ↑"
         x0, bend = right + 4, right + 4 + min(36, 12 + 6 * (n - loop))
-        out.append(f'<path class="loopback" marker-end="url(#head)" d="M{x0},{_y(n - 1)} '
-                   f'C{bend},{_y(n - 1)} {bend},{_y(loop)} {x0 + 2},{_y(loop)}"/>')
+        # from below the last row's middle to above the loop row's: a loop of
+        # one state still reads as an arrow going back up
+        ya, yb = _y(n - 1) + 7, _y(loop) - 7
+        out.append(f'<path class="loopback" marker-end="url(#head)" d="M{x0},{ya} '
+                   f'C{bend},{ya} {bend},{yb} {x0 + 2},{yb}"/>')
         out.append(f'<text class="looplabel" x="{bend + 4}" y="{(_y(loop) + _y(n - 1)) / 2 + 4}">'
                    f'⟲ {_e(_clip(label, 10))}'
                    f'<title>{_e(meta.get("lasso", "the last state loops back"))}</title></text>')
