@@ -310,11 +310,10 @@ def replay_elsewhere(trace: dict, source: str) -> None:
         words = shlex.split(command) if command.startswith("kubemc check-controller ") else []
     except ValueError:  # unbalanced quotes: a damaged trace
         words = []
-    if "--engine" in words:
-        i = words.index("--engine")
-        del words[i:i + 2]
-    words = [w for i, w in enumerate(words) if w != "--bound" and
-             (i == 0 or words[i - 1] != "--bound")]
+    # what --replay takes from the trace itself, each option with its value
+    dropped = {"--engine", "--bound", "--profile", "--seed"}
+    words = [w for i, w in enumerate(words)
+             if w not in dropped and (i == 0 or words[i - 1] not in dropped)]
     again = shlex.join(words + ["--replay", source]) if words else \
         f"kubemc check-controller MODULE:FUNCTION --resource KIND --owns KIND --replay {source}"
     raise BadInput(f"{source} is a trace of a user's controller; replay it against that code: "

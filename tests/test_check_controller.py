@@ -145,6 +145,12 @@ def test_hypothesis_finds_the_stale_read_too(tmp_path, capsys):
     (trace,) = tmp_path.iterdir()
     assert main(["trace", "show", str(trace)]) == 0
     assert "server +Pod/web-2" in capsys.readouterr().out
+    # `trace replay` says the command that replays it; that command reproduces it
+    assert main(["trace", "replay", str(trace)]) == 2
+    hint = capsys.readouterr().err.split("replay it against that code: ", 1)[1].strip()
+    import shlex
+    assert main(shlex.split(hint)[1:]) == 1
+    assert "never_more_pods_than_asked is violated" in capsys.readouterr().out
 
 
 # --- findings about the user's code: exit 1 with a trace ------------------------------
