@@ -158,9 +158,10 @@ def test_an_interrupted_live_run_leaves_nothing(signum, code):
         assert proc.poll() is None, proc.stderr.read()
         assert len(inodes) >= 5 and _processes_in(inodes.values())
         proc.send_signal(signum)
-        assert proc.wait(timeout=60) == code
+        rc = proc.wait(timeout=60)
         err = proc.stderr.read()
-        assert "removed" in err and "Traceback" not in err
+        assert rc == code, err
+        assert "removed" in err and "Traceback" not in err, err
     finally:
         if proc.poll() is None:
             proc.kill()
