@@ -291,17 +291,18 @@ def test_any_well_formed_trace_renders(trace):
 def test_as_a_user_runs_it(tmp_path):
     """End to end in a process of its own: the template is found as package
     data, the page is written, and a second run refuses to overwrite it."""
+    import os
     import subprocess
     import sys
 
     out = tmp_path / "figure8.html"
     argv = [sys.executable, "-m", "checker.cli", "trace", "view", str(RAFT), "--out", str(out)]
     first = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert (first.returncode, first.stdout, first.stderr) == (0, f"wrote {out}\n", "")
     assert out.read_text().startswith("<!DOCTYPE html>")
     again = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert again.returncode == 2 and again.stdout == ""
     assert again.stderr.startswith("kubemc: --out ") and again.stderr.count("\n") == 1
 
