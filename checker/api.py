@@ -40,7 +40,7 @@ import attrs
 from checker import run, traces, verdicts
 from checker.catalog import Component, Model
 from checker.components import COMPONENTS, component
-from checker.errors import BadInput
+from checker.errors import BadInput, KubemcError
 from model.kernel import Machine
 
 __all__ = ["BadInput", "Case", "Verdict", "KubemcAssertionError", "ENGINES", "components",
@@ -182,10 +182,16 @@ class Verdict:
         lines = [head + (f" — {self.detail}" if self.detail else "")]
         for row in self.rows:
             if row.verdict != run.HOLDS and len(self.rows) > 1:
-                lines.append(f"  {row.verdict}: {row.detail}")
+                also = (f" (trace {_relative(Path(row.trace), relative_to)})"
+                        if row.trace and Path(row.trace) != self.trace_path else "")
+                lines.append(f"  {row.verdict}: {row.detail}{also}")
         if self.trace_path is not None:
             shown = _relative(self.trace_path, relative_to)
-            lines += ["", self.steps(), "", f"trace:  {shown}",
+            try:
+                steps = self.steps()
+            except KubemcError as exc:  # removed or damaged since it was written
+                steps = f"(the trace could not be read back: {exc})"
+            lines += ["", steps, "", f"trace:  {shown}",
                       f"replay: kubemc trace replay {shown}"]
         elif self.verdict == run.VIOLATED:
             lines.append("no trace was written: " + next(

@@ -169,17 +169,6 @@ def test_assert_holds_on_a_mutant_fails_with_the_trace_steps(project):
     ])
 
 
-def test_the_api_refuses_bad_names_in_one_line():
-    with pytest.raises(api.BadInput, match="component store has no model 'nosuch'"):
-        api.check("store", "nosuch")
-    with pytest.raises(api.BadInput, match="unknown engine 'tlc'"):
-        api.check("store", "mvcc", engine="tlc")
-    with pytest.raises(api.BadInput, match="has no property 'nosuch'"):
-        api.check("store", "mvcc", props=["nosuch"])
-    with pytest.raises(api.BadInput, match="fixed bounds"):
-        api.check("store", "mvcc", engine="z3", bounds={"keys": 2})
-
-
 def test_the_entry_point_names_this_plugin():
     pyproject = tomllib.loads((Path(checker.__file__).parents[1] / "pyproject.toml")
                               .read_text())
