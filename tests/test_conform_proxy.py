@@ -253,7 +253,7 @@ def test_the_distribution_is_the_cascade_of_statistic_probabilities():
 
 # --- the encoding against the concrete semantics -------------------------------------
 
-FUZZ = settings(max_examples=60, derandomize=True, deadline=None,
+FUZZ = settings(max_examples=40, derandomize=True, deadline=None,
                 suppress_health_check=list(HealthCheck))
 _ENC: dict = {}
 
