@@ -4,8 +4,8 @@ function under the model checker (docs/check-controller.md).
 The function is loaded (``checker.usercode``), wrapped as a controller on
 the watch loop (``model.controllers.usercontroller``) and checked by the
 same engines and verdicts as ``kubemc check``: ``reconcile_does_not_raise``,
-``eventually_reconciled`` and the user's ``--invariant`` predicates
-(``properties.controllers.usercontroller``). A violation is a trace
+``eventually_reconciled``, the user's ``--invariant`` predicates and their
+``--goal`` predicates (``properties.controllers.usercontroller``). A violation is a trace
 (``kubemc trace show``), exit 1. An exception the user's reconcile raises
 while being checked is such a violation: it is a finding about their code
 and comes with the behaviour that leads to it. Code that cannot be loaded or
@@ -66,6 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a predicate PRED(desired, children) -> bool that must hold in every "
                    "state of the apiserver (repeatable; a bare name is looked up in the "
                    "reconcile's module; INVARIANTS there are checked too)")
+    p.add_argument("--goal", action="append", default=[], metavar="[MODULE:]PRED",
+                   help="a predicate PRED(desired, children) -> bool that, once edits and "
+                   "faults stop, must eventually hold and keep holding (repeatable; GOALS in "
+                   "the reconcile's module are checked too)")
     p.add_argument("--engine", default="explore", choices=["explore", "hypothesis"])
     p.add_argument("--bound", action="append", default=[], metavar="KEY=VALUE",
                    help="crashes, write_failures, resyncs, child_deletions, edits, "
@@ -91,7 +95,7 @@ def _positive(text: str) -> int:
 
 def check_controller(target: str, *, resource: str | None = None, owns: str | None = None,
                      invariants: Sequence[str] = (), desired: str | None = None,
-                     children: str | None = None,
+                     children: str | None = None, goals: Sequence[str] = (),
                      bounds: dict | None = None, engine: str = "explore",
                      trace_dir: Path = Path("kubemc-traces"), max_states: int | None = None,
                      profile: str = "ci", seed: int | None = None,
@@ -99,15 +103,16 @@ def check_controller(target: str, *, resource: str | None = None, owns: str | No
     """Check the reconcile function ``target`` names; the tests call this too."""
     if engine not in ("explore", "hypothesis"):
         raise BadInput(f"unknown engine {engine!r} (known: explore, hypothesis)")
-    model, resource, owns = user_model(target, resource, owns, invariants, desired, children)
+    model, resource, owns = user_model(target, resource, owns, invariants, desired, children,
+                                       goals)
     props = model.properties
     try:
         given = model.check_bounds(bounds or {})
         machine = (model.hypothesis_machine() if engine == "hypothesis" and not given
                    else model.machine(**given))
         comp = Component(COMPONENT, "a user's reconcile function", (model,))
-        command = _command(target, resource, owns, invariants, desired, children, given,
-                           engine, profile, seed)
+        command = _command(target, resource, owns, invariants, desired, children, goals,
+                           given, engine, profile, seed)
         results: list = []
         with runner._unwritten_trace(results, comp):
             if engine == "explore":
@@ -123,12 +128,13 @@ def check_controller(target: str, *, resource: str | None = None, owns: str | No
 
 def user_model(target: str, resource: str | None, owns: str | None,
                invariants: Sequence[str], desired: str | None,
-               children: str | None = None) -> tuple[Model, str, str]:
+               children: str | None = None,
+               goals: Sequence[str] = ()) -> tuple[Model, str, str]:
     """The user's code loaded and checked, as a catalog Model whose machine
     runs it and whose properties are the built-in ones and the user's; with
     the two kinds, from the options or else the module's ``RESOURCE`` and
-    ``OWNS``. The module's ``INVARIANTS`` (names or functions of it) are
-    checked as well as every ``--invariant``."""
+    ``OWNS``. The module's ``INVARIANTS`` and ``GOALS`` (names or functions
+    of it) are checked as well as every ``--invariant`` and ``--goal``."""
     from checker import usercode
 
     for option, kind in (("--resource", resource), ("--owns", owns)):
@@ -143,15 +149,26 @@ def user_model(target: str, resource: str | None, owns: str | None,
                       "each edit a user applies)")
     kids = _value(children, module, module_label, "CHILDREN", "--children", "") \
         if children is not None or hasattr(module, "CHILDREN") else ()
-    specs = [*_module_invariants(module, module_label), *invariants]
     chosen: dict[str, Callable] = {}
-    for spec in specs:
-        fn, lab, _ = usercode.function(spec, 2, "predicate(desired, children) -> bool",
-                                       module, module_label)
-        name = lab.rpartition(":")[2]
-        if chosen.setdefault(name, fn) is not fn:
-            raise BadInput(f"two invariants are named {name}: rename one")
-    props = properties(tuple(chosen.items()))
+
+    def predicates(attribute: str, given: Sequence[str]) -> tuple:
+        out = {}
+        for spec in [*_module_names(module, module_label, attribute), *given]:
+            fn, lab, _ = usercode.function(spec, 2, "predicate(desired, children) -> bool",
+                                           module, module_label)
+            name = lab.rpartition(":")[2]
+            if chosen.setdefault(name, fn) is not fn:
+                raise BadInput(f"two predicates are named {name}: rename one")
+            out[name] = fn  # the same function named twice is checked once
+        return tuple(out.items())
+
+    checked = predicates("INVARIANTS", invariants)
+    wanted = predicates("GOALS", goals)
+    both = {n for n, _ in checked} & {n for n, _ in wanted}
+    if both:
+        raise BadInput(f"{', '.join(sorted(both))} is given as an invariant and as a goal: "
+                       "one property, one kind")
+    props = properties(checked, wanted)
     build = functools.partial(_build, reconcile, resource=resource, owns=owns,
                               desired=versions, children=kids, label=label)
     # room for what the controller creates beyond the children it starts with
@@ -173,17 +190,18 @@ def _default(module, module_label: str, name: str):
     return getattr(module, name)
 
 
-def _module_invariants(module, module_label: str) -> list[str]:
-    """The names in the module's ``INVARIANTS``: strings, or its functions."""
-    names = getattr(module, "INVARIANTS", ())
+def _module_names(module, module_label: str, attribute: str) -> list[str]:
+    """The names in the module's ``INVARIANTS`` or ``GOALS``: strings, or
+    its functions."""
+    names = getattr(module, attribute, ())
     if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
-        raise BadInput(f"{module_label}: INVARIANTS must be a list of predicate names")
+        raise BadInput(f"{module_label}: {attribute} must be a list of predicate names")
     out = []
     for item in names:
         name = item if isinstance(item, str) else getattr(item, "__name__", None)
         if not isinstance(name, str) or (not isinstance(item, str)
                                          and getattr(module, name, None) is not item):
-            raise BadInput(f"{module_label}: INVARIANTS holds {item!r:.60}, neither a name "
+            raise BadInput(f"{module_label}: {attribute} holds {item!r:.60}, neither a name "
                            "nor a function of the module")
         out.append(name)
     return out
@@ -220,11 +238,13 @@ def _value(spec: str | None, module, module_label: str, default: str, option: st
     return value
 
 
-def _command(target, resource, owns, invariants, desired, children, bounds, engine,
+def _command(target, resource, owns, invariants, desired, children, goals, bounds, engine,
              profile, seed) -> str:
     words = ["kubemc", "check-controller", target, "--resource", resource, "--owns", owns]
     for spec in invariants:
         words += ["--invariant", spec]
+    for spec in goals:
+        words += ["--goal", spec]
     if desired:
         words += ["--desired", desired]
     if children:
@@ -261,7 +281,7 @@ def run(args) -> int:
     with ProgressLine(enabled=not args.quiet and not args.json) as line:
         result = check_controller(args.target, resource=args.resource, owns=args.owns,
                                   invariants=args.invariant, desired=args.desired,
-                                  children=args.children,
+                                  children=args.children, goals=args.goal,
                                   bounds=bounds, engine=args.engine, trace_dir=trace_dir,
                                   max_states=args.max_states, profile=args.profile or "ci",
                                   seed=args.seed, progress=line.update)
@@ -283,7 +303,7 @@ def _replay(args) -> int:
         raise BadInput("--replay takes its bounds from the trace: drop --bound, --seed, "
                        "--profile and --max-states")
     model, _, _ = user_model(args.target, args.resource, args.owns, args.invariant,
-                             args.desired, args.children)
+                             args.desired, args.children, args.goal)
     result = replay(model, args.replay)
     if args.json:
         print(json.dumps({"reproduced": result.reproduced, "message": result.message,

@@ -498,7 +498,7 @@ def test_two_invariants_of_one_name_are_refused(tmp_path, capsys):
                   "other.py")
     rc = main(["check-controller", f"{OK}:reconcile", "--invariant",
                f"{path}:never_more_pods_than_asked", "--quiet"])
-    assert rc == 2 and "two invariants are named never_more_pods_than_asked" in \
+    assert rc == 2 and "two predicates are named never_more_pods_than_asked" in \
         capsys.readouterr().err
 
 
@@ -552,3 +552,46 @@ def test_bad_children_are_one_line(tmp_path, capsys, text, argv, message):
     path = module(tmp_path, text, "leftover.py")
     rc, out, err = cli(capsys, f"{OK}:reconcile", "--children", f"{path}:LEFTOVER", *argv)
     assert rc == 2 and message in err and err.count("\n") == 1, out + err
+
+
+GOAL = '''
+def pods_run_the_image(config_map, pods):
+    """Every pod runs the image the ConfigMap names."""
+    return all(p["spec"]["image"] == config_map["data"]["image"] for p in pods)
+'''
+
+
+def test_a_goal_is_convergence_in_the_users_words(tmp_path, capsys):
+    """A goal is eventually-always: the correct example reaches "the pods run
+    the image the ConfigMap names" once edits stop; a reconcile that forgets
+    to roll the image still settles (it asks for nothing) but misses the
+    goal, a lasso."""
+    spec = module(tmp_path, GOAL, "goals.py")
+    rc, out, err = cli(capsys, f"{OK}:reconcile", "--goal", f"{spec}:pods_run_the_image",
+                       "--trace-dir", str(tmp_path / "t"))
+    assert rc == 0, out + err
+    lazy = module(tmp_path, GOAL + """
+RESOURCE, OWNS = "ConfigMap", "Pod"
+DESIRED = [{"metadata": {"name": "web"}, "data": {"replicas": "1", "image": "a"}},
+           {"metadata": {"name": "web"}, "data": {"replicas": "1", "image": "b"}}]
+GOALS = ["pods_run_the_image"]
+
+def reconcile(config_map, pods):
+    if pods:
+        return []          # never rolls the image
+    return [{"op": "create", "object": {"metadata": {"name": "web-0"},
+                                        "spec": {"image": config_map["data"]["image"]}}}]
+""", "lazy.py")
+    rc = main(["check-controller", f"{lazy}:reconcile", "--quiet", "--trace-dir",
+               str(tmp_path / "u")])
+    out = capsys.readouterr().out
+    assert rc == 1 and "VIOLATED pods_run_the_image" in out and "lasso" in out, out
+    (trace,) = (tmp_path / "u").iterdir()
+    assert main(["trace", "show", str(trace)]) == 0
+    shown = capsys.readouterr().out
+    assert "once edits and faults stop, eventually always: Every pod runs the image" in shown
+    assert ": Edit(1)" in shown
+    # a name used as an invariant and as a goal is refused
+    rc = main(["check-controller", f"{lazy}:reconcile", "--invariant", "pods_run_the_image",
+               "--quiet"])
+    assert rc == 2 and "as an invariant and as a goal" in capsys.readouterr().err

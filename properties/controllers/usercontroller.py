@@ -15,7 +15,10 @@
   keeps writing (a hot loop), and one whose cache never catches up all
   fail it.
 * the user's own invariants: ``predicate(desired, children) -> bool`` over
-  the apiserver's objects, in every reachable state.
+  the apiserver's objects, in every reachable state;
+* the user's own goals: such a predicate that, once edits and faults stop,
+  eventually holds and keeps holding (what "converged" means to them, e.g.
+  "two pods, all running the image the ConfigMap names").
 """
 
 from __future__ import annotations
@@ -49,9 +52,11 @@ def reconciled(m, state) -> bool:
     return quiet(state) and not state[MEMORY] and m.wants_nothing(state)
 
 
-def properties(invariants: tuple[tuple[str, Callable], ...] = ()) -> tuple[Property, ...]:
-    """The built-in properties and one invariant per user predicate, given as
-    (name shown to the user, predicate)."""
+def properties(invariants: tuple[tuple[str, Callable], ...] = (),
+               goals: tuple[tuple[str, Callable], ...] = ()) -> tuple[Property, ...]:
+    """The built-in properties, one invariant per user invariant and one
+    eventually-always property per user goal, each given as (name shown to
+    the user, predicate)."""
     props = [
         Property("reconcile_does_not_raise", COMPONENT, INVARIANT,
                  "reconcile never raises an exception, whatever stale view it is handed",
@@ -67,18 +72,27 @@ def properties(invariants: tuple[tuple[str, Callable], ...] = ()) -> tuple[Prope
     for label, predicate in invariants:
         props.append(Property(label, COMPONENT, INVARIANT, _statement(label, predicate),
                               f"the user's predicate {label}", _judge(label, predicate)))
+    for label, predicate in goals:
+        props.append(Property(label, COMPONENT, EVENTUALLY_ALWAYS,
+                              "once edits and faults stop, eventually always: "
+                              + _statement(label, predicate, "goal"),
+                              f"the user's predicate {label}; " + _ANVIL,
+                              _judge(label, predicate, "goal")))
     return tuple(props)
 
 
-def _statement(label: str, predicate: Callable) -> str:
+def _statement(label: str, predicate: Callable, role: str = "invariant") -> str:
     """The predicate's docstring (its first paragraph), which says in the
     user's words what must hold; or a generic sentence."""
     doc = " ".join((getattr(predicate, "__doc__", None) or "").strip().split("\n\n")[0].split())
-    return doc or (f"{label}(desired, children) holds in every reachable state of the "
-                   "apiserver's objects")
+    if doc:
+        return doc
+    if role == "goal":
+        return f"{label}(desired, children) holds of the apiserver's objects"
+    return f"{label}(desired, children) holds in every reachable state of the apiserver's objects"
 
 
-def _judge(label: str, predicate: Callable) -> Callable:
+def _judge(label: str, predicate: Callable, role: str = "invariant") -> Callable:
     """The user's predicate over the server's objects, as a property check.
     A predicate that raises or answers other than True/False is bad input."""
 
@@ -93,11 +107,11 @@ def _judge(label: str, predicate: Callable) -> Callable:
             verdict = predicate(desired, children)
         except Exception as exc:
             raise BadReconcile(
-                f"invariant {label} raised {type(exc).__name__}: {exc} on "
+                f"{role} {label} raised {type(exc).__name__}: {exc} on "
                 f"{show(m.primary, m.key[1], objects.rv(m.key), objects[m.key])} and "
                 f"{len(children)} {m.owns} object(s): fix the predicate") from None
         if not isinstance(verdict, bool):
-            raise BadReconcile(f"invariant {label} returned {verdict!r:.60} "
+            raise BadReconcile(f"{role} {label} returned {verdict!r:.60} "
                                f"({type(verdict).__name__}); it must return True or False")
         return verdict
 
