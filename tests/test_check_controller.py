@@ -595,3 +595,17 @@ def reconcile(config_map, pods):
     rc = main(["check-controller", f"{lazy}:reconcile", "--invariant", "pods_run_the_image",
                "--quiet"])
     assert rc == 2 and "as an invariant and as a goal" in capsys.readouterr().err
+
+
+def test_the_examples_goal_has_teeth(tmp_path, capsys):
+    """The correct example without its image roll settles with old pods: its
+    goal (pods_match_the_config_map) catches it, a lasso that stutters."""
+    text = Path(OK).read_text()
+    roll = "            requests.append(Update(pod))  # carries the resourceVersion it read\n"
+    assert roll in text
+    path = module(tmp_path, text.replace(roll, "            pass\n"), "no_roll.py")
+    rc = main(["check-controller", f"{path}:reconcile", "--quiet", "--trace-dir",
+               str(tmp_path / "t")])
+    out = capsys.readouterr().out
+    assert rc == 1 and "VIOLATED pods_match_the_config_map" in out
+    assert "no system step is enabled and the goal is not met" in out

@@ -26,9 +26,10 @@ from model.controllers.requests import Create, Delete, Update
 #: The ConfigMap as the user creates it, then the one edit they apply:
 #: scale down to one pod and roll a new image.
 #: What ``kubemc check-controller`` checks by default (``--resource``,
-#: ``--owns`` and ``--invariant`` on the command line say the same).
+#: ``--owns``, ``--invariant`` and ``--goal`` on the command line say the same).
 RESOURCE, OWNS = "ConfigMap", "Pod"
 INVARIANTS = ["never_more_pods_than_asked"]
+GOALS = ["pods_match_the_config_map"]
 
 DESIRED = [
     {"metadata": {"name": "web"}, "data": {"replicas": "2", "image": "nginx:1.25"}},
@@ -64,3 +65,9 @@ def never_more_pods_than_asked(config_map, pods):
     (between a scale-down and its deletes, more than the current number is
     expected; more than was ever asked for is a duplicate)."""
     return len(pods) <= MOST
+
+
+def pods_match_the_config_map(config_map, pods):
+    """As many pods as the ConfigMap asks for, each running its image."""
+    return (len(pods) == int(config_map["data"]["replicas"])
+            and all(pod["spec"]["image"] == config_map["data"]["image"] for pod in pods))

@@ -18,9 +18,10 @@ kubemc finds it (docs/check-controller.md)::
 from model.controllers.requests import Create, Delete, Update
 
 #: What ``kubemc check-controller`` checks by default (``--resource``,
-#: ``--owns`` and ``--invariant`` on the command line say the same).
+#: ``--owns``, ``--invariant`` and ``--goal`` on the command line say the same).
 RESOURCE, OWNS = "ConfigMap", "Pod"
 INVARIANTS = ["never_more_pods_than_asked"]
+GOALS = ["pods_match_the_config_map"]
 
 DESIRED = [
     {"metadata": {"name": "web"}, "data": {"replicas": "2", "image": "nginx:1.25"}},
@@ -52,3 +53,9 @@ MOST = max(int(version["data"]["replicas"]) for version in DESIRED)
 def never_more_pods_than_asked(config_map, pods):
     """Never more pods than the most replicas the ConfigMap is ever set to."""
     return len(pods) <= MOST
+
+
+def pods_match_the_config_map(config_map, pods):
+    """As many pods as the ConfigMap asks for, each running its image."""
+    return (len(pods) == int(config_map["data"]["replicas"])
+            and all(pod["spec"]["image"] == config_map["data"]["image"] for pod in pods))
