@@ -1,0 +1,73 @@
+"""The kubelet (``model.kubelet``): one pod's worker driving the CRI runtime
+model, checked against the pod-lifecycle, init-container and sidecar
+documents (``properties.kubelet``).
+
+Three models of one machine, each a pod and a set of events that reach what
+a group of properties talks about — together they are far beyond one
+exhaustive search (docs/kubelet.md has the state counts): ``kubelet``, the
+full pod (a sidecar, an init container, two app containers) under one
+kubelet restart, one runtime restart, an exit, a probe failure and a
+deletion; ``kubelet-crashloop``, one container crashing three times and
+running ten minutes (back-off, restart policy, completion); ``kubelet-lease``,
+the node Lease going stale around a kubelet restart.
+"""
+
+from __future__ import annotations
+
+from checker.catalog import Component, Model
+from model.kubelet.machine import Kubelet
+from properties import kubelet as props
+
+_FULL_POD = {"sidecar": True, "init": True, "apps": 2, "restart_policy": "OnFailure",
+             "grace": 3, "fits": True}
+_CRASHLOOP = {"sidecar": False, "init": True, "apps": 1, "exits": 3, "probe_failures": 0,
+              "long_runs": 1, "deletes": 1, "kubelet_restarts": 0, "runtime_restarts": 0,
+              "lease_ticks": 0}
+_LEASE = {"sidecar": False, "init": False, "apps": 1, "exits": 0, "probe_failures": 0,
+          "long_runs": 0, "deletes": 0, "kubelet_restarts": 1, "runtime_restarts": 0,
+          "lease_ticks": 2}
+
+KUBELET = Model(
+    name="kubelet",
+    build=Kubelet,
+    bounds={**_FULL_POD, "exits": 1, "probe_failures": 1, "long_runs": 0, "deletes": 1,
+            "kubelet_restarts": 1, "runtime_restarts": 1, "lease_ticks": 0},
+    properties=props.PROPERTIES,
+    hypothesis_bounds={"exits": 3, "probe_failures": 2, "long_runs": 1, "lease_ticks": 2},
+    mutant_bounds={
+        "never_policy_restarts": {"restart_policy": "Never", "kubelet_restarts": 0,
+                                  "runtime_restarts": 0},
+        "onfailure_restarts_success": {"exits": 3, "probe_failures": 0, "deletes": 0,
+                                       "kubelet_restarts": 0, "runtime_restarts": 0},
+        "succeeded_early": {"exits": 2, "probe_failures": 0, "deletes": 0,
+                            "kubelet_restarts": 0, "runtime_restarts": 0},
+        "runs_rejected_pod": {"fits": False},
+        "backoff_never_resets": _CRASHLOOP,
+        "restart_stops_heartbeat": _LEASE,
+    },
+)
+
+CRASHLOOP = Model(
+    name="kubelet-crashloop",
+    build=Kubelet,
+    bounds={**_FULL_POD, **_CRASHLOOP},
+    properties=props.SAFETY + props.LIVENESS + props.CRASHLOOP_COVERS,
+    hypothesis_bounds={"exits": 5, "long_runs": 2, "kubelet_restarts": 1},
+)
+
+LEASE = Model(
+    name="kubelet-lease",
+    build=Kubelet,
+    bounds={**_FULL_POD, **_LEASE},
+    properties=props.SAFETY + props.LIVENESS + props.LEASE_COVERS,
+    hypothesis_bounds={"lease_ticks": 4, "kubelet_restarts": 2},
+)
+
+COMPONENT = Component(
+    "kubelet",
+    "the kubelet's pod worker over the CRI runtime model: admission, sandbox first, init "
+    "containers in order, sidecars kept running, restartPolicy and CrashLoopBackOff, "
+    "probes and Ready, graceful termination, phase and status, Lease heartbeats, restarts "
+    "that adopt",
+    (KUBELET, CRASHLOOP, LEASE),
+)

@@ -1,0 +1,384 @@
+"""What the kubelet promises, read off the ``kubelet`` machine's states
+(``model.kubelet.machine``): the pod object, the runtime's sandboxes and
+containers, the world's ghosts (probe outcomes, exits since the last long
+run, back-off slept, grace used) and the CRI request a step sends (its
+parameters).
+
+Each property is restated from the Kubernetes documentation (pod lifecycle,
+init containers, sidecar containers, node heartbeats), the CRI API and the
+seeds; none calls the kubelet's decisions (``plan``, ``status``) it judges.
+"""
+
+from __future__ import annotations
+
+from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
+
+_DOCS = "kubernetes.io/docs/concepts/workloads/pods/"
+_SANDBOX = ("seeds/000: 'a special pause container is initialized by the container runtime "
+            "for the sole purpose to create a network namespace for the pod. all additional "
+            "containers ... will share the pause container's network namespace'; CRI api.proto "
+            "CreateContainer 'creates a new container in specified PodSandbox'")
+_INIT = (_DOCS + "init-containers: 'Init containers always run to completion. Each init "
+         "container must complete successfully before the next one starts'; 'Init "
+         "containers must ... complete before app containers can be started' (seeds/000); "
+         + _DOCS + "sidecar-containers: 'After a sidecar-style init container is running (the "
+         "kubelet has set the started status for that init container to true), the kubelet "
+         "then starts the next init container'")
+_POLICY = (_DOCS + "pod-lifecycle#restart-policy: 'Always: Automatically restarts the "
+           "container after any termination. OnFailure: Only restarts the container if it "
+           "exits with an error (non-zero exit status). Never: Does not automatically restart "
+           "the terminated container'; init-containers: 'If a Pod's init container fails, the "
+           "kubelet repeatedly restarts that init container until it succeeds. However, if the "
+           "Pod has a restartPolicy of Never, and an init container fails ... Kubernetes treats "
+           "the overall Pod as failed'; sidecar-containers: restartable init containers are "
+           "restarted whenever they exit")
+_PHASE = (_DOCS + "pod-lifecycle#pod-phase: 'Pending ... one or more of the containers has not "
+          "been set up and made ready to run'; 'Running: ... All containers have been "
+          "created'; 'Succeeded: All containers in the Pod have terminated in success, and "
+          "will not be restarted'; 'Failed: All containers in the Pod have terminated, and at "
+          "least one container has terminated in failure'")
+_READY = (_DOCS + "pod-lifecycle#pod-conditions: 'ContainersReady: all containers in the Pod "
+          "are ready'; 'Ready: the Pod is able to serve requests'; readinessProbe: 'If the "
+          "readiness probe fails, the EndpointSlice controller removes the Pod's IP address' "
+          "(a container with a failing readiness probe is not ready); a sidecar's readiness "
+          "counts toward the Pod's (sidecar-containers)")
+_DELETE = (_DOCS + "pod-lifecycle#pod-termination: 'the kubelet ... attempts graceful "
+           "shutdown ... Once the grace period has expired, the KILL signal is sent to any "
+           "remaining processes, and the Pod is then deleted from the API Server'; CRI "
+           "api.proto RemovePodSandbox 'removes the sandbox. If there are any running "
+           "containers in the sandbox, they must be forcibly terminated and removed'")
+_GRACE = (_DOCS + "pod-lifecycle#pod-termination: 'If one of the Pod's containers has defined "
+          "a preStop hook ... the kubelet runs that hook inside of the container'; 'The "
+          "kubelet triggers the container runtime to send a TERM signal'; 'Once the grace "
+          "period has expired, the KILL signal is sent'; if the preStop hook outlives the "
+          "grace period 'the kubelet requests a small, one-off grace period extension of 2 "
+          "seconds'; CRI StopContainer 'The runtime must forcibly kill the container after "
+          "the grace period is reached'")
+_BACKOFF = (_DOCS + "pod-lifecycle#restart-policy: 'the kubelet restarts them with an "
+            "exponential backoff delay (10s, 20s, 40s, …), that is capped at 300 seconds (5 "
+            "minutes). Once a container has executed for 10 minutes without any problems, the "
+            "kubelet resets the restart backoff timer for that container'")
+_DUP = ("issue 12: 'a kubelet restart that rebuilds its view from ListPodSandbox / "
+        "ListContainers' — a pod runs one instance of each container it names "
+        "(kubernetes.io/docs/concepts/workloads/pods: container names are unique in a Pod; "
+        "CRI ContainerMetadata.attempt numbers the restarts of that one container)")
+_LEASE = ("kubernetes.io/docs/concepts/architecture/nodes#node-heartbeats: 'Lease objects ... "
+          "The kubelet creates and then updates its Lease object every 10 seconds'; seeds: a "
+          "node that stops reaching the control plane is marked not ready through its "
+          "NodeLease")
+_ADMIT = ("kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction and "
+          "'kubelet admission': the kubelet re-checks that the pod fits the node (resources, "
+          "node affinity) before running it and rejects it otherwise (the pod is Failed, "
+          "reason OutOfcpu / NodeAffinity); a rejected pod never gets a sandbox")
+
+SANDBOX_READY = "SANDBOX_READY"
+CREATED, RUNNING, EXITED, UNKNOWN = (
+    "CONTAINER_CREATED", "CONTAINER_RUNNING", "CONTAINER_EXITED", "CONTAINER_UNKNOWN")
+LIVE = (CREATED, RUNNING, UNKNOWN)
+TERMINAL = ("Succeeded", "Failed")
+POD, RUNTIME, KUBELET, WORLD = range(4)
+SPENT, STALE, PROBES, STREAK, SLEPT, ELAPSED = range(6)
+
+
+# -- reading a state ------------------------------------------------------------------------
+def _names(m) -> list:
+    return [c.name for c in m.pod.containers]
+
+
+def _kinds(m) -> list:
+    return [c.kind for c in m.pod.containers]
+
+
+def _of(runtime, name) -> list:
+    return [c for c in runtime[1] if c[2] == name]
+
+
+def _newest(runtime, name):
+    mine = _of(runtime, name)
+    return max(mine, key=lambda c: c[3]) if mine else None
+
+
+def _sandbox(runtime, sid):
+    return next((s for s in runtime[0] if s[0] == sid), None)
+
+
+def _container(runtime, cid):
+    return next((c for c in runtime[1] if c[0] == cid), None)
+
+
+def _started(before, after) -> list:
+    """Containers that became RUNNING on this step."""
+    old = {c[0]: c[4] for c in before[RUNTIME][1]}
+    return [c for c in after[RUNTIME][1] if c[4] == RUNNING and old.get(c[0]) != RUNNING]
+
+
+def _created(before, after) -> list:
+    old = {c[0]: c for c in before[RUNTIME][1]}
+    return [c for c in after[RUNTIME][1] if old.get(c[0]) is None or old[c[0]][2:4] != c[2:4]]
+
+
+# -- the properties ---------------------------------------------------------------------------
+def sandbox_first(m, before, step, after) -> bool:
+    """CreateContainer names a ready sandbox; StartContainer a container in one."""
+    runtime = before[RUNTIME]
+    if step.name == "Create":
+        s = _sandbox(runtime, step.params[1])
+        return s is not None and s[3] == SANDBOX_READY
+    if step.name == "Start":
+        c = _container(runtime, step.params[1])
+        s = c and _sandbox(runtime, c[1])
+        return s is not None and s[3] == SANDBOX_READY
+    return True
+
+
+def _init_satisfied(m, state, kind, j) -> bool:
+    """Everything before position ``j`` that the init-container rules ask to
+    have happened before a container there starts for the first time."""
+    runtime = state[RUNTIME]
+    for i, (name, k) in enumerate(zip(_names(m), _kinds(m))):
+        if i >= j or k == "app":
+            break
+        mine = _of(runtime, name)
+        if k == "init" and not any(c[4] == EXITED and c[5] == 0 for c in mine):
+            return False
+        if k == "sidecar" and not any(
+                c[3] > 0 or c[4] == EXITED or (c[4] == RUNNING and state[WORLD][PROBES][i] >= 1)
+                for c in mine):
+            return False           # never started (its startup probe never succeeded)
+    return True
+
+
+def init_order(m, before, step, after) -> bool:
+    names, kinds = _names(m), _kinds(m)
+    for c in _started(before, after):
+        j = names.index(c[2])
+        if c[3] == 0 and not _init_satisfied(m, before, kinds[j], j):
+            return False
+        if kinds[j] == "app" and not _init_satisfied(m, before, "app", len(names)):
+            return False
+    return True
+
+
+def _may_restart(m, kind, exit_code) -> bool:
+    policy = m.pod.restart_policy
+    if kind == "sidecar":
+        return True
+    if kind == "init":
+        return exit_code != 0 and policy != "Never"
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+def restart_policy(m, before, step, after) -> bool:
+    names, kinds = _names(m), _kinds(m)
+    for c in _created(before, after):
+        if c[3] == 0:
+            continue
+        prev = [o for o in _of(before[RUNTIME], c[2]) if o[3] == c[3] - 1]
+        if not prev or prev[0][4] != EXITED:
+            return False             # a restart replaces an exited container
+        if not _may_restart(m, kinds[names.index(c[2])], prev[0][5]):
+            return False
+    return True
+
+
+def terminal_pod_runs_nothing(m, before, step, after) -> bool:
+    pod = before[POD]
+    if pod is None or pod[0] not in TERMINAL:
+        return True
+    if _started(before, after) or _created(before, after):
+        return False
+    return after[POD] is None or after[POD][0] == pod[0]
+
+
+def ready_only_when_containers_ready(m, before, step, after) -> bool:
+    if step.name != "WriteStatus" or after[POD] is None or not after[POD][1]:
+        return True
+    runtime, probes = after[RUNTIME], after[WORLD][PROBES]
+    for i, (name, kind) in enumerate(zip(_names(m), _kinds(m))):
+        if kind == "init":
+            continue
+        c = _newest(runtime, name)
+        if c is None or c[4] != RUNNING or probes[i] != 2:
+            return False
+    return True
+
+
+def cleaned(m, state) -> bool:
+    return state[POD] is None and not state[RUNTIME][0] and not state[RUNTIME][1]
+
+
+def deleted(m, state) -> bool:
+    return state[POD] is None or state[POD][2]
+
+
+def no_duplicate_containers(m, state) -> bool:
+    live = [c[2] for c in state[RUNTIME][1] if c[4] in LIVE]
+    return len(live) == len(set(live))
+
+
+def grace_period(m, before, step, after) -> bool:
+    if step.name != "Stop" or before[POD] is None or not before[POD][2]:
+        return True
+    timeout = step.params[2]
+    return timeout >= m.pod.grace - before[WORLD][ELAPSED]
+
+
+def expected_backoff(exits: int) -> int:
+    """The documented delay before the restart after the ``exits``-th
+    consecutive exit: 10 s, doubling, capped at 300 s."""
+    return min(10 * 2 ** (max(exits, 1) - 1), 300)
+
+
+def backoff(m, before, step, after) -> bool:
+    names = _names(m)
+    world = before[WORLD]
+    for c in _created(before, after):
+        if c[3] == 0:
+            continue
+        i = names.index(c[2])
+        if world[SLEPT][i] > expected_backoff(world[STREAK][i]):
+            return False
+    return True
+
+
+def lease_stale(m, state) -> bool:
+    return state[WORLD][STALE]
+
+
+def phase_rules(m, before, step, after) -> bool:
+    if step.name != "WriteStatus" or after[POD] is None:
+        return True
+    phase, runtime = after[POD][0], after[RUNTIME]
+    names, kinds = _names(m), _kinds(m)
+    newest = [_newest(runtime, n) for n in names]
+    anything_running = any(c[4] in (RUNNING, UNKNOWN) for c in runtime[1])
+    if phase == "Succeeded":
+        return not anything_running and all(
+            newest[i] is not None and newest[i][4] == EXITED and newest[i][5] == 0
+            for i, k in enumerate(kinds) if k == "app")
+    if phase == "Failed":
+        return not anything_running and (not m.pod.fits or any(
+            c is not None and c[4] == EXITED and c[5] != 0 for c in newest))
+    if phase == "Running":
+        return bool(runtime[0]) and all(newest[i] is not None
+                                        for i, k in enumerate(kinds) if k == "app")
+    return True
+
+
+def rejected_pod_not_run(m, state) -> bool:
+    return m.pod.fits or not state[RUNTIME][0]
+
+
+def _sidecar_down(m, state) -> bool:
+    pod, runtime = state[POD], state[RUNTIME]
+    if pod is None or pod[2] or pod[0] in TERMINAL:
+        return False
+    names, kinds = _names(m), _kinds(m)
+    apps_live = any(_newest(runtime, n) is not None and _newest(runtime, n)[4] in LIVE
+                    for n, k in zip(names, kinds) if k == "app")
+    if not apps_live:
+        return False
+    return any(_newest(runtime, n) is not None and _newest(runtime, n)[4] in (EXITED, UNKNOWN)
+               for n, k in zip(names, kinds) if k == "sidecar")
+
+
+def _sidecar_up_or_done(m, state) -> bool:
+    return not _sidecar_down(m, state)
+
+
+# -- covers --------------------------------------------------------------------------------------
+def _some_restart(m, state) -> bool:
+    return any(c[3] > 0 for c in state[RUNTIME][1])
+
+
+def _adopted(m, state) -> bool:
+    k = state[KUBELET]
+    restarted = state[WORLD][SPENT][4] > 0
+    return restarted and k is not None and any(
+        (c := _container(state[RUNTIME], cont[0])) is not None and c[4] == RUNNING
+        for cont in k[2] if cont[0] >= 0)
+
+
+_P = "kubelet"
+SAFETY = (
+    Property("kubelet_sandbox_first", _P, TRANSITION,
+             "the kubelet creates and starts containers only in a sandbox that is ready",
+             _SANDBOX, sandbox_first),
+    Property("kubelet_init_order", _P, TRANSITION,
+             "a container starts for the first time only after every regular init container "
+             "before it exited 0 and every sidecar before it has started; an app container "
+             "only after all of them", _INIT, init_order),
+    Property("kubelet_restart_policy", _P, TRANSITION,
+             "a container is restarted (a new attempt created) only after it exited and only "
+             "as restartPolicy and its kind allow", _POLICY, restart_policy),
+    Property("kubelet_terminal_pod_runs_nothing", _P, TRANSITION,
+             "once a pod is written Succeeded or Failed no container of it is created or "
+             "started again and its phase never changes", _PHASE + "; " + _POLICY,
+             terminal_pod_runs_nothing),
+    Property("kubelet_ready_only_when_containers_ready", _P, TRANSITION,
+             "when the kubelet writes Ready, every app and sidecar container is running and "
+             "its probes say ready", _READY, ready_only_when_containers_ready),
+    Property("kubelet_no_duplicate_containers", _P, INVARIANT,
+             "the runtime never holds two live containers for one container name of the pod "
+             "(a kubelet restart adopts, never duplicates)", _DUP, no_duplicate_containers),
+    Property("kubelet_grace_period", _P, TRANSITION,
+             "a deleted pod's containers are stopped with a timeout no shorter than what is "
+             "left of the grace period after preStop hooks", _GRACE, grace_period),
+    Property("kubelet_backoff", _P, TRANSITION,
+             "a restart waits no longer than the documented back-off for the container's "
+             "consecutive exits since it last ran 10 minutes (10 s doubling, 300 s cap)",
+             _BACKOFF, backoff),
+    Property("kubelet_phase_rules", _P, TRANSITION,
+             "a written phase is true of the runtime: Succeeded only when every app container "
+             "exited 0 and nothing runs, Failed only when nothing runs and something failed "
+             "or admission rejected the pod, Running only when every app container exists",
+             _PHASE, phase_rules),
+    Property("kubelet_rejected_pod_not_run", _P, INVARIANT,
+             "a pod the node's admission rejects never gets a sandbox", _ADMIT,
+             rejected_pod_not_run),
+)
+
+LIVENESS = (
+    Property("kubelet_deleted_pod_cleaned", _P, LEADS_TO,
+             "a deleted pod eventually has no container and no sandbox left, and is removed "
+             "from the apiserver", _DELETE, cleaned, trigger=deleted),
+    Property("kubelet_lease_renewed", _P, LEADS_TO,
+             "a stale node Lease is eventually renewed", _LEASE,
+             lambda m, s: not lease_stale(m, s), trigger=lease_stale),
+    Property("kubelet_sidecar_kept_running", _P, LEADS_TO,
+             "while app containers run, an exited sidecar is eventually running again",
+             _POLICY, _sidecar_up_or_done, trigger=_sidecar_down),
+)
+
+COVERS = (
+    Property("kubelet_cover_ready", _P, COVER, "the pod is written Ready", _READY,
+             lambda m, s: s[POD] is not None and s[POD][1]),
+    Property("kubelet_cover_restart", _P, COVER, "some container was restarted", _POLICY,
+             _some_restart),
+    Property("kubelet_cover_adopted", _P, COVER,
+             "after a kubelet restart the kubelet knows a running container it adopted",
+             _DUP, _adopted),
+    Property("kubelet_cover_unknown", _P, COVER,
+             "a runtime restart lost a container's state", _DUP,
+             lambda m, s: any(c[4] == UNKNOWN for c in s[RUNTIME][1])),
+    Property("kubelet_cover_removed", _P, COVER, "a deleted pod was removed", _DELETE,
+             lambda m, s: s[POD] is None),
+)
+
+CRASHLOOP_COVERS = (
+    Property("kubelet_cover_succeeded", _P, COVER, "the pod is written Succeeded", _PHASE,
+             lambda m, s: s[POD] is not None and s[POD][0] == "Succeeded"),
+    Property("kubelet_cover_crashloop", _P, COVER,
+             "a restart waited a doubled back-off (20 s)", _BACKOFF,
+             lambda m, s: any(x >= 20 for x in s[WORLD][SLEPT])),
+    Property("kubelet_cover_backoff_reset", _P, COVER,
+             "a container ran 10 minutes after a restart", _BACKOFF,
+             lambda m, s: s[WORLD][SPENT][2] > 0),
+)
+
+LEASE_COVERS = (
+    Property("kubelet_cover_stale_lease", _P, COVER, "the node Lease went stale", _LEASE,
+             lease_stale),
+)
+
+PROPERTIES = SAFETY + LIVENESS + COVERS
