@@ -234,6 +234,20 @@ def test_an_exit_code_lost_in_a_restart_is_a_divergence():
     assert replay(h.ops).violations
 
 
+def test_a_lost_container_may_turn_out_to_have_exited_by_itself():
+    h = H().run("S1").create("S1", "C1", exits=(3,), script="exit3", term=(143,))
+    h.call("StartContainer", "C1", container_id="C1")
+    h.add("restart", None, {}, "ok", {"down_seconds": 0.3}, process=-1)
+    h.cstatus("C1", "CONTAINER_UNKNOWN")                     # the restart lost it
+    h.call("StopContainer", "C1", container_id="C1", timeout=0)
+    h.cstatus("C1", "CONTAINER_EXITED", 3)                   # containerd: it had exited with 3
+    assert not replay(h.ops).violations
+    h.ops[-1] = H().cstatus("C1", "CONTAINER_EXITED", 4).ops[0]
+    h.ops[-1] = Operation(*[getattr(h.ops[-1], f) for f in ("process", "f", "key", "input", "output")],
+                          99, 100, "ok", len(h.ops) - 1)
+    assert replay(h.ops).violations                          # but not with a code it cannot give
+
+
 def test_coverage_refuses_a_run_that_did_nothing():
     res = check_coverage(H().call("Version", None, out={"version": "0.1.0"}).ops, ("kill",), 1)
     assert not res.ok
@@ -351,6 +365,12 @@ def test_existing_runtime_through_endpoint(tmp_path):
     from conformance.target.cri_suite import CriOptions, run_suite
 
     with LocalContainerd() as rt:
+        # without the run's image the endpoint is refused before the run (exit 3) …
+        subprocess.run(["ctr", "--address", rt.socket, "-n", "k8s.io", "images", "rm", cri_image.IMAGE],
+                       check=True, capture_output=True)
+        assert kubemc(["conform", "cri", "--endpoint", f"unix://{rt.socket}"]) == 3
+        # … and the helper the message names puts it back
+        assert cri_image.main([f"unix://{rt.socket}"]) == 0
         r = run_suite(CriOptions(endpoint=rt.socket, faults=(), time_limit=10, progress=False,
                                  min_calls=20, out=str(tmp_path)))
     assert r.passed, [v.message for v in r.violations]

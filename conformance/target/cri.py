@@ -475,9 +475,19 @@ def check_endpoint(path: str) -> str:
     c = CriClient(path)
     try:
         v = c.version(timeout=5)
+        try:
+            has_image = bool((pb.image_status(c.channel, cri_image.IMAGE, 10).get("image") or {}).get("id"))
+        except c._grpc.RpcError as exc:
+            raise MissingEnvironment(f"--endpoint unix://{path}: ImageStatus failed: "
+                                     f"{exc.details() or exc.code()}") from None
     except ConnectionError as exc:
         raise MissingEnvironment(f"--endpoint unix://{path}: does not answer the CRI v1 runtime "
                                  f"service ({exc})") from None
     finally:
         c.close()
+    if not has_image:
+        # without it every CreateContainer fails, and a run would prove nothing
+        raise MissingEnvironment(f"--endpoint unix://{path}: the image {cri_image.IMAGE} is missing; "
+                                 f"import it with `python3 -m conformance.target.cri_image "
+                                 f"unix://{path}` (containerd; it runs `ctr images import`)")
     return f"{v['runtime_name']} {v['runtime_version']} (CRI {v['runtime_api_version']})"

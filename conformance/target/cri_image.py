@@ -133,3 +133,26 @@ def import_image(address: str, path: str, namespace: str = "k8s.io", timeout: fl
                            "--all-platforms", path], capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"ctr images import: {(proc.stderr or proc.stdout).strip()}")
+
+
+def main(argv=None) -> int:
+    """``python3 -m conformance.target.cri_image unix:///PATH``: build the image
+    and import it into the containerd listening there (for ``--endpoint``)."""
+    import sys
+    import tempfile
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not args[0].startswith("unix:///"):
+        print("usage: python3 -m conformance.target.cri_image unix:///PATH/containerd.sock", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="kmc-cri-image-") as d:
+        path = os.path.join(d, "image.tar")
+        with open(path, "wb") as fh:
+            fh.write(archive())
+        import_image(args[0][len("unix://"):], path)
+    print(f"imported {IMAGE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -28,7 +28,7 @@ SERVICE = "runtime.v1.RuntimeService"
 
 F = descriptor_pb2.FieldDescriptorProto
 _SCALARS = {"string": F.TYPE_STRING, "bool": F.TYPE_BOOL, "int64": F.TYPE_INT64,
-            "int32": F.TYPE_INT32, "uint32": F.TYPE_UINT32}
+            "int32": F.TYPE_INT32, "uint32": F.TYPE_UINT32, "uint64": F.TYPE_UINT64}
 
 #: enums of api.proto: name -> [(value name, number)]
 ENUMS = {
@@ -109,6 +109,10 @@ MESSAGES = {
                         ("message", 11, "string", ""), ("labels", 12, "string", "map"),
                         ("annotations", 13, "string", "map"), ("log_path", 15, "string", "")],
     "ContainerStatusResponse": [("status", 1, "ContainerStatus", "")],
+    # the image service: only whether the run's image is there
+    "ImageStatusRequest": [("image", 1, "ImageSpec", ""), ("verbose", 2, "bool", "")],
+    "Image": [("id", 1, "string", ""), ("repo_tags", 2, "string", "repeated"), ("size", 4, "uint64", "")],
+    "ImageStatusResponse": [("image", 1, "Image", "")],
 }
 
 #: the runtime service's methods we call: name -> (request, response)
@@ -147,6 +151,9 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
     svc = fd.service.add(name="RuntimeService")
     for method, (req, resp) in METHODS.items():
         svc.method.add(name=method, input_type=f".{PACKAGE}.{req}", output_type=f".{PACKAGE}.{resp}")
+    img = fd.service.add(name="ImageService")
+    img.method.add(name="ImageStatus", input_type=f".{PACKAGE}.ImageStatusRequest",
+                   output_type=f".{PACKAGE}.ImageStatusResponse")
     return fd
 
 
@@ -177,6 +184,16 @@ def decode(method: str, which: str, data: bytes):
     """Parse the request (``which="request"``) or response bytes of ``method``."""
     req, resp = METHODS[method]
     return CLASSES[req if which == "request" else resp].FromString(data)
+
+
+def image_status(channel, image: str, timeout: float) -> dict:
+    """``ImageService.ImageStatus``: ``{"image": {...}}``, or no ``id`` when absent
+    (api.proto: "If the image is not present, returns a response with
+    ImageStatusResponse.Image set to nil")."""
+    call = channel.unary_unary("/runtime.v1.ImageService/ImageStatus",
+                               request_serializer=lambda msg: msg.SerializeToString(),
+                               response_deserializer=CLASSES["ImageStatusResponse"].FromString)
+    return to_dict(call(new("ImageStatusRequest", image={"image": image}), timeout=timeout))
 
 
 class RuntimeStub:

@@ -24,7 +24,9 @@ whether the run did any work.
       (:func:`model.cri.runtime.timed_out`); a runtime restart fault keeps
       the states with no container lost and with each single one lost
       (``RuntimeRestart``); a StopContainer with a grace period keeps every
-      exit code SIGTERM can give the script, and 137.
+      exit code SIGTERM can give the script, and 137 — and any stop, the
+      script's own codes (a container the runtime lost track of, UNKNOWN,
+      may have exited by itself meanwhile: the stop reveals its code).
 
     When no state is left, the call is a violation: the runtime answered
     what no sequence of allowed events explains. Its window is the history
@@ -180,7 +182,10 @@ def _model_requests(cand: Candidate, op: Operation, scripts: _Scripts) -> list[d
     if f == "StopContainer":
         cid = req.get("container_id")
         timeout = int(req.get("timeout", 0))
-        codes = {m.KILLED} if timeout == 0 else scripts.term.get(cid, {m.KILLED})
+        codes = {m.KILLED} if timeout == 0 else set(scripts.term.get(cid, {m.KILLED}))
+        # a container the runtime lost track of (UNKNOWN) may have exited by
+        # itself meanwhile: the stop then reveals the script's own code
+        codes |= scripts.death_codes(cid)
         return [{"container_id": cand.model_id("container", cid), "timeout": timeout, "exit_code": c}
                 for c in sorted(codes)]
     if f in ("StartContainer", "RemoveContainer", "ContainerStatus"):
