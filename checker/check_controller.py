@@ -39,7 +39,7 @@ HYPOTHESIS_BOUNDS = {"crashes": 3, "write_failures": 3, "resyncs": 2, "child_del
                      "max_objects": 8}
 #: A bound past these would make one state (max_objects) or the run too big.
 CEILINGS = {"crashes": 8, "write_failures": 8, "resyncs": 8, "child_deletions": 8,
-            "max_objects": 32, "edits": 16}
+            "max_objects": 32, "edits": 16, "world_changes": 8}
 
 _KIND = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
 
@@ -62,6 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="children the cluster starts with (a list of --owns dicts: left over "
                    "from an earlier version, or made by hand); default: CHILDREN in the "
                    "reconcile's module, if it has one, else none")
+    p.add_argument("--world", metavar="[MODULE:]FUNCTION",
+                   help="world(child) -> the versions other components (a kubelet, a user) may "
+                   "turn a child into, e.g. its status set to Failed; default: WORLD in the "
+                   "reconcile's module, if it has one, else none")
     p.add_argument("--invariant", action="append", default=[], metavar="[MODULE:]PRED",
                    help="a predicate PRED(desired, children) -> bool that must hold in every "
                    "state of the apiserver (repeatable; a bare name is looked up in the "
@@ -73,7 +77,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="explore", choices=["explore", "hypothesis"])
     p.add_argument("--bound", action="append", default=[], metavar="KEY=VALUE",
                    help="crashes, write_failures, resyncs, child_deletions, edits, "
-                   "max_objects (repeatable)")
+                   "world_changes (with a world), max_objects (repeatable)")
     p.add_argument("--max-states", type=_positive, metavar="N",
                    help="stop exploring after N distinct states (verdict: undecided, exit 4)")
     p.add_argument("--profile", choices=["ci", "deep"], help="hypothesis profile (default ci)")
@@ -96,6 +100,7 @@ def _positive(text: str) -> int:
 def check_controller(target: str, *, resource: str | None = None, owns: str | None = None,
                      invariants: Sequence[str] = (), desired: str | None = None,
                      children: str | None = None, goals: Sequence[str] = (),
+                     world: str | None = None,
                      bounds: dict | None = None, engine: str = "explore",
                      trace_dir: Path = Path("kubemc-traces"), max_states: int | None = None,
                      profile: str = "ci", seed: int | None = None,
@@ -104,7 +109,7 @@ def check_controller(target: str, *, resource: str | None = None, owns: str | No
     if engine not in ("explore", "hypothesis"):
         raise BadInput(f"unknown engine {engine!r} (known: explore, hypothesis)")
     model, resource, owns = user_model(target, resource, owns, invariants, desired, children,
-                                       goals)
+                                       goals, world)
     props = model.properties
     try:
         given = model.check_bounds(bounds or {})
@@ -112,7 +117,7 @@ def check_controller(target: str, *, resource: str | None = None, owns: str | No
                    else model.machine(**given))
         comp = Component(COMPONENT, "a user's reconcile function", (model,))
         command = _command(target, resource, owns, invariants, desired, children, goals,
-                           given, engine, profile, seed)
+                           world, given, engine, profile, seed)
         results: list = []
         with runner._unwritten_trace(results, comp):
             if engine == "explore":
@@ -128,8 +133,8 @@ def check_controller(target: str, *, resource: str | None = None, owns: str | No
 
 def user_model(target: str, resource: str | None, owns: str | None,
                invariants: Sequence[str], desired: str | None,
-               children: str | None = None,
-               goals: Sequence[str] = ()) -> tuple[Model, str, str]:
+               children: str | None = None, goals: Sequence[str] = (),
+               world: str | None = None) -> tuple[Model, str, str]:
     """The user's code loaded and checked, as a catalog Model whose machine
     runs it and whose properties are the built-in ones and the user's; with
     the two kinds, from the options or else the module's ``RESOURCE`` and
@@ -169,12 +174,19 @@ def user_model(target: str, resource: str | None, owns: str | None,
         raise BadInput(f"{', '.join(sorted(both))} is given as an invariant and as a goal: "
                        "one property, one kind")
     props = properties(checked, wanted)
+    others = None
+    if world is not None or hasattr(module, "WORLD"):
+        others = usercode.function(world or "WORLD", 1, "world(child) -> [child versions]",
+                                   module, module_label)[0]
     build = functools.partial(_build, reconcile, resource=resource, owns=owns,
-                              desired=versions, children=kids, label=label)
+                              desired=versions, children=kids, world=others, label=label)
     # room for what the controller creates beyond the children it starts with
     bounds = {**BOUNDS, "max_objects": max(BOUNDS["max_objects"], len(kids) + 4)}
+    deeper = dict(HYPOTHESIS_BOUNDS)
+    if others is not None:
+        bounds["world_changes"], deeper["world_changes"] = 1, 2
     return (Model(name=COMPONENT, build=build, bounds=bounds, properties=props,
-                  hypothesis_bounds=HYPOTHESIS_BOUNDS, ceilings=CEILINGS), resource, owns)
+                  hypothesis_bounds=deeper, ceilings=CEILINGS), resource, owns)
 
 
 def _kind(option: str, kind) -> str:
@@ -238,8 +250,8 @@ def _value(spec: str | None, module, module_label: str, default: str, option: st
     return value
 
 
-def _command(target, resource, owns, invariants, desired, children, goals, bounds, engine,
-             profile, seed) -> str:
+def _command(target, resource, owns, invariants, desired, children, goals, world, bounds,
+             engine, profile, seed) -> str:
     words = ["kubemc", "check-controller", target, "--resource", resource, "--owns", owns]
     for spec in invariants:
         words += ["--invariant", spec]
@@ -249,6 +261,8 @@ def _command(target, resource, owns, invariants, desired, children, goals, bound
         words += ["--desired", desired]
     if children:
         words += ["--children", children]
+    if world:
+        words += ["--world", world]
     for key, value in bounds.items():
         words += ["--bound", f"{key}={value}"]
     words += ["--engine", engine]
@@ -282,6 +296,7 @@ def run(args) -> int:
         result = check_controller(args.target, resource=args.resource, owns=args.owns,
                                   invariants=args.invariant, desired=args.desired,
                                   children=args.children, goals=args.goal,
+                                  world=args.world,
                                   bounds=bounds, engine=args.engine, trace_dir=trace_dir,
                                   max_states=args.max_states, profile=args.profile or "ci",
                                   seed=args.seed, progress=line.update)
@@ -303,7 +318,7 @@ def _replay(args) -> int:
         raise BadInput("--replay takes its bounds from the trace: drop --bound, --seed, "
                        "--profile and --max-states")
     model, _, _ = user_model(args.target, args.resource, args.owns, args.invariant,
-                             args.desired, args.children, args.goal)
+                             args.desired, args.children, args.goal, args.world)
     result = replay(model, args.replay)
     if args.json:
         print(json.dumps({"reproduced": result.reproduced, "message": result.message,

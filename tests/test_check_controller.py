@@ -609,3 +609,74 @@ def test_the_examples_goal_has_teeth(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 1 and "VIOLATED pods_match_the_config_map" in out
     assert "no system step is enabled and the goal is not met" in out
+
+
+FAILING_PODS = '''
+from model.controllers.requests import Create, Delete
+RESOURCE, OWNS = "ConfigMap", "Pod"
+DESIRED = [{"metadata": {"name": "web"}, "data": {"replicas": "1"}}]
+GOALS = ["one_healthy_pod"]
+
+def failed(pod):
+    return pod.get("status", {}).get("phase") == "Failed"
+
+def WORLD(pod):
+    """The kubelet: a pod that runs may fail."""
+    return [] if failed(pod) else [{**pod, "status": {"phase": "Failed"}}]
+
+def one_healthy_pod(config_map, pods):
+    """Exactly one pod, and it has not failed."""
+    return len(pods) == 1 and not failed(pods[0])
+'''
+
+
+def test_a_world_function_lets_children_change_under_the_controller(tmp_path, capsys):
+    """Other components write children too (a kubelet marks a pod Failed):
+    a controller that replaces failed pods reaches its goal, one that
+    ignores them settles with a failed pod — a lasso whose stem shows the
+    ChildChanged step."""
+    replaces = module(tmp_path, FAILING_PODS + '''
+def reconcile(config_map, pods):
+    if not pods:
+        return [Create({"metadata": {"name": "web-0"}, "spec": {}})]
+    return [Delete(p["metadata"]["name"]) for p in pods if failed(p)]
+''', "replaces.py")
+    rc = main(["check-controller", f"{replaces}:reconcile", "--quiet", "--json",
+               "--trace-dir", str(tmp_path / "t")])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0 and result["figures"]["bounds"]["world_changes"] == 1, result
+    ignores = module(tmp_path, FAILING_PODS + '''
+def reconcile(config_map, pods):
+    if not pods:
+        return [Create({"metadata": {"name": "web-0"}, "spec": {}})]
+    return []
+''', "ignores.py")
+    rc = main(["check-controller", f"{ignores}:reconcile", "--quiet",
+               "--trace-dir", str(tmp_path / "u")])
+    assert rc == 1 and "VIOLATED one_healthy_pod" in capsys.readouterr().out
+    (trace,) = (tmp_path / "u").iterdir()
+    assert main(["trace", "show", str(trace)]) == 0
+    shown = capsys.readouterr().out
+    assert "ChildChanged(web-0, 0)" in shown and '"status": {"phase": "Failed"}' in shown
+    rc, out, err = cli(capsys, f"{ignores}:reconcile", "--replay", str(trace))
+    assert rc == 1, out + err
+    # without a world there is no such bound
+    rc, out, err = cli(capsys, f"{OK}:reconcile", "--bound", "world_changes=1")
+    assert rc == 2 and "has no bound 'world_changes'" in err
+
+
+@pytest.mark.parametrize("world, message", [
+    ("def WORLD(pod):\n    return {'status': {}}\n", "returned dict; expected a list"),
+    ("def WORLD(pod):\n    return [{'metadata': {'name': 'other'}}]\n",
+     "names 'other': another component changes a child, it does not rename it"),
+    ("def WORLD(pod):\n    return [pod['nope']]\n", "raised KeyError"),
+    ("def WORLD(pod, extra):\n    return []\n", "must take 1 arguments"),
+    ("WORLD = 3\n", "is not a function world(child)"),
+])
+def test_a_broken_world_is_one_line(tmp_path, capsys, world, message):
+    path = module(tmp_path, HEADER + world + '''
+def reconcile(cm, pods):
+    return [] if pods else [Create({"metadata": {"name": "web-0"}})]
+''')
+    rc, out, err = cli(capsys, f"{path}:reconcile", "--trace-dir", str(tmp_path / "t"))
+    assert rc == 2 and message in err and err.count("\n") == 1, out + err

@@ -7,8 +7,10 @@ manager would: on what a lagging informer cache holds, from a deduplicating
 work queue, sending the requests one at a time to an apiserver that answers
 409 and 404, while the controller may crash and restart between any two
 requests, a write may fail transiently, the cache may be resynced, a user
-edits the desired object through its listed versions, and someone else
-deletes a child. Every interleaving of those is explored by the engines.
+edits the desired object through its listed versions, someone else deletes
+a child, and — when the user gives a ``world`` function — other components
+change children (a kubelet marking a pod Failed). Every interleaving of
+those is explored by the engines.
 
 One desired object: it is the ``--resource`` object named in the versions
 the user lists, and every ``--owns`` object is its child (in a cluster they
@@ -31,8 +33,8 @@ reports the shortest way there as a trace. Garbage returned instead of
 requests is bad input: :class:`BadReconcile`, one line.
 
 State: the loop's, with ``memory`` either ``()`` or ``("raised", text)``;
-``spent`` counts edits (which version of the desired object is current)
-and deleted children after the loop's own budgets.
+``spent`` counts edits (which version of the desired object is current),
+deleted children and the world's changes after the loop's own budgets.
 """
 
 from __future__ import annotations
@@ -129,8 +131,9 @@ class UserController(ControllerLoop):
     """The user's reconcile function on the watch loop; see the module text."""
 
     name = "check-controller"
-    tags = {**ControllerLoop.tags, "Edit": ENVIRONMENT, "DeleteChild": FAULT}
-    world_budgets = ("edits", "child_deletions")
+    tags = {**ControllerLoop.tags, "Edit": ENVIRONMENT, "DeleteChild": FAULT,
+            "ChildChanged": ENVIRONMENT}
+    world_budgets = ("edits", "child_deletions", "world_changes")
     rare = ControllerLoop.rare | {"DeleteChild"}
     mutants: Mapping = {}
 
@@ -138,6 +141,7 @@ class UserController(ControllerLoop):
                  children: Any = (), label: str = "reconcile", crashes: int = 1,
                  write_failures: int = 1,
                  resyncs: int = 0, edits: int | None = None, child_deletions: int = 1,
+                 world: Callable | None = None, world_changes: int = 0,
                  max_objects: int = 6, mutant: str | None = None):
         if resource == owns:
             raise BadReconcile(f"--resource and --owns are both {resource}: a controller "
@@ -154,8 +158,10 @@ class UserController(ControllerLoop):
                                "objects the cluster starts with")
         super().__init__(crashes=crashes, write_failures=write_failures, resyncs=resyncs,
                          max_objects=max_objects, mutant=mutant, edits=edits,
-                         child_deletions=child_deletions)
+                         child_deletions=child_deletions, world_changes=world_changes)
         self.children = kids
+        self.world = world
+        self._world_answers: dict = {}
         self.user = reconcile
         self.label = label
         self.primary = resource
@@ -201,6 +207,42 @@ class UserController(ControllerLoop):
         except BadRequest as exc:
             raise BadReconcile(f"{self.label} {exc} (handed {self.primary}/{self.key[1]} "
                                f"and {len(kids)} {self.owns} object(s))") from None
+
+    def changes(self, name: str, rv: int, value) -> tuple:
+        """The versions the user's ``world`` function says other components
+        may turn child ``name`` into (deterministic, as reconcile must be)."""
+        memo = (name, rv, value)
+        known = self._world_answers.get(memo)
+        if known is None:
+            first, second = self._world_call(memo), self._world_call(memo)
+            if first != second:
+                raise BadReconcile(f"the world function is not deterministic: handed "
+                                   f"{self.owns}/{name} twice, it answered differently")
+            known = self._world_answers[memo] = first
+        return known
+
+    def _world_call(self, memo) -> tuple:
+        name, rv, value = memo
+        where = f"world({self.owns}/{name})"
+        try:
+            result = self.world(as_object(self.owns, name, rv, value))
+        except Exception as exc:
+            raise BadReconcile(f"{where} raised {_raised(exc)}") from None
+        if isinstance(result, (str, bytes, Mapping)) or not isinstance(result, (list, tuple)):
+            raise BadReconcile(f"{where} returned {type(result).__name__}; expected a list of "
+                               f"the {self.owns} versions other components may write")
+        out = []
+        for i, obj in enumerate(result):
+            if isinstance(obj, Mapping) and isinstance(obj.get("metadata"), Mapping) \
+                    and "name" not in obj["metadata"]:
+                obj = {**obj, "metadata": {**obj["metadata"], "name": name}}
+            got, content = _content(obj, self.owns, f"{where} version {i}")
+            if got != name:
+                raise BadReconcile(f"{where} version {i} names {got!r}: another component "
+                                   "changes a child, it does not rename it")
+            if content != value and content not in out:
+                out.append(content)
+        return tuple(out)
 
     def wants_nothing(self, state) -> bool:
         """The user's function, handed the server's objects, asks for no
@@ -260,6 +302,11 @@ class UserController(ControllerLoop):
         if self.budget_left(state, "child_deletions"):
             for key, _ in self.objects(state).of_kind(self.owns):
                 yield Step("DeleteChild", (key[1],))
+        if self.world is not None and self.budget_left(state, "world_changes"):
+            server = self.objects(state)
+            for key, value in server.of_kind(self.owns):
+                for i in range(len(self.changes(key[1], server.rv(key), value))):
+                    yield Step("ChildChanged", (key[1], i))
 
     def world_apply(self, state, step):
         server = self.objects(state)
@@ -279,7 +326,24 @@ class UserController(ControllerLoop):
             if key is None or key not in server or not self.budget_left(state, "child_deletions"):
                 return None
             return self.server_write(self.spend(state, "child_deletions"), key, None)
+        if step.name == "ChildChanged":
+            if len(step.params) != 2 or self.world is None \
+                    or not self.budget_left(state, "world_changes"):
+                return None
+            key, i = (self.owns, step.params[0]), step.params[1]
+            if key not in server or not isinstance(i, int):
+                return None
+            versions = self.changes(key[1], server.rv(key), server[key])
+            if not 0 <= i < len(versions):
+                return None
+            return self.server_write(self.spend(state, "world_changes"), key, versions[i])
         return None
+
+    def config(self):
+        config = super().config()
+        if self.world is None:  # no world function: the budget means nothing
+            config.pop("world_changes")
+        return config
 
     # -- display ---------------------------------------------------------------------------
     def view(self, state):
