@@ -40,7 +40,8 @@ def conform_cni(progress: Callable[[str], None] = print) -> dict:
     from conformance.history import Recorder
     from conformance.target import cni_conf
     from conformance.target.cni_exec import Executor
-    from conformance.target.cni_netns import Topology, entered, new_run_id, ns_path, require_environment
+    from conformance.target.cni_netns import (TMP_PREFIX, Topology, entered, hold_run_lock,
+                                              new_run_id, ns_path, require_environment)
     from conformance.target.cni_suite import SuiteOptions, run_suite
     from model.network import addr
 
@@ -48,8 +49,10 @@ def conform_cni(progress: Callable[[str], None] = print) -> dict:
     conflist = cni_conf.default_conflist()
     dirs = cni_conf.search_path()
     cni_conf.resolve(conflist, dirs, explicit=False)
-    tmp = tempfile.mkdtemp(prefix="kubemc-cni-bench-")
-    topo = Topology(new_run_id())
+    run_id = new_run_id()
+    lock = hold_run_lock(run_id)        # a live run: no concurrent run reaps its namespaces
+    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{run_id}-")
+    topo = Topology(run_id)
     raw_best = runner_best = float("inf")
     try:
         topo.build_nodes(["192.168.0.10"], 24, [[]])
@@ -90,6 +93,7 @@ def conform_cni(progress: Callable[[str], None] = print) -> dict:
     finally:
         topo.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        lock.close()
     progress("a whole default run: 3 nodes, 12 pods, probes and checks")
     r = run_suite(SuiteOptions(progress=False))
     if not r.passed:

@@ -26,7 +26,8 @@ are made in pod namespaces from the runner's own process.
 
 Leftovers: a run holds an abstract Unix socket ``kcni-run-<id>`` while it
 lives; namespaces of a prefix whose lock can be taken belong to a dead
-(SIGKILLed) run and are removed by the next run (:func:`reap_leftovers`).
+(SIGKILLed) run and are removed by the next run, with its store directory
+(:func:`reap_leftovers`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ import contextlib
 import ctypes
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 
 from checker.errors import MissingEnvironment
@@ -75,7 +78,7 @@ def _setns(fd: int) -> None:
 def entered(path: str):
     """Run the block with this thread in the network namespace at ``path``;
     always back in the thread's own namespace afterwards."""
-    home = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         target = os.open(path, os.O_RDONLY)
         try:
@@ -136,15 +139,25 @@ def _dead(run_id: str) -> bool:
         sock.close()
 
 
+TMP_PREFIX = "kubemc-cni-"
+TMP_RE = re.compile(r"^kubemc-cni-([0-9a-f]{6})-")
+
+
 def reap_leftovers() -> list[str]:
-    """Remove the namespaces of runs that died without cleaning up; return
-    what was removed (the report lists it)."""
+    """Remove the namespaces and store directories of runs that died without
+    cleaning up (SIGKILL); return what was removed (the report lists it)."""
     removed = []
     for name in list_netns():
         m = PREFIX_RE.match(name)
         if m and _dead(m.group(1)):
             if ip("netns", "del", name, check=False).returncode == 0:
                 removed.append(f"netns {name}")
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        m = TMP_RE.match(name)
+        if m and _dead(m.group(1)) and os.path.isdir(os.path.join(tmp, name)):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+            removed.append(f"directory {name} in the temporary directory")
     return removed
 
 
@@ -210,9 +223,14 @@ class Topology:
                 self.created.remove(name)
 
     def close(self) -> list[str]:
+        """Call once no process of the run is left (an ``ip netns add`` that a
+        signal interrupted inside ``Popen`` would otherwise create its
+        namespace after this ran): deletes what was recorded and anything
+        else carrying the run's prefix."""
         problems = []
         with self._lock:
             names = list(reversed(self.created))
+        names += [n for n in list_netns() if n.startswith(f"{self.prefix}-") and n not in names]
         for name in names:
             r = ip("netns", "del", name, check=False) if name in list_netns() else None
             if r is not None and r.returncode != 0 and name in list_netns():

@@ -33,8 +33,9 @@ from conformance.history import Recorder
 from conformance.report.outputs import check_out_dir, create_exclusive, make_out_dir
 from conformance.target import cni_conf
 from conformance.target.cni_exec import Attempt, Executor
-from conformance.target.cni_netns import (Topology, hold_run_lock, links, list_netns, new_run_id,
-                                          ns_path, reap_leftovers, require_environment, ip)
+from conformance.target.cni_netns import (TMP_PREFIX, Topology, hold_run_lock, ip, links,
+                                          list_netns, new_run_id, ns_path, reap_leftovers,
+                                          require_environment)
 from conformance.target.cni_probe import PORT, Probe, Prober
 from conformance.target.proctree import ProcessTree
 from conformance.target.signals import signals_raise
@@ -421,7 +422,7 @@ def run_suite(opts: SuiteOptions) -> RunResult:
     t0 = time.monotonic()
     try:
         result.problems.extend(f"removed a dead run's {x}" for x in reap_leftovers())
-        tmp = tempfile.mkdtemp(prefix=f"kubemc-cni-{run_id}-")
+        tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{run_id}-")
         with ProcessTree() as tree, signals_raise():
             try:
                 run = _Run(opts, conflist, dirs, run_id, tmp, recorder, say)
@@ -453,11 +454,13 @@ def run_suite(opts: SuiteOptions) -> RunResult:
                 else:
                     result.complete = True
             finally:
-                if run is not None:
-                    result.problems.extend(f"cleanup: {p}" for p in run.close())
+                # processes first: a plugin or an `ip` that a signal orphaned inside
+                # Popen could otherwise create a link or namespace after the cleanup
                 left = tree.kill_all()
                 if left:
-                    result.problems.append(f"cleanup: killed plugin processes {left}")
+                    result.problems.append(f"cleanup: processes that would not die {left}")
+                if run is not None:
+                    result.problems.extend(f"cleanup: {p}" for p in run.close())
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
