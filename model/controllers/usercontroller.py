@@ -371,7 +371,8 @@ class UserController(ControllerLoop):
             "queue": [f"{k[0]}/{k[1]}" for k in state[QUEUE]],
             "requests": _pending(state[INFLIGHT][1] if state[INFLIGHT] else (), server),
             "raised": memory[1] if memory else "",
-            "spent": dict(zip(self.budget_names, state[SPENT])),
+            "spent": {k: n for k, n in zip(self.budget_names, state[SPENT])
+                      if k != "world_changes" or self.world is not None},
         }
 
 
