@@ -114,6 +114,9 @@ class ModelFailed(Exception):
 
 
 class ModelItem(pytest.Item):
+    """One (component, model, engine): runs ``checker.api.check`` and fails
+    unless every property holds (module docstring: why undecided fails)."""
+
     def __init__(self, *, case: api.Case, options: Options, **kwargs):
         super().__init__(**kwargs)
         self.case, self.options = case, options

@@ -150,14 +150,14 @@ def test_the_api_examples_of_the_docs_pass_as_written(project):
 
 
 def test_assert_holds_on_a_mutant_fails_with_the_trace_steps(project):
-    project.makepyfile(test_api="""
+    project.makepyfile(test_sample_api="""
         from checker import api
 
         def test_a_mutant_fails_assert_holds(tmp_path):
             api.assert_holds("store", "mvcc", mutant="put_keeps_mod_revision",
                              trace_dir=tmp_path)
     """)
-    result = project.runpytest("-p", "no:kubemc", "test_api.py", "-ra")
+    result = project.runpytest("-p", "no:kubemc", "test_sample_api.py", "-ra")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*KubemcAssertionError: store/mvcc [[]explore[]] mutant put_keeps_mod_revision: "
@@ -165,7 +165,7 @@ def test_assert_holds_on_a_mutant_fails_with_the_trace_steps(project):
         "*Step 2: Put(a, *)",
         "*replay: kubemc trace replay *mvcc-mod_revision_is_write_revision-explore-"
         "put_keeps_mod_revision.itf.json",
-        "FAILED test_api.py::test_a_mutant_fails_assert_holds*",
+        "FAILED test_sample_api.py::test_a_mutant_fails_assert_holds*",
     ])
 
 
