@@ -105,6 +105,33 @@ def test_ptp_passes_too(tmp_path):
 
 
 @pytest.mark.timeout(120)
+def test_a_chained_list_runs_as_section_3_says(tmp_path):
+    """bridge, tuning and portmap chained: ADD in order with each result as the next plugin's
+    prevResult, DEL in reverse with the final ADD result, capabilities removed."""
+    from conformance.history import read_jsonl
+    conf = tmp_path / "chain.conflist"
+    conf.write_text(json.dumps({"cniVersion": "1.0.0", "name": "chain", "plugins": [
+        {"type": "bridge", "bridge": "cni0", "isGateway": True,
+         "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}]}},
+        {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "0"}},
+        {"type": "portmap", "capabilities": {"portMappings": True}}]}))
+    r = run_suite(SuiteOptions(conf=str(conf), nodes=2, pods=4, out=str(tmp_path / "out"),
+                               progress=False))
+    assert r.passed, [v.message for v in r.violations][:3]
+    events = [e for e in read_jsonl(r.history_path) if e.type == "ok"]
+    add = next(e.value for e in events if e.f == "ADD")
+    assert [c["plugin"] for c in add["calls"]] == ["bridge", "tuning", "portmap"]
+    for before, after in zip(add["calls"], add["calls"][1:]):
+        assert after["stdin"]["prevResult"] == json.loads(before["stdout"])
+    assert "prevResult" not in add["calls"][0]["stdin"]
+    assert all("capabilities" not in c["stdin"] for c in add["calls"])
+    assert add["result"] == json.loads(add["calls"][-1]["stdout"])
+    dele = next(e.value for e in events if e.f == "DEL" and e.value["calls"][0]["stdin"].get("prevResult"))
+    assert [c["plugin"] for c in dele["calls"]] == ["portmap", "tuning", "bridge"]
+    assert not _ours(r.run_id)
+
+
+@pytest.mark.timeout(120)
 def test_bridge_ipmasq_across_nodes_fails_no_nat_with_real_packets(tmp_path):
     conf = tmp_path / "masq.conflist"
     conf.write_text(json.dumps({"cniVersion": "1.0.0", "name": "masq", "plugins": [
