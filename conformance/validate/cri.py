@@ -418,36 +418,45 @@ def _expected(cands, op: Operation, scripts: _Scripts) -> list:
     return seen[:4]
 
 
-def _objects(op: Operation, ops: list[Operation]) -> tuple[set, set]:
-    """The sandbox and container ids (real) the operation concerns, closed
-    over sandbox membership."""
+def _objects(op: Operation, ops: list[Operation], focus: set | None = None) -> set:
+    """The real ids of the objects the operation's answer depends on in the
+    model: a container and its sandbox; a sandbox; for CreateContainer the
+    sandbox and its containers (names are reserved per sandbox); for
+    RunPodSandbox the sandboxes with the same pod uid; for a list, the
+    ``focus`` (the objects whose listing differs) or else every listed one."""
     req = op.input or {}
-    sandboxes, containers = set(), set()
     owner = {}
     for o in ops:
         if o.f == "CreateContainer" and o.status == "ok" and isinstance(o.output, dict):
             owner[o.output.get("container_id")] = (o.input or {}).get("pod_sandbox_id")
-    if "pod_sandbox_id" in req:
-        sandboxes.add(req["pod_sandbox_id"])
-    if "container_id" in req:
-        containers.add(req["container_id"])
-        if req["container_id"] in owner:
-            sandboxes.add(owner[req["container_id"]])
-    if op.f in ("ListPodSandbox", "ListContainers") and isinstance(op.output, dict):
-        for item in op.output.get("items", []) + op.output.get("containers", []):
-            containers.add(item.get("id")) if op.f == "ListContainers" else sandboxes.add(item.get("id"))
-            if item.get("pod_sandbox_id"):
-                sandboxes.add(item["pod_sandbox_id"])
-    containers |= {c for c, s in owner.items() if s in sandboxes}
-    return sandboxes, containers
+    ids: set = set()
+    if op.f == "CreateContainer":
+        ids.add(req.get("pod_sandbox_id"))
+        ids |= {c for c, s in owner.items() if s == req.get("pod_sandbox_id")}
+    elif op.f == "RunPodSandbox":
+        uid = ((req.get("config") or {}).get("metadata") or {}).get("uid")
+        ids |= {(o.output or {}).get("pod_sandbox_id") for o in ops
+                if o.f == "RunPodSandbox" and o.status == "ok"
+                and (((o.input or {}).get("config") or {}).get("metadata") or {}).get("uid") == uid}
+    elif "container_id" in req:
+        ids |= {req["container_id"], owner.get(req["container_id"])}
+    elif "pod_sandbox_id" in req:
+        ids.add(req["pod_sandbox_id"])
+    elif op.f in ("ListPodSandbox", "ListContainers"):
+        listed = {i.get("id") for i in (op.output or {}).get("items", []) +
+                  (op.output or {}).get("containers", [])} if isinstance(op.output, dict) else set()
+        ids |= focus if focus else listed
+        ids |= {owner.get(i) for i in list(ids)}
+    ids.discard(None)
+    return ids
 
 
-def window(ops: list[Operation], pos: int) -> list[Operation]:
-    """The failing call and every earlier operation on the objects it
-    concerns (their sandbox and its containers), with every fault in between."""
+def window(ops: list[Operation], pos: int, focus: set | None = None) -> list[Operation]:
+    """The failing call and every earlier operation on the objects its answer
+    depends on (:func:`_objects`), from the first of them, with the faults
+    that could touch them (runtime restarts, kills of those containers)."""
     bad = ops[pos]
-    sandboxes, containers = _objects(bad, ops[: pos + 1])
-    ids = sandboxes | containers
+    ids = _objects(bad, ops[: pos + 1], focus)
     first = next((i for i, o in enumerate(ops[:pos]) if _touches(o, ids)), pos)
     out = []
     for o in ops[first: pos + 1]:
@@ -458,9 +467,30 @@ def window(ops: list[Operation], pos: int) -> list[Operation]:
     return out
 
 
+def _list_focus(cands, op: Operation) -> set:
+    """For a list the model cannot explain: the real ids whose listing differs
+    from the model's (one candidate's view), or nothing when it cannot tell."""
+    if not cands or op.status != "ok" or not isinstance(op.output, dict):
+        return set()
+    cand = min(cands, key=repr)
+    kind, field = ("sandbox", "items") if op.f == "ListPodSandbox" else ("container", "containers")
+    real_of = cand.real_ids(kind)
+    shown = {i.get("id"): i.get("state") for i in op.output.get(field, [])}
+    state_pos = 3 if kind == "sandbox" else 4
+    model = {real_of.get(x[0]): x[state_pos] for x in cand.state[0 if kind == "sandbox" else 1]
+             if x[0] in real_of}
+    flt = (op.input or {}).get("filter") or {}
+    want = (flt.get("state") or {}).get("state")
+    diff = {i for i in set(shown) | set(model)
+            if shown.get(i) != model.get(i) and not (i not in shown and want and model.get(i) != want)}
+    return diff
+
+
 def _touches(o: Operation, ids: set) -> bool:
     req = o.input if isinstance(o.input, dict) else {}
     out = o.output if isinstance(o.output, dict) else {}
+    if o.f == "CreateContainer":          # the creation of one of the objects, not of a sibling
+        return out.get("container_id") in ids
     return bool({req.get("pod_sandbox_id"), req.get("container_id"), out.get("pod_sandbox_id"),
                  out.get("container_id"), o.key} & ids)
 
@@ -503,7 +533,7 @@ def _violation(ops, pos, cands, scripts, strict, trail=None) -> Violation:
             f"{' or '.join(expected) or 'nothing'} here")
     if op.f == "StopPodSandbox" and strict and _is_stop_removed(cands, op):
         what += f" (the divergence {DIVERGENCE_STOP_REMOVED}, refused under --strict)"
-    win = tuple(window(ops, pos))
+    win = tuple(window(ops, pos, _list_focus(cands, op) if "List" in op.f else None))
     model_view = {o.index: render(trail[o.index]) for o in win if trail and o.index in trail}
     if cands:
         model_view[op.index] = render(min(cands, key=repr))    # before the call no state explains
