@@ -33,6 +33,9 @@ from checker.errors import BadInput, KubemcError
 from checker.itf import writable_directory
 from checker.run import parse_bound
 
+#: the figures of ``kubemc check``'s rows an item records in the JUnit report
+FIGURES = ("distinct_states", "transitions", "examples")
+
 MARKER = ("kubemc(component, model, engine, mutant): a model of kubemc checked by "
           "`pytest --kubemc` (select with -m \"kubemc(engine='explore')\")")
 
@@ -137,6 +140,10 @@ class ModelItem(pytest.Item):
                             max_states=o.max_states if case.engine == "explore" else None,
                             profile=o.profile or "ci", seed=o.seed)
         self.user_properties.append(("kubemc.verdict", verdict.verdict))
+        for key in FIGURES:  # what the run covered, for a CI dashboard
+            figures = [r.figures[key] for r in verdict.rows if key in r.figures]
+            if figures:
+                self.user_properties.append((f"kubemc.{key}", str(sum(figures))))
         if verdict.trace_path is not None:
             self.user_properties.append(("kubemc.trace", str(verdict.trace_path)))
         if not verdict.holds:

@@ -73,6 +73,7 @@ def test_store_models_run_beside_the_users_tests_with_xdist_and_junit(project):
     props = {p.get("name"): p.get("value")
              for p in cases["kubemc.store", "mvcc[explore]"].iter("property")}
     assert props["kubemc.verdict"] == "holds"
+    assert int(props["kubemc.distinct_states"]) == 4302  # mvcc's default bounds (README)
     assert set(props["kubemc.properties"].split(",")) == set(api.properties("store", "mvcc"))
 
 
