@@ -271,6 +271,13 @@ def test_bad_arguments_are_one_line(argv, code, words, capsys):
     assert words in err and "Traceback" not in err
 
 
+def test_a_local_runtime_without_root_is_a_missing_environment(monkeypatch, capsys):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert kubemc(["conform", "cri", "--time-limit", "1"]) == 3
+    err = capsys.readouterr().err
+    assert "needs root" in err and "--endpoint" in err and "Traceback" not in err
+
+
 # --- against a real containerd ------------------------------------------------------------------
 
 
