@@ -243,5 +243,8 @@ def summary(target: str, r: runner.Result) -> str:
         lines.append(f"{head}: holds — {figures}")
     else:
         lines.append(f"{head}: {r.verdict.upper()} — {figures}; {r.detail}")
+        if "outside the bounds" in r.detail:
+            lines.append("  the cluster grew past max_objects: a controller that keeps creating, "
+                         "or bounds too tight (--bound max_objects=N)")
     lines.append(f"  bounds: {bounds}")
     return "\n".join(lines)

@@ -110,7 +110,8 @@ def function(spec: str, arity: int, signature: str, default_module: ModuleType |
     try:
         inspect.signature(fn).bind(*([None] * arity))
     except TypeError:
-        raise BadInput(f"{label} must take {arity} arguments, {signature}; it is "
+        raise BadInput(f"{label} must take {arity} argument{'s' if arity != 1 else ''}, "
+                       f"{signature}; it is "
                        f"{name}{_signature(fn)}") from None
     except ValueError:
         pass  # a builtin without a signature: it will say so when called

@@ -670,7 +670,7 @@ def reconcile(config_map, pods):
     ("def WORLD(pod):\n    return [{'metadata': {'name': 'other'}}]\n",
      "names 'other': another component changes a child, it does not rename it"),
     ("def WORLD(pod):\n    return [pod['nope']]\n", "raised KeyError"),
-    ("def WORLD(pod, extra):\n    return []\n", "must take 1 arguments"),
+    ("def WORLD(pod, extra):\n    return []\n", "must take 1 argument,"),
     ("WORLD = 3\n", "is not a function world(child)"),
 ])
 def test_a_broken_world_is_one_line(tmp_path, capsys, world, message):
@@ -680,3 +680,15 @@ def reconcile(cm, pods):
 ''')
     rc, out, err = cli(capsys, f"{path}:reconcile", "--trace-dir", str(tmp_path / "t"))
     assert rc == 2 and message in err and err.count("\n") == 1, out + err
+
+
+def test_a_controller_that_keeps_creating_is_undecided_not_passed(tmp_path, capsys):
+    path = module(tmp_path, HEADER + """
+def reconcile(cm, pods):
+    return [Create({"metadata": {"generateName": "p-"}})]   # one more, every time
+""")
+    rc, out, err = cli(capsys, f"{path}:reconcile", "--bound", "crashes=0", "--bound",
+                       "write_failures=0", "--bound", "child_deletions=0", "--bound", "edits=0",
+                       "--trace-dir", str(tmp_path / "t"))
+    assert rc == 4, out + err
+    assert "UNDECIDED" in out and "the cluster grew past max_objects" in out
