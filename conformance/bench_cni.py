@@ -13,8 +13,9 @@ each, the real bridge + host-local plugins):
   and link snapshots the checks read are left out (they are per phase, not
   per call).
 
-Rounds alternate raw and runner and the best round of each is kept, so a
-busy machine slows both alike. Then one whole default run (3 nodes, 12
+Both give DEL the ADD's result as ``prevResult``. Rounds alternate which of
+the two goes first, and the best round of each is kept, so a busy machine
+and warm-up favour neither. Then one whole default run (3 nodes, 12
 pods, probes, checks) gives the end-to-end rate. Peak memory: the largest
 resident set of this process, the runner (``ru_maxrss``). A plugin's own
 memory is not reported: ``RUSAGE_CHILDREN`` also counts the runner's pages
@@ -33,7 +34,7 @@ import time
 from collections.abc import Callable
 
 PAIRS = 20
-ROUNDS = 3
+ROUNDS = 4
 
 
 def conform_cni(progress: Callable[[str], None] = print) -> dict:
@@ -60,19 +61,25 @@ def conform_cni(progress: Callable[[str], None] = print) -> dict:
         node = ns_path(topo.node_name(0))
         ex = Executor(conf, dirs, node)
         bridge = ex.find("bridge")
-        for rnd in range(ROUNDS):
+        base = ex.derive(conf["plugins"][0], None)
+
+        def raw_round(rnd: int) -> float:
             pods = [(f"bench{rnd}r{i}", topo.add_pod(f"r{rnd}x{i}")) for i in range(PAIRS)]
-            stdin = json.dumps(ex.derive(conf["plugins"][0], None)).encode()
             t = time.perf_counter()
             with entered(node):
                 for cid, path in pods:
+                    prev = None
                     for cmd in ("ADD", "DEL"):
                         env = {"CNI_COMMAND": cmd, "CNI_CONTAINERID": cid, "CNI_NETNS": path,
                                "CNI_IFNAME": "eth0", "CNI_PATH": os.pathsep.join(dirs),
                                "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin")}
-                        subprocess.run([bridge], input=stdin, env=env, capture_output=True,
-                                       check=True)
-            raw = time.perf_counter() - t
+                        stdin = dict(base, prevResult=prev) if prev else base
+                        out = subprocess.run([bridge], input=json.dumps(stdin).encode(), env=env,
+                                             capture_output=True, check=True).stdout
+                        prev = json.loads(out) if cmd == "ADD" else None
+            return time.perf_counter() - t
+
+        def runner_round(rnd: int) -> float:
             pods = [(f"bench{rnd}w{i}", topo.add_pod(f"w{rnd}x{i}")) for i in range(PAIRS)]
             rec = Recorder()
             t = time.perf_counter()
@@ -86,7 +93,14 @@ def conform_cni(progress: Callable[[str], None] = print) -> dict:
                 if not (a.ok and d.ok):
                     raise RuntimeError(f"the bridge plugin failed in the benchmark: {a.error_text()}"
                                        f"{d.error_text()}")
-            runner = time.perf_counter() - t
+            return time.perf_counter() - t
+
+        for rnd in range(ROUNDS):
+            # alternate which goes first, so warm-up and load drift favour neither
+            if rnd % 2 == 0:
+                raw, runner = raw_round(rnd), runner_round(rnd)
+            else:
+                runner, raw = runner_round(rnd), raw_round(rnd)
             raw_best, runner_best = min(raw_best, raw), min(runner_best, runner)
             progress(f"round {rnd + 1}: raw {2 * PAIRS / raw:.0f} calls/s, runner "
                      f"{2 * PAIRS / runner:.0f} calls/s")
