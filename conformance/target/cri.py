@@ -362,10 +362,12 @@ class LocalContainerd:
             problems.extend(f"cgroup left: {c}" for c in
                             cri_cleanup.remove_cgroups(self.cgroup_parent.strip("/")))
             cri_cleanup.remove_shim_sockets(self._shim_sockets)
-            for path, existed in self._run_dirs_before.items():
-                if not existed:
-                    with contextlib.suppress(OSError):
-                        os.rmdir(path)       # only if empty: another run may still use it
+            if not cri_cleanup.other_live_runs(self.run_id):
+                # a parallel run's shim may be about to put its socket there
+                for path, existed in self._run_dirs_before.items():
+                    if not existed:
+                        with contextlib.suppress(OSError):
+                            os.rmdir(path)       # only if empty
             if self.dir:
                 if keep_log:
                     with contextlib.suppress(OSError):

@@ -46,6 +46,18 @@ def hold(run_id: str) -> socket.socket:
     return sock
 
 
+def other_live_runs(run_id: str) -> list[str]:
+    """Run ids of the other live CRI runs on this machine (their locks, as
+    /proc/net/unix lists abstract names: ``@kmc-cri-run-<id>``)."""
+    out = []
+    with contextlib.suppress(OSError), open("/proc/net/unix", encoding="utf-8") as fh:
+        for line in fh:
+            name = line.split()[-1] if line.split() else ""
+            if name.startswith("@kmc-cri-run-") and name != f"@kmc-cri-run-{run_id}":
+                out.append(name[len("@kmc-cri-run-"):])
+    return out
+
+
 def mounts_under(prefix: str) -> list[str]:
     """Mount points at or below ``prefix`` (from /proc/self/mountinfo), deepest first."""
     out = []
