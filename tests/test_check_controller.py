@@ -692,3 +692,15 @@ def reconcile(cm, pods):
                        "--trace-dir", str(tmp_path / "t"))
     assert rc == 4, out + err
     assert "UNDECIDED" in out and "the cluster grew past max_objects" in out
+
+
+def test_a_request_refused_for_ever_is_a_lasso(tmp_path, capsys):
+    """A create of a name that exists is refused (409) and retried for ever:
+    the queue never drains, eventually_reconciled fails on a cycle."""
+    path = module(tmp_path, HEADER + """
+def reconcile(cm, pods):
+    return [Create({"metadata": {"name": "web-0"}})]   # whether or not it exists
+""")
+    rc, out, err = cli(capsys, f"{path}:reconcile", "--bound", "crashes=0", "--bound",
+                       "write_failures=0", "--trace-dir", str(tmp_path / "t"))
+    assert rc == 1 and "VIOLATED eventually_reconciled" in out and "cycle" in out, out + err

@@ -11,9 +11,8 @@
   the user's reconcile, handed the *apiserver's* objects rather than its
   cache, asks for no change (nothing, or only updates that would leave an
   object as it is, which the apiserver answers without a write). A
-  controller that stops early (a dropped error, a missed event), one that
-  keeps writing (a hot loop), and one whose cache never catches up all
-  fail it.
+  controller that keeps writing (a hot loop) and one that keeps asking for
+  what the apiserver refuses (a create of a name that exists) fail it.
 * the user's own invariants: ``predicate(desired, children) -> bool`` over
   the apiserver's objects, in every reachable state;
 * the user's own goals: such a predicate that, once edits and faults stop,
