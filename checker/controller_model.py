@@ -81,7 +81,8 @@ def user_model(target: str, resource: str | None, owns: str | None,
                               desired=versions, children=kids, world=others, label=label)
     # room for what the controller creates beyond the children it starts with
     bounds = {**BOUNDS, "max_objects": max(BOUNDS["max_objects"], len(kids) + 4)}
-    deeper = dict(HYPOTHESIS_BOUNDS)
+    deeper = {**HYPOTHESIS_BOUNDS,
+              "max_objects": max(HYPOTHESIS_BOUNDS["max_objects"], len(kids) + 6)}
     if others is not None:
         bounds["world_changes"], deeper["world_changes"] = 1, 2
     return (Model(name=COMPONENT, build=build, bounds=bounds, properties=props,
