@@ -172,7 +172,8 @@ class LocalContainerd:
         #: what the start removed of runs killed before (one line each)
         self.reaped: list[str] = []
         self._shim_sockets: set[str] = set()
-        #: containerd's fixed directories (deepest first): those the run created go when empty
+        #: containerd's fixed directories (deepest first): removed at the end when empty
+        #: and no containerd runs (they may come from a parallel run that ended first)
         self._run_dirs_before = {p: os.path.isdir(p) for p in RUN_DIRS}
 
     # --- paths -------------------------------------------------------------------
@@ -362,12 +363,12 @@ class LocalContainerd:
             problems.extend(f"cgroup left: {c}" for c in
                             cri_cleanup.remove_cgroups(self.cgroup_parent.strip("/")))
             cri_cleanup.remove_shim_sockets(self._shim_sockets)
-            if not cri_cleanup.other_live_runs(self.run_id):
-                # a parallel run's shim may be about to put its socket there
+            if not cri_cleanup.other_live_runs(self.run_id) and not cri_cleanup.containerd_running():
+                # nobody uses containerd's fixed directories now (a parallel run's shim
+                # could be about to put its socket there): the empty ones go
                 for path, existed in self._run_dirs_before.items():
-                    if not existed:
-                        with contextlib.suppress(OSError):
-                            os.rmdir(path)       # only if empty
+                    with contextlib.suppress(OSError):
+                        os.rmdir(path)       # only if empty
             if self.dir:
                 if keep_log:
                     with contextlib.suppress(OSError):

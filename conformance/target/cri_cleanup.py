@@ -58,6 +58,16 @@ def other_live_runs(run_id: str) -> list[str]:
     return out
 
 
+def containerd_running() -> bool:
+    """Whether any containerd or shim process lives on the machine."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/comm", encoding="utf-8") as fh:
+                if fh.read().strip().startswith("containerd"):
+                    return True
+    return False
+
+
 def mounts_under(prefix: str) -> list[str]:
     """Mount points at or below ``prefix`` (from /proc/self/mountinfo), deepest first."""
     out = []
