@@ -5,8 +5,10 @@ pytest run on a sample project (pytester), with ``-n 2``, ``--junitxml``,
 Every run loads the plugin as ``-p no:kubemc -p checker.pytest_plugin``:
 where kubemc is installed with its entry point the first switches that
 copy off, so the plugin is loaded once either way. Models and bounds are
-the small ones (mvcc: about a second), so the module stays well under a
-minute; runs with ``-n 2`` go through a subprocess, as a CI job would.
+the small ones (mvcc: about a second), so the module costs about 25 s of
+CPU; runs with ``-n 2`` go through a subprocess, as a CI job would. The
+sample project's module names differ from this suite's: in-process runs
+share ``sys.modules`` with it.
 """
 
 from __future__ import annotations
