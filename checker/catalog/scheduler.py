@@ -1,11 +1,13 @@
-"""kube-scheduler: four models of one machine (``model.scheduler.machine``),
+"""kube-scheduler: six models of one machine (``model.scheduler.machine``),
 each a small cluster that reaches what a group of properties talks about —
 the product of all of them is far beyond exhaustive search (docs/scheduler.md
 has the state counts and why the split is sound: the properties are per pod
 and per node, and each model keeps every mechanism a property depends on).
 Together: 3 nodes, 4 pods, 2 schedulers, one preemption, one crash with a
-Binding on the wire, one failed bind; and (``scheduler-ha``) two replicas
-electing a leader on a Lease, one of them crashing.
+Binding on the wire, one failed bind; (``scheduler-victims``) a preemption
+where the choice of victims and node matters; and (``scheduler-ha``) two
+replicas electing a leader on a Lease, one of them crashing. The z3 engine
+judges every bind of each model with the feasibility oracle.
 """
 
 from __future__ import annotations

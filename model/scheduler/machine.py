@@ -817,6 +817,6 @@ class HAScheduler(Scheduler):
         }
 
 
-__all__ = ["HAScheduler", "Scheduler", "PlacementScheduler", "PreemptionScheduler", "SpreadScheduler",
-           "VictimsScheduler",
-           "BindingScheduler", "ALL_MUTANTS", "InitContainer", "DEFAULT_SCHEDULER"]
+__all__ = ["HAScheduler", "Scheduler", "PlacementScheduler", "PreemptionScheduler",
+           "SpreadScheduler", "VictimsScheduler", "BindingScheduler", "ALL_MUTANTS",
+           "InitContainer", "DEFAULT_SCHEDULER"]
