@@ -145,6 +145,19 @@ def test_ipam_checks_pass_and_catch_duplicate_outside_and_leak():
     assert any("after its DEL" in m for m in msgs), msgs
 
 
+def test_ipam_matches_model():
+    h = History()
+    h.other("store", None, {"node": 0, "label": "x", "model": ["10.22.0.2", "10.22.0.3"]},
+            {"reservations": {"10.22.0.3": "c1", "10.22.0.2": "c0"}})
+    assert cni_ipam.check_matches_model(h.history()) == ([], 1, "")
+    # host-local handed the freed .2 out again where round-robin takes .4 after the last (.3)
+    bad = History()
+    bad.other("store", None, {"node": 0, "label": "y", "model": ["10.22.0.3", "10.22.0.4"]},
+              {"reservations": {"10.22.0.2": "c2", "10.22.0.3": "c1"}})
+    (v,) = cni_ipam.check_matches_model(bad.history())[0]
+    assert "host-local holds 10.22.0.2" in v.message and "model holds 10.22.0.4" in v.message
+
+
 def test_protocol_checks():
     h = History()
     h.add("c0", 0, "10.22.0.2/24")
@@ -227,7 +240,7 @@ def test_a_run_that_did_nothing_does_not_pass():
     cut = CniHistory([], META, None, complete=False)
     vs, _, note = check_availability(cut)
     assert vs == [] and note.startswith("UNDECIDED")
-    assert len(run_checks(empty)) == 13
+    assert len(run_checks(empty)) == 14
 
 
 # -- the plan and the configuration -----------------------------------------------------

@@ -28,6 +28,7 @@ from conformance.target.cni_probe import PORT, Probe, Prober
 from conformance.traffic.cni import ModelRun, model_for
 from conformance.validate.cni_ipam import addresses
 from model.cni.machine import node_ip
+from model.kernel import Step
 from model.network import addr
 from model.network.dataplane import Pod
 
@@ -94,7 +95,9 @@ class Run:
                     continue
                 held[f.name] = f.read_text(errors="replace").splitlines()[0].strip() \
                     if f.stat().st_size else ""
-        tok = self.rec.invoke(100 + node, "store", None, {"node": node, "label": label})
+        model = sorted(addr.show(a) for a, _, _ in self.model.state[3][node][1])
+        tok = self.rec.invoke(100 + node, "store", None, {"node": node, "label": label,
+                                                          "model": model})
         self.rec.complete(tok, "ok", {"reservations": held})
 
     def _links(self, pr: PodRun) -> None:
@@ -139,8 +142,6 @@ class Run:
         a = self._attempt(pr.pod, "ADD", pr.container, pr.node, pr.pod, path, "add",
                           lambda: ex.add(pr.container, path, IFNAME, self._args(pr)))
         pr.added, pr.result = a.ok, a.result
-        if a.ok:
-            self.model.step("CniAdd", pr.pod)
 
     def _check(self, pr: PodRun) -> None:
         if not pr.added:
@@ -165,6 +166,27 @@ class Run:
         self._attempt(pr.pod, "DEL", pr.container, pr.node, pr.pod, path, "repeat",
                       lambda: ex.delete(pr.container, path, IFNAME, pr.result, self._args(pr)))
 
+    def _model_adds(self, prs) -> None:
+        """The model's CniAdd for pods the plugin added. Concurrent ADDs were
+        serialized by the plugin (host-local takes a lock); the model takes
+        them in an order that gives each pod the address the plugin gave it,
+        when there is one — greedily: the pod whose address is the model's
+        next allocation goes next — so that later deletions free the same
+        address in both. When none fits, pod order, and ipam-matches-model
+        shows the difference."""
+        left = list(prs)
+        machine = self.model.machine
+        while left:
+            pick = left[0]
+            for pr in left:
+                nxt = machine.apply(self.model.state, Step("CniAdd", (pr.pod,)))
+                got = addresses(pr.result)
+                if nxt is not None and got and addr.show(nxt[2][pr.pod][2]) == got[0]:
+                    pick = pr
+                    break
+            self.model.step("CniAdd", pick.pod)
+            left.remove(pick)
+
     def add(self, pods, concurrent: bool) -> None:
         prs = [self.pods[p] for p in pods]
         for pr in prs:
@@ -175,6 +197,7 @@ class Run:
         else:
             for pr in prs:
                 self._add(pr)
+        self._model_adds([pr for pr in prs if pr.added])
         for pr in prs:
             self._check(pr)
             if not pr.added:   # "A delete must still be executed even if the add fails"

@@ -28,6 +28,8 @@ The plan, in order (:func:`plan`):
 
 from __future__ import annotations
 
+import threading
+
 import attrs
 
 from model.cni.machine import Cni
@@ -73,14 +75,16 @@ class ModelRun:
         self.machine = machine
         (self.state,) = machine.init_states()
         self.steps: list[tuple[Step, tuple]] = []
+        self._lock = threading.Lock()
 
     def step(self, name: str, *params) -> tuple:
         s = Step(name, tuple(params))
-        nxt = self.machine.apply(self.state, s)
-        if nxt is None:
-            raise RuntimeError(f"the CNI model refuses {name}{params}: the workload plan is wrong")
-        self.state = nxt
-        self.steps.append((s, nxt))
+        with self._lock:        # read, apply, write: one step at a time, whoever calls
+            nxt = self.machine.apply(self.state, s)
+            if nxt is None:
+                raise RuntimeError(f"the CNI model refuses {name}{params}: the workload plan is wrong")
+            self.state = nxt
+            self.steps.append((s, nxt))
         return nxt
 
     def pod_cidr(self, node: int):

@@ -16,6 +16,12 @@
                        release all resources held by the supplied
                        containerid", SPEC.md Section 2 'DEL'), and nothing
                        live was lost; the model's ``no_address_leak_after_del``
+``ipam-matches-model`` host-local only: at the same points its store holds the
+                       addresses the model's host-local allocator
+                       (``model.cni.hostlocal``: round-robin after the last
+                       reserved, skipping held ones) holds after the same
+                       steps — as sets, since concurrent ADDs may pair
+                       addresses and containers either way
 """
 
 from __future__ import annotations
@@ -108,6 +114,28 @@ def check_released(h: CniHistory):
     return vs, n, ""
 
 
+def check_matches_model(h: CniHistory):
+    """host-local's store holds the addresses the model's host-local holds."""
+    if not h.meta.get("host_local"):
+        return [], 0, "not judged: the configuration's IPAM is not host-local"
+    vs, n = [], 0
+    for op in h.ops:
+        if op.f != "store" or "model" not in (op.input or {}) or \
+                "reservations" not in (op.output or {}):
+            continue
+        n += 1
+        real, model = set(op.output["reservations"]), set(op.input["model"])
+        if real != model:
+            parts = []
+            if real - model:
+                parts.append(f"host-local holds {', '.join(sorted(real - model))} which the model does not")
+            if model - real:
+                parts.append(f"the model holds {', '.join(sorted(model - real))} which host-local does not")
+            vs.append(Violation("ipam-matches-model", f"node {op.input['node']} "
+                                f"({op.input.get('label')}): " + "; ".join(parts), (op,), (op,)))
+    return vs, n, ""
+
+
 CHECKS = [
     ("address-unique", "no ADD returns an address that another added and not yet deleted "
      "container holds", K8S_NET, check_unique),
@@ -118,4 +146,8 @@ CHECKS = [
      "addresses of live containers: DEL released the rest",
      "CNI SPEC.md Section 2 'DEL': a delete should release all resources held by the container",
      check_released),
+    ("ipam-matches-model", "after every phase, the addresses host-local's store holds on each "
+     "node are the ones the CNI model's host-local holds after the same steps",
+     "cni.dev/plugins/current/ipam/host-local ('loosely round-robin within each range set'), as "
+     "model/cni/hostlocal.py states it", check_matches_model),
 ]
