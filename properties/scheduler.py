@@ -321,6 +321,11 @@ def preemption_fault(m, before, after) -> str | None:
     Pods the preemptor already preempted and that are still terminating are
     counted as gone, so preempting again before they are (evicting more than
     the first preemption needed) breaks ``victim spared``.
+
+    ``victim spared`` and ``lower pod would do`` are claimed where removing
+    pods can only help the preemptor (resources, pod count, ports,
+    anti-affinity): a spread constraint can make a removal hurt, and the
+    models that check this property have none on their preemptors.
     """
     for p, victims, n in preemptions(m, before, after):
         pod = m.pods[p]
