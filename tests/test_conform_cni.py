@@ -194,6 +194,19 @@ def test_known_bad_plugin_fails_by_its_check(mode, tmp_path):
     assert not _ours(r.run_id)
 
 
+@pytest.mark.timeout(60)
+def test_a_plugin_that_always_fails_is_a_clear_failure(tmp_path):
+    plugin = tmp_path / "kcni-fails"
+    plugin.write_text('#!/bin/sh\necho \'{"code": 11, "msg": "try again later"}\'\nexit 1\n')
+    plugin.chmod(0o755)
+    r = run_suite(SuiteOptions(plugin=str(plugin), nodes=2, pods=4, out=str(tmp_path / "out"),
+                               progress=False))
+    assert not r.passed and {"availability", "del-idempotent", "result-schema"} <= set(r.failed_checks)
+    assert "error-codes" not in r.failed_checks          # 11 is the spec's "try again later"
+    assert r.probes == 0 and "ADD of" in summary(r)
+    assert not _ours(r.run_id)
+
+
 def _interrupt(sig: int, tmp_path) -> tuple[int, str, str]:
     """Start a run, wait until pods exist, send ``sig``; return (exit, run id, stderr)."""
     proc = subprocess.Popen([sys.executable, "-m", "checker.cli", "conform", "cni", "--out",

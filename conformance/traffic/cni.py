@@ -62,9 +62,12 @@ def plan(nodes: int, pods: int, deletions: int = 2, crashes: int = 1) -> list[Ph
 
 def model_for(nodes: int, pods: int, deletions: int, crashes: int) -> Cni:
     """The model with bounds that let the whole plan run: enough addresses
-    per node, one deletion per planned delete and per pod at teardown."""
+    per node, and a deletion for every planned delete, every pod at
+    teardown, and every ADD that may fail (a failed ADD's sandbox is
+    stopped: "A delete must still be executed even if the add fails")."""
+    adds = pods + deletions + crashes
     return Cni(nodes=nodes, pods=pods, containers=1, addresses=200,
-               deletions=deletions + pods, crashes=crashes, restarts=0)
+               deletions=adds + deletions + pods, crashes=crashes, restarts=0)
 
 
 class ModelRun:

@@ -44,6 +44,11 @@ def check_result_schema(h: CniHistory):
     vs, n = [], 0
     for op in h.plugin_ops("ADD", "CHECK", "VERSION"):
         cs = calls(op)
+        if op.f == "VERSION" and not succeeded(op):
+            n += 1    # "The operations that CNI plugins must support are: ADD, DEL, CHECK, VERSION"
+            vs.append(Violation("result-schema", f"VERSION of {cs[0]['plugin'] if cs else '?'} "
+                                f"failed: {(op.output or {}).get('error', '')}", (op,), (op,)))
+            continue
         for i, c in enumerate(cs):
             if c.get("exit_code") != 0:
                 continue
