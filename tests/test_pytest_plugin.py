@@ -122,6 +122,15 @@ def test_an_undecided_check_fails_with_its_reason(project):
     assert not (project.path / "kubemc-traces").exists()
 
 
+def test_last_failed_reruns_only_the_model_that_failed(project):
+    args = (*PLUGIN, "--kubemc", "store", "-k", "mvcc", "--kubemc-engine", "explore",
+            "--kubemc-engine", "z3", "--kubemc-max-states", "30")
+    project.runpytest(*args).assert_outcomes(passed=1, failed=1, deselected=4)
+    result = project.runpytest(*args, "--lf", "-v")
+    result.assert_outcomes(failed=1, deselected=5)
+    result.stdout.fnmatch_lines(["kubemc::store::mvcc[[]explore[]] FAILED*"])
+
+
 @pytest.mark.parametrize("args, message", [
     (("--kubemc", "nosuch"), "--kubemc: unknown component 'nosuch'"),
     (("--kubemc", "store", "--kubemc-mutant", "nosuch"), "carries mutant 'nosuch'"),
