@@ -285,14 +285,25 @@ class LocalContainerd:
                 self.proc.kill()
             self.proc.wait(timeout=10)
 
-    def restart(self, sig=signal.SIGKILL) -> float:
+    def restart(self, sig=signal.SIGKILL, wait_recovered: bool = True) -> float:
         """The runtime-restart fault: containerd killed (shims and containers
         live on) and started again on the same root and state; returns the
-        seconds it was unavailable."""
+        seconds it was unavailable. containerd answers calls before its CRI
+        plugin has recovered its state; ``wait_recovered`` waits until the
+        plugin says it has (its log line "Start streaming server")."""
         t = time.monotonic()
+        log = os.path.join(self.dir, "containerd.log")
+        offset = os.path.getsize(log) if os.path.exists(log) else 0
         self._kill_containerd(sig)
         self._spawn()
         self.restarts += 1
+        deadline = time.monotonic() + 30
+        while wait_recovered and time.monotonic() < deadline:
+            with open(log, "rb") as fh:
+                fh.seek(offset)
+                if b'msg="Start streaming server"' in fh.read():
+                    break
+            time.sleep(0.02)
         return time.monotonic() - t
 
     def container_pid(self, container_id: str) -> int | None:

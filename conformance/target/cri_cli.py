@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-limit", type=positive_float("--time-limit"), default=30.0, metavar="S",
                         help="seconds of calls before the drain (default 30)")
     parser.add_argument("--faults", default=None, metavar="FAULTS",
-                        help="kill,restart (default, private containerd) or none (default with --endpoint)")
+                        help="kill,restart (default, private containerd), restart-racing (finds containerd's "
+                             "lost-exit race), or none (default with --endpoint)")
     parser.add_argument("--seed", type=int_range("--seed", 0, 2**63 - 1), default=0, metavar="N",
                         help="seed of the workload and fault schedule (default 0)")
     parser.add_argument("--max-pods", type=int_range("--max-pods", 1, 20), default=3, metavar="N",

@@ -155,7 +155,8 @@ class _Scripts:
             self.term[cid] = set(info.get("term", ())) | {m.KILLED}
         if op.process == FAULT_PROCESS and op.f == "kill" and op.status == "ok":
             self.exits.setdefault(op.key, set()).add(m.KILLED)
-        if op.process == FAULT_PROCESS and op.f == "restart" and op.status == "ok" and not self.strict:
+        if op.process == FAULT_PROCESS and op.f in ("restart", "restart-racing") and op.status == "ok" \
+                and not self.strict:
             for cid, codes in self.exits.items():
                 codes.add(UNKNOWN_EXIT_CODE)
                 self.restarted.add(cid)
@@ -317,7 +318,7 @@ def replay(ops: list[Operation], strict: bool = False) -> Replay:
     for pos, op in enumerate(ops):
         scripts.learn(op)
         if op.process == FAULT_PROCESS:
-            if op.f == "restart" and op.status == "ok":
+            if op.f in ("restart", "restart-racing") and op.status == "ok":
                 nxt = set()
                 for c in cands:
                     live = [x[0] for x in c.state[1] if x[4] in (m.CREATED, m.RUNNING)]
@@ -460,7 +461,7 @@ def window(ops: list[Operation], pos: int, focus: set | None = None) -> list[Ope
     first = next((i for i, o in enumerate(ops[:pos]) if _touches(o, ids)), pos)
     out = []
     for o in ops[first: pos + 1]:
-        if o.process == FAULT_PROCESS and (o.f == "restart" or o.key in ids):
+        if o.process == FAULT_PROCESS and (o.f in ("restart", "restart-racing") or o.key in ids):
             out.append(o)
         elif _touches(o, ids) or o is bad:
             out.append(o)
