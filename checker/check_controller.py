@@ -23,12 +23,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from checker import run as runner
-from checker.catalog import Component
-from checker.controller_model import user_model
 from checker.errors import BadInput
-from model.controllers.usercontroller import BadReconcile
-from properties.controllers.usercontroller import COMPONENT
+
+#: The name traces of this command carry as their model (as
+#: ``properties.controllers.usercontroller.COMPONENT``; a test keeps them
+#: equal). Said here so that building the CLI's parser, which every
+#: ``kubemc`` command does, imports none of the engines.
+COMPONENT = "check-controller"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,8 +92,13 @@ def check_controller(target: str, *, resource: str | None = None, owns: str | No
                      bounds: dict | None = None, engine: str = "explore",
                      trace_dir: Path = Path("kubemc-traces"), max_states: int | None = None,
                      profile: str = "ci", seed: int | None = None,
-                     progress: Callable[[str], None] | None = None) -> runner.Result:
+                     progress: Callable[[str], None] | None = None) -> "checker.run.Result":
     """Check the reconcile function ``target`` names; the tests call this too."""
+    from checker import run as runner
+    from checker.catalog import Component
+    from checker.controller_model import user_model
+    from model.controllers.usercontroller import BadReconcile
+
     if engine not in ("explore", "hypothesis"):
         raise BadInput(f"unknown engine {engine!r} (known: explore, hypothesis)")
     model, resource, owns = user_model(target, resource, owns, invariants, desired, children,
@@ -155,7 +161,9 @@ def run(args) -> int:
     refuse_inapplicable([args.engine], {"--seed": args.seed is not None,
                                         "--profile": args.profile is not None,
                                         "--max-states": args.max_states is not None})
-    bounds = dict(runner.parse_bound(b) for b in args.bound)
+    from checker.run import parse_bound
+
+    bounds = dict(parse_bound(b) for b in args.bound)
     try:
         trace_dir = writable_directory(Path(args.trace_dir))
     except BadInput as exc:
@@ -185,6 +193,8 @@ def _replay(args) -> int:
     if args.bound or args.seed is not None or args.profile or args.max_states:
         raise BadInput("--replay takes its bounds from the trace: drop --bound, --seed, "
                        "--profile and --max-states")
+    from checker.controller_model import user_model
+
     model, _, _ = user_model(args.target, args.resource, args.owns, args.invariant,
                              args.desired, args.children, args.goal, args.world)
     result = replay(model, args.replay)
@@ -223,7 +233,7 @@ def replay_elsewhere(trace: dict, source: str) -> None:
                    f"{again}")
 
 
-def summary(target: str, r: runner.Result) -> str:
+def summary(target: str, r) -> str:
     """What a person reads after a check: the verdict, the figures, the trace."""
     f = r.figures
     head = f"check-controller {target} [{r.engine}]"

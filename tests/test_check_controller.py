@@ -704,3 +704,12 @@ def reconcile(cm, pods):
     rc, out, err = cli(capsys, f"{path}:reconcile", "--bound", "crashes=0", "--bound",
                        "write_failures=0", "--trace-dir", str(tmp_path / "t"))
     assert rc == 1 and "VIOLATED eventually_reconciled" in out and "cycle" in out, out + err
+
+
+def test_the_trace_model_name_is_said_once_in_two_places():
+    """checker.check_controller names it without importing the properties,
+    so that building the CLI parser stays cheap; the two must agree."""
+    import checker.check_controller as command
+    from properties.controllers import usercontroller
+
+    assert command.COMPONENT == usercontroller.COMPONENT == "check-controller"
