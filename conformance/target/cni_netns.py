@@ -59,9 +59,9 @@ def require_environment() -> None:
     if os.geteuid() != 0:
         raise MissingEnvironment("conform cni creates network namespaces, which needs root: "
                                  "run it as root")
-    if not any(os.access(os.path.join(d, "ip"), os.X_OK)
-               for d in os.environ.get("PATH", "/usr/sbin:/usr/bin").split(os.pathsep) + ["/usr/sbin", "/sbin"]):
-        raise MissingEnvironment("the `ip` command is missing: apt-get install iproute2")
+    if shutil.which("ip") is None:
+        raise MissingEnvironment("the `ip` command is not on PATH: apt-get install iproute2 "
+                                 "(or add /usr/sbin to PATH)")
 
 
 def ns_path(name: str) -> str:
