@@ -307,3 +307,22 @@ def test_the_command_line_entry_point_exits_2_on_bad_input():
     p = subprocess.run([sys.executable, "-m", "checker.cli", "conform", "cni", "--pods", "0"],
                        cwd=REPO, capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "--pods" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_without_root_it_is_exit_3_with_the_fix(monkeypatch, tmp_path, capsys):
+    import conformance.target.cni_netns as netns
+    for name in ("bridge", "host-local"):       # plugins present (never run): root is what lacks
+        (tmp_path / name).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("CNI_PATH", str(tmp_path))
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    assert kubemc(["conform", "cni"]) == 3
+    err = capsys.readouterr().err
+    assert "needs root" in err and len(err.strip().splitlines()) == 1
+
+
+def test_without_the_plugins_it_is_exit_3_with_the_fix(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("CNI_PATH", str(tmp_path))        # an empty plugin directory
+    assert kubemc(["conform", "cni"]) == 3
+    err = capsys.readouterr().err
+    assert "apt-get install containernetworking-plugins" in err and "'bridge'" in err
