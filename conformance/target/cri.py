@@ -395,11 +395,17 @@ class LocalContainerd:
                 self._lock = None
         return problems
 
-    def _remove_all_pods(self, problems: list[str]) -> None:
-        c = CriClient(self.socket, timeout=20)
+    def _remove_all_pods(self, problems: list[str], budget: float = 20.0) -> None:
+        """Stop and remove every sandbox through the CRI, for at most ``budget``
+        seconds (a runtime that hangs is then cleaned up by force)."""
+        c = CriClient(self.socket, timeout=5)
+        deadline = time.monotonic() + budget
         try:
             st, items = c.call("ListPodSandbox")
             for item in (items.get("items", []) if st == OK else []):
+                if time.monotonic() > deadline:
+                    problems.append("orderly removal through the CRI took too long; the rest was killed")
+                    break
                 sid = item["id"]
                 c.call("StopPodSandbox", pod_sandbox_id=sid)
                 st2, out = c.call("RemovePodSandbox", pod_sandbox_id=sid)
