@@ -14,6 +14,7 @@ from checker.catalog import informer
 from checker.catalog import controllers
 from checker.catalog import scheduler
 from checker.catalog import cri
+from checker.catalog import kubelet
 from checker.errors import BadInput
 from properties.core import Property
 
@@ -34,6 +35,7 @@ COMPONENTS: dict[str, Component] = {
         controllers.COMPONENT,
         scheduler.COMPONENT,
         cri.COMPONENT,
+        kubelet.COMPONENT,
     )
 }
 

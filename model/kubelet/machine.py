@@ -130,8 +130,8 @@ class Kubelet(Machine):
             "(the init-containers docs: 'each init container must complete successfully "
             "before the next one starts')", violates="kubelet_init_order"),
         ONFAILURE_RESTARTS_SUCCESS: Mutant(
-            "under restartPolicy OnFailure an app container that exited 0 is restarted as "
-            "under Always, after the pod was written Succeeded",
+            "the pod worker keeps syncing a pod written Succeeded and, under restartPolicy "
+            "OnFailure, restarts an app container that exited 0 as under Always",
             violates="kubelet_terminal_pod_runs_nothing"),
         NEVER_POLICY_RESTARTS: Mutant(
             "under restartPolicy Never a failed app container is restarted",
@@ -253,7 +253,9 @@ class Kubelet(Machine):
             elif pod[2] and sandbox is None:
                 out.append(Step("Finalize"))
             return out
-        if pod[2] or pod[0] in TERMINAL or not admitted:
+        resyncs_terminal = (self.mutant == ONFAILURE_RESTARTS_SUCCESS and pod[0] in TERMINAL
+                            and not pod[2])
+        if (pod[2] or pod[0] in TERMINAL or not admitted) and not resyncs_terminal:
             out += self._terminate(pod, sid, sandbox, conts, views, world[ELAPSED])
             return out
         if sandbox is None or sandbox[3] != rt.READY:
@@ -264,8 +266,10 @@ class Kubelet(Machine):
         out += self._sync(conts, views, sid)
         return out
 
-    def _restart_allowed(self, i, c) -> bool:
-        """restartPolicy (pod-lifecycle docs) for an exited container ``c``."""
+    def _restart_allowed(self, i, c, syncing=False) -> bool:
+        """restartPolicy (pod-lifecycle docs) for an exited container ``c``;
+        ``syncing``: asked by the restart decision itself (where two mutants
+        go wrong), not by the phase or the decision that the apps are done."""
         kind = self.pod.containers[i].kind
         policy = self.pod.restart_policy
         failed = c[5] != 0
@@ -276,8 +280,8 @@ class Kubelet(Machine):
         if policy == sp.ALWAYS:
             return True
         if policy == sp.ON_FAILURE:
-            return failed or self.mutant == ONFAILURE_RESTARTS_SUCCESS
-        return failed and self.mutant == NEVER_POLICY_RESTARTS
+            return failed or (syncing and self.mutant == ONFAILURE_RESTARTS_SUCCESS)
+        return failed and syncing and self.mutant == NEVER_POLICY_RESTARTS
 
     def _act(self, i, c, conts, sid) -> list:
         """The next step for container ``i`` whose known container is ``c``.
@@ -289,7 +293,7 @@ class Kubelet(Machine):
             return [Step("Start", (i, c[0]))]
         if c[4] == rt.UNKNOWN or (c[4] == rt.RUNNING and conts[i][KILL]):
             return [Step("Kill", (i, c[0], self.pod.grace))]
-        if c[4] == rt.EXITED and self._restart_allowed(i, c):
+        if c[4] == rt.EXITED and self._restart_allowed(i, c, syncing=True):
             if conts[i][WAITED]:
                 return [Step("Create", (i, sid, c[3] + 1))]
             return [Step("Backoff", (i,))]
