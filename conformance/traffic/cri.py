@@ -337,7 +337,7 @@ class Workload:
         next_fault = t0 + self.rng.uniform(*self.fault_every)
         order = list(self.faults_enabled)
         self.rng.shuffle(order)
-        k = 0
+        k, last_report = 0, t0
         while time.monotonic() - t0 < self.time_limit:
             self.step()
             now = time.monotonic()
@@ -347,9 +347,10 @@ class Workload:
                     next_fault = now + self.rng.uniform(*self.fault_every)
                 else:
                     next_fault = now + 0.5
-            if self.calls % 50 == 0:
+            if now - last_report >= 0.5:
+                last_report = now
                 if self.runtime is not None:
-                    self.runtime.reap()
+                    self.runtime.reap()     # shims that exited with their sandbox
                 self.progress(self.calls, sum(self.fault_counts.values()), now - t0)
         traffic = time.monotonic() - t0
         self.drain()
