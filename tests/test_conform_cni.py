@@ -207,6 +207,32 @@ def test_a_plugin_that_always_fails_is_a_clear_failure(tmp_path):
     assert not _ours(r.run_id)
 
 
+def _processes_of(run_id: str) -> list[int]:
+    mark = f"kcni{run_id}".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        for part in ("cmdline", "environ"):
+            try:
+                with open(f"/proc/{pid}/{part}", "rb") as fh:
+                    if mark in fh.read():
+                        found.append(int(pid))
+                        break
+            except OSError:
+                continue
+    return found
+
+
+def test_the_process_finder_sees_a_plugin_by_its_environment():
+    run_id = "abcdef"
+    proc = subprocess.Popen(["sleep", "30"], env={**os.environ, "CNI_CONTAINERID": f"kcni{run_id}-p0a0"})
+    try:
+        assert proc.pid in _processes_of(run_id)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.pid not in _processes_of(run_id)
+
+
 def _interrupt(sig: int, tmp_path) -> tuple[int, str, str]:
     """Start a run, wait until pods exist, send ``sig``; return (exit, run id, stderr)."""
     proc = subprocess.Popen([sys.executable, "-m", "checker.cli", "conform", "cni", "--out",
@@ -234,9 +260,9 @@ def test_interrupted_run_leaves_nothing(sig, tmp_path):
     assert code == 128 + sig, (code, err[-800:])
     assert "Traceback" not in err
     assert not _ours(run_id), _ours(run_id)
-    # no plugin process of the run survives
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert f"kcni{run_id}" not in ps
+    # no process of the run survives: a plugin carries the run's container ID in its
+    # environment (CNI_CONTAINERID), an `ip` the run's names on its command line
+    assert not _processes_of(run_id)
 
 
 @pytest.mark.timeout(150)
