@@ -145,7 +145,8 @@ class ModelItem(pytest.Item):
             if figures:
                 self.user_properties.append((f"kubemc.{key}", str(sum(figures))))
         if verdict.trace_path is not None:
-            self.user_properties.append(("kubemc.trace", str(verdict.trace_path)))
+            self.user_properties.append(("kubemc.trace",
+                                         _shown(verdict.trace_path, o.invocation_dir)))
         if not verdict.holds:
             summary = f"{verdict.verdict.upper()} {verdict.prop or ''}".rstrip()
             if verdict.trace_path is not None:

@@ -97,6 +97,11 @@ def test_a_mutant_fails_with_the_trace_in_the_report_also_through_xdist(project)
     trace = traces.load(project.path / "kubemc-traces" / name)
     assert traces.show(trace) in result.stdout.str()
     assert traces.replay(trace).reproduced
+    case = next(c for c in ET.parse(project.path / "r.xml").iter("testcase")
+                if c.get("classname") == "kubemc.store")
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["kubemc.trace"] == f"kubemc-traces/{name}"
+    assert props["kubemc.verdict"] == "violated"
     failure = next(ET.parse(project.path / "r.xml").iter("failure"))
     assert failure.get("message") == f"VIOLATED revision_monotonic (trace kubemc-traces/{name})"
     assert "Step 2: Delete(a)" in failure.text
