@@ -148,6 +148,15 @@ class Prober:
 
     # -- senders -------------------------------------------------------------------
     def send(self, probe: Probe) -> Observation:
+        """One probe; a TCP probe that timed out (a busy machine, not a
+        refusal or an unreachable network) is tried once more with the same
+        token before it counts as lost."""
+        obs = self._send_once(probe)
+        if obs.delivered_to is None and probe.proto == TCP and obs.error in ("", "timed out"):
+            obs = self._send_once(probe)
+        return obs
+
+    def _send_once(self, probe: Probe) -> Observation:
         payload = (probe.token + "\n").encode()
         error = ""
         try:

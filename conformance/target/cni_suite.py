@@ -51,7 +51,7 @@ class SuiteOptions:
     deletions: int = 2
     crashes: int = 1
     time_limit: float = 300.0
-    probe_timeout: float = 0.5
+    probe_timeout: float = 1.0
     out: str | None = None
     progress: bool = True
     command: str = ""
