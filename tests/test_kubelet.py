@@ -1,0 +1,186 @@
+"""The kubelet model: the correct pod worker holds every property at the
+catalog's bounds (covers reached, liveness decided) and under every
+restartPolicy; each seeded bug is caught by explore and by hypothesis with
+a trace that replays (the liveness ones as lassos); the committed traces
+replay; scenarios walk the documented behaviour step by step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from checker import traces
+from checker.catalog.kubelet import CRASHLOOP, KUBELET, LEASE
+from checker.explore import explore
+from checker.run import HOLDS, check
+from model.cri import runtime as rt
+from model.kernel import Step
+from model.kubelet import machine as km
+from model.kubelet.machine import Kubelet
+from properties import kubelet as props
+from tests.controller_checks import (
+    assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds,
+)
+
+TRACES = Path(__file__).resolve().parents[1] / "traces" / "kubelet"
+LIVENESS_MUTANTS = {"leaks_sandbox", "restart_stops_heartbeat", "sidecar_not_restarted"}
+
+
+def test_the_correct_kubelet_holds_every_property_at_the_defaults():
+    """One sidecar, one init container, two app containers; one kubelet
+    restart, one runtime restart, an exit, a probe failure, a deletion."""
+    outcome = assert_holds(KUBELET)
+    assert outcome.stats.states > 50_000 and outcome.liveness   # the lasso search ran
+
+
+@pytest.mark.parametrize("model", (CRASHLOOP, LEASE), ids=lambda m: m.name)
+def test_the_variants_hold_with_their_covers(model):
+    assert_holds(model)
+
+
+@pytest.mark.parametrize("policy", ("Always", "Never"))
+def test_every_restart_policy_holds(policy):
+    """The default model is OnFailure; the others at a crash-looping pod."""
+    outcome = explore(CRASHLOOP.machine(restart_policy=policy, sidecar=True),
+                      props.SAFETY + (props.DELETED_CLEANED, props.SIDECAR_KEPT))
+    assert outcome.counterexample is None, outcome.counterexample
+    assert outcome.complete and not outcome.undecided
+
+
+def test_a_rejected_pod_is_failed_and_never_run():
+    m = KUBELET.machine(fits=False)
+    outcome = explore(m, props.PROPERTIES[:10])
+    assert outcome.counterexample is None and outcome.complete
+    state = next(iter(m.init_states()))
+    for name in ("Admit", "WriteStatus"):
+        state = m.apply(state, Step(name))
+    assert state[km.POD][0] == "Failed" and state[km.RUNTIME] == rt.INITIAL
+    assert [s.name for s in m.plan(state)] == []
+
+
+@pytest.mark.parametrize("mutant", sorted(Kubelet.mutants))
+def test_every_mutant_is_caught_by_explore(tmp_path, mutant):
+    cex = assert_caught_by_explore(KUBELET, mutant, tmp_path)
+    assert (cex.loop is not None) == (mutant in LIVENESS_MUTANTS)
+
+
+@pytest.mark.parametrize("mutant", sorted(Kubelet.mutants))
+def test_every_mutant_is_caught_by_hypothesis(tmp_path, mutant):
+    assert_caught_by_hypothesis(KUBELET, mutant, tmp_path)
+
+
+def test_every_mutant_has_committed_traces_that_replay():
+    for mutant in Kubelet.mutants:
+        for engine in ("explore", "hypothesis"):
+            (path,) = TRACES.glob(f"kubelet-*-{engine}-{mutant}.itf.json")
+            trace = json.loads(path.read_text())
+            assert traces.replay(trace).reproduced, path.name
+
+
+def test_the_cli_checks_the_kubelet(tmp_path):
+    rows = check(["kubelet"], engines=("explore",), trace_dir=tmp_path)
+    assert [r.verdict for r in rows] == [HOLDS] * 3
+
+
+# -- scenarios ------------------------------------------------------------------------------
+def _run(m, state, *names):
+    """Take the named steps, each the first planned step of that name."""
+    for name in names:
+        step = next((s for s in m.steps(state) if s.name == name), None)
+        assert step is not None, f"{name} not enabled; planned {m.plan(state)}"
+        state = m.apply(state, step)
+    return state
+
+
+def _pod_running(m):
+    state = next(iter(m.init_states()))
+    state = _run(m, state, "Admit", "RunSandbox", "Create", "Start")   # the sidecar
+    assert m.plan(state) == []                                         # waits for startup
+    state = m.apply(state, Step("Probe", (0, "started")))
+    state = _run(m, state, "Create", "Start")                          # the init container
+    assert not any(s.name == "Create" for s in m.plan(state))          # apps wait for it
+    state = m.apply(state, Step("Exit", (1, 0)))
+    state = _run(m, state, "Create", "Start", "Create", "Start", "WriteStatus")
+    return state
+
+
+def test_the_pod_starts_in_order_and_becomes_ready_when_its_probe_says_so():
+    m = KUBELET.machine()
+    state = _pod_running(m)
+    assert state[km.POD] == ("Running", False, False)
+    state = m.apply(state, Step("Probe", (2, "ready")))
+    state = _run(m, state, "WriteStatus")
+    assert state[km.POD] == ("Running", True, False)
+    state = m.apply(state, Step("Probe", (2, "unready")))
+    state = _run(m, state, "WriteStatus")
+    assert state[km.POD] == ("Running", False, False)
+
+
+def test_a_kubelet_restart_adopts_the_running_containers():
+    m = KUBELET.machine()
+    state = _pod_running(m)
+    before = state[km.RUNTIME]
+    state = m.apply(state, Step("KubeletRestart"))
+    assert m.plan(state) == [Step("Relist")]
+    state = _run(m, state, "Relist")
+    assert state[km.RUNTIME] == before
+    known = [c[0] for c in state[km.KUBELET][2]]
+    assert known == [c[0] for c in before[1]]                 # every container adopted
+    assert not any(s.name == "Create" for s in m.plan(state))
+
+
+def test_deletion_runs_prestop_then_stops_with_the_rest_of_the_grace_period():
+    m = KUBELET.machine()
+    state = m.apply(_pod_running(m), Step("Delete"))
+    plan = m.plan(state)
+    assert Step("PreStop", (2,)) in plan
+    assert not any(s.name == "Stop" and s.params[0] == 0 for s in plan)   # sidecar last
+    state = m.apply(state, Step("PreStop", (2,)))
+    stop = next(s for s in m.plan(state) if s.name == "Stop" and s.params[0] == 2)
+    assert stop.params[2] == m.pod.grace - 1
+    for _ in range(20):
+        plan = [s for s in m.plan(state) if s.name != "WriteStatus"]
+        if not plan:
+            break
+        state = m.apply(state, plan[0])
+    assert state[km.POD] is None and state[km.RUNTIME] == rt.INITIAL
+
+
+def test_crash_loop_back_off_doubles_and_resets_after_a_long_run():
+    m = CRASHLOOP.machine(restart_policy="Always")
+    state = _run(m, next(iter(m.init_states())), "Admit", "RunSandbox", "Create", "Start")
+    slept = []
+    for _ in range(2):
+        state = m.apply(state, Step("Exit", (0, 1)))
+        state = _run(m, state, "Backoff")
+        slept.append(state[km.WORLD][km.SLEPT][0])
+        state = _run(m, state, "Create", "Start")
+    assert slept == [10, 20]
+    state = m.apply(state, Step("RanLong", (0,)))
+    state = m.apply(state, Step("Exit", (0, 1)))
+    state = _run(m, state, "Backoff")
+    assert state[km.WORLD][km.SLEPT][0] == 10
+
+
+def test_the_properties_can_fail():
+    """Hand-made states and steps that each property must reject."""
+    m = KUBELET.machine()
+    state = _pod_running(m)
+    dup = (state[0], (state[1][0], state[1][1] + ((9, 0, "app0", 5, rt.CREATED, 0),)),
+           state[2], state[3])
+    assert props.no_duplicate_containers(m, state)
+    assert not props.no_duplicate_containers(m, dup)
+    ready = (("Running", True, False),) + state[1:]
+    assert not props.ready_only_when_containers_ready(m, state, Step("WriteStatus"), ready)
+    assert not props.sandbox_first(m, next(iter(m.init_states())), Step("Create", (0, -1, 0)),
+                                   state)
+    deleting = (("Running", False, True),) + state[1:]
+    assert not props.grace_period(m, deleting, Step("Stop", (2, 2, 0)), deleting)
+    assert props.grace_period(m, deleting, Step("Stop", (2, 2, 3)), deleting)
+    succeeded = (("Succeeded", False, False),) + state[1:]
+    assert not props.phase_rules(m, state, Step("WriteStatus"), succeeded)
+    assert not props.rejected_pod_not_run(KUBELET.machine(fits=False), state)
+    assert props.expected_backoff(1) == 10 and props.expected_backoff(3) == 40
+    assert props.expected_backoff(9) == 300
