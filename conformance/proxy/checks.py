@@ -44,8 +44,8 @@ import z3
 from conformance.proxy.dump import STAT_ONE, Dump, addr_show
 from conformance.proxy.interp import (FORWARDED, OUTPUT, PREROUTING, REJECTED, Packet,
                                       distribution, replay)
-from conformance.proxy.symbolic import (F_FORWARDED, F_REJECTED, PROTO_CODE, Encoding, bv,
-                                        in_block)
+from conformance.proxy.symbolic import (F_FORWARDED, F_REJECTED, PROTO_CODE, Encoding, Slice,
+                                        bv, in_block)
 from model.network.addr import contains, show_cidr
 from properties.proxy import usable_endpoints
 
@@ -158,90 +158,71 @@ class Checker:
         """``cidr_known`` False: ``cluster_cidr`` is a guess that holds every
         pod address but may be narrower than kube-proxy's; checks that need
         to know what lies *outside* the cluster then leave that case out."""
-        start = time.perf_counter()
         self.cidr_known = cidr_known
         self.dump, self.ports, self.cidr = dump, tuple(ports), cluster_cidr
         self.masq_mark, self.timeout_ms = masq_mark, timeout_ms
-        self.enc = Encoding(dump)
-        self.p = self.enc.packet()
-        self.o = self.enc.outcome(self.p)
-        vips = sorted({sp.vip for sp in self.ports})
-        p = self.p
-        # a node's own addresses are neither Service VIPs nor pod addresses
-        not_vip = z3.And([p.dst != bv(v) for v in vips]) if vips else z3.BoolVal(True)
-        self.facts = self.enc.well_formed(p) + [
-            z3.Implies(p.dst_local, z3.And(z3.Not(in_block(p.dst, cluster_cidr)), not_vip)),
-            # cosmetic, for readable packets: a client has an address and a port
-            p.src != bv(0), p.sport != bv(0, 16)]
-        self.build_seconds = time.perf_counter() - start
+        #: seconds spent building encodings, summed over the packet classes
+        self.build_seconds = 0.0
+        self.classes = 0
 
-    # -- helpers -------------------------------------------------------------------
-    def _key(self, sp, via_node_port=False):
-        p = self.p
+    # -- packet classes ------------------------------------------------------------
+    def _cls(self, sl: Slice):
+        """The encoding of one class of packets (:class:`.symbolic.Slice`):
+        (encoding, packet, outcome, facts). Facts: what the class pins, a
+        local destination is no pod address, and — cosmetic, for readable
+        packets — a client has an address and a port."""
+        t = time.perf_counter()
+        enc = Encoding(self.dump, sl)
+        p = enc.packet()
+        o = enc.outcome(p)
+        facts = enc.well_formed(p) + [
+            z3.Implies(p.dst_local, z3.Not(in_block(p.dst, self.cidr))),
+            p.src != bv(0), p.sport != bv(0, 16)]
+        self.build_seconds += time.perf_counter() - t
+        self.classes += 1
+        return enc, p, o, facts
+
+    def _ask(self, acc, cls, bad, confirm, case):
+        """One question to one class: a model of ``bad`` is a finding
+        (confirmed by ``confirm(packet, coins, case)``)."""
+        acc["checked"] += 1
+        if len(acc["findings"]) >= MAX_FINDINGS:
+            return
+        t = time.perf_counter()
+        enc, p, _, facts = cls
+        solver = z3.SolverFor("QF_BV")
+        if self.timeout_ms:
+            solver.set("timeout", self.timeout_ms)
+        solver.add(*facts)
+        solver.add(bad)
+        r = solver.check()
+        if r == z3.sat:
+            pkt, coins = enc.decode(solver.model(), p)
+            acc["findings"].append(confirm(pkt, coins, case))
+        elif r == z3.unknown:
+            acc["note"] = f"UNDECIDED: the solver answered unknown ({solver.reason_unknown()})"
+        acc["seconds"] += time.perf_counter() - t
+
+    @staticmethod
+    def _key(cls, sp, via_node_port=False):
+        p = cls[1]
         proto = p.proto == bv(PROTO_CODE[sp.proto], 2)
         if via_node_port:
             return z3.And(p.dst_local, p.dport == bv(sp.node_port, 16), proto)
         return z3.And(p.dst == bv(sp.vip), p.dport == bv(sp.port, 16), proto,
                       z3.Not(p.dst_local))
 
-    def _lands_in(self, eps):
-        o = self.o
+    @staticmethod
+    def _lands_in(cls, eps):
+        o = cls[2]
         return z3.And(o.fate == bv(F_FORWARDED, 2),
                       z3.Or([z3.And(o.dst == bv(e.ip), o.dport == bv(e.port, 16)) for e in eps]))
-
-    def _solve(self, name, facts, cases, confirm, started):
-        """``cases``: [(ServicePort or None, bad-term)]. Ask for models one
-        case group at a time; each model is confirmed by ``confirm(packet,
-        coins, sp) -> Finding``; at most MAX_FINDINGS findings."""
-        findings = []
-        solver = z3.SolverFor("QF_BV")
-        if self.timeout_ms:
-            solver.set("timeout", self.timeout_ms)
-        solver.add(*self.facts, *facts)
-        live = list(cases)
-        note = ""
-        while live and len(findings) < MAX_FINDINGS:
-            sel = [z3.Bool(f"case{k}") for k in range(len(live))]
-            solver.push()
-            solver.add(z3.Or([z3.And(s, bad) for s, (_, bad) in zip(sel, live)]))
-            r = solver.check()
-            if r == z3.unsat:
-                solver.pop()
-                break
-            if r == z3.unknown:
-                note = f"UNDECIDED: the solver answered unknown ({solver.reason_unknown()})"
-                solver.pop()
-                break
-            m = solver.model()
-            k = next(i for i, (s, (_, bad)) in enumerate(zip(sel, live))
-                     if z3.is_true(m.eval(z3.And(s, bad), model_completion=True)))
-            pkt, coins = self.enc.decode(m, self.p)
-            solver.pop()
-            findings.append(confirm(pkt, coins, live[k][0]))
-            live.pop(k)
-        ok = not findings and not note
-        return CheckResult(name, ok, time.perf_counter() - started, len(cases), tuple(findings),
-                           note)
 
     def _out(self, pkt, coins):
         return replay(self.dump, pkt, coins)
 
-    # -- the checks --------------------------------------------------------------------
-    def cluster_ip_endpoints(self) -> CheckResult:
-        return self._endpoints("cluster_ip_endpoints", False)
-
-    def node_port_endpoints(self) -> CheckResult:
-        return self._endpoints("node_port_endpoints", True)
-
-    def _endpoints(self, name, via_node_port):
-        start = time.perf_counter()
-        cases = []
-        for sp in self.ports:
-            eps = usable_endpoints(sp)
-            if not eps or (via_node_port and (not sp.node_port or sp.external_local)):
-                continue
-            cases.append((sp, z3.And(self._key(sp, via_node_port), z3.Not(self._lands_in(eps)))))
-
+    # -- confirmations: the solver's packet replayed, then described --------------------
+    def _confirm_endpoints(self, name):
         def confirm(pkt, coins, sp):
             out = self._out(pkt, coins)
             eps = usable_endpoints(sp)
@@ -258,97 +239,127 @@ class Checker:
                                  f"endpoints are {want}", pkt,
                            _rule_text(dnat or out.decided_by), tuple(r.ref for r in out.path),
                            sp.key)
-        return self._solve(name, [], cases, confirm, start)
+        return confirm
 
-    def no_endpoints_rejected(self) -> CheckResult:
-        start = time.perf_counter()
-        cases = []
+    def _confirm_rejected(self, pkt, coins, sp):
+        out = self._out(pkt, coins)
+        if out.fate == REJECTED:
+            raise EncodingMismatch(f"no_endpoints_rejected: {pkt} is rejected")
+        last = next((r for r in reversed(out.path) if r.table == "filter"), None) \
+            or out.decided_by
+        return Finding("no_endpoints_rejected",
+                       f"{sp.key} has no usable endpoints, but packet {pkt} is "
+                       f"{out.describe()}: no rule rejected it (the rule named is the last "
+                       "filter rule it passed)", pkt, _rule_text(last),
+                       tuple(r.ref for r in out.path), sp.key)
+
+    def _confirm_pod_to_pod(self, pkt, coins, _):
+        out = self._out(pkt, coins)
+        if not (out.masqueraded and contains(self.cidr, out.dst) and out.dst != pkt.src):
+            raise EncodingMismatch(f"pod_to_pod_not_masqueraded: {pkt} is {out.describe()}")
+        masq = next((r for r in reversed(out.path) if r.target == "MASQUERADE"), None)
+        return Finding("pod_to_pod_not_masqueraded",
+                       f"packet {pkt} from a pod to pod address {addr_show(out.dst)} is "
+                       f"{out.describe()}", pkt, _rule_text(masq),
+                       tuple(r.ref for r in out.path))
+
+    def _confirm_marked(self, pkt, coins, case):
+        kind, sp = case
+        out = self._out(pkt, coins)
+        if out.mark & self.masq_mark and out.masqueraded:
+            raise EncodingMismatch(f"masquerade_marked: {pkt} is marked and masqueraded")
+        why = {"outside": "from outside the cluster CIDR to a ClusterIP",
+               "hairpin": "from an endpoint to itself through its Service (hairpin)",
+               "nodeport": "to a NodePort"}[kind]
+        state = ("not marked" if not out.mark & self.masq_mark else "marked") + \
+            (", masqueraded" if out.masqueraded else ", not masqueraded")
+        # the entry of the chain that should have marked it: the jump to the
+        # NodePort's chain, to the Service's chain, or to the endpoint's chain
+        prefix = {"nodeport": "KUBE-EXT", "outside": "KUBE-SVC", "hairpin": "KUBE-SEP"}[kind]
+        jump = next((r for r in out.path if r.target.startswith(prefix)), None) \
+            or out.nat_rule() or out.decided_by
+        return Finding("masquerade_marked",
+                       f"{sp.key}: packet {pkt} {why} must be marked {self.masq_mark:#x} and "
+                       f"masqueraded; it is {state} ({out.describe()})", pkt,
+                       _rule_text(jump), tuple(r.ref for r in out.path), sp.key)
+
+    # -- the symbolic checks, one packet class at a time ------------------------------------
+    def _symbolic(self, wanted) -> dict:
+        """Every question of the wanted checks, asked class by class: a
+        class's encoding is built once, asked everything, then dropped."""
+        acc = {n: {"checked": 0, "findings": [], "note": "", "seconds": 0.0} for n in wanted}
+        by_vip: dict = {}
+        by_np: dict = {}
         for sp in self.ports:
-            if usable_endpoints(sp):
-                continue
-            # a NodePort is judged for packets that arrive (kube-proxy's
-            # "externally-visible service portals"); the node's own packet to
-            # its own NodePort is delivered locally, where nothing listens
-            keys = [self._key(sp)] + ([z3.And(z3.Not(self.p.output), self._key(sp, True))]
-                                      if sp.node_port else [])
-            cases.append((sp, z3.And(z3.Or(keys), self.o.fate != bv(F_REJECTED, 2))))
-
-        def confirm(pkt, coins, sp):
-            out = self._out(pkt, coins)
-            if out.fate == REJECTED:
-                raise EncodingMismatch(f"no_endpoints_rejected: {pkt} is rejected")
-            last = next((r for r in reversed(out.path) if r.table == "filter"), None) \
-                or out.decided_by
-            return Finding("no_endpoints_rejected",
-                           f"{sp.key} has no usable endpoints, but packet {pkt} is "
-                           f"{out.describe()}: no rule rejected it (the rule named is the last "
-                           "filter rule it passed)", pkt, _rule_text(last),
-                           tuple(r.ref for r in out.path), sp.key)
-        return self._solve("no_endpoints_rejected", [], cases, confirm, start)
-
-    def pod_to_pod_not_masqueraded(self) -> CheckResult:
-        start = time.perf_counter()
-        p, o = self.p, self.o
-        facts = [z3.Not(p.output), z3.Not(p.dst_local), in_block(p.src, self.cidr),
-                 in_block(o.dst, self.cidr), o.dst != p.src, o.fate == bv(F_FORWARDED, 2)]
-
-        def confirm(pkt, coins, _):
-            out = self._out(pkt, coins)
-            if not (out.masqueraded and contains(self.cidr, out.dst) and out.dst != pkt.src):
-                raise EncodingMismatch(f"pod_to_pod_not_masqueraded: {pkt} is {out.describe()}")
-            masq = next((r for r in reversed(out.path) if r.target == "MASQUERADE"), None)
-            return Finding("pod_to_pod_not_masqueraded",
-                           f"packet {pkt} from a pod to pod address {addr_show(out.dst)} is "
-                           f"{out.describe()}", pkt, _rule_text(masq),
-                           tuple(r.ref for r in out.path))
-        return self._solve("pod_to_pod_not_masqueraded", facts, [(None, o.masqueraded)],
-                           confirm, start)
-
-    def masquerade_marked(self) -> CheckResult:
-        start = time.perf_counter()
-        p, o = self.p, self.o
-        marked = z3.And(o.mark & bv(self.masq_mark) != bv(0), o.masqueraded)
-        forwarded = o.fate == bv(F_FORWARDED, 2)
-        cases = []
-        for sp in self.ports:
-            eps = usable_endpoints(sp)
-            if not eps:
-                continue
-            if self.cidr_known:
-                cases.append((("outside", sp), z3.And(
-                    z3.Not(p.output), z3.Not(in_block(p.src, self.cidr)), self._key(sp),
-                    forwarded, z3.Not(marked))))
-            cases.append((("hairpin", sp), z3.And(
-                z3.Not(p.output), in_block(p.src, self.cidr), self._key(sp), forwarded,
-                o.dst == p.src, z3.Not(marked))))
+            by_vip.setdefault(sp.vip, []).append(sp)
             if sp.node_port and not sp.external_local:
-                cases.append((("nodeport", sp), z3.And(
-                    z3.Not(p.output), self._key(sp, True), forwarded, z3.Not(marked))))
+                by_np.setdefault(sp.node_port, []).append(sp)
+        ep_confirm = {n: self._confirm_endpoints(n)
+                      for n in ("cluster_ip_endpoints", "node_port_endpoints")}
+        for vip, sps in by_vip.items():
+            cls = self._cls(Slice(dst=vip, local=False))
+            p, o = cls[1], cls[2]
+            forwarded = o.fate == bv(F_FORWARDED, 2)
+            marked = z3.And(o.mark & bv(self.masq_mark) != bv(0), o.masqueraded)
+            for sp in sps:
+                eps = usable_endpoints(sp)
+                key = self._key(cls, sp)
+                if eps and "cluster_ip_endpoints" in acc:
+                    self._ask(acc["cluster_ip_endpoints"], cls,
+                              z3.And(key, z3.Not(self._lands_in(cls, eps))),
+                              ep_confirm["cluster_ip_endpoints"], sp)
+                if not eps and "no_endpoints_rejected" in acc:
+                    self._ask(acc["no_endpoints_rejected"], cls,
+                              z3.And(key, o.fate != bv(F_REJECTED, 2)), self._confirm_rejected, sp)
+                if eps and "masquerade_marked" in acc:
+                    if self.cidr_known:
+                        self._ask(acc["masquerade_marked"], cls, z3.And(
+                            z3.Not(p.output), z3.Not(in_block(p.src, self.cidr)), key, forwarded,
+                            z3.Not(marked)), self._confirm_marked, ("outside", sp))
+                    self._ask(acc["masquerade_marked"], cls, z3.And(
+                        z3.Not(p.output), in_block(p.src, self.cidr), key, forwarded,
+                        o.dst == p.src, z3.Not(marked)), self._confirm_marked, ("hairpin", sp))
+            if "pod_to_pod_not_masqueraded" in acc:
+                self._ask(acc["pod_to_pod_not_masqueraded"], cls, self._pod_to_pod(cls),
+                          self._confirm_pod_to_pod, None)
+        if "pod_to_pod_not_masqueraded" in acc:
+            cls = self._cls(Slice(other_dst=True, local=False))
+            self._ask(acc["pod_to_pod_not_masqueraded"], cls, self._pod_to_pod(cls),
+                      self._confirm_pod_to_pod, None)
+        for np_, sps in by_np.items():
+            if not ({"node_port_endpoints", "no_endpoints_rejected", "masquerade_marked"}
+                    & set(acc)):
+                break
+            # a NodePort packet to a local address no rule names (TEST-NET-3)
+            cls = self._cls(Slice(dst=NODE_ADDR, dport=np_, local=True))
+            p, o = cls[1], cls[2]
+            forwarded = o.fate == bv(F_FORWARDED, 2)
+            marked = z3.And(o.mark & bv(self.masq_mark) != bv(0), o.masqueraded)
+            for sp in sps:
+                eps = usable_endpoints(sp)
+                key = self._key(cls, sp, True)
+                if eps and "node_port_endpoints" in acc:
+                    self._ask(acc["node_port_endpoints"], cls,
+                              z3.And(key, z3.Not(self._lands_in(cls, eps))),
+                              ep_confirm["node_port_endpoints"], sp)
+                if not eps and "no_endpoints_rejected" in acc:
+                    # judged for packets that arrive ("externally-visible service
+                    # portals"); the node's own packet to its own NodePort is
+                    # delivered locally, where nothing listens
+                    self._ask(acc["no_endpoints_rejected"], cls, z3.And(
+                        z3.Not(p.output), key, o.fate != bv(F_REJECTED, 2)),
+                        self._confirm_rejected, sp)
+                if eps and "masquerade_marked" in acc:
+                    self._ask(acc["masquerade_marked"], cls, z3.And(
+                        z3.Not(p.output), key, forwarded, z3.Not(marked)),
+                        self._confirm_marked, ("nodeport", sp))
+        return acc
 
-        def confirm(pkt, coins, case):
-            kind, sp = case
-            out = self._out(pkt, coins)
-            if out.mark & self.masq_mark and out.masqueraded:
-                raise EncodingMismatch(f"masquerade_marked: {pkt} is marked and masqueraded")
-            why = {"outside": "from outside the cluster CIDR to a ClusterIP",
-                   "hairpin": "from an endpoint to itself through its Service (hairpin)",
-                   "nodeport": "to a NodePort"}[kind]
-            state = ("not marked" if not out.mark & self.masq_mark else "marked") + \
-                (", masqueraded" if out.masqueraded else ", not masqueraded")
-            # the entry of the chain that should have marked it: the jump to the
-            # NodePort's chain, to the Service's chain, or to the endpoint's chain
-            prefix = {"nodeport": "KUBE-EXT", "outside": "KUBE-SVC", "hairpin": "KUBE-SEP"}[kind]
-            jump = next((r for r in out.path if r.target.startswith(prefix)), None) \
-                or out.nat_rule() or out.decided_by
-            return Finding("masquerade_marked",
-                           f"{sp.key}: packet {pkt} {why} must be marked {self.masq_mark:#x} and "
-                           f"masqueraded; it is {state} ({out.describe()})", pkt,
-                           _rule_text(jump), tuple(r.ref for r in out.path), sp.key)
-        res = self._solve("masquerade_marked", [], cases, confirm, start)
-        if not self.cidr_known and not res.note:
-            res = attrs.evolve(res, note="PARTLY: traffic from outside the cluster CIDR not judged: "
-                                         "give --cluster-cidr")
-        return res
+    def _pod_to_pod(self, cls):
+        p, o = cls[1], cls[2]
+        return z3.And(z3.Not(p.output), z3.Not(p.dst_local), in_block(p.src, self.cidr),
+                      in_block(o.dst, self.cidr), o.dst != p.src, o.fate == bv(F_FORWARDED, 2),
+                      o.masqueraded)
 
     def endpoints_chosen_uniformly(self) -> CheckResult:
         """Shares as exact rational terms; a QF_LRA query for a Service port
@@ -458,11 +469,19 @@ class Checker:
                        sp.key)
 
     def run(self, only=None) -> Verdict:
+        wanted = [n for n in CHECKS if not only or n in only]
+        acc = self._symbolic([n for n in wanted if n != "endpoints_chosen_uniformly"])
         results = []
-        for name in CHECKS:
-            if only and name not in only:
+        for name in wanted:
+            if name == "endpoints_chosen_uniformly":
+                results.append(self.endpoints_chosen_uniformly())
                 continue
-            results.append(getattr(self, name)())
+            a = acc[name]
+            note = a["note"]
+            if name == "masquerade_marked" and not self.cidr_known and not note:
+                note = "PARTLY: traffic from outside the cluster CIDR not judged: give --cluster-cidr"
+            results.append(CheckResult(name, not a["findings"] and not note.startswith("UNDECIDED"),
+                                       a["seconds"], a["checked"], tuple(a["findings"]), note))
         return Verdict(tuple(results), len(self.ports), sum(1 for _ in self.dump.rules()),
                        self.cidr, self.build_seconds)
 
