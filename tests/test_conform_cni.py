@@ -88,6 +88,7 @@ def test_real_bridge_host_local_passes_3_nodes_12_pods(tmp_path, capsys):
     assert by["model-agrees"]["checked"] == by["no-nat"]["checked"] == doc["probes"]
     # 12 ADDs + 2 deletions and 1 crash re-added, each CHECKed
     assert by["check-after-add"]["checked"] == 15 and by["address-in-podcidr"]["checked"] == 15
+    assert by["address-assigned"]["checked"] == 15 and not by["address-assigned"]["violations"]
     # first DEL, repeated DEL: deletions, the crash, teardown; plus one never-added per node
     assert by["del-idempotent"]["checked"] == 2 * (2 + 1 + 12) + 3
     assert 'failures="0"' in junit.read_text()
@@ -191,6 +192,30 @@ def test_known_bad_plugin_fails_by_its_check(mode, tmp_path):
     assert f"violation of {expected}" in text
     files = [f for f in r.violation_files if Path(f).name.startswith(expected)]
     assert len(files) == 2 and all(Path(f).exists() for f in files)
+    assert not _ours(r.run_id)
+
+
+@pytest.mark.timeout(120)
+def test_a_plugin_that_gives_pods_no_network_fails_and_names_them(tmp_path):
+    """An independent audit's finding: a plugin whose ADD succeeds with no interface and no
+    address for some pods passed, those pods left out of the probes. They are live pods
+    without an IP: address-assigned names each, and they stay probe targets (lost)."""
+    from conformance.target.cni_faulty import NO_NETWORK_PODS
+    plugin = write_wrapper(str(tmp_path), "no-network")
+    r = run_suite(SuiteOptions(plugin=plugin, nodes=2, pods=6, out=str(tmp_path / "out"),
+                               progress=False))
+    assert not r.passed and {"address-assigned", "reachability"} <= set(r.failed_checks)
+    by = {c.name: c for c in r.checks}
+    named = {m for v in by["address-assigned"].violations for m in v.message.split()
+             if m.startswith("(pod-")}
+    assert named == {f"(pod-{p}," for p in NO_NETWORK_PODS}, named
+    # every live pod is probed, addressed or not: 6 pods x 5 others + 2 nodes x 6 pods, x2
+    assert r.probes == 2 * (6 * 5 + 2 * 6)
+    lost = [v.message for v in by["reachability"].violations]
+    for p in NO_NETWORK_PODS:
+        assert any(f"-> pod-{p} (no address)" in m and "nothing can reach it" in m for m in lost)
+    text = summary(r)
+    assert "violation of address-assigned" in text and "(pod-3, node 1)" in text
     assert not _ours(r.run_id)
 
 

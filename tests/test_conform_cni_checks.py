@@ -145,6 +145,43 @@ def test_ipam_checks_pass_and_catch_duplicate_outside_and_leak():
     assert any("after its DEL" in m for m in msgs), msgs
 
 
+def test_address_assigned_catches_a_pod_given_no_address():
+    h = History()
+    h.add("c0", 0, "10.22.0.2/24")
+    h.add("c1", 1, "10.22.1.2/24")
+    assert cni_ipam.check_assigned(h.history()) == ([], 2, "")
+    # the audit's plugin: ADD exits 0 with {"interfaces": [], "ips": [], "dns": {}}
+    bad = History()
+    bad.add("c0", 0, "10.22.0.2/24")
+    bad.plugin("ADD", "c1", 1, "add", result={"cniVersion": "1.0.0", "interfaces": [],
+                                              "ips": [], "dns": {}})
+    bad.plugin("ADD", "c2", 1, "add", result={"cniVersion": "1.0.0"})     # no ips at all
+    bad.plugin("ADD", "c3", 0, "add", ok=False, stdout='{"code": 11, "msg": "later"}', code=1)
+    vs, checked, _ = cni_ipam.check_assigned(bad.history())
+    assert checked == 3                                   # a failed ADD gives no live pod
+    assert _names(vs) == ["address-assigned"] * 2
+    assert "ADD of c1" in vs[0].message and "no address" in vs[0].message
+    assert "ADD of c2" in vs[1].message
+    # the other address checks see nothing wrong with it: this check is what catches it
+    h2 = bad.history()
+    assert cni_ipam.check_unique(h2)[0] == [] and cni_ipam.check_in_podcidr(h2)[0] == []
+
+
+def test_a_pod_without_an_address_is_probed_and_lost():
+    """Probes to a pod whose ADD gave it no address are recorded as lost, not left out:
+    reachability fails; no-nat and model-agrees say they could not judge them."""
+    h = History()
+    h.other("probe", "t1", {"proto": "TCP", "sender": "pod-0", "src": "10.22.0.2", "src_node": 0,
+                            "receiver": "pod-1", "dst": None, "port": 17171},
+            {"delivered_to": None, "seen_src": None,
+             "error": "pod-1 has no address (its ADD result lists none): nothing can reach it"})
+    hist = h.history(_dataplane(False))
+    (v,) = cni_packets.check_reachability(hist)[0]
+    assert "pod-1 (no address)" in v.message and "nothing can reach it" in v.message
+    vs, checked, note = cni_packets.check_model_agrees(hist)
+    assert (vs, checked) == ([], 0) and note.startswith("1 probes not judged")
+
+
 def test_ipam_matches_model():
     h = History()
     h.other("store", None, {"node": 0, "label": "x", "model": ["10.22.0.2", "10.22.0.3"]},
@@ -240,7 +277,7 @@ def test_a_run_that_did_nothing_does_not_pass():
     cut = CniHistory([], META, None, complete=False)
     vs, _, note = check_availability(cut)
     assert vs == [] and note.startswith("UNDECIDED")
-    assert len(run_checks(empty)) == 14
+    assert len(run_checks(empty)) == 15
 
 
 # -- the plan and the configuration -----------------------------------------------------

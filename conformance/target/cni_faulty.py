@@ -13,6 +13,14 @@ mode           what the wrapper does                 check that must fail
                ``CNI_NETNS`` (allowed by the spec
                when the namespace is gone), so the
                veth pair is never deleted
+``no-network`` for pods 3, 4 and 5 (by               ``address-assigned``
+               ``K8S_POD_NAME`` in ``CNI_ARGS``) ADD (and ``reachability``)
+               does nothing and answers success
+               with no interface and no address;
+               CHECK and DEL of them do nothing and
+               succeed; other pods get the real
+               plugin (an independent audit found
+               this passing)
 =============  ===============================================================
 
 A wrapper is a small POSIX shell script (a shell starts in a millisecond; a
@@ -27,9 +35,10 @@ import os
 import shlex
 import stat
 
-MODES = ("outside", "del-twice", "leak-veth")
+MODES = ("outside", "del-twice", "leak-veth", "no-network")
 EXPECTED_CHECK = {"outside": "address-in-podcidr", "del-twice": "del-idempotent",
-                  "leak-veth": "interfaces-removed"}
+                  "leak-veth": "interfaces-removed", "no-network": "address-assigned"}
+NO_NETWORK_PODS = (3, 4, 5)
 
 
 _FIND = """real=""
@@ -59,6 +68,19 @@ fi
 exec "$real"
 """,
     "leak-veth": """[ "$CNI_COMMAND" = DEL ] && CNI_NETNS= && export CNI_NETNS
+exec "$real"
+""",
+    # CNI_ARGS ends "...;K8S_POD_NAME=pod-N" (the runner's, as the Kubernetes runtimes pass it)
+    "no-network": """case ";$CNI_ARGS;" in
+  *";K8S_POD_NAME=pod-"[345]";"*)
+    case "$CNI_COMMAND" in
+      ADD)
+        ver=$(grep -o '"cniVersion": *"[^"]*"' | head -n 1 | sed 's/.*"\\([^"]*\\)"$/\\1/')
+        printf '{"cniVersion": "%s", "interfaces": [], "ips": [], "dns": {}}' "${ver:-1.0.0}"
+        exit 0;;
+      CHECK|DEL) exit 0;;
+    esac;;
+esac
 exec "$real"
 """,
 }

@@ -24,7 +24,7 @@ from conformance.history import Recorder
 from conformance.target import cni_conf
 from conformance.target.cni_exec import Attempt, Executor
 from conformance.target.cni_netns import Topology, ip, links, list_netns, ns_path
-from conformance.target.cni_probe import PORT, Probe, Prober
+from conformance.target.cni_probe import PORT, Observation, Probe, Prober
 from conformance.traffic.cni import ModelRun, model_for
 from conformance.validate.cni_ipam import addresses
 from model.cni.machine import node_ip
@@ -251,19 +251,21 @@ class Run:
             ips = addresses(pr.result)
             if ips:
                 first[pr.pod] = ips[0]
+        # a live pod whose ADD gave it no address is still a sender and a receiver:
+        # Kubernetes gives every pod an address, so nothing sent to it arrives
+        # (recorded as lost, not skipped) and what it sends is judged by where it lands
         for proto in ("TCP", "UDP"):
             for src in live:
                 for dst in live:
-                    if src is dst or src.pod not in first or dst.pod not in first:
+                    if src is dst:
                         continue
                     probes.append(self._probe(proto, f"pod-{src.pod}", ns_path(src.netns_name),
-                                              first[src.pod], False, src.node, dst, first[dst.pod]))
+                                              first.get(src.pod), False, src.node, dst,
+                                              first.get(dst.pod)))
             for n in range(self.opts.nodes):
                 for dst in live:
-                    if dst.pod in first:
-                        probes.append(self._probe(proto, f"node-{n}",
-                                                  ns_path(self.topo.node_name(n)),
-                                                  addr.show(node_ip(n)), True, n, dst, first[dst.pod]))
+                    probes.append(self._probe(proto, f"node-{n}", ns_path(self.topo.node_name(n)),
+                                              addr.show(node_ip(n)), True, n, dst, first.get(dst.pod)))
         self.say(f"probing: {len(probes)} packets")
 
         def one(args):
@@ -271,7 +273,11 @@ class Run:
             tok = self.rec.invoke(10_000 + i, "probe", pb.token, {
                 "proto": pb.proto, "sender": pb.sender, "src": pb.src_ip, "src_node": pb.src_node,
                 "receiver": pb.receiver, "dst": pb.dst, "port": PORT})
-            obs = prober.send(pb)
+            if pb.dst is None:      # nowhere to send it: lost
+                obs = Observation(pb, None, None, f"{pb.receiver} has no address (its ADD result "
+                                  "lists none): nothing can reach it")
+            else:
+                obs = prober.send(pb)
             self.rec.complete(tok, "ok", {"delivered_to": obs.delivered_to,
                                           "seen_src": obs.seen_src, "error": obs.error})
 

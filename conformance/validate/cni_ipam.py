@@ -1,5 +1,20 @@
 """Address checks of a CNI run, replayed over the history in order.
 
+``address-assigned``   every successful ADD gives the pod an address: its
+                       result's ``ips`` lists at least one. "Every Pod in a
+                       cluster gets its own unique cluster-wide IP address"
+                       (kubernetes.io/docs/concepts/services-networking/,
+                       "The Kubernetes network model"; the CRI runtime takes
+                       the pod's IP from the ADD result), and the CNI spec
+                       has the IPAM plugin "determine the interface
+                       IP/subnet, Gateway and Routes and return this
+                       information to the 'main' plugin to apply" (SPEC.md
+                       "IP Allocation"), whose result's ``ips`` are the IPs
+                       the attachment assigned. With ``address-in-podcidr``:
+                       every live pod has an address, and each lies in its
+                       node's podCIDR. (Found missing by an independent
+                       audit: a plugin answering ADD with ``"ips": []``
+                       passed, its pods left out of the probes.)
 ``address-unique``     no ADD hands out an address another live container
                        holds: "every pod gets its own unique cluster-wide IP
                        address" (kubernetes.io/docs/concepts/services-
@@ -72,6 +87,22 @@ def check_unique(h: CniHistory):
     return vs, n, ""
 
 
+def check_assigned(h: CniHistory):
+    vs, n = [], 0
+    for op in h.plugin_ops("ADD"):
+        if not succeeded(op):
+            continue
+        n += 1
+        result = op.output.get("result") if isinstance(op.output, dict) else None
+        if not addresses(result):
+            ips = result.get("ips") if isinstance(result, dict) else None
+            vs.append(Violation("address-assigned", f"ADD of {op.key} (pod-{op.input.get('pod')}, "
+                                f"node {op.input['node']}) succeeded but gave the pod no address "
+                                f"(result ips: {ips!r}): a live pod without an IP",
+                                (op,), h.of_container(op.key)))
+    return vs, n, ""
+
+
 def check_in_podcidr(h: CniHistory):
     vs, n = [], 0
     for op in h.plugin_ops("ADD"):
@@ -136,7 +167,14 @@ def check_matches_model(h: CniHistory):
     return vs, n, ""
 
 
+K8S_POD_IP = ("kubernetes.io/docs/concepts/services-networking/ ('The Kubernetes network model': "
+              "\"Every Pod in a cluster gets its own unique cluster-wide IP address\"); CNI SPEC.md "
+              "'IP Allocation' (the IPAM plugin returns the interface's IP configuration to the main "
+              "plugin) and the Success result's ips")
+
 CHECKS = [
+    ("address-assigned", "every successful ADD gives the pod an address: its result's ips lists "
+     "at least one", K8S_POD_IP, check_assigned),
     ("address-unique", "no ADD returns an address that another added and not yet deleted "
      "container holds", K8S_NET, check_unique),
     ("address-in-podcidr", "every address an ADD returns lies in its node's podCIDR",
