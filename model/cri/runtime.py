@@ -57,8 +57,9 @@ Answers, call by call (api.proto wording quoted)
   unknown) containers become EXITED with 137 (SIGKILL), the sandbox
   SANDBOX_NOTREADY without its network namespace; a second stop, and a stop
   of a sandbox that no longer exists (whose resources are all reclaimed),
-  answer OK. (containerd 1.6 answers NotFound for an id it never knew or
-  has removed: a divergence a runner should report, not hide.)
+  answer OK. (containerd's CRI plugin looks the sandbox up first and may
+  answer NotFound for an id it never knew or has removed: a divergence a
+  runner should report, not hide.)
 * ``RemovePodSandbox`` — "If there are any running containers in the
   sandbox, they must be forcibly terminated and removed. **This call is
   idempotent, and must not return an error if the sandbox has already been
