@@ -311,3 +311,43 @@ def test_kernel_probability_and_replay_of_a_named_draw():
     for draws, o in by_coins.items():
         again = replay(d, pkt, dict(draws))
         assert (again.fate, again.dst, again.dport) == (FORWARDED, o.dst, o.dport)
+
+
+@FUZZ
+@given(name=st.sampled_from(["good", "stale-endpoint", "nodeport-unmarked"]),
+       which=st.integers(0, 50), src=_addresses(), proto=st.sampled_from(["TCP", "UDP"]),
+       dport=st.sampled_from([53, 80, 443, 9000, 9153, 30080, 30081]) | st.integers(1, 65535),
+       hook=st.sampled_from([PREROUTING, OUTPUT]), seed=st.integers(0, 2 ** 16))
+def test_a_sliced_encoding_answers_as_the_whole_one(name, which, src, proto, dport, hook, seed):
+    """The per-class encodings leave rules out; pinned to a packet of the
+    class, each answers exactly as the concrete traversal does."""
+    from conformance.proxy.checks import NODE_ADDR
+    from conformance.proxy.symbolic import Slice, other_dst_keys
+
+    d = read(DATA / f"{name}.iptables-save")
+    vips = sorted({sp.vip for sp in objects.read(OBJECTS)})
+    classes = [(Slice(dst=v, local=False), v, False) for v in vips]
+    classes.append((Slice(dst=NODE_ADDR, dport=dport, local=True), NODE_ADDR, True))
+    other = next(a for a in (ip("10.244.7.7"), ip("8.8.8.8")) if a not in other_dst_keys(d))
+    classes.append((Slice(other_dst=True, local=False), other, False))
+    sl, dst, local = classes[which % len(classes)]
+    enc = Encoding(d, sl)
+    p = enc.packet()
+    o = enc.outcome(p)
+    coins = {n: bool((seed >> (k % 16)) & 1) for k, n in enumerate(sorted(enc.coins))}
+    pkt = Packet(src, dst, proto, dport, hook, local, 40000, "eth0", "eth0")
+    out = replay(d, pkt, coins)
+    s = z3.Solver()
+    s.add(enc.well_formed(p))
+    s.add(p.src == bv(src), p.dst == bv(dst), p.proto == bv(PROTO_CODE[proto], 2),
+          p.dport == bv(dport, 16), p.sport == bv(40000, 16), p.output == (hook == OUTPUT),
+          p.dst_local == local, p.in_iface == bv(enc.ifaces.index("kmc-other0"), 8),
+          p.out_iface == bv(enc.ifaces.index("kmc-other0"), 8))
+    s.add([b == False for b in p.recent.values()])  # noqa: E712
+    s.add([enc.coins[n] == v for n, v in coins.items()])
+    assert s.check() == z3.sat
+    m = s.model()
+    assert FATES[m.eval(o.fate).as_long()] == out.fate
+    assert (m.eval(o.dst).as_long(), m.eval(o.dport).as_long()) == (out.dst, out.dport)
+    assert m.eval(o.mark).as_long() == out.mark
+    assert z3.is_true(m.eval(o.masqueraded, model_completion=True)) == out.masqueraded
