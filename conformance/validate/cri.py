@@ -181,14 +181,9 @@ def _model_requests(cand: Candidate, op: Operation, scripts: _Scripts) -> list[d
         return [{"pod_sandbox_id": cand.model_id("sandbox", req.get("pod_sandbox_id")),
                  "config": {"metadata": {"name": meta.get("name", ""), "attempt": meta.get("attempt", 0)}}}]
     if f == "StopContainer":
-        cid = req.get("container_id")
-        timeout = int(req.get("timeout", 0))
-        codes = {m.KILLED} if timeout == 0 else set(scripts.term.get(cid, {m.KILLED}))
-        # a container the runtime lost track of (UNKNOWN) may have exited by
-        # itself meanwhile: the stop then reveals the script's own code
-        codes |= scripts.death_codes(cid)
-        return [{"container_id": cand.model_id("container", cid), "timeout": timeout, "exit_code": c}
-                for c in sorted(codes)]
+        # the exit code is settled by :func:`_widen_stopped` after the call
+        return [{"container_id": cand.model_id("container", req.get("container_id")),
+                 "timeout": int(req.get("timeout", 0))}]
     if f in ("StartContainer", "RemoveContainer", "ContainerStatus"):
         return [{"container_id": cand.model_id("container", req.get("container_id"))}]
     if f in ("ListPodSandbox", "ListContainers"):
@@ -236,27 +231,52 @@ def _with_deaths(cand: Candidate, op: Operation, scripts: _Scripts) -> list[Cand
             gone = (only_running and real[c[0]] not in shown
                     and flt.get("id") in (None, str(c[0])) and flt.get("pod_sandbox_id") in (None, str(c[1])))
             if shown.get(real[c[0]]) == m.EXITED or gone:
-                # it died since the model last heard of it (a RUNNING-only list no longer shows it)
-                choices.append([(c[0], code) for code in sorted(scripts.death_codes(real[c[0]]))])
-    elif f == "StopContainer":
-        mid = m._id(cand.model_id("container", req.get("container_id")))
-        for cm, real in _running(cand, {mid}):
-            choices.append([None] + [(cm, code) for code in sorted(scripts.death_codes(real))])
-    elif f == "StopPodSandbox":
-        sid = m._id(cand.model_id("sandbox", req.get("pod_sandbox_id")))
-        mids = {c[0] for c in state[1] if c[1] == sid}
-        for cm, real in _running(cand, mids):
-            choices.append([None] + [(cm, code) for code in sorted(scripts.death_codes(real))])
+                # it died since the model last heard of it (a RUNNING-only list no longer
+                # shows it), with one of its codes: which one, a later status will say
+                codes = scripts.death_codes(real[c[0]])
+                choices.append([(c[0], frozenset(codes))] if codes else [])
     if not choices:
         return [cand]
     out_cands = []
     for combo in itertools.product(*choices):
         s = state
-        for death in combo:
-            if death is not None:
-                s = m.fault(s, "ContainerDied", {"container_id": str(death[0]), "exit_code": death[1]})
+        for cm, code in combo:
+            s = _died(s, cm, code)
         out_cands.append(attrs.evolve(cand, state=s))
     return out_cands
+
+
+def _died(state, mid: int, code):
+    """The model's ContainerDied, with ``code`` an exit code or the frozenset of
+    codes it may be (settled when a status shows it)."""
+    if isinstance(code, int):
+        return m.fault(state, "ContainerDied", {"container_id": str(mid), "exit_code": code})
+    s = m.fault(state, "ContainerDied", {"container_id": str(mid), "exit_code": 0})
+    return _set_code(s, mid, code)
+
+
+def _set_code(state, mid: int, code):
+    return (state[0], tuple(c[:5] + (code,) if c[0] == mid else c for c in state[1]))
+
+
+def _widen_stopped(before: tuple, after: tuple, op: Operation, cand: Candidate, scripts: _Scripts):
+    """After a stop: every container it stopped (RUNNING or UNKNOWN before, EXITED
+    now) may show, besides the model's 137, the codes SIGTERM leaves its script
+    (StopContainer with a grace period) and the script's own codes (it may have
+    exited by itself just before, or while the runtime had lost track of it)."""
+    was = {c[0]: c[4] for c in before[1]}
+    real = cand.real_ids("container")
+    timeout = int((op.input or {}).get("timeout", 0))
+    state = after
+    for c in after[1]:
+        if c[4] == m.EXITED and was.get(c[0]) in (m.RUNNING, m.UNKNOWN):
+            cid = real.get(c[0], "")
+            codes = {c[5]} | scripts.death_codes(cid)
+            if op.f == "StopContainer" and timeout > 0:
+                codes |= scripts.term.get(cid, set())
+            if len(codes) > 1:
+                state = _set_code(state, c[0], frozenset(codes))
+    return state
 
 
 # --- does the model's answer agree with the runtime's? -------------------------------------
@@ -283,9 +303,14 @@ def _agrees(cand: Candidate, op: Operation, answer) -> Candidate | None:
         a, o = answer["status"], out.get("status") or {}
         meta = o.get("metadata") or {}
         same = (a["state"] == o.get("state") and a["metadata"]["name"] == meta.get("name")
-                and a["metadata"]["attempt"] == meta.get("attempt", 0)
-                and (a["state"] != m.EXITED or a["exit_code"] == int(o.get("exit_code", 0))))
-        return cand if same else None
+                and a["metadata"]["attempt"] == meta.get("attempt", 0))
+        if not same or a["state"] != m.EXITED:
+            return cand if same else None
+        shown, code = int(o.get("exit_code", 0)), a["exit_code"]
+        if isinstance(code, frozenset):          # one of several: now we know which
+            return attrs.evolve(cand, state=_set_code(cand.state, int(a["id"]), shown)) \
+                if shown in code else None
+        return cand if code == shown else None
     if f in ("ListPodSandbox", "ListContainers"):
         kind, field = ("sandbox", "items") if f == "ListPodSandbox" else ("container", "containers")
         real_of = cand.real_ids(kind)
@@ -339,6 +364,8 @@ def replay(ops: list[Operation], strict: bool = False) -> Replay:
                                    for s in m.timed_out(c2.state, op.f, req))
                         continue
                     new_state, answer = m.call(c2.state, op.f, req)
+                    if op.f in ("StopContainer", "StopPodSandbox") and m.ok(answer):
+                        new_state = _widen_stopped(c2.state, new_state, op, c2, scripts)
                     agreed = _agrees(attrs.evolve(c2, state=new_state), op, answer)
                     if agreed is not None:
                         nxt.add(agreed.settle())
@@ -506,7 +533,7 @@ def _shown(f: str, out, real_of=None) -> str:
         return (real_of or {}).get(i, f"model#{i}" if real_of is not None else i)[:12]
     if "status" in out:
         st = out["status"]
-        return f"{st.get('state')}" + (f" exit {st.get('exit_code')}" if st.get("state") == m.EXITED else "")
+        return f"{st.get('state')}" + (f" exit {_code(st.get('exit_code'))}" if st.get("state") == m.EXITED else "")
     if "items" in out or "containers" in out:
         items = out.get("items", out.get("containers", []))
         return "[" + ", ".join(f"{rid(i.get('id', ''))} {i.get('state')}" for i in items) + "]"
@@ -521,7 +548,12 @@ def render(cand: Candidate) -> dict:
     rs, rc = cand.real_ids("sandbox"), cand.real_ids("container")
     return {"sandboxes": {rs.get(sb[0], f"model#{sb[0]}")[:12]: sb[3] for sb in cand.state[0]},
             "containers": {rc.get(c[0], f"model#{c[0]}")[:12]:
-                           c[4] + (f" exit {c[5]}" if c[4] == m.EXITED else "") for c in cand.state[1]}}
+                           c[4] + (f" exit {_code(c[5])}" if c[4] == m.EXITED else "")
+                           for c in cand.state[1]}}
+
+
+def _code(code) -> str:
+    return "|".join(str(x) for x in sorted(code)) if isinstance(code, frozenset) else str(code)
 
 
 def _violation(ops, pos, cands, scripts, strict, trail=None) -> Violation:
