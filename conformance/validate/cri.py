@@ -14,7 +14,11 @@ whether the run did any work.
       give (recorded by the workload: ``kubemc.exits``; 137 once a kill was
       injected), and only as far as the answer needs: a status showing
       EXITED where the model says RUNNING forces the death with the code
-      shown; a stop branches over "still running" and "already exited";
+      shown; a list showing it EXITED lets it die with the *set* of its
+      codes. An exit code nobody has seen yet stays such a set in the model
+      state (the model stores the code and never reads it), and the next
+      status that shows one settles it — so unobserved codes never
+      multiply the states;
     * asks the model, for each state, what it answers; keeps the states whose
       answer agrees with the runtime's: both errors (api.proto fixes no
       error codes for these calls), or both OK with the same content — the
@@ -23,15 +27,16 @@ whether the run did any work.
     * a call whose outcome is unknown (``info``) keeps both possibilities
       (:func:`model.cri.runtime.timed_out`); a runtime restart fault keeps
       the states with no container lost and with each single one lost
-      (``RuntimeRestart``); a StopContainer with a grace period keeps every
-      exit code SIGTERM can give the script, and 137 — and any stop, the
-      script's own codes (a container the runtime lost track of, UNKNOWN,
-      may have exited by itself meanwhile: the stop reveals its code).
+      (``RuntimeRestart``); a container a stop ended (StopContainer,
+      StopPodSandbox) may show the model's 137, the script's own codes (it
+      may have exited by itself just before, or while the runtime had lost
+      track of it: UNKNOWN) and, after a grace period, the codes SIGTERM
+      leaves the script.
 
     When no state is left, the call is a violation: the runtime answered
-    what no sequence of allowed events explains. Its window is the history
-    of the objects it concerns — their sandbox and its containers from the
-    sandbox's creation, and every fault since — as calls and as an ITF trace.
+    what no sequence of allowed events explains. Its window (:func:`window`)
+    is the history of the objects the answer depends on in the model, from
+    their creation, with the faults in between — as calls and as an ITF trace.
 
     Three *documented divergences* of containerd 1.6 from the model are told
     apart, counted and reported (:data:`DIVERGENCES`); they fail the run
