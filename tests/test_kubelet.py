@@ -14,7 +14,6 @@ import pytest
 from checker import traces
 from checker.catalog.kubelet import CRASHLOOP, KUBELET, LEASE
 from checker.explore import explore
-from checker.run import HOLDS, check
 from model.cri import runtime as rt
 from model.kernel import Step
 from model.kubelet import machine as km
@@ -77,11 +76,6 @@ def test_every_mutant_has_committed_traces_that_replay():
             (path,) = TRACES.glob(f"kubelet-*-{engine}-{mutant}.itf.json")
             trace = json.loads(path.read_text())
             assert traces.replay(trace).reproduced, path.name
-
-
-def test_the_cli_checks_the_kubelet(tmp_path):
-    rows = check(["kubelet"], engines=("explore",), trace_dir=tmp_path)
-    assert [r.verdict for r in rows] == [HOLDS] * 3
 
 
 # -- scenarios ------------------------------------------------------------------------------
