@@ -25,6 +25,7 @@ from model.scheduler.machine import (
     ORPHANS, PHASE, PREEMPTED_BY, QUEUE, SCHEDS, SENDING, SERVER, SPENT, TERMINATING,
 )
 from model.scheduler.objects import DEFAULT_SCHEDULER, HOSTNAME
+from model.kernel import ENVIRONMENT
 from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
 
 _DOCS = "kubernetes.io/docs/concepts/scheduling-eviction/"
@@ -269,20 +270,44 @@ def preempts_lower_only(m, state) -> bool:
                for p, e in enumerate(state[SERVER]) if e[PREEMPTED_BY] >= 0)
 
 
-def preemptions(m, before, after) -> list:
-    """The preemptions a step performs, as ``(preemptor, victims, node)``: the
-    pods it turns terminating naming the preemptor, and the preemptor's
-    nominatedNodeName after the step (-1: none recorded). A step that only
-    records a new nomination for a pending pod counts as a preemption with no
-    victims."""
+def evictions(m, before, step, after) -> set:
+    """The pods the step takes from running: live before, no longer live
+    after — read off the state change, not off any record of who preempted
+    them. A user's delete (an ``environment`` step of the kernel) evicts
+    nobody on the scheduler's behalf, so it counts for nothing; any other
+    step that ends a live pod does, whatever it records."""
+    if step is not None and getattr(m, "tags", {}).get(step.name) == ENVIRONMENT:
+        return set()
+    return {q for q, (b, a) in enumerate(zip(before[SERVER], after[SERVER]))
+            if b[PHASE] == LIVE and a[PHASE] != LIVE}
+
+
+def preemptions(m, before, after, step=None) -> list:
+    """The preemptions a step performs, as ``(preemptor, victims, node)``.
+
+    The victims are the step's evictions (:func:`evictions`). A preemptor is
+    a pod an evicted pod names as its preemptor (upstream's DisruptionTarget
+    condition), or a pending pod the step gives a new nominatedNodeName (a
+    preemption with no victims, if nobody names it). An evicted pod that
+    names nobody is a victim of the step's preemptor when the step has
+    exactly one; otherwise it was evicted for no preemption at all, reported
+    as preemptor -1. ``node`` is the preemptor's nominatedNodeName after the
+    step (-1: none recorded)."""
     sb, sa = before[SERVER], after[SERVER]
     victims: dict = {}
-    for q, (b, a) in enumerate(zip(sb, sa)):
-        if b[PREEMPTED_BY] < 0 <= a[PREEMPTED_BY]:
-            victims.setdefault(a[PREEMPTED_BY], set()).add(q)
+    unnamed = set()
+    for q in evictions(m, before, step, after):
+        if sa[q][PREEMPTED_BY] >= 0:
+            victims.setdefault(sa[q][PREEMPTED_BY], set()).add(q)
+        else:
+            unnamed.add(q)
     for p, (b, a) in enumerate(zip(sb, sa)):
         if a[NODE] < 0 and a[NOMINATED] >= 0 and a[NOMINATED] != b[NOMINATED]:
             victims.setdefault(p, set())
+    if unnamed and len(victims) == 1:
+        victims[next(iter(victims))] |= unnamed
+    elif unnamed:
+        return [(-1, frozenset(unnamed), -1)]
     return [(p, frozenset(v), sa[p][NOMINATED]) for p, v in sorted(victims.items())]
 
 
@@ -305,11 +330,17 @@ def _cheapest_highest_victim(m, pod, n, others):
     return best
 
 
-def preemption_fault(m, before, after) -> str | None:
-    """Which rule a preemption of the step breaks, or None. Each preemption is
-    judged against the pods the apiserver holds on nodes before the step
-    (terminating ones still hold their requests) with the filter table:
+def preemption_fault(m, before, after, step=None) -> str | None:
+    """Which rule a preemption of the step breaks, or None. Every pod the
+    step takes from running, other than by a user's delete, is a victim
+    (:func:`preemptions`), whether or not it names its preemptor. Each
+    preemption is judged against the pods the apiserver holds on nodes
+    before the step (terminating ones still hold their requests) with the
+    filter table:
 
+    * ``no preemptor``: every evicted pod is the victim of a preemption (a
+      step that evicts pods naming nobody, with no single preemptor to
+      charge them to, evicts them for nothing);
     * ``not nominated``: the victims are on the node recorded as the
       preemptor's nominatedNodeName;
     * ``no room``: removing them lets the preemptor pass every filter there;
@@ -327,7 +358,9 @@ def preemption_fault(m, before, after) -> str | None:
     anti-affinity): a spread constraint can make a removal hurt, and the
     models that check this property have none on their preemptors.
     """
-    for p, victims, n in preemptions(m, before, after):
+    for p, victims, n in preemptions(m, before, after, step):
+        if p < 0:
+            return "no preemptor"
         pod = m.pods[p]
         # the pods P already preempted count as gone: the scheduler judges a
         # preemptor 'as if the preemption victims are already gone' (design
@@ -358,7 +391,7 @@ def preemption_fault(m, before, after) -> str | None:
 
 
 def preemption_minimal_lowest(m, before, step, after) -> bool:
-    return preemption_fault(m, before, after) is None
+    return preemption_fault(m, before, after, step) is None
 
 
 def spread_within_max_skew(m, before, step, after) -> bool:
@@ -508,6 +541,8 @@ PREEMPTS_LOWER_ONLY = Property(
     preempts_lower_only)
 PREEMPTION_MINIMAL_LOWEST = Property(
     "sched_preemption_minimal_lowest_victims", "scheduler", TRANSITION,
+    "every pod a step takes from running (live before, terminating or gone after), other than "
+    "by a user's delete, is a victim of a preemption, whether or not it names its preemptor; "
     "when a pod P preempts, judged by the filter table against the pods the apiserver holds on "
     "nodes: P's nominatedNodeName is set to the node N its victims are on; once the victims are "
     "gone P passes every filter on N (pods already terminating still hold their requests, "

@@ -1,21 +1,29 @@
-"""kube-scheduler: each of the four models holds with its covers reached,
+"""kube-scheduler: each of the models holds with its covers reached,
 every mutant is caught by explore and by hypothesis on the property it is
 meant to violate (the liveness ones with a lasso), the properties can fail
 on states that break them, and the races Kubernetes itself leaves open are
 found where the catalog's bounds leave them out."""
 
+from pathlib import Path
+
 import pytest
 
-from checker.catalog.scheduler import BINDING, MODELS, PLACEMENT, PREEMPTION, SPREAD, VICTIMS
+from checker import traces
+from checker.catalog.scheduler import (
+    BINDING, MODELS, PLACEMENT, PREEMPTION, SPREAD, VICTIMS, VICTIMS_RANK,
+)
 from checker.explore import explore
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
 from model.kernel import Step
-from model.scheduler.machine import NODE, SCHEDS, SERVER, PlacementScheduler
+from model.scheduler.machine import (
+    LIVE, NODE, NOMINATED, PHASE, PREEMPTED_BY, SCHEDS, SERVER, TERMINATING, PlacementScheduler,
+)
 from properties import scheduler as props
 
 CASES = [(model, mutant) for model in MODELS for mutant in sorted(model.mutants)]
 IDS = [mutant for _, mutant in CASES]
+TRACES = Path(__file__).resolve().parents[1] / "traces" / "scheduler"
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
@@ -121,10 +129,26 @@ def test_binding_model_reaches_a_409_from_a_binding_left_on_the_wire():
     assert props.no_leaked_reservation(machine, state)
 
 
+@pytest.mark.parametrize("model, mutant", CASES, ids=IDS)
+@pytest.mark.parametrize("engine", ["explore", "hypothesis"])
+def test_each_mutant_has_a_committed_trace_that_still_reproduces(model, mutant, engine):
+    """The traces in traces/scheduler/ are this model's: each mutant's trace
+    of each engine replays on the machine as it is now and the property it
+    names is still violated at its end."""
+    target = model.mutants[mutant].violates
+    path = TRACES / f"{model.name}-{target}-{engine}-{mutant}.itf.json"
+    assert path.exists(), path.name
+    trace = traces.load(path)
+    assert trace["#meta"]["mutant"] == mutant and trace["#meta"]["property"] == target
+    replay = traces.replay(trace)
+    assert replay.reproduced, replay.message
+
+
 @pytest.mark.parametrize("mutant, rule", [
     ("preemption_without_nomination", "not nominated"),
     ("preemption_counts_terminating_victims", "no room"),
     ("preempts_every_lower_priority_pod", "victim spared"),
+    ("preemption_evicts_unlabelled_pods", "victim spared"),
     ("preemption_reprieves_lowest_first", "lower pod would do"),
     ("preemption_picks_worst_node", "better node"),
 ])
@@ -140,6 +164,77 @@ def test_each_victim_rule_is_broken_by_its_own_mutant(mutant, rule):
     assert props.preemption_fault(correct, state, after) is None
     machine = VICTIMS.machine(mutant)
     assert props.preemption_fault(machine, state, machine.apply(state, step)) == rule
+
+
+def test_pods_evicted_without_naming_the_preemptor_are_victims_too():
+    """The audit's defect D5: victims were read off the pods naming their
+    preemptor, so a preemption that also deleted b2 and c3 without naming
+    anybody was judged on {a1} alone and held. The evictions are now read off
+    the state change: a1, b2 and c3 all go from live to terminating in the
+    step, so all three are p's victims, and two could be spared."""
+    machine = VICTIMS.machine("preemption_evicts_unlabelled_pods")
+    (state,) = machine.init_states()
+    step = Step("Unschedulable", (0, 5))
+    after = machine.apply(state, step)
+    server = after[SERVER]
+    assert [server[q][PHASE] for q in (0, 1, 2)] == [TERMINATING] * 3
+    assert [server[q][PREEMPTED_BY] for q in (0, 1, 2)] == [5, -1, -1]
+    assert props.evictions(machine, state, step, after) == {0, 1, 2}
+    assert props.preemptions(machine, state, after, step) == [(5, frozenset({0, 1, 2}), 0)]
+    assert props.preemption_fault(machine, state, after, step) == "victim spared"
+    assert not props.preemption_minimal_lowest(machine, state, step, after)
+
+
+def test_a_users_delete_is_no_eviction_and_an_eviction_needs_a_preemptor():
+    """A user's DeletePod (an environment step) ends a live pod without the
+    scheduler: not a victim. The same change made by a system step that
+    nominates nobody is an eviction for nothing ('no preemptor'), and so is
+    an unnamed eviction in a step with two preemptors (it cannot be charged
+    to either)."""
+    machine = VICTIMS.machine(deletions=1)
+    (state,) = machine.init_states()
+    delete = Step("DeletePod", (1,))
+    after = machine.apply(state, delete)
+    assert after[SERVER][1][PHASE] == TERMINATING
+    assert props.evictions(machine, state, delete, after) == set()
+    assert props.preemptions(machine, state, after, delete) == []
+    assert props.preemption_minimal_lowest(machine, state, delete, after)
+    system = Step("Unschedulable", (0, 5))
+    assert props.evictions(machine, state, system, after) == {1}
+    assert props.preemption_fault(machine, state, after, system) == "no preemptor"
+    # two pending pods of priority 10 both nominated to n0 in one step, p0
+    # evicted naming neither
+    machine = PREEMPTION.machine()
+    (state,) = machine.init_states()
+    server = list(state[SERVER])
+    assert server[0][PHASE] == LIVE
+    server[0] = server[0][:PHASE] + (TERMINATING,) + server[0][PHASE + 1:]
+    for p in (2, 3):
+        server[p] = server[p][:NOMINATED] + (0,) + server[p][NOMINATED + 1:]
+    after = (tuple(server),) + state[1:]
+    assert props.preemptions(machine, state, after, system) == [(-1, frozenset({0}), -1)]
+    assert props.preemption_fault(machine, state, after, system) == "no preemptor"
+
+
+@pytest.mark.parametrize("mutant", ["preemption_ranks_by_victim_count",
+                                    "preemption_ranks_by_priority_sum"])
+def test_the_node_is_ranked_by_its_victims_highest_priority_first(mutant):
+    """The audit's defect D6: in scheduler-victims the node ranking could be
+    replaced by the victims' number or priority sum unnoticed. In
+    scheduler-victims-rank q (1000m, priority 10) may evict x2 and y4 on n0
+    (highest 4, sum 6, two pods) or z5 on n1 (highest 5, sum 5, one pod):
+    the correct scheduler takes n0, each of the two rankings n1, which the
+    property's 'better node' clause refuses."""
+    correct = VICTIMS_RANK.machine()
+    (state,) = correct.init_states()
+    step = Step("Unschedulable", (0, 3))
+    after = correct.apply(state, step)
+    assert props.preemptions(correct, state, after, step) == [(3, frozenset({0, 1}), 0)]
+    assert props.preemption_fault(correct, state, after, step) is None
+    machine = VICTIMS_RANK.machine(mutant)
+    after = machine.apply(state, step)
+    assert props.preemptions(machine, state, after, step) == [(3, frozenset({2}), 1)]
+    assert props.preemption_fault(machine, state, after, step) == "better node"
 
 
 def test_the_design_proposals_example_preempts_only_the_priority_2_pod():

@@ -1,11 +1,13 @@
-"""kube-scheduler: six models of one machine (``model.scheduler.machine``),
+"""kube-scheduler: seven models of one machine (``model.scheduler.machine``),
 each a small cluster that reaches what a group of properties talks about —
 the product of all of them is far beyond exhaustive search (docs/scheduler.md
 has the state counts and why the split is sound: the properties are per pod
 and per node, and each model keeps every mechanism a property depends on).
 Together: 3 nodes, 4 pods, 2 schedulers, one preemption, one crash with a
 Binding on the wire, one failed bind; (``scheduler-victims``) a preemption
-where the choice of victims and node matters; and (``scheduler-ha``) two
+where the choice of victims and node matters; (``scheduler-victims-rank``)
+one where the nodes' victims differ in highest priority, priority sum and
+number; and (``scheduler-ha``) two
 replicas electing a leader on a Lease, one of them crashing. The z3 engine
 judges every bind of each model with the feasibility oracle.
 """
@@ -17,7 +19,7 @@ from checker.counterexample import Counterexample
 from checker.z3engine import PROVED, VIOLATED, Result, SymbolicCheck, confirm
 from model.scheduler.machine import (
     BindingScheduler, HAScheduler, PlacementScheduler, PreemptionScheduler, SpreadScheduler,
-    VictimsScheduler,
+    VictimsRankScheduler, VictimsScheduler,
 )
 from properties import scheduler as props
 
@@ -44,6 +46,16 @@ VICTIMS = Model(
     build=VictimsScheduler,
     # 2 full nodes (three lower-priority pods on n0; one live and one
     # terminating on n1), 1 pending pod of priority 10: which victims, where
+    bounds={"crashes": 0, "bind_failures": 0, "deletions": 0},
+    properties=props.VICTIMS,
+    hypothesis_bounds={"bind_failures": 1},
+)
+
+VICTIMS_RANK = Model(
+    name="scheduler-victims-rank",
+    build=VictimsRankScheduler,
+    # 2 full nodes: two lower-priority pods on n0 (priorities 2 and 4), one
+    # on n1 (priority 5); 1 pending pod of priority 10: how the node is ranked
     bounds={"crashes": 0, "bind_failures": 0, "deletions": 0},
     properties=props.VICTIMS,
     hypothesis_bounds={"bind_failures": 1},
@@ -81,7 +93,7 @@ HA = Model(
     hypothesis_bounds={"crashes": 2, "bind_failures": 1},
 )
 
-MODELS = (PLACEMENT, PREEMPTION, VICTIMS, SPREAD, BINDING, HA)
+MODELS = (PLACEMENT, PREEMPTION, VICTIMS, VICTIMS_RANK, SPREAD, BINDING, HA)
 
 _BINDS_PROVES = ("every bind the model reaches goes to a node the Z3 feasibility oracle accepts "
                  "for the pod against the pods on nodes and the Bindings in flight")

@@ -132,6 +132,9 @@ WORST_NODE = "preemption_picks_worst_node"
 TERMINATING_VICTIMS = "preemption_counts_terminating_victims"
 NO_NOMINATION = "preemption_without_nomination"
 REPREEMPTS = "preempts_again_while_victims_terminate"
+EVICTS_UNLABELLED = "preemption_evicts_unlabelled_pods"
+RANKS_BY_COUNT = "preemption_ranks_by_victim_count"
+RANKS_BY_SUM = "preemption_ranks_by_priority_sum"
 
 ALL_MUTANTS = {
     INIT_SUMMED: Mutant(
@@ -224,6 +227,25 @@ ALL_MUTANTS = {
         "again, evicting pods it would not need once they are gone (upstream's "
         "PodEligibleToPreemptOthers refuses this; kubernetes/kubernetes#104266)",
         violates="sched_preemption_minimal_lowest_victims"),
+    EVICTS_UNLABELLED: Mutant(
+        "besides the victims it records, preemption deletes every other live lower-priority "
+        "pod of the chosen node without naming the preemptor (no DisruptionTarget "
+        "condition): pods evicted for nothing, which a property reading only the recorded "
+        "victims would not see (design proposal: 'Scheduler will try to minimize the "
+        "number of preempted pods'; found by audit)",
+        violates="sched_preemption_minimal_lowest_victims"),
+    RANKS_BY_COUNT: Mutant(
+        "preemption picks the node with the fewest victims, whatever their priorities: a "
+        "node where one higher-priority pod must go beats one where two lower-priority pods "
+        "would do (kubernetes/community#1228: 'the most significant metric is the highest "
+        "priority of victims'; the victim count is only a later tie-break)",
+        violates="sched_preemption_minimal_lowest_victims"),
+    RANKS_BY_SUM: Mutant(
+        "preemption picks the node with the smallest sum of victim priorities, skipping the "
+        "highest victim priority: two pods of priority 2 and 4 (sum 6) are spared for one "
+        "of priority 5 (kubernetes/community#1228: the highest priority first, the sum "
+        "only to break its ties)",
+        violates="sched_preemption_minimal_lowest_victims"),
 }
 
 
@@ -256,7 +278,9 @@ class Scheduler(Machine):
                                          REPRIEVES_LOWEST: "lowest_first"}.get(
                                    mutant, "highest_first"),
                                victims_include_terminating=mutant == TERMINATING_VICTIMS,
-                               worst_node=mutant == WORST_NODE)
+                               worst_node=mutant == WORST_NODE,
+                               rank={RANKS_BY_COUNT: "count",
+                                     RANKS_BY_SUM: "sum"}.get(mutant, "priority"))
         self.lower = (lambda v, p: v <= p) if mutant == PREEMPTS_EQUAL else (lambda v, p: v < p)
         self._cycles: dict = {}
 
@@ -451,6 +475,11 @@ class Scheduler(Machine):
                 e = nxt[SERVER][v]
                 if e[PHASE] == LIVE:
                     nxt = self._write(nxt, v, (e[NODE], e[BY], TERMINATING, e[NOMINATED], p))
+            if self.mutant == EVICTS_UNLABELLED:
+                for v, e in enumerate(nxt[SERVER]):
+                    if e[NODE] == node and e[PHASE] == LIVE and \
+                            self.pods[v].priority < self.pods[p].priority:
+                        nxt = self._write(nxt, v, e[:PHASE] + (TERMINATING,) + e[PHASE + 1:])
             e = nxt[SERVER][p]
             if e[NOMINATED] != node and self.mutant != NO_NOMINATION:
                 nxt = self._write(nxt, p, e[:NOMINATED] + (node,) + e[NOMINATED + 1:])
@@ -603,7 +632,15 @@ class VictimsScheduler(Scheduler):
     name = "scheduler-victims"
     scenario = "victims"
     mutants = _with("victims", PREEMPTS_ALL_LOWER, REPRIEVES_LOWEST, WORST_NODE,
-                    TERMINATING_VICTIMS, NO_NOMINATION, REPREEMPTS)["mutants"]
+                    TERMINATING_VICTIMS, NO_NOMINATION, REPREEMPTS, EVICTS_UNLABELLED)["mutants"]
+
+
+class VictimsRankScheduler(Scheduler):
+    """Which node preemption picks when the nodes' victims differ in highest
+    priority, priority sum and number, each pointing to another node."""
+    name = "scheduler-victims-rank"
+    scenario = "victims_rank"
+    mutants = _with("victims_rank", RANKS_BY_COUNT, RANKS_BY_SUM)["mutants"]
 
 
 class SpreadScheduler(Scheduler):
@@ -818,5 +855,5 @@ class HAScheduler(Scheduler):
 
 
 __all__ = ["HAScheduler", "Scheduler", "PlacementScheduler", "PreemptionScheduler",
-           "SpreadScheduler", "VictimsScheduler", "BindingScheduler", "ALL_MUTANTS",
-           "InitContainer", "DEFAULT_SCHEDULER"]
+           "SpreadScheduler", "VictimsScheduler", "VictimsRankScheduler", "BindingScheduler",
+           "ALL_MUTANTS", "InitContainer", "DEFAULT_SCHEDULER"]

@@ -201,10 +201,13 @@ class Plugins:
     spread_key: str | None = None
     #: preemption variants the victim mutants swap: reprieve order
     #: ("highest_first" is upstream's; "lowest_first" and "none" are bugs),
-    #: terminating pods taken as candidates, the node ranking reversed
+    #: terminating pods taken as candidates, the node ranking reversed, the
+    #: node ranked by something else than its victims' highest priority
+    #: ("priority" is upstream's; "sum" and "count" are bugs)
     reprieve: str = "highest_first"
     victims_include_terminating: bool = False
     worst_node: bool = False
+    rank: str = "priority"
 
     def passes(self, pod: Pod, node_index: int, nodes, placed) -> bool:
         node = nodes[node_index]
@@ -269,7 +272,8 @@ class Plugins:
             if victims is None:
                 continue
             ps = [prio[v] for v in victims]
-            rank = (max(ps, default=-1), sum(ps), len(ps), i)
+            rank = {"priority": (max(ps, default=-1), sum(ps), len(ps), i),
+                    "sum": (sum(ps), len(ps), i), "count": (len(ps), i)}[self.rank]
             if self.worst_node:
                 rank = tuple(-r for r in rank)
             if best is None or rank < best[0]:
