@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,11 +41,10 @@ def _real():
             "run the README's test command as root")
 
 
-def live(capsys, name, samples=12):
+def live(capsys, tmp_path, name, samples=12):
     code = main(["conform", "proxy", "--iptables-save", str(DATA / f"{name}.iptables-save"),
                  "--objects", str(DATA / "objects.json"), "--cluster-cidr", "10.244.0.0/16",
-                 "--live", "--samples", str(samples), "--json", "--out",
-                 str(Path(os.environ.get("TMPDIR", "/tmp")) / f"kmc-live-{name}-{os.getpid()}-{time.time_ns()}")])
+                 "--live", "--samples", str(samples), "--json", "--out", str(tmp_path / "out")])
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     doc = json.loads(out)
@@ -95,8 +95,8 @@ def _agreement(doc):
     return live_check
 
 
-def test_the_correct_dump_passes_live_and_agrees_everywhere(capsys):
-    code, doc = live(capsys, "good")
+def test_the_correct_dump_passes_live_and_agrees_everywhere(capsys, tmp_path):
+    code, doc = live(capsys, tmp_path, "good")
     assert code == 0 and doc["passed"]
     check = _agreement(doc)
     assert check["ok"]
@@ -115,8 +115,8 @@ def test_the_correct_dump_passes_live_and_agrees_everywhere(capsys):
     assert dns and all(p["packet"]["proto"] == "UDP" and p["conforms"] for p in dns)
 
 
-def test_a_stale_endpoint_is_seen_live_where_the_proof_saw_it(capsys):
-    code, doc = live(capsys, "stale-endpoint")
+def test_a_stale_endpoint_is_seen_live_where_the_proof_saw_it(capsys, tmp_path):
+    code, doc = live(capsys, tmp_path, "stale-endpoint")
     assert code == 1
     check = _agreement(doc)
     assert not check["ok"]
@@ -125,8 +125,8 @@ def test_a_stale_endpoint_is_seen_live_where_the_proof_saw_it(capsys):
     assert not symbolic["ok"]
 
 
-def test_an_off_by_one_probability_is_measured_live(capsys):
-    code, doc = live(capsys, "probability-off-by-one")
+def test_an_off_by_one_probability_is_measured_live(capsys, tmp_path):
+    code, doc = live(capsys, tmp_path, "probability-off-by-one")
     assert code == 1
     check = _agreement(doc)
     assert not check["ok"]
@@ -168,4 +168,4 @@ def test_an_interrupted_live_run_leaves_nothing(signum, code):
             proc.wait()
     assert not _namespaces(prefix)
     assert not _processes_in(inodes.values())
-    assert not glob.glob(f"/tmp/kubemc-{prefix}-*")
+    assert not glob.glob(os.path.join(tempfile.gettempdir(), f"kubemc-{prefix}-*"))

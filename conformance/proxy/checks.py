@@ -26,6 +26,13 @@ documentation rather than from the rules' author:
     (kube-proxy --cluster-cidr), and hairpin traffic (a pod reaching itself
     through its Service, which it could not answer unmasqueraded).
 
+How they are asked: the symbolic checks go class of packets by class
+(:class:`.symbolic.Slice`: one class per Service VIP, one per NodePort, one
+for every other destination), each class's encoding built once and asked
+every question about it; the classes cover every packet, so the proof is
+for every packet. ``endpoints_chosen_uniformly`` is a QF_LRA query over the
+exact path probabilities.
+
 A violation is a model of the negated property: the packet (and random
 draws) that shows it. It is replayed through :func:`.interp.replay`, which
 names the rules it passed; the offending rule is the one that decided the
