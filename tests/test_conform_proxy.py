@@ -351,3 +351,15 @@ def test_a_sliced_encoding_answers_as_the_whole_one(name, which, src, proto, dpo
     assert (m.eval(o.dst).as_long(), m.eval(o.dport).as_long()) == (out.dst, out.dport)
     assert m.eval(o.mark).as_long() == out.mark
     assert z3.is_true(m.eval(o.masqueraded, model_completion=True)) == out.masqueraded
+
+
+def test_live_without_root_or_tools_is_exit_3_with_the_fix(monkeypatch, capsys):
+    import conformance.proxy.live as live
+
+    monkeypatch.setattr(live.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(live.shutil, "which", lambda tool: None)
+    code = main(["conform", "proxy", "--iptables-save", str(DATA / "good.iptables-save"),
+                 "--objects", str(OBJECTS), "--live"])
+    err = capsys.readouterr().err
+    assert code == 3 and err.count("\n") == 1
+    assert "root" in err and "apt-get install iproute2" in err and "apt-get install iptables" in err
