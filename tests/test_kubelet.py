@@ -158,6 +158,21 @@ def test_crash_loop_back_off_doubles_and_resets_after_a_long_run():
     assert state[km.WORLD][km.SLEPT][0] == 10
 
 
+def test_the_back_off_reaches_its_cap_and_stays_there():
+    """Six consecutive crashes: 10, 20, 40, 80, 160, then 300 s, never 320."""
+    m = KUBELET.machine(**KUBELET.mutant_bounds["backoff_uncapped"])
+    outcome = explore(m, props.SAFETY)
+    assert outcome.counterexample is None and outcome.complete
+    state = _run(m, next(iter(m.init_states())), "Admit", "RunSandbox", "Create", "Start")
+    slept = []
+    for _ in range(6):
+        state = m.apply(state, Step("Exit", (0, 1)))
+        state = _run(m, state, "Backoff")
+        slept.append(state[km.WORLD][km.SLEPT][0])
+        state = _run(m, state, "Create", "Start")
+    assert slept == [10, 20, 40, 80, 160, 300]
+
+
 def test_the_properties_can_fail():
     """Hand-made states and steps that each property must reject."""
     m = KUBELET.machine()

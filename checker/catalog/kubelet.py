@@ -66,6 +66,11 @@ KUBELET = Model(
         "leaks_sandbox": {"exits": 0, "probe_failures": 0, "kubelet_restarts": 0,
                           "runtime_restarts": 0},
         "backoff_never_resets": _CRASHLOOP,
+        # six consecutive crashes of one container reach the 300 s cap
+        "backoff_uncapped": {"sidecar": False, "init": False, "apps": 1,
+                             "restart_policy": "Always", "exits": 6, "probe_failures": 0,
+                             "long_runs": 0, "deletes": 0, "kubelet_restarts": 0,
+                             "runtime_restarts": 0},
         "restart_stops_heartbeat": _LEASE,
     },
 )

@@ -115,6 +115,7 @@ RESTART_STOPS_HEARTBEAT = "restart_stops_heartbeat"
 SUCCEEDED_EARLY = "succeeded_early"
 RUNS_REJECTED_POD = "runs_rejected_pod"
 SIDECAR_NOT_RESTARTED = "sidecar_not_restarted"
+BACKOFF_UNCAPPED = "backoff_uncapped"
 
 
 class Kubelet(Machine):
@@ -147,6 +148,9 @@ class Kubelet(Machine):
             "so the kubelet creates a second one", violates="kubelet_no_duplicate_containers"),
         BACKOFF_NEVER_RESETS: Mutant(
             "the back-off is not reset after a container ran 10 minutes",
+            violates="kubelet_backoff"),
+        BACKOFF_UNCAPPED: Mutant(
+            "the back-off keeps doubling past the five-minute cap (320 s after six crashes)",
             violates="kubelet_backoff"),
         KILL_WITHOUT_GRACE: Mutant(
             "a deleted pod's containers are stopped with timeout 0 (killed at once)",
@@ -560,7 +564,11 @@ class Kubelet(Machine):
     def _do_Backoff(self, state, i):
         k = state[KUBELET]
         world = state[WORLD]
-        slept = world[SLEPT][:i] + (sp.backoff_delay(k[2][i][LEVEL]),) + world[SLEPT][i + 1:]
+        level = k[2][i][LEVEL]
+        delay = sp.backoff_delay(level)
+        if self.mutant == BACKOFF_UNCAPPED:
+            delay = sp.BACKOFF_INITIAL * 2 ** level
+        slept = world[SLEPT][:i] + (delay,) + world[SLEPT][i + 1:]
         world = world[:SLEPT] + (slept,) + world[SLEPT + 1:]
         return self._set(state, kubelet=self._cont(k, i, waited=True), world=world)
 
