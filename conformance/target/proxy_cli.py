@@ -61,8 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="`kubectl get svc,endpointslices -A -o json` output")
     parser.add_argument("--cluster-cidr", type=_cidr, default=None, metavar="CIDR",
                         help="kube-proxy's --cluster-cidr, the pods' range (default: the "
-                             "smallest block holding every Pod endpoint's address; then traffic from "
-                             "outside the cluster is not judged)")
+                             "smallest block holding every Pod endpoint's address; then "
+                             "traffic from outside the cluster is not judged)")
     parser.add_argument("--masquerade-bit", type=int_range("--masquerade-bit", 0, 31),
                         default=14, metavar="N",
                         help="kube-proxy's --iptables-masquerade-bit (default 14: mark 0x4000)")
