@@ -120,7 +120,9 @@ def test_a_stale_endpoint_is_seen_live_where_the_proof_saw_it(capsys, tmp_path):
     assert code == 1
     check = _agreement(doc)
     assert not check["ok"]
-    assert any("10.244.2.99:8443" in f["message"] for f in check["findings"])
+    stale = [f for f in check["findings"] if "10.244.2.99:8443" in f["message"]]
+    # the rule the live answer came from: the dump's DNAT to the stale address
+    assert stale and all("DNAT --to-destination 10.244.2.99:8443" in f["rule"] for f in stale)
     symbolic = next(c for c in doc["checks"] if c["name"] == "cluster_ip_endpoints")
     assert not symbolic["ok"]
 

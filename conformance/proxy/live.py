@@ -82,6 +82,17 @@ class Probe:
     conforms: bool = False  # observed fits the model's answer
     symbolic_ok: bool = False
     note: str = ""
+    rules: dict = attrs.field(factory=dict)     # answer -> the dump's rule deciding it
+
+    def blamed(self) -> str:
+        """The dump's rule behind an observed answer the model does not allow
+        (else behind the most frequent answer)."""
+        model = self.model or {}
+        odd = [k for k in self.observed if not model.get(k)]
+        for k in odd + sorted(self.observed, key=lambda k: -self.observed[k]):
+            if self.rules.get(k):
+                return self.rules[k]
+        return ""
 
     def to_json(self) -> dict:
         return {"id": self.id, "client": self.client, "service": self.service,
@@ -118,7 +129,7 @@ class LiveResult:
                            f"{_show(p.observed)}; dump predicts {_show(p.predicted)}; model "
                            f"predicts {_show(p.model) if p.model is not None else '-'} — "
                            f"{' and '.join(what)} (the symbolic verdict {verdict}){p.note}",
-                "rule": "", "path": []})
+                "rule": p.blamed(), "path": []})
         agree = sum(1 for p in self.probes if p.symbolic_ok == p.conforms and p.agrees)
         check = {"name": "live", "ok": self.passed, "seconds": round(self.seconds, 3),
                  "checked": len(self.probes),
@@ -214,11 +225,16 @@ def _answer_key(outcome, src: int, hosts) -> str:
     return "refused" if outcome.fate == REJECTED else "timeout"
 
 
-def predicted(dump: Dump, pkt: Packet, hosts) -> dict:
+def predicted(dump: Dump, pkt: Packet, hosts, rules: dict | None = None) -> dict:
+    """answer -> probability under the dump; ``rules`` gets, per answer, the
+    rule that decided it (its DNAT, or the rule that ended its traversal)."""
     out: dict = {}
     for p, o in distribution(dump, pkt):
         k = _answer_key(o, pkt.src, hosts)
         out[k] = out.get(k, Fraction(0)) + p
+        if rules is not None and k not in rules:
+            r = o.nat_rule() or o.decided_by
+            rules[k] = f"{r.ref}: {r.text}" if r is not None else ""
     return out
 
 
@@ -357,11 +373,12 @@ def _run(dump, ports, cidr, opts, nss, tree, tmp, prefix, start) -> LiveResult:
         for client, pkt in cases:
             if not contains(cidr, client_ip) and client == "pod":
                 continue
-            pred = predicted(dump, pkt, targets)
+            why: dict = {}
+            pred = predicted(dump, pkt, targets, why)
             model = model_answer(ports, cidr, pkt)
             probes.append(Probe(f"p{len(probes)}", client, sp.key, pkt,
                                 count if any(k != "refused" for k in pred) else
-                                min(count, 3 * opts.samples), pred, model))
+                                min(count, 3 * opts.samples), pred, model, rules=why))
     by_client: dict = {}
     for p in probes:
         by_client.setdefault(p.client, []).append(p)
