@@ -135,7 +135,8 @@ class LiveResult:
                  "checked": len(self.probes),
                  "statement": "real packets land where the dump and the model say, with the "
                               "source address they say, with their probabilities",
-                 "source": f"Pearson chi-square at confidence {self.confidence}; "
+                 "source": f"Pearson chi-square, family-wise confidence {self.confidence} "
+                           f"over the {len(self.probes)} addresses (Bonferroni); "
                            "kubernetes.io/docs/reference/networking/virtual-ips",
                  "note": f"live agrees with the symbolic verdict on {agree} of "
                          f"{len(self.probes)} probed addresses", "findings": findings}
@@ -278,7 +279,7 @@ def model_answer(ports, cidr, pkt: Packet) -> dict | None:
     return out
 
 
-def _fits(observed: dict, probs: dict, confidence: float, sticky: bool) -> tuple[bool, str]:
+def _fits(observed: dict, probs: dict, alpha: float, sticky: bool) -> tuple[bool, str]:
     """Every answer is one ``probs`` allows and the counts fit them."""
     extra = [k for k in observed if probs.get(k, 0) == 0]
     if extra:
@@ -288,7 +289,7 @@ def _fits(observed: dict, probs: dict, confidence: float, sticky: bool) -> tuple
     keys = sorted(set(probs) | set(observed))
     stat, pvalue, dof = chi_square([observed.get(k, 0) for k in keys],
                                    [float(probs.get(k, 0)) for k in keys])
-    if pvalue < 1 - confidence:
+    if pvalue < alpha:
         return False, f" (chi-square {stat:.1f}, {dof} dof, p = {pvalue:.2g})"
     return True, ""
 
@@ -395,15 +396,18 @@ def _run(dump, ports, cidr, opts, nss, tree, tmp, prefix, start) -> LiveResult:
         if proc.returncode != 0:
             raise RuntimeError(f"the prober in {ns} failed: {err.strip()[-300:]}")
         observed.update(json.loads(out))
+    # each address is tested at (1 - confidence) / addresses, so that a correct
+    # dump fails the whole run by chance with probability at most 1 - confidence
+    alpha = (1 - opts.confidence) / max(1, len(probes))
     done = []
     for p in probes:
         obs = observed.get(p.id, {})
         sticky = any(sp.affinity for sp in ports if sp.key == p.service)
-        agrees, why_a = _fits(obs, p.predicted, opts.confidence, sticky)
+        agrees, why_a = _fits(obs, p.predicted, alpha, sticky)
         if p.model is None:
             conforms, why_m, sym = agrees, " (model not comparable)", True
         else:
-            conforms, why_m = _fits(obs, p.model, opts.confidence, sticky)
+            conforms, why_m = _fits(obs, p.model, alpha, sticky)
             got = {k for k, v in p.predicted.items() if v}
             want = {k for k, v in p.model.items() if v}
             # under ClientIP affinity a client keeps its first endpoint: live can
