@@ -59,11 +59,13 @@ def other_live_runs(run_id: str) -> list[str]:
 
 
 def containerd_running() -> bool:
-    """Whether any containerd or shim process lives on the machine."""
+    """Whether any containerd or shim process lives on the machine (zombies,
+    which only wait for their parent to collect them, do not count)."""
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{entry}/comm", encoding="utf-8") as fh:
-                if fh.read().strip().startswith("containerd"):
+            with contextlib.suppress(OSError, IndexError), open(f"/proc/{entry}/stat", "rb") as fh:
+                head, rest = fh.read().rsplit(b")", 1)
+                if head.split(b"(", 1)[1].startswith(b"containerd") and rest.split()[0] not in (b"Z", b"X"):
                     return True
     return False
 
