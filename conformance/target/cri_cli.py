@@ -1,7 +1,8 @@
 """``kubemc conform cri``: arguments and exit code; the work is in
 :func:`conformance.target.cri_suite.run_suite`.
 
-    kubemc conform cri [--endpoint unix:///PATH] [--time-limit S] [--faults kill,restart|none]
+    kubemc conform cri [--endpoint unix:///PATH] [--time-limit S]
+                       [--faults kill,restart,restart-racing|none]
                        [--seed N] [--max-pods N] [--strict] [--min-calls N]
                        [--out DIR] [--junit FILE] [--json]
 
@@ -43,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pods", type=int_range("--max-pods", 1, 20), default=3, metavar="N",
                         help="sandboxes alive at once (default 3)")
     parser.add_argument("--strict", action="store_true",
-                        help="fail on the documented divergence stop-removed-sandbox too")
+                        help="fail on containerd's documented divergences from the model too "
+                             "(stop-removed-sandbox, start-error-exits, restart-exit-unknown)")
     parser.add_argument("--min-calls", type=int_range("--min-calls", 0, 10**9), default=50, metavar="N",
                         help="calls that must answer OK for the coverage check (default 50)")
     parser.add_argument("--out", metavar="DIR",
