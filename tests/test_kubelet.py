@@ -125,6 +125,19 @@ def test_a_kubelet_restart_adopts_the_running_containers():
     assert not any(s.name == "Create" for s in m.plan(state))
 
 
+def test_a_lost_create_answer_is_adopted_not_duplicated():
+    """CreateContainer timed out after the runtime applied it: the kubelet's
+    next sync adopts the container from the runtime's list; the mutant that
+    adopts nothing creates a second container for the name."""
+    bounds = dict(lost_answers=1, kubelet_restarts=0, runtime_restarts=0, probe_failures=0)
+    outcome = explore(KUBELET.machine(**bounds), props.SAFETY + props.LIVENESS)
+    assert outcome.counterexample is None and outcome.complete
+    (dup,) = [p for p in props.SAFETY if p.name == "kubelet_no_duplicate_containers"]
+    cex = explore(KUBELET.machine("restart_no_adopt", **bounds), [dup]).counterexample
+    assert "CreateAnswerLost" in [s.name for s, _ in cex.steps]
+    assert "KubeletRestart" not in [s.name for s, _ in cex.steps]
+
+
 def test_deletion_runs_prestop_then_stops_with_the_rest_of_the_grace_period():
     m = KUBELET.machine()
     state = m.apply(_pod_running(m), Step("Delete"))

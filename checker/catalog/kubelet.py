@@ -8,7 +8,8 @@ exhaustive search (docs/kubelet.md has the state counts): ``kubelet``, the
 full pod (a sidecar, an init container, two app containers) under one
 kubelet restart, one runtime restart, an exit, a probe failure and a
 deletion; ``kubelet-crashloop``, one container crashing three times and
-running ten minutes (back-off, restart policy, completion); ``kubelet-lease``,
+running ten minutes, one CreateContainer answer lost (back-off, restart
+policy, completion, adoption without a restart); ``kubelet-lease``,
 the node Lease going stale around a kubelet restart.
 """
 
@@ -22,7 +23,7 @@ _FULL_POD = {"sidecar": True, "init": True, "apps": 2, "restart_policy": "OnFail
              "grace": 3, "fits": True}
 _CRASHLOOP = {"sidecar": False, "init": True, "apps": 1, "exits": 3, "probe_failures": 0,
               "long_runs": 1, "deletes": 1, "kubelet_restarts": 0, "runtime_restarts": 0,
-              "lease_ticks": 0}
+              "lease_ticks": 0, "lost_answers": 1}
 _LEASE = {"sidecar": False, "init": False, "apps": 1, "exits": 0, "probe_failures": 0,
           "long_runs": 0, "deletes": 0, "kubelet_restarts": 1, "runtime_restarts": 0,
           "lease_ticks": 2}

@@ -91,7 +91,7 @@ POD, RUNTIME, KUBELET, WORLD = range(4)
 SPENT, STALE, PROBES, STREAK, SLEPT, ELAPSED = range(6)
 CID, LEVEL, WAITED, SEEN, KILL, PRESTOPPED = range(6)
 BUDGETS = ("exits", "probe_failures", "long_runs", "deletes", "kubelet_restarts",
-           "runtime_restarts", "lease_ticks")
+           "runtime_restarts", "lease_ticks", "lost_answers")
 UID = "pod"
 #: the back-off level whose delay reaches the cap (10 * 2**5 > 300)
 MAX_LEVEL = 5
@@ -99,7 +99,7 @@ LIVE = (rt.CREATED, rt.RUNNING, rt.UNKNOWN)
 
 KUBELET_ACTIONS = ("Admit", "RunSandbox", "Create", "Start", "Backoff", "Kill", "PreStop",
                    "Stop", "StopSandbox", "Finalize", "GarbageCollect", "WriteStatus",
-                   "RenewLease", "Relist")
+                   "RenewLease", "Relist", "Adopt")
 
 # -- mutants ----------------------------------------------------------------------
 APPS_DURING_INIT = "apps_during_init"
@@ -123,8 +123,9 @@ class Kubelet(Machine):
     tags = {**{a: SYSTEM for a in KUBELET_ACTIONS},
             "Exit": ENVIRONMENT, "Probe": ENVIRONMENT, "RanLong": ENVIRONMENT,
             "Delete": ENVIRONMENT, "LeaseTick": ENVIRONMENT,
-            "KubeletRestart": FAULT, "RuntimeRestart": FAULT}
-    rare = frozenset({"KubeletRestart", "RuntimeRestart", "Delete", "LeaseTick"})
+            "KubeletRestart": FAULT, "RuntimeRestart": FAULT, "CreateAnswerLost": FAULT}
+    rare = frozenset({"KubeletRestart", "RuntimeRestart", "Delete", "LeaseTick",
+                      "CreateAnswerLost"})
     mutants = {
         APPS_DURING_INIT: Mutant(
             "app containers are started while an init container has not yet succeeded "
@@ -144,8 +145,10 @@ class Kubelet(Machine):
             "the kubelet's garbage collector never removes the sandbox of a pod the "
             "apiserver no longer has", violates="kubelet_deleted_pod_cleaned"),
         RESTART_NO_ADOPT: Mutant(
-            "after a kubelet restart the relist adopts the sandbox but not its containers, "
-            "so the kubelet creates a second one", violates="kubelet_no_duplicate_containers"),
+            "the kubelet adopts no container it did not create in this life: after a restart "
+            "the relist takes the sandbox but not its containers (and a container whose "
+            "CreateContainer answer was lost stays unknown), so it creates a second one",
+            violates="kubelet_no_duplicate_containers"),
         BACKOFF_NEVER_RESETS: Mutant(
             "the back-off is not reset after a container ran 10 minutes",
             violates="kubelet_backoff"),
@@ -176,12 +179,12 @@ class Kubelet(Machine):
                  restart_policy: str = sp.ON_FAILURE, grace: int = 3, fits: bool = True,
                  exits: int = 3, probe_failures: int = 1, long_runs: int = 1,
                  deletes: int = 1, kubelet_restarts: int = 1, runtime_restarts: int = 1,
-                 lease_ticks: int = 0, mutant: str | None = None):
+                 lease_ticks: int = 0, lost_answers: int = 0, mutant: str | None = None):
         super().__init__(mutant)
         self.pod = sp.pod(sidecar=sidecar, init=init, apps=apps,
                           restart_policy=restart_policy, grace=grace, fits=fits)
         self.limits = (exits, probe_failures, long_runs, deletes, kubelet_restarts,
-                       runtime_restarts, lease_ticks)
+                       runtime_restarts, lease_ticks, lost_answers)
         self.n = len(self.pod.containers)
 
     def config(self):
@@ -242,6 +245,8 @@ class Kubelet(Machine):
         if world[STALE] and not (self.mutant == RESTART_STOPS_HEARTBEAT and restarted):
             out.append(Step("RenewLease"))
         admitted, sid, conts = k
+        if self.mutant != RESTART_NO_ADOPT and self._unknown(runtime, k):
+            return out + [Step("Adopt")]     # the pod cache first (see ``_do_Adopt``)
         sandbox = rt.sandbox(runtime, sid) if sid >= 0 else None
         if pod is None:
             if sandbox is not None and self.mutant != LEAKS_SANDBOX:
@@ -457,6 +462,10 @@ class Kubelet(Machine):
             yield Step("LeaseTick")
         if self._left(state, "kubelet_restarts"):
             yield Step("KubeletRestart")
+        if self._left(state, "lost_answers") and k is not None:
+            for step in self.plan(state):
+                if step.name == "Create":
+                    yield Step("CreateAnswerLost", step.params)
         if self._left(state, "runtime_restarts"):
             yield Step("RuntimeRestart", (-1,))
             for c in runtime[1]:
@@ -533,14 +542,15 @@ class Kubelet(Machine):
     def _do_Create(self, state, i, sid, attempt):
         k = state[KUBELET]
         old = self.seen_view(state[RUNTIME], k, i)
-        runtime = state[RUNTIME]
-        if old is not None:      # the container GC keeps one dead container per name
-            runtime, _ = rt.call(runtime, "RemoveContainer", {"container_id": str(old[0])})
         req = {"pod_sandbox_id": str(sid), "config": {"metadata": {
             "name": self.pod.containers[i].name, "attempt": attempt}}}
-        runtime, answer = rt.call(runtime, "CreateContainer", req)
+        runtime, answer = rt.call(state[RUNTIME], "CreateContainer", req)
         if not rt.ok(answer):
             return state
+        if old is not None:
+            # the container GC keeps one dead container per name; it runs after the
+            # create, so the new container never takes the id of the one it replaces
+            runtime, _ = rt.call(runtime, "RemoveContainer", {"container_id": str(old[0])})
         level = k[2][i][LEVEL]
         if old is not None:
             level = min(level + 1, MAX_LEVEL)
@@ -631,6 +641,32 @@ class Kubelet(Machine):
         admitted = True if sid >= 0 else None
         return self._set(state, kubelet=(admitted, sid, tuple(conts)))
 
+    def _unknown(self, runtime, k) -> dict:
+        """Spec index -> the newest container of that name the kubelet does
+        not know, when it is newer than the one it knows."""
+        out = {}
+        for i in range(self.n):
+            c = self.latest(runtime, i)
+            if c is None or c[0] == k[2][i][CID]:
+                continue
+            known = rt.container(runtime, k[2][i][CID]) if k[2][i][CID] >= 0 else None
+            if known is None or c[3] > known[3]:
+                out[i] = c
+        return out
+
+    def _do_Adopt(self, state):
+        """The pod worker syncs only on a pod status newer than its last sync
+        (the kubelet's pod cache, ``GetNewerThan``): a container the runtime
+        holds that the kubelet did not hear of — a CreateContainer whose
+        answer was lost — is adopted before anything else is decided."""
+        k = state[KUBELET]
+        for i, c in self._unknown(state[RUNTIME], k).items():
+            spec = self.pod.containers[i]
+            seen = 0 if spec.startup else 1 if spec.readiness else 2
+            k = self._cont(k, i, cid=c[0], waited=False, seen=seen if c[4] == rt.RUNNING else 0,
+                           kill=False, prestopped=False)
+        return self._set(state, kubelet=k)
+
     # -- the world's steps ---------------------------------------------------------------------
     def _running_latest(self, state, i):
         if not 0 <= i < self.n:
@@ -715,6 +751,18 @@ class Kubelet(Machine):
         world = self._spend(world, "lease_ticks")
         return self._set(state, world=world[:STALE] + (True,) + world[STALE + 1:])
 
+    def _world_CreateAnswerLost(self, state, i, sid, attempt):
+        """The kubelet's CreateContainer timed out after the runtime applied it
+        (``runtime.timed_out``): the runtime holds the container, the kubelet
+        never learnt its id."""
+        if not self._left(state, "lost_answers") or state[KUBELET] is None \
+                or Step("Create", (i, sid, attempt)) not in self.plan(state):
+            return None
+        nxt = self._do_Create(state, i, sid, attempt)
+        if nxt is state:
+            return None
+        return (nxt[POD], nxt[RUNTIME], state[KUBELET], self._spend(nxt[WORLD], "lost_answers"))
+
     def _world_KubeletRestart(self, state):
         if not self._left(state, "kubelet_restarts"):
             return None
@@ -761,4 +809,5 @@ class Kubelet(Machine):
 _FIELDS = {"cid": CID, "level": LEVEL, "waited": WAITED, "seen": SEEN, "kill": KILL,
            "prestopped": PRESTOPPED}
 _WORLD = {"Exit": 2, "Probe": 2, "RanLong": 1, "Delete": 0, "LeaseTick": 0,
+          "CreateAnswerLost": 3,
           "KubeletRestart": 0, "RuntimeRestart": 1}
