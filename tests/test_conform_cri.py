@@ -187,6 +187,13 @@ def test_filtered_lists_are_judged_by_the_model_filter():
     assert not res.ok and "ListContainers" in res.violations[0].message
 
 
+def test_an_id_handed_out_twice_is_a_violation_at_the_second_create():
+    h = H().run("S1").create("S1", "C1", name="a").create("S1", "C1", name="b")
+    res, _ = check_model(h.ops)
+    assert not res.ok and res.violations[0].message.startswith("CreateContainer")
+    assert check_model(H().run("S1").create("S1", "C1", name="a").create("S1", "C2", name="b").ops)[0].ok
+
+
 def test_a_dropped_sandbox_stop_is_a_violation():
     h = H().run("S1").create("S1", "C1").call("StartContainer", "C1", container_id="C1")
     h.call("StopPodSandbox", "S1", pod_sandbox_id="S1").cstatus("C1", "CONTAINER_RUNNING")

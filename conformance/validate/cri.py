@@ -118,9 +118,14 @@ class Candidate:
     def real_ids(self, kind: str) -> dict[int, str]:
         return {mid: real for real, mid in (self.sandboxes if kind == "sandbox" else self.containers)}
 
-    def bind(self, kind: str, real: str, mid: int) -> Candidate:
-        pairs = tuple(sorted({**dict(self.sandboxes if kind == "sandbox" else self.containers),
-                              real: mid}.items()))
+    def bind(self, kind: str, real: str, mid: int) -> Candidate | None:
+        """Bind a new object's runtime id to the model's, or None when the runtime handed out an
+        id that still names a live object: api.proto's ids name one sandbox or container each, so
+        a second create answering it is the violation, not whatever call shows the mix-up later."""
+        bound = dict(self.sandboxes if kind == "sandbox" else self.containers)
+        if real in bound:
+            return None
+        pairs = tuple(sorted({**bound, real: mid}.items()))
         return attrs.evolve(self, **({"sandboxes": pairs} if kind == "sandbox" else {"containers": pairs}))
 
     def settle(self) -> Candidate:
