@@ -131,31 +131,27 @@ def sandbox_first(m, before, step, after) -> bool:
     return True
 
 
-def _init_satisfied(m, state, kind, j) -> bool:
-    """Everything before position ``j`` that the init-container rules ask to
-    have happened before a container there starts for the first time."""
-    runtime = state[RUNTIME]
-    for i, (name, k) in enumerate(zip(_names(m), _kinds(m))):
-        if i >= j or k == "app":
-            break
-        mine = _of(runtime, name)
-        if k == "init" and not any(c[4] == EXITED and c[5] == 0 for c in mine):
-            return False
-        if k == "sidecar" and not any(
-                c[3] > 0 or c[4] == EXITED or (c[4] == RUNNING and state[WORLD][PROBES][i] >= 1)
-                for c in mine):
-            return False           # never started (its startup probe never succeeded)
-    return True
-
-
 def init_order(m, before, step, after) -> bool:
+    """The first create or start (attempt 0) of a container of the init list
+    needs every regular init container before it exited 0 and every sidecar
+    before it running with its startup probe passed; that of an app container
+    needs every regular init container exited 0 and, unless an app container
+    already exists (the init phase is over: the kubelet then keeps sidecars
+    running but does not wait for them), every sidecar running and started."""
     names, kinds = _names(m), _kinds(m)
-    for c in _started(before, after):
+    runtime, probes = before[RUNTIME], before[WORLD][PROBES]
+    app_exists = any(kinds[names.index(c[2])] == "app" for c in runtime[1])
+    for c in _created(before, after) + _started(before, after):
+        if c[3] != 0:
+            continue                  # a restart: the restart policy governs it
         j = names.index(c[2])
-        if c[3] == 0 and not _init_satisfied(m, before, kinds[j], j):
-            return False
-        if kinds[j] == "app" and not _init_satisfied(m, before, "app", len(names)):
-            return False
+        for i in range(j if kinds[j] != "app" else len(names)):
+            mine = _of(runtime, names[i])
+            if kinds[i] == "init" and not any(x[4] == EXITED and x[5] == 0 for x in mine):
+                return False
+            if kinds[i] == "sidecar" and not (kinds[j] == "app" and app_exists) \
+                    and not any(x[4] == RUNNING and probes[i] >= 1 for x in mine):
+                return False
     return True
 
 
@@ -305,9 +301,9 @@ SAFETY = (
              "the kubelet creates and starts containers only in a sandbox that is ready",
              _SANDBOX, sandbox_first),
     Property("kubelet_init_order", _P, TRANSITION,
-             "a container starts for the first time only after every regular init container "
-             "before it exited 0 and every sidecar before it has started; an app container "
-             "only after all of them", _INIT, init_order),
+             "a container is first created and started only after every regular init "
+             "container before it exited 0 and every sidecar before it is running and "
+             "started; the first app container only after all of them", _INIT, init_order),
     Property("kubelet_restart_policy", _P, TRANSITION,
              "a container is restarted (a new attempt created) only after it exited and only "
              "as restartPolicy and its kind allow", _POLICY, restart_policy),

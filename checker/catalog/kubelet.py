@@ -47,8 +47,9 @@ KUBELET = Model(
     # reached at (kubelet-crashloop and kubelet-lease go deeper)
     hypothesis_bounds={"lease_ticks": 1},
     mutant_bounds={
-        "never_policy_restarts": {"restart_policy": "Never", "kubelet_restarts": 0,
-                                  "runtime_restarts": 0},
+        "never_policy_restarts": {"restart_policy": "Never", "sidecar": False, "init": False,
+                                  "apps": 1, "exits": 1, "probe_failures": 0, "deletes": 0,
+                                  "kubelet_restarts": 0, "runtime_restarts": 0},
         # the two completion mutants at a pod of app containers alone: random runs
         # spend the full pod's exits on the sidecar and the init container first
         "onfailure_restarts_success": {"sidecar": False, "init": False, "apps": 1,

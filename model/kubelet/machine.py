@@ -116,6 +116,7 @@ SUCCEEDED_EARLY = "succeeded_early"
 RUNS_REJECTED_POD = "runs_rejected_pod"
 SIDECAR_NOT_RESTARTED = "sidecar_not_restarted"
 BACKOFF_UNCAPPED = "backoff_uncapped"
+IGNORES_STARTUP_PROBE = "ignores_startup_probe"
 
 
 class Kubelet(Machine):
@@ -152,6 +153,10 @@ class Kubelet(Machine):
         BACKOFF_NEVER_RESETS: Mutant(
             "the back-off is not reset after a container ran 10 minutes",
             violates="kubelet_backoff"),
+        IGNORES_STARTUP_PROBE: Mutant(
+            "the next init container starts as soon as the sidecar runs, before its startup "
+            "probe succeeded (the sidecar docs: only once 'the kubelet has set the started "
+            "status for that init container to true')", violates="kubelet_init_order"),
         BACKOFF_UNCAPPED: Mutant(
             "the back-off keeps doubling past the five-minute cap (320 s after six crashes)",
             violates="kubelet_backoff"),
@@ -309,29 +314,25 @@ class Kubelet(Machine):
         return []
 
     def _sync(self, conts, views, sid) -> list:
-        out, inits_done = [], True
-        for i, spec in enumerate(self.pod.containers):
-            if spec.kind == sp.APP:
-                break
-            if self._init_done(spec, views[i], conts[i]):
-                continue
-            inits_done = False
-            out += self._act(i, views[i], conts, sid)
-            break
+        out = []
         apps = self.pod.index(sp.APP)
         finished = all(views[i] is not None and views[i][4] == rt.EXITED
                        and not self._restart_allowed(i, views[i]) for i in apps)
         init_failed = any(self.pod.containers[i].kind == sp.INIT and views[i] is not None
                           and views[i][4] == rt.EXITED and views[i][5] != 0
                           and not self._restart_allowed(i, views[i]) for i in range(self.n))
+        inits_done = self._init_phase_over(views, conts)
+        if not inits_done and not init_failed:
+            i = self._first_pending(views, conts)
+            out += self._act(i, views[i], conts, sid)
         for i in self.pod.index(sp.SIDECAR):
             c = views[i]
             if finished or init_failed:
                 # every app is done: sidecars are stopped (sidecar docs)
                 if c is not None and c[4] in (rt.RUNNING, rt.UNKNOWN):
                     out.append(Step("Stop", (i, c[0], self.pod.grace)))
-            elif self._init_done(self.pod.containers[i], c, conts[i]) and not (
-                    self.mutant == SIDECAR_NOT_RESTARTED and inits_done and c[4] == rt.EXITED):
+            elif inits_done and not (self.mutant == SIDECAR_NOT_RESTARTED
+                                     and c is not None and c[4] == rt.EXITED):
                 out += self._act(i, c, conts, sid)       # kept running
         if inits_done or self.mutant == APPS_DURING_INIT:
             for i in apps:
@@ -379,8 +380,7 @@ class Kubelet(Machine):
             if spec.kind == sp.INIT and c is not None and c[4] == rt.EXITED and c[5] != 0 \
                     and policy == sp.NEVER:
                 return (FAILED, False) if self._none_running(views) else (pod[0], False)
-        inits_done = all(self._init_done(s, views[i], conts[i])
-                         for i, s in enumerate(containers) if s.kind != sp.APP)
+        inits_done = self._init_phase_over(views, conts)
         apps = [views[i] for i in self.pod.index(sp.APP)]
         if not inits_done or any(c is None for c in apps):
             phase = PENDING
@@ -405,15 +405,29 @@ class Kubelet(Machine):
             for i, s in enumerate(containers) if s.kind != sp.INIT)
         return (phase, ready)
 
-    @staticmethod
-    def _init_done(spec, c, cont) -> bool:
-        """A regular init container has succeeded; a sidecar has started once
-        (it may be restarting now: that does not send the pod back to Pending)."""
-        if c is None:
-            return False
-        if spec.kind == sp.INIT:
-            return c[4] == rt.EXITED and c[5] == 0
-        return c[3] > 0 or (c[4] == rt.RUNNING and cont[SEEN] >= 1) or c[4] == rt.EXITED
+    def _first_pending(self, views, conts):
+        """The first container of the init list not yet done: a regular init
+        container that has not exited 0, a sidecar not running with its
+        startup probe passed; None when there is none."""
+        for i, spec in enumerate(self.pod.containers):
+            c = views[i]
+            if spec.kind == sp.APP:
+                return None
+            if spec.kind == sp.INIT and c is not None and c[4] == rt.EXITED and c[5] == 0:
+                continue
+            if spec.kind == sp.SIDECAR and c is not None and c[4] == rt.RUNNING \
+                    and (conts[i][SEEN] >= 1 or self.mutant == IGNORES_STARTUP_PROBE):
+                continue
+            return i
+        return None
+
+    def _init_phase_over(self, views, conts) -> bool:
+        """The init phase is over once any app container exists (as the kubelet
+        decides it: a sidecar restarting later does not reopen it), or when
+        every container of the init list is done."""
+        if any(views[i] is not None for i in self.pod.index(sp.APP)):
+            return True
+        return self._first_pending(views, conts) is None
 
     @staticmethod
     def _none_running(views) -> bool:
