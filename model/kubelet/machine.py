@@ -206,6 +206,16 @@ class Kubelet(Machine):
         world = ((0,) * len(BUDGETS), False, (0,) * n, (0,) * n, (0,) * n, 0)
         yield ((PENDING, False, False), rt.INITIAL, (None, -1, conts), world)
 
+    def within_bounds(self, state) -> bool:
+        """Every restart follows the end of a run: an exit, a liveness kill, a
+        container the runtime lost, a lost answer, or a sidecar stopped once the
+        apps are done. A container past that many attempts is a restart loop of
+        the model's own making: it is not expanded, so explore reports the
+        search incomplete instead of running on."""
+        exits, probes, _, _, _, runtime_restarts, _, lost = self.limits
+        return all(c[3] <= exits + probes + runtime_restarts + lost + 1
+                   for c in state[RUNTIME][1])
+
     def _left(self, state, budget) -> bool:
         i = BUDGETS.index(budget)
         return state[WORLD][SPENT][i] < self.limits[i]
