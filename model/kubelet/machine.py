@@ -40,7 +40,10 @@ so a kubelet restart can fall between any two of them):
 * ``Relist`` — after a kubelet restart (which loses all its memory: known
   ids, back-off, probe results, preStop done), ListPodSandbox and
   ListContainers rebuild its view: the pod's sandbox and, per container
-  name, the newest container are *adopted*, never created again.
+  name, the newest container are *adopted*, never created again;
+* ``Adopt`` — a container the runtime lists that the kubelet never heard
+  of (its CreateContainer answer was lost) is adopted before any decision:
+  the pod worker syncs only on a runtime status newer than its last sync.
 
 The world (``environment`` steps, each with a budget so "users and faults
 stop" is a bound): a container's process exits with 0 or 1 (``Exit``),
@@ -48,7 +51,8 @@ probes report (``Probe``: startup succeeded, readiness up or down, liveness
 failed), a container runs 10 minutes (``RanLong``), a user deletes the pod
 (``Delete``), the Lease goes stale (``LeaseTick``); faults: the kubelet
 restarts (``KubeletRestart``), the runtime restarts (``RuntimeRestart``,
-losing the state of one running container or none).
+losing the state of one running container or none), the answer to a
+CreateContainer the runtime applied is lost (``CreateAnswerLost``).
 
 Abstractions and why they keep the properties' meaning: time is a set of
 events (a back-off elapsed, ten minutes ran, a preStop second passed, the
