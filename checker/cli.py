@@ -111,7 +111,7 @@ def cmd_check(args) -> int:
     from checker.check_options import refuse_inapplicable
     from checker.itf import writable_directory
     from checker.progress import ProgressLine
-    from checker.run import check, parse_bound
+    from checker.run import check, parse_bound, select, without_z3
     from checker.verdicts import exit_code
 
     bounds = dict(parse_bound(b) for b in args.bound)
@@ -133,6 +133,11 @@ def cmd_check(args) -> int:
     else:
         for r in results:
             print(_summary(r))
+    if "z3" in engines and not args.mutant:
+        bare = without_z3(select(args.components, None))
+        if bare:
+            print(f"kubemc: the z3 engine has no encoding for {', '.join(bare)}: "
+                  f"not checked by z3", file=sys.stderr)
     unwritten = [r for r in results if r.trace_error]
     if unwritten:
         print(f"kubemc: {len(unwritten)} violation(s) found, printed above, but NO trace "

@@ -170,3 +170,10 @@ def test_the_exit_code_ranks_outcomes():
     assert exit_code([row("violated", trace_error="full"), row("violated", "t.itf.json")]) == 1
     # a violation claimed with no trace and no failed write is no evidence: never 1
     assert exit_code([row("violated")]) == 4
+
+
+def test_z3_alone_on_a_component_without_an_encoding_is_refused(capsys):
+    """An empty z3 run must not read as a proof (it printed nothing and exited 0)."""
+    assert main(["check", "cri", "--engine", "z3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no encoding for cri" in err and "--engine explore" in err
