@@ -23,13 +23,13 @@ from hypothesis import strategies as st
 from checker.cli import main
 from checker.errors import BadInput
 from conformance.proxy import objects
-from conformance.proxy.checks import Checker
+from conformance.proxy.checks import Checker, source_classes
 from conformance.proxy.dump import STAT_ONE, parse, read
 from conformance.proxy.interp import (FORWARDED, OUTPUT, PREROUTING, REJECTED, Packet,
                                       distribution, replay)
 from conformance.proxy.kubeproxy import FAULTS, example_services, objects_doc, write_dump
 from conformance.proxy.symbolic import FATES, PROTO_CODE, Encoding, bv
-from model.network.addr import cidr, ip
+from model.network.addr import cidr, contains, ip
 
 DATA = Path(__file__).parent / "data" / "proxy"
 OBJECTS = DATA / "objects.json"
@@ -85,6 +85,16 @@ def test_the_real_dump_parses_with_what_each_rule_means():
     ("*nat\n:X - [0:0]\n-A X -p tcp --dport 80 -j ACCEPT\nCOMMIT\n", ":3: option '--dport'"),
     ("*mangle\n*nat\n", ":2: table 'nat' opened before 'mangle' was closed"),
     ("*nat\n:X - [0:0]\n[1:x] -A X -j ACCEPT\nCOMMIT\n", ":3: counters must look like"),
+    # a target that may rewrite the packet and is not modelled is refused, not ignored
+    ("*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j NETMAP --to 10.0.0.0/8\nCOMMIT\n",
+     ":3: option '--to' is not understood here (after -j NETMAP)"),
+    ("*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j NETMAP\nCOMMIT\n",
+     ":3: jump to NETMAP: neither a chain"),
+    # the kernel takes SNAT / MASQUERADE in POSTROUTING only (iptables-extensions(8))
+    ("*nat\n:PREROUTING ACCEPT [0:0]\n:X - [0:0]\n-A PREROUTING -j X\n"
+     "-A X -j SNAT --to-source 10.0.0.1\nCOMMIT\n", ":5: SNAT is reached from nat PREROUTING"),
+    ("*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -j MASQUERADE\nCOMMIT\n",
+     ":3: MASQUERADE is reached from nat PREROUTING or OUTPUT"),
 ])
 def test_a_malformed_dump_is_one_line_naming_file_and_line(text, says):
     with pytest.raises(BadInput) as err:
@@ -170,6 +180,11 @@ def test_the_correct_dump_is_proved(capsys):
     ("no-reject", "no_endpoints_rejected", "filter", "10.96.12.43"),
     ("masquerade-pods", "pod_to_pod_not_masqueraded", "nat KUBE-POSTROUTING", None),
     ("nodeport-unmarked", "masquerade_marked", "-j KUBE-EXT-", None),
+    # D1 of the audit: pod-to-pod traffic SNATed (not MASQUERADEd) in POSTROUTING
+    ("snat-pods", "pod_to_pod_not_masqueraded", "-j SNAT --to-source 10.244.0.1", None),
+    # D2 of the audit: every pod client of shop/web pinned to its first endpoint
+    ("pods-pinned", "endpoints_chosen_uniformly", "-s 10.244.0.0/16 -j KUBE-SEP-2JOJAU3NJ2PVJYOJ",
+     None),
 ])
 def test_each_seeded_fault_names_the_rule_and_a_packet(tmp_path, capsys, name, check, rule_in,
                                                        packet_to):
@@ -193,6 +208,46 @@ def test_each_seeded_fault_names_the_rule_and_a_packet(tmp_path, capsys, name, c
     assert traces
     trace = json.loads(traces[0].read_text())
     assert trace["#meta"]["property"] == check and trace["states"][-1]["#meta"]["action"] == "Violation"
+
+
+def test_a_pod_to_pod_snat_is_reported_as_a_source_rewrite(capsys):
+    """D1: the receiver sees 10.244.0.1, not the pod's address; only this
+    check fails, the packet comes from and goes to the cluster CIDR."""
+    code, doc, _ = conform(capsys, DATA / "snat-pods.iptables-save")
+    assert code == 1
+    assert {c["name"] for c in doc["checks"] if not c["ok"]} == {"pod_to_pod_not_masqueraded"}
+    f = next(c for c in doc["checks"] if c["name"] == "pod_to_pod_not_masqueraded")["findings"]
+    assert f and all("SNAT to 10.244.0.1" in x["message"] for x in f)
+    for x in f:
+        assert contains(cidr(CIDR), ip(x["packet"]["src"])) and x["packet"]["src"] != "10.244.0.1"
+
+
+def test_a_pod_client_pinned_to_one_endpoint_is_judged(capsys):
+    """D2: the dump is uniform for clients outside the cluster and for the
+    node's own 203.0.113.10; only a source in the cluster CIDR is pinned."""
+    code, doc, _ = conform(capsys, DATA / "pods-pinned.iptables-save")
+    assert code == 1
+    assert {c["name"] for c in doc["checks"] if not c["ok"]} == {"endpoints_chosen_uniformly"}
+    f = next(c for c in doc["checks"] if c["name"] == "endpoints_chosen_uniformly")["findings"]
+    assert [x["service"] for x in f] == ["shop/web:http"]
+    assert contains(cidr(CIDR), ip(f[0]["packet"]["src"]))
+    d = read(DATA / "pods-pinned.iptables-save")
+    outside = distribution(d, Packet(ip("198.51.100.7"), ip("10.96.12.40"), "TCP", 80))
+    assert sorted(o.dst for _, o in outside) == sorted(ip(a) for a in
+                                                       ("10.244.1.5", "10.244.1.6", "10.244.2.7"))
+
+
+def test_source_classes_cut_the_address_space_at_every_source_match():
+    """Each -s prefix a Service's packets can meet gives its inside and its
+    outside a source of their own; a prefix of another Service does not."""
+    text = ("*nat\n:PREROUTING ACCEPT [0:0]\n:A - [0:0]\n"
+            "-A PREROUTING -d 10.96.0.1/32 -j A\n"
+            "-A PREROUTING -s 192.168.0.0/16 -d 10.96.0.2/32 -j A\n"
+            "-A A -s 10.244.0.0/16 -j RETURN\n-A A ! -s 10.244.3.4/32 -j RETURN\nCOMMIT\n")
+    got = source_classes(parse(text), [(ip("10.96.0.1"), 80)])
+    assert got == [0, ip("10.244.0.0"), ip("10.244.3.4"), ip("10.244.3.5"), ip("10.245.0.0")]
+    got = source_classes(parse(text), [(ip("10.96.0.2"), 80)], (ip("10.244.9.9"),))
+    assert ip("192.168.0.0") in got and ip("192.169.0.0") in got and ip("10.244.9.9") in got
 
 
 def test_the_human_summary_names_rule_and_packet(capsys):
@@ -273,12 +328,14 @@ def _encoded(name):
 
 def _addresses():
     known = ["10.96.0.1", "10.96.0.10", "10.96.12.40", "10.96.12.41", "10.96.12.43",
-             "10.244.1.5", "10.244.2.99", "198.51.100.7", "203.0.113.10"]
+             "10.244.1.5", "10.244.2.99", "198.51.100.7", "203.0.113.10", "10.244.0.1",
+             "10.244.2.7"]
     return st.sampled_from([ip(a) for a in known]) | st.integers(0, 2 ** 32 - 1)
 
 
 @FUZZ
-@given(name=st.sampled_from(["good", "stale-endpoint", "masquerade-pods", "no-reject"]),
+@given(name=st.sampled_from(["good", "stale-endpoint", "masquerade-pods", "no-reject",
+                             "snat-pods", "pods-pinned"]),
        src=_addresses(), dst=_addresses(), proto=st.sampled_from(["TCP", "UDP", "SCTP"]),
        dport=st.sampled_from([53, 80, 443, 9000, 30080, 30081]) | st.integers(1, 65535),
        hook=st.sampled_from([PREROUTING, OUTPUT]), local=st.booleans(),
@@ -306,6 +363,13 @@ def test_z3_outcome_equals_the_concrete_traversal(name, src, dst, proto, dport, 
     assert m.eval(o.dst).as_long() == out.dst and m.eval(o.dport).as_long() == out.dport
     assert m.eval(o.mark).as_long() == out.mark
     assert z3.is_true(m.eval(o.masqueraded, model_completion=True)) == out.masqueraded
+    # the source rewrite (D1 of the audit): SNAT taken, its address, the source seen
+    snatted = z3.is_true(m.eval(o.snatted, model_completion=True))
+    assert snatted == (out.snat is not None and out.snat != -1)
+    if snatted:
+        assert m.eval(o.snat).as_long() == out.snat
+    assert z3.is_true(m.eval(o.src_rewritten, model_completion=True)) == \
+        out.source_rewritten(src)
 
 
 def test_kernel_probability_and_replay_of_a_named_draw():

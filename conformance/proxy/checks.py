@@ -16,7 +16,9 @@ documentation rather than from the rules' author:
     endpoints is rejected (virtual-ips: iptables mode "rejects" traffic for
     a Service with no endpoints, so clients fail at once).
 ``pod_to_pod_not_masqueraded``  a pod's packet to another pod, directly or
-    through a ClusterIP, keeps its source address (source-ip tutorial:
+    through a ClusterIP, keeps its source address: neither MASQUERADE nor
+    SNAT to another address (cluster networking: pods communicate "without
+    NAT"; source-ip tutorial:
     "Packets sent to ClusterIP from within the cluster are never source
     NAT'd if you're running kube-proxy in iptables mode").
 ``masquerade_marked``      packets that must be masqueraded carry the
@@ -262,9 +264,10 @@ class Checker:
 
     def _confirm_pod_to_pod(self, pkt, coins, _):
         out = self._out(pkt, coins)
-        if not (out.masqueraded and contains(self.cidr, out.dst) and out.dst != pkt.src):
+        if not (out.source_rewritten(pkt.src) and contains(self.cidr, out.dst)
+                and out.dst != pkt.src):
             raise EncodingMismatch(f"pod_to_pod_not_masqueraded: {pkt} is {out.describe()}")
-        masq = next((r for r in reversed(out.path) if r.target == "MASQUERADE"), None)
+        masq = next((r for r in reversed(out.path) if r.target in ("MASQUERADE", "SNAT")), None)
         return Finding("pod_to_pod_not_masqueraded",
                        f"packet {pkt} from a pod to pod address {addr_show(out.dst)} is "
                        f"{out.describe()}", pkt, _rule_text(masq),
@@ -366,19 +369,24 @@ class Checker:
         p, o = cls[1], cls[2]
         return z3.And(z3.Not(p.output), z3.Not(p.dst_local), in_block(p.src, self.cidr),
                       in_block(o.dst, self.cidr), o.dst != p.src, o.fate == bv(F_FORWARDED, 2),
-                      o.masqueraded)
+                      o.src_rewritten)
 
     def endpoints_chosen_uniformly(self) -> CheckResult:
         """Shares as exact rational terms; a QF_LRA query for a Service port
         and endpoint whose share is off 1/n by more than n*2^-31.
 
-        For each port, the representative packets are a ClusterIP packet
-        from outside the cluster, one the node sends, and a NodePort packet
-        to a local address; :func:`.interp.distribution` gives their paths
+        For each port, the packets judged are a ClusterIP packet that
+        arrives and one the node sends, and a NodePort packet to a local
+        address, each from one source of every class of sources the rules
+        these packets can meet tell apart (:func:`source_classes`: every
+        ``-s`` prefix, inside and outside — so a pod client, a client
+        outside the cluster, an endpoint reaching its own Service are all
+        judged); :func:`.interp.distribution` gives their paths
         with the draws on each, and a path's probability is the product of
         its draws' p or 1-p as Z3 real terms, built from the dump's rules."""
         start = time.perf_counter()
         src = _outside(self.cidr)
+        pod = _inside(self.cidr)
         reals: dict = {}
 
         def real(q: Fraction):
@@ -392,10 +400,18 @@ class Checker:
             eps = usable_endpoints(sp)
             if not eps:
                 continue
-            pkts = [Packet(src, sp.vip, sp.proto, sp.port, PREROUTING),
-                    Packet(NODE_ADDR, sp.vip, sp.proto, sp.port, OUTPUT)]
+            pkts = []
+            targets = [(sp.vip, sp.port, False)]
             if sp.node_port and not sp.external_local:
-                pkts.append(Packet(src, NODE_ADDR, sp.proto, sp.node_port, PREROUTING, True))
+                targets.append((NODE_ADDR, sp.node_port, True))
+            seen = [(e.ip, e.port) for e in eps]
+            for dst, dport, local in targets:
+                srcs = source_classes(self.dump, [(dst, dport)] + seen,
+                                      (src, pod, NODE_ADDR))
+                for a in srcs:
+                    pkts.append(Packet(a, dst, sp.proto, dport, PREROUTING, local))
+                if not local:
+                    pkts += [Packet(a, dst, sp.proto, dport, OUTPUT) for a in srcs]
             n = len(eps)
             want = real(Fraction(1, n))
             eps_ = real(Fraction(n, STAT_ONE))
@@ -491,6 +507,61 @@ class Checker:
                                        a["seconds"], a["checked"], tuple(a["findings"]), note))
         return Verdict(tuple(results), len(self.ports), sum(1 for _ in self.dump.rules()),
                        self.cidr, self.build_seconds)
+
+
+def _inside(block) -> int:
+    """An address inside ``block`` (a pod's, when it is the cluster CIDR)."""
+    base, plen = block
+    return base + (5 if plen <= 29 else 0)
+
+
+def source_classes(dump: Dump, dests, prefer=()) -> list:
+    """One source address per class of sources that the rules can tell
+    apart, for packets to ``dests`` ([(address, port)]: the destination as
+    sent and after DNAT).
+
+    The source matches (``-s``, negated or not) of every rule such a packet
+    can meet — in the nat and filter chains reachable from the built-in
+    ones, the big chains cut to the rules for these destinations
+    (:func:`.symbolic.sliced_rules`) — are intervals of addresses; their
+    ends cut the address space into pieces inside each of which every
+    ``-s`` match answers the same, so one address per piece stands for all
+    (each piece's first address, or an address of ``prefer`` inside it)."""
+    from conformance.proxy.symbolic import sliced_rules
+
+    cuts = {0}
+    for tname, hooks in (("nat", ("PREROUTING", "OUTPUT", "POSTROUTING")),
+                         ("filter", ("INPUT", "FORWARD", "OUTPUT"))):
+        table = dump.tables.get(tname)
+        if table is None:
+            continue
+        seen: set = set()
+        todo = [h for h in hooks if h in table.chains]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            ch = table.chains[name]
+            rules = {}
+            for d, port in dests:
+                for r in sliced_rules(ch, Slice(dst=d, dport=port)):
+                    rules[r.line] = r
+            for r in rules.values():
+                if r.src is not None:
+                    base, plen = r.src.block
+                    size = 1 << (32 - plen)
+                    lo = base & ~(size - 1) & 0xFFFFFFFF
+                    cuts.add(lo)
+                    if lo + size < 1 << 32:
+                        cuts.add(lo + size)
+                if r.target in table.chains:
+                    todo.append(r.target)
+    ends = sorted(cuts) + [1 << 32]
+    out = []
+    for lo, hi in zip(ends, ends[1:]):
+        out.append(next((a for a in prefer if lo <= a < hi), lo))
+    return out
 
 
 def _outside(block) -> int:

@@ -254,6 +254,7 @@ def parse(text: str, source: str = "<dump>") -> Dump:
         raise BadInput(f"{source}:{cur_line}: table {cur_name!r} is never closed with COMMIT")
     dump = Dump(source, tables)
     _check_loops(dump)
+    _check_source_nat(dump)
     return dump
 
 
@@ -264,9 +265,35 @@ def _close(name, line, chains, source) -> Table:
     for chain in out.values():
         for r in chain.rules:
             if r.target and r.target not in BUILTIN_TARGETS and r.target not in out:
-                raise BadInput(f"{source}:{r.line}: jump to {r.target}, a chain table "
-                               f"{name} does not declare")
+                raise BadInput(f"{source}:{r.line}: jump to {r.target}: neither a chain table "
+                               f"{name} declares nor a target this checker models (a target "
+                               "such as NETMAP that may rewrite the packet is refused, not "
+                               "ignored)")
     return Table(name, line, out)
+
+
+def _check_source_nat(dump: Dump) -> None:
+    """SNAT and MASQUERADE rewrite the source in nat POSTROUTING (and SNAT in
+    nat INPUT, which no judged packet reaches); iptables-extensions(8): they
+    are valid there only, and the kernel refuses a rule that reaches them
+    from PREROUTING or OUTPUT. The model reads a source rewrite from
+    POSTROUTING only, so such a dump is refused rather than misjudged."""
+    nat = dump.tables.get("nat")
+    if nat is None:
+        return
+    seen: set = set()
+    todo = [c for c in ("PREROUTING", "OUTPUT") if c in nat.chains]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for r in nat.chains[name].rules:
+            if r.target in ("SNAT", "MASQUERADE"):
+                raise BadInput(f"{dump.source}:{r.line}: {r.target} is reached from nat "
+                               "PREROUTING or OUTPUT; it is valid in POSTROUTING only")
+            if r.target in nat.chains:
+                todo.append(r.target)
 
 
 def _check_loops(dump: Dump) -> None:

@@ -105,6 +105,13 @@ class Outcome:
                 return r
         return self.path[-1] if self.path else None
 
+    def source_rewritten(self, src: int) -> bool:
+        """Whether the receiver sees a source other than ``src``: MASQUERADE
+        (the outgoing interface's address), or SNAT to another address
+        (iptables-extensions(8) SNAT: "the source address of the packet
+        should be modified"; an address already in ``--to-source`` is kept)."""
+        return self.masqueraded or (self.snat is not None and self.snat != src)
+
     def nat_rule(self) -> Rule | None:
         return next((r for r in reversed(self.path) if r.target == "DNAT"), None)
 

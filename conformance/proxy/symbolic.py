@@ -7,7 +7,8 @@ local address, the interfaces, the ``-m recent`` lists that remember the
 source; each random draw of a statistic rule is a Boolean *coin*, named as
 :func:`.interp.coin_name` names it. The dump is concrete, so the result is
 a handful of terms — the packet's fate, its destination and port after
-DNAT, its mark after the nat table, whether POSTROUTING masqueraded it —
+DNAT, its mark after the nat table, whether POSTROUTING masqueraded it or
+SNATed it (and to what), so whether the receiver sees another source —
 and a property is one satisfiability query: a model of "packet and coins
 such that the property fails" is a counterexample, which
 :mod:`.checks` replays through :func:`.interp.replay` before reporting it
@@ -168,6 +169,10 @@ class SymOutcome:
     dport: object
     masqueraded: object     # Bool
     mark: object            # after nat PREROUTING / OUTPUT
+    snatted: object         # Bool: POSTROUTING's verdict was SNAT
+    snat: object            # BV32: SNAT's --to-source (meaningful when ``snatted``)
+    src_rewritten: object   # Bool: the receiver sees another source (MASQUERADE, or
+                            # SNAT to an address other than the packet's own)
 
 
 class Encoding:
@@ -356,8 +361,12 @@ class Encoding:
                    z3.If(local_in, bv(F_LOCAL, 2),
                    z3.If(z3.Or(v3 == bv(V_DROP, 3), v3 == bv(V_REJECT, 3)), bv(F_DROPPED, 2),
                    z3.If(post.dst_local, bv(F_LOCAL, 2), bv(F_FORWARDED, 2))))))))
-            masq = z3.And(z3.Not(stop1), z3.Not(stop2), z3.Not(local_in), v3 == bv(V_MASQ, 3))
-            outs.append(SymOutcome(fate, fl.dst, fl.dport, masq, n1.mark))
+            passed = z3.And(z3.Not(stop1), z3.Not(stop2), z3.Not(local_in))
+            masq = z3.And(passed, v3 == bv(V_MASQ, 3))
+            snatted = z3.And(passed, v3 == bv(V_SNAT, 3))
+            rewritten = z3.Or(masq, z3.And(snatted, post.snat != p.src))
+            outs.append(SymOutcome(fate, fl.dst, fl.dport, masq, n1.mark, snatted, post.snat,
+                                   rewritten))
         pre, out = outs
         return SymOutcome(*(z3.If(p.output, b, a) for a, b in
                             zip(attrs.astuple(pre, recurse=False), attrs.astuple(out, recurse=False))))
