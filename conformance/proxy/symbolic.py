@@ -102,6 +102,7 @@ class Slice:
 
 
 _IDX: dict = {}
+_TAILS: dict = {}
 
 
 def _index(chain):
@@ -335,6 +336,40 @@ class Encoding:
             out = g.ite(c, out)
         return out
 
+    def _tail(self, p: SymPacket, output: bool):
+        """The filter chains and nat POSTROUTING, which are not sliced and
+        so the same for every class: built once per dump (and packet
+        variables) over a flow of fresh variables ``fin``, which
+        :meth:`outcome` replaces by the flow leaving the class's first nat
+        chain (``z3.substitute``, in Z3's C++). Why: at 10,000 Services the
+        filter table holds a rule per Service, and rebuilding its terms in
+        Python for each of 13,000 classes was most of the encoding time.
+        The coins the tail draws are this encoding's too."""
+        key = (id(self.dump), output, str(p.src), str(p.output))
+        got = _TAILS.get(key)
+        if got is not None and got[0] is self.dump:
+            self.coins.update(got[3])
+            return got[1], got[2]
+        side = "out" if output else "pre"
+        fin = Flow(z3.BitVec(f"kmc:fin_dst:{side}", 32), z3.BitVec(f"kmc:fin_dport:{side}", 16),
+                   z3.BitVec(f"kmc:fin_mark:{side}", 32), z3.Bool(f"kmc:fin_local:{side}"),
+                   bv(V_NONE, 3), z3.BitVec(f"kmc:fin_snat:{side}", 32))
+        before = set(self.coins)
+        if output:
+            fl = self._table("filter", "OUTPUT", p, fin)
+        else:
+            fi = self._table("filter", "INPUT", p, fin)
+            ff = self._table("filter", "FORWARD", p, fin)
+            fl = fi.ite(fin.dst_local, ff)
+        post = self._table("nat", "POSTROUTING", p, fl)
+        tail = (fl.dst, fl.dport, fl.dst_local, fl.verdict, post.verdict, post.dst_local,
+                post.snat)
+        coins = {k: v for k, v in self.coins.items() if k not in before}
+        if len(_TAILS) > 16:
+            _TAILS.clear()
+        _TAILS[key] = (self.dump, fin, tail, coins)
+        return fin, tail
+
     def outcome(self, p: SymPacket) -> SymOutcome:
         start = Flow(p.dst, p.dport, bv(0), p.dst_local, bv(V_NONE, 3), bv(0))
         outs = []
@@ -342,15 +377,13 @@ class Encoding:
             # the first nat chain sees the packet's own destination: sliced
             n1 = self._table("nat", "OUTPUT" if output else "PREROUTING", p, start, sliced=True)
             v1 = n1.verdict
-            if output:
-                fl = self._table("filter", "OUTPUT", p, n1)
-            else:
-                fi = self._table("filter", "INPUT", p, n1)
-                ff = self._table("filter", "FORWARD", p, n1)
-                fl = fi.ite(n1.dst_local, ff)
-            v2 = fl.verdict
-            post = self._table("nat", "POSTROUTING", p, fl)
-            v3 = post.verdict
+            fin, tail = self._tail(p, output)
+            links = [(fin.dst, n1.dst), (fin.dport, n1.dport), (fin.mark, n1.mark),
+                     (fin.dst_local, n1.dst_local), (fin.snat, n1.snat)]
+            fl_dst, fl_dport, fl_local, v2, v3, post_local, post_snat = \
+                (z3.substitute(t, *links) for t in tail)
+            fl = attrs.evolve(n1, dst=fl_dst, dport=fl_dport, dst_local=fl_local)
+            post = attrs.evolve(n1, dst_local=post_local, snat=post_snat)
             stop1 = z3.Or(v1 == bv(V_DROP, 3), v1 == bv(V_REJECT, 3))
             stop2 = z3.Or(v2 == bv(V_DROP, 3), v2 == bv(V_REJECT, 3))
             local_in = z3.BoolVal(False) if output else fl.dst_local
