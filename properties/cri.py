@@ -34,6 +34,19 @@ _EXIT = (_API + "ContainerStatus.exit_code 'Exit code of the container. Only req
          "under restartPolicy OnFailure from whether the container 'exits with an error' — "
          "an exited container's exit code is a fact that must not change")
 
+_REMOVE_C = (_API + "RemoveContainer 'removes the container. If the container is running, "
+             "the container must be forcibly removed. This call is idempotent, and must not "
+             "return an error if the container has already been removed'")
+_REMOVE_S = (_API + "RemovePodSandbox 'removes the sandbox. If there are any running "
+             "containers in the sandbox, they must be forcibly terminated and removed'")
+_STOPPED = (_API + "StopPodSandbox 'stops any running process that is part of the sandbox "
+            "and reclaims network resources (e.g., IP addresses) allocated to the sandbox'; "
+            "RunPodSandbox 'Runtimes must ensure the sandbox is in the ready state on success' "
+            "— readiness is the running sandbox with its network (enum PodSandboxState "
+            "SANDBOX_READY / SANDBOX_NOTREADY), so a stopped sandbox reads SANDBOX_NOTREADY")
+_AUDIT = ("; added after an independent audit found that no other property caught a "
+          "runtime breaking this")
+
 SANDBOX_READY, SANDBOX_NOTREADY = "SANDBOX_READY", "SANDBOX_NOTREADY"
 CREATED, RUNNING, EXITED, UNKNOWN = (
     "CONTAINER_CREATED", "CONTAINER_RUNNING", "CONTAINER_EXITED", "CONTAINER_UNKNOWN")
@@ -101,6 +114,58 @@ def exit_code_kept(m, before, step, after) -> bool:
                if c[4] == EXITED and cid in new)
 
 
+def _answered_ok(after) -> bool:
+    return bool(after[1]) and after[1][2] == "OK"
+
+
+def _id_param(step):
+    """The object id a Stop/Remove step names (the model's ids are non-negative
+    integers; a request may carry them as decimal strings)."""
+    params = tuple(step.params)
+    value = params[0] if params else None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    return value
+
+
+def remove_container_removes(m, before, step, after) -> bool:
+    """RemoveContainer answers OK and the container is gone, whatever state it
+    was in (running included: 'must be forcibly removed'; absent: idempotent)."""
+    if step.name != "RemoveContainer":
+        return True
+    return _answered_ok(after) and _id_param(step) not in _containers(after)
+
+
+def remove_sandbox_removes_containers(m, before, step, after) -> bool:
+    """RemovePodSandbox of a sandbox answers OK, the sandbox is gone, and so is
+    every container that was running in it (terminated *and removed*). A
+    container whose state the runtime lost (UNKNOWN) may be running, so it
+    counts as running. api.proto says nothing of containers already exited or
+    never started there; they are not judged."""
+    if step.name != "RemovePodSandbox":
+        return True
+    sid = _id_param(step)
+    if sid not in _sandboxes(before):
+        return True                       # the absent case: cri_idempotent_answers
+    if not _answered_ok(after) or sid in _sandboxes(after):
+        return False
+    left = _containers(after)
+    return not any(c[1] == sid and c[4] in (RUNNING, UNKNOWN) and cid in left
+                   for cid, c in _containers(before).items())
+
+
+def stop_sandbox_makes_it_not_ready(m, before, step, after) -> bool:
+    """StopPodSandbox of a sandbox that exists answers OK and leaves it
+    SANDBOX_NOTREADY (its processes stopped, its network reclaimed)."""
+    if step.name != "StopPodSandbox":
+        return True
+    sid = _id_param(step)
+    if sid not in _sandboxes(before):
+        return True                       # the absent case: cri_idempotent_answers
+    now = _sandboxes(after).get(sid)
+    return _answered_ok(after) and now is not None and now[3] == SANDBOX_NOTREADY
+
+
 def _some_container(state, wanted) -> bool:
     return any(c[4] == wanted for c in state[0][1])
 
@@ -123,6 +188,17 @@ PROPERTIES = (
     Property("cri_exit_code_kept", "cri", TRANSITION,
              "an exited container keeps its exit code for as long as it exists, across "
              "runtime restarts", _EXIT, exit_code_kept),
+    Property("cri_remove_container_removes", "cri", TRANSITION,
+             "RemoveContainer answers OK and the container is gone afterwards, whether it "
+             "was created, running, exited, unknown or already removed",
+             _REMOVE_C + _AUDIT, remove_container_removes),
+    Property("cri_remove_sandbox_removes_containers", "cri", TRANSITION,
+             "RemovePodSandbox of an existing sandbox answers OK, the sandbox is gone, and no "
+             "container that was running (or unknown) in it is left behind",
+             _REMOVE_S + _AUDIT, remove_sandbox_removes_containers),
+    Property("cri_stop_sandbox_makes_it_not_ready", "cri", TRANSITION,
+             "StopPodSandbox of an existing sandbox answers OK and leaves it SANDBOX_NOTREADY",
+             _STOPPED + _AUDIT, stop_sandbox_makes_it_not_ready),
     Property("cri_cover_running", "cri", COVER, "some container runs", _LIFE,
              lambda m, s: _some_container(s, RUNNING)),
     Property("cri_cover_failed_exit", "cri", COVER,

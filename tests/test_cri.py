@@ -77,6 +77,18 @@ def test_stopping_a_sandbox_kills_its_containers_releases_the_namespace_and_is_i
         assert rt.call(gone, method, {key: "0"})[1].code == rt.NOT_FOUND
 
 
+def test_removing_a_running_container_or_its_sandbox_removes_it_forcibly():
+    """api.proto: RemoveContainer 'If the container is running, the container must be
+    forcibly removed'; RemovePodSandbox 'If there are any running containers in the
+    sandbox, they must be forcibly terminated and removed'."""
+    state, sid, cid = _running()
+    gone, answer = rt.call(state, "RemoveContainer", {"container_id": cid})
+    assert answer == {} and rt.container(gone, cid) is None
+    assert rt.sandbox(gone, sid)[3] == rt.READY                 # the sandbox stays
+    gone, answer = rt.call(state, "RemovePodSandbox", {"pod_sandbox_id": sid})
+    assert answer == {} and gone == rt.INITIAL                  # running, yet removed
+
+
 def test_a_container_is_started_once_and_stopped_idempotently():
     state, sid, cid = _running()
     assert rt.call(state, "StartContainer", {"container_id": cid})[1].code == \
@@ -167,3 +179,49 @@ def test_the_properties_can_fail():
                                          (ok_state, ()))
     assert not props.exit_code_kept(m, (exited, ()), Step("RuntimeRestart", (-1,)),
                                     ((ok_state[0], ((0, 0, "c", 0, rt.EXITED, 0),)), ()))
+
+
+def test_the_remove_and_stop_properties_can_fail():
+    """Each audit-found property judges the step against the states around it:
+    the correct step holds, the seeded bug's step breaks it, other steps pass."""
+    m = CriRuntime()
+    running, sid, cid = _running()
+    before = (running, ())
+    empty = (rt.INITIAL, ())
+
+    remove_c = Step("RemoveContainer", (0,))
+    removed = ((running[0], ()), ("RemoveContainer", (0,), "OK"))
+    refused = (running, ("RemoveContainer", (0,), "FAILED_PRECONDITION"))
+    assert props.remove_container_removes(m, before, remove_c, removed)
+    assert not props.remove_container_removes(m, before, remove_c, refused)
+    assert not props.remove_container_removes(m, before, remove_c,
+                                              (running, ("RemoveContainer", (0,), "OK")))
+    assert props.remove_container_removes(m, empty, remove_c,
+                                          (rt.INITIAL, ("RemoveContainer", (0,), "OK")))
+
+    remove_s = Step("RemovePodSandbox", (0,))
+    orphan = (((), ((0, 0, "c", 0, rt.EXITED, rt.KILLED),)), ("RemovePodSandbox", (0,), "OK"))
+    assert props.remove_sandbox_removes_containers(
+        m, before, remove_s, (rt.INITIAL, ("RemovePodSandbox", (0,), "OK")))
+    assert not props.remove_sandbox_removes_containers(m, before, remove_s, orphan)
+    assert not props.remove_sandbox_removes_containers(
+        m, before, remove_s, (running, ("RemovePodSandbox", (0,), "FAILED_PRECONDITION")))
+    # a container lost in a runtime restart may still run: it must go too
+    unknown = (running[0], ((0, 0, "c", 0, rt.UNKNOWN, 0),))
+    assert not props.remove_sandbox_removes_containers(m, (unknown, ()), remove_s, orphan)
+    # an exited one api.proto does not speak of: left behind is not judged here
+    exited = (running[0], ((0, 0, "c", 0, rt.EXITED, 1),))
+    assert props.remove_sandbox_removes_containers(m, (exited, ()), remove_s, orphan)
+
+    stop_s = Step("StopPodSandbox", (0,))
+    stopped, answer = rt.call(running, "StopPodSandbox", {"pod_sandbox_id": sid})
+    assert answer == {}
+    assert props.stop_sandbox_makes_it_not_ready(
+        m, before, stop_s, (stopped, ("StopPodSandbox", (0,), "OK")))
+    still_ready = (((0, "u", 0, rt.READY, True),), stopped[1])
+    assert not props.stop_sandbox_makes_it_not_ready(
+        m, before, stop_s, (still_ready, ("StopPodSandbox", (0,), "OK")))
+    assert not props.stop_sandbox_makes_it_not_ready(
+        m, before, stop_s, (running, ("StopPodSandbox", (0,), "FAILED_PRECONDITION")))
+    # other calls are not this property's business
+    assert props.stop_sandbox_makes_it_not_ready(m, before, remove_c, refused)

@@ -81,6 +81,20 @@ class CriRuntime(Machine):
             "a runtime restart reloads exited containers with exit code 0, so a failed "
             "container reads as succeeded (the kubelet would not restart it under OnFailure)",
             violates="cri_exit_code_kept"),
+        rt.REMOVE_REFUSES_RUNNING: Mutant(
+            "RemoveContainer refuses a running container, as `docker rm` without -f does "
+            "(api.proto: 'If the container is running, the container must be forcibly "
+            "removed')", violates="cri_remove_container_removes"),
+        rt.REMOVE_SANDBOX_KEEPS_CONTAINERS: Mutant(
+            "RemovePodSandbox removes the sandbox but only kills its containers, leaving them "
+            "behind as exited orphans (api.proto: 'If there are any running containers in the "
+            "sandbox, they must be forcibly terminated and removed')",
+            violates="cri_remove_sandbox_removes_containers"),
+        rt.STOP_SANDBOX_STAYS_READY: Mutant(
+            "StopPodSandbox kills the sandbox's containers and answers OK but leaves the "
+            "sandbox SANDBOX_READY with its network namespace (api.proto: StopPodSandbox "
+            "'stops any running process that is part of the sandbox and reclaims network "
+            "resources')", violates="cri_stop_sandbox_makes_it_not_ready"),
     }
 
     def __init__(self, *, uids: int = 1, names: int = 1, attempts: int = 2,

@@ -158,6 +158,9 @@ REMOVE_ABSENT_IS_ERROR = "remove_absent_is_error"
 SECOND_STOP_FAILS = "second_stop_fails"
 RESTARTS_EXITED = "start_restarts_exited_container"
 RESTART_FORGETS_EXIT_CODE = "restart_forgets_exit_code"
+REMOVE_REFUSES_RUNNING = "remove_refuses_running"
+REMOVE_SANDBOX_KEEPS_CONTAINERS = "remove_sandbox_keeps_containers"
+STOP_SANDBOX_STAYS_READY = "stop_sandbox_stays_ready"
 
 
 @attrs.frozen(slots=True)
@@ -285,6 +288,8 @@ def _stop_pod_sandbox(state, request, mutant):
     containers = state[1]
     if mutant != STOP_LEAVES_CONTAINERS:
         containers = tuple(_kill(c) if c[1] == s[0] else c for c in containers)
+    if mutant == STOP_SANDBOX_STAYS_READY:
+        return (state[0], containers), {}
     netns = mutant == STOP_KEEPS_NETNS and s[4]
     return (_replace(state[0], s[:3] + (NOTREADY, netns)), containers), {}
 
@@ -295,6 +300,10 @@ def _remove_pod_sandbox(state, request, mutant):
         if mutant == REMOVE_ABSENT_IS_ERROR:
             return state, CriError(NOT_FOUND, "no such sandbox")
         return state, {}
+    if mutant == REMOVE_SANDBOX_KEEPS_CONTAINERS:
+        # its containers are killed but left behind, as EXITED orphans
+        return (_without(state[0], s[0]),
+                tuple(_kill(c) if c[1] == s[0] else c for c in state[1])), {}
     return (_without(state[0], s[0]), tuple(c for c in state[1] if c[1] != s[0])), {}
 
 
@@ -354,6 +363,8 @@ def _remove_container(state, request, mutant):
         if mutant == REMOVE_ABSENT_IS_ERROR:
             return state, CriError(NOT_FOUND, "no such container")
         return state, {}
+    if c[4] == RUNNING and mutant == REMOVE_REFUSES_RUNNING:
+        return state, CriError(FAILED_PRECONDITION, "container is running: stop it first")
     return (state[0], _without(state[1], c[0])), {}
 
 
