@@ -30,7 +30,7 @@ from pathlib import Path
 
 from checker import itf
 from conformance.history import Event, Operation
-from conformance.report.outputs import create_exclusive, create_fresh
+from conformance.report.outputs import create_exclusive, create_fresh, make_out_dir
 
 
 def ops_to_events(ops) -> list[Event]:
@@ -76,13 +76,7 @@ def json_writer(doc):
 
 def write_violation(out_dir: Path, violation, meta: dict) -> dict:
     """Write one violation's window (JSONL + ITF) under fresh names; return the paths."""
-    vdir = Path(out_dir) / "violations"
-    vdir.mkdir(parents=True, exist_ok=True)
     window = list(violation.window) or list(violation.ops)
-    jsonl = create_fresh(vdir, violation.check, ".jsonl",
-                         jsonl_writer(ops_to_events(window), {**meta, "check": violation.check,
-                                                              "message": violation.message}))
-    stem = jsonl.name[: -len(".jsonl")]
     views = [{"op": _plain(op.to_json())} for op in window]
     actions = [(op.f, (op.process, op.key or "", op.status)) for op in window]
     config = {"target": meta.get("target", "etcd"), "run_id": meta.get("run_id", ""),
@@ -90,13 +84,49 @@ def write_violation(out_dir: Path, violation, meta: dict) -> dict:
     trace = itf.build({"property": violation.check, "kind": "history", "description": violation.message,
                        "model": "etcd", "engine": "conform-etcd", "seed": meta.get("seed"),
                        "config": config, "command": meta.get("command", "")}, views, actions)
-    itf_path = create_fresh(vdir, stem, ".itf.json", json_writer(trace))
+    return write_window(out_dir, violation, window, meta, trace)
+
+
+def write_window(out_dir: Path, violation, window: list, meta: dict, trace: dict) -> dict:
+    """``violations/CHECK.jsonl`` (``window`` as history events) and
+    ``violations/CHECK.itf.json`` (``trace``) under fresh names sharing one
+    stem; return the paths.
+
+    Why one function: every target names, places and pairs its violation
+    files the same way; only the ITF states a target shows differ.
+    """
+    vdir = Path(out_dir) / "violations"
+    vdir.mkdir(parents=True, exist_ok=True)
+    jsonl = create_fresh(vdir, violation.check, ".jsonl",
+                         jsonl_writer(ops_to_events(window), {**meta, "check": violation.check,
+                                                              "message": violation.message}))
+    itf_path = create_fresh(vdir, jsonl.name[: -len(".jsonl")], ".itf.json", json_writer(trace))
     return {"window_jsonl": str(jsonl), "window_itf": str(itf_path)}
 
 
 def write_json_atomic(path: Path, doc: dict) -> None:
     """Write a new JSON file; FileExistsError rather than overwrite one."""
     create_exclusive(path, json_writer(doc))
+
+
+def start_outputs(result, out_dir: Path, recorder, meta: dict, *, default: bool) -> Path:
+    """Create the output directory and write ``history.jsonl`` into it;
+    note both on ``result`` (``out_dir``, ``history_path``).
+
+    ``default``: ``out_dir`` is the run's own ``./kubemc-out/…`` directory,
+    which must be new (the run id is in its name); a ``--out`` directory was
+    checked empty before the run, and may since hold the run's own files
+    (an etcd cluster's logs).
+    """
+    if default:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir()
+    else:
+        make_out_dir(out_dir)
+    result.out_dir = str(out_dir)
+    hist = create_exclusive(out_dir / "history.jsonl", jsonl_writer(recorder.events(), meta))
+    result.history_path = str(hist)
+    return out_dir
 
 
 # --- human summary ------------------------------------------------------------------
@@ -130,10 +160,7 @@ def summary(result) -> str:
         lines.append(f"    {mark} {c.name:<20} {c.seconds:7.3f}s  {c.checked:>7} checked{undecided}")
     for c in r.checks:
         for v in c.violations:
-            lines.append("")
-            lines.append(f"  violation of {v.check}: {v.message}")
-            lines.append(f"    property: {c.statement}")
-            lines.append(f"    source:   {c.source}")
+            lines.extend(violation_lines(c, v))
             lines.append(f"    proof ({len(v.ops)} operations), window of {len(v.window)} operations:")
             for op in list(v.window)[:12] or list(v.ops)[:12]:
                 lines.append("      " + _describe_op(op))
@@ -143,12 +170,24 @@ def summary(result) -> str:
         lines.append("")
         for p in r.problems:
             lines.append(f"  note: {p}")
-    if r.out_dir:
-        lines.append("")
-        lines.append(f"  history: {r.history_path}" if r.history_path else f"  output: {r.out_dir}")
-        for path in r.violation_files:
-            lines.append(f"  window:  {path}")
+    lines.extend(file_lines(r))
     return "\n".join(lines)
+
+
+def violation_lines(check, violation) -> list[str]:
+    """The head of a violation in a human summary (every target's reads alike)."""
+    return ["", f"  violation of {violation.check}: {violation.message}",
+            f"    property: {check.statement}", f"    source:   {check.source}"]
+
+
+def file_lines(result) -> list[str]:
+    """The files a run wrote, closing its human summary; none without an
+    output directory."""
+    r = result
+    if not r.out_dir:
+        return []
+    return ["", f"  history: {r.history_path}" if r.history_path else f"  output: {r.out_dir}",
+            *(f"  window:  {path}" for path in r.violation_files)]
 
 
 # --- JUnit -------------------------------------------------------------------------------
@@ -156,18 +195,30 @@ def summary(result) -> str:
 
 def write_junit(result, path: str | os.PathLike, target: str = "etcd") -> None:
     """One test case per check, in a suite named after the target (junitparser)."""
+    r = result
+    props = (("run_id", r.run_id), ("seed", r.seed), ("operations", r.operations),
+             ("ops_per_second", f"{r.ops_per_second:.1f}"), ("faults", r.fault_count),
+             ("duration_seconds", f"{r.duration:.1f}"), ("check_seconds", f"{r.check_seconds:.2f}"))
+    write_checks_junit(path, target, props, r.checks,
+                       lambda v: [_describe_op(op) for op in list(v.window)[:20]])
+
+
+def write_checks_junit(path: str | os.PathLike, target: str, props, checks, window) -> None:
+    """The JUnit XML of a run: suite ``kubemc conform TARGET`` with
+    ``props`` (name, value pairs), one test case per check; a failed one
+    carries every violation, each with the lines ``window(violation)`` gives.
+
+    Why one function: CI reads every target's report the same way; a target
+    says only which figures it has and how it shows an operation.
+    """
     from junitparser import Failure, JUnitXml, Properties, Property, TestCase, TestSuite
 
-    r = result
     suite = TestSuite(f"kubemc conform {target}")
-    props = Properties()
-    for name, value in (("run_id", r.run_id), ("seed", r.seed), ("operations", r.operations),
-                        ("ops_per_second", f"{r.ops_per_second:.1f}"), ("faults", r.fault_count),
-                        ("duration_seconds", f"{r.duration:.1f}"),
-                        ("check_seconds", f"{r.check_seconds:.2f}")):
-        props.add_property(Property(name, str(value)))
-    suite.append(props)
-    for c in r.checks:
+    properties = Properties()
+    for name, value in props:
+        properties.add_property(Property(name, str(value)))
+    suite.append(properties)
+    for c in checks:
         case = TestCase(c.name, classname=f"conform.{target}", time=round(c.seconds, 4))
         if not c.ok:
             first = c.violations[0]
@@ -175,7 +226,7 @@ def write_junit(result, path: str | os.PathLike, target: str = "etcd") -> None:
             body = [f"property: {c.statement}", f"source: {c.source}"]
             for v in c.violations:
                 body.append(f"- {v.message}")
-                body.extend("    " + _describe_op(op) for op in list(v.window)[:20])
+                body.extend("    " + line for line in window(v))
             fail.text = "\n".join(body)
             case.result = [fail]
         suite.add_testcase(case)

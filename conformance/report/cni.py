@@ -18,8 +18,7 @@ import json
 from pathlib import Path
 
 from checker import itf
-from conformance.report import _plain, json_writer, jsonl_writer, ops_to_events
-from conformance.report.outputs import create_fresh
+from conformance.report import _plain, file_lines, write_window
 
 SHOW_PER_CHECK = 5
 
@@ -74,22 +73,13 @@ def summary(result) -> str:
             lines.extend("      " + describe(op) for op in list(first.window)[:10])
     for p in r.problems:
         lines.append(f"  note: {p}")
-    if r.out_dir:
-        lines.append("")
-        lines.append(f"  history: {r.history_path}")
-        for path in r.violation_files:
-            lines.append(f"  window:  {path}")
+    lines.extend(file_lines(r))
     return "\n".join(lines)
 
 
 def write_violation(out_dir: Path, violation, meta: dict) -> dict:
     """One violation's window as JSON lines and as an ITF trace, under fresh names."""
-    vdir = Path(out_dir) / "violations"
-    vdir.mkdir(parents=True, exist_ok=True)
     window = list(violation.window) or list(violation.ops)
-    jsonl = create_fresh(vdir, violation.check, ".jsonl",
-                         jsonl_writer(ops_to_events(window), {**meta, "check": violation.check,
-                                                              "message": violation.message}))
     views = [{"op": describe(op), "detail": _plain(json.loads(json.dumps(op.to_json(), default=str)))}
              for op in window]
     actions = [(op.f, (op.process, op.key or "", op.status)) for op in window]
@@ -98,5 +88,4 @@ def write_violation(out_dir: Path, violation, meta: dict) -> dict:
     trace = itf.build({"property": violation.check, "kind": "history",
                        "description": violation.message, "model": "cni", "engine": "conform-cni",
                        "config": config, "command": meta.get("command", "")}, views, actions)
-    path = create_fresh(vdir, jsonl.name[: -len(".jsonl")], ".itf.json", json_writer(trace))
-    return {"window_jsonl": str(jsonl), "window_itf": str(path)}
+    return write_window(out_dir, violation, window, meta, trace)

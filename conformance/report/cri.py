@@ -19,12 +19,11 @@ from checker import itf
 from conformance.report import (
     ProgressLine,
     _plain,
-    json_writer,
-    jsonl_writer,
-    ops_to_events,
-    write_junit_xml,
+    file_lines,
+    violation_lines,
+    write_checks_junit,
+    write_window,
 )
-from conformance.report.outputs import create_fresh
 
 
 def _request(op) -> dict:
@@ -72,13 +71,7 @@ class CriProgress(ProgressLine):
 
 
 def write_violation(out_dir: Path, violation, meta: dict) -> dict:
-    vdir = Path(out_dir) / "violations"
-    vdir.mkdir(parents=True, exist_ok=True)
     window = list(violation.window)
-    jsonl = create_fresh(vdir, violation.check, ".jsonl",
-                         jsonl_writer(ops_to_events(window), {**meta, "check": violation.check,
-                                                              "message": violation.message}))
-    stem = jsonl.name[: -len(".jsonl")]
     model = (violation.detail or {}).get("model_view", {})
     empty = {"sandboxes": {}, "containers": {}}
     views = [{"call": op.f, "target": op.key or "", "request": _plain(_request(op)),
@@ -91,8 +84,7 @@ def write_violation(out_dir: Path, violation, meta: dict) -> dict:
                        "config": {"target": "cri", "run_id": meta.get("run_id", ""),
                                   "faults": ",".join(meta.get("faults") or ()) or "none"},
                        "command": meta.get("command", "")}, views, actions)
-    itf_path = create_fresh(vdir, stem, ".itf.json", json_writer(trace))
-    return {"window_jsonl": str(jsonl), "window_itf": str(itf_path)}
+    return write_window(out_dir, violation, window, meta, trace)
 
 
 def summary(r) -> str:
@@ -114,48 +106,23 @@ def summary(r) -> str:
                      "(--strict fails on it)")
     for c in r.checks:
         for v in c.violations:
-            lines.append("")
-            lines.append(f"  violation of {v.check}: {v.message}")
-            lines.append(f"    property: {c.statement}")
-            lines.append(f"    source:   {c.source}")
+            lines.extend(violation_lines(c, v))
             if v.window:
                 lines.append(f"    window ({len(v.window)} operations, the failing call last):")
                 for op in list(v.window)[-15:]:
                     lines.append("      " + describe(op))
     for p in r.problems:
         lines.append(f"  note: {p}")
-    if r.out_dir:
-        lines.append("")
-        lines.append(f"  history: {r.history_path}")
-        for path in r.violation_files:
-            lines.append(f"  window:  {path}")
+    lines.extend(file_lines(r))
     return "\n".join(lines)
 
 
 def write_junit(r, path: str | os.PathLike) -> None:
-    from junitparser import Failure, JUnitXml, Properties, Property, TestCase, TestSuite
-
-    suite = TestSuite("kubemc conform cri")
-    props = Properties()
-    for name, value in (("run_id", r.run_id), ("seed", r.seed), ("runtime", r.runtime),
-                        ("calls", r.calls), ("calls_per_second", f"{r.calls_per_second:.1f}"),
-                        ("faults", r.fault_count),
-                        ("divergences", ",".join(f"{k}={v}" for k, v in sorted(r.divergences.items()))),
-                        ("duration_seconds", f"{r.duration:.1f}"),
-                        ("check_seconds", f"{r.check_seconds:.2f}")):
-        props.add_property(Property(name, str(value)))
-    suite.append(props)
-    for c in r.checks:
-        case = TestCase(c.name, classname="conform.cri", time=round(c.seconds, 4))
-        if not c.ok:
-            fail = Failure(c.violations[0].message[:500], type_=c.name)
-            body = [f"property: {c.statement}", f"source: {c.source}"]
-            for v in c.violations:
-                body.append(f"- {v.message}")
-                body.extend("    " + describe(op) for op in list(v.window)[-20:])
-            fail.text = "\n".join(body)
-            case.result = [fail]
-        suite.add_testcase(case)
-    xml = JUnitXml()
-    xml.add_testsuite(suite)
-    write_junit_xml(xml, path)
+    props = (("run_id", r.run_id), ("seed", r.seed), ("runtime", r.runtime),
+             ("calls", r.calls), ("calls_per_second", f"{r.calls_per_second:.1f}"),
+             ("faults", r.fault_count),
+             ("divergences", ",".join(f"{k}={v}" for k, v in sorted(r.divergences.items()))),
+             ("duration_seconds", f"{r.duration:.1f}"),
+             ("check_seconds", f"{r.check_seconds:.2f}"))
+    write_checks_junit(path, "cri", props, r.checks,
+                       lambda v: [describe(op) for op in list(v.window)[-20:]])
