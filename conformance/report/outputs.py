@@ -51,6 +51,12 @@ def check_out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     return p
 
 
+def run_out_dir(out: str | None, target: str, run_id: str) -> Path:
+    """Where a run of ``kubemc conform TARGET`` writes: ``--out``, or else a
+    new ``./kubemc-out/conform-TARGET-RUNID`` (the run id makes it new)."""
+    return Path(out) if out else Path.cwd() / "kubemc-out" / f"conform-{target}-{run_id}"
+
+
 def make_out_dir(path: Path, flag: str = "--out") -> Path:
     """Create the checked directory (or accept it empty, as checked)."""
     try:

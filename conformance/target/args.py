@@ -1,4 +1,4 @@
-"""Argument types shared by the ``kubemc conform`` targets.
+"""Argument types and options shared by the ``kubemc conform`` targets.
 
 Why every number is checked finite here, in argparse: ``--timeout inf`` or
 ``--time-limit nan`` parse as floats, pass every ``> 0`` test, and give a run
@@ -47,3 +47,19 @@ def int_range(name: str, lo: int, hi: int):
             raise argparse.ArgumentTypeError(f"{name} must be between {lo} and {hi}, not {v}")
         return v
     return parse
+
+
+def add_seed_argument(parser: argparse.ArgumentParser) -> None:
+    """``--seed``, for the targets whose workload and faults are drawn at random."""
+    parser.add_argument("--seed", type=int_range("--seed", 0, 2**63 - 1), default=0, metavar="N",
+                        help="seed of the workload and fault schedule (default 0)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--out``, ``--junit`` and ``--json``: a run's files and report are
+    the same on every target that runs a suite (etcd, cri, cni)."""
+    parser.add_argument("--out", metavar="DIR",
+                        help="a new or empty directory for history, report and windows "
+                             "(default: ./kubemc-out/… on violation only)")
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (a new file)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")

@@ -14,11 +14,10 @@ SIGTERM / SIGHUP, after everything the run created was removed.
 
 from __future__ import annotations
 
-import json
 import sys
 
-from checker.errors import HOLDS, UNDECIDED, VIOLATED, BadInput
-from conformance.target.args import int_range, positive_float
+from checker.errors import HOLDS, UNDECIDED, VIOLATED
+from conformance.target.args import add_output_arguments, int_range, positive_float
 
 
 def add_arguments(parser) -> None:
@@ -34,41 +33,23 @@ def add_arguments(parser) -> None:
                         help="pods, pod p on node p %% nodes (default 12)")
     parser.add_argument("--time-limit", type=positive_float("--time-limit"), default=300.0,
                         metavar="S", help="the longest the plan may run (default 300 s)")
-    parser.add_argument("--out", metavar="DIR",
-                        help="a new or empty directory for history, report and windows "
-                             "(default: ./kubemc-out/… on violation only)")
-    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (a new file)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_output_arguments(parser)
 
 
 def run(args) -> int:
     from conformance.report import write_junit
     from conformance.report.cni import summary
-    from conformance.report.outputs import check_new_file
-    from conformance.target.cni_suite import SuiteOptions, command_line, run_suite
-    from conformance.target.signals import Interrupted
+    from conformance.target.cni_suite import SuiteOptions, run_suite
+    from conformance.target.runner_cli import command_line, run_and_report
 
     opts = SuiteOptions(plugin=args.plugin, conf=args.conf, nodes=args.nodes, pods=args.pods,
                         time_limit=args.time_limit, out=args.out,
                         progress=not args.json or sys.stderr.isatty(), command=command_line())
-    opts.validate()
-    if args.junit:
-        check_new_file(args.junit, "--junit")
-    try:
-        result = run_suite(opts)
-    except Interrupted as exc:
-        print(f"kubemc: {exc}: stopped; everything the run created was removed", file=sys.stderr)
-        return exc.exit_code
-    if args.junit:
-        try:
-            write_junit(result, args.junit, target="cni")
-        except OSError as exc:
-            print(summary(result), file=sys.stderr)
-            raise BadInput(f"--junit {args.junit}: cannot write: {exc.strerror or exc}") from None
-    if args.json:
-        print(json.dumps(result.to_json(), indent=1, default=str))
-    else:
-        print(summary(result))
+    return run_and_report(args, opts, run_suite, summary,
+                          lambda result, path: write_junit(result, path, target="cni"), _exit_code)
+
+
+def _exit_code(result) -> int:
     if result.passed:
         return HOLDS
     return UNDECIDED if result.undecided else VIOLATED

@@ -17,23 +17,22 @@ the next run removes (:func:`conformance.target.cni_netns.reap_leftovers`).
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import attrs
 
 from checker.errors import BadInput
 from conformance.history import Recorder
-from conformance.report.outputs import check_out_dir, create_exclusive, make_out_dir
+from conformance.report.outputs import check_out_dir, run_out_dir
 from conformance.target import cni_conf
 from conformance.target.cni_netns import (TMP_PREFIX, hold_run_lock, new_run_id, reap_leftovers,
                                           require_environment)
 from conformance.target.cni_phases import IFNAME, Run
 from conformance.target.proctree import ProcessTree
+from conformance.target.run_result import CheckedRun
 from conformance.target.signals import signals_raise
 from conformance.traffic.cni import MAX_NODES, MAX_PODS, plan
 from conformance.validate.cni import CniHistory, run_checks
@@ -70,7 +69,7 @@ class SuiteOptions:
 
 
 @attrs.define
-class RunResult:
+class RunResult(CheckedRun):
     run_id: str
     plugin: str
     cni_version: str
@@ -97,14 +96,6 @@ class RunResult:
     @property
     def ops_per_second(self) -> float:
         return self.invocations / self.duration if self.duration else 0.0
-
-    @property
-    def violations(self) -> list:
-        return [v for c in self.checks for v in c.violations]
-
-    @property
-    def failed_checks(self) -> list[str]:
-        return [c.name for c in self.checks if not c.ok]
 
     @property
     def passed(self) -> bool:
@@ -207,25 +198,14 @@ def run_suite(opts: SuiteOptions) -> RunResult:
 
 
 def _write_outputs(opts: SuiteOptions, result: RunResult, recorder: Recorder, meta: dict) -> None:
-    from conformance.report import jsonl_writer, write_json_atomic
+    from conformance.report import start_outputs, write_json_atomic
     from conformance.report.cni import write_violation
 
     if not (opts.out or not result.passed):
         return
-    out_dir = Path(opts.out) if opts.out else Path.cwd() / "kubemc-out" / f"conform-cni-{result.run_id}"
-    if opts.out is None:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        out_dir.mkdir()
-    else:
-        make_out_dir(out_dir)
-    result.out_dir = str(out_dir)
-    hist = create_exclusive(out_dir / "history.jsonl", jsonl_writer(recorder.events(), meta))
-    result.history_path = str(hist)
+    out_dir = run_out_dir(opts.out, "cni", result.run_id)
+    start_outputs(result, out_dir, recorder, meta, default=opts.out is None)
     for c in result.checks:     # the first violation of each failed check: its window and trace
         if c.violations:
             result.violation_files.extend(write_violation(out_dir, c.violations[0], meta).values())
     write_json_atomic(out_dir / "report.json", result.to_json())
-
-
-def command_line(argv=None) -> str:
-    return " ".join(shlex.quote(a) for a in (argv if argv is not None else ["kubemc", *sys.argv[1:]]))

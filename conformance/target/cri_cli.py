@@ -24,11 +24,10 @@ everything the run created is removed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from checker.errors import HOLDS, UNDECIDED, VIOLATED, BadInput
-from conformance.target.args import int_range, positive_float
+from checker.errors import HOLDS, UNDECIDED, VIOLATED
+from conformance.target.args import add_output_arguments, add_seed_argument, int_range, positive_float
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faults", default=None, metavar="FAULTS",
                         help="kill,restart (default, private containerd), restart-racing (finds containerd's "
                              "lost-exit race), or none (default with --endpoint)")
-    parser.add_argument("--seed", type=int_range("--seed", 0, 2**63 - 1), default=0, metavar="N",
-                        help="seed of the workload and fault schedule (default 0)")
+    add_seed_argument(parser)
     parser.add_argument("--max-pods", type=int_range("--max-pods", 1, 20), default=3, metavar="N",
                         help="sandboxes alive at once (default 3)")
     parser.add_argument("--strict", action="store_true",
@@ -48,18 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(stop-removed-sandbox, start-error-exits, restart-exit-unknown)")
     parser.add_argument("--min-calls", type=int_range("--min-calls", 0, 10**9), default=50, metavar="N",
                         help="calls that must answer OK for the coverage check (default 50)")
-    parser.add_argument("--out", metavar="DIR",
-                        help="a new or empty directory for history, report and windows "
-                             "(default: ./kubemc-out/… on violation only)")
-    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (a new file)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_output_arguments(parser)
 
 
 def options_from_args(args):
     from conformance.failpoint.cri import parse_faults
     from conformance.target.cri import parse_endpoint
     from conformance.target.cri_suite import CriOptions
-    from conformance.target.etcd_suite import command_line
+    from conformance.target.runner_cli import command_line
 
     endpoint = parse_endpoint(args.endpoint) if args.endpoint is not None else None
     if args.faults is None:
@@ -74,29 +68,13 @@ def options_from_args(args):
 
 def run(args) -> int:
     from conformance.report.cri import summary, write_junit
-    from conformance.report.outputs import check_new_file
     from conformance.target.cri_suite import run_suite
-    from conformance.target.signals import Interrupted
+    from conformance.target.runner_cli import run_and_report
 
-    opts = options_from_args(args)
-    opts.validate()
-    if args.junit:
-        check_new_file(args.junit, "--junit")
-    try:
-        result = run_suite(opts)
-    except Interrupted as exc:
-        print(f"kubemc: {exc}: stopped; everything the run created was removed", file=sys.stderr)
-        return exc.exit_code
-    if args.junit:
-        try:
-            write_junit(result, args.junit)
-        except OSError as exc:
-            print(summary(result), file=sys.stderr)
-            raise BadInput(f"--junit {args.junit}: cannot write: {exc.strerror or exc}") from None
-    if args.json:
-        print(json.dumps(result.to_json(), indent=1, default=str))
-    else:
-        print(summary(result))
+    return run_and_report(args, options_from_args(args), run_suite, summary, write_junit, _exit_code)
+
+
+def _exit_code(result) -> int:
     if result.violations:
         return VIOLATED
     return UNDECIDED if result.undecided else HOLDS

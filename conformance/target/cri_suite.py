@@ -23,16 +23,16 @@ import contextlib
 import os
 import tempfile
 import time
-from pathlib import Path
 
 import attrs
 
 from checker.errors import BadInput
 from conformance.history import Recorder
-from conformance.report import jsonl_writer, write_json_atomic
+from conformance.report import start_outputs, write_json_atomic
 from conformance.report.cri import CriProgress, write_violation
-from conformance.report.outputs import check_out_dir, create_exclusive, make_out_dir
+from conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
 from conformance.target.cri import CriClient, LocalContainerd, check_endpoint, new_run_id
+from conformance.target.run_result import CheckedRun
 from conformance.target.signals import signals_raise
 from conformance.traffic.cri import Workload
 from conformance.validate.cri import check_coverage, check_model
@@ -63,7 +63,7 @@ class CriOptions:
 
 
 @attrs.define
-class CriResult:
+class CriResult(CheckedRun):
     run_id: str
     seed: int
     local: bool
@@ -99,14 +99,6 @@ class CriResult:
     def passed(self) -> bool:
         return all(c.ok for c in self.checks) and bool(self.checks) and not self.undecided
 
-    @property
-    def violations(self) -> list:
-        return [v for c in self.checks for v in c.violations]
-
-    @property
-    def failed_checks(self) -> list[str]:
-        return [c.name for c in self.checks if not c.ok]
-
     def to_json(self) -> dict:
         return {"target": "cri", "passed": self.passed, "run_id": self.run_id, "seed": self.seed,
                 "local_runtime": self.local, "endpoint": self.endpoint, "runtime": self.runtime,
@@ -126,7 +118,7 @@ def run_suite(opts: CriOptions, *, front=None) -> CriResult:
     run_id = opts.run_id or new_run_id()
     local = opts.endpoint is None
     result = CriResult(run_id, opts.seed, local, opts.endpoint or "")
-    out_dir = Path(opts.out) if opts.out else Path.cwd() / "kubemc-out" / f"conform-cri-{run_id}"
+    out_dir = run_out_dir(opts.out, "cri", run_id)
     meta = {"target": "cri", "run_id": run_id, "seed": opts.seed, "faults": list(opts.faults),
             "time_limit": opts.time_limit, "strict": opts.strict, "max_pods": opts.max_pods,
             "command": opts.command or f"kubemc conform cri --seed {opts.seed}"}
@@ -200,14 +192,7 @@ def _check_and_report(opts, result, recorder, workload, meta, out_dir, kept_log)
     result.check_seconds = time.perf_counter() - t
 
     if opts.out or not result.passed:
-        if opts.out is None:
-            out_dir.parent.mkdir(parents=True, exist_ok=True)
-            out_dir.mkdir()
-        else:
-            make_out_dir(out_dir)
-        result.out_dir = str(out_dir)
-        hist = create_exclusive(out_dir / "history.jsonl", jsonl_writer(recorder.events(), meta))
-        result.history_path = str(hist)
+        start_outputs(result, out_dir, recorder, meta, default=opts.out is None)
         for v in result.violations:
             if v.window:
                 result.violation_files.extend(write_violation(out_dir, v, meta).values())

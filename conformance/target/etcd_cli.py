@@ -25,11 +25,16 @@ after everything the run created is removed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from checker.errors import HOLDS, VIOLATED, BadInput
-from conformance.target.args import finite_float, int_range, positive_float
+from checker.errors import HOLDS, VIOLATED
+from conformance.target.args import (
+    add_output_arguments,
+    add_seed_argument,
+    finite_float,
+    int_range,
+    positive_float,
+)
 
 
 def _rate(text):
@@ -50,21 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="total KV requests per second (default 0: as fast as the clients go)")
     parser.add_argument("--nemesis", default=None, metavar="FAULTS",
                         help="kill,pause,partition (default, local cluster) or none (default with --endpoints)")
-    parser.add_argument("--seed", type=int_range("--seed", 0, 2**63 - 1), default=0, metavar="N",
-                        help="seed of the workload and fault schedule (default 0)")
+    add_seed_argument(parser)
     parser.add_argument("--min-ok", type=int_range("--min-ok", 0, 10**9), default=1, metavar="N",
                         help="KV requests that must succeed for the availability check (default 1)")
-    parser.add_argument("--out", metavar="DIR",
-                        help="a new or empty directory for history, report and windows "
-                             "(default: ./kubemc-out/… on violation only)")
-    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (a new file)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_output_arguments(parser)
 
 
 def options_from_args(args):
     from conformance.failpoint import parse_faults
     from conformance.target.etcd import parse_endpoints
-    from conformance.target.etcd_suite import SuiteOptions, command_line
+    from conformance.target.etcd_suite import SuiteOptions
+    from conformance.target.runner_cli import command_line
 
     endpoints = parse_endpoints(args.endpoints) if args.endpoints is not None else None
     if args.nemesis is None:
@@ -79,31 +80,11 @@ def options_from_args(args):
 
 def run(args) -> int:
     from conformance.report import summary, write_junit
-    from conformance.report.outputs import check_new_file
-    from conformance.target.signals import Interrupted
     from conformance.target.etcd_suite import run_suite
+    from conformance.target.runner_cli import run_and_report
 
-    opts = options_from_args(args)
-    opts.validate()
-    if args.junit:
-        check_new_file(args.junit, "--junit")
-    try:
-        result = run_suite(opts)
-    except Interrupted as exc:
-        # SIGTERM / SIGHUP: the cluster is gone (run_suite's finally); say so
-        print(f"kubemc: {exc}: stopped; everything the run created was removed", file=sys.stderr)
-        return exc.exit_code
-    if args.junit:
-        try:
-            write_junit(result, args.junit)
-        except OSError as exc:
-            print(summary(result), file=sys.stderr)
-            raise BadInput(f"--junit {args.junit}: cannot write: {exc.strerror or exc}") from None
-    if args.json:
-        print(json.dumps(result.to_json(), indent=1, default=str))
-    else:
-        print(summary(result))
-    return HOLDS if result.passed else VIOLATED
+    return run_and_report(args, options_from_args(args), run_suite, summary, write_junit,
+                          lambda result: HOLDS if result.passed else VIOLATED)
 
 
 def main(argv=None) -> int:

@@ -20,10 +20,7 @@ exclusively in a new or empty output directory
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 import time
-from pathlib import Path
 
 import attrs
 
@@ -34,13 +31,15 @@ from conformance.report import (
     ProgressLine,
     jsonl_writer,
     ops_to_events,
+    start_outputs,
     write_json_atomic,
     write_violation,
 )
-from conformance.report.outputs import check_out_dir, create_exclusive, make_out_dir
+from conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
 from conformance.target.etcd import LocalCluster, new_run_id, require_local_environment
 from conformance.target.signals import signals_raise
 from conformance.target.etcd_client import ClientError, EtcdClient, Malformed
+from conformance.target.run_result import CheckedRun
 from conformance.traffic.etcd import RECOVERY_PROCESS, Config, Workload
 from conformance.validate.availability import DEFAULT_MIN_OK
 from conformance.validate import EtcdHistory, run_checks
@@ -81,7 +80,7 @@ class SuiteOptions:
 
 
 @attrs.define
-class RunResult:
+class RunResult(CheckedRun):
     run_id: str
     seed: int
     local: bool
@@ -116,14 +115,6 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return all(c.ok for c in self.checks)
-
-    @property
-    def violations(self) -> list:
-        return [v for c in self.checks for v in c.violations]
-
-    @property
-    def failed_checks(self) -> list[str]:
-        return [c.name for c in self.checks if not c.ok]
 
     def to_json(self) -> dict:
         return {"target": "etcd", "passed": self.passed, "run_id": self.run_id, "seed": self.seed,
@@ -186,7 +177,7 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
     if local:
         require_local_environment(need_iptables="partition" in opts.nemesis)
     result = RunResult(run_id, opts.seed, local, list(opts.endpoints or []))
-    out_dir = Path(opts.out) if opts.out else Path.cwd() / "kubemc-out" / f"conform-etcd-{run_id}"
+    out_dir = run_out_dir(opts.out, "etcd", run_id)
     prefix = f"/kmc/{run_id}/"
     cfg = Config(clients=opts.clients, watchers=opts.watchers, keys=opts.keys, rate=opts.rate,
                  seed=opts.seed, prefix=prefix)
@@ -264,14 +255,7 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
     result.check_seconds = time.perf_counter() - t1
 
     if opts.out or not result.passed:
-        if opts.out is None:   # the default directory is new: the run id is in its name
-            out_dir.parent.mkdir(parents=True, exist_ok=True)
-            out_dir.mkdir()
-        else:                  # the local cluster's logs may already be there
-            make_out_dir(out_dir)
-        result.out_dir = str(out_dir)
-        hist = create_exclusive(out_dir / "history.jsonl", jsonl_writer(recorder.events(), meta))
-        result.history_path = str(hist)
+        start_outputs(result, out_dir, recorder, meta, default=opts.out is None)
         create_exclusive(out_dir / "kv-history.jsonl",
                          jsonl_writer(ops_to_events(kv_operations(history)), {**meta, "model": "etcd-kv"}))
         for v in result.violations:
@@ -279,7 +263,3 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
             result.violation_files.extend(files.values())
         write_json_atomic(out_dir / "report.json", result.to_json())
     return result
-
-
-def command_line(argv=None) -> str:
-    return " ".join(shlex.quote(a) for a in (argv if argv is not None else ["kubemc", *sys.argv[1:]]))
