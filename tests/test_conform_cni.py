@@ -66,6 +66,22 @@ def _ours(run_id: str) -> dict:
     return {k: v for k, v in (("netns", netns), ("links", links), ("stores", stores)) if v}
 
 
+def _only_the_documented_divergence(divergences: dict, notes: dict) -> None:
+    """The run passed (asserted by the caller); any CHECK that failed was the
+    documented divergence bridge-mac-changed — the plugin's "Bridge interface
+    cni0 Mac doesn't match" with cni0's MAC seen changed — and check-after-add
+    counted exactly as many as the run reports (the Linux bridge takes its
+    ports' lowest MAC, so whether a later ADD moves it is chance: 0 or more)."""
+    assert set(divergences) <= {"bridge-mac-changed"}, divergences
+    n = divergences.get("bridge-mac-changed", 0)
+    n = n["count"] if isinstance(n, dict) else n
+    if n:
+        assert notes["check-after-add"].startswith(
+            f"{n} failed with the documented divergence bridge-mac-changed"), notes
+    else:
+        assert notes["check-after-add"] == "", notes
+
+
 @pytest.mark.timeout(120)
 def test_real_bridge_host_local_passes_3_nodes_12_pods(tmp_path, capsys):
     junit = tmp_path / "junit.xml"
@@ -77,6 +93,8 @@ def test_real_bridge_host_local_passes_3_nodes_12_pods(tmp_path, capsys):
               f"{doc['duration_seconds']} s, {doc['probes']} packets")
     assert code == 0, [c for c in doc["checks"] if not c["ok"]][:1]
     assert doc["passed"] and doc["complete"] and doc["failed_checks"] == []
+    _only_the_documented_divergence(doc["divergences"],
+                                    {c["name"]: c["note"] for c in doc["checks"]})
     assert (doc["plugin"], doc["nodes"], doc["pods"]) == ("bridge", 3, 12)
     by = {c["name"]: c for c in doc["checks"]}
     # every check judged something (error-codes: no call failed, so nothing to judge;
@@ -166,12 +184,11 @@ def test_bridge_without_gateway_disagrees_with_the_model(tmp_path):
                                progress=False))
     # without a gateway address the bridge plugin does not pin cni0's MAC, so it changes as
     # later ports join; bridge's CHECK compares it with what ADD reported and, for a container
-    # added before another one, fails now and then: a real finding, the only other one allowed
-    assert {"model-agrees", "reachability"} <= set(r.failed_checks), r.failed_checks
-    assert set(r.failed_checks) <= {"model-agrees", "reachability", "check-after-add"}, \
+    # added before another one, fails now and then: the documented divergence
+    # bridge-mac-changed, counted, not failed (a CHECK failing otherwise fails the run)
+    assert set(r.failed_checks) == {"model-agrees", "reachability"}, \
         [v.message for v in r.violations][:3]
-    assert all("Bridge interface cni0 Mac doesn't match" in v.message
-               for c in r.checks if c.name == "check-after-add" for v in c.violations)
+    _only_the_documented_divergence(r.divergences, {c.name: c.note for c in r.checks})
     agree = next(c for c in r.checks if c.name == "model-agrees")
     # pod -> pod on the other node (4 x 2) and node -> pod (2 x 4), TCP and UDP
     assert len(agree.violations) == 2 * (4 * 2 + 2 * 4)
@@ -345,6 +362,7 @@ def test_status_and_gc_of_a_1_1_plugin(available, tmp_path):
                                out=str(tmp_path / "out"), progress=False))
     by = {c.name: c for c in r.checks}
     assert by["status-gc"].checked == 2 * 2          # STATUS and GC on each node
+    _only_the_documented_divergence(r.divergences, {c.name: c.note for c in r.checks})
     if available:
         assert r.passed, r.failed_checks
     else:

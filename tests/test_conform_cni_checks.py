@@ -97,13 +97,14 @@ class History:
     def __init__(self):
         self.rec = Recorder(meta=META)
 
-    def plugin(self, f, container, node, purpose, ok=True, result=None, stdout="", code=0):
+    def plugin(self, f, container, node, purpose, ok=True, result=None, stdout="", code=0,
+               **observed):
         tok = self.rec.invoke(0, f, container, {"node": node, "pod": 0, "netns": NETNS,
                                                 "ifname": "eth0", "purpose": purpose})
         call = {"command": f, "plugin": "bridge", "exit_code": code if not ok else 0,
                 "stdout": stdout or (json.dumps(result) if result else "")}
         self.rec.complete(tok, "ok" if ok else "fail", {"calls": [call], "result": result,
-                                                        "error": "" if ok else stdout})
+                                                        "error": "" if ok else stdout, **observed})
 
     def add(self, container, node, address):
         res = _bad(ips__0__address=address)
@@ -215,6 +216,88 @@ def test_protocol_checks():
     assert _names(cni_protocol.check_error_codes(h2)[0]) == ["error-codes"]   # code 8 is reserved
     assert _names(cni_protocol.check_after_add(h2)[0]) == ["check-after-add"]
     assert _names(cni_protocol.check_del_idempotent(h2)[0]) == ["del-idempotent"]
+
+
+# what the Debian bridge plugin (1.1.1) printed for a CHECK after a later ADD moved cni0's MAC
+MAC_ERR = json.dumps({"code": 999, "msg": "Bridge interface cni0 Mac doesn't match: "
+                      + GOOD["interfaces"][0]["mac"]})
+LOWER = "02:00:00:00:00:01"
+
+
+def _mac_history(host_macs, err=MAC_ERR, strict=False):
+    h = History()
+    h.add("c0", 0, "10.22.0.2/24")
+    h.add("c1", 0, "10.22.0.3/24")
+    h.plugin("CHECK", "c0", 0, "check", ok=False, stdout=err, code=1,
+             **({"host_macs": host_macs} if host_macs is not None else {}))
+    h.plugin("CHECK", "c1", 0, "check")
+    return CniHistory(h.rec.operations(), META, None, strict=strict)
+
+
+def test_a_bridge_mac_that_really_changed_is_the_documented_divergence():
+    changed = {"cni0": LOWER, "veth02f1eb42": GOOD["interfaces"][1]["mac"]}
+    h = _mac_history(changed)
+    vs, checked, note = cni_protocol.check_after_add(h)
+    assert vs == [] and checked == 2
+    assert note.startswith("1 failed with the documented divergence bridge-mac-changed"), note
+    assert [(name, op.key) for name, op in cni_protocol.divergences(h)] == [("bridge-mac-changed", "c0")]
+    # the run's other checks see a CHECK that failed with code 999: allowed
+    assert not any(c.violations for c in run_checks(h) if c.name in ("error-codes", "check-after-add"))
+    # --strict: the same history fails check-after-add, naming the divergence and both MACs
+    vs, _, note = cni_protocol.check_after_add(_mac_history(changed, strict=True))
+    assert _names(vs) == ["check-after-add"] and note == ""
+    assert "bridge-mac-changed" in vs[0].message and LOWER in vs[0].message
+    assert GOOD["interfaces"][0]["mac"] in vs[0].message
+
+
+@pytest.mark.parametrize("host_macs, err", [
+    ({"cni0": GOOD["interfaces"][0]["mac"].upper()}, MAC_ERR),   # same message, MAC unchanged
+    ({"cni0": None}, MAC_ERR),                                    # the bridge is gone
+    ({}, MAC_ERR),                                                # the bridge not read
+    (None, MAC_ERR),                                              # nothing observed
+    ({"cni0": LOWER}, json.dumps({"code": 999, "msg": "Interface eth0 Mac doesn't match"})),
+    ({"cni0": LOWER}, json.dumps({"code": 999, "msg": "Bridge interface cni1 Mac doesn't match: x"})),
+])
+def test_a_check_failure_that_is_not_the_divergence_is_a_violation(host_macs, err):
+    h = _mac_history(host_macs, err)
+    vs, _, note = cni_protocol.check_after_add(h)
+    assert _names(vs) == ["check-after-add"] and note == "", (vs, note)
+    assert cni_protocol.divergences(h) == []
+
+
+def test_the_divergence_is_in_the_summary_json_and_junit(tmp_path):
+    from conformance.report.cni import summary, write_junit
+    from conformance.target.cni_suite import RunResult
+
+    for strict in (False, True):
+        h = _mac_history({"cni0": LOWER}, strict=strict)
+        # the protocol checks (a history without probes fails availability, as it should)
+        checks = [c for c in run_checks(h) if c.name in ("result-schema", "error-codes",
+                                                         "check-after-add")]
+        r = RunResult("000000", "bridge", "1.0.0", 1, 2, complete=True, strict=strict,
+                      checks=checks)
+        for name, _ in cni_protocol.divergences(h):
+            r.divergences[name] = r.divergences.get(name, 0) + 1
+        assert r.failed_checks == ([] if not strict else ["check-after-add"])
+        assert r.passed is (not strict)
+        text = summary(r)
+        assert "divergence  bridge-mac-changed (1)" in text and "containernetworking/plugins#60" in text
+        assert ("failed under --strict" in text) is strict
+        doc = r.to_json()
+        assert doc["divergences"]["bridge-mac-changed"]["count"] == 1 and doc["strict"] is strict
+        assert "containernetworking/plugins#60" in doc["divergences"]["bridge-mac-changed"]["reference"]
+        junit = tmp_path / f"junit-{strict}.xml"
+        write_junit(r, junit)
+        xml = junit.read_text()
+        assert 'name="divergences" value="bridge-mac-changed=1"' in xml
+        assert 'name="divergence.bridge-mac-changed"' in xml
+        assert (f'failures="{int(strict)}"') in xml
+
+
+def test_strict_is_an_option_of_conform_cni(capsys):
+    with pytest.raises(SystemExit) as e:
+        kubemc(["conform", "cni", "--help"])
+    assert e.value.code == 0 and "--strict" in capsys.readouterr().out
 
 
 def test_interfaces_removed():

@@ -71,10 +71,30 @@ def summary(result) -> str:
         if first.window:
             lines.append(f"    window of the first ({len(first.window)} operations):")
             lines.extend("      " + describe(op) for op in list(first.window)[:10])
+    from conformance.validate.cni_protocol import DIVERGENCES
+    for name, n in sorted(r.divergences.items()):
+        lines.append(f"  divergence  {name} ({n}): {DIVERGENCES[name]} — "
+                     + ("failed under --strict" if r.strict else
+                        "reported, not failed (--strict fails on it)"))
     for p in r.problems:
         lines.append(f"  note: {p}")
     lines.extend(file_lines(r))
     return "\n".join(lines)
+
+
+def write_junit(r, path) -> None:
+    """The shared JUnit XML, with the documented divergences as properties:
+    ``divergences`` (name=count, …) and, per divergence seen, its reference."""
+    from conformance.report import _describe_op, write_checks_junit
+    from conformance.validate.cni_protocol import DIVERGENCES
+    divs = sorted(r.divergences.items())
+    props = [("run_id", r.run_id), ("seed", r.seed), ("operations", r.operations),
+             ("ops_per_second", f"{r.ops_per_second:.1f}"), ("faults", r.fault_count),
+             ("divergences", ",".join(f"{k}={v}" for k, v in divs)),
+             *((f"divergence.{k}", DIVERGENCES[k]) for k, _ in divs),
+             ("duration_seconds", f"{r.duration:.1f}"), ("check_seconds", f"{r.check_seconds:.2f}")]
+    write_checks_junit(path, "cni", props, r.checks,
+                       lambda v: [_describe_op(op) for op in list(v.window)[:20]])
 
 
 def write_violation(out_dir: Path, violation, meta: dict) -> dict:

@@ -69,7 +69,7 @@ class Run:
 
     # -- recording -------------------------------------------------------------------
     def _attempt(self, process: int, command: str, container: str, node: int, pod, netns: str,
-                 purpose: str, fn) -> Attempt:
+                 purpose: str, fn, observe=None) -> Attempt:
         tok = self.rec.invoke(process, command, container or None,
                               {"node": node, "pod": pod, "netns": netns, "ifname": IFNAME,
                                "purpose": purpose})
@@ -77,9 +77,11 @@ class Run:
         with self._lock:
             self.invocations += len(a.calls)
             self.plugin_seconds += sum(c.seconds for c in a.calls)
-        self.rec.complete(tok, "ok" if a.ok else "fail", {
-            "calls": [{**c.to_json(), "stdin": c.stdin} for c in a.calls],
-            "result": a.result, "error": a.error_text()})
+        out = {"calls": [{**c.to_json(), "stdin": c.stdin} for c in a.calls],
+               "result": a.result, "error": a.error_text()}
+        if observe is not None:
+            out.update(observe(a))
+        self.rec.complete(tok, "ok" if a.ok else "fail", out)
         return a
 
     def _store(self, node: int, label: str) -> None:
@@ -150,7 +152,31 @@ class Run:
         path = ns_path(pr.netns_name)
         self._attempt(pr.pod, "CHECK", pr.container, pr.node, pr.pod, path, "check",
                       lambda: ex.check(pr.container, path, IFNAME, pr.result, self._args(pr))
-                      or Attempt("CHECK", pr.container, (), None))
+                      or Attempt("CHECK", pr.container, (), None),
+                      observe=lambda a: {} if a.ok else {"host_macs": self._host_macs(pr)})
+
+    def _host_macs(self, pr: PodRun) -> dict:
+        """The MAC each node-side interface of ``pr``'s ADD result (those
+        without ``sandbox``: the bridge, the host veth) has now, read in the
+        node's namespace right after a failed CHECK; ``None`` for one that is
+        gone. What tells the divergence ``bridge-mac-changed`` from a CHECK
+        that failed for another reason (:mod:`conformance.validate.cni_protocol`)."""
+        import json
+        import subprocess
+        ifs = pr.result.get("interfaces") if isinstance(pr.result, dict) else None
+        names = [i["name"] for i in (ifs if isinstance(ifs, list) else [])
+                 if isinstance(i, dict) and isinstance(i.get("name"), str) and not i.get("sandbox")]
+        macs = {}
+        for name in names:
+            try:
+                out = ip("-n", self.topo.node_name(pr.node), "-j", "link", "show", "dev", name,
+                         check=False)
+                doc = json.loads(out.stdout) if out.returncode == 0 and out.stdout.strip() else []
+            except (json.JSONDecodeError, subprocess.TimeoutExpired):
+                doc = []
+            first = doc[0] if isinstance(doc, list) and doc and isinstance(doc[0], dict) else {}
+            macs[name] = first.get("address")
+        return macs
 
     def _args(self, pr: PodRun) -> str:
         # CONVENTIONS.md: the Kubernetes runtimes' CNI_ARGS

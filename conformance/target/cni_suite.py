@@ -36,6 +36,7 @@ from conformance.target.run_result import CheckedRun
 from conformance.target.signals import signals_raise
 from conformance.traffic.cni import MAX_NODES, MAX_PODS, plan
 from conformance.validate.cni import CniHistory, run_checks
+from conformance.validate.cni_protocol import divergences
 from model.cni.machine import node_ip
 from model.network import addr
 
@@ -55,6 +56,7 @@ class SuiteOptions:
     progress: bool = True
     command: str = ""
     run_id: str | None = None
+    strict: bool = False            # documented divergences fail the run too
 
     def validate(self) -> None:
         if not 1 <= self.nodes <= MAX_NODES:
@@ -88,6 +90,8 @@ class RunResult(CheckedRun):
     problems: list = attrs.field(factory=list)
     seed: int = 0
     fault_count: int = 0
+    divergences: dict = attrs.field(factory=dict)   # documented divergence -> occurrences
+    strict: bool = False                            # --strict: divergences are violations
 
     @property
     def operations(self) -> int:
@@ -115,7 +119,12 @@ class RunResult(CheckedRun):
                 "check_seconds": round(self.check_seconds, 3), "failed_checks": self.failed_checks,
                 "checks": [c.to_json() for c in self.checks], "out_dir": self.out_dir,
                 "history": self.history_path, "violation_files": self.violation_files,
-                "problems": self.problems}
+                "problems": self.problems, "divergences": self.divergences_json(), "strict": self.strict}
+
+    def divergences_json(self) -> dict:
+        from conformance.validate.cni_protocol import DIVERGENCES
+        return {name: {"count": n, "reference": DIVERGENCES[name]}
+                for name, n in sorted(self.divergences.items())}
 
 
 def run_suite(opts: SuiteOptions) -> RunResult:
@@ -135,7 +144,8 @@ def run_suite(opts: SuiteOptions) -> RunResult:
             "conflist": conflist, "plugin": conflist["plugins"][0]["type"],
             "host_local": cni_conf.uses_host_local(conflist), "ifname": IFNAME,
             "command": opts.command or "kubemc conform cni", "nodes": []}
-    result = RunResult(run_id, meta["plugin"], conflist["cniVersion"], opts.nodes, opts.pods)
+    result = RunResult(run_id, meta["plugin"], conflist["cniVersion"], opts.nodes, opts.pods,
+                       strict=opts.strict)
     recorder = Recorder(meta=meta)
     lock = hold_run_lock(run_id)
     run = None
@@ -190,8 +200,11 @@ def run_suite(opts: SuiteOptions) -> RunResult:
     result.invocations, result.plugin_seconds = run.invocations, run.plugin_seconds
     result.probes = run.probes
     t1 = time.perf_counter()
-    history = CniHistory(recorder.operations(), meta, run.dataplane, result.complete)
+    history = CniHistory(recorder.operations(), meta, run.dataplane, result.complete,
+                         strict=opts.strict)
     result.checks = run_checks(history)
+    for name, _ in divergences(history):
+        result.divergences[name] = result.divergences.get(name, 0) + 1
     result.check_seconds = time.perf_counter() - t1
     _write_outputs(opts, result, recorder, meta)
     return result

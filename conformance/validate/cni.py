@@ -44,6 +44,7 @@ class CniHistory:
     meta: dict
     dataplane: object = None         # the CNI model's dataplane for the probed state
     complete: bool = True            # the whole plan ran
+    strict: bool = False             # documented divergences are violations too (--strict)
 
     @property
     def version(self) -> str:
