@@ -173,3 +173,37 @@ def test_an_interrupted_live_run_leaves_nothing(signum, code):
     assert not _namespaces(prefix)
     assert not _processes_in(inodes.values())
     assert not glob.glob(os.path.join(tempfile.gettempdir(), f"kubemc-{prefix}-*"))
+
+
+def test_a_killed_runs_leftovers_are_removed_by_the_next_run():
+    """SIGKILL runs no ``finally``: the next live run (its sweep) removes what it left,
+    and leaves a run that is still going alone."""
+    from conformance.proxy.live import reap_leftovers
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.target.proxy_cli", "--iptables-save",
+         str(DATA / "good.iptables-save"), "--objects", str(DATA / "objects.json"),
+         "--cluster-cidr", "10.244.0.0/16", "--live", "--samples", "10000"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert "live run kp" in line, line
+        prefix = line.split("live run ")[1].split(":")[0]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_namespaces(prefix)) < 5:
+            time.sleep(0.2)
+        assert len(_namespaces(prefix)) >= 5
+        assert not any(prefix in r for r in reap_leftovers())    # alive: not touched
+        assert len(_namespaces(prefix)) >= 5
+        proc.kill()
+        proc.wait()
+        time.sleep(0.5)
+        assert _namespaces(prefix), "SIGKILL should have left namespaces behind"
+        removed = reap_leftovers()
+        assert any(prefix in r for r in removed), removed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not _namespaces(prefix)
+    assert not glob.glob(os.path.join(tempfile.gettempdir(), f"kubemc-{prefix}-*"))
