@@ -195,6 +195,10 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next_run():
         assert len(_namespaces(prefix)) >= 5
         assert not any(prefix in r for r in reap_leftovers())    # alive: not touched
         assert len(_namespaces(prefix)) >= 5
+        while time.monotonic() < deadline and not _processes_in(_netns_inodes(prefix).values()):
+            time.sleep(0.2)
+        inodes = _netns_inodes(prefix)
+        assert _processes_in(inodes.values())
         proc.kill()
         proc.wait()
         time.sleep(0.5)
@@ -206,4 +210,6 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next_run():
             proc.kill()
             proc.wait()
     assert not _namespaces(prefix)
+    time.sleep(0.5)
+    assert not _processes_in(inodes.values())
     assert not glob.glob(os.path.join(tempfile.gettempdir(), f"kubemc-{prefix}-*"))

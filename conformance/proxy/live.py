@@ -42,6 +42,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -328,6 +329,14 @@ def reap_leftovers() -> list:
     for name in leftovers("kp"):
         m = _RUN_NETNS.match(name)
         if m and _dead(m.group(1)):
+            # its probers outlived the run, and a process keeps a namespace alive
+            # after `ip netns del`: kill them first
+            for pid in _sh("ip", "netns", "pids", name, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                    removed.append(f"process {pid}")
+                except (ProcessLookupError, ValueError):
+                    pass
             if _sh("ip", "netns", "del", name, check=False).returncode == 0:
                 removed.append(f"netns {name}")
     tmp = tempfile.gettempdir()
