@@ -93,3 +93,31 @@ def test_a_raising_handler_is_an_error_not_a_disabled_step(monkeypatch):
     monkeypatch.setattr(type(machine), "_Delete", broken)
     with pytest.raises(TypeError):
         explore(machine, model.properties)
+
+
+def test_a_raising_request_parser_or_packet_parser_is_an_error_not_a_disabled_step(monkeypatch):
+    """The store's and the network models' step parsing no longer turns an error
+    into "not enabled" (which would prune the search and report holds)."""
+    import pytest
+
+    import model.network.forward as forward
+    from checker.catalog.network import CNI
+    from checker.catalog.store import MVCC
+    from checker.explore import explore
+    from model.store.mvcc import Mvcc
+
+    def broken(*args):
+        raise TypeError("a bug in the parser")
+
+    with monkeypatch.context() as m:
+        m.setattr(Mvcc, "_make_request", broken)
+        with pytest.raises(TypeError):
+            explore(MVCC.machine(), MVCC.properties)
+    # a Probe is never enumerated (the z3 engine and traces choose packets): apply one
+    machine = CNI.models[0].machine()
+    state = next(iter(machine.init_states()))
+    probe = Step("Probe", ("10.22.0.2", "10.22.1.2", 80, "tcp", 0))
+    machine.apply(state, probe)                     # well-formed: applies without error
+    monkeypatch.setattr(forward, "ip", broken)
+    with pytest.raises(TypeError):
+        machine.apply(state, probe)
