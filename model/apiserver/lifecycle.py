@@ -161,11 +161,8 @@ class ApiserverLifecycle(Machine):
 
     def apply(self, state, step):
         name, p = step.name, step.params
-        try:
-            handler = getattr(self, "_" + name)
-        except AttributeError:
-            return None
-        if name not in self.tags:
+        handler = getattr(self, "_" + name, None)
+        if handler is None or name not in self.tags:
             return None
         if len(p) != arity(handler):
             return None  # not a step of this machine
