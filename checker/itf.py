@@ -119,18 +119,23 @@ def write(path: Path, trace: dict) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        return write_text(path, json.dumps(trace, indent=1) + "\n")
     except OSError as exc:
         raise TraceNotWritten(path.parent, exc, trace) from None
+
+
+def write_text(path: Path, text: str, *, series: bool = True) -> Path:
+    """Write ``text`` to a new file in ``path``'s (existing) directory,
+    atomically and exclusively as :func:`write` does; return the path written.
+    ``series``: take the next free name of ``path``'s series when it is taken;
+    otherwise a taken name raises FileExistsError. Never overwrites."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(trace, fh, indent=1)
-            fh.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        return _link_fresh(Path(tmp), path)
-    except OSError as exc:
-        raise TraceNotWritten(path.parent, exc, trace) from None
+        return _link_fresh(Path(tmp), path, series)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -139,9 +144,9 @@ def write(path: Path, trace: dict) -> Path:
 _TAKEN_NAMES = 10_000
 
 
-def _link_fresh(tmp: Path, path: Path) -> Path:
-    """Give ``tmp`` the first free name of ``path``'s series."""
-    for candidate in _series(path):
+def _link_fresh(tmp: Path, path: Path, series: bool) -> Path:
+    """Give ``tmp`` the first free name of ``path``'s series (or ``path`` alone)."""
+    for candidate in _candidates(path, series):
         try:
             os.link(tmp, candidate)
             return candidate
@@ -152,13 +157,14 @@ def _link_fresh(tmp: Path, path: Path) -> Path:
                 raise
             # A file system without hard links (vfat, some FUSE mounts):
             # O_EXCL keeps the name exclusive; the copy is not atomic there.
-            return _copy_exclusive(tmp, path)
-    raise FileExistsError(errno.EEXIST, f"{_TAKEN_NAMES} names like {path.name} are taken")
+            return _copy_exclusive(tmp, candidate, series)
+    raise FileExistsError(errno.EEXIST, f"{path.name} is taken" if not series else
+                          f"{_TAKEN_NAMES} names like {path.name} are taken")
 
 
-def _copy_exclusive(tmp: Path, path: Path) -> Path:
+def _copy_exclusive(tmp: Path, path: Path, series: bool) -> Path:
     data = tmp.read_bytes()
-    for candidate in _series(path):
+    for candidate in _candidates(path, series):
         try:
             fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -166,7 +172,12 @@ def _copy_exclusive(tmp: Path, path: Path) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         return candidate
-    raise FileExistsError(errno.EEXIST, f"{_TAKEN_NAMES} names like {path.name} are taken")
+    raise FileExistsError(errno.EEXIST, f"{path.name} is taken" if not series else
+                          f"{_TAKEN_NAMES} names like {path.name} are taken")
+
+
+def _candidates(path: Path, series: bool):
+    return _series(path) if series else (path,)
 
 
 def _series(path: Path):

@@ -16,12 +16,10 @@ frame from the template ``trace_view.html`` shipped beside this module.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import html
 import os
 import re
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,9 +68,9 @@ def view(trace_file: str | Path, out: str | Path | None = None) -> Path:
 
 
 def write_new(path: Path, text: str, *, series: bool) -> Path:
-    """Write ``text`` to a new file, atomically (a temporary file, then a
-    hard link, which fails when the name exists). ``series``: take the next
-    free name instead of refusing."""
+    """Write ``text`` to a new file, atomically and exclusively
+    (:func:`checker.itf.write_text`). ``series``: take the next free name
+    instead of refusing."""
     shown = itf.shown(path)
     if not series and os.path.lexists(path):
         raise BadInput(f"--out {shown} exists: kubemc never overwrites a file; "
@@ -81,51 +79,12 @@ def write_new(path: Path, text: str, *, series: bool) -> Path:
     if not parent.is_dir():
         raise BadInput(f"--out {shown}: {itf.shown(parent)} is not a directory")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise _unwritable(parent, exc) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        candidates = _series(path) if series else [path]
-        for candidate in candidates:
-            try:
-                os.link(tmp, candidate)
-                return candidate
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                    raise
-                return _copy_exclusive(tmp, candidate)
-        raise BadInput(f"--out {shown} exists: kubemc never overwrites a file; name a new one")
-    except OSError as exc:
-        raise _unwritable(parent, exc) from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
-def _copy_exclusive(tmp: str, path: Path) -> Path:
-    """A file system without hard links: O_EXCL keeps the name exclusive."""
-    data = Path(tmp).read_bytes()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        return itf.write_text(path, text, series=series)
     except FileExistsError:
-        raise BadInput(f"--out {itf.shown(path)} exists: kubemc never overwrites a file; "
+        raise BadInput(f"--out {shown} exists: kubemc never overwrites a file; "
                        "name a new one") from None
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    return path
-
-
-def _series(path: Path):
-    stem, ext = (path.name[:-5], ".html") if path.name.endswith(".html") else (path.name, "")
-    yield path
-    for n in range(1, 10_000):
-        yield path.with_name(f"{stem}-{n}{ext}")
+    except OSError as exc:
+        raise _unwritable(parent, exc) from None
 
 
 def _unwritable(directory: Path, exc: OSError) -> Exception:

@@ -185,3 +185,26 @@ def test_two_writers_of_one_name_never_overwrite_each_other(tmp_path):
     assert len(set(written)) == 16
     assert sorted(json.loads(p.read_text())["n"] for p in written) == list(range(16))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+
+
+def test_exclusive_writes_without_hard_links_still_never_overwrite(tmp_path, monkeypatch):
+    """A file system without hard links (vfat): the copy path keeps names exclusive."""
+    import errno
+    import os
+
+    import pytest
+
+    from checker import itf
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    first = itf.write_text(tmp_path / "t.itf.json", "one")
+    second = itf.write_text(tmp_path / "t.itf.json", "two")
+    assert (first.name, second.name) == ("t.itf.json", "t-1.itf.json")
+    assert first.read_text() == "one" and second.read_text() == "two"
+    with pytest.raises(FileExistsError):
+        itf.write_text(tmp_path / "t.itf.json", "three", series=False)
+    assert first.read_text() == "one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t-1.itf.json", "t.itf.json"]
