@@ -197,18 +197,9 @@ def _replay(args) -> int:
 
     model, _, _ = user_model(args.target, args.resource, args.owns, args.invariant,
                              args.desired, args.children, args.goal, args.world)
-    result = replay(model, args.replay)
-    if args.json:
-        print(json.dumps({"reproduced": result.reproduced, "message": result.message,
-                          "steps_replayed": result.steps_replayed,
-                          "diverged_at": list(result.divergences)}))
-    else:
-        print(result.message)
-        if result.divergences:
-            print(f"note: the states differ from the recorded ones at steps "
-                  f"{', '.join(map(str, result.divergences))} (the code changed since the "
-                  "trace was written)")
-    return VIOLATED if result.reproduced else HOLDS
+    from checker.cli import print_replay
+
+    return print_replay(replay(model, args.replay), args.json, "the code")
 
 
 def replay_elsewhere(trace: dict, source: str) -> None:

@@ -224,15 +224,21 @@ def cmd_trace(args) -> int:
     from checker.check_controller import replay_elsewhere
     replay_elsewhere(trace, args.file)  # a user's controller is replayed with its code
     result = traces.replay(trace, source=args.file)
-    if getattr(args, "json", False):
+    return print_replay(result, getattr(args, "json", False), "the model")
+
+
+def print_replay(result, as_json: bool, what: str) -> int:
+    """Print a replay's outcome (``what`` names what may have changed since the
+    trace was written) and return its exit code: 1 when it reproduces."""
+    if as_json:
         print(json.dumps({"reproduced": result.reproduced, "message": result.message,
                           "steps_replayed": result.steps_replayed,
                           "diverged_at": list(result.divergences)}))
     else:
         print(result.message)
         if result.divergences:
-            print(f"note: the model's states differ from the recorded ones at steps "
-                  f"{', '.join(map(str, result.divergences))} (the model changed since "
+            print(f"note: the states differ from the recorded ones at steps "
+                  f"{', '.join(map(str, result.divergences))} ({what} changed since "
                   "the trace was written)")
     return VIOLATED if result.reproduced else HOLDS
 
