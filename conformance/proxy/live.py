@@ -31,7 +31,7 @@ Everything created is removed on success, failure, exception, Ctrl-C and
 SIGTERM (``finally``): the processes (:class:`.proctree.ProcessTree`), then
 the namespaces — deleting a namespace deletes its veths, routes and rules.
 A run killed with SIGKILL runs no ``finally``: each run holds a lock named
-after its prefix, and the next live run removes the namespaces and temporary
+after its prefix (:mod:`conformance.target.run_lock`), and the next live run removes the namespaces and temporary
 directories of every ``kp…`` run whose lock is free (:func:`reap_leftovers`).
 """
 
@@ -42,8 +42,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +56,7 @@ from conformance.proxy.dump import Dump, addr_show
 from conformance.proxy.interp import (DROPPED, FORWARDED, OUTPUT, PREROUTING, REJECTED, Packet,
                                       distribution)
 from conformance.proxy.stats import chi_square
+from conformance.target import run_lock
 from conformance.target.proctree import ProcessTree
 from model.network.addr import contains, last
 from properties.proxy import usable_endpoints
@@ -300,52 +299,14 @@ def _fits(observed: dict, probs: dict, alpha: float, sticky: bool) -> tuple[bool
     return True, ""
 
 
-_RUN_NETNS = re.compile(r"^(kp[0-9a-f]{6})[a-z]")
-_RUN_TMP = re.compile(r"^kubemc-(kp[0-9a-f]{6})-")
-
-
-def _hold_run_lock(prefix: str) -> socket.socket:
-    """An abstract Unix socket named after the run, bound while it lives: the kernel
-    releases it however the process ends, SIGKILL included, so a later run can tell
-    a dead run's namespaces from those of a run still going (in parallel, say)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(f"\0kubemc-proxy-live-{prefix}")
-    return sock
-
-
-def _dead(prefix: str) -> bool:
-    try:
-        _hold_run_lock(prefix).close()
-        return True
-    except OSError:
-        return False
+_RUN_NETNS = re.compile(r"^kp([0-9a-f]{6})[a-z]")
+_RUN_TMP = re.compile(r"^kubemc-kp([0-9a-f]{6})-")
 
 
 def reap_leftovers() -> list:
-    """Remove what runs killed with SIGKILL left (no ``finally`` runs then): the
-    namespaces — which takes their veths, routes and rules — and temporary
-    directories of every ``kp…`` run whose lock is free."""
-    removed = []
-    for name in leftovers("kp"):
-        m = _RUN_NETNS.match(name)
-        if m and _dead(m.group(1)):
-            # its probers outlived the run, and a process keeps a namespace alive
-            # after `ip netns del`: kill them first
-            for pid in _sh("ip", "netns", "pids", name, check=False).stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                    removed.append(f"process {pid}")
-                except (ProcessLookupError, ValueError):
-                    pass
-            if _sh("ip", "netns", "del", name, check=False).returncode == 0:
-                removed.append(f"netns {name}")
-    tmp = tempfile.gettempdir()
-    for name in os.listdir(tmp):
-        m = _RUN_TMP.match(name)
-        if m and _dead(m.group(1)) and os.path.isdir(os.path.join(tmp, name)):
-            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
-            removed.append(f"directory {name}")
-    return removed
+    """Kill the probers left in, then remove, the namespaces and temporary
+    directories of every ``kp…`` run killed with SIGKILL (its lock is free)."""
+    return run_lock.reap("kp", _RUN_NETNS, _RUN_TMP)
 
 
 def run_live(dump: Dump, ports, cidr, verdict, opts: LiveOptions) -> LiveResult:
@@ -356,7 +317,7 @@ def run_live(dump: Dump, ports, cidr, verdict, opts: LiveOptions) -> LiveResult:
         print(f"kubemc: removed what a killed earlier run left: {', '.join(reaped)}",
               file=sys.stderr, flush=True)
     prefix = "kp" + secrets.token_hex(3)
-    lock = _hold_run_lock(prefix)
+    lock = run_lock.hold(prefix)
     print(f"kubemc: live run {prefix}: namespaces {prefix}*", file=sys.stderr, flush=True)
     nss = Namespaces(prefix)
     tmp = tempfile.mkdtemp(prefix=f"kubemc-{prefix}-")

@@ -24,7 +24,7 @@ So plugins run inside a node's namespace without ``nsenter`` (one exec less
 per call: ``kubemc bench conform-cni`` measures it), and the prober's sockets
 are made in pod namespaces from the runner's own process.
 
-Leftovers: a run holds an abstract Unix socket ``kcni-run-<id>`` while it
+Leftovers: a run holds its lock (:mod:`conformance.target.run_lock`) while it
 lives; namespaces of a prefix whose lock can be taken belong to a dead
 (SIGKILLed) run and are removed by the next run, with its store directory
 (:func:`reap_leftovers`).
@@ -39,10 +39,10 @@ import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 
 from checker.errors import MissingEnvironment
+from conformance.target import run_lock
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
@@ -119,24 +119,7 @@ def links(netns: str) -> list[str]:
 
 
 def hold_run_lock(run_id: str) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(f"\0kcni-run-{run_id}")
-    except OSError:
-        sock.close()
-        raise RuntimeError(f"run id {run_id} is in use by another run") from None
-    return sock
-
-
-def _dead(run_id: str) -> bool:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(f"\0kcni-run-{run_id}")
-        return True
-    except OSError:
-        return False
-    finally:
-        sock.close()
+    return run_lock.hold(f"kcni{run_id}")
 
 
 TMP_PREFIX = "kubemc-cni-"
@@ -144,21 +127,10 @@ TMP_RE = re.compile(r"^kubemc-cni-([0-9a-f]{6})-")
 
 
 def reap_leftovers() -> list[str]:
-    """Remove the namespaces and store directories of runs that died without
-    cleaning up (SIGKILL); return what was removed (the report lists it)."""
-    removed = []
-    for name in list_netns():
-        m = PREFIX_RE.match(name)
-        if m and _dead(m.group(1)):
-            if ip("netns", "del", name, check=False).returncode == 0:
-                removed.append(f"netns {name}")
-    tmp = tempfile.gettempdir()
-    for name in os.listdir(tmp):
-        m = TMP_RE.match(name)
-        if m and _dead(m.group(1)) and os.path.isdir(os.path.join(tmp, name)):
-            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
-            removed.append(f"directory {name} in the temporary directory")
-    return removed
+    """Remove the namespaces, their processes and the store directories of runs
+    that died without cleaning up (SIGKILL); return what was removed (the
+    report lists it)."""
+    return run_lock.reap("kcni", PREFIX_RE, TMP_RE)
 
 
 class Topology:
