@@ -58,6 +58,21 @@ def _namespaces(prefix):
     return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]
 
 
+def _start_long_live_run():
+    """A live run of the good dump long enough to be interrupted: its process and prefix."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.target.proxy_cli", "--iptables-save",
+         str(DATA / "good.iptables-save"), "--objects", str(DATA / "objects.json"),
+         "--cluster-cidr", "10.244.0.0/16", "--live", "--samples", "10000"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()
+    if "live run kp" not in line:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(line + proc.stderr.read())
+    return proc, line.split("live run ")[1].split(":")[0]
+
+
 def _netns_inodes(prefix):
     """The inode of each namespace of the run (what /proc/PID/ns/net names)."""
     out = {}
@@ -140,15 +155,8 @@ def test_an_off_by_one_probability_is_measured_live(capsys, tmp_path):
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_live_run_leaves_nothing(signum, code):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance.target.proxy_cli", "--iptables-save",
-         str(DATA / "good.iptables-save"), "--objects", str(DATA / "objects.json"),
-         "--cluster-cidr", "10.244.0.0/16", "--live", "--samples", "10000"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, prefix = _start_long_live_run()
     try:
-        line = proc.stderr.readline()
-        assert "live run kp" in line, line
-        prefix = line.split("live run ")[1].split(":")[0]
         deadline = time.monotonic() + 120
         # wait until the pod client's prober is sending: every namespace, server
         # and client exists
@@ -180,15 +188,8 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next_run():
     and leaves a run that is still going alone."""
     from conformance.proxy.live import reap_leftovers
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance.target.proxy_cli", "--iptables-save",
-         str(DATA / "good.iptables-save"), "--objects", str(DATA / "objects.json"),
-         "--cluster-cidr", "10.244.0.0/16", "--live", "--samples", "10000"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, prefix = _start_long_live_run()
     try:
-        line = proc.stderr.readline()
-        assert "live run kp" in line, line
-        prefix = line.split("live run ")[1].split(":")[0]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(_namespaces(prefix)) < 5:
             time.sleep(0.2)
