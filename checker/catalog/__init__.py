@@ -3,8 +3,11 @@ default bounds and properties) and a :class:`Component` (what a user names on
 the command line: one or more models plus the z3 engine's obligations).
 
 Each component has one module in this package that builds its
-``COMPONENT``; ``checker.components`` collects them into the registry. A new
-component adds a module here and one line there, and touches nothing else.
+``COMPONENT`` (or ``COMPONENTS``, for a module that declares several);
+``checker.components`` finds them (pkgutil), with the components installed
+distributions register under the entry-point group ``kubemc.components``. A
+new component adds a module here, or a distribution of its own
+(``examples/lock``), and touches nothing else.
 """
 
 from __future__ import annotations

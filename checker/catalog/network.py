@@ -104,3 +104,6 @@ PROXY = Component(
                      network_reach.proxy_key,
                      claim="proved: every usable endpoint has probability exactly 1/n"),
     ))
+
+#: what ``checker.components`` finds in this module: it declares two components
+COMPONENTS = (CNI, PROXY)
