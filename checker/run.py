@@ -17,36 +17,18 @@ from checker import explore as explore_engine
 from checker import itf, stateful, traces
 from checker.components import COMPONENTS, Component, Model, component
 from checker.errors import BadInput
+from checker.result import (  # noqa: F401 (re-exported: ``from checker.run import Result``)
+    HOLDS,
+    INCOMPLETE,
+    UNDECIDED,
+    UNPROVED,
+    VACUOUS,
+    VIOLATED,
+    Result,
+)
 from model.kernel import UnknownMutant
 
 ENGINES = ("explore", "hypothesis", "z3")
-#: UNDECIDED: a budget ran out (--max-states) or random runs missed the mutant (exit 4)
-HOLDS, VIOLATED, UNDECIDED = "holds", "violated", "undecided"
-INCOMPLETE = UNDECIDED  # the former name
-#: the check said nothing: a cover property was never reached at complete
-#: exploration, or a z3 encoding has no initial state (exit 5)
-VACUOUS = "vacuous"
-#: z3 could not prove a claim: a counterexample to induction (exit 4)
-UNPROVED = "unproved"
-
-
-@attrs.frozen
-class Result:
-    component: str
-    model: str
-    engine: str
-    verdict: str
-    seconds: float
-    mutant: str | None = None
-    prop: str | None = None
-    trace: str | None = None
-    figures: dict = attrs.field(factory=dict)
-    detail: str = ""
-    #: why the violation's trace could not be written (the verdict stands)
-    trace_error: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
 
 
 def _command(comp: str, engine: str, mutant, bounds, seed, profile) -> str:

@@ -1,5 +1,8 @@
 """``kubemc check --engine z3``: run a component's symbolic checks and turn
 their results into the same ``Result`` rows (and traces) as the other engines.
+
+``checker.run`` calls this module; this module imports the rows from
+``checker.result``, never from ``run``, so the two do not import each other.
 """
 
 from __future__ import annotations
@@ -7,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from checker import traces
+from checker.errors import BadInput
+from checker.result import HOLDS, UNDECIDED, UNPROVED, Result
+from checker.result import VACUOUS as SAID_NOTHING
+from checker.result import VIOLATED as BROKEN
 from checker.z3engine import BASE_VIOLATION, CTI, VACUOUS, run_checks
 
 
 def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:
-    from checker.run import Result
-    from checker.run import VIOLATED as BROKEN
-
     rows = []
     for check, result in zip(_selected(comp.symbolic, mutant), run_checks(comp.symbolic, mutant)):
         figures = {"method": result.method, "bound": result.bound, "verdict": result.verdict}
@@ -30,7 +34,6 @@ def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:
         rows.append(Result(comp.name, check.model, "z3", verdict, result.seconds, mutant,
                            result.prop, None, figures, result.summary()))
     if mutant is not None and not rows:
-        from checker.errors import BadInput
         raise BadInput(f"no symbolic check of {comp.name} covers mutant {mutant!r} "
                        f"(z3 covers: {', '.join(sorted({m for c in comp.symbolic for m in c.mutants}))})")
     return rows
@@ -42,9 +45,6 @@ def _verdict(result, mutant) -> str:
     breaks, leaves the claim *unproved*; no initial state makes it *vacuous*;
     a solver that gave up, or a bounded search that did not reach the asked-for
     mutant, leaves it *undecided*."""
-    from checker.run import HOLDS, UNDECIDED, UNPROVED
-    from checker.run import VACUOUS as SAID_NOTHING
-
     if result.holds:
         return HOLDS if mutant is None else UNDECIDED
     if result.verdict == VACUOUS:
