@@ -15,10 +15,13 @@ from checker.errors import BadInput
 
 #: option -> the engines that read it
 APPLIES: Mapping[str, frozenset] = {
-    "--seed": frozenset({"hypothesis"}),
+    "--seed": frozenset({"hypothesis", "simulate"}),
     "--profile": frozenset({"hypothesis"}),
     "--max-states": frozenset({"explore"}),
-    "--bound": frozenset({"explore", "hypothesis"}),
+    "--bound": frozenset({"explore", "hypothesis", "simulate"}),
+    "--walks": frozenset({"simulate"}),
+    "--depth": frozenset({"simulate"}),
+    "--time": frozenset({"simulate"}),
 }
 
 
@@ -39,4 +42,16 @@ def positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive count: give at least 1")
+    return value
+
+
+def seconds(text: str) -> float:
+    """argparse type of a time budget: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text[:40]} is not a positive, finite number "
+                                         "of seconds") from None
     return value

@@ -9,20 +9,16 @@ line naming the file that holds the traceback; never 1).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from checker.check_options import positive
-from checker.errors import HOLDS, INTERNAL_ERROR, VIOLATED, BadInput, KubemcError
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit code 2."""
-
-    def error(self, message):
-        raise BadInput(f"{message} (see {self.prog} --help)")
+from checker.command import Parser, run_command
+from checker.errors import HOLDS, BadInput
+from checker.plugins import COMMANDS as REGISTERED_COMMANDS
+from checker.plugins import REINSTALL, registered
+from checker.replay_output import print_replay
 
 
 def build_parser() -> Parser:
@@ -36,19 +32,24 @@ def build_parser() -> Parser:
     c.add_argument("components", nargs="*", metavar="COMPONENT",
                    help="components to check (default: all; see `kubemc properties`)")
     c.add_argument("--engine", default="explore",
-                   choices=["explore", "hypothesis", "z3", "all"])
+                   choices=["explore", "hypothesis", "z3", "all", "simulate"],
+                   help="explore (default), hypothesis, z3, all three, or simulate: "
+                   "random walks for models too large to exhaust (docs/simulate.md)")
     c.add_argument("--mutant", metavar="NAME", help="check a seeded bug (see `kubemc mutants`)")
     c.add_argument("--bound", action="append", default=[], metavar="KEY=VALUE",
                    help="override a bound, e.g. --bound max_term=4 (repeatable)")
     c.add_argument("--profile", choices=["ci", "deep"],
                    help="hypothesis profile (default ci: bounded and derandomized)")
-    c.add_argument("--seed", type=int, help="hypothesis seed (default: derandomized)")
+    c.add_argument("--seed", type=int, help="hypothesis seed (default: derandomized); "
+                   "simulate seed (default: a fresh one, printed and recorded in the trace)")
     c.add_argument("--max-states", type=positive, metavar="N",
                    help="stop exploring after N distinct states (verdict: undecided, exit 4)")
     c.add_argument("--trace-dir", default="kubemc-traces", metavar="DIR",
                    help="where counterexample traces are written (default: kubemc-traces)")
     c.add_argument("--json", action="store_true", help="print results as JSON")
     c.add_argument("--quiet", action="store_true", help="no progress line")
+    from checker.simulate_cli import add_budget_arguments
+    add_budget_arguments(c)
 
     sub.add_parser("properties", help="list every property with its provenance") \
         .add_argument("--json", action="store_true")
@@ -69,28 +70,16 @@ def build_parser() -> Parser:
     v.add_argument("--out", metavar="FILE.html", help="the page to write, which must not "
                    "exist (default: the trace's name with .html, in the current directory)")
 
-    h = sub.add_parser("check-history", help="check a history for linearizability "
-                       "(Jepsen/Knossos EDN logs, porcupine EDN, kubemc JSONL)")
-    h.add_argument("file")
-    h.add_argument("--json", action="store_true")
-    from conformance.checkhistory import add_budget_arguments
-    add_budget_arguments(h)
-
-    f = sub.add_parser("conform", help="validate a real implementation against the model")
-    fsub = f.add_subparsers(dest="target", required=True, parser_class=Parser)
-    from conformance.cli import TARGETS, target_module
-    for name, (_, summary) in TARGETS.items():
-        tp = fsub.add_parser(name, help=summary, description=summary)
-        target_module(name).add_arguments(tp)
-
-    a = sub.add_parser("audit", help="judge a real cluster's state with the models")
-    asub = a.add_subparsers(dest="audit_target", required=True, parser_class=Parser)
-    au = asub.add_parser("scheduling", help="placements in `kubectl get nodes,pods -A -o json` "
-                         "output (files or directories; add events to judge schedulerName)")
-    au.add_argument("files", nargs="+", metavar="FILE")
-    au.add_argument("--json", action="store_true")
-    au.add_argument("--report", default="kubemc-audit-scheduling.json", metavar="FILE",
-                    help="where findings are written (default: kubemc-audit-scheduling.json)")
+    # audit, check-history, conform: the conformance layer's commands, registered
+    # as entry points (checker.plugins) because checker may not import it
+    commands = registered(REGISTERED_COMMANDS)
+    if not commands:
+        p.hint = REINSTALL
+    for name, entry in commands.items():
+        module = entry.load()
+        rp = sub.add_parser(name, help=module.HELP)
+        module.add_arguments(rp)
+        rp.set_defaults(registered_run=module.run)
 
     cc = sub.add_parser("check-controller", help="check your own reconcile function as a "
                         "controller: stale caches, 409s, crashes, edits (docs/check-controller.md)")
@@ -98,8 +87,8 @@ def build_parser() -> Parser:
     add_check_controller_arguments(cc)
 
     b = sub.add_parser("bench", help="performance figures (never asserted in tests)")
-    from checker.bench import BENCHMARKS
-    b.add_argument("name", help="one of: " + ", ".join(BENCHMARKS))
+    from checker.bench import names as benchmark_names
+    b.add_argument("name", help="one of: " + ", ".join(benchmark_names()))
     b.add_argument("--json", action="store_true")
     return p
 
@@ -112,6 +101,7 @@ def cmd_check(args) -> int:
     from checker.itf import writable_directory
     from checker.progress import ProgressLine
     from checker.run import check, parse_bound, select, without_z3
+    from checker.simulate_cli import budget_of
     from checker.verdicts import exit_code
 
     bounds = dict(parse_bound(b) for b in args.bound)
@@ -119,7 +109,10 @@ def cmd_check(args) -> int:
     refuse_inapplicable(engines, {"--seed": args.seed is not None,
                                   "--profile": args.profile is not None,
                                   "--max-states": args.max_states is not None,
-                                  "--bound": bool(args.bound)})
+                                  "--bound": bool(args.bound),
+                                  "--walks": args.walks is not None,
+                                  "--depth": args.depth is not None,
+                                  "--time": args.time is not None})
     try:
         trace_dir = writable_directory(Path(args.trace_dir))
     except BadInput as exc:
@@ -127,7 +120,8 @@ def cmd_check(args) -> int:
     with ProgressLine(enabled=not args.quiet and not args.json) as line:
         results = check(args.components, engines=engines, mutant=args.mutant, bounds=bounds,
                         profile=args.profile or "ci", seed=args.seed, trace_dir=trace_dir,
-                        max_states=args.max_states, progress=line.update)
+                        max_states=args.max_states, progress=line.update,
+                        simulation=budget_of(args))
     if args.json:
         print(json.dumps([r.as_json() for r in results], indent=1))
     else:
@@ -156,7 +150,10 @@ def _summary(r) -> str:
     if r.trace_error:
         return f"{head}: VIOLATED {r.prop} — {r.detail}"
     f = r.figures
-    if r.engine == "explore":
+    if r.engine == "simulate":
+        from checker.simulate_cli import figures_line
+        figures = figures_line(r)
+    elif r.engine == "explore":
         figures = (f"{f['distinct_states']:,} distinct states, depth {f['depth']}, "
                    f"{r.seconds:.1f} s, {f['states_per_second']:,} states/s")
     elif r.engine == "hypothesis":
@@ -227,40 +224,6 @@ def cmd_trace(args) -> int:
     return print_replay(result, getattr(args, "json", False), "the model")
 
 
-def print_replay(result, as_json: bool, what: str) -> int:
-    """Print a replay's outcome (``what`` names what may have changed since the
-    trace was written) and return its exit code: 1 when it reproduces."""
-    if as_json:
-        print(json.dumps({"reproduced": result.reproduced, "message": result.message,
-                          "steps_replayed": result.steps_replayed,
-                          "diverged_at": list(result.divergences)}))
-    else:
-        print(result.message)
-        if result.divergences:
-            print(f"note: the states differ from the recorded ones at steps "
-                  f"{', '.join(map(str, result.divergences))} ({what} changed since "
-                  "the trace was written)")
-    return VIOLATED if result.reproduced else HOLDS
-
-
-def cmd_check_history(args) -> int:
-    from conformance.checkhistory import run
-
-    return run(args.file, as_json=args.json, budget=args.budget, max_memory=args.max_memory)
-
-
-def cmd_conform(args) -> int:
-    from conformance.cli import target_module
-
-    return target_module(args.target).run(args)
-
-
-def cmd_audit(args) -> int:
-    from conformance.audit.scheduling import run
-
-    return run(args.files, as_json=args.json, report=args.report)
-
-
 def cmd_bench(args) -> int:
     from checker.bench import benchmark
 
@@ -277,8 +240,7 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"check": cmd_check, "properties": cmd_properties, "mutants": cmd_mutants,
-            "trace": cmd_trace, "check-history": cmd_check_history, "conform": cmd_conform,
-            "bench": cmd_bench, "audit": cmd_audit}
+            "trace": cmd_trace, "bench": cmd_bench}
 
 
 def cmd_check_controller(args) -> int:
@@ -291,22 +253,12 @@ COMMANDS["check-controller"] = cmd_check_controller
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    def body() -> int:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
-    except KubemcError as exc:
-        print(f"kubemc: {' '.join(str(exc).splitlines())}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("kubemc: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return HOLDS
-    except Exception as exc:  # a bug in kubemc: never exit 1, never a bare traceback
-        from checker.crash import report
+        command = COMMANDS.get(args.command) or args.registered_run
+        return command(args)
 
-        print(report(exc, argv), file=sys.stderr)
-        return INTERNAL_ERROR
+    return run_command(body, argv)
 
 
 def entry() -> None:

@@ -213,7 +213,8 @@ def _options(config: pytest.Config) -> Options:
     for option, used in given.items():
         if used and not APPLIES[option] & set(engines):
             raise BadInput(f"--kubemc-{option[2:]} applies to --kubemc-engine "
-                           f"{' or '.join(sorted(APPLIES[option]))}, not {', '.join(engines)}")
+                           f"{' or '.join(sorted(APPLIES[option] & set(api.ENGINES)))}, not "
+                           f"{', '.join(engines)}")
     max_states = get("kubemc_max_states")
     if max_states is not None and max_states < 1:
         raise BadInput(f"--kubemc-max-states {max_states} is not a positive count")

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from checker import explore as explore_engine
+from checker import simulate as simulate_engine
 from checker import itf, stateful, traces
 from checker.components import COMPONENTS, Component, Model, component
 from checker.errors import BadInput
@@ -29,6 +30,9 @@ from checker.result import (  # noqa: F401 (re-exported: ``from checker.run impo
 from model.kernel import UnknownMutant
 
 ENGINES = ("explore", "hypothesis", "z3")
+#: engines ``check`` runs when named, beyond the three ``--engine all`` runs:
+#: random walks decide no property, so they are asked for by name
+ON_REQUEST = ("simulate",)
 
 
 def _command(comp: str, engine: str, mutant, bounds, seed, profile) -> str:
@@ -92,11 +96,16 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
           seed: int | None = None, trace_dir: Path = Path("kubemc-traces"),
           max_states: int | None = None,
           progress: Callable[[str], None] | None = None,
-          symbolic: Callable[..., list[Result]] | None = None) -> list[Result]:
+          symbolic: Callable[..., list[Result]] | None = None,
+          simulation: simulate_engine.Budget | None = None) -> list[Result]:
+    """``simulation``: the simulate engine's budget (default ``Budget()``)."""
     results: list[Result] = []
     for engine in engines:
-        if engine not in ENGINES:
-            raise BadInput(f"unknown engine {engine!r} (known: {', '.join(ENGINES)}, all)")
+        if engine not in ENGINES + ON_REQUEST:
+            raise BadInput(f"unknown engine {engine!r} (known: "
+                           f"{', '.join(ENGINES + ON_REQUEST)}, all)")
+    if "simulate" in engines and seed is None:
+        seed = simulate_engine.fresh_seed()  # recorded in every row and trace
     pairs = select(names, mutant)
     if bounds:
         # --bound applies to the models that have those bounds
@@ -123,11 +132,19 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
                     results += symbolic(comp, mutant=mutant, trace_dir=trace_dir)
             continue
         for comp, model in pairs:
-            machine = build(model, mutant, bounds, engine)
+            # random walks, like random runs, get the catalog's slack bounds
+            machine = build(model, mutant, bounds,
+                            "hypothesis" if engine == "simulate" else engine)
             command = _command(comp.name, engine, mutant, bounds, seed, profile)
             props = targeted(model, mutant)
             with _unwritten_trace(results, comp):
-                if engine == "explore":
+                if engine == "simulate":
+                    from checker.simulate_run import run_simulate
+
+                    results.append(run_simulate(comp, model, machine, props, trace_dir,
+                                                command, seed, simulation or
+                                                simulate_engine.Budget(), progress))
+                elif engine == "explore":
                     results.append(_explore(comp, model, machine, props, trace_dir, command,
                                             max_states, progress))
                 else:
