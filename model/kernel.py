@@ -186,10 +186,12 @@ class Link:
 
     ``fire(caller_state, callee_state, params)`` returns the pair of next
     states, or ``None`` when the exchange is not enabled; ``params(joint)``
-    proposes the parameters. Links are the only way components of a
-    composition affect each other, so "who talks to whom" is exactly the set
-    of links — which makes claims like "only the apiserver talks to the
-    store" checkable by inspecting a composition rather than assumed.
+    proposes the parameters. Links and channels are the only ways components
+    of a composition affect each other, so "who talks to whom" is exactly the
+    set of links and channels — which makes claims like "only the apiserver
+    talks to the store" checkable by inspecting a composition rather than
+    assumed. A link suits an exchange inside one process (a server applying
+    its own log); between processes, a channel says what the network may do.
     """
 
     name: str
@@ -200,35 +202,148 @@ class Link:
     tag: str = SYSTEM
 
 
-class Composition(Machine):
-    """The interleaving product of named machines plus their links.
+#: the step a composition adds to a part that receives on a channel
+DELIVER = "Deliver"
+#: the steps a composition adds to a part with a crash budget
+CRASH, RECOVER = "Crash", "Recover"
 
-    A joint state is a tuple of component states in the order given. A step
-    of one component is named ``"<component>.<action>"``; a link step is
-    named ``"<caller>-><callee>.<link>"``.
+
+class Composition(Machine):
+    """The interleaving product of named machines, their links and channels.
+
+    A joint state is a tuple of component states in the order given; a
+    composition with channels or crash budgets appends one more element, the
+    network ``(contents, faults_left, crashes)``: per channel its content
+    (``model.channels``) and its (loss, duplication, reordering) budgets
+    left, per part with a crash budget ``(crashes_left, down)``. Without
+    channels and crashes the joint state is exactly the parts' states, as
+    it always was.
+
+    Step names: a step of one component is ``"<component>.<action>"``; a
+    link step ``"<caller>-><callee>.<link>"``; the delivery of a message
+    ``"<receiver>.Deliver"`` with parameters ``(channel, message)``; a
+    network fault ``"<channel>.Lose"``, ``".Duplicate"``, ``".Reorder"``; a
+    crash ``"<part>.Crash"`` and the restart after it ``"<part>.Recover"``.
+
+    Parts that use channels: a handler sends by returning
+    ``model.channels.Sent(next_state, ((channel, message), ...))`` instead
+    of the next state; a receiver defines ``receive(state, channel,
+    message)`` returning the next state (or ``Sent``), or None when it cannot
+    take the message now (it stays in flight). A part with a crash budget
+    defines ``after_crash(state)``: the state a crash leaves — what the part
+    keeps (its disk), everything else back to where it starts. A part that is
+    down takes no step, receives nothing and takes part in no link; messages
+    sent to it wait in flight. ``Recover`` is a ``system`` step (a supervisor
+    restarts a crashed process), so fairness brings a crashed part back.
+
+    Mutants: the composite's ``mutants`` are its own (the class's, for bugs
+    in its links) and every part's. A mutant named when the composition is
+    built goes to the one part that declares it, rebuilt with it as
+    ``type(part)(**part.config(), mutant=name)`` (a part's ``config()`` names
+    its constructor's bounds, as trace replay already requires); a name two
+    parts declare (two copies of one machine) is not among the composite's
+    mutants and is refused when named, since no one could say which part it
+    means. An unknown name raises ``UnknownMutant``, as for any machine. A
+    part built with a mutant makes it the composite's; a composition runs
+    one mutant at a time.
     """
 
     def __init__(self, parts: Sequence[tuple[str, Machine]],
-                 links: Sequence[Link] = (), mutant: str | None = None):
-        self.parts = tuple(parts)
-        self.index = {n: i for i, (n, _) in enumerate(self.parts)}
+                 links: Sequence[Link] = (), mutant: str | None = None, *,
+                 channels: Sequence[Any] = (), crashes: Mapping[str, int] | None = None):
+        parts = tuple(parts)
+        self.index = {n: i for i, (n, _) in enumerate(parts)}
+        self.mutants, owner, ambiguous = _collect_mutants(type(self).mutants, parts)
+        carried = [(n, m.mutant) for n, m in parts if m.mutant is not None]
+        if carried:
+            if len(carried) > 1 or mutant not in (None, carried[0][1]):
+                named = [f"{n}: {x}" for n, x in carried] + ([f"composition: {mutant}"]
+                                                             if mutant else [])
+                raise ValueError(f"a composition runs one mutant at a time, not "
+                                 f"{', '.join(named)}")
+            mutant = carried[0][1]  # a part built with a bug: the composite carries it
+        if mutant in ambiguous:
+            raise UnknownMutant(f"mutant {mutant!r} is declared by {' and '.join(ambiguous[mutant])}"
+                                ": a composition cannot tell which part it means")
+        if mutant is not None and mutant in owner:
+            i = self.index[owner[mutant]]
+            parts = parts[:i] + ((owner[mutant], _with_mutant(owner[mutant], parts[i][1],
+                                                                mutant)),) + parts[i + 1:]
+        self.parts = parts
         self.links = tuple(links)
         for link in self.links:
             for end in (link.caller, link.callee):
                 if end not in self.index:
                     raise ValueError(f"link {link.name} names unknown component {end}")
+        self.channels = tuple(channels)
+        self.channel_index = {c.name: k for k, c in enumerate(self.channels)}
+        self.crashable = tuple(sorted((crashes or {}).items(), key=lambda kv: self.index.get(
+            kv[0], -1)))
+        self.crash_index = {n: k for k, (n, _) in enumerate(self.crashable)}
+        self._check_network()
+        self.net = bool(self.channels or self.crashable)
         self.name = "+".join(n for n, _ in self.parts)
         self.tags = {}
+        rare, strong = set(type(self).rare), set(type(self).strongly_fair)
         for n, m in self.parts:
             for action, tag in m.tags.items():
                 self.tags[f"{n}.{action}"] = tag
+            rare |= {f"{n}.{a}" for a in m.rare}
+            strong |= {f"{n}.{a}" for a in m.strongly_fair}
         for link in self.links:
             self.tags[f"{link.caller}->{link.callee}.{link.name}"] = link.tag
-        super().__init__(None)
+        for c in self.channels:
+            self.tags[f"{c.receiver}.{DELIVER}"] = SYSTEM
+            for kind, budget in zip(_channels().FAULT_KINDS, c.budgets):
+                if budget:
+                    self.tags[f"{c.name}.{kind}"] = FAULT
+                    rare.add(f"{c.name}.{kind}")
+        for n, _ in self.crashable:
+            self.tags[f"{n}.{CRASH}"] = FAULT
+            self.tags[f"{n}.{RECOVER}"] = SYSTEM
+            rare.add(f"{n}.{CRASH}")
+        self.rare = frozenset(rare)
+        self.strongly_fair = frozenset(strong)
+        super().__init__(mutant)
+
+    def _check_network(self):
+        for c in self.channels:
+            for end in (c.sender, c.receiver):
+                if end not in self.index:
+                    raise ValueError(f"channel {c.name} names unknown component {end}")
+            if c.name in self.index:
+                raise ValueError(f"channel {c.name} has the name of a component")
+            if not callable(getattr(self.part(c.receiver), "receive", None)):
+                raise ValueError(f"channel {c.name}: its receiver {c.receiver} defines no "
+                                 "receive(state, channel, message)")
+        if len(self.channel_index) != len(self.channels):
+            raise ValueError("two channels have the same name")
+        for n, budget in self.crashable:
+            if n not in self.index:
+                raise ValueError(f"a crash budget names unknown component {n}")
+            if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+                raise ValueError(f"the crash budget of {n} must be a whole number >= 0")
+            if not callable(getattr(self.part(n), "after_crash", None)):
+                raise ValueError(f"{n} has a crash budget but defines no after_crash(state): "
+                                 "what it keeps and what it loses when it crashes")
+        reserved = {c.receiver: {DELIVER} for c in self.channels}
+        for n, _ in self.crashable:
+            reserved.setdefault(n, set()).update((CRASH, RECOVER))
+        for n, names in reserved.items():
+            clash = names & set(self.part(n).tags)
+            if clash:
+                raise ValueError(f"{n} has its own action {sorted(clash)[0]}, a name the "
+                                 "composition gives its network steps")
+
+    def part(self, name: str) -> Machine:
+        """The component named ``name`` (with the mutant, if it carries one)."""
+        return self.parts[self.index[name]][1]
 
     def talks_to(self) -> set[tuple[str, str]]:
-        """The (caller, callee) pairs that some link connects."""
-        return {(link.caller, link.callee) for link in self.links}
+        """The (caller, callee) pairs that some link connects, and the
+        (sender, receiver) pairs of every channel."""
+        return ({(link.caller, link.callee) for link in self.links}
+                | {(c.sender, c.receiver) for c in self.channels})
 
     def config(self):
         return {n: m.config() for n, m in self.parts}
@@ -237,52 +352,247 @@ class Composition(Machine):
         joint = [()]
         for _, m in self.parts:
             joint = [j + (s,) for j in joint for s in m.init_states()]
+        if self.net:
+            net = (tuple(_channels().EMPTY for _ in self.channels),
+                   tuple(c.budgets for c in self.channels),
+                   tuple((budget, False) for _, budget in self.crashable))
+            joint = [j + (net,) for j in joint]
         return joint
 
-    def _split(self, step: Step):
-        head, action = step.name.split(".", 1)
-        return head, action
+    def _down(self, state) -> frozenset:
+        if not self.crashable:
+            return frozenset()
+        crashes = state[-1][2]
+        return frozenset(self.index[n] for k, (n, _) in enumerate(self.crashable)
+                         if crashes[k][1])
 
     def steps(self, state):
+        down = self._down(state)
         for i, (n, m) in enumerate(self.parts):
+            if i in down:
+                continue
             for s in m.steps(state[i]):
                 yield Step(f"{n}.{s.name}", s.params)
+        yield from self._other_steps(state, down)
+
+    def successors(self, state):
+        """The parts' own (possibly fused) successors, then links and the
+        network: the same steps, in the same order, as ``steps``."""
+        down = self._down(state)
+        for i, (n, m) in enumerate(self.parts):
+            if i in down:
+                continue
+            for s, sub in m.successors(state[i]):
+                nxt = self._settle(state, i, n, sub)
+                yield Step(f"{n}.{s.name}", s.params), nxt
+        for step in self._other_steps(state, down):
+            nxt = self.apply(state, step)
+            if nxt is not None:
+                yield step, nxt
+
+    def _other_steps(self, state, down):
         named = {n: state[i] for i, (n, _) in enumerate(self.parts)}
         for link in self.links:
+            if down and (self.index[link.caller] in down or self.index[link.callee] in down):
+                continue
             for params in link.params(named):
                 yield Step(f"{link.caller}->{link.callee}.{link.name}", params)
+        if not self.net:
+            return
+        ch = _channels()
+        contents, left, crashes = state[-1]
+        for k, c in enumerate(self.channels):
+            content = contents[k]
+            if self.index[c.receiver] not in down:
+                for msg in ch.deliverable(c.semantics, content):
+                    yield Step(f"{c.receiver}.{DELIVER}", (c.name, msg))
+            for kind, budget in zip(ch.FAULT_KINDS, left[k]):
+                if budget:
+                    for params in ch.fault_params(c.semantics, content, kind):
+                        yield Step(f"{c.name}.{kind}", params)
+        for k, (n, _) in enumerate(self.crashable):
+            crashes_left, is_down = crashes[k]
+            if is_down:
+                yield Step(f"{n}.{RECOVER}")
+            elif crashes_left:
+                yield Step(f"{n}.{CRASH}")
 
     def apply(self, state, step):
-        head, action = self._split(step)
+        head, dot, action = step.name.partition(".")
+        if not dot:
+            return None
         if "->" in head:
-            caller, callee = head.split("->")
-            link = next(l for l in self.links
-                        if l.caller == caller and l.callee == callee and l.name == action)
+            caller, _, callee = head.partition("->")
+            link = next((l for l in self.links if l.caller == caller and l.callee == callee
+                         and l.name == action), None)
+            if link is None:
+                return None
             ci, ki = self.index[caller], self.index[callee]
+            if self.crashable:
+                down = self._down(state)
+                if ci in down or ki in down:
+                    return None
             out = link.fire(state[ci], state[ki], step.params)
             if out is None:
                 return None
             nxt = list(state)
             nxt[ci], nxt[ki] = out
             return tuple(nxt)
+        if self.net and head in self.channel_index:
+            return self._fault(state, self.channel_index[head], action, step.params)
         i = self.index[head]
+        if self.net:
+            if action == DELIVER and self.channels:
+                return self._deliver(state, i, head, step.params)
+            if head in self.crash_index and action in (CRASH, RECOVER):
+                return self._crash(state, i, head, action, step.params)
+            if i in self._down(state):
+                return None
         sub = self.parts[i][1].apply(state[i], Step(action, step.params))
         if sub is None:
             return None
-        return state[:i] + (sub,) + state[i + 1:]
+        return self._settle(state, i, head, sub)
+
+    # -- the network ----------------------------------------------------------
+    def _settle(self, state, i, name, sub):
+        """The joint state after part ``i`` moved to ``sub`` (a state, or a
+        ``Sent`` whose messages go into their channels)."""
+        ch = _channels()
+        if type(sub) is not ch.Sent:
+            return state[:i] + (sub,) + state[i + 1:]
+        if not self.net:
+            raise ValueError(f"{name} sent messages, but the composition has no channels")
+        contents, left, crashes = state[-1]
+        contents = list(contents)
+        for channel_name, msg in sub.messages:
+            k = self.channel_index.get(channel_name)
+            if k is None or self.channels[k].sender != name:
+                raise ValueError(f"{name} sent on {channel_name!r}, which is not one of its "
+                                 "outgoing channels")
+            contents[k] = ch.send(self.channels[k].semantics, contents[k], msg)
+        return state[:i] + (sub.state,) + state[i + 1:-1] + ((tuple(contents), left, crashes),)
+
+    def _deliver(self, state, i, name, params):
+        if len(params) != 2 or params[0] not in self.channel_index or i in self._down(state):
+            return None
+        k = self.channel_index[params[0]]
+        c = self.channels[k]
+        if c.receiver != name:
+            return None
+        contents, left, crashes = state[-1]
+        rest = _channels().deliver(c.semantics, contents[k], params[1])
+        if rest is None:
+            return None
+        sub = self.parts[i][1].receive(state[i], c.name, params[1])
+        if sub is None:
+            return None
+        net = (contents[:k] + (rest,) + contents[k + 1:], left, crashes)
+        return self._settle(state[:-1] + (net,), i, name, sub)
+
+    def _fault(self, state, k, kind, params):
+        ch = _channels()
+        if kind not in ch.FAULT_KINDS:
+            return None
+        which = ch.FAULT_KINDS.index(kind)
+        contents, left, crashes = state[-1]
+        if not left[k][which]:
+            return None
+        out = ch.fault(self.channels[k].semantics, contents[k], kind, params)
+        if out is None:
+            return None
+        budgets = left[k][:which] + (left[k][which] - 1,) + left[k][which + 1:]
+        net = (contents[:k] + (out,) + contents[k + 1:], left[:k] + (budgets,) + left[k + 1:],
+               crashes)
+        return state[:-1] + (net,)
+
+    def _crash(self, state, i, name, action, params):
+        if params:
+            return None
+        contents, left, crashes = state[-1]
+        k = self.crash_index[name]
+        crashes_left, is_down = crashes[k]
+        if action == CRASH:
+            if is_down or not crashes_left:
+                return None
+            sub = self.parts[i][1].after_crash(state[i])
+            entry = (crashes_left - 1, True)
+        else:
+            if not is_down:
+                return None
+            sub, entry = state[i], (crashes_left, False)
+        net = (contents, left, crashes[:k] + (entry,) + crashes[k + 1:])
+        return state[:i] + (sub,) + state[i + 1:-1] + (net,)
 
     def within_bounds(self, state):
-        return all(m.within_bounds(state[i]) for i, (_, m) in enumerate(self.parts))
+        if not all(m.within_bounds(state[i]) for i, (_, m) in enumerate(self.parts)):
+            return False
+        if self.channels:
+            size = _channels().size
+            contents = state[-1][0]
+            return all(size(c.semantics, contents[k]) <= c.capacity
+                       for k, c in enumerate(self.channels))
+        return True
 
     def view(self, state):
         out = {}
         for i, (n, m) in enumerate(self.parts):
             for k, v in m.view(state[i]).items():
                 out[f"{n}.{k}"] = v
+        if self.net:
+            describe = _channels().describe
+            contents, left, crashes = state[-1]
+            for k, c in enumerate(self.channels):
+                out[f"net.{c.name}"] = describe(c.semantics, contents[k])
+            if self.channels:
+                out["net.faults_left"] = {
+                    c.name: {"loss": l, "duplication": d, "reordering": r}
+                    for c, (l, d, r) in zip(self.channels, left)}
+            if self.crashable:
+                out["net.crashes"] = {n: {"crashes_left": c, "down": d}
+                                      for (n, _), (c, d) in zip(self.crashable, crashes)}
         return out
 
     def tag(self, step):
         return self.tags[step.name]
+
+
+def _channels():
+    """``model.channels``, imported where first used: it imports nothing of
+    the kernel, and the kernel's readers need not read it."""
+    from model import channels
+
+    return channels
+
+
+def _collect_mutants(own: Mapping[str, Mutant], parts) -> tuple[dict, dict, dict]:
+    """The composite's mutants (its own and those found in exactly one
+    part), for each part's mutant the part that declares it, and the names
+    two or more parts declare (two copies of one machine) with those parts:
+    such a name is refused when named, since no one could say which part
+    it means."""
+    declared: dict[str, list[str]] = {}
+    found: dict[str, Mutant] = {}
+    for n, m in parts:
+        for name, mut in m.mutants.items():
+            declared.setdefault(name, []).append(n)
+            found[name] = mut
+    owner = {name: ns[0] for name, ns in declared.items() if len(ns) == 1}
+    ambiguous = {name: ns for name, ns in declared.items() if len(ns) > 1 and name not in own}
+    for name in owner:
+        if name in own and own[name] != found[name]:
+            raise ValueError(f"mutant {name!r} is declared by the composition and, "
+                             f"differently, by its part {owner[name]}")
+    return {**own, **{name: found[name] for name in owner}}, owner, ambiguous
+
+
+def _with_mutant(name: str, part: Machine, mutant: str) -> Machine:
+    if part.mutant == mutant:
+        return part
+    try:
+        return type(part)(**part.config(), mutant=mutant)
+    except TypeError as exc:
+        raise ValueError(f"part {name} cannot be rebuilt with mutant {mutant!r} from its "
+                         f"config(): {exc}") from None
 
 
 def arity(handler) -> int:
