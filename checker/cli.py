@@ -86,6 +86,11 @@ def build_parser() -> Parser:
     from checker.check_controller import add_arguments as add_check_controller_arguments
     add_check_controller_arguments(cc)
 
+    sw = sub.add_parser("swarm", help="many differently bounded and seeded random-walk "
+                        "runs in parallel, each reporting its coverage (docs/simulate.md)")
+    from checker.swarm_cli import add_arguments as add_swarm_arguments
+    add_swarm_arguments(sw)
+
     b = sub.add_parser("bench", help="performance figures (never asserted in tests)")
     from checker.bench import names as benchmark_names
     b.add_argument("name", help="one of: " + ", ".join(benchmark_names()))
@@ -250,6 +255,15 @@ def cmd_check_controller(args) -> int:
 
 
 COMMANDS["check-controller"] = cmd_check_controller
+
+
+def cmd_swarm(args) -> int:
+    from checker.swarm_cli import run
+
+    return run(args)
+
+
+COMMANDS["swarm"] = cmd_swarm
 
 
 def main(argv: list[str] | None = None) -> int:

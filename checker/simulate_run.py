@@ -24,7 +24,8 @@ def reproduce(command: str, seed: int, walk: int, depth: int) -> str:
                                        "--depth", str(depth)])
 
 
-def figures_of(outcome: simulate.Outcome, machine, budget: simulate.Budget) -> dict:
+def figures_of(outcome: simulate.Outcome, machine, budget: simulate.Budget,
+               props=()) -> dict:
     st, cov = outcome.stats, outcome.coverage
     figures = {"walks": st.walks, "steps": st.steps, "distinct_states": st.distinct,
                "states_per_second": round(st.rate), "depth": budget.depth,
@@ -32,7 +33,8 @@ def figures_of(outcome: simulate.Outcome, machine, budget: simulate.Budget) -> d
                "bounds": machine.config(),
                "actions_taken": sorted(cov.actions),
                "actions_never_taken": sorted(set(machine.tags) - cov.actions),
-               "premises_reached": sorted(cov.premises)}
+               "premises_reached": sorted(cov.premises),
+               "premises_never_reached": sorted({p.name for p in props} - cov.premises)}
     if outcome.covers:
         figures["covers_reached"] = sorted(n for n, hit in outcome.covers.items() if hit)
         figures["covers_never_reached"] = sorted(n for n, hit in outcome.covers.items()
@@ -81,7 +83,7 @@ def run_simulate(comp, model, machine, props, trace_dir, command: str, seed: int
     label = f"simulate {model.name}"
     report = (lambda s: progress(simulate.progress_line(label, s))) if progress else None
     outcome = simulate.simulate(machine, props, seed=seed, budget=budget, progress=report)
-    figures = figures_of(outcome, machine, budget)
+    figures = figures_of(outcome, machine, budget, props)
     path = None
     if outcome.counterexample is not None:
         path = traces.save(outcome.counterexample, trace_dir, model=model.name,
