@@ -1,16 +1,22 @@
 """``kubemc bench NAME``: performance figures, printed, never asserted.
 
 Each benchmark is a function ``run(progress) -> dict`` of named figures,
-found here by name and imported only when asked for (a benchmark of the
+found by name and imported only when asked for (a benchmark of the
 conformance runner should not make ``kubemc bench explore-store`` import
 network code). ``progress`` is a callable taking one line of text.
+
+The checker's own benchmarks are listed here; the conformance runner's
+register themselves in ``pyproject.toml`` (entry point group ``kubemc.bench``),
+since ``checker`` may not import conformance (``docs/layers.md``).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 from checker.errors import BadInput
+from checker.plugins import BENCH, registered
 
 BENCHMARKS = {
     "explore-store": ("checker.benchmarks", "explore_store",
@@ -19,30 +25,25 @@ BENCHMARKS = {
                  "fair-cycle detection against the safety search: informer and raft"),
     "kernel-state": ("checker.benchmarks", "kernel_state",
                      "cost of hashing candidate state representations"),
-    "linearizability": ("conformance.bench", "linearizability",
-                        "linearizability checking of the histories in shared/data"),
     "network": ("checker.bench_network", "network",
                 "Z3 proofs of no-NAT reachability and Service correctness at 100, 1,000 and "
                 "5,000 nodes"),
     "scheduler": ("checker.bench_scheduler", "scheduler",
                   "Z3 feasibility oracle: one pod and batches of 10 and 50 at 5,000 nodes / "
                   "150,000 pods"),
-    "conform-etcd": ("conformance.bench", "conform_etcd",
-                     "operations per second against a local etcd cluster, and checking time"),
-    "conform-proxy": ("conformance.proxy.bench", "conform_proxy",
-                      "conform proxy's Z3 proof time and peak memory for dumps of 1,000 and "
-                      "10,000 Services"),
-    "conform-cri": ("conformance.bench_cri", "conform_cri",
-                    "CRI calls per second against a private containerd, the model replay's time "
-                    "and memory"),
-    "conform-cni": ("conformance.bench_cni", "conform_cni",
-                    "CNI plugin calls per second, the runner's overhead over raw calls, peak memory"),
 }
 
 
-def benchmark(name: str):
-    try:
+def names() -> list[str]:
+    """Every benchmark ``kubemc bench`` knows: the checker's, then the registered ones."""
+    return [*BENCHMARKS, *(n for n in registered(BENCH) if n not in BENCHMARKS)]
+
+
+def benchmark(name: str) -> Callable:
+    if name in BENCHMARKS:
         module, func, _ = BENCHMARKS[name]
-    except KeyError:
-        raise BadInput(f"unknown benchmark {name!r} (known: {', '.join(sorted(BENCHMARKS))})") from None
-    return getattr(importlib.import_module(module), func)
+        return getattr(importlib.import_module(module), func)
+    entry = registered(BENCH).get(name)
+    if entry is None:
+        raise BadInput(f"unknown benchmark {name!r} (known: {', '.join(sorted(names()))})")
+    return entry.load()

@@ -197,7 +197,7 @@ def _replay(args) -> int:
 
     model, _, _ = user_model(args.target, args.resource, args.owns, args.invariant,
                              args.desired, args.children, args.goal, args.world)
-    from checker.cli import print_replay
+    from checker.replay_output import print_replay
 
     return print_replay(replay(model, args.replay), args.json, "the code")
 

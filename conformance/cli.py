@@ -1,23 +1,57 @@
-"""``kubemc conform TARGET``: the targets and where each one's CLI lives.
+"""``kubemc conform TARGET``: the command that validates a real
+implementation against the model, one subcommand per registered target.
 
-Each target module defines ``add_arguments(parser)`` and ``run(args) -> int``
-(an exit code as DESIGN.md fixes them); the top-level CLI only dispatches.
+This module is registered in ``pyproject.toml`` (entry point group
+``kubemc.commands``), and each target registers itself there too (group
+``kubemc.conform``): a target module defines ``HELP``, ``add_arguments(parser)``
+and ``run(args) -> int`` (an exit code as DESIGN.md fixes them). So the CLI in
+``checker`` never imports conformance (``docs/layers.md``), and adding a
+target is one module and one line of ``pyproject.toml``.
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
+from types import ModuleType
 
-TARGETS = {
-    "etcd": ("conformance.target.etcd_cli", "a real etcd cluster (local 3 members, or --endpoints)"),
-    "maelstrom": ("conformance.target.maelstrom_cli", "any program speaking the Maelstrom protocol"),
-    "cri": ("conformance.target.cri_cli",
-            "a CRI runtime: a private containerd (or --endpoint), checked against the CRI model"),
-    "cni": ("conformance.target.cni_cli", "any CNI plugin in network namespaces (default: bridge + host-local)"),
-    "proxy": ("conformance.target.proxy_cli",
-              "kube-proxy's iptables rules (iptables-save) against Services and EndpointSlices"),
-}
+from checker.command import Parser, run_command
+from checker.errors import MissingEnvironment
+from checker.plugins import CONFORM, REINSTALL, registered
+
+HELP = "validate a real implementation against the model"
 
 
-def target_module(name: str):
-    return importlib.import_module(TARGETS[name][0])
+def add_arguments(parser) -> None:
+    targets = registered(CONFORM)
+    sub = parser.add_subparsers(dest="target", required=True, parser_class=type(parser))
+    for name, entry in targets.items():
+        module = entry.load()
+        target = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(target)
+
+
+def run(args) -> int:
+    return target_module(args.target).run(args)
+
+
+def target_module(name: str) -> ModuleType:
+    """The module of target ``name`` (``kubemc conform NAME``)."""
+    try:
+        return registered(CONFORM)[name].load()
+    except KeyError:
+        raise MissingEnvironment(f"no conform target {name!r} is registered; {REINSTALL}") \
+            from None
+
+
+def main_of(name: str, module: ModuleType, argv: list[str] | None = None) -> int:
+    """``python -m conformance.target.NAME_cli ARGS`` for target ``module``,
+    answering exactly as ``kubemc conform NAME ARGS`` does (usage errors, exit
+    codes, crash reports) without the CLI, which sits above this layer."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+
+    def body() -> int:
+        parser = Parser(prog=f"kubemc conform {name}", description=module.HELP)
+        module.add_arguments(parser)
+        return module.run(parser.parse_args(argv))
+
+    return run_command(body, ["conform", name, *argv])

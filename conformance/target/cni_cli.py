@@ -24,6 +24,10 @@ from checker.errors import HOLDS, UNDECIDED, VIOLATED
 from conformance.target.args import add_output_arguments, int_range, positive_float
 
 
+#: ``kubemc conform --help``'s line for this target
+HELP = "any CNI plugin in network namespaces (default: bridge + host-local)"
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--plugin", metavar="NAME|PATH",
                         help="the main plugin: a name in CNI_PATH (default /usr/lib/cni:/opt/cni/bin) "
@@ -61,10 +65,12 @@ def _exit_code(result) -> int:
     return UNDECIDED if result.undecided else VIOLATED
 
 
-def main(argv=None) -> int:
-    """``python -m conformance.target.cni_cli ARGS`` is ``kubemc conform cni ARGS``."""
-    from checker.cli import main as kubemc
-    return kubemc(["conform", "cni", *(sys.argv[1:] if argv is None else argv)])
+def main(argv: list[str] | None = None) -> int:
+    """``python -m conformance.target.cni_cli ARGS`` is ``kubemc conform cni
+    ARGS``: the same usage errors, exit codes and crash reports."""
+    from conformance.cli import main_of
+
+    return main_of("cni", sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

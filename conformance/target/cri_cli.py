@@ -30,6 +30,10 @@ from checker.errors import HOLDS, UNDECIDED, VIOLATED
 from conformance.target.args import add_output_arguments, add_seed_argument, int_range, positive_float
 
 
+#: ``kubemc conform --help``'s line for this target
+HELP = "a CRI runtime: a private containerd (or --endpoint), checked against the CRI model"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", metavar="unix:///PATH",
                         help="the socket of a running CRI runtime (default: start a private containerd)")
@@ -80,10 +84,12 @@ def _exit_code(result) -> int:
     return UNDECIDED if result.undecided else HOLDS
 
 
-def main(argv=None) -> int:
-    """``python -m conformance.target.cri_cli ARGS`` is ``kubemc conform cri ARGS``."""
-    from checker.cli import main as kubemc
-    return kubemc(["conform", "cri", *(sys.argv[1:] if argv is None else argv)])
+def main(argv: list[str] | None = None) -> int:
+    """``python -m conformance.target.cri_cli ARGS`` is ``kubemc conform cri
+    ARGS``: the same usage errors, exit codes and crash reports."""
+    from conformance.cli import main_of
+
+    return main_of("cri", sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ def _rate(text):
     return v
 
 
+#: ``kubemc conform --help``'s line for this target
+HELP = "a real etcd cluster (local 3 members, or --endpoints)"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoints", metavar="URL,...",
                         help="client URLs of a running cluster (default: start a local 3-member cluster)")
@@ -87,11 +91,12 @@ def run(args) -> int:
                           lambda result: HOLDS if result.passed else VIOLATED)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """``python -m conformance.target.etcd_cli ARGS`` is ``kubemc conform etcd
-    ARGS``: the top-level CLI owns argument errors, exit codes and Ctrl-C."""
-    from checker.cli import main as kubemc
-    return kubemc(["conform", "etcd", *(sys.argv[1:] if argv is None else argv)])
+    ARGS``: the same usage errors, exit codes and crash reports."""
+    from conformance.cli import main_of
+
+    return main_of("etcd", sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,10 @@ PROTOCOL_KINDS = ("garbage", "unknown-src", "unknown-dest")
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
 
+#: ``kubemc conform --help``'s line for this target
+HELP = "any program speaking the Maelstrom protocol"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Run N copies of a program speaking the Maelstrom protocol on a "
                           "simulated network with partitions, drive the lin-kv workload, and "
@@ -654,10 +658,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m conformance.target.maelstrom_cli ARGS`` is ``kubemc conform
-    maelstrom ARGS``: the top-level CLI owns argument errors and exit codes."""
-    from checker.cli import main as kubemc
-    return kubemc(["conform", "maelstrom", *(sys.argv[1:] if argv is None else argv)])
+    """``python -m conformance.target.maelstrom_cli ARGS`` is ``kubemc conform maelstrom
+    ARGS``: the same usage errors, exit codes and crash reports."""
+    from conformance.cli import main_of
+
+    return main_of("maelstrom", sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ def _confidence(text: str) -> float:
     return v
 
 
+#: ``kubemc conform --help``'s line for this target
+HELP = "kube-proxy's iptables rules (iptables-save) against Services and EndpointSlices"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Prove a node's kube-proxy iptables rules (an iptables-save dump) "
                           "correct for the Services and EndpointSlices they were built from, "
@@ -262,9 +266,12 @@ def write_junit(doc, path) -> None:
     write_junit_xml(xml, path)
 
 
-def main(argv=None) -> int:
-    from checker.cli import main as kubemc
-    return kubemc(["conform", "proxy", *(sys.argv[1:] if argv is None else argv)])
+def main(argv: list[str] | None = None) -> int:
+    """``python -m conformance.target.proxy_cli ARGS`` is ``kubemc conform proxy
+    ARGS``: the same usage errors, exit codes and crash reports."""
+    from conformance.cli import main_of
+
+    return main_of("proxy", sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
