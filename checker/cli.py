@@ -69,6 +69,12 @@ def build_parser() -> Parser:
     v.add_argument("file")
     v.add_argument("--out", metavar="FILE.html", help="the page to write, which must not "
                    "exist (default: the trace's name with .html, in the current directory)")
+    pr = tsub.add_parser("promote", help="move a new trace into DIR/<component>/<mutant or "
+                         "property>.itf.json once it replays and violates what it says")
+    pr.add_argument("file")
+    pr.add_argument("--traces-dir", default="traces", metavar="DIR",
+                    help="the committed traces (default: traces)")
+    pr.add_argument("--force", action="store_true", help="replace an existing trace there")
 
     # audit, check-history, conform: the conformance layer's commands, registered
     # as entry points (checker.plugins) because checker may not import it
@@ -218,6 +224,11 @@ def cmd_trace(args) -> int:
         from checker.trace_view import view
 
         print(f"wrote {view(args.file, args.out)}")
+        return HOLDS
+    if args.trace_command == "promote":
+        from checker.trace_promote import promote
+
+        print(promote(args.file, args.traces_dir, force=args.force).summary())
         return HOLDS
     trace = traces.load(args.file)
     if args.trace_command == "show":

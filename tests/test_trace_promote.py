@@ -146,3 +146,34 @@ def test_an_unwritable_target_keeps_the_source(tmp_path):
     with pytest.raises(BadInput, match="cannot write .*--traces-dir"):
         promote(source, blocker)
     assert source.exists()
+
+
+# --- the command ----------------------------------------------------------------
+
+
+def test_the_command_promotes_and_says_where(tmp_path, capsys):
+    from checker.cli import main
+
+    source = _new_trace(tmp_path)
+    traces_dir = tmp_path / "traces"
+    assert main(["trace", "promote", str(source), "--traces-dir", str(traces_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("promoted ") and "store/delete_keeps_revision.itf.json" in out
+    assert (traces_dir / "store" / "delete_keeps_revision.itf.json").exists()
+
+
+def test_the_command_refuses_an_existing_trace_in_one_line_unless_forced(tmp_path, capsys):
+    from checker.cli import main
+
+    traces_dir = tmp_path / "traces"
+    assert main(["trace", "promote", str(_new_trace(tmp_path)),
+                 "--traces-dir", str(traces_dir)]) == 0
+    capsys.readouterr()
+    second = _new_trace(tmp_path)
+    assert main(["trace", "promote", str(second), "--traces-dir", str(traces_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exists" in err and "--force" in err
+    assert second.exists()
+    assert main(["trace", "promote", str(second), "--traces-dir", str(traces_dir),
+                 "--force"]) == 0
+    assert capsys.readouterr().out.startswith("replaced ") and not second.exists()
