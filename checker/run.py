@@ -143,7 +143,7 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
 
                     results.append(run_simulate(comp, model, machine, props, trace_dir,
                                                 command, seed, simulation or
-                                                simulate_engine.Budget(), progress))
+                                                simulate_engine.Budget(), progress, _shape))
                 elif engine == "explore":
                     results.append(_explore(comp, model, machine, props, trace_dir, command,
                                             max_states, progress))

@@ -46,19 +46,23 @@ def figures_of(outcome: simulate.Outcome, machine, budget: simulate.Budget,
 
 
 def verdict(comp, model, machine, outcome: simulate.Outcome, figures: dict,
-            path=None) -> Result:
+            path=None, describe=None) -> Result:
     """The row: violated (with ``path``), else undecided when the walks
     missed a mutant, a cover, or there is liveness to decide, else holds
-    (no violation on the walks)."""
+    (no violation on the walks). ``describe`` words a lasso as the other
+    engines' rows do (``checker.run`` passes its own, so this module does
+    not import its caller)."""
     st = outcome.stats
     row = dict(component=comp.name, model=model.name, engine="simulate",
                seconds=st.seconds, mutant=machine.mutant, figures=figures)
     cex = outcome.counterexample
     if cex is not None:
-        from checker.run import _shape  # a lasso described as the other engines do
-
-        shape = (_shape(cex) if cex.is_lasso else f"{cex.note} ({len(cex.steps)} steps)") \
-            if cex.prop.is_liveness else f"shrunk counterexample: {len(cex.steps)} steps"
+        if not cex.prop.is_liveness:
+            shape = f"shrunk counterexample: {len(cex.steps)} steps"
+        elif cex.is_lasso and describe is not None:
+            shape = describe(cex)
+        else:
+            shape = f"{cex.note or 'a liveness violation'} ({len(cex.steps)} steps)"
         return Result(verdict=VIOLATED, prop=cex.prop.name, trace=str(path) if path else None,
                       detail=f"on walk {outcome.walk} of seed {outcome.seed}; {shape}", **row)
     walked = f"{st.walks:,} walks of up to {figures['depth']} steps (seed {outcome.seed})"
@@ -79,7 +83,7 @@ def verdict(comp, model, machine, outcome: simulate.Outcome, figures: dict,
 
 
 def run_simulate(comp, model, machine, props, trace_dir, command: str, seed: int,
-                 budget: simulate.Budget, progress=None) -> Result:
+                 budget: simulate.Budget, progress=None, describe=None) -> Result:
     label = f"simulate {model.name}"
     report = (lambda s: progress(simulate.progress_line(label, s))) if progress else None
     outcome = simulate.simulate(machine, props, seed=seed, budget=budget, progress=report)
@@ -89,4 +93,4 @@ def run_simulate(comp, model, machine, props, trace_dir, command: str, seed: int
         path = traces.save(outcome.counterexample, trace_dir, model=model.name,
                            machine=machine, engine="simulate", seed=seed,
                            command=reproduce(command, seed, outcome.walk, budget.depth))
-    return verdict(comp, model, machine, outcome, figures, path)
+    return verdict(comp, model, machine, outcome, figures, path, describe)

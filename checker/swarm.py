@@ -178,7 +178,8 @@ def run_plan(plan: Plan, trace_dir: Path) -> Result:
     with check_run._unwritten_trace(results, comp):
         results.append(run_simulate(comp, model, machine, check_run.targeted(model, plan.mutant),
                                     trace_dir, command, plan.seed,
-                                    simulate.Budget(plan.depth, plan.walks, plan.seconds)))
+                                    simulate.Budget(plan.depth, plan.walks, plan.seconds),
+                                    describe=check_run._shape))
     (result,) = results
     return result
 
