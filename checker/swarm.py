@@ -115,10 +115,23 @@ def base_bounds(model, mutant: str | None) -> dict:
     return bounds
 
 
-def draw_bounds(model, mutant: str | None, rng: random.Random) -> tuple[dict, tuple]:
+def switchable(comp) -> frozenset:
+    """The bounds some model of ``comp`` sets to 0 in the catalog: budgets
+    (crashes, deletions, write failures) that may be switched off. Only
+    these may be drawn as 0 — omitting a feature from some runs is what
+    swarm testing gains most from (Groce et al., ISSTA 2012), while a
+    count of servers or nodes at 0 is no model at all."""
+    return frozenset(k for m in comp.models
+                     for source in (m.bounds, m.hypothesis_bounds, *m.mutant_bounds.values())
+                     for k, v in source.items() if v == 0 and not isinstance(v, bool))
+
+
+def draw_bounds(model, mutant: str | None, rng: random.Random,
+                zero: frozenset = frozenset()) -> tuple[dict, tuple]:
     """Catalog bounds with each whole-number bound redrawn between half and
-    twice its value (0 may become 1), within its ceiling; the bounds and the
-    names changed. Bounds the model refuses are drawn again."""
+    twice its value (0 may become 1; a bound in ``zero`` may become 0),
+    within its ceiling; the bounds and the names changed. Bounds the model
+    refuses are drawn again."""
     from checker.bounds import ceiling
 
     base = base_bounds(model, mutant)
@@ -130,7 +143,8 @@ def draw_bounds(model, mutant: str | None, rng: random.Random) -> tuple[dict, tu
                 drawn[key] = value
                 continue
             top = ceiling(key, reference.get(key, [value]), model.ceilings)
-            low, high = max(min(value, 1), value // 2), min(top, max(2 * value, value + 1))
+            low = value // 2 if key in zero else max(min(value, 1), value // 2)
+            high = min(top, max(2 * value, value + 1))
             drawn[key] = rng.randint(low, max(low, high))
         try:
             drawn = model.check_bounds(drawn)
@@ -156,7 +170,7 @@ def plan(pairs: Sequence, runs: int, seed: int, mutant: str | None,
         if i < len(pairs):
             bounds, changed, depth = base_bounds(model, mutant), (), simulate.DEFAULT_DEPTH
         else:
-            bounds, changed = draw_bounds(model, mutant, rng)
+            bounds, changed = draw_bounds(model, mutant, rng, switchable(comp))
             depth = rng.choice(DEPTHS)
         out.append(Plan(i + 1, comp.name, model.name, mutant, run_seed, depth, walks, share,
                         tuple(sorted(bounds.items())), changed))

@@ -89,6 +89,14 @@ def test_runs_are_drawn_within_the_ceilings_and_the_same_seed_draws_the_same_run
         assert p.depth in swarm.DEPTHS and p.walks == swarm.RUN_WALKS
 
 
+def test_a_budget_the_catalog_switches_off_somewhere_may_be_drawn_0_a_count_never():
+    pairs = select(["kubelet", "store"], None)
+    plans = swarm.plan(pairs, 60, 2, None, None, 2)
+    drawn = [dict(p.bounds) for p in plans[len(pairs):]]
+    assert any(b.get("deletes") == 0 for b in drawn)  # kubelet-lease has deletes=0
+    assert all(b.get("servers", 1) >= 1 for b in drawn)  # no model has 0 servers
+
+
 def test_a_time_budget_is_shared_among_the_runs():
     pairs = select(["cri"], None)
     plans = swarm.plan(pairs, 4, 1, None, 10.0, 2)
