@@ -15,9 +15,36 @@ Three groups of models, each kept in its own section below:
 from __future__ import annotations
 
 from checker.catalog import Component, Model
+from model.cluster.machine import Cluster
+from properties import cluster as e2e_props
 
 # -- end to end -------------------------------------------------------------
-END_TO_END: tuple[Model, ...] = ()
+#: the single-master cluster: 2 workers, a Deployment of 2 behind a ClusterIP
+#: Service, one worker dying (docs/cluster.md: state counts, time, memory).
+#: Each mutant is found at the smallest bounds that show it: one replica
+#: (a few thousand states) except where a second pod is the point.
+_ONE_REPLICA = {"replicas": 1}
+END_TO_END: tuple[Model, ...] = (
+    Model(
+        name="cluster",
+        build=Cluster,
+        bounds={"workers": 2, "replicas": 2, "failures": 1},
+        properties=e2e_props.PROPERTIES,
+        mutant_bounds={
+            "scheduler_ignores_control_plane_taint": _ONE_REPLICA,
+            "scheduler_ignores_unreachable_taint": _ONE_REPLICA,
+            "nodelifecycle_never_evicts": _ONE_REPLICA,
+            "endpoints_ignore_pod_conditions": _ONE_REPLICA,
+            # pod to pod needs two pods; no failure needed
+            "proxy_masquerade_all": {"failures": 0},
+            "replicaset_counts_terminating": _ONE_REPLICA,
+            "kubelet_never_ready": {"replicas": 1, "failures": 0},
+            "kubelet_reads_store": _ONE_REPLICA,
+            "scheduler_binds_through_store": _ONE_REPLICA,
+        },
+        ceilings={"workers": 3, "replicas": 3, "failures": 2},
+    ),
+)
 
 # -- topologies and leader election ------------------------------------------
 TOPOLOGIES: tuple[Model, ...] = ()

@@ -1,0 +1,201 @@
+"""The whole cluster end to end (``model.cluster``, issue 15): the correct
+composition holds with its covers reached, each seeded bug is caught by
+explore and by hypothesis with a trace that replays (lassos for the liveness
+ones), only the apiserver talks to the store, and the parts do what their
+modules say.
+
+Bounds: the fast test runs the catalog's model with one replica (3,213
+states, about 2 s): a worker dies, its pod is evicted and replaced on the
+other worker, and every property is judged — only the cover "the Service
+routes to two Ready pods after a failure" needs the second replica. The
+default bounds (two replicas: 267,481 states) run in the ``slow`` test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
+from helpers import reachable, run
+
+from checker import traces
+from checker.catalog.cluster import END_TO_END
+from model.cluster import controlplane, spec, store
+from model.cluster.apiserver import IDLE
+from model.cluster.machine import Cluster
+from model.kernel import Step
+from model.network.addr import ip
+from properties import cluster as props
+
+(MODEL,) = END_TO_END
+TRACES = Path(__file__).resolve().parents[1] / "traces" / "cluster"
+LIVENESS_MUTANTS = {mutant for mutant, bug in MODEL.mutants.items()
+                    if next(p for p in MODEL.properties if p.name == bug.violates).is_liveness}
+ROUTES_TO_TWO = "e2e_cover_service_routes_to_two_ready_pods"
+
+
+def _up(m, state=None, worker=1):
+    """Deployment -> ReplicaSet -> its missing pods on ``worker``, running,
+    reported, published, and every kube-proxy in sync (from ``state``: the
+    ReplicaSet's replacements)."""
+    kubelet, runtime = f"kubelet-worker-{worker}", f"runtime-worker-{worker}"
+    if state is None:
+        state = run(m, Step("deployment-controller->apiserver.Sync"),
+                    Step("apiserver->store.Commit"))
+    s = run(m, Step("replicaset-controller->apiserver.Sync"), Step("apiserver->store.Commit"),
+            state=state)
+    slot = len(m.objects(s)[store.PODS]) - m.replicas
+    for i in range(m.replicas):
+        s = run(m, Step("scheduler->apiserver.Bind", (slot + i, worker)),
+                Step("apiserver->store.Commit"), state=s)
+    s = run(m, Step(f"{kubelet}->apiserver.Sync"), state=s)
+    for i in range(m.replicas):
+        s = run(m, Step(f"{kubelet}->{runtime}.RunPodSandbox", (slot + i,)), state=s)
+    s = run(m, Step(f"{kubelet}->apiserver.Sync"), Step("apiserver->store.Commit"),
+            Step("endpointslice-controller->apiserver.Sync"), Step("apiserver->store.Commit"),
+            state=s)
+    for n in range(m.nodes):
+        s = run(m, Step(f"kube-proxy-{spec.node_name(n)}->apiserver.Sync"), state=s)
+    return s
+
+
+# -- the correct cluster ----------------------------------------------------------
+
+def test_the_correct_cluster_holds_with_one_replica():
+    outcome = assert_holds(MODEL, unreached=(ROUTES_TO_TWO,), replicas=1)
+    assert outcome.stats.states > 1_000
+
+
+@pytest.mark.slow
+def test_the_correct_cluster_holds_at_the_default_bounds():
+    """Two workers, a Deployment of two, one worker dying (docs/cluster.md)."""
+    outcome = assert_holds(MODEL)
+    assert outcome.stats.states > 100_000
+
+
+def test_a_pod_comes_up_and_is_reachable_without_nat_from_everywhere():
+    m = Cluster(replicas=1)
+    s = _up(m)
+    assert props.replicas_ready(m, s)
+    assert props.service_reachable_without_nat(m, s)
+    (pod,) = m.objects(s)[store.PODS]
+    assert pod == (1, ip("10.244.1.2"), True, False)
+    assert m.objects(s)[store.SLICE] == ((0, ip("10.244.1.2"), 1, True, True, False),)
+
+
+def test_the_masquerading_proxy_rewrites_pod_sources_but_the_correct_one_does_not():
+    for mutant, fine in ((None, True), ("proxy_masquerade_all", False)):
+        m = Cluster(replicas=2, failures=0, mutant=mutant)
+        s = _up(m)
+        assert props.replicas_ready(m, s)
+        assert props.service_reachable_without_nat(m, s) == fine
+
+
+def test_a_dead_worker_is_marked_its_pod_evicted_and_replaced_on_the_other():
+    m = Cluster(replicas=1)
+    s = _up(m)
+    s = run(m, Step("nemesis->kubelet-worker-1.Kill"), state=s)
+    assert props.dead_node_has_live_pods(m, s)
+    assert not props.replicas_ready(m, s)             # its sandbox is gone
+    assert m.apply(s, Step("apiserver->kubelet-worker-2.LeaseExpires")) is None
+    s = run(m, Step("apiserver->kubelet-worker-1.LeaseExpires"), Step("apiserver->store.Commit"),
+            Step("nodelifecycle-controller->apiserver.Monitor", (1,)),
+            Step("apiserver->store.Commit"), state=s)
+    node = m.objects(s)[store.NODES][1]
+    assert node[0] == store.UNKNOWN and spec.UNREACHABLE_NO_EXECUTE in node[1]
+    assert m.objects(s)[store.PODS][0][2] is False     # MarkPodsNotReady
+    # the scheduler will not pick the NotReady worker for a new pod
+    assert not controlplane.feasible(m.objects(s), 1, 1)
+    s = run(m, Step("nodelifecycle-controller->apiserver.Evict", (1,)),
+            Step("apiserver->store.Commit"), state=s)
+    assert props.pod_evicted(m, s) and not props.dead_node_has_live_pods(m, s)
+    s = _up(m, s, worker=2)
+    assert props.dead_node_pods_replaced(m, s)
+    assert props.replacement_ready_on_other_worker(m, s)
+    assert props.no_routes_to_dead_node(m, s)
+    assert props.service_reachable_without_nat(m, s)
+
+
+def test_the_scheduler_never_picks_the_tainted_master_and_only_two_pods_fit_a_worker():
+    m = Cluster()
+    s = run(m, Step("deployment-controller->apiserver.Sync"), Step("apiserver->store.Commit"),
+            Step("replicaset-controller->apiserver.Sync"), Step("apiserver->store.Commit"))
+    view = m.objects(s)
+    assert not controlplane.feasible(view, 0, spec.MASTER)
+    assert controlplane.feasible(view, 0, spec.MASTER, (spec.CONTROL_PLANE_TAINT.key,))
+    assert not props.node_fits(view, 0, spec.MASTER)
+    full = view[:store.PODS] + (((1, 0, False, False),) * 2 + ((-1, 0, False, False),),) \
+        + view[store.PODS + 1:]
+    assert not controlplane.feasible(full, 2, 1) and not props.node_fits(full, 2, 1)
+    assert controlplane.feasible(full, 2, 2) and props.node_fits(full, 2, 2)
+
+
+def test_the_store_refuses_a_second_binding_and_the_apiserver_serves_one_request_at_a_time():
+    objects = store.initial(3)
+    objects = store.commit(objects, ((store.CREATE_POD,),))
+    bound = store.commit(objects, ((store.BIND, 0, 1),))
+    assert bound[store.PODS][0][0] == 1
+    assert store.commit(bound, ((store.BIND, 0, 2),)) is None
+    m = Cluster()
+    s = run(m, Step("deployment-controller->apiserver.Sync"))
+    assert m.apply(s, Step("replicaset-controller->apiserver.Sync")) is None  # busy
+    assert m.part(s, "apiserver")[1][0] == "deployment-controller"
+
+
+def test_the_apiservers_view_is_the_store_whenever_it_is_idle():
+    """The atomic-read abstraction (``model.cluster.apiserver``), on every
+    state the one-replica model reaches."""
+    m = MODEL.machine(replicas=1)
+    states = reachable(m)
+    idle = [s for s in states if m.part(s, "apiserver")[1] == IDLE]
+    assert idle and all(m.part(s, "apiserver")[0] == m.objects(s) for s in idle)
+
+
+# -- only the apiserver talks to the store ------------------------------------------
+
+def test_every_link_goes_through_the_apiserver_and_only_it_reaches_the_store():
+    links = Cluster().talks_to()
+    store_links = {pair for pair in links if "store" in pair}
+    assert store_links == {("apiserver", "store")}
+    for caller, callee in links:
+        node_local = caller.startswith("kubelet-") and callee == "runtime-" + caller[8:]
+        fault = caller == "nemesis" and callee.startswith("kubelet-worker-")
+        assert "apiserver" in (caller, callee) or node_local or fault, (caller, callee)
+    check = props.STORE_LINKED_ONLY_TO_APISERVER
+    m = Cluster()
+    assert check.holds_in(m, next(iter(m.init_states())))
+    bypass = Cluster(mutant="kubelet_reads_store")
+    assert ("kubelet-worker-1", "store") in bypass.talks_to()
+    assert not check.holds_in(bypass, next(iter(bypass.init_states())))
+
+
+# -- the seeded bugs ----------------------------------------------------------------
+
+@pytest.mark.parametrize("mutant", sorted(MODEL.mutants))
+def test_each_mutant_is_caught_by_explore(mutant, tmp_path):
+    cex = assert_caught_by_explore(MODEL, mutant, tmp_path)
+    assert (cex.loop is not None) == (mutant in LIVENESS_MUTANTS)
+
+
+@pytest.mark.parametrize("mutant", sorted(MODEL.mutants))
+def test_each_mutant_is_caught_by_hypothesis(mutant, tmp_path):
+    assert_caught_by_hypothesis(MODEL, mutant, tmp_path)
+
+
+def test_every_mutant_has_committed_traces_that_replay():
+    for mutant in MODEL.mutants:
+        for engine in ("explore", "hypothesis"):
+            (path,) = TRACES.glob(f"cluster-*-{engine}-{mutant}.itf.json")
+            trace = json.loads(path.read_text())
+            assert traces.replay(trace).reproduced, path.name
+            if mutant in LIVENESS_MUTANTS:
+                assert "loop" in trace, path.name
+
+
+def test_bad_bounds_and_mutants_are_refused():
+    with pytest.raises(ValueError):
+        Cluster(workers=0)
+    with pytest.raises(ValueError):
+        Cluster(mutant="no_such_bug")
