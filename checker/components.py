@@ -45,9 +45,10 @@ from checker.catalog import Component, Model
 from checker.errors import BadInput
 from properties.core import Property
 
-__all__ = ["COMPONENTS", "SOURCES", "Component", "Model", "UnknownName", "CatalogError",
-           "Found", "ENTRY_POINT_GROUP", "LISTING_ORDER", "discover", "built_in", "installed",
-           "component", "find_mutant", "all_properties", "component_of", "model_named"]
+__all__ = ["COMPONENTS", "SOURCES", "BUILT_IN", "Component", "Model", "UnknownName",
+           "CatalogError", "Found", "ENTRY_POINT_GROUP", "LISTING_ORDER", "discover",
+           "built_in", "installed", "component", "find_mutant", "all_properties",
+           "component_of", "model_named"]
 
 #: the entry-point group through which a distribution adds components
 ENTRY_POINT_GROUP = "kubemc.components"
@@ -174,6 +175,8 @@ _FOUND = discover()
 COMPONENTS: dict[str, Component] = {name: f.component for name, f in _FOUND.items()}
 #: where each component was declared (see :class:`Found`)
 SOURCES: dict[str, str] = {name: f.source for name, f in _FOUND.items()}
+#: the components of this repository's catalog (not of installed distributions)
+BUILT_IN: tuple[str, ...] = tuple(name for name, f in _FOUND.items() if f.built_in)
 
 
 def component(name: str) -> Component:
