@@ -47,6 +47,8 @@ from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
 DEFAULT_DEPTH = 100
 #: walks when neither ``--walks`` nor ``--time`` is given
 DEFAULT_WALKS = 1000
+#: why no walk was taken: the bounds leave the model without an initial state
+NO_INITIAL_STATE = "no initial state"
 
 
 def fresh_seed() -> int:
@@ -116,7 +118,7 @@ class Outcome:
     coverage: Coverage = Coverage()
     #: liveness properties: convergence phases, goal reached, trigger seen
     liveness: dict = attrs.field(factory=dict)
-    #: why the walks stopped: "walks", "time" or "violation"
+    #: why the walks stopped: "walks", "time", "violation" or NO_INITIAL_STATE
     stopped: str = "walks"
 
 
@@ -162,7 +164,7 @@ class Simulator:
         deadline = start + self.budget.seconds if self.budget.seconds is not None else None
         next_report = start + self.progress_every
         walks = steps = fair_steps = 0
-        stopped = "walks"
+        stopped = "walks" if inits else NO_INITIAL_STATE
 
         def stats() -> Stats:
             return Stats(walks, steps, len(seen), time.perf_counter() - start, fair_steps)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 
 from checker import simulate, traces
-from checker.result import HOLDS, UNDECIDED, VIOLATED, Result
+from checker.result import HOLDS, UNDECIDED, VACUOUS, VIOLATED, Result
 
 
 def reproduce(command: str, seed: int, walk: int, depth: int) -> str:
@@ -65,7 +65,13 @@ def verdict(comp, model, machine, outcome: simulate.Outcome, figures: dict,
             shape = f"{cex.note or 'a liveness violation'} ({len(cex.steps)} steps)"
         return Result(verdict=VIOLATED, prop=cex.prop.name, trace=str(path) if path else None,
                       detail=f"on walk {outcome.walk} of seed {outcome.seed}; {shape}", **row)
+    if outcome.stopped == simulate.NO_INITIAL_STATE:
+        return Result(verdict=VACUOUS, detail="the model has no initial state at these bounds: "
+                      "nothing was checked", **row)
     walked = f"{st.walks:,} walks of up to {figures['depth']} steps (seed {outcome.seed})"
+    if st.walks == 0:
+        return Result(verdict=UNDECIDED, detail=f"no walk fitted in the time budget "
+                      f"(seed {outcome.seed}): give more --time", **row)
     if machine.mutant is not None:
         return Result(verdict=UNDECIDED, detail=f"{walked} did not reach the bug; try more "
                       "--walks or --time, another --seed, or --engine explore", **row)
@@ -84,7 +90,7 @@ def verdict(comp, model, machine, outcome: simulate.Outcome, figures: dict,
 
 def run_simulate(comp, model, machine, props, trace_dir, command: str, seed: int,
                  budget: simulate.Budget, progress=None, describe=None) -> Result:
-    label = f"simulate {model.name}"
+    label = f"simulate {model.name} (seed {seed})"
     report = (lambda s: progress(simulate.progress_line(label, s))) if progress else None
     outcome = simulate.simulate(machine, props, seed=seed, budget=budget, progress=report)
     figures = figures_of(outcome, machine, budget, props)

@@ -228,6 +228,7 @@ def _sigterm_exits():
         return
 
     def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: cleanup is not interrupted
         raise SystemExit(128 + signal.SIGTERM)
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -235,6 +236,21 @@ def _sigterm_exits():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """A second Ctrl-C or SIGTERM while the workers are being stopped would
+    abandon them half-stopped: both wait until they are gone."""
+    if not _main_thread():
+        yield
+        return
+    held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
 
 
 def _main_thread() -> bool:
@@ -272,8 +288,9 @@ def swarm(names: Sequence[str], *, runs: int | None = None, jobs: int | None = N
                 if progress is not None:
                     progress(_progress_line(done, runs, time.perf_counter() - start))
         finally:
-            pool.terminate()
-            pool.join()
+            with _signals_held():
+                pool.terminate()
+                pool.join()
     results = tuple(done[p.index] for p in plans)
     return SwarmOutcome(seed, min(jobs, runs), time.perf_counter() - start, tuple(plans),
                         results, totals(pairs, plans, results))

@@ -185,3 +185,24 @@ def test_bad_options_are_one_line_and_exit_2(argv, message, capsys):
 def test_the_seed_is_still_refused_with_explore(capsys):
     assert main(["check", "store", "--engine", "explore", "--seed", "3", "--quiet"]) == 2
     assert "--seed applies to --engine hypothesis or simulate" in capsys.readouterr().err
+
+
+def test_a_model_without_an_initial_state_is_vacuous_not_holding():
+    from types import SimpleNamespace
+
+    from checker import simulate_run
+    from model.kernel import Machine
+
+    class Empty(Machine):
+        name = "empty"
+
+        def init_states(self):
+            return []
+
+    machine = Empty()
+    out = simulate.simulate(machine, [], seed=1, budget=simulate.Budget(walks=3))
+    assert out.stopped == simulate.NO_INITIAL_STATE and out.stats.walks == 0
+    figures = simulate_run.figures_of(out, machine, simulate.Budget(walks=3))
+    row = simulate_run.verdict(SimpleNamespace(name="test"), SimpleNamespace(name="empty"),
+                               machine, out, figures)
+    assert row.verdict == "vacuous" and "no initial state" in row.detail
