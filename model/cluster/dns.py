@@ -67,7 +67,7 @@ making it a step would only multiply states.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from model.kernel import (
     ENVIRONMENT,
@@ -157,7 +157,7 @@ class ServiceApiserver(Machine):
     """
 
     name = "apiserver"
-    tags: Mapping[str, str] = {}
+    tags: ClassVar[Mapping[str, str]] = {}
 
     def init_states(self):
         objects, allocated = (), ()
@@ -269,14 +269,14 @@ class ServiceUser(Machine):
     is spent, so that "the desired state stops changing" is a bound."""
 
     name = "user"
-    tags: Mapping[str, str] = {}
+    tags: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, creates: int, updates: int, deletes: int):
         super().__init__(None)
         self.limits = (creates, updates, deletes)
 
     def config(self):
-        return dict(zip(BUDGETS, self.limits))
+        return dict(zip(BUDGETS, self.limits, strict=True))
 
     def init_states(self):
         yield (0, 0, 0)
@@ -288,7 +288,7 @@ class ServiceUser(Machine):
         return None
 
     def view(self, state):
-        return {f"{b}_spent": n for b, n in zip(BUDGETS, state)}
+        return {f"{b}_spent": n for b, n in zip(BUDGETS, state, strict=True)}
 
     def spend(self, state, budget: str):
         i = BUDGETS.index(budget)
@@ -315,8 +315,8 @@ class DnsAddon(Machine):
     """
 
     name = "dns"
-    tags: Mapping[str, str] = {"WatchDropped": FAULT}
-    mutants: Mapping[str, Mutant] = {}
+    tags: ClassVar[Mapping[str, str]] = {"WatchDropped": FAULT}
+    mutants: ClassVar[Mapping[str, Mutant]] = {}
 
     def __init__(self, watch_drops: int = 1, mutant: str | None = None):
         self.mutant = mutant
@@ -461,7 +461,6 @@ class ClusterDns(Composition):
         super().__init__((("apiserver", self.api), ("user", self.user), ("dns", self.dns)),
                          self._links())
         self.mutant = mutant
-        self.name = "cluster-dns"
 
     def config(self) -> dict[str, Any]:
         return {**self.user.config(), **self.dns.config()}
