@@ -20,7 +20,7 @@ import pytest
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import reachable, run
 
-from checker import traces
+from checker import stateful, traces
 from checker.catalog.cluster import END_TO_END
 from model.cluster import controlplane, spec, store
 from model.cluster.apiserver import IDLE
@@ -73,6 +73,16 @@ def test_the_correct_cluster_holds_at_the_default_bounds():
     """Two workers, a Deployment of two, one worker dying (docs/cluster.md)."""
     outcome = assert_holds(MODEL)
     assert outcome.stats.states > 100_000
+
+
+def test_the_correct_cluster_passes_random_runs_and_each_liveness_property_is_judged():
+    """Hypothesis' ci profile at the default bounds: no violation, and every
+    liveness property's goal (and the leads-to's trigger) met in some run's
+    convergence phase."""
+    outcome = stateful.check(MODEL.hypothesis_machine(), MODEL.properties)
+    assert outcome.counterexample is None, outcome.counterexample
+    assert all(t["reached"] > 0 for t in outcome.convergence.values()), outcome.convergence
+    assert outcome.convergence["e2e_dead_node_pods_replaced"]["triggered"] > 0
 
 
 def test_a_pod_comes_up_and_is_reachable_without_nat_from_everywhere():
@@ -141,7 +151,7 @@ def test_the_store_refuses_a_second_binding_and_the_apiserver_serves_one_request
     m = Cluster()
     s = run(m, Step("deployment-controller->apiserver.Sync"))
     assert m.apply(s, Step("replicaset-controller->apiserver.Sync")) is None  # busy
-    assert m.part(s, "apiserver")[1][0] == "deployment-controller"
+    assert m.part_state(s, "apiserver")[1][0] == "deployment-controller"
 
 
 def test_the_apiservers_view_is_the_store_whenever_it_is_idle():
@@ -149,8 +159,8 @@ def test_the_apiservers_view_is_the_store_whenever_it_is_idle():
     state the one-replica model reaches."""
     m = MODEL.machine(replicas=1)
     states = reachable(m)
-    idle = [s for s in states if m.part(s, "apiserver")[1] == IDLE]
-    assert idle and all(m.part(s, "apiserver")[0] == m.objects(s) for s in idle)
+    idle = [s for s in states if m.part_state(s, "apiserver")[1] == IDLE]
+    assert idle and all(m.part_state(s, "apiserver")[0] == m.objects(s) for s in idle)
 
 
 # -- only the apiserver talks to the store ------------------------------------------

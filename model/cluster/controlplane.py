@@ -59,9 +59,8 @@ class ControlPlaneClient(Machine):
 
     tags = {}
 
-    def __init__(self, name: str):
+    def __init__(self):
         super().__init__(None)
-        self.name = name
 
     def init_states(self):
         yield ()

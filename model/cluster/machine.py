@@ -49,7 +49,8 @@ MUTANTS = {
         "in the Service", violates="e2e_no_routes_to_dead_node"),
     "proxy_masquerade_all": Mutant(
         "kube-proxy SNATs every packet sent to a ClusterIP (--masquerade-all): pods see "
-        "the node's address instead of their client's", violates="e2e_service_reachable_without_nat"),
+        "the node's address instead of their client's",
+        violates="e2e_service_reachable_without_nat"),
     "replicaset_counts_terminating": Mutant(
         "the ReplicaSet controller counts terminating pods as active: the dead node's "
         "evicted pods are never replaced", violates="e2e_replicas_ready"),
@@ -85,9 +86,7 @@ class Cluster(Composition):
         #: pods ever created: the replicas, and a replacement for each pod of a dead worker
         self.capacity = replicas * (failures + 1)
         parts, links = self._wiring(mutant)
-        super().__init__(parts, links)
-        self.mutant = mutant
-        self.name = "cluster"
+        super().__init__(parts, links, mutant)
         self._cache: dict = {}
 
     # -- wiring ---------------------------------------------------------------------
@@ -111,10 +110,10 @@ class Cluster(Composition):
              _once),
         ]
         for name, action, decide, params in clients:
-            parts.append((name, controlplane.ControlPlaneClient(name)))
+            parts.append((name, controlplane.ControlPlaneClient()))
             links.append(apiserver.request(action, name, decide, params))
         parts.append(("nodelifecycle-controller",
-                      controlplane.ControlPlaneClient("nodelifecycle-controller")))
+                      controlplane.ControlPlaneClient()))
         links.append(apiserver.request("Monitor", "nodelifecycle-controller",
                                        controlplane.monitor_pass,
                                        controlplane.node_params(self.nodes)))
@@ -124,16 +123,16 @@ class Cluster(Composition):
             controlplane.node_params(self.nodes)))
         for n in range(self.nodes):
             kubelet, runtime, proxy = (node.Kubelet(n), node.Runtime(n), node.KubeProxy(n))
-            parts += [(kubelet.name, kubelet), (runtime.name, runtime), (proxy.name, proxy)]
+            parts += [(kubelet.label, kubelet), (runtime.label, runtime), (proxy.label, proxy)]
             if mutant == "kubelet_reads_store" and n != spec.MASTER:
-                links.append(_kubelet_reads_store(kubelet.name, n))
+                links.append(_kubelet_reads_store(kubelet.label, n))
             links.append(apiserver.request(
-                "Sync", kubelet.name, node.kubelet_sync(n, mutant == "kubelet_never_ready"),
+                "Sync", kubelet.label, node.kubelet_sync(n, mutant == "kubelet_never_ready"),
                 _once))
-            links.append(Link("RunPodSandbox", kubelet.name, runtime.name,
-                              node.run_params(kubelet.name), node.run_pod_sandbox(runtime)))
-            links.append(apiserver.request("Sync", proxy.name, node.proxy_sync, _once))
-            links.append(apiserver.lease_expiry(n, kubelet.name, node.alive))
+            links.append(Link("RunPodSandbox", kubelet.label, runtime.label,
+                              node.run_params(kubelet.label), node.run_pod_sandbox(runtime)))
+            links.append(apiserver.request("Sync", proxy.label, node.proxy_sync, _once))
+            links.append(apiserver.lease_expiry(n, kubelet.label, node.alive))
         parts.append(("nemesis", node.Nemesis(self.failures)))
         for n in range(1, self.nodes):
             links.append(node.kill_link(f"kubelet-{spec.node_name(n)}"))
@@ -149,7 +148,7 @@ class Cluster(Composition):
         """The store's map (``model.cluster.store``)."""
         return state[self.index["store"]]
 
-    def part(self, state, name: str):
+    def part_state(self, state, name: str):
         return state[self.index[name]]
 
     def alive(self, state) -> tuple:

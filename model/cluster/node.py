@@ -59,7 +59,7 @@ class Kubelet(_Part):
     def __init__(self, node: int):
         super().__init__(None)
         self.node = node
-        self.name = f"kubelet-{spec.node_name(node)}"
+        self.label = f"kubelet-{spec.node_name(node)}"
 
     def init_states(self):
         yield (True, ())
@@ -99,7 +99,7 @@ class Runtime(_Part):
     def __init__(self, node: int):
         super().__init__(None)
         self.node = node
-        self.name = f"runtime-{spec.node_name(node)}"
+        self.label = f"runtime-{spec.node_name(node)}"
         block = spec.pod_cidr(node)
         self.range = hostlocal.Range(block, block[0] + 2, block[0] + 254, block[0] + 1)
 
@@ -139,7 +139,7 @@ class KubeProxy(_Part):
     def __init__(self, node: int):
         super().__init__(None)
         self.node = node
-        self.name = f"kube-proxy-{spec.node_name(node)}"
+        self.label = f"kube-proxy-{spec.node_name(node)}"
 
     def init_states(self):
         yield ()
@@ -156,8 +156,6 @@ def proxy_sync(state, view, params):
 
 
 class Nemesis(_Part):
-    name = "nemesis"
-
     def __init__(self, failures: int):
         super().__init__(None)
         self.failures = failures
