@@ -13,7 +13,10 @@ recorded fingerprints, which also turns symmetry representatives back into
 one concrete, replayable behaviour.
 
 Covers are judged in the same search: a cover is reached when some
-discovered state satisfies it (``Outcome.covers``). Liveness properties are
+discovered state satisfies it (``Outcome.covers``). A *visitor* sees every
+discovered state too, in the same order, and may stop the search: the z3
+engine's proofs over every reachable dataplane (``checker.reach``) walk the
+states this way instead of with a search of their own. Liveness properties are
 judged by ``checker.liveness`` on a recorded graph. When liveness may use the
 machine's canonical form (it is the identity, or keeps step labels) that
 graph search *is* the safety search — one search; otherwise (a symmetry)
@@ -66,7 +69,13 @@ class Explorer:
     def __init__(self, machine: Machine, properties: Sequence[Property], *,
                  max_depth: int | None = None, max_states: int | None = None,
                  progress: Callable[[Stats], None] | None = None,
-                 progress_every: float = 1.0):
+                 progress_every: float = 1.0,
+                 visit: Callable[[State], bool | None] | None = None):
+        """``visit(state)`` is called once for each distinct state the safety
+        search discovers (canonical, past the invariants), initial states
+        first, then breadth-first in discovery order; a visitor returning True
+        stops the search (the outcome is then incomplete). ``path_to(state)``
+        gives a visited state's shortest path. Liveness searches do not visit."""
         self.machine = machine
         self.invariants = [p for p in properties if p.kind == INVARIANT]
         self.transitions = [p for p in properties if p.kind == TRANSITION]
@@ -76,6 +85,9 @@ class Explorer:
         self.max_states = max_states
         self.progress = progress
         self.progress_every = progress_every
+        self.visit = visit
+        #: fingerprint -> its parent's (None for an initial state), of the last run
+        self.parent: dict[int, int | None] = {}
 
     def run(self) -> Outcome:
         if self.liveness and (self.machine.canonical_keeps_steps
@@ -127,7 +139,8 @@ class Explorer:
         transitions = [(p, p.check) for p in self.transitions]
         uncovered = [(p, p.check) for p in self.covers]
         reached: dict[str, bool] = {p.name: False for p in self.covers}
-        parent: dict[int, int | None] = {}
+        visit = self.visit
+        parent = self.parent = {}
         start = time.perf_counter()
         transitions_seen = 0
         frontier: list[State] = []
@@ -144,6 +157,8 @@ class Explorer:
             if uncovered:
                 uncovered = _cover(m, c, uncovered, reached)
             frontier.append(c)
+            if visit is not None and visit(c):
+                return self._stopped(parent, start, 0, 0, len(frontier), reached)
 
         depth = 0
         next_report = start + self.progress_every
@@ -176,6 +191,9 @@ class Explorer:
                     if uncovered:
                         uncovered = _cover(m, c, uncovered, reached)
                     next_frontier.append(c)
+                    if visit is not None and visit(c):
+                        return self._stopped(parent, start, depth, transitions_seen,
+                                             len(next_frontier), reached)
                 if self.progress is not None:
                     now = time.perf_counter()
                     if now >= next_report:
@@ -201,6 +219,24 @@ class Explorer:
         return Outcome(stats, complete, live.counterexample, reached, live.undecided, live.figures)
 
     # ------------------------------------------------------------------
+    def path_to(self, state: State) -> tuple[State, tuple]:
+        """``(init, ((step, state), …))``: a shortest path of concrete states
+        to ``state`` (a state the last run discovered), re-executed along the
+        recorded fingerprints."""
+        chain = []
+        cur: int | None = hash(self.machine.canonical(state))
+        while cur is not None:
+            chain.append(cur)
+            cur = self.parent[cur]
+        chain.reverse()
+        init, steps = self._rebuild(chain)
+        return init, tuple(steps)
+
+    def _stopped(self, parent, start, depth, transitions, queue, reached) -> Outcome:
+        """The visitor stopped the search."""
+        stats = Stats(len(parent), transitions, depth, queue, time.perf_counter() - start)
+        return Outcome(stats, False, covers=reached)
+
     def _violated(self, prop, parent, fp, step, start, depth, transitions, queue):
         stats = Stats(len(parent), transitions, depth, queue, time.perf_counter() - start)
         chain = []

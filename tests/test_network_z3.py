@@ -10,6 +10,7 @@ import pytest
 
 from checker.catalog.network import CNI, PROXY
 from checker.cli import main
+from checker.reach import prove
 from checker.z3engine import PROVED, VIOLATED, run_checks
 from model.cni.machine import Cni
 from model.network.forward import DELIVERED, Packet, forward
@@ -147,16 +148,16 @@ def test_catalog_checks_catch_mutants_with_a_probe_at_the_end(component, mutant)
 
 @pytest.mark.parametrize("mode", ["cluster_ip", "node_port", "chosen"])
 def test_every_reachable_proxy_dataplane_is_proved_at_small_bounds(mode):
-    out = network_reach.prove(Proxy(events=1),
-                              partial(network_reach.proxy_queries, mode=mode),
-                              network_reach.proxy_key)
+    out = prove(Proxy(events=1),
+                partial(network_reach.proxy_queries, mode=mode),
+                network_reach.proxy_key)
     assert out.verdict == PROVED and out.dataplanes > 10
 
 
 def test_every_reachable_cni_dataplane_is_proved_at_small_bounds():
-    out = network_reach.prove(Cni(nodes=2, pods=3, restarts=0, crashes=1),
-                              partial(network_reach.cni_queries, which="pods"),
-                              network_reach.cni_key)
+    out = prove(Cni(nodes=2, pods=3, restarts=0, crashes=1),
+                partial(network_reach.cni_queries, which="pods"),
+                network_reach.cni_key)
     assert out.verdict == PROVED and out.dataplanes > 10
 
 

@@ -1,11 +1,12 @@
 """The cluster network: CNI pod networking (``cni``) and kube-proxy's Service
 forwarding (``proxy``), each with its Z3 proofs over every dataplane the
-machine reaches (``properties.symbolic.network_reach``)."""
+machine reaches (``checker.reach``)."""
 
 from __future__ import annotations
 
 from functools import partial
 
+from checker import reach
 from checker.catalog import Component, Model
 from checker.counterexample import Counterexample
 from checker.z3engine import PROVED, VIOLATED, Result, SymbolicCheck, confirm
@@ -52,7 +53,7 @@ def _reach_check(name, component, model, prop, proves, queries, key,
 
     def run(mutant=None, *, timeout_ms=None):
         machine = model.machine(mutant)
-        out = network_reach.prove(machine, queries, key)
+        out = reach.prove(machine, queries, key)
         if out.verdict == "proved":
             # explore enumerates the dataplanes, z3 proves each for every
             # packet: an SMT check per dataplane, not a bounded unrolling
