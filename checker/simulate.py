@@ -157,9 +157,7 @@ class Simulator:
         m = self.machine
         rng = random.Random(self.seed)
         randrange = rng.randrange
-        successors, within = m.successors, m.within_bounds
-        steps_of, apply = m.steps, m.apply
-        lazy = type(m).successors is Machine.successors
+        choose = chooser(m, randrange)
         invariants = [(p, p.check) for p in self.invariants]
         transitions = [(p, p.check) for p in self.transitions]
         covers = [(p, p.check) for p in self.covers]
@@ -199,29 +197,10 @@ class Simulator:
             if covers:
                 covers = _cover(m, state, covers, reached)
             for _ in range(depth):
-                if lazy:
-                    proposed = list(steps_of(state))
-                    while proposed:
-                        i = randrange(len(proposed))
-                        step = proposed[i]
-                        nxt = apply(state, step)
-                        if nxt is not None and within(nxt):
-                            break
-                        proposed[i] = proposed[-1]
-                        proposed.pop()
-                    else:
-                        break  # no step enabled within the bounds: the walk ends
-                else:
-                    succ = list(successors(state))
-                    while succ:
-                        i = randrange(len(succ))
-                        step, nxt = succ[i]
-                        if within(nxt):
-                            break
-                        succ[i] = succ[-1]
-                        succ.pop()
-                    else:
-                        break
+                chosen = choose(state)
+                if chosen is None:
+                    break  # no step enabled within the bounds: the walk ends
+                step, nxt = chosen
                 steps += 1
                 path.append((step, nxt))
                 actions.add(step.name)
@@ -269,6 +248,42 @@ class Simulator:
         coverage = Coverage(frozenset(actions), hit, frozenset(premises) | hit)
         return Outcome(stats, self.seed, cex, walk if cex is not None else None,
                        dict(reached), coverage, tallies, stopped)
+
+
+def chooser(m: Machine, randrange: Callable[[int], int]):
+    """``choose(state)``: a step and its successor drawn uniformly among the
+    enabled successors within the bounds, or None where there is none.
+
+    Rejection without replacement: draw, and when the draw is disabled or
+    leaves the bounds, draw again among the rest — each enabled successor is
+    equally likely to be the first accepted. With the kernel's generic
+    ``successors`` the draw is over proposed steps, applying only those
+    drawn; a machine's fused ``successors`` is used whole."""
+    within, apply, steps_of, successors = m.within_bounds, m.apply, m.steps, m.successors
+
+    def one_step(state):
+        proposed = list(steps_of(state))
+        while proposed:
+            i = randrange(len(proposed))
+            step = proposed[i]
+            nxt = apply(state, step)
+            if nxt is not None and within(nxt):
+                return step, nxt
+            proposed[i] = proposed[-1]
+            proposed.pop()
+        return None
+
+    def fused(state):
+        succ = list(successors(state))
+        while succ:
+            i = randrange(len(succ))
+            if within(succ[i][1]):
+                return succ[i]
+            succ[i] = succ[-1]
+            succ.pop()
+        return None
+
+    return one_step if type(m).successors is Machine.successors else fused
 
 
 def _cover(m, state, uncovered, reached):

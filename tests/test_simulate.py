@@ -206,3 +206,37 @@ def test_a_model_without_an_initial_state_is_vacuous_not_holding():
     row = simulate_run.verdict(SimpleNamespace(name="test"), SimpleNamespace(name="empty"),
                                machine, out, figures)
     assert row.verdict == "vacuous" and "no initial state" in row.detail
+
+
+def test_a_step_is_drawn_uniformly_among_the_enabled_successors_within_the_bounds():
+    """Four proposed steps: one disabled, one leaving the bounds, two enabled
+    — each of the two is drawn about half the time, on both draw paths."""
+    import random
+    from collections import Counter
+
+    from model.kernel import Machine, Step
+
+    class Four(Machine):
+        name = "four"
+
+        def init_states(self):
+            return [0]
+
+        def steps(self, state):
+            return [Step("A"), Step("Off"), Step("Far"), Step("B")]
+
+        def apply(self, state, step):
+            return {"A": 1, "B": 2, "Far": 99}.get(step.name)
+
+        def within_bounds(self, state):
+            return state < 10
+
+    class FourFused(Four):
+        def successors(self, state):
+            return super().successors(state)
+
+    for machine in (Four(), FourFused()):
+        choose = simulate.chooser(machine, random.Random(5).randrange)
+        counts = Counter(choose(0)[0].name for _ in range(4000))
+        assert set(counts) == {"A", "B"}
+        assert abs(counts["A"] - 2000) < 200, counts
