@@ -67,7 +67,9 @@ class Kubelet(_Part):
     def view(self, state):
         alive, pods = state
         return {"alive": alive,
-                "pods": [[spec.pod_name(s), ip, reported] for s, ip, reported in pods]}
+                "pods": [[spec.pod_name(s), show(ip) if ip else "-",
+                          "reported" if reported else "not reported"]
+                         for s, ip, reported in pods]}
 
 
 def alive(kubelet_state) -> bool:
