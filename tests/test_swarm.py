@@ -6,6 +6,7 @@ ends, is interrupted (Ctrl-C) or terminated (SIGTERM)."""
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -72,6 +73,13 @@ def test_a_mutant_is_caught_and_its_trace_replays(tmp_path, capsys):
         assert meta["engine"] == "simulate" and meta["seed"] == plan["seed"]
         assert f"--depth {plan['depth']}" in meta["command"]
         assert main(["trace", "replay", trace]) == 1
+        # the recorded command repeats that run alone, and writes the same walk
+        again = tmp_path / f"again-{index}"
+        words = shlex.split(meta["command"])
+        assert main([*words[1:], "--quiet", "--trace-dir", str(again)]) == 1
+        (repeated,) = again.iterdir()
+        assert json.loads(repeated.read_text())["states"] == \
+            json.loads(Path(trace).read_text())["states"]
 
 
 def test_runs_are_drawn_within_the_ceilings_and_the_same_seed_draws_the_same_runs():
