@@ -163,6 +163,43 @@ def test_the_apiservers_view_is_the_store_whenever_it_is_idle():
     assert idle and all(m.part_state(s, "apiserver")[0] == m.objects(s) for s in idle)
 
 
+def test_a_nodes_runtime_hands_out_distinct_addresses_and_a_dead_node_takes_no_step():
+    m = Cluster(replicas=2, failures=1)
+    s = _up(m)
+    assert m.sandboxes(s)[1] == ((0, ip("10.244.1.2")), (1, ip("10.244.1.3")))
+    dead = run(m, Step("nemesis->kubelet-worker-1.Kill"), state=s)
+    assert m.apply(dead, Step("nemesis->kubelet-worker-2.Kill")) is None  # budget spent
+    # the dead kubelet takes no step; until its Lease expires nothing else notices
+    assert m.apply(dead, Step("kubelet-worker-1->apiserver.Sync")) is None
+    assert m.apply(dead, Step("replicaset-controller->apiserver.Sync")) is None
+    assert m.apply(dead, Step("nodelifecycle-controller->apiserver.Monitor", (1,))) is None
+    assert m.apply(dead, Step("apiserver->kubelet-worker-1.LeaseExpires")) is not None
+
+
+def test_a_dead_nodes_pods_leave_the_wire():
+    from model.network.forward import DROPPED, Packet, forward
+
+    m = Cluster(replicas=1)
+    s = _up(m)
+    to_pod = Packet(spec.node_ip(2), ip("10.244.1.2"), spec.TARGET_PORT, spec.PROTOCOL, 2)
+    assert forward(m.dataplane(s), to_pod)[0][1].pod == "web-0"
+    s = run(m, Step("nemesis->kubelet-worker-1.Kill"), state=s)
+    assert forward(m.dataplane(s), to_pod)[0][1].kind == DROPPED
+    # the rules still send the Service there until the slice and kube-proxy catch up
+    assert not props.no_routes_to_dead_node(m, s)
+    assert not props.service_reachable_without_nat(m, s)
+
+
+def test_an_evicted_pod_of_a_dead_node_is_published_as_neither_ready_nor_serving():
+    objects = store.initial(3)
+    objects = store.commit(objects, ((store.CREATE_POD,), (store.BIND, 0, 1),
+                                     (store.STATUS, 0, ip("10.244.1.2"), True)))
+    assert controlplane.endpoints(objects) == ((0, ip("10.244.1.2"), 1, True, True, False),)
+    gone = store.commit(objects, ((store.POD_READY, 0, False), (store.DELETE_POD, 0)))
+    assert controlplane.endpoints(gone) == ((0, ip("10.244.1.2"), 1, False, False, True),)
+    assert controlplane.endpoints(gone, ignore_conditions=True)[0][3:] == (True, True, False)
+
+
 # -- only the apiserver talks to the store ------------------------------------------
 
 def test_every_link_goes_through_the_apiserver_and_only_it_reaches_the_store():
