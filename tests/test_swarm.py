@@ -145,7 +145,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
+@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143), ("sigkill", -9)])
 def test_an_interrupted_swarm_leaves_no_worker(how, code, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "checker.cli", "swarm", "informer",
                              "--runs", "8", "--jobs", "2", "--time", "120", "--quiet",
@@ -162,13 +162,21 @@ def test_an_interrupted_swarm_leaves_no_worker(how, code, tmp_path):
         time.sleep(0.5)  # let them get into their runs
         if how == "ctrl-c":  # a terminal's Ctrl-C: SIGINT to the whole process group
             os.killpg(proc.pid, signal.SIGINT)
-        else:
+        elif how == "sigterm":
             proc.send_signal(signal.SIGTERM)
+        else:  # no cleanup runs in the parent: the workers are sent SIGTERM as it dies
+            proc.kill()
         _, err = proc.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    survivors = [w for w in workers if _alive(w)]
+    for w in survivors:  # so a failure here leaves nothing running either
+        os.kill(w, signal.SIGKILL)
     assert proc.returncode == code, err.decode()
     assert "Traceback" not in err.decode()
-    assert not [w for w in workers if _alive(w)]
+    assert not survivors
