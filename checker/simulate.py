@@ -189,7 +189,7 @@ class Simulator:
                 break
             walks += 1
             init = state = inits[randrange(len(inits))] if len(inits) > 1 else inits[0]
-            path = []
+            path: list = []
             seen.add(hash(state))
             for p, check in invariants:
                 if not check(m, state):

@@ -88,8 +88,11 @@ def verdict(comp, model, machine, outcome: simulate.Outcome, figures: dict,
     return Result(verdict=HOLDS, detail=f"no violation on {walked}", **row)
 
 
-def run_simulate(comp, model, machine, props, trace_dir, command: str, seed: int,
+def run_simulate(comp, model, machine, props, trace_dir, command: str, seed: int | None,
                  budget: simulate.Budget, progress=None, describe=None) -> Result:
+    """``seed``: None draws a fresh one (``checker.run.check`` draws one for
+    all the models of a command, so its rows share it)."""
+    seed = simulate.fresh_seed() if seed is None else seed
     label = f"simulate {model.name} (seed {seed})"
     report = (lambda s: progress(simulate.progress_line(label, s))) if progress else None
     outcome = simulate.simulate(machine, props, seed=seed, budget=budget, progress=report)
@@ -98,5 +101,6 @@ def run_simulate(comp, model, machine, props, trace_dir, command: str, seed: int
     if outcome.counterexample is not None:
         path = traces.save(outcome.counterexample, trace_dir, model=model.name,
                            machine=machine, engine="simulate", seed=seed,
-                           command=reproduce(command, seed, outcome.walk, budget.depth))
+                           command=reproduce(command, seed, outcome.walk or outcome.stats.walks,
+                                             budget.depth))
     return verdict(comp, model, machine, outcome, figures, path, describe)

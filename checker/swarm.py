@@ -306,7 +306,7 @@ def _progress_line(done: dict, runs: int, seconds: float) -> str:
 def totals(pairs, plans, results) -> tuple:
     out = []
     for comp, model in pairs:
-        mine = [(p, r) for p, r in zip(plans, results) if p.model == model.name
+        mine = [(p, r) for p, r in zip(plans, results, strict=True) if p.model == model.name
                 and p.component == comp.name]
         if not mine:
             continue

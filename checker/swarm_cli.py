@@ -62,7 +62,7 @@ def as_json(outcome) -> dict:
     return {"seed": outcome.seed, "jobs": outcome.jobs, "seconds": round(outcome.seconds, 2),
             "runs": [{"plan": {**attrs.asdict(p), "bounds": dict(p.bounds)},
                       "result": r.as_json()}
-                     for p, r in zip(outcome.plans, outcome.results)],
+                     for p, r in zip(outcome.plans, outcome.results, strict=True)],
             "totals": [attrs.asdict(t) for t in outcome.totals]}
 
 
@@ -70,7 +70,7 @@ def report(outcome) -> str:
     runs = len(outcome.plans)
     lines = [f"swarm: {runs} runs on {outcome.jobs} processes, seed {outcome.seed}, "
              f"{outcome.seconds:.1f} s"]
-    for p, r in zip(outcome.plans, outcome.results):
+    for p, r in zip(outcome.plans, outcome.results, strict=True):
         lines.append(_run_line(p, r))
     lines.append("")
     for t in outcome.totals:
