@@ -318,3 +318,23 @@ def test_links_and_channels_live_together_and_a_link_cover_is_reached():
                      lambda m, s: s[1][:2] == (1, 1))
     out = explore(comp, [again], max_states=5000)
     assert out.covers == {"again": True}
+
+
+# ---------------------------------------------------------------------------
+# the documented example (docs/composition.md), run as written
+# ---------------------------------------------------------------------------
+
+
+def test_the_documented_example_behaves_as_the_text_says():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "composition.md").read_text()
+    start = text.index("## Example")
+    code = text[text.index("```python\n", start) + len("```python\n"):text.index("```\n",
+                                                                                  start + 20)]
+    namespace: dict = {}
+    exec(code, namespace)
+    pipe = namespace["pipe"]
+    records = {r for r in received(pipe)}
+    assert records == {(), (1,), (1, 2), (2,)}
+    assert pipe.tags["r.Crash"] == FAULT and pipe.tags["out.Lose"] == FAULT

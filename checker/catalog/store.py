@@ -61,7 +61,7 @@ RAFT_MVCC = Model(
     build=RaftMvcc,
     # 3 servers, two terms, one entry per log carrying one of two MVCC
     # requests, one message in flight, server symmetry: 246,765 distinct
-    # states, about 30 s; apply_uncommitted is caught there in 16 steps.
+    # states, 30-40 s; apply_uncommitted is caught there in 16 steps.
     bounds={"servers": 3, "max_term": 2, "max_log": 1, "max_messages": 1, "commands": 2,
             "symmetry": True},
     properties=raft_mvcc_properties.PROPERTIES,
