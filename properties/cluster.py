@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from model.cluster import spec
 from model.cluster.store import NODES, PODS, TRUE, UNBOUND
+from model.cri import runtime as cri
 from model.network.addr import contains
 from model.network.forward import DELIVERED, Packet, forward
 from model.scheduler.objects import NO_EXECUTE, NO_SCHEDULE
@@ -35,14 +36,25 @@ SEEDS_NO_NAT = ("seeds/000: 'pods are expected to be able to communicate with al
 
 # -- reading the state (layout only) ----------------------------------------------
 
+def _container_runs(m, s, node: int, slot: int) -> bool:
+    """The CRI state of ``node``'s runtime has pod ``slot``'s sandbox ready
+    and a container running in it (api.proto: SANDBOX_READY,
+    CONTAINER_RUNNING)."""
+    sandboxes, containers = m.part_state(s, f"runtime-{spec.node_name(node)}")[2]
+    ready = {sb[0] for sb in sandboxes
+             if sb[1] == spec.pod_name(slot) and sb[3] == cri.READY}
+    return any(c[1] in ready and c[4] == cri.RUNNING for c in containers)
+
+
 def _ready_pods(m, s) -> dict:
     """slot -> (node, ip) of the pods that are Ready and not terminating in the
-    store, on a live node whose runtime runs them at that address."""
+    store, on a live node whose runtime runs them — its container running,
+    the pod's network at that address."""
     alive, sandboxes = m.alive(s), m.sandboxes(s)
     out = {}
     for slot, (node, ip, ready, terminating) in enumerate(m.objects(s)[PODS]):
         if node != UNBOUND and ready and not terminating and alive[node] \
-                and (slot, ip) in sandboxes[node]:
+                and (slot, ip) in sandboxes[node] and _container_runs(m, s, node, slot):
             out[slot] = (node, ip)
     return out
 

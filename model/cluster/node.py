@@ -12,12 +12,19 @@ plugin, kube-proxy — and the nemesis that kills a worker.
   on the node") starts a learned pod. A dead kubelet takes no step.
   Terminating pods on a live node do not occur in this scenario (only a
   dead node's pods are deleted), so stopping a pod is not modelled here.
-* **runtime** ``(sandboxes, ipam)``: the sandboxes it runs, ``(slot, ip)``,
-  and its CNI plugin's host-local store. ``RunPodSandbox`` sets up the
-  sandbox's network as the CRI asks (the runtime calls the CNI ADD of the
-  bridge plugin with host-local IPAM inside RunPodSandbox): the address is
-  ``model.cni.hostlocal.allocate``'s, from the node's podCIDR — host-local's
-  specification, checked with the bridge plugin in the ``cni`` component.
+* **runtime** ``(sandboxes, ipam, cri)``: the pods it runs, ``(slot, ip)``,
+  its CNI plugin's host-local store, and the CRI runtime service's own
+  state. ``RunPodSandbox`` is the kubelet's pod worker starting a pod, as
+  one step: the CRI calls ``RunPodSandbox``, ``CreateContainer`` and
+  ``StartContainer`` answered by ``model.cri.runtime.call`` — the runtime
+  service's transition function, the oracle the ``cri`` component and
+  ``kubemc conform cri`` check — and the sandbox's network set up as the
+  runtime does inside RunPodSandbox, by the CNI ADD of the bridge plugin
+  with host-local IPAM: the address is ``model.cni.hostlocal.allocate``'s,
+  from the node's podCIDR (host-local's specification, checked with the
+  bridge plugin in the ``cni`` component). One step rather than four: the
+  kubelet's own ordering of these calls (sandbox first, init containers,
+  restarts, lost answers) is the ``kubelet`` component's model.
   The bridge and the routes between nodes are set up when a node joins and
   do not change (``model.cluster.network``).
 * **kube-proxy** — its state is the EndpointSlice it last programmed its
@@ -37,6 +44,7 @@ from __future__ import annotations
 from model.cluster import spec
 from model.cluster.store import PODS, SLICE, STATUS
 from model.cni import hostlocal
+from model.cri import runtime as cri
 from model.kernel import FAULT, Link, Machine
 from model.network.addr import show
 
@@ -106,11 +114,40 @@ class Runtime(_Part):
         self.range = hostlocal.Range(block, block[0] + 2, block[0] + 254, block[0] + 1)
 
     def init_states(self):
-        yield ((), hostlocal.EMPTY)
+        yield ((), hostlocal.EMPTY, cri.INITIAL)
 
     def view(self, state):
-        sandboxes, _ = state
-        return {"sandboxes": [[spec.pod_name(s), show(ip)] for s, ip in sandboxes]}
+        sandboxes, _, service = state
+        return {"sandboxes": [[spec.pod_name(s), show(ip)] for s, ip in sandboxes],
+                "containers": [[spec.pod_name(int(c[2][4:])) if c[2].startswith("app-")
+                                else c[2], c[4]] for c in service[1]]}
+
+
+def start_pod(service, slot: int):
+    """The CRI calls that start pod ``slot``: its sandbox, then its one
+    container, created and started. The new CRI state, or None when the
+    runtime refuses one of them (not reached: each pod starts once)."""
+    service, answer = cri.call(service, "RunPodSandbox", {
+        "config": {"metadata": {"name": spec.pod_name(slot), "uid": spec.pod_name(slot),
+                                "namespace": "default", "attempt": 0}}})
+    if not cri.ok(answer):
+        return None
+    sandbox_id = answer["pod_sandbox_id"]
+    service, answer = cri.call(service, "CreateContainer", {
+        "pod_sandbox_id": sandbox_id,
+        "config": {"metadata": {"name": f"app-{slot}", "attempt": 0}}})
+    if not cri.ok(answer):
+        return None
+    service, answer = cri.call(service, "StartContainer",
+                               {"container_id": answer["container_id"]})
+    return service if cri.ok(answer) else None
+
+
+def running(runtime_state, slot: int) -> bool:
+    """Pod ``slot``'s container runs in this runtime, in a ready sandbox."""
+    service = runtime_state[2]
+    ready = {sb[0] for sb in service[0] if sb[1] == spec.pod_name(slot) and sb[3] == cri.READY}
+    return any(c[1] in ready and c[4] == cri.RUNNING for c in service[1])
 
 
 def run_params(kubelet: str):
@@ -127,12 +164,13 @@ def run_pod_sandbox(runtime: Runtime):
         entry = next((k for k in known if k[0] == slot), None)
         if not is_alive or entry is None or entry[1]:
             return None
-        sandboxes, ipam = runtime_state
+        sandboxes, ipam, service = runtime_state
+        service = start_pod(service, slot)
         ipam, ip = hostlocal.allocate(ipam, runtime.range, slot, "eth0")
-        if isinstance(ip, str):
-            return None  # the range is full: not reached at these bounds
+        if service is None or isinstance(ip, str):
+            return None  # refused, or the range is full: not reached at these bounds
         known = tuple(sorted(k for k in known if k[0] != slot) + [(slot, ip, False)])
-        return (is_alive, known), (tuple(sorted(sandboxes + ((slot, ip),))), ipam)
+        return (is_alive, known), (tuple(sorted(sandboxes + ((slot, ip),))), ipam, service)
 
     return fire
 
