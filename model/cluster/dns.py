@@ -303,6 +303,28 @@ class ServiceUser(Machine):
 
 WATCHING, CACHE, DROPS, OBSERVED = range(4)
 
+#: The addon's seeded bugs, each meant to violate the named property.
+MUTANTS = {
+    "ignores_delete_events": Mutant(
+        "the addon ignores DELETED watch events: a deleted Service is still served",
+        violates="dns_deleted_service_nxdomain"),
+    "relist_keeps_stale": Mutant(
+        "a relist merges the listed Services into the cache instead of replacing it: "
+        "a Service deleted while the watch was down is still served",
+        violates="dns_deleted_service_nxdomain"),
+    "aaaa_from_ipv4": Mutant(
+        "an IPv4 ClusterIP is served as an AAAA record of its IPv4-mapped 16-byte form "
+        "(::ffff:a.b.c.d, what Go's net.IP.To16 returns) instead of an A record",
+        violates="dns_answers_only_addresses_the_service_had"),
+    "srv_for_unnamed_ports": Mutant(
+        "an unnamed port gets an SRV record, labelled with its number",
+        violates="dns_srv_exactly_for_named_ports"),
+    "drops_secondary_family": Mutant(
+        "only the primary ClusterIP (spec.clusterIP) is served: a dual-stack Service "
+        "has no record for its secondary family",
+        violates="dns_live_service_resolves"),
+}
+
 
 class DnsAddon(Machine):
     """CoreDNS's ``kubernetes`` plugin: list, then watch; answer from the cache.
@@ -316,10 +338,10 @@ class DnsAddon(Machine):
 
     name = "dns"
     tags: ClassVar[Mapping[str, str]] = {"WatchDropped": FAULT}
-    mutants: ClassVar[Mapping[str, Mutant]] = {}
+    mutants: ClassVar[Mapping[str, Mutant]] = MUTANTS
 
     def __init__(self, watch_drops: int = 1, mutant: str | None = None):
-        self.mutant = mutant
+        super().__init__(mutant)
         self.watch_drops = watch_drops
 
     def config(self):
@@ -420,28 +442,6 @@ class DnsAddon(Machine):
 
 API, USER, DNS = range(3)
 
-MUTANTS = {
-    "ignores_delete_events": Mutant(
-        "the addon ignores DELETED watch events: a deleted Service is still served",
-        violates="dns_deleted_service_nxdomain"),
-    "relist_keeps_stale": Mutant(
-        "a relist merges the listed Services into the cache instead of replacing it: "
-        "a Service deleted while the watch was down is still served",
-        violates="dns_deleted_service_nxdomain"),
-    "aaaa_from_ipv4": Mutant(
-        "an IPv4 ClusterIP is served as an AAAA record of its IPv4-mapped 16-byte form "
-        "(::ffff:a.b.c.d, what Go's net.IP.To16 returns) instead of an A record",
-        violates="dns_answers_only_addresses_the_service_had"),
-    "srv_for_unnamed_ports": Mutant(
-        "an unnamed port gets an SRV record, labelled with its number",
-        violates="dns_srv_exactly_for_named_ports"),
-    "drops_secondary_family": Mutant(
-        "only the primary ClusterIP (spec.clusterIP) is served: a dual-stack Service "
-        "has no record for its secondary family",
-        violates="dns_live_service_resolves"),
-}
-
-
 class ClusterDns(Composition):
     """The apiserver, a user and the DNS addon; see the module docstring.
 
@@ -455,12 +455,11 @@ class ClusterDns(Composition):
                  watch_drops: int = 1, mutant: str | None = None):
         self.api = ServiceApiserver()
         self.user = ServiceUser(creates, updates, deletes)
-        Machine.__init__(self, mutant)                 # checks the mutant's name
-        self.dns = DnsAddon(watch_drops, mutant)
+        self.dns = DnsAddon(watch_drops, mutant)       # checks the mutant's name
         self.names = NAMES
         super().__init__((("apiserver", self.api), ("user", self.user), ("dns", self.dns)),
                          self._links())
-        self.mutant = mutant
+        self.mutant = mutant                           # the addon's bug is the whole's
 
     def config(self) -> dict[str, Any]:
         return {**self.user.config(), **self.dns.config()}
