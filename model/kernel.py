@@ -58,6 +58,8 @@ from typing import Any, ClassVar
 
 import attrs
 
+from model import channels as ch
+
 State = Hashable
 
 #: A step the component takes by itself; assumed weakly fair for liveness.
@@ -294,7 +296,7 @@ class Composition(Machine):
             self.tags[f"{link.caller}->{link.callee}.{link.name}"] = link.tag
         for c in self.channels:
             self.tags[f"{c.receiver}.{DELIVER}"] = SYSTEM
-            for kind, budget in zip(_channels().FAULT_KINDS, c.budgets):
+            for kind, budget in zip(ch.FAULT_KINDS, c.budgets):
                 if budget:
                     self.tags[f"{c.name}.{kind}"] = FAULT
                     rare.add(f"{c.name}.{kind}")
@@ -353,7 +355,7 @@ class Composition(Machine):
         for _, m in self.parts:
             joint = [j + (s,) for j in joint for s in m.init_states()]
         if self.net:
-            net = (tuple(_channels().EMPTY for _ in self.channels),
+            net = (tuple(ch.EMPTY for _ in self.channels),
                    tuple(c.budgets for c in self.channels),
                    tuple((budget, False) for _, budget in self.crashable))
             joint = [j + (net,) for j in joint]
@@ -399,7 +401,6 @@ class Composition(Machine):
                 yield Step(f"{link.caller}->{link.callee}.{link.name}", params)
         if not self.net:
             return
-        ch = _channels()
         contents, left, crashes = state[-1]
         for k, c in enumerate(self.channels):
             content = contents[k]
@@ -457,7 +458,6 @@ class Composition(Machine):
     def _settle(self, state, i, name, sub):
         """The joint state after part ``i`` moved to ``sub`` (a state, or a
         ``Sent`` whose messages go into their channels)."""
-        ch = _channels()
         if type(sub) is not ch.Sent:
             return state[:i] + (sub,) + state[i + 1:]
         if not self.net:
@@ -480,7 +480,7 @@ class Composition(Machine):
         if c.receiver != name:
             return None
         contents, left, crashes = state[-1]
-        rest = _channels().deliver(c.semantics, contents[k], params[1])
+        rest = ch.deliver(c.semantics, contents[k], params[1])
         if rest is None:
             return None
         sub = self.parts[i][1].receive(state[i], c.name, params[1])
@@ -490,7 +490,6 @@ class Composition(Machine):
         return self._settle(state[:-1] + (net,), i, name, sub)
 
     def _fault(self, state, k, kind, params):
-        ch = _channels()
         if kind not in ch.FAULT_KINDS:
             return None
         which = ch.FAULT_KINDS.index(kind)
@@ -527,7 +526,7 @@ class Composition(Machine):
         if not all(m.within_bounds(state[i]) for i, (_, m) in enumerate(self.parts)):
             return False
         if self.channels:
-            size = _channels().size
+            size = ch.size
             contents = state[-1][0]
             return all(size(c.semantics, contents[k]) <= c.capacity
                        for k, c in enumerate(self.channels))
@@ -539,7 +538,7 @@ class Composition(Machine):
             for k, v in m.view(state[i]).items():
                 out[f"{n}.{k}"] = v
         if self.net:
-            describe = _channels().describe
+            describe = ch.describe
             contents, left, crashes = state[-1]
             for k, c in enumerate(self.channels):
                 out[f"net.{c.name}"] = describe(c.semantics, contents[k])
@@ -554,14 +553,6 @@ class Composition(Machine):
 
     def tag(self, step):
         return self.tags[step.name]
-
-
-def _channels():
-    """``model.channels``, imported where first used: it imports nothing of
-    the kernel, and the kernel's readers need not read it."""
-    from model import channels
-
-    return channels
 
 
 def _collect_mutants(own: Mapping[str, Mutant], parts) -> tuple[dict, dict, dict]:

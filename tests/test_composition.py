@@ -338,3 +338,29 @@ def test_the_documented_example_behaves_as_the_text_says():
     records = {r for r in received(pipe)}
     assert records == {(), (1,), (1, 2), (2,)}
     assert pipe.tags["r.Crash"] == FAULT and pipe.tags["out.Lose"] == FAULT
+
+
+# ---------------------------------------------------------------------------
+# the engines on a network
+# ---------------------------------------------------------------------------
+
+IN_ORDER = Property("in_order", "test", INVARIANT, "2 never arrives before 1", "fixture",
+                    lambda m, s: s[1][:1] != (2,))
+
+
+@pytest.mark.parametrize("semantics, budgets, holds", [
+    (FIFO, {}, True), (FIFO, {"duplication": 1}, True), (FIFO, {"reordering": 1}, False),
+    (FIFO, {"loss": 1}, False), (BAG, {}, False), (SET, {}, False),
+])
+def test_explore_and_hypothesis_judge_a_network_alike(semantics, budgets, holds):
+    from checker import stateful
+
+    comp = pipe(semantics, **budgets)
+    out = explore(comp, [IN_ORDER])
+    assert (out.counterexample is None) == holds
+    assert out.complete or not holds  # a violation ends the search
+    random = stateful.check(comp, [IN_ORDER], profile="ci")
+    assert (random.counterexample is None) == holds
+    if not holds:
+        steps = [s.name for s, _ in random.counterexample.steps]
+        assert steps[-1] == "r.Deliver" and steps.count("s.Send") == 2
