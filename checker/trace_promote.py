@@ -63,6 +63,7 @@ def promote(source: str | Path, traces_dir: str | Path = "traces", *,
     if target.exists() and not force:
         raise BadInput(f"{itf.shown(target)} exists: keep it, or pass --force to replace it "
                        f"with {shown}")
+    _check_mutant_target(trace, shown)
     result = traces.replay(trace, source=shown)
     if not result.reproduced:
         raise BadInput(f"{shown} does not reproduce ({result.message}): only a trace that "
@@ -91,6 +92,23 @@ def component_name(trace: dict, source: str) -> str:
     except UnknownName:
         raise BadInput(f"{source}: names model {name!r}, which this kubemc does not "
                        "have") from None
+
+
+def _check_mutant_target(trace: dict, source: str) -> None:
+    """A trace filed under a mutant's name must show the property that mutant
+    is declared to violate: that is what its committed trace stands for."""
+    meta = trace.get("#meta") or {}
+    mutant = meta.get("mutant")
+    if mutant in (None, "none"):
+        return
+    declared = model_named(meta["model"]).mutants.get(mutant)
+    if declared is None:
+        raise BadInput(f"{source}: names mutant {itf.shown(str(mutant))!r}, which model "
+                       f"{meta['model']} does not carry")
+    if declared.violates != meta.get("property"):
+        raise BadInput(f"{source}: mutant {mutant} is meant to violate {declared.violates}, "
+                       f"but the trace shows {meta.get('property')}: promote a trace of "
+                       f"`kubemc check --mutant {mutant}`, which checks that property")
 
 
 def stem(trace: dict) -> str:

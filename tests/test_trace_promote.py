@@ -177,3 +177,13 @@ def test_the_command_refuses_an_existing_trace_in_one_line_unless_forced(tmp_pat
     assert main(["trace", "promote", str(second), "--traces-dir", str(traces_dir),
                  "--force"]) == 0
     assert capsys.readouterr().out.startswith("replaced ") and not second.exists()
+
+
+def test_a_mutant_s_trace_must_show_the_property_it_is_meant_to_violate(tmp_path):
+    def other(trace):
+        trace["#meta"]["property"] = "version_counts_modifications"
+    source = _new_trace(tmp_path, edit=other)
+    with pytest.raises(BadInput, match="mutant delete_keeps_revision is meant to violate "
+                       "revision_monotonic, but the trace shows version_counts_modifications"):
+        promote(source, tmp_path / "traces")
+    assert source.exists() and not (tmp_path / "traces").exists()
