@@ -265,8 +265,9 @@ class Composition(Machine):
                                  f"{', '.join(named)}")
             mutant = carried[0][1]  # a part built with a bug: the composite carries it
         if mutant in ambiguous:
-            raise UnknownMutant(f"mutant {mutant!r} is declared by {' and '.join(ambiguous[mutant])}"
-                                ": a composition cannot tell which part it means")
+            parts_named = " and ".join(ambiguous[mutant])
+            raise UnknownMutant(f"mutant {mutant!r} is declared by {parts_named}: a "
+                                "composition cannot tell which part it means")
         if mutant is not None and mutant in owner:
             i = self.index[owner[mutant]]
             parts = parts[:i] + ((owner[mutant], _with_mutant(owner[mutant], parts[i][1],
@@ -296,7 +297,7 @@ class Composition(Machine):
             self.tags[f"{link.caller}->{link.callee}.{link.name}"] = link.tag
         for c in self.channels:
             self.tags[f"{c.receiver}.{DELIVER}"] = SYSTEM
-            for kind, budget in zip(ch.FAULT_KINDS, c.budgets):
+            for kind, budget in zip(ch.FAULT_KINDS, c.budgets, strict=True):
                 if budget:
                     self.tags[f"{c.name}.{kind}"] = FAULT
                     rare.add(f"{c.name}.{kind}")
@@ -407,7 +408,7 @@ class Composition(Machine):
             if self.index[c.receiver] not in down:
                 for msg in ch.deliverable(c.semantics, content):
                     yield Step(f"{c.receiver}.{DELIVER}", (c.name, msg))
-            for kind, budget in zip(ch.FAULT_KINDS, left[k]):
+            for kind, budget in zip(ch.FAULT_KINDS, left[k], strict=True):
                 if budget:
                     for params in ch.fault_params(c.semantics, content, kind):
                         yield Step(f"{c.name}.{kind}", params)
@@ -424,8 +425,8 @@ class Composition(Machine):
             return None
         if "->" in head:
             caller, _, callee = head.partition("->")
-            link = next((l for l in self.links if l.caller == caller and l.callee == callee
-                         and l.name == action), None)
+            link = next((x for x in self.links if x.caller == caller and x.callee == callee
+                         and x.name == action), None)
             if link is None:
                 return None
             ci, ki = self.index[caller], self.index[callee]
@@ -544,11 +545,12 @@ class Composition(Machine):
                 out[f"net.{c.name}"] = describe(c.semantics, contents[k])
             if self.channels:
                 out["net.faults_left"] = {
-                    c.name: {"loss": l, "duplication": d, "reordering": r}
-                    for c, (l, d, r) in zip(self.channels, left)}
+                    c.name: {"loss": lost, "duplication": dup, "reordering": swap}
+                    for c, (lost, dup, swap) in zip(self.channels, left, strict=True)}
             if self.crashable:
                 out["net.crashes"] = {n: {"crashes_left": c, "down": d}
-                                      for (n, _), (c, d) in zip(self.crashable, crashes)}
+                                      for (n, _), (c, d) in zip(self.crashable, crashes,
+                                                                strict=True)}
         return out
 
     def tag(self, step):

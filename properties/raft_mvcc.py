@@ -54,7 +54,7 @@ def applied_state_follows_log(m, state) -> bool:
     """Each member's store is the empty store with the requests of the first
     ``applied`` entries of its own log applied in log order."""
     servers = state[0][0]
-    for server, (applied, store) in zip(servers, state[1]):
+    for server, (applied, store) in zip(servers, state[1], strict=True):
         log = server[LOG]
         if applied > len(log):
             return False
