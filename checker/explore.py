@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from model.kernel import Machine, State
+from model.kernel import Machine, State, Step
 from checker.counterexample import Counterexample
 from properties.core import COVER, INVARIANT, LIVENESS_KINDS, TRANSITION, Property
 
@@ -70,12 +70,17 @@ class Explorer:
                  max_depth: int | None = None, max_states: int | None = None,
                  progress: Callable[[Stats], None] | None = None,
                  progress_every: float = 1.0,
-                 visit: Callable[[State], bool | None] | None = None):
+                 visit: Callable[[State], bool | None] | None = None,
+                 visit_step: Callable[[State, Step, State], bool | None] | None = None):
         """``visit(state)`` is called once for each distinct state the safety
         search discovers (canonical, past the invariants), initial states
-        first, then breadth-first in discovery order; a visitor returning True
-        stops the search (the outcome is then incomplete). ``path_to(state)``
-        gives a visited state's shortest path. Liveness searches do not visit."""
+        first, then breadth-first in discovery order; ``visit_step(state,
+        step, successor)`` for every transition of every state expanded, in
+        the same order, before the successor is recorded. A visitor returning
+        True stops the search (the outcome is then incomplete).
+        ``path_to(state)`` gives a discovered state's shortest path (with a
+        symmetry, to a concrete state of its class). Liveness searches do not
+        visit."""
         self.machine = machine
         self.invariants = [p for p in properties if p.kind == INVARIANT]
         self.transitions = [p for p in properties if p.kind == TRANSITION]
@@ -86,6 +91,7 @@ class Explorer:
         self.progress = progress
         self.progress_every = progress_every
         self.visit = visit
+        self.visit_step = visit_step
         #: fingerprint -> its parent's (None for an initial state), of the last run
         self.parent: dict[int, int | None] = {}
 
@@ -139,7 +145,7 @@ class Explorer:
         transitions = [(p, p.check) for p in self.transitions]
         uncovered = [(p, p.check) for p in self.covers]
         reached: dict[str, bool] = {p.name: False for p in self.covers}
-        visit = self.visit
+        visit, visit_step = self.visit, self.visit_step
         parent = self.parent = {}
         start = time.perf_counter()
         transitions_seen = 0
@@ -179,6 +185,9 @@ class Explorer:
                         if not check(m, s, step, t):
                             return self._violated(p, parent, fp_s, step, start, depth,
                                                   transitions_seen, len(next_frontier))
+                    if visit_step is not None and visit_step(s, step, t):
+                        return self._stopped(parent, start, depth, transitions_seen,
+                                             len(next_frontier), reached)
                     c = canonical(t)
                     fp = hash(c)
                     if fp in parent:

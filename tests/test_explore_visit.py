@@ -1,7 +1,8 @@
-"""explore's visitor hook (``Explorer(visit=...)``, ``path_to``) and the z3
-network proofs that walk with it (``checker.reach``): the visitor sees what
-the search counts, in breadth-first order, and can stop it; a visited
-state's path replays; a remembered walk answers as a fresh one does."""
+"""explore's visitor hooks (``Explorer(visit=..., visit_step=...)``,
+``path_to``) and the z3 network proofs that walk with them
+(``checker.reach``): the visitors see what the search counts, in
+breadth-first order, and can stop it; a visited state's path replays; a
+remembered walk answers as a fresh one does."""
 
 from __future__ import annotations
 
@@ -52,6 +53,30 @@ def test_a_visitor_returning_true_stops_the_search():
 
     outcome = Explorer(Proxy(events=1), (), visit=visit).run()
     assert len(seen) == 7 and not outcome.complete
+
+
+def test_the_step_visitor_sees_every_transition_of_every_expanded_state():
+    machine = Proxy(events=1)
+    steps = []
+    outcome = Explorer(machine, (), visit_step=lambda s, step, t: steps.append((s, step, t))
+                       ).run()
+    depth = reference_depths(machine)
+    expected = [(s, step, t) for s in depth if machine.within_bounds(s)
+                for step, t in machine.successors(s)]
+    assert len(steps) == outcome.stats.transitions == len(expected)
+    assert set(steps) == set(expected)
+    order = [depth[s] for s, _, _ in steps]
+    assert order == sorted(order)
+
+    stop_at = steps[40]
+    seen = []
+
+    def visit_step(s, step, t):
+        seen.append((s, step, t))
+        return (s, step, t) == stop_at
+
+    stopped = Explorer(machine, (), visit_step=visit_step).run()
+    assert seen == steps[:41] and not stopped.complete
 
 
 def test_path_to_replays_a_shortest_path_to_a_visited_state():

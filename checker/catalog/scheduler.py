@@ -109,7 +109,7 @@ def _binds_check(model: Model) -> SymbolicCheck:
     """``sched_bound_node_passes_filters`` with the oracle as judge: explore
     enumerates the states, Z3 decides each distinct bind; a refused bind is
     replayed on the machine, where the filter table must refuse it too."""
-    from properties.symbolic.scheduler_binds import judge_binds
+    from checker.binds import judge_binds
 
     name = f"{model.name}:binds_feasible_z3"
     target = props.BOUND_NODE_PASSES_FILTERS

@@ -10,74 +10,36 @@ natural SMT encoding), Z3 decides each distinct bind. A bind the oracle
 refuses is reported with the path that reaches it, shortest first (breadth
 first), and the caller replays it on the machine against the table, so a
 violation has two independent witnesses.
+
+This module asks the question of one transition (:func:`binds`); the walk
+over every transition is explore's, with a visitor (``checker.binds``):
+properties do not search.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
-
-import attrs
+from collections.abc import Iterator
 
 from model.scheduler.machine import NODE, SERVER
 from properties.scheduler import at_bind, newly_bound
 from properties.symbolic.scheduler_feasibility import Snapshot
 
 
-@attrs.frozen(slots=True)
-class Outcome:
-    """``failed`` is None when every bind passed; else ``(pod, node)`` of the
-    first bind the oracle refused, reached from ``init`` by ``steps``."""
-
-    states: int
-    binds: int
-    questions: int
-    seconds: float
-    init: object = None
-    steps: tuple = ()
-    failed: tuple | None = None
-
-
-def judge_binds(machine, *, max_states: int = 2_000_000) -> Outcome:
-    start = time.perf_counter()
-    parent: dict = {}
-    frontier = deque()
-    for init in machine.init_states():
-        if init not in parent:
-            parent[init] = None
-            frontier.append(init)
-    memo: dict = {}
-    binds = 0
-    while frontier and len(parent) <= max_states:
-        state = frontier.popleft()
-        for step, nxt in machine.successors(state):
-            for p in newly_bound(state, nxt):
-                binds += 1
-                n = nxt[SERVER][p][NODE]
-                placed = tuple(at_bind(machine, state, p))
-                key = (p, n, placed)
-                ok = memo.get(key)
-                if ok is None:
-                    ok = Snapshot(machine.nodes, placed).feasible(
-                        [machine.pods[p]], within=frozenset({n})).feasible
-                    memo[key] = ok
-                if not ok:
-                    init, steps = _path(parent, state)
-                    return Outcome(len(parent), binds, len(memo), time.perf_counter() - start,
-                                   init, steps + ((step, nxt),), (p, n))
-            if nxt not in parent:
-                parent[nxt] = (state, step)
-                frontier.append(nxt)
-    return Outcome(len(parent), binds, len(memo), time.perf_counter() - start)
+def binds(machine, state, nxt, memo: dict) -> Iterator[tuple[int, int, bool]]:
+    """``(pod, node, feasible)`` for each pod the step from ``state`` to ``nxt``
+    binds, asked lazily, in order: may the oracle, restricted to that node,
+    place the pod against the pods at the bind? ``memo`` remembers each
+    distinct question's answer (its size is the number of questions)."""
+    for p in newly_bound(state, nxt):
+        n = nxt[SERVER][p][NODE]
+        placed = tuple(at_bind(machine, state, p))
+        key = (p, n, placed)
+        ok = memo.get(key)
+        if ok is None:
+            ok = Snapshot(machine.nodes, placed).feasible(
+                [machine.pods[p]], within=frozenset({n})).feasible
+            memo[key] = ok
+        yield p, n, ok
 
 
-def _path(parent, state):
-    steps = []
-    while parent[state] is not None:
-        prev, step = parent[state]
-        steps.append((step, state))
-        state = prev
-    return state, tuple(reversed(steps))
-
-
-__all__ = ["Outcome", "judge_binds"]
+__all__ = ["binds"]
