@@ -22,6 +22,8 @@ APPLIES: Mapping[str, frozenset] = {
     "--walks": frozenset({"simulate"}),
     "--depth": frozenset({"simulate"}),
     "--time": frozenset({"simulate"}),
+    "--workers": frozenset({"explore"}),
+    "--ray": frozenset({"explore"}),
 }
 
 

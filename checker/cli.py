@@ -50,6 +50,8 @@ def build_parser() -> Parser:
     c.add_argument("--quiet", action="store_true", help="no progress line")
     from checker.simulate_cli import add_budget_arguments
     add_budget_arguments(c)
+    from checker import parallel_cli
+    parallel_cli.add_arguments(c)
 
     sub.add_parser("properties", help="list every property with its provenance") \
         .add_argument("--json", action="store_true")
@@ -108,6 +110,7 @@ def build_parser() -> Parser:
 
 
 def cmd_check(args) -> int:
+    from checker import parallel_cli
     from checker.check_options import refuse_inapplicable
     from checker.itf import writable_directory
     from checker.progress import ProgressLine
@@ -123,7 +126,8 @@ def cmd_check(args) -> int:
                                   "--bound": bool(args.bound),
                                   "--walks": args.walks is not None,
                                   "--depth": args.depth is not None,
-                                  "--time": args.time is not None})
+                                  "--time": args.time is not None,
+                                  **parallel_cli.given(args)})
     try:
         trace_dir = writable_directory(Path(args.trace_dir))
     except BadInput as exc:
@@ -132,7 +136,7 @@ def cmd_check(args) -> int:
         results = check(args.components, engines=engines, mutant=args.mutant, bounds=bounds,
                         profile=args.profile or "ci", seed=args.seed, trace_dir=trace_dir,
                         max_states=args.max_states, progress=line.update,
-                        simulation=budget_of(args))
+                        simulation=budget_of(args), parallel=parallel_cli.parallel_of(args))
     if args.json:
         print(json.dumps([r.as_json() for r in results], indent=1))
     else:
@@ -143,6 +147,7 @@ def cmd_check(args) -> int:
         if bare:
             print(f"kubemc: the z3 engine has no encoding for {', '.join(bare)}: "
                   f"not checked by z3", file=sys.stderr)
+    parallel_cli.note_liveness(results)
     unwritten = [r for r in results if r.trace_error]
     if unwritten:
         print(f"kubemc: {len(unwritten)} violation(s) found, printed above, but NO trace "

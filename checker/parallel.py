@@ -62,6 +62,11 @@ from model.kernel import Machine
 from properties.core import LIVENESS_KINDS, Property
 
 
+#: what a row's figures say when its liveness properties were judged by the
+#: one-process graph search after the parallel safety search
+LIVENESS_IN_ONE_PROCESS = "one process"
+
+
 class WorkerFailed(RuntimeError):
     """A worker raised: its traceback is the message (an internal error)."""
 
@@ -115,22 +120,25 @@ def search(machine: Machine, props: Sequence[Property], pool, *,
     covers = {p.name: p.name in set().union(*(r.covers for r in reports))
               for p in props if p.kind == "cover"}
     explorer = Explorer(machine, props)
+    # the row's figures (``Outcome.liveness`` is merged into them) say how it ran
+    how = {"parallel_backend": pool.kind, "parallel_workers": count}
     if violation is not None:
         out = _violated(explorer, violation, start, depth, transitions, queue)
         return attrs.evolve(out, stats=Stats(states, transitions, depth, queue,
-                                             time.perf_counter() - start), covers=covers)
+                                             time.perf_counter() - start), covers=covers,
+                            liveness=how)
     stats = Stats(states, transitions, depth, queue, time.perf_counter() - start)
     liveness = [p for p in props if p.kind in LIVENESS_KINDS]
     if not liveness:
-        return Outcome(stats, complete, covers=covers)
+        return Outcome(stats, complete, covers=covers, liveness=how)
     if not complete:
         return Outcome(stats, complete, covers=covers,
-                       undecided=tuple(p.name for p in liveness))
+                       undecided=tuple(p.name for p in liveness), liveness=how)
     from checker import liveness as live_engine
 
     live = live_engine.check(machine, liveness, max_states=max_states)
     return Outcome(stats, complete, live.counterexample, covers, live.undecided,
-                   {**live.figures, "liveness_search": "one process"})
+                   {**live.figures, **how, "liveness_search": LIVENESS_IN_ONE_PROCESS})
 
 
 def _first(reports):
@@ -319,5 +327,36 @@ def explore(spec: ModelSpec, machine: Machine, props: Sequence[Property], *,
         pool_of = actor_pool(ray_address)
     else:
         pool_of = process_pool
+        workers = workers or os.cpu_count() or 1
     with pool_of(spec, workers) as pool:
         return search(machine, props, pool, max_states=max_states, progress=progress)
+
+
+@attrs.frozen(slots=True)
+class Parallel:
+    """How ``kubemc check`` spreads the explore engine: ``workers`` processes
+    here, or ``workers`` actors on the Ray cluster at ``ray_address`` (its CPU
+    count when ``workers`` is None)."""
+
+    workers: int | None = None
+    ray_address: str | None = None
+
+    def validate(self) -> None:
+        """Refuse, before any work, what can be refused: a malformed Ray
+        address (exit 2), no Ray or no cluster there (exit 3)."""
+        if self.ray_address is not None:
+            from checker.ray_search import validate
+
+            validate(self.ray_address)
+
+    @property
+    def backend(self) -> str:
+        return "ray" if self.ray_address is not None else "processes"
+
+    def explore(self, component: str, model, machine: Machine, props: Sequence[Property], *,
+                mutant: str | None, bounds, max_states: int | None = None,
+                progress: Callable[[Stats], None] | None = None) -> Outcome:
+        spec = ModelSpec.of(component, model.name, mutant, bounds, props)
+        return explore(spec, machine, props, workers=self.workers or 0,
+                       ray_address=self.ray_address, max_states=max_states,
+                       progress=progress)

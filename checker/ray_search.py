@@ -136,9 +136,10 @@ class ActorPool:
     """``count`` actors of :class:`ShardWorker` and the calls of a level."""
 
     def __init__(self, ray, spec: ModelSpec, count: int):
-        self.ray, self.count, self.kind = ray, count, "ray"
         cpus = ray.cluster_resources().get("CPU", 0)
-        if cpus < count:
+        count = count or int(cpus)  # 0: as many workers as the cluster has CPUs
+        self.ray, self.count, self.kind = ray, count, "ray"
+        if cpus < count or count < 1:
             raise MissingEnvironment(
                 f"the Ray cluster has {cpus:g} CPUs and --workers {count} needs one per "
                 f"worker: add nodes (`ray start --address ...`) or ask for fewer workers")

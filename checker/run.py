@@ -97,8 +97,11 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
           max_states: int | None = None,
           progress: Callable[[str], None] | None = None,
           symbolic: Callable[..., list[Result]] | None = None,
-          simulation: simulate_engine.Budget | None = None) -> list[Result]:
-    """``simulation``: the simulate engine's budget (default ``Budget()``)."""
+          simulation: simulate_engine.Budget | None = None,
+          parallel=None) -> list[Result]:
+    """``simulation``: the simulate engine's budget (default ``Budget()``);
+    ``parallel``: a ``checker.parallel.Parallel`` to spread explore over
+    worker processes or a Ray cluster (``--workers``, ``--ray``)."""
     results: list[Result] = []
     for engine in engines:
         if engine not in ENGINES + ON_REQUEST:
@@ -114,6 +117,8 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
             raise BadInput(f"no selected model has the bounds {', '.join(sorted(bounds))}")
     for _, model in pairs:
         model.check_bounds(bounds or {})  # every bound refused before any model runs
+    if parallel is not None:
+        parallel.validate()  # a bad --ray address before any model runs
     if list(engines) == ["z3"] and names and mutant is None:
         bare = without_z3(pairs)
         if bare:
@@ -146,7 +151,7 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
                                                 simulate_engine.Budget(), progress, _shape))
                 elif engine == "explore":
                     results.append(_explore(comp, model, machine, props, trace_dir, command,
-                                            max_states, progress))
+                                            max_states, progress, parallel, bounds))
                 else:
                     results.append(_hypothesis(comp, model, machine, props, trace_dir,
                                                command, profile, seed, progress))
@@ -197,13 +202,18 @@ def _bound_names(model: Model) -> set:
     return set(model.bounds) | set(model.hypothesis_bounds) | extra
 
 
-def _explore(comp, model, machine, props, trace_dir, command, max_states, progress) -> Result:
+def _explore(comp, model, machine, props, trace_dir, command, max_states, progress,
+             parallel=None, bounds=None) -> Result:
     from checker.progress import explore_line
 
     label = f"explore {model.name}"
     report = (lambda s: progress(explore_line(label, s))) if progress else None
-    outcome = explore_engine.explore(machine, props, max_states=max_states,
-                                     progress=report)
+    if parallel is None:
+        outcome = explore_engine.explore(machine, props, max_states=max_states,
+                                         progress=report)
+    else:
+        outcome = parallel.explore(comp.name, model, machine, props, mutant=machine.mutant,
+                                   bounds=bounds, max_states=max_states, progress=report)
     st = outcome.stats
     figures = {"distinct_states": st.states, "transitions": st.transitions,
                "depth": st.depth, "states_per_second": round(st.rate),

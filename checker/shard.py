@@ -111,7 +111,7 @@ class ModelSpec:
         from checker.components import component
 
         model = next(m for m in component(self.component).models if m.name == self.model)
-        machine = model.machine(self.mutant, **dict(self.bounds))
+        machine = model.machine(self.mutant, **model.check_bounds(dict(self.bounds)))
         wanted = set(self.properties)
         return machine, tuple(p for p in model.properties if p.name in wanted)
 
