@@ -49,7 +49,34 @@ END_TO_END: tuple[Model, ...] = (
 )
 
 # -- topologies and leader election ------------------------------------------
-TOPOLOGIES: tuple[Model, ...] = ()
+from model.cluster.ha import ExternalControlPlane, StackedControlPlane
+from properties import cluster_topology as topology_props
+
+#: Explore checks one elected component (kube-scheduler) per run: the two
+#: Leases share only the hosts and the store, so each component's behaviours
+#: are exactly those of the one-component model (tests/test_cluster_ha.py
+#: checks this projection exhaustively at a smaller bound), and their product
+#: is the square of it (tens of millions of states). Random runs take both.
+#: docs/cluster-topologies.md has the state counts, time and memory.
+HA_STACKED = Model(
+    name="cluster-ha-stacked",
+    build=StackedControlPlane,
+    # 3 masters with their etcd members, 2 crashes, 1 restart: 59,573 states
+    bounds={"masters": 3, "components": 1, "crashes": 2, "restarts": 1},
+    properties=topology_props.STACKED,
+    hypothesis_bounds={"components": 2},
+    ceilings={"masters": 5, "components": 2, "crashes": 4, "restarts": 4},
+)
+HA_EXTERNAL = Model(
+    name="cluster-ha-external",
+    build=ExternalControlPlane,
+    # 3 masters and 3 etcd hosts, 2 crashes: 45,398 states
+    bounds={"masters": 3, "components": 1, "crashes": 2, "restarts": 0},
+    properties=topology_props.EXTERNAL,
+    hypothesis_bounds={"components": 2, "restarts": 1},
+    ceilings={"masters": 5, "components": 2, "crashes": 4, "restarts": 4},
+)
+TOPOLOGIES: tuple[Model, ...] = (HA_STACKED, HA_EXTERNAL)
 
 # -- the DNS addon -------------------------------------------------------------
 DNS_ADDON = Model(
