@@ -7,7 +7,8 @@ The sources, each property citing the sentence it formalizes:
   cluster's DNS (CoreDNS is used)" and "Cluster DNS is a DNS server ...
   which serves DNS records for Kubernetes services" (seeds/002);
 * "Kubernetes DNS-Based Service Discovery" (kubernetes/dns,
-  docs/specification.md), §2.3 "Records for a Service with ClusterIP":
+  docs/specification.md, schema 1.1.0, which added AAAA), §2.3 "Records
+  for a Service with ClusterIP":
   "If the <cluster-ip> is an IPv4 address, an A record of the following form
   must exist: <service>.<ns>.svc.<zone>. <ttl> IN A <cluster-ip>"; "If the
   <cluster-ip> is an IPv6 address, an AAAA record ... IN AAAA <cluster-ip>";
@@ -50,8 +51,8 @@ from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
 _SEEDS = ("seeds/002: 'Every new service is registered automatically with the cluster's DNS "
           "(CoreDNS is used)'; 'Cluster DNS is a DNS server ... which serves DNS records for "
           "Kubernetes services'")
-_SPEC_A = ("Kubernetes DNS-Based Service Discovery (kubernetes/dns docs/specification.md) "
-           "§2.3.1: 'If the <cluster-ip> is an IPv4 address, an A record ... "
+_SPEC_A = ("Kubernetes DNS-Based Service Discovery (kubernetes/dns docs/specification.md, "
+           "schema 1.1.0) §2.3.1: 'If the <cluster-ip> is an IPv4 address, an A record ... "
            "<service>.<ns>.svc.<zone>. <ttl> IN A <cluster-ip>'; 'If the <cluster-ip> is an "
            "IPv6 address, an AAAA record ... IN AAAA <cluster-ip>'; kubernetes.io/docs/concepts/"
            "services-networking/dns-pod-service: 'assigned a DNS A or AAAA record, depending "
