@@ -34,6 +34,9 @@ BENCHMARKS = {
     "scheduler": ("checker.bench_scheduler", "scheduler",
                   "Z3 feasibility oracle: one pod and batches of 10 and 50 at 5,000 nodes / "
                   "150,000 pods"),
+    "cluster": ("checker.bench_cluster", "cluster",
+                "explore of the whole cluster end to end from one replica to the defaults "
+                "(two replicas, a worker dying), hypothesis ci on it, peak memory"),
     "cluster-dns": ("checker.bench_cluster_dns", "cluster_dns",
                     "explore of the DNS addon's model at its defaults and each budget raised "
                     "by one, hypothesis ci on it and its mutants, peak memory"),
