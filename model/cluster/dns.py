@@ -455,11 +455,15 @@ class ClusterDns(Composition):
                  watch_drops: int = 1, mutant: str | None = None):
         self.api = ServiceApiserver()
         self.user = ServiceUser(creates, updates, deletes)
-        self.dns = DnsAddon(watch_drops, mutant)       # checks the mutant's name
+        self.dns = DnsAddon(watch_drops)
         self.names = NAMES
+        # the composition hands a mutant to the part that declares it (the
+        # addon: every mutant is the addon's); the links read the parts it keeps
         super().__init__((("apiserver", self.api), ("user", self.user), ("dns", self.dns)),
-                         self._links())
-        self.mutant = mutant                           # the addon's bug is the whole's
+                         self._links(), mutant)
+        dns = self.part("dns")
+        assert isinstance(dns, DnsAddon)
+        self.dns = dns
 
     def config(self) -> dict[str, Any]:
         return {**self.user.config(), **self.dns.config()}
