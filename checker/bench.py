@@ -40,6 +40,9 @@ BENCHMARKS = {
     "cluster-dns": ("checker.bench_cluster_dns", "cluster_dns",
                     "explore of the DNS addon's model at its defaults and each budget raised "
                     "by one, hypothesis ci on it and its mutants, peak memory"),
+    "cluster-ha": ("checker.bench_cluster_ha", "cluster_ha",
+                   "explore of the HA topologies (stacked and external etcd) at their defaults "
+                   "and at two elected components, hypothesis ci on both, peak memory"),
 }
 
 

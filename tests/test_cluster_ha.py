@@ -242,3 +242,17 @@ def test_the_properties_fail_on_steps_and_states_that_break_them():
     assert not props.serves_with_one_host_down(
         HAControlPlane(components=1, mutant=QUORUM_OF_ALL), run(machine, Step("Crash", (1,))))
     assert held[GHOSTS] == (0, 0)
+
+
+def test_a_leader_past_its_deadline_writes_beside_the_new_one():
+    """The takeover form of acts_past_renew_deadline: master-0 misses its
+    renewals, master-1 watches the record unchanged for a lease duration
+    and takes the Lease, and master-0, which never gave up, writes."""
+    machine = HAControlPlane(components=1, mutant=PAST_DEADLINE)
+    state = run(machine, get(0), update(0), get(1), TICK, TICK, TICK, update(1))
+    assert state[ROLES][0][LEASE][:2] == (1, 0)
+    nxt = machine.apply(state, act(0))
+    assert nxt is not None and not props.one_active_leader(machine, state, act(0), nxt)
+    correct = HAControlPlane(components=1)
+    state = run(correct, get(0), update(0), get(1), TICK, TICK, TICK, update(1))
+    assert correct.apply(state, act(0)) is None           # it stopped at its deadline
