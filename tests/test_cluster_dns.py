@@ -144,6 +144,21 @@ def test_a_dropped_watch_is_healed_by_a_relist_that_forgets_deleted_services():
     assert stale.answer(s, A_NAME, "A")[1] and not props.deleted_services_nxdomain(stale, s)
 
 
+def test_the_watch_delivers_in_resource_version_order():
+    """A Service created then deleted before the addon hears of either: in
+    order, the DELETED comes last and the name is NXDOMAIN; newest first (the
+    composition's own mutant), the older ADDED re-adds it for good."""
+    steps = (LIST, create("b", "IPv4", "named"), delete("b"), DELIVER, DELIVER)
+    m = DNS_ADDON.machine()
+    s = run(m, *steps)
+    assert m.settled(s) and m.answer(s, B_NAME, "A") == (NXDOMAIN, ())
+    bad = DNS_ADDON.machine("delivers_newest_first")
+    assert bad.dns.mutant is None                  # the bug is the link's, not the addon's
+    s = run(bad, *steps)
+    assert bad.settled(s) and bad.answer(s, B_NAME, "A") == (NOERROR, ("10.96.0.11",))
+    assert not props.deleted_services_nxdomain(bad, s)
+
+
 def test_dual_stack_changes_keep_the_primary_address():
     """ServiceSpec.clusterIPs: a secondary address may be added or removed,
     the primary never changes."""
