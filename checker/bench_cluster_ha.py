@@ -2,8 +2,9 @@
 
 For each topology model (``cluster-ha-stacked``, ``cluster-ha-external``):
 explore with every property (liveness and covers included) at the catalog's
-defaults (one elected component), and the external one at two components
-with the smaller bound of the projection test (safety properties); then the hypothesis engine's ``ci`` profile
+defaults (one elected component), and the external one at two
+components with the smaller bound of the projection test (safety
+properties); then the hypothesis engine's ``ci`` profile
 on the correct model at its random-run bounds (both components). Distinct
 states, transitions, depth, wall and CPU seconds, and the process's peak
 resident set (``ru_maxrss``) after each. Nothing is asserted: wall times

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from checker import traces
-from checker.catalog.cluster import HA_EXTERNAL, HA_STACKED, TOPOLOGIES
+from checker.catalog.cluster import HA_STACKED, TOPOLOGIES
 from checker.errors import BadInput
 from checker.explore import explore
 from checker.run import build
@@ -256,3 +256,19 @@ def test_a_leader_past_its_deadline_writes_beside_the_new_one():
     correct = HAControlPlane(components=1)
     state = run(correct, get(0), update(0), get(1), TICK, TICK, TICK, update(1))
     assert correct.apply(state, act(0)) is None           # it stopped at its deadline
+
+
+def test_the_single_master_topology_elects_its_one_candidate_and_has_no_failover():
+    """The single master runs both elected components and the only etcd
+    member: its candidates lead, and its crash takes the store with it, so
+    there is nobody to fail over to — and nothing to wait for."""
+    machine = HAControlPlane(topology="single-master", masters=1, crashes=1, restarts=1)
+    checked = [p for p in props.STACKED if p.kind != COVER]
+    outcome = explore(machine, checked + [props.COVER_CRASH])
+    assert outcome.counterexample is None and outcome.complete and not outcome.undecided
+    assert outcome.covers[props.COVER_CRASH.name]
+    state = run(machine, get(0), update(0), Step("Get", (1, 0)), Step("Update", (1, 0)),
+                act(0), Step("Act", (1, 0)), Step("Crash", (0,)))
+    assert not machine.serves(state, 0) and props.every_component_led_or_store_lost(machine, state)
+    with pytest.raises(ValueError, match="masters=1"):
+        HAControlPlane(topology="single-master", masters=3)

@@ -55,7 +55,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from model.cluster import leader
-from model.cluster.leader import FREE, Rules, Timing
+from model.cluster.leader import FREE, LEASE_DURATION, RENEW_DEADLINE, Rules, Timing
 from model.cluster.topology import ELECTED, ha_external, ha_stacked, single_master
 from model.kernel import FAULT, SYSTEM, Machine, Mutant, Step
 
@@ -139,8 +139,8 @@ class HAControlPlane(Machine):
     mutants = MUTANTS
 
     def __init__(self, topology: str = "ha-stacked", masters: int = 3, components: int = 2,
-                 crashes: int = 1, restarts: int = 1, lease_duration: int = 3,
-                 renew_deadline: int = 2, skew: int = 2, mutant: str | None = None):
+                 crashes: int = 1, restarts: int = 1, lease_duration: int = LEASE_DURATION,
+                 renew_deadline: int = RENEW_DEADLINE, skew: int = 2, mutant: str | None = None):
         super().__init__(mutant)
         if not 1 <= components <= len(ELECTED):
             raise ValueError(f"components is 1 (kube-scheduler) or 2 (and "
@@ -290,7 +290,7 @@ class HAControlPlane(Machine):
     def view(self, state):
         names = self.topology.host_names()
         out = {
-            "hosts_up": {n: bool(u) for n, u in zip(names, state[UP])},
+            "hosts_up": {n: bool(u) for n, u in zip(names, state[UP], strict=True)},
             "etcd_members_up": {names[h]: bool(state[MEMBERS][i])
                                 for i, h in enumerate(self.member_hosts)},
             "identities": [self.identity(m, i) for m, i in enumerate(state[INCARNATIONS])],
@@ -328,8 +328,9 @@ class StackedControlPlane(HAControlPlane):
     mutants = _only(RENEW_TIME_EXPIRY, BLIND_UPDATE, KEEPS_MEMBER, QUORUM_OF_ALL)
 
     def __init__(self, masters: int = 3, components: int = 2, crashes: int = 2,
-                 restarts: int = 1, lease_duration: int = 3, renew_deadline: int = 2,
-                 skew: int = 2, mutant: str | None = None):
+                 restarts: int = 1, lease_duration: int = LEASE_DURATION,
+                 renew_deadline: int = RENEW_DEADLINE, skew: int = 2,
+                 mutant: str | None = None):
         super().__init__("ha-stacked", masters, components, crashes, restarts,
                          lease_duration, renew_deadline, skew, mutant)
 
@@ -342,11 +343,13 @@ class ExternalControlPlane(HAControlPlane):
     mutants = _only(PAST_DEADLINE, NEVER_RETRIES)
 
     def __init__(self, masters: int = 3, components: int = 2, crashes: int = 2,
-                 restarts: int = 0, lease_duration: int = 3, renew_deadline: int = 2,
-                 skew: int = 2, mutant: str | None = None):
+                 restarts: int = 0, lease_duration: int = LEASE_DURATION,
+                 renew_deadline: int = RENEW_DEADLINE, skew: int = 2,
+                 mutant: str | None = None):
         super().__init__("ha-external", masters, components, crashes, restarts,
                          lease_duration, renew_deadline, skew, mutant)
 
 
-__all__ = ["HAControlPlane", "StackedControlPlane", "ExternalControlPlane", "MUTANTS", "build_topology", "UP", "MEMBERS", "INCARNATIONS",
-           "ROLES", "SPENT", "GHOSTS", "LEASE", "CANDIDATES"]
+__all__ = ["HAControlPlane", "StackedControlPlane", "ExternalControlPlane", "MUTANTS",
+           "build_topology", "UP", "MEMBERS", "INCARNATIONS", "ROLES", "SPENT", "GHOSTS", "LEASE",
+           "CANDIDATES"]

@@ -54,6 +54,9 @@ from collections.abc import Sequence
 
 import attrs
 
+# the scheduler's HA model's durations, so the two Lease models keep one timing
+from model.scheduler.machine import LEASE_DURATION, RENEW_DEADLINE
+
 FREE = -1
 #: a candidate that stopped retrying (only the ``never_retries`` mutant)
 GAVE_UP = -1
@@ -70,8 +73,8 @@ class Timing:
     own clock, so skew changes nothing for it; the renewTime mutant does.
     """
 
-    lease_duration: int = 3
-    renew_deadline: int = 2
+    lease_duration: int = LEASE_DURATION
+    renew_deadline: int = RENEW_DEADLINE
     skew: tuple[int, ...] = ()
 
     def __attrs_post_init__(self):
@@ -195,5 +198,5 @@ def crashed(role, master: int) -> tuple:
     return _with(role, master, NO_CANDIDATE)
 
 
-__all__ = ["FREE", "GAVE_UP", "Timing", "Rules", "initial", "holds", "leading", "get",
-           "may_take", "update", "tick", "crashed"]
+__all__ = ["LEASE_DURATION", "RENEW_DEADLINE", "FREE", "GAVE_UP", "Timing", "Rules", "initial",
+           "holds", "leading", "get", "may_take", "update", "tick", "crashed"]

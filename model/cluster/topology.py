@@ -40,6 +40,8 @@ stacked layout its local member only, in the external one every member.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 APISERVER = "kube-apiserver"
@@ -152,7 +154,8 @@ def ha_external(masters: int = 3, etcd_hosts: int = 3, workers: int = 1) -> Topo
 
 
 #: the named configurations, by name, each with its defaults
-BUILDERS = {"single-master": single_master, "ha-stacked": ha_stacked, "ha-external": ha_external}
+BUILDERS: dict[str, Callable[..., Topology]] = {
+    "single-master": single_master, "ha-stacked": ha_stacked, "ha-external": ha_external}
 
 
 def named(name: str, **sizes) -> Topology:
