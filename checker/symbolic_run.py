@@ -34,8 +34,9 @@ def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:
         rows.append(Result(comp.name, check.model, "z3", verdict, result.seconds, mutant,
                            result.prop, None, figures, result.summary()))
     if mutant is not None and not rows:
+        covered = sorted({m for c in comp.symbolic for m in c.mutants})
         raise BadInput(f"no symbolic check of {comp.name} covers mutant {mutant!r} "
-                       f"(z3 covers: {', '.join(sorted({m for c in comp.symbolic for m in c.mutants}))})")
+                       f"(z3 covers: {', '.join(covered)})")
     return rows
 
 
