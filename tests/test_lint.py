@@ -92,3 +92,8 @@ def test_a_tool_that_cannot_run_is_a_failure_not_zero_findings(tmp_path):
     bad.write_text("[tool.ruff]\nline-length = 'long'\n")
     with pytest.raises(lint.ToolFailed, match="ruff failed"):
         lint.ruff_findings(["."], root=tmp_path, config=bad)
+
+
+def test_mypy_that_cannot_check_is_a_failure_not_zero_findings(tmp_path):
+    with pytest.raises(lint.ToolFailed, match="mypy failed"):
+        lint.mypy_findings(["no_such_package"], root=tmp_path, cache_dir=tmp_path / "cache")
