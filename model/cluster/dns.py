@@ -29,7 +29,7 @@ Gone: the events it missed were compacted) it clears what it knows and
 lists again. Queries are answered from what it learned, never from the
 apiserver.
 
-Four parts, composed with the kernel's ``Composition``; every link has the
+Three parts, composed with the kernel's ``Composition``; every link has the
 apiserver at one end, so "the addon learns about Services only from the
 apiserver" is checkable by inspecting the composition (``talks_to``):
 
@@ -44,6 +44,10 @@ apiserver" is checkable by inspecting the composition (``talks_to``):
 * ``dns`` (:class:`DnsAddon`): the addon — whether its watch is open, its
   cache of Services, and how many watches were dropped (``WatchDropped``, a
   fault with a budget); ``List`` and ``Deliver`` are its system steps.
+
+The seeded bugs are the addon's (``MUTANTS``: the composition hands the one
+named to the addon), except ``delivers_newest_first``, a bug of the watch
+stream itself, which the composition declares and its ``Deliver`` link does.
 
 The addon's state and its two transitions (:meth:`DnsAddon.apply_event`,
 :meth:`DnsAddon.relist`) and its answers (:meth:`DnsAddon.answer`,
