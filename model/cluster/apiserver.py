@@ -48,8 +48,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from model.cluster import store
+from model.cluster import spec, store
 from model.kernel import SYSTEM, Link, Machine
+from model.scheduler.objects import Taint
 
 VIEW, PENDING = range(2)
 IDLE = ()
@@ -74,7 +75,21 @@ class APIServer(Machine):
 
     def view(self, state):
         _, pending = state
-        return {"serving": [pending[0], [list(w) for w in pending[1]]] if pending else "-"}
+        if not pending:
+            return {"serving": "-"}
+        return {"serving": [pending[0], [[_shown(x) for x in w] for w in pending[1]]]}
+
+
+def _shown(value):
+    """A write's argument as people read it: taints as ``key:effect``, an
+    EndpointSlice as its endpoints' names and conditions."""
+    if isinstance(value, tuple) and value and isinstance(value[0], Taint):
+        return [f"{t.key}:{t.effect}" for t in value]
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+        return [[spec.pod_name(e[0]), "ready" if e[3] else "not ready",
+                 "serving" if e[4] else "not serving",
+                 "terminating" if e[5] else "not terminating"] for e in value]
+    return value
 
 
 #: ``decide(caller_state, view, params) -> (caller_state, writes) | None``
