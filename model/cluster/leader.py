@@ -106,11 +106,6 @@ def initial(masters: int, age_cap: int) -> tuple:
     return (FREE, 0, age_cap), tuple(NO_CANDIDATE for _ in range(masters))
 
 
-def holds(role, master: int, incarnation: int) -> bool:
-    lease = role[0]
-    return lease[0] == master and lease[1] == incarnation
-
-
 def leading(role, master: int) -> bool:
     return role[1][master][2] > 0
 
@@ -124,7 +119,7 @@ def get(role, master: int, rules: Rules):
     """The candidate's Get: record the Lease if it changed since the last
     read (and restart its own observed clock); None when nothing changes."""
     lease, cands = role
-    seen, observed_age, lead = cands[master]
+    seen, _, lead = cands[master]
     if lead == GAVE_UP:
         return None
     if seen and seen[2]:
@@ -157,7 +152,7 @@ def update(role, master: int, incarnation: int, timing: Timing, rules: Rules):
     when the candidate does not send it (nothing read, or held by another
     and not expired) or nothing would change."""
     lease, cands = role
-    seen, observed_age, lead = cands[master]
+    seen, _, lead = cands[master]
     if not seen or lead == GAVE_UP:
         return None
     if not may_take(role, master, incarnation, timing, rules):
@@ -199,4 +194,4 @@ def crashed(role, master: int) -> tuple:
 
 
 __all__ = ["LEASE_DURATION", "RENEW_DEADLINE", "FREE", "GAVE_UP", "Timing", "Rules", "initial",
-           "holds", "leading", "get", "may_take", "update", "tick", "crashed"]
+           "leading", "get", "may_take", "update", "tick", "crashed"]
