@@ -167,7 +167,8 @@ def _violated(explorer: Explorer, event, start, depth, transitions, queue) -> Ou
         chain.append(hash(state))
     if event.kind == 0:
         step, _ = _nth(m.successors(state), last)
-    parent = dict(zip(chain, [None] + chain[:-1]))
+    ups: list[int | None] = [None, *chain[:-1]]
+    parent = dict(zip(chain, ups, strict=True))
     return explorer._violated(prop, parent, chain[-1], step, start, depth, transitions, queue)
 
 
@@ -205,7 +206,7 @@ class ProcessPool:
             self.procs.append(proc)
 
     def _all(self, calls) -> list:
-        for pipe, call in zip(self.pipes, calls):
+        for pipe, call in zip(self.pipes, calls, strict=True):
             pipe.send(call)
         out = []
         for i, pipe in enumerate(self.pipes):
