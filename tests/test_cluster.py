@@ -244,5 +244,9 @@ def test_every_mutant_has_committed_traces_that_replay():
 def test_bad_bounds_and_mutants_are_refused():
     with pytest.raises(ValueError):
         Cluster(workers=0)
+    with pytest.raises(ValueError, match="a worker must survive"):
+        Cluster(workers=2, failures=2)
+    with pytest.raises(ValueError, match="do not fit"):
+        Cluster(workers=2, replicas=3, failures=1)
     with pytest.raises(ValueError):
         Cluster(mutant="no_such_bug")

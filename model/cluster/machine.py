@@ -78,9 +78,15 @@ class Cluster(Composition):
         if mutant is not None and mutant not in MUTANTS:
             raise UnknownMutant(f"cluster has no mutant {mutant!r} "
                                 f"(known: {', '.join(sorted(MUTANTS))})")
-        if not (1 <= workers <= 3 and 1 <= replicas <= 3 and 0 <= failures <= workers):
-            raise ValueError("need 1-3 workers, 1-3 replicas and at most one failure per "
-                             "worker")
+        if not (1 <= workers <= 3 and 1 <= replicas <= 3 and 0 <= failures < workers):
+            raise ValueError("need 1-3 workers, 1-3 replicas, and fewer failures than "
+                             "workers (a worker must survive)")
+        per_worker = spec.WORKER_ALLOCATABLE.cpu // spec.POD_REQUEST.cpu
+        if (workers - failures) * per_worker < replicas:
+            raise ValueError(f"{replicas} replicas do not fit on the {workers - failures} "
+                             f"worker(s) left after {failures} failure(s) ({per_worker} pods "
+                             "each): the Deployment could never be whole again; add a worker "
+                             "or lower the replicas")
         self.workers, self.replicas, self.failures = workers, replicas, failures
         self.nodes = workers + 1
         #: pods ever created: the replicas, and a replacement for each pod of a dead worker
