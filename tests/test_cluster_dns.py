@@ -248,3 +248,11 @@ def test_a_bad_mutant_name_is_refused():
     with pytest.raises(ValueError, match="no mutant"):
         ClusterDns(mutant="nope")
     assert isinstance(DNS_ADDON.machine().api, ServiceApiserver)
+
+
+def test_a_bound_past_its_ceiling_is_one_line_and_exit_2(capsys):
+    from checker.cli import main
+
+    assert main(["check", "cluster", "--bound", "watch_drops=99"]) == 2
+    err = capsys.readouterr().err
+    assert "cluster-dns: watch_drops=99 is outside" in err and err.count("\n") == 1
