@@ -50,6 +50,7 @@ END_TO_END: tuple[Model, ...] = (
 
 # -- topologies and leader election ------------------------------------------
 from model.cluster.ha import ExternalControlPlane, StackedControlPlane
+from model.cluster.leader import LEASE_DURATION, RENEW_DEADLINE
 from properties import cluster_topology as topology_props
 
 #: Explore checks one elected component (kube-scheduler) per run: the two
@@ -58,23 +59,28 @@ from properties import cluster_topology as topology_props
 #: checks this projection exhaustively at a smaller bound), and their product
 #: is the square of it (tens of millions of states). Random runs take both.
 #: docs/cluster-topologies.md has the state counts, time and memory.
+#: Lease duration and renew deadline in ticks (the scheduler HA model's), and
+#: how far master-2's clock runs ahead: bounds, so --bound can vary them.
+_TIMING = {"lease_duration": LEASE_DURATION, "renew_deadline": RENEW_DEADLINE, "skew": 2}
+_HA_CEILINGS = {"masters": 5, "components": 2, "crashes": 4, "restarts": 4,
+                "lease_duration": 6, "renew_deadline": 5, "skew": 4}
 HA_STACKED = Model(
     name="cluster-ha-stacked",
     build=StackedControlPlane,
     # 3 masters with their etcd members, 2 crashes, 1 restart: 59,573 states
-    bounds={"masters": 3, "components": 1, "crashes": 2, "restarts": 1},
+    bounds={"masters": 3, "components": 1, "crashes": 2, "restarts": 1, **_TIMING},
     properties=topology_props.STACKED,
     hypothesis_bounds={"components": 2},
-    ceilings={"masters": 5, "components": 2, "crashes": 4, "restarts": 4},
+    ceilings=_HA_CEILINGS,
 )
 HA_EXTERNAL = Model(
     name="cluster-ha-external",
     build=ExternalControlPlane,
     # 3 masters and 3 etcd hosts, 2 crashes: 45,398 states
-    bounds={"masters": 3, "components": 1, "crashes": 2, "restarts": 0},
+    bounds={"masters": 3, "components": 1, "crashes": 2, "restarts": 0, **_TIMING},
     properties=topology_props.EXTERNAL,
     hypothesis_bounds={"components": 2, "restarts": 1},
-    ceilings={"masters": 5, "components": 2, "crashes": 4, "restarts": 4},
+    ceilings=_HA_CEILINGS,
 )
 TOPOLOGIES: tuple[Model, ...] = (HA_STACKED, HA_EXTERNAL)
 
