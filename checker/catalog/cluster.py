@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from checker.catalog import Component, Model
 from model.cluster.dns import ClusterDns
+from model.cluster.ha import ExternalControlPlane, StackedControlPlane
+from model.cluster.leader import LEASE_DURATION, RENEW_DEADLINE
 from model.cluster.machine import Cluster
 from properties import cluster as e2e_props
 from properties import cluster_dns as dns_props
+from properties import cluster_topology as topology_props
 
 # -- end to end -------------------------------------------------------------
 #: the single-master cluster: 2 workers, a Deployment of 2 behind a ClusterIP
@@ -49,10 +52,6 @@ END_TO_END: tuple[Model, ...] = (
 )
 
 # -- topologies and leader election ------------------------------------------
-from model.cluster.ha import ExternalControlPlane, StackedControlPlane
-from model.cluster.leader import LEASE_DURATION, RENEW_DEADLINE
-from properties import cluster_topology as topology_props
-
 #: Explore checks one elected component (kube-scheduler) per run: the two
 #: Leases share only the hosts and the store, so each component's behaviours
 #: are exactly those of the one-component model (tests/test_cluster_ha.py
