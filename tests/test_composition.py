@@ -405,3 +405,23 @@ def test_a_network_counterexample_is_written_shown_and_replayed(monkeypatch, cap
     assert main(["trace", "replay", row["trace"]]) == 1
     assert "is violated" in capsys.readouterr().out
     assert main(["trace", "show", row["trace"]]) == 0
+
+
+def test_a_raising_receive_or_crash_handler_surfaces_instead_of_disabling_the_step():
+    class Broken(Receiver):
+        def receive(self, state, channel, msg):
+            raise TypeError("a bug in receive")
+
+        def after_crash(self, state):
+            raise KeyError("a bug in after_crash")
+
+    comp = Composition([("s", Sender()), ("r", Broken())],
+                       channels=[Channel("out", "s", "r", FIFO)], crashes={"r": 1})
+    (init,) = comp.init_states()
+    sent = comp.apply(init, Step("s.Send"))
+    with pytest.raises(TypeError, match="a bug in receive"):
+        comp.apply(sent, Step("r.Deliver", ("out", 1)))
+    with pytest.raises(KeyError):
+        comp.apply(init, Step("r.Crash"))
+    with pytest.raises(TypeError):
+        explore(comp, [])
