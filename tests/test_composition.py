@@ -423,5 +423,5 @@ def test_a_raising_receive_or_crash_handler_surfaces_instead_of_disabling_the_st
         comp.apply(sent, Step("r.Deliver", ("out", 1)))
     with pytest.raises(KeyError):
         comp.apply(init, Step("r.Crash"))
-    with pytest.raises(TypeError):
+    with pytest.raises((TypeError, KeyError)):  # whichever the search meets first
         explore(comp, [])
