@@ -28,6 +28,9 @@ BENCHMARKS = {
     "network": ("checker.bench_network", "network",
                 "Z3 proofs of no-NAT reachability and Service correctness at 100, 1,000 and "
                 "5,000 nodes"),
+    "explore-parallel": ("checker.bench_parallel", "explore_parallel",
+                         "explore partitioned over 1 and 2 processes and 1 and 2 Ray actors "
+                         "(a loopback head) against one process: states/s, speed-up, memory"),
     "simulate": ("checker.bench_simulate", "simulate",
                  "simulate's visited states/s against explore's distinct states/s on three "
                  "models at the same bounds, and each one's peak memory"),

@@ -234,6 +234,10 @@ class ProcessPool:
         self._batches = None
         return self._all(calls)
 
+    def peaks(self) -> list[float]:
+        """Each worker's peak resident memory in MiB."""
+        return self._all([("peak_mib", ())] * self.count)
+
     def close(self) -> None:
         for pipe in self.pipes:
             with contextlib.suppress(OSError, ValueError):

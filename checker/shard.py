@@ -230,6 +230,13 @@ class ShardWorker:
                     pending[fp] = entry
         return self._settle(pending, budget)
 
+    def peak_mib(self) -> float:
+        """This worker's peak resident memory (``kubemc bench
+        explore-parallel`` reads it)."""
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
     def _settle(self, pending: dict, budget: int | None) -> LevelReport:
         """Make ``pending`` seen and the next frontier, in key order;
         check invariants (the first violation in key order) and covers."""
