@@ -1,0 +1,132 @@
+"""tools/mutate.py: each operator makes the change it names, seeded bugs are
+left alone, sampling is deterministic, and one real mutant of the cri model
+is killed by explore in a private copy that is removed afterwards."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("kubemc_mutate", ROOT / "tools" / "mutate.py")
+mutate = importlib.util.module_from_spec(_spec)
+sys.modules["kubemc_mutate"] = mutate
+_spec.loader.exec_module(mutate)
+
+SNIPPET = '''\
+def f(xs, n):
+    """Docstring."""
+    total = 0
+    total = n
+    if n == 0 and xs:
+        return xs[1]
+    while total < 3:
+        total += 1
+    return [x for x in xs if x in (1, 2)]
+'''
+
+
+def changes(operator: str, source: str = SNIPPET) -> set[tuple[str, str]]:
+    return {(s.original, s.replacement) for s in mutate.sites_of("m.py", source, [operator])}
+
+
+def test_delete_replaces_a_statement_with_pass_but_not_a_first_binding():
+    got = changes("delete")
+    assert ("total = n", "pass") in got
+    assert ("total += 1", "pass") in got
+    # `total = 0` first binds `total`: deleting it only makes a NameError
+    assert not any(orig == "total = 0" for orig, _ in got)
+    assert not any("Docstring" in orig for orig, _ in got)
+
+
+def test_compare_swaps_each_operator():
+    got = changes("compare")
+    assert {("n == 0", "n != 0"), ("total < 3", "total <= 3"),
+            ("x in (1, 2)", "x not in (1, 2)")} <= got
+
+
+def test_boolop_and_negate():
+    assert ("n == 0 and xs", "n == 0 or xs") in changes("boolop")
+    negated = changes("negate")
+    assert ("n == 0 and xs", "not (n == 0 and xs)") in negated
+    assert ("total < 3", "not total < 3") in negated
+    assert ("x in (1, 2)", "not x in (1, 2)") in negated
+
+
+def test_constant_index_and_return():
+    constants = changes("constant")
+    assert {("0", "1"), ("0", "-1"), ("3", "4"), ("3", "2")} <= constants
+    # a subscript's constant is the index operator's, not the constant one's
+    assert ("1", "2") in changes("index") and ("1", "0") in changes("index")
+    assert ("return xs[1]", "return None") in changes("return")
+
+
+def test_every_site_applies_to_a_module_that_still_parses():
+    sites = mutate.sites_of("m.py", SNIPPET)
+    assert {s.operator for s in sites} == set(mutate.OPERATORS)
+    for site in sites:
+        ast.parse(site.apply(SNIPPET))
+        assert site.diff(SNIPPET).startswith("--- a/m.py")
+
+
+def test_code_only_a_seeded_bug_runs_is_never_mutated():
+    source = '''\
+def step(self, s):
+    if self.mutant == "skip_check":
+        return s + 1
+    if self.mutant != "keep":
+        s = s - 1
+    else:
+        s = s * 7
+    return s
+'''
+    sites = mutate.sites_of("m.py", source)
+    touched = {s.original for s in sites}
+    assert "return s + 1" not in touched and "1" in {s.original for s in sites
+                                                      if s.line == 5}
+    assert "s = s * 7" not in touched and "7" not in touched
+    assert not any("mutant" in s.original and s.operator in ("compare", "negate")
+                   for s in sites)
+
+
+def test_sampling_is_deterministic_and_depends_on_the_seed():
+    sites = mutate.component_sites("cri")
+    first = [s.id for s in mutate.sample(sites, 10, 7, "cri")]
+    assert first == [s.id for s in mutate.sample(sites, 10, 7, "cri")]
+    assert first != [s.id for s in mutate.sample(sites, 10, 8, "cri")]
+    assert len(set(first)) == 10
+    assert len(mutate.sample(sites, None, 7, "cri")) == len(sites)
+
+
+def test_exit_codes_classify():
+    assert [mutate.classify(c) for c in (0, 1, 4, 5, 70, None, 2)] == [
+        "survived", "killed", "undecided", "vacuous", "crashed", "timeout", "error"]
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["nosuch"], "unknown component 'nosuch'"),
+    (["cri", "--sample", "0"], "--sample must be at least 1"),
+    (["cri", "--operators", "flip"], "unknown operator flip"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, said, capsys):
+    assert mutate.main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1
+
+
+def test_a_planted_mutant_of_cri_is_killed_in_a_private_copy_then_removed():
+    site = next(s for s in mutate.component_sites("cri", operators=["boolop"])
+                if s.original == "s is None or s[3] != READY")
+    with mutate.Workspace(ROOT) as ws:
+        outcome = mutate.run_mutant(ws, "cri", site, ["explore"], timeout=120)
+        restored = (ws.copy / site.path).read_text()
+        tmp = ws.tmp
+    assert outcome.outcome == "killed" and outcome.engine == "explore"
+    assert outcome.exits == {"explore": 1}
+    assert site.original in restored and not tmp.exists()
+    table = mutate.table([outcome], ["cri"])
+    assert table[0]["killed"] == 1 and table[0]["kill_rate"] == 100.0
