@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from checker import traces
+from checker import stateful, traces
 from checker.catalog.cluster import HA_STACKED, TOPOLOGIES
 from checker.errors import BadInput
 from checker.explore import explore
@@ -90,6 +90,20 @@ def test_an_unknown_topology_or_bound_is_refused_in_one_line():
 def test_the_correct_control_plane_holds_with_every_cover_reached(model):
     outcome = assert_holds(model)
     assert outcome.stats.states > 10_000
+
+
+@pytest.mark.parametrize("model", TOPOLOGIES, ids=lambda m: m.name)
+def test_random_runs_of_both_components_hold_and_every_leaderless_run_is_led_again(model):
+    """Hypothesis at the catalog's random-run bounds — kube-scheduler and
+    kube-controller-manager together on three masters — finds no violation,
+    and every run's convergence phase, started with some component unled,
+    ends with every component led again in a fair cycle."""
+    machine = model.hypothesis_machine()
+    assert machine.config()["components"] == 2
+    outcome = stateful.check(machine, model.properties, profile="ci")
+    assert outcome.counterexample is None and outcome.examples >= 300
+    runs = outcome.convergence[props.EVENTUALLY_LED.name]
+    assert runs["triggered"] == runs["reached"] == runs["runs"] == outcome.examples
 
 
 @pytest.mark.parametrize("model, mutant", CASES, ids=IDS)
