@@ -22,6 +22,7 @@ def f(xs, n):
     """Docstring."""
     total = 0
     total = n
+    head, n = xs
     if n == 0 and xs:
         return xs[1]
     while total < 3:
@@ -40,6 +41,8 @@ def test_delete_replaces_a_statement_with_pass_but_not_a_first_binding():
     assert ("total += 1", "pass") in got
     # `total = 0` first binds `total`: deleting it only makes a NameError
     assert not any(orig == "total = 0" for orig, _ in got)
+    # nor one that first binds any of its names (`head`), though `n` is bound
+    assert not any(orig == "head, n = xs" for orig, _ in got)
     assert not any("Docstring" in orig for orig, _ in got)
 
 

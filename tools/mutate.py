@@ -341,8 +341,8 @@ def _swap_in_text(text: str, new: ast.Compare, old: ast.Compare) -> str:
 
 
 def _first_binding(function: ast.AST, node: ast.Assign) -> bool:
-    """Whether every name ``node`` assigns is bound there for the first time
-    in ``function`` (not a parameter, not assigned on an earlier line)."""
+    """Whether a name ``node`` assigns is bound there for the first time in
+    ``function`` (not a parameter, not assigned on an earlier line)."""
     targets = [n for t in node.targets for n in ast.walk(t)]
     if not all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Starred, ast.Load,
                               ast.Store)) for n in targets):
@@ -353,7 +353,7 @@ def _first_binding(function: ast.AST, node: ast.Assign) -> bool:
     bound |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
     bound |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name)
               and isinstance(n.ctx, ast.Store) and n.lineno < node.lineno}
-    return not (names & bound)
+    return bool(names - bound)
 
 
 def _int_value(node: ast.AST) -> int | None:
