@@ -250,3 +250,24 @@ def test_bad_bounds_and_mutants_are_refused():
         Cluster(workers=2, replicas=3, failures=1)
     with pytest.raises(ValueError):
         Cluster(mutant="no_such_bug")
+
+
+# -- through the command line ----------------------------------------------------------
+
+def test_kubemc_check_cluster_runs_a_mutant_and_its_trace_replays(tmp_path, capsys):
+    from checker.cli import main
+
+    rc = main(["check", "cluster", "--mutant", "proxy_masquerade_all", "--quiet", "--json",
+               "--trace-dir", str(tmp_path), "--engine", "explore"])
+    assert rc == 1
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["prop"] == "e2e_service_reachable_without_nat"
+    assert main(["trace", "replay", result["trace"]]) == 1
+
+
+def test_kubemc_check_cluster_refuses_bounds_where_no_worker_survives(capsys):
+    from checker.cli import main
+
+    assert main(["check", "cluster", "--bound", "failures=2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "a worker must survive" in err and err.count("\n") == 1 and "Traceback" not in err
