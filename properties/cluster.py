@@ -153,9 +153,11 @@ def reachable_on_wire(m, s, ready) -> bool:
     whatever backend the rules pick — to a Ready pod on its target port,
     and that pod sees the packet's own source address. The one exception is
     hairpin traffic (a pod reaching itself through its Service), which
-    kube-proxy masquerades so that the reply comes back through the node
-    (kubernetes.io/docs/tasks/debug/debug-application/debug-service,
-    'a Pod cannot reach itself via the Service IP' / hairpin mode)."""
+    kube-proxy masquerades so that the reply comes back through the node:
+    each KUBE-SEP chain marks packets from its own endpoint's address for
+    masquerade (kubernetes.io/docs/tasks/debug/debug-application/
+    debug-service, "A Pod fails to reach itself via the Service IP", on
+    hairpin mode)."""
     if not ready:
         return False
     dp = m.dataplane(s)
