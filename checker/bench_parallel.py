@@ -8,7 +8,11 @@ nothing).
 
 Per run: wall seconds (workers started to verdict), distinct states per
 second, speed-up over one process, the coordinator's and the largest
-worker's peak resident memory; for Ray, the overhead over the process
+worker's peak resident memory, and CPU seconds — all processes', and the
+busiest worker's. The one-process CPU time over the busiest worker's is
+the speed-up the run would show with a free core per worker (barrier waits
+aside): unlike wall time, it does not depend on what else the machine
+runs; for Ray, the overhead over the process
 version at the same count (the object store and remote calls instead of
 pipes; the actors' start is counted apart). Each run is a forked child, so
 its peak memory is its own. The machine's load average is part of the
@@ -44,9 +48,10 @@ def _peak_mib() -> float:
 
 def _one_process() -> dict:
     machine = RAFT.machine(**BOUNDS)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     outcome = explore(machine, RAFT.properties)
     return {"states": outcome.stats.states, "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu,
             "coordinator_mib": _peak_mib(), "worker_mib": 0.0,
             "verdict": outcome.counterexample is None and outcome.complete}
 
@@ -64,13 +69,17 @@ def _partitioned(count: int, ray_address: str | None) -> dict:
 
         pool_of = actor_pool(ray_address)
     with pool_of(spec, count) as pool:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
+        before = pool.usage()
         outcome = parallel.search(machine, RAFT.properties, pool)
         seconds = time.perf_counter() - started
-        peaks = pool.peaks()
+        after = pool.usage()
+    worker_cpu = [a[1] - b[1] for a, b in zip(after, before, strict=True)]
     return {"states": outcome.stats.states, "seconds": seconds,
             "startup_seconds": started - begin, "coordinator_mib": _peak_mib(),
-            "worker_mib": max(peaks),
+            "worker_mib": max(a[0] for a in after),
+            "cpu_seconds": time.process_time() - cpu + sum(worker_cpu),
+            "busiest_worker_cpu_seconds": max(worker_cpu),
             "verdict": outcome.counterexample is None and outcome.complete}
 
 
@@ -101,6 +110,7 @@ def explore_parallel(progress) -> dict:
     _check(base, base, "one process")
     out.update({"one_process_states": base["states"],
                 "one_process_seconds": round(base["seconds"], 2),
+                "one_process_cpu_seconds": round(base["cpu_seconds"], 2),
                 "one_process_states_per_second": round(base["states"] / base["seconds"]),
                 "one_process_peak_mib": base["coordinator_mib"]})
     runs: dict[tuple, dict] = {}
@@ -120,6 +130,11 @@ def explore_parallel(progress) -> dict:
                     f"{name}_states_per_second": round(run["states"] / run["seconds"]),
                     f"{name}_speedup_over_one_process": round(base["seconds"] / run["seconds"],
                                                               2),
+                    f"{name}_cpu_seconds": round(run["cpu_seconds"], 2),
+                    f"{name}_busiest_worker_cpu_seconds": round(
+                        run["busiest_worker_cpu_seconds"], 2),
+                    f"{name}_speedup_bound_on_free_cores": round(
+                        base["cpu_seconds"] / run["busiest_worker_cpu_seconds"], 2),
                     f"{name}_coordinator_peak_mib": run["coordinator_mib"],
                     f"{name}_largest_worker_peak_mib": run["worker_mib"]})
     for count in COUNTS:

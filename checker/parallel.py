@@ -234,9 +234,9 @@ class ProcessPool:
         self._batches = None
         return self._all(calls)
 
-    def peaks(self) -> list[float]:
-        """Each worker's peak resident memory in MiB."""
-        return self._all([("peak_mib", ())] * self.count)
+    def usage(self) -> list[tuple[float, float]]:
+        """Each worker's peak resident memory (MiB) and CPU seconds."""
+        return self._all([("usage", ())] * self.count)
 
     def close(self) -> None:
         for pipe in self.pipes:

@@ -173,9 +173,9 @@ class ActorPool:
                  for j, a in enumerate(self.actors)]
         return self._get(calls)
 
-    def peaks(self) -> list[float]:
-        """Each actor's peak resident memory in MiB."""
-        return self._get([a.peak_mib.remote() for a in self.actors])
+    def usage(self) -> list[tuple[float, float]]:
+        """Each actor's peak resident memory (MiB) and CPU seconds."""
+        return self._get([a.usage.remote() for a in self.actors])
 
     def close(self) -> None:
         for actor in self.actors:

@@ -230,12 +230,13 @@ class ShardWorker:
                     pending[fp] = entry
         return self._settle(pending, budget)
 
-    def peak_mib(self) -> float:
-        """This worker's peak resident memory (``kubemc bench
-        explore-parallel`` reads it)."""
+    def usage(self) -> tuple[float, float]:
+        """This worker's peak resident memory (MiB) and CPU seconds so far
+        (``kubemc bench explore-parallel`` reads them)."""
         import resource
 
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return round(r.ru_maxrss / 1024, 1), r.ru_utime + r.ru_stime
 
     def _settle(self, pending: dict, budget: int | None) -> LevelReport:
         """Make ``pending`` seen and the next frontier, in key order;
