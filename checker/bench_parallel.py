@@ -32,13 +32,14 @@ import pickle
 import resource
 import time
 import timeit
+from typing import Any
 
 from checker.benchmarks import _forked
 from checker.catalog.store import RAFT
 from checker.explore import explore
 from checker.shard import ModelSpec
 
-BOUNDS = {"max_term": 2}
+BOUNDS: dict[str, Any] = {"max_term": 2}
 COUNTS = (1, 2)
 
 
@@ -88,8 +89,11 @@ def _fingerprint_cost() -> dict:
     from checker.explore import Explorer
 
     states: list = []
-    Explorer(RAFT.machine(**BOUNDS), (), max_states=20_000,
-             visit=lambda s: states.append(s) and None).run()
+
+    def keep(state) -> None:
+        states.append(state)
+
+    Explorer(RAFT.machine(**BOUNDS), (), max_states=20_000, visit=keep).run()
     n = len(states)
     hashed = timeit.timeit(lambda: [hash(s) for s in states], number=3) / 3 / n
     digest = timeit.timeit(

@@ -45,7 +45,7 @@ COUNTS = [
     ("scheduler", "scheduler-binding", {}),
     ("cri", "cri", {"attempts": 1}),  # covers
     ("kubelet", "kubelet-lease", {}),
-    ("cluster", "cluster-dns", {}),
+    ("cluster", "cluster-dns", {"watch_drops": 0}),
 ]
 
 #: (component, model, mutant): a counterexample per component
