@@ -200,6 +200,14 @@ def test_an_evicted_pod_of_a_dead_node_is_published_as_neither_ready_nor_serving
     assert controlplane.endpoints(gone, ignore_conditions=True)[0][3:] == (True, True, False)
 
 
+def test_the_fused_successors_are_the_compositions():
+    from model.kernel import Composition
+
+    m = MODEL.machine(replicas=1)
+    for s in reachable(m):
+        assert list(m.successors(s)) == list(Composition.successors(m, s))
+
+
 # -- only the apiserver talks to the store ------------------------------------------
 
 def test_every_link_goes_through_the_apiserver_and_only_it_reaches_the_store():
