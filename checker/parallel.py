@@ -27,10 +27,15 @@ What is guaranteed, against one process on the same model and bounds:
   states were reached (each worker keeps at most its share of what is
   left); the count may differ from one process's by up to the number of
   workers, and the verdict is undecided either way;
-* liveness properties are judged after a complete parallel safety search
-  by the one-process graph search and cycle detection of
-  ``checker.liveness`` in the coordinator, which the row's figures say
-  (``liveness_search: one process``): the graph is not partitioned.
+* liveness properties are judged after a complete parallel safety search,
+  by ``checker.liveness``'s cycle detection in the coordinator, on the
+  graph the workers recorded (their states, predicate bits and edges,
+  gathered and numbered as one process numbers them: the same graph, so
+  the same verdict and lasso; ``liveness_search: graph gathered from the
+  workers``). When the search's canonical form is a symmetry liveness may
+  not use, the workers record nothing and the one-process graph search on
+  concrete states judges them instead (``liveness_search: one process``,
+  and a line on stderr). The cycle detection itself is not partitioned.
 
 Fingerprints must agree between workers. Worker processes are forked from
 the coordinator, so they share its string-hash seed; Ray actors are
@@ -57,7 +62,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from checker.explore import Explorer, Outcome, Stats
-from checker.shard import ModelSpec, ShardWorker, path_of
+from checker.shard import KEY_WIDTH, ModelSpec, ShardWorker, gathers_graph, path_of
 from model.kernel import Machine
 from properties.core import LIVENESS_KINDS, Property
 
@@ -65,6 +70,8 @@ from properties.core import LIVENESS_KINDS, Property
 #: what a row's figures say when its liveness properties were judged by the
 #: one-process graph search after the parallel safety search
 LIVENESS_IN_ONE_PROCESS = "one process"
+#: ... and when they were judged on the graph the workers recorded
+LIVENESS_ON_GATHERED_GRAPH = "graph gathered from the workers"
 
 
 class WorkerFailed(RuntimeError):
@@ -136,9 +143,94 @@ def search(machine: Machine, props: Sequence[Property], pool, *,
                        undecided=tuple(p.name for p in liveness), liveness=how)
     from checker import liveness as live_engine
 
+    if gathers_graph(machine, props):
+        graph = gather_graph(machine, liveness, pool.graph_parts())
+        live = live_engine.decide(machine, graph, liveness, complete)
+        return Outcome(stats, complete, live.counterexample, covers, live.undecided,
+                       {**live.figures, **how, "liveness_search": LIVENESS_ON_GATHERED_GRAPH})
     live = live_engine.check(machine, liveness, max_states=max_states)
     return Outcome(stats, complete, live.counterexample, covers, live.undecided,
                    {**live.figures, **how, "liveness_search": LIVENESS_IN_ONE_PROCESS})
+
+
+def gather_graph(machine: Machine, liveness: Sequence[Property], parts):
+    """The one-process search's graph (``checker.liveness.Graph``) from the
+    shards' parts: states numbered in breadth-first discovery order (by
+    depth, then key), parents from keys, edges in successor order, labels
+    numbered in order of first use — the same numbering as one process, so
+    ``liveness.decide`` finds the same lasso. Fingerprints are the
+    coordinator's own, computed from keys when the lasso is rebuilt
+    (:class:`_LocalFingerprints`)."""
+    from checker import liveness as live_engine
+    from model.kernel import SYSTEM
+
+    start = time.perf_counter()
+    g = live_engine.Graph()
+    names = [k for k, _ in live_engine._predicates(liveness)]
+    for name in names:
+        g.holds[name] = bytearray()
+    nodes = sorted((n for part in parts for n in part[0]), key=lambda n: (len(n[0]), n[0]))
+    ids: dict[int, int] = {}
+    by_key: dict[bytes, int] = {}
+    for i, (key, fp, bits) in enumerate(nodes):
+        ids[fp] = i
+        by_key[key] = i
+        g.parent.append(by_key[key[:-KEY_WIDTH]] if len(key) > KEY_WIDTH else -1)
+        for name, bit in zip(names, bits, strict=True):
+            g.holds[name].append(bit)
+    del by_key
+    expansions = [(part[1], part[2]) for part in parts]
+    owner = {fp: fp % len(parts) for _, fp, _ in nodes}
+    strong = machine.strongly_fair
+    for key, fp, _ in nodes:
+        g.off.append(len(g.dst))
+        edges, labels = expansions[owner[fp]]
+        out = edges[key]
+        if out is None:
+            g.expanded.append(0)
+            g.truncated += 1
+            continue
+        g.expanded.append(1)
+        for dst, local in out:
+            step = labels[local]
+            label = g.label_ids.get(step)
+            if label is None:
+                label = g.label_ids[step] = len(g.labels)
+                g.labels.append(step)
+                is_system = machine.tag(step) == SYSTEM
+                g.system.append(is_system)
+                g.strong.append(is_system and step.name in strong)
+            g.dst.append(ids[dst])
+            g.lab.append(label)
+    g.off.append(len(g.dst))
+    g.fps = _LocalFingerprints(machine, [key for key, _, _ in nodes])
+    g.seconds = time.perf_counter() - start
+    return g
+
+
+class _LocalFingerprints:
+    """``Graph.fps`` in the coordinator's hash: state ``i``'s fingerprint,
+    computed when asked (only the lasso's states are) by walking its key
+    on the coordinator's machine — a worker's hash may have another seed."""
+
+    itemsize = 8
+
+    def __init__(self, machine: Machine, keys: list[bytes]):
+        self.machine, self.keys = machine, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> int:
+        from checker.liveness import representative
+
+        m = self.machine
+        canonical = representative(m)
+        path = path_of(self.keys[i])
+        state = canonical(next(s for j, s in enumerate(m.init_states()) if j == path[0]))
+        for n in path[1:]:
+            state = canonical(_nth(m.successors(state), n)[1])
+        return hash(state)
 
 
 def _first(reports):
@@ -237,6 +329,9 @@ class ProcessPool:
     def usage(self) -> list[tuple[float, float]]:
         """Each worker's peak resident memory (MiB) and CPU seconds."""
         return self._all([("usage", ())] * self.count)
+
+    def graph_parts(self) -> list:
+        return self._all([("graph_part", ())] * self.count)
 
     def close(self) -> None:
         for pipe in self.pipes:

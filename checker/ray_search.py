@@ -177,6 +177,9 @@ class ActorPool:
         """Each actor's peak resident memory (MiB) and CPU seconds."""
         return self._get([a.usage.remote() for a in self.actors])
 
+    def graph_parts(self) -> list:
+        return self._get([a.graph_part.remote() for a in self.actors])
+
     def close(self) -> None:
         for actor in self.actors:
             with contextlib.suppress(Exception):

@@ -40,6 +40,8 @@ from typing import Any
 
 import attrs
 
+from checker.liveness import _predicates
+from model.kernel import Step
 from properties.core import COVER, INVARIANT, TRANSITION
 
 #: bytes per index of a key: a machine may offer at most 65,536 successors
@@ -54,6 +56,18 @@ TRANSITION_EVENT, INVARIANT_EVENT = 0, 1
 #: so workers whose fingerprints disagree (another PYTHONHASHSEED, another
 #: Python) are refused before they partition anything
 FINGERPRINT_PROBE = ("kubemc", "fingerprint probe", 1, (2, "three"))
+
+
+def gathers_graph(machine, props) -> bool:
+    """Whether the workers record the graph for the coordinator to judge
+    liveness on: there is a liveness property, and the canonical form the
+    search uses is the one liveness may use (the identity, or one that keeps
+    step labels — ``checker.liveness`` on symmetry). Otherwise liveness is
+    judged by the one-process graph search on concrete states."""
+    from model.kernel import Machine
+
+    return any(p.is_liveness for p in props) and (
+        machine.canonical_keeps_steps or type(machine).canonical is Machine.canonical)
 
 
 class KeyOverflow(RuntimeError):
@@ -155,6 +169,12 @@ class ShardWorker:
         self.seen: set[int] = set()
         self.frontier: list[tuple[bytes, Any]] = []
         self.own: dict[int, tuple[bytes, Any]] = {}
+        #: the graph this shard saw, for liveness (see ``graph_part``)
+        self.recording = gathers_graph(self.machine, props)
+        self.predicates = _predicates([p for p in props if p.is_liveness])
+        self.nodes: list[tuple[bytes, int, bytes]] = []  # key, fingerprint, predicate bits
+        self.expansions: dict[bytes, tuple | None] = {}  # key -> edges, None: not expanded
+        self.labels: dict[Step, int] = {}
 
     def start(self) -> LevelReport:
         """Level 0: the initial states this worker owns, deduplicated as
@@ -185,7 +205,10 @@ class ShardWorker:
         try:
             for key, s in self.frontier:
                 if not within(s):
+                    if self.recording:
+                        self.expansions[key] = None
                     continue
+                recorded: list | None = [] if self.recording else None
                 for i, (step, t) in enumerate(successors(s)):
                     edges += 1
                     for name, check in transitions:
@@ -197,11 +220,15 @@ class ShardWorker:
                         break
                     c = canonical(t)
                     fp = hash(c)
+                    if recorded is not None:
+                        recorded.append((fp, self.labels.setdefault(step, len(self.labels))))
                     batch = out[fp % count]
                     # the frontier is in key order: the first way found is the smallest
                     if fp in batch or (batch is mine and fp in seen):
                         continue
                     batch[fp] = (key + index[i], c)
+                if recorded is not None:
+                    self.expansions[key] = tuple(recorded)
                 if violation is not None:
                     break
         except IndexError:
@@ -230,6 +257,14 @@ class ShardWorker:
                     pending[fp] = entry
         return self._settle(pending, budget)
 
+    def graph_part(self) -> tuple[list, dict, list]:
+        """What this shard saw of the state graph: its states (key,
+        fingerprint, the liveness predicates' bits), each one's edges in
+        successor order (fingerprint, label number; None for a state outside
+        the bounds) and its labels, numbered in order of first use."""
+        labels = sorted(self.labels, key=self.labels.__getitem__)
+        return self.nodes, self.expansions, labels
+
     def usage(self) -> tuple[float, float]:
         """This worker's peak resident memory (MiB) and CPU seconds so far
         (``kubemc bench explore-parallel`` reads them)."""
@@ -251,6 +286,9 @@ class ShardWorker:
         for fp, (key, c) in items:
             self.seen.add(fp)
             frontier.append((key, c))
+            if self.recording:
+                self.nodes.append((key, fp, bytes(1 if f(m, c) else 0
+                                                  for _, f in self.predicates)))
             if violation is None and invariants:
                 bad = next((n for n, check in invariants if not check(m, c)), None)
                 if bad is not None:

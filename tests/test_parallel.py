@@ -3,12 +3,14 @@
 What is covered, per component of the catalog (small models or bounds, so
 the file stays near a minute): a model whose state count, transitions,
 depth, covers and verdict at 2 workers equal one process's (liveness
-models included: their liveness is judged by the one-process fallback, and
-the row says so), and a mutant whose counterexample at 2 workers is the
-one-process one — the same property and length, the same steps and states
-— and replays. Then the CLI (rows and traces of the same shape, options
-refused with other engines), --max-states, a disagreeing fingerprint, a
-failing worker, and cleanup on SIGTERM and Ctrl-C. The models at their
+models included: the graph gathered from the workers has the one-process
+graph's states, edges and components), and a mutant whose counterexample
+at 2 workers is the one-process one — the same property and length, the
+same steps and states, lassos included — and replays; liveness judged
+by the one-process fallback when no graph is gathered. Then the CLI (rows
+and traces of the same shape, options refused with other engines),
+--max-states, a disagreeing fingerprint, a failing worker, and cleanup on
+SIGTERM and Ctrl-C. The models at their
 full default bounds are not compared here (raft alone is minutes):
 ``kubemc bench explore-parallel`` compares one at scale.
 """
@@ -40,7 +42,7 @@ COUNTS = [
     ("cni", "cni", {"nodes": 2, "pods": 2}),
     ("proxy", "proxy", {"nodes": 2, "pods": 2}),
     ("apiserver", "access", {}),
-    ("informer", "workqueue", {}),  # eventually_always: the one-process fallback
+    ("informer", "workqueue", {}),  # eventually_always: the graph gathered from the workers
     ("controllers", "namespace", {}),  # leads_to
     ("scheduler", "scheduler-binding", {}),
     ("cri", "cri", {"attempts": 1}),  # covers
@@ -57,7 +59,9 @@ MUTANTS = [
     ("apiserver", "apiserver-writes", "update_without_rv_compare"),
     ("apiserver", "apiserver-watch", "watch_skips_compacted"),
     ("informer", "informer", "bookmark_skips_events"),
-    ("informer", "workqueue", "done_requeues_always"),  # a lasso, by the fallback
+    ("informer", "workqueue", "done_requeues_always"),  # a lasso on the gathered graph
+    ("controllers", "replicaset", "drops_error"),  # a lasso
+    ("controllers", "namespace", "misses_content_events"),  # leads_to
     ("controllers", "namespace", "treats_terminating_as_gone"),
     ("controllers", "deployment", "no_rs_expectations"),
     ("scheduler", "scheduler-binding", "keeps_assumed_on_conflict"),
@@ -100,7 +104,11 @@ def test_same_state_count_as_one_process(comp, name, bounds):
     assert (many.counterexample is None) == (one.counterexample is None)
     assert many.liveness["parallel_workers"] == WORKERS
     if any(p.is_liveness for p in _model(comp, name).properties):
-        assert many.liveness["liveness_search"] == parallel.LIVENESS_IN_ONE_PROCESS
+        # the graph the workers recorded is the one the one-process search builds
+        assert many.liveness["liveness_search"] == parallel.LIVENESS_ON_GATHERED_GRAPH
+        for figure in ("liveness_states", "liveness_edges", "liveness_components",
+                       "liveness_truncated_states"):
+            assert many.liveness[figure] == one.liveness[figure], figure
 
 
 @pytest.mark.parametrize("comp,name,mutant", MUTANTS, ids=[m for _, _, m in MUTANTS])
@@ -117,6 +125,17 @@ def test_same_counterexample_as_one_process(comp, name, mutant, tmp_path):
                        seed=None, command=f"kubemc check {comp} --mutant {mutant}")
     replay = traces.replay(traces.load(path), source=str(path))
     assert replay.reproduced, replay.message
+
+
+def test_liveness_without_a_gathered_graph_is_judged_by_one_process(monkeypatch):
+    """A symmetry that does not keep step labels may not be used by liveness:
+    then the one-process graph search judges it, and the row says so."""
+    for where in ("checker.parallel.gathers_graph", "checker.shard.gathers_graph"):
+        monkeypatch.setattr(where, lambda machine, props: False)
+    one, many = _both("controllers", "namespace", "misses_content_events")
+    assert many.liveness["liveness_search"] == parallel.LIVENESS_IN_ONE_PROCESS
+    a, b = one.counterexample, many.counterexample
+    assert (b.init, b.steps, b.loop, b.closing) == (a.init, a.steps, a.loop, a.closing)
 
 
 def test_max_states_is_undecided_near_the_budget():

@@ -62,28 +62,29 @@ def test_ray_search_holds_with_the_one_process_count(ray_head, tmp_path):
                                          one.stats.depth)
 
 
-def test_ray_search_finds_the_one_process_counterexample(ray_head, tmp_path):
+@pytest.mark.parametrize("comp,mutant,extra,model_name,bounds", [
     # --bound max_log picks raft (the election model shares the mutant, not the bound)
-    args = ["check", "store", "--mutant", "double_vote", "--bound", "max_log=1", "--json",
-            "--quiet"]
-    many = _kubemc(*args, "--ray", ray_head, "--workers", "2", "--trace-dir", "ray",
-                   cwd=tmp_path)
-    assert many.returncode == 1, many.stderr
-    rows = json.loads(many.stdout)
-    assert [r["model"] for r in rows] == ["raft"]
-    for row in rows:
-        model = next(m for m in component("store").models if m.name == row["model"])
-        one = explore(model.machine("double_vote", max_log=1),
-                      targeted(model, "double_vote"))
-        cex = one.counterexample
-        assert row["prop"] == cex.prop.name == "election_safety"
-        assert row["detail"] == f"shortest counterexample: {len(cex.steps)} steps"
-        trace = json.loads((tmp_path / row["trace"]).read_text())
-        assert len(trace["states"]) == len(cex.steps) + 1
-        assert [s["#meta"].get("action") for s in trace["states"][1:]] == \
-            [step.name for step, _ in cex.steps]
-        replay = _kubemc("trace", "replay", row["trace"], cwd=tmp_path)
-        assert replay.returncode == 1, replay.stdout + replay.stderr
+    ("store", "double_vote", ["--bound", "max_log=1"], "raft", {"max_log": 1}),
+    # a leads_to lasso, judged on the graph gathered from the actors
+    ("controllers", "misses_content_events", [], "namespace", {}),
+])
+def test_ray_search_finds_the_one_process_counterexample(ray_head, tmp_path, comp, mutant,
+                                                          extra, model_name, bounds):
+    out = _kubemc("check", comp, "--mutant", mutant, *extra, "--json", "--quiet", "--ray",
+                  ray_head, "--workers", "2", "--trace-dir", "ray", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert row["model"] == model_name and row["figures"]["parallel_backend"] == "ray"
+    model = next(m for m in component(comp).models if m.name == model_name)
+    cex = explore(model.machine(mutant, **bounds), targeted(model, mutant)).counterexample
+    assert row["prop"] == cex.prop.name == model.mutants[mutant].violates
+    trace = json.loads((tmp_path / row["trace"]).read_text())
+    assert len(trace["states"]) == len(cex.steps) + 1
+    assert [s["#meta"].get("action") for s in trace["states"][1:]] == \
+        [step.name for step, _ in cex.steps]
+    assert trace.get("loop") == cex.loop
+    replay = _kubemc("trace", "replay", row["trace"], cwd=tmp_path)
+    assert replay.returncode == 1, replay.stdout + replay.stderr
 
 
 def test_unreachable_address_is_one_line_and_exit_3(tmp_path):
