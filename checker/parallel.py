@@ -179,20 +179,20 @@ def gather_graph(machine: Machine, liveness: Sequence[Property], parts):
         for name, bit in zip(names, bits, strict=True):
             g.holds[name].append(bit)
     del by_key
-    expansions = [(part[1], part[2]) for part in parts]
+    expansions = [part[1:] for part in parts]
     owner = {fp: fp % len(parts) for _, fp, _ in nodes}
     strong = machine.strongly_fair
     for key, fp, _ in nodes:
         g.off.append(len(g.dst))
-        edges, labels = expansions[owner[fp]]
-        out = edges[key]
-        if out is None:
+        ranges, targets, numbers, labels = expansions[owner[fp]]
+        edges = ranges[key]
+        if edges is None:
             g.expanded.append(0)
             g.truncated += 1
             continue
         g.expanded.append(1)
-        for dst, local in out:
-            step = labels[local]
+        for e in range(*edges):
+            dst, step = targets[e], labels[numbers[e]]
             label = g.label_ids.get(step)
             if label is None:
                 label = g.label_ids[step] = len(g.labels)

@@ -35,6 +35,7 @@ Workers build their machine from a :class:`ModelSpec` through the catalog
 from __future__ import annotations
 
 import pickle
+from array import array
 from collections.abc import Mapping
 from typing import Any
 
@@ -173,7 +174,10 @@ class ShardWorker:
         self.recording = gathers_graph(self.machine, props)
         self.predicates = _predicates([p for p in props if p.is_liveness])
         self.nodes: list[tuple[bytes, int, bytes]] = []  # key, fingerprint, predicate bits
-        self.expansions: dict[bytes, tuple | None] = {}  # key -> edges, None: not expanded
+        # key -> (first, end) of its edges in the two flat arrays; None: not expanded
+        self.expansions: dict[bytes, tuple[int, int] | None] = {}
+        self.edge_targets = array("q")  # an edge's target fingerprint
+        self.edge_labels = array("i")  # its step's number in ``labels``
         self.labels: dict[Step, int] = {}
 
     def start(self) -> LevelReport:
@@ -208,7 +212,7 @@ class ShardWorker:
                     if self.recording:
                         self.expansions[key] = None
                     continue
-                recorded: list | None = [] if self.recording else None
+                first = len(self.edge_targets)
                 for i, (step, t) in enumerate(successors(s)):
                     edges += 1
                     for name, check in transitions:
@@ -220,15 +224,16 @@ class ShardWorker:
                         break
                     c = canonical(t)
                     fp = hash(c)
-                    if recorded is not None:
-                        recorded.append((fp, self.labels.setdefault(step, len(self.labels))))
+                    if self.recording:
+                        self.edge_targets.append(fp)
+                        self.edge_labels.append(self.labels.setdefault(step, len(self.labels)))
                     batch = out[fp % count]
                     # the frontier is in key order: the first way found is the smallest
                     if fp in batch or (batch is mine and fp in seen):
                         continue
                     batch[fp] = (key + index[i], c)
-                if recorded is not None:
-                    self.expansions[key] = tuple(recorded)
+                if self.recording:
+                    self.expansions[key] = (first, len(self.edge_targets))
                 if violation is not None:
                     break
         except IndexError:
@@ -257,13 +262,14 @@ class ShardWorker:
                     pending[fp] = entry
         return self._settle(pending, budget)
 
-    def graph_part(self) -> tuple[list, dict, list]:
+    def graph_part(self) -> tuple:
         """What this shard saw of the state graph: its states (key,
-        fingerprint, the liveness predicates' bits), each one's edges in
-        successor order (fingerprint, label number; None for a state outside
-        the bounds) and its labels, numbered in order of first use."""
+        fingerprint, the liveness predicates' bits); each one's edges, in
+        successor order, as a range of the flat arrays of target
+        fingerprints and label numbers (None for a state outside the
+        bounds: not expanded); and its labels, in order of first use."""
         labels = sorted(self.labels, key=self.labels.__getitem__)
-        return self.nodes, self.expansions, labels
+        return self.nodes, self.expansions, self.edge_targets, self.edge_labels, labels
 
     def usage(self) -> tuple[float, float]:
         """This worker's peak resident memory (MiB) and CPU seconds so far
