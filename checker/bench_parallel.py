@@ -122,10 +122,10 @@ def explore_parallel(progress) -> dict:
         progress(f"  {count} worker process(es) …")
         runs["processes", count] = _forked(_partitioned, count, None)
     progress("  starting a local Ray head on loopback …")
-    with local_head(cpus=max(COUNTS)) as address:
+    with local_head(cpus=max(COUNTS)) as head:
         for count in COUNTS:
             progress(f"  {count} Ray actor(s) …")
-            runs["ray", count] = _forked(_partitioned, count, address)
+            runs["ray", count] = _forked(_partitioned, count, head.address)
     for (kind, count), run in runs.items():
         _check(base, run, f"{kind} x{count}")
         name = f"{kind}_{count}"

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import attrs
+
 from checker.errors import MissingEnvironment
 
 #: Ray's AF_UNIX sockets live under the temp dir, and a socket path holds at
@@ -66,9 +68,21 @@ def end_session(sid: int) -> list[int]:
     return session_processes(sid)
 
 
+@attrs.frozen(slots=True)
+class LocalHead:
+    """A running local head: its address, and the session its processes
+    (the head's and every worker's the raylet starts) belong to."""
+
+    address: str
+    session: int
+
+    def processes(self) -> list[int]:
+        return session_processes(self.session)
+
+
 @contextlib.contextmanager
 def local_head(temp_dir: str | None = None, cpus: int = 2, start_timeout: float = 180):
-    """Yield ``127.0.0.1:PORT`` of a fresh local head with ``cpus`` CPUs."""
+    """Yield a :class:`LocalHead` at ``127.0.0.1:PORT`` with ``cpus`` CPUs."""
     if shutil.which("ray") is None:
         raise MissingEnvironment("the `ray` command is missing: pip install 'kubemc[ray]'")
     own_temp = None
@@ -88,7 +102,7 @@ def local_head(temp_dir: str | None = None, cpus: int = 2, start_timeout: float 
         if start.returncode != 0:
             raise MissingEnvironment("ray start failed: "
                                      + " ".join(out.strip().splitlines()[-3:])[:300])
-        yield f"127.0.0.1:{port}"
+        yield LocalHead(f"127.0.0.1:{port}", sid)
     finally:
         if start.poll() is None:
             start.kill()

@@ -192,7 +192,8 @@ def actor_pool(address: str):
 
     @contextlib.contextmanager
     def pool(spec: ModelSpec, count: int):
-        with terminated_on_sigterm(), connected(address) as ray:
+        # the handler after ray.init, which installs its own (a stack dump, exit 15)
+        with connected(address) as ray, terminated_on_sigterm():
             actors = None
             try:
                 actors = ActorPool(ray, spec, count)

@@ -8,11 +8,15 @@ Under CI=true a missing Ray fails the test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -34,11 +38,11 @@ def _require_ray():
 
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
-    """The address of a fresh one-node Ray cluster on loopback (2 CPUs),
-    its temporary directory under pytest's."""
+    """A fresh one-node Ray cluster on loopback (2 CPUs), its temporary
+    directory under pytest's."""
     _require_ray()
-    with local_head(str(tmp_path_factory.mktemp("ray")), cpus=2) as address:
-        yield address
+    with local_head(str(tmp_path_factory.mktemp("ray")), cpus=2) as head:
+        yield head
 
 
 def _kubemc(*args, cwd, env=None):
@@ -48,7 +52,7 @@ def _kubemc(*args, cwd, env=None):
 
 
 def test_ray_search_holds_with_the_one_process_count(ray_head, tmp_path):
-    out = _kubemc("check", "store", "--bound", "max_revision=5", "--ray", ray_head,
+    out = _kubemc("check", "store", "--bound", "max_revision=5", "--ray", ray_head.address,
                   "--workers", "2", "--json", "--quiet", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     (row,) = json.loads(out.stdout)
@@ -71,7 +75,7 @@ def test_ray_search_holds_with_the_one_process_count(ray_head, tmp_path):
 def test_ray_search_finds_the_one_process_counterexample(ray_head, tmp_path, comp, mutant,
                                                           extra, model_name, bounds):
     out = _kubemc("check", comp, "--mutant", mutant, *extra, "--json", "--quiet", "--ray",
-                  ray_head, "--workers", "2", "--trace-dir", "ray", cwd=tmp_path)
+                  ray_head.address, "--workers", "2", "--trace-dir", "ray", cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     (row,) = json.loads(out.stdout)
     assert row["model"] == model_name and row["figures"]["parallel_backend"] == "ray"
@@ -85,6 +89,41 @@ def test_ray_search_finds_the_one_process_counterexample(ray_head, tmp_path, com
     assert trace.get("loop") == cex.loop
     replay = _kubemc("trace", "replay", row["trace"], cwd=tmp_path)
     assert replay.returncode == 1, replay.stdout + replay.stderr
+
+
+def _actors(head) -> list[int]:
+    """The head's actor processes (Ray titles them after the class); only
+    this head's, as another test may run its own."""
+    out = []
+    for pid in head.processes():
+        with contextlib.suppress(OSError):
+            if b"RayShard" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                out.append(pid)
+    return out
+
+
+def test_sigterm_mid_search_ends_the_actors(ray_head, tmp_path):
+    """raft at its defaults runs for minutes: SIGTERM it once its actors run."""
+    proc = subprocess.Popen([sys.executable, "-m", "checker.cli", "check", "store", "--ray",
+                             ray_head.address, "--workers", "2", "--quiet"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        deadline = time.monotonic() + 120
+        while not _actors(ray_head) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _actors(ray_head), "the actors never started"
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and err.strip() == "kubemc: interrupted"
+    deadline = time.monotonic() + 30
+    while _actors(ray_head) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _actors(ray_head) == []
 
 
 def test_unreachable_address_is_one_line_and_exit_3(tmp_path):
