@@ -188,6 +188,27 @@ def test_records_have_the_specifications_names_and_srv_only_for_named_ports():
     assert m.answer(s, "_53._udp." + A_NAME, "SRV") == (NXDOMAIN, ())
 
 
+def test_each_srv_record_carries_its_own_ports_number():
+    """A Service with two named ports (http/80, metrics/9090) has one SRV
+    record per port, each with that port's number; the mutant that gives
+    every record the first named port's number (a hard-coded 80 does the
+    same here) serves 80 for metrics, which the property refuses."""
+    def b_srv(machine, state, port):
+        return machine.answer(state, f"_{port}._tcp." + B_NAME, "SRV")
+
+    steps = (create("b", "IPv4", "named"), LIST)
+    m = DNS_ADDON.machine()
+    s = run(m, *steps)
+    assert b_srv(m, s, "http") == (NOERROR, ((0, 100, 80, B_NAME),))
+    assert b_srv(m, s, "metrics") == (NOERROR, ((0, 100, 9090, B_NAME),))
+    assert props.srv_exactly_for_named_ports(m, s)
+    bad = DNS_ADDON.machine("srv_number_of_first_named_port")
+    s = run(bad, *steps)
+    assert b_srv(bad, s, "http") == (NOERROR, ((0, 100, 80, B_NAME),))
+    assert b_srv(bad, s, "metrics") == (NOERROR, ((0, 100, 80, B_NAME),))
+    assert bad.settled(s) and not props.srv_exactly_for_named_ports(bad, s)
+
+
 def test_the_addon_works_on_plain_tuples_without_the_composition():
     """What another apiserver part plugs in: the addon's state, its relist
     and its apply-a-watch-event, and its answers."""

@@ -102,8 +102,12 @@ FAMILIES = (IPV4, IPV6, f"{IPV4},{IPV6}")
 
 #: A Service port is (name, protocol, number); "" is an unnamed port.
 HTTP = ("http", "TCP", 80)
+#: a second named port, so that an SRV record carrying another named port's
+#: number (the first one's, or a hard-coded 80) differs from the right one
+METRICS = ("metrics", "TCP", 9090)
 UNNAMED_DNS = ("", "UDP", 53)
-PORT_SETS = {"named": (HTTP,), "unnamed": (UNNAMED_DNS,), "both": (UNNAMED_DNS, HTTP)}
+PORT_SETS = {"named": (HTTP, METRICS), "unnamed": (UNNAMED_DNS,),
+             "both": (UNNAMED_DNS, HTTP)}
 
 #: SRV priority and weight: "numbers as described in RFC2782 and whose
 #: values are not prescribed by this specification"
@@ -326,6 +330,9 @@ MUTANTS = {
     "srv_for_unnamed_ports": Mutant(
         "an unnamed port gets an SRV record, labelled with its number",
         violates="dns_srv_exactly_for_named_ports"),
+    "srv_number_of_first_named_port": Mutant(
+        "every SRV record of a Service carries the number of its first named port",
+        violates="dns_srv_exactly_for_named_ports"),
     "drops_secondary_family": Mutant(
         "only the primary ClusterIP (spec.clusterIP) is served: a dual-stack Service "
         "has no record for its secondary family",
@@ -413,7 +420,10 @@ class DnsAddon(Machine):
                 out.append((owner, AAAA, "::ffff:" + ip))
             else:
                 out.append((owner, A, ip))
+        first_named = next((n for p, _, n in ports if p), None)
         for port_name, proto, number in ports:
+            if port_name and self.mutant == "srv_number_of_first_named_port":
+                number = first_named
             if not port_name:
                 if self.mutant != "srv_for_unnamed_ports":
                     continue
