@@ -148,7 +148,7 @@ class Event:
 class LevelReport:
     """What a worker tells the coordinator after a half-level."""
 
-    states: int  # fingerprints the worker owns
+    states: int  # states the worker owns
     frontier: int  # states in its next frontier
     transitions: int = 0
     violation: Event | None = None
@@ -167,7 +167,12 @@ class ShardWorker:
         self.transitions = [(p.name, p.check) for p in props if p.kind == TRANSITION]
         self.uncovered = [(p.name, p.check) for p in props if p.kind == COVER]
         self.reached: set[str] = set()
+        #: the fingerprints this worker owns and has settled, and those of
+        #: other workers' states it has sent them (their owner has them from
+        #: the end of that level: sending one again would cost a pickle and
+        #: a transfer to be dropped — half of raft's successors are such)
         self.seen: set[int] = set()
+        self.owned = 0
         self.frontier: list[tuple[bytes, Any]] = []
         self.own: dict[int, tuple[bytes, Any]] = {}
         #: the graph this shard saw, for liveness (see ``graph_part``)
@@ -229,7 +234,7 @@ class ShardWorker:
                         self.edge_labels.append(self.labels.setdefault(step, len(self.labels)))
                     batch = out[fp % count]
                     # the frontier is in key order: the first way found is the smallest
-                    if fp in batch or (batch is mine and fp in seen):
+                    if fp in batch or fp in seen:
                         continue
                     batch[fp] = (key + index[i], c)
                 if self.recording:
@@ -242,8 +247,12 @@ class ShardWorker:
                 from None
         self.frontier = []
         self.own = mine
+        for j in range(count):
+            if j != me:
+                # sent once, seen by its owner from the end of this level: never resent
+                self.seen.update(out[j])
         batches = [b"" if j == me else encode(list(out[j].items())) for j in range(count)]
-        return batches, LevelReport(len(seen), 0, edges, violation, frozenset(self.reached))
+        return batches, LevelReport(self.owned, 0, edges, violation, frozenset(self.reached))
 
     def absorb(self, batches, budget: int | None = None) -> LevelReport:
         """Take the states other workers found for this shard: keep the
@@ -291,6 +300,7 @@ class ShardWorker:
         frontier = []
         for fp, (key, c) in items:
             self.seen.add(fp)
+            self.owned += 1
             frontier.append((key, c))
             if self.recording:
                 self.nodes.append((key, fp, bytes(1 if f(m, c) else 0
@@ -308,5 +318,5 @@ class ShardWorker:
                         left.append((name, check))
                 self.uncovered = left
         self.frontier = frontier
-        return LevelReport(len(self.seen), len(frontier), 0, violation,
+        return LevelReport(self.owned, len(frontier), 0, violation,
                            frozenset(self.reached))
