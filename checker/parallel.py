@@ -23,10 +23,10 @@ What is guaranteed, against one process on the same model and bounds:
   smallest path key, which rebuilds the one-process search tree; see
   ``checker.shard``), rebuilt and replayed by the same code
   (``Explorer._violated``);
-* ``--max-states N`` stops at the end of the level in which about ``N``
-  states were reached (each worker keeps at most its share of what is
-  left); the count may differ from one process's by up to the number of
-  workers, and the verdict is undecided either way;
+* ``--max-states N`` is checked between levels: each worker keeps at most
+  its share of the states left to N, and the search stops (undecided)
+  once N are reached or a worker had to drop one — at most N + W - 1
+  states, where one process stops a little past N;
 * liveness properties are judged after a complete parallel safety search,
   by ``checker.liveness``'s cycle detection in the coordinator, on the
   graph the workers recorded (their states, predicate bits and edges,
@@ -120,6 +120,10 @@ def search(machine: Machine, props: Sequence[Property], pool, *,
         depth += 1
         reports = pool.absorb(budget)
         violation = _first(list(expanded) + list(reports))
+        if violation is None and any(r.cut for r in reports):
+            # states were dropped: nothing after this level would be exhaustive
+            complete = False
+            break
     states = sum(r.states for r in reports)
     queue = sum(r.frontier for r in reports)
     if violation is None and complete and queue == 0:

@@ -154,6 +154,8 @@ class LevelReport:
     violation: Event | None = None
     covers: frozenset = frozenset()  # cover properties reached so far
     fingerprint: int = 0  # hash(FINGERPRINT_PROBE) in this worker
+    #: new states dropped by ``--max-states``' budget: the search is cut short
+    cut: int = 0
 
 
 class ShardWorker:
@@ -293,7 +295,9 @@ class ShardWorker:
         check invariants (the first violation in key order) and covers."""
         m = self.machine
         items = sorted(pending.items(), key=lambda kv: kv[1][0])
-        if budget is not None:
+        cut = 0
+        if budget is not None and len(items) > max(budget, 0):
+            cut = len(items) - max(budget, 0)
             items = items[:max(budget, 0)]
         violation = None
         invariants = self.invariants
@@ -319,4 +323,4 @@ class ShardWorker:
                 self.uncovered = left
         self.frontier = frontier
         return LevelReport(self.owned, len(frontier), 0, violation,
-                           frozenset(self.reached))
+                           frozenset(self.reached), cut=cut)
