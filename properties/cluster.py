@@ -18,7 +18,7 @@ controller's conditions.
 from __future__ import annotations
 
 from model.cluster import spec
-from model.cluster.store import NODES, PODS, TRUE, UNBOUND
+from model.cluster.store import NODES, PODS, SLICE, TRUE, UNBOUND
 from model.cri import runtime as cri
 from model.network.addr import contains
 from model.network.forward import DELIVERED, Packet, forward
@@ -202,6 +202,73 @@ def no_routes_to_dead_node(m, s) -> bool:
     return True
 
 
+def unreachable_node_pods_not_ready(m, s) -> bool:
+    """The node documents: a node's Ready condition is Unknown "if the node
+    controller has not heard from the node in the last
+    node-monitor-grace-period"; a pod's Ready condition says it can serve
+    traffic, and nothing the control plane cannot hear from can be said to
+    serve. So no pod bound to a node whose Ready condition is not True is
+    Ready — the node controller's write that marks the node is the write
+    that marks its pods NotReady, so that Services stop sending them
+    traffic without waiting for the taint-based eviction (300 s)."""
+    objects = m.objects(s)
+    nodes = objects[NODES]
+    return all(not ready for node, _, ready, _ in objects[PODS]
+               if node != UNBOUND and nodes[node][0] != TRUE)
+
+
+# -- the EndpointSlice says what the pods say ------------------------------------------
+
+def slice_conditions_follow_pods(m, before, step, after) -> bool:
+    """Whenever the EndpointSlice is written, each endpoint is one of the
+    Service's pods and its conditions are the EndpointConditions API's
+    (discovery.k8s.io/v1) of that pod at that moment: ``serving`` is the
+    pod's Ready condition ("serving is identical to ready except that it is
+    set regardless of the terminating state of endpoints"); ``terminating``
+    is whether the pod is being deleted (has a deletionTimestamp);
+    ``ready`` is serving and not terminating ("ready should never be
+    'true' for terminating endpoints"); the address and nodeName are the
+    pod's."""
+    objects = m.objects(after)
+    if objects[SLICE] == m.objects(before)[SLICE]:
+        return True
+    pods = objects[PODS]
+    for slot, ip, node, ready, serving, terminating in objects[SLICE]:
+        if not 0 <= slot < len(pods):
+            return False
+        pod_node, pod_ip, pod_ready, pod_terminating = pods[slot]
+        if ip != pod_ip or node != pod_node:
+            return False
+        if serving != pod_ready or terminating != pod_terminating:
+            return False
+        if ready != (pod_ready and not pod_terminating):
+            return False
+    return True
+
+
+# -- pods run where they are bound, and no more of them than asked for -------------------
+
+def pods_run_only_where_bound(m, s) -> bool:
+    """PodSpec.nodeName: once it is set, "the kubelet for this node becomes
+    responsible for the lifecycle of this pod" — that node's and no other's.
+    So every sandbox a live node's runtime runs is of a pod the store binds
+    to that node."""
+    pods = m.objects(s)[PODS]
+    for n, up in enumerate(m.alive(s)):
+        if up:
+            for slot, _ in m.sandboxes(s)[n]:
+                if not 0 <= slot < len(pods) or pods[slot][0] != n:
+                    return False
+    return True
+
+
+def no_surplus_replicas(m, s) -> bool:
+    """ReplicaSet: it "fulfills its purpose by creating and deleting Pods as
+    needed to reach the desired number" — it never creates Pods beyond it:
+    at most N of its pods are active (not being deleted) at any time."""
+    return sum(1 for p in m.objects(s)[PODS] if not p[3]) <= m.replicas
+
+
 # -- only the apiserver talks to the store --------------------------------------------
 
 def store_linked_only_to_apiserver(m, s) -> bool:
@@ -321,6 +388,50 @@ ONLY_APISERVER_CHANGES_STORE = Property(
     "etcd and updates etcd after the request finishes execution'",
     only_apiserver_changes_store)
 
+UNREACHABLE_NODE_PODS_NOT_READY = Property(
+    "e2e_unreachable_node_pods_not_ready", C, INVARIANT,
+    "no pod bound to a node whose Ready condition is not True is Ready: the node "
+    "controller takes an unreachable node's pods out of service when it marks the node, "
+    "not only when it evicts them",
+    "kubernetes.io/docs/concepts/architecture/nodes (node conditions): Ready is 'Unknown "
+    "if the node controller has not heard from the node in the last "
+    "node-monitor-grace-period'; pod-lifecycle (pod conditions): Ready means the Pod can "
+    "serve traffic, 'If a Node dies, the Pods running on (or scheduled to run on) that "
+    "node are marked for deletion' after a timeout; taint-and-toleration#"
+    "taint-based-evictions (the 300 s default toleration before the eviction)",
+    unreachable_node_pods_not_ready)
+
+SLICE_CONDITIONS_FOLLOW_PODS = Property(
+    "e2e_slice_conditions_follow_pods", C, TRANSITION,
+    "whenever the EndpointSlice is written, each endpoint has its pod's address and node, "
+    "serving = the pod's Ready condition, terminating = the pod has a deletionTimestamp, "
+    "and ready = serving and not terminating",
+    "kubernetes.io/docs/concepts/services-networking/endpoint-slices#conditions and the "
+    "discovery.k8s.io/v1 EndpointConditions API: 'ready indicates that this endpoint is "
+    "prepared to receive traffic'; 'For compatibility reasons, ready should never be "
+    "\"true\" for terminating endpoints'; 'serving is identical to ready except that it is "
+    "set regardless of the terminating state of endpoints'; 'terminating indicates that "
+    "this endpoint is terminating'",
+    slice_conditions_follow_pods)
+
+PODS_RUN_ONLY_WHERE_BOUND = Property(
+    "e2e_pods_run_only_where_bound", C, INVARIANT,
+    "every pod sandbox a live node's runtime runs is of a pod bound to that node",
+    "kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node#nodename and the "
+    "PodSpec API, nodeName: 'Once this field is set, the kubelet for this node becomes "
+    "responsible for the lifecycle of this pod'; pod-lifecycle: 'Once a Pod has been "
+    "scheduled and is bound to a node, Kubernetes tries to run that Pod on the node'",
+    pods_run_only_where_bound)
+
+NO_SURPLUS_REPLICAS = Property(
+    "e2e_no_surplus_replicas", C, INVARIANT,
+    "at no time are more than N pods of the Deployment's ReplicaSet active (not "
+    "terminating)",
+    "kubernetes.io/docs/concepts/workloads/controllers/replicaset: 'A ReplicaSet then "
+    "fulfills its purpose by creating and deleting Pods as needed to reach the desired "
+    "number'",
+    no_surplus_replicas)
+
 COVER_POD_EVICTED = Property(
     "e2e_cover_pod_evicted", C, COVER, "a pod of a dead worker is evicted (terminating)",
     "issue 15: 'come back after a node dies'", pod_evicted)
@@ -338,5 +449,6 @@ COVER_ROUTES_TO_TWO = Property(
 
 PROPERTIES = (REPLICAS_READY, POD_ON_FITTING_NODE, SERVICE_REACHABLE, DEAD_NODE_PODS_REPLACED,
               NO_ROUTES_TO_DEAD_NODE, STORE_LINKED_ONLY_TO_APISERVER,
-              ONLY_APISERVER_CHANGES_STORE, COVER_POD_EVICTED, COVER_REPLACEMENT_READY,
-              COVER_ROUTES_TO_TWO)
+              ONLY_APISERVER_CHANGES_STORE, UNREACHABLE_NODE_PODS_NOT_READY,
+              SLICE_CONDITIONS_FOLLOW_PODS, PODS_RUN_ONLY_WHERE_BOUND, NO_SURPLUS_REPLICAS,
+              COVER_POD_EVICTED, COVER_REPLACEMENT_READY, COVER_ROUTES_TO_TWO)

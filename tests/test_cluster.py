@@ -8,7 +8,9 @@ Bounds: the fast test runs the catalog's model with one replica (3,213
 states, about 2 s): a worker dies, its pod is evicted and replaced on the
 other worker, and every property is judged — only the cover "the Service
 routes to two Ready pods after a failure" needs the second replica. The
-default bounds (two replicas: 267,481 states) run in the ``slow`` test.
+default bounds (two replicas: 267,481 states) run in the ``slow`` test;
+three replicas without a failure (17,357 states), where NodeResourcesFit
+decides, run in a fast one.
 """
 
 from __future__ import annotations
@@ -206,6 +208,98 @@ def test_the_fused_successors_are_the_compositions():
     m = MODEL.machine(replicas=1)
     for s in reachable(m):
         assert list(m.successors(s)) == list(Composition.successors(m, s))
+
+
+def test_three_replicas_without_a_failure_hold_and_fill_the_workers():
+    """The bounds at which NodeResourcesFit matters (its mutant's): three
+    pods, two workers of two pods each, nobody dying."""
+    covers = tuple(p.name for p in MODEL.properties if p.kind == "cover")
+    outcome = assert_holds(MODEL, unreached=covers, replicas=3, failures=0)
+    assert outcome.stats.states > 10_000
+
+
+def test_the_scheduler_without_resources_fit_binds_a_third_pod_to_a_full_worker():
+    for mutant, fits in ((None, True), ("scheduler_ignores_resources", False)):
+        m = Cluster(replicas=3, failures=0, mutant=mutant)
+        s = run(m, Step("deployment-controller->apiserver.Sync"), Step("apiserver->store.Commit"),
+                Step("replicaset-controller->apiserver.Sync"), Step("apiserver->store.Commit"),
+                Step("scheduler->apiserver.Bind", (0, 1)), Step("apiserver->store.Commit"),
+                Step("scheduler->apiserver.Bind", (1, 1)), Step("apiserver->store.Commit"))
+        # worker-1's allocatable cpu holds two pods: a third fits only on worker-2
+        assert not props.node_fits(m.objects(s), 2, 1) and props.node_fits(m.objects(s), 2, 2)
+        third = m.apply(s, Step("scheduler->apiserver.Bind", (2, 1)))
+        assert (third is None) == fits
+        if not fits:
+            step = Step("apiserver->store.Commit")
+            after = m.apply(third, step)
+            assert m.objects(after)[store.PODS][2][0] == 1
+            assert not props.bound_to_fitting_node(m, third, step, after)
+
+
+def test_a_node_marked_unknown_has_no_ready_pod_unless_the_controller_forgets_them():
+    for mutant, marked in ((None, True), ("nodelifecycle_keeps_pods_ready", False)):
+        m = Cluster(replicas=1, mutant=mutant)
+        s = run(m, Step("nemesis->kubelet-worker-1.Kill"),
+                Step("apiserver->kubelet-worker-1.LeaseExpires"),
+                Step("apiserver->store.Commit"), state=_up(m))
+        assert props.unreachable_node_pods_not_ready(m, s)   # Ready, still True
+        s = run(m, Step("nodelifecycle-controller->apiserver.Monitor", (1,)),
+                Step("apiserver->store.Commit"), state=s)
+        assert m.objects(s)[store.NODES][1][0] == store.UNKNOWN
+        assert m.objects(s)[store.PODS][0][2] is not marked
+        assert props.unreachable_node_pods_not_ready(m, s) == marked
+        check = props.UNREACHABLE_NODE_PODS_NOT_READY
+        assert check.holds_in(m, s) == marked
+
+
+def test_the_slice_is_judged_against_the_pods_when_it_is_written():
+    for mutant, fine in ((None, True), ("endpoints_ready_ignores_pod_ready", False)):
+        m = Cluster(replicas=1, mutant=mutant)
+        s = run(m, Step("nemesis->kubelet-worker-1.Kill"),
+                Step("apiserver->kubelet-worker-1.LeaseExpires"), Step("apiserver->store.Commit"),
+                Step("nodelifecycle-controller->apiserver.Monitor", (1,)),
+                Step("apiserver->store.Commit"),
+                Step("endpointslice-controller->apiserver.Sync"), state=_up(m))
+        step = Step("apiserver->store.Commit")
+        after = m.apply(s, step)
+        (endpoint,) = m.objects(after)[store.SLICE]
+        # the pod is NotReady and not yet terminating: serving False, ready False
+        assert endpoint[3:] == ((False, False, False) if fine else (True, False, False))
+        assert props.slice_conditions_follow_pods(m, s, step, after) == fine
+    # a write that leaves the slice as it was is not judged; one that changes it is
+    m = Cluster(replicas=1)
+    s = _up(m)
+    assert props.slice_conditions_follow_pods(m, s, step, s)
+    objects = m.objects(s)
+    wrong = objects[:store.SLICE] + (((0, ip("10.244.1.9"), 1, True, True, False),),)
+    assert m.index["store"] == 0
+    assert not props.slice_conditions_follow_pods(m, s, step, (wrong,) + s[1:])
+
+
+def test_a_kubelet_that_watches_every_pod_runs_another_nodes_pod():
+    m = Cluster(replicas=1)
+    s = _up(m)
+    assert m.apply(s, Step("kubelet-master->apiserver.Sync")) is None  # nothing of its own
+    assert props.pods_run_only_where_bound(m, s)
+    bad = Cluster(replicas=1, mutant="kubelet_runs_every_pod")
+    s = _up(bad)
+    s = run(bad, Step("kubelet-master->apiserver.Sync"),
+            Step("kubelet-master->runtime-master.RunPodSandbox", (0,)), state=s)
+    assert [slot for slot, _ in bad.sandboxes(s)[spec.MASTER]] == [0]
+    assert not props.pods_run_only_where_bound(bad, s)
+    # it reports no status for a pod bound elsewhere: its next Sync has nothing to
+    # write, and the store keeps worker-1's binding and address
+    assert bad.apply(s, Step("kubelet-master->apiserver.Sync")) is None
+    assert bad.objects(s)[store.PODS][0][:2] == (1, ip("10.244.1.2"))
+
+
+def test_the_replicaset_creates_exactly_the_missing_pods():
+    for mutant, created in ((None, 1), ("replicaset_creates_one_extra", 2)):
+        m = Cluster(replicas=1, mutant=mutant)
+        s = run(m, Step("deployment-controller->apiserver.Sync"), Step("apiserver->store.Commit"),
+                Step("replicaset-controller->apiserver.Sync"), Step("apiserver->store.Commit"))
+        assert len(m.objects(s)[store.PODS]) == created
+        assert props.no_surplus_replicas(m, s) == (created == 1)
 
 
 # -- only the apiserver talks to the store ------------------------------------------

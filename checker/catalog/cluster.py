@@ -46,6 +46,13 @@ END_TO_END: tuple[Model, ...] = (
             "kubelet_never_ready": {"replicas": 1, "failures": 0},
             "kubelet_reads_store": _ONE_REPLICA,
             "scheduler_binds_through_store": _ONE_REPLICA,
+            # resources alone refuse a node only with three pods and nobody
+            # dying: at the defaults no pod is pending while a Ready worker is full
+            "scheduler_ignores_resources": {"replicas": 3, "failures": 0},
+            "nodelifecycle_keeps_pods_ready": _ONE_REPLICA,
+            "endpoints_ready_ignores_pod_ready": _ONE_REPLICA,
+            "kubelet_runs_every_pod": _ONE_REPLICA,
+            "replicaset_creates_one_extra": _ONE_REPLICA,
         },
         ceilings={"workers": 3, "replicas": 3, "failures": 2},
     ),

@@ -77,9 +77,11 @@ class ControlPlaneClient(Machine):
 
 # -- the scheduler ----------------------------------------------------------------
 
-def feasible(view, slot: int, node: int, ignore_taints=()) -> bool:
+def feasible(view, slot: int, node: int, ignore_taints=(),
+             ignore_resources: bool = False) -> bool:
     """The scheduler's Filter plugins for pod ``slot`` on ``node``; taints
-    whose key is in ``ignore_taints`` are not seen (a seeded bug)."""
+    whose key is in ``ignore_taints`` are not seen, and with
+    ``ignore_resources`` NodeResourcesFit is skipped (seeded bugs)."""
     taints = tuple(t for t in view[NODES][node][1] if t.key not in ignore_taints)
     candidate = spec.scheduler_node(node, taints)
     pod = spec.template(slot)
@@ -87,7 +89,7 @@ def feasible(view, slot: int, node: int, ignore_taints=()) -> bool:
               for i, (n, _, _, terminating) in enumerate(view[PODS]) if n != UNBOUND]
     return (plugins.taint_toleration(pod, candidate)
             and plugins.node_unschedulable(pod, candidate)
-            and plugins.resources_fit(pod, node, candidate, placed))
+            and (ignore_resources or plugins.resources_fit(pod, node, candidate, placed)))
 
 
 def bind_params(nodes: int):
@@ -100,7 +102,7 @@ def bind_params(nodes: int):
     return params
 
 
-def scheduler_pass(ignore_taints=()):
+def scheduler_pass(ignore_taints=(), ignore_resources: bool = False):
     def decide(state, view, params):
         slot, node = params
         pods = view[PODS]
@@ -108,7 +110,7 @@ def scheduler_pass(ignore_taints=()):
             return None
         if pods[slot][0] != UNBOUND or pods[slot][3]:
             return None
-        if not feasible(view, slot, node, ignore_taints):
+        if not feasible(view, slot, node, ignore_taints, ignore_resources):
             return None
         return state, ((BIND, slot, node),)
     return decide
@@ -124,14 +126,17 @@ def deployment_pass(replicas: int):
     return decide
 
 
-def replicaset_pass(capacity: int, counts_terminating: bool = False):
+def replicaset_pass(capacity: int, counts_terminating: bool = False,
+                    one_extra: bool = False):
+    """``one_extra``: the seeded off-by-one, one pod more than missing."""
+
     def decide(state, view, params):
         replicas, pods = view[RS], view[PODS]
         if not replicas:
             return None
         active = [i for i, p in enumerate(pods) if counts_terminating or not p[3]]
         if len(active) < replicas:
-            missing = replicas - len(active)
+            missing = replicas - len(active) + (1 if one_extra else 0)
             if len(pods) + missing > capacity:
                 return None  # the model's bound on pod names
             return state, ((CREATE_POD,),) * missing
@@ -143,21 +148,27 @@ def replicaset_pass(capacity: int, counts_terminating: bool = False):
     return decide
 
 
-def endpoints(view, ignore_conditions: bool = False) -> tuple:
+def endpoints(view, ignore_conditions: bool = False,
+              ready_ignores_pod_ready: bool = False) -> tuple:
+    """The EndpointSlice's endpoints for the pods in ``view``; the flags are
+    seeded bugs: ``ignore_conditions`` publishes every pod as ready and
+    serving, ``ready_ignores_pod_ready`` sets ready = not terminating."""
     out = []
     for slot, (node, ip, ready, terminating) in enumerate(view[PODS]):
         if not ip:
             continue
         if ignore_conditions:
             out.append((slot, ip, node, True, True, False))
+        elif ready_ignores_pod_ready:
+            out.append((slot, ip, node, not terminating, ready, terminating))
         else:
             out.append((slot, ip, node, ready and not terminating, ready, terminating))
     return tuple(out)
 
 
-def endpointslice_pass(ignore_conditions: bool = False):
+def endpointslice_pass(ignore_conditions: bool = False, ready_ignores_pod_ready: bool = False):
     def decide(state, view, params):
-        desired = endpoints(view, ignore_conditions)
+        desired = endpoints(view, ignore_conditions, ready_ignores_pod_ready)
         if desired == view[SLICE]:
             return None
         return state, ((SLICE_UPDATE, desired),)
@@ -168,14 +179,23 @@ def node_params(nodes: int):
     return lambda joint: ((n,) for n in range(nodes))
 
 
-def monitor_pass(state, view, params):
-    (n,) = params
-    if view[LEASES][n] or view[NODES][n][0] != TRUE:
-        return None
-    taints = view[NODES][n][1] + (spec.UNREACHABLE_NO_SCHEDULE, spec.UNREACHABLE_NO_EXECUTE)
-    writes = [(NODE_STATUS, n, UNKNOWN, taints)]
-    writes += [(POD_READY, i, False) for i, p in enumerate(view[PODS]) if p[0] == n and p[2]]
-    return state, tuple(writes)
+def monitor_pass(keeps_pods_ready: bool = False):
+    """``Monitor(n)`` (module text); ``keeps_pods_ready``: the seeded bug
+    that leaves the node's pods Ready (no ``POD_READY`` writes)."""
+
+    def decide(state, view, params):
+        (n,) = params
+        if view[LEASES][n] or view[NODES][n][0] != TRUE:
+            return None
+        taints = view[NODES][n][1] + (spec.UNREACHABLE_NO_SCHEDULE,
+                                      spec.UNREACHABLE_NO_EXECUTE)
+        writes = [(NODE_STATUS, n, UNKNOWN, taints)]
+        if not keeps_pods_ready:
+            writes += [(POD_READY, i, False) for i, p in enumerate(view[PODS])
+                       if p[0] == n and p[2]]
+        return state, tuple(writes)
+
+    return decide
 
 
 def evict_pass(never_evicts: bool = False):

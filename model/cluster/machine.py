@@ -63,6 +63,23 @@ MUTANTS = {
     "scheduler_binds_through_store": Mutant(
         "the scheduler writes its bindings into etcd directly, bypassing the apiserver",
         violates="e2e_only_apiserver_changes_store"),
+    "scheduler_ignores_resources": Mutant(
+        "the scheduler skips NodeResourcesFit: a third pod is bound to a worker whose "
+        "allocatable cpu holds two", violates="e2e_pod_on_fitting_node"),
+    "nodelifecycle_keeps_pods_ready": Mutant(
+        "the node lifecycle controller marks an unreachable node Unknown and taints it but "
+        "leaves its pods Ready: the Service keeps sending traffic to the dead node until the "
+        "300 s eviction", violates="e2e_unreachable_node_pods_not_ready"),
+    "endpoints_ready_ignores_pod_ready": Mutant(
+        "the EndpointSlice controller sets an endpoint's ready to 'not terminating', "
+        "ignoring the pod's Ready condition", violates="e2e_slice_conditions_follow_pods"),
+    "kubelet_runs_every_pod": Mutant(
+        "the kubelet watches pods without the spec.nodeName field selector: it runs every "
+        "bound pod, other nodes' too, and reports status only for its own",
+        violates="e2e_pods_run_only_where_bound"),
+    "replicaset_creates_one_extra": Mutant(
+        "the ReplicaSet controller creates one pod more than are missing "
+        "(replicas - active + 1)", violates="e2e_no_surplus_replicas"),
 }
 
 
@@ -112,15 +129,18 @@ class Cluster(Composition):
                   "scheduler_ignores_unreachable_taint":
                       (spec.UNREACHABLE_NO_SCHEDULE.key,)}.get(mutant, ())
         clients = [
-            ("scheduler", "Bind", controlplane.scheduler_pass(ignore),
+            ("scheduler", "Bind",
+             controlplane.scheduler_pass(ignore, mutant == "scheduler_ignores_resources"),
              controlplane.bind_params(self.nodes)),
             ("deployment-controller", "Sync", controlplane.deployment_pass(self.replicas),
              _once),
             ("replicaset-controller", "Sync",
              controlplane.replicaset_pass(self.capacity,
-                                          mutant == "replicaset_counts_terminating"), _once),
+                                          mutant == "replicaset_counts_terminating",
+                                          mutant == "replicaset_creates_one_extra"), _once),
             ("endpointslice-controller", "Sync",
-             controlplane.endpointslice_pass(mutant == "endpoints_ignore_pod_conditions"),
+             controlplane.endpointslice_pass(mutant == "endpoints_ignore_pod_conditions",
+                                             mutant == "endpoints_ready_ignores_pod_ready"),
              _once),
         ]
         for name, action, decide, params in clients:
@@ -129,7 +149,8 @@ class Cluster(Composition):
         parts.append(("nodelifecycle-controller",
                       controlplane.ControlPlaneClient()))
         links.append(apiserver.request("Monitor", "nodelifecycle-controller",
-                                       controlplane.monitor_pass,
+                                       controlplane.monitor_pass(
+                                           mutant == "nodelifecycle_keeps_pods_ready"),
                                        controlplane.node_params(self.nodes)))
         links.append(apiserver.request(
             "Evict", "nodelifecycle-controller",
@@ -141,7 +162,9 @@ class Cluster(Composition):
             if mutant == "kubelet_reads_store" and n != spec.MASTER:
                 links.append(_kubelet_reads_store(kubelet.label, n))
             links.append(apiserver.request(
-                "Sync", kubelet.label, node.kubelet_sync(n, mutant == "kubelet_never_ready"),
+                "Sync", kubelet.label,
+                node.kubelet_sync(n, mutant == "kubelet_never_ready",
+                                  mutant == "kubelet_runs_every_pod"),
                 _once))
             links.append(Link("RunPodSandbox", kubelet.label, runtime.label,
                               node.run_params(kubelet.label), node.run_pod_sandbox(runtime)))

@@ -42,7 +42,7 @@ plugin, kube-proxy — and the nemesis that kills a worker.
 from __future__ import annotations
 
 from model.cluster import spec
-from model.cluster.store import PODS, SLICE, STATUS
+from model.cluster.store import PODS, SLICE, STATUS, UNBOUND
 from model.cni import hostlocal
 from model.cri import runtime as cri
 from model.kernel import FAULT, Link, Machine
@@ -84,18 +84,26 @@ def alive(kubelet_state) -> bool:
     return kubelet_state[ALIVE]
 
 
-def kubelet_sync(node: int, never_ready: bool = False):
-    """The kubelet's sync loop against the apiserver (module text)."""
+def kubelet_sync(node: int, never_ready: bool = False, runs_every_pod: bool = False):
+    """The kubelet's sync loop against the apiserver (module text).
+    ``runs_every_pod`` is a seeded bug: the kubelet watches pods without the
+    ``spec.nodeName`` field selector, learns (and so runs) every bound pod,
+    and reports status only for its own."""
 
     def decide(state, view, params):
         is_alive, known = state
         if not is_alive:
             return None
+        pods_in_view = view[PODS]
         have = {s for s, _, _ in known}
-        learned = [(slot, 0, False) for slot, (n, _, _, terminating) in enumerate(view[PODS])
-                   if n == node and not terminating and slot not in have]
+        learned = [(slot, 0, False) for slot, (n, _, _, terminating) in enumerate(pods_in_view)
+                   if (n == node or (runs_every_pod and n != UNBOUND))
+                   and not terminating and slot not in have]
         writes, pods = [], []
         for slot, ip, reported in known:
+            if runs_every_pod and pods_in_view[slot][0] != node:
+                pods.append((slot, ip, reported))  # not its own: no status report
+                continue
             if ip and not reported:
                 writes.append((STATUS, slot, ip, not never_ready))
                 reported = True

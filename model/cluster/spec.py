@@ -9,10 +9,14 @@ it a user has created one Deployment of ``replicas`` pods and one ClusterIP
 Service selecting them (the question of issue 15: "I create a Deployment
 behind a Service").
 
-Numbers are chosen so that every scheduling filter matters: a worker's
-allocatable cpu holds exactly two pods of the template, so after a worker
-dies the survivor takes the replacements only because the dead node's pods
-do not count against *it*; the master has room but its taint forbids it.
+Numbers: a worker's allocatable cpu holds exactly two pods of the
+template, and the master has room but its taint forbids it. So
+NodeResourcesFit is the only filter refusing a node only when a Ready
+worker already holds two pods and a third is pending — with three
+replicas and no failure; at the defaults (two replicas, one failure) that
+never happens, since a dead worker's pods count against the dead (and
+tainted) worker, not the survivor
+(docs/cluster.md, "What is not modelled").
 
 Node ``0`` is the master, ``1 .. workers`` are the workers.
 """
