@@ -10,9 +10,9 @@ oracle's ``read``) and the log itself.
 from __future__ import annotations
 
 from model.store import mvcc
-from model.store.raft import LOG
+from model.store.raft import COMMIT, LOG
 from model.store.raft_mvcc import request
-from properties.core import COVER, INVARIANT, Property
+from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
 
 _SMS = ("Raft paper (Ongaro & Ousterhout, USENIX ATC 2014), §5.4.3 and Figure 3, State "
         "Machine Safety: 'if a server has applied a log entry at a given index to its state "
@@ -25,6 +25,14 @@ _APPLY = ("Raft paper, Figure 2, 'Rules for Servers': 'If commitIndex > lastAppl
           "increment lastApplied, apply log[lastApplied] to state machine' (entries are "
           "applied one by one in log order, and only committed ones, which §5.4 shows are "
           "never removed from a log)")
+_PROGRESS = ("Raft paper, Figure 2, 'Rules for Servers — All Servers': 'If commitIndex > "
+             "lastApplied: increment lastApplied, apply log[lastApplied] to state machine "
+             "(§5.3)'; etcd API guarantees (etcd.io/docs/v3.3/learning/api_guarantees/), "
+             "'Operation completed': 'An etcd operation is considered complete when it is "
+             "committed through consensus, and therefore \"executed\" -- permanently "
+             "stored -- by the etcd storage engine'; etcd glossary (etcd.io/docs/v3.3/learning/"
+             "glossary/), 'Cluster': 'Cluster receives proposals from members, commits them "
+             "and apply to local store'")
 _SEED = ("seeds/000: 'etcd is a strongly consitent, distributed key-value data-store used to "
          "persist a kubernetes clusters state'")
 
@@ -64,6 +72,15 @@ def applied_state_follows_log(m, state) -> bool:
     return True
 
 
+def committed_entries_applied(m, state) -> bool:
+    """Every member has applied every entry its own server knows committed
+    (a commit index past the end of its log counts up to the log's end)."""
+    for server, (applied, _store) in zip(state[0][0], state[1], strict=True):
+        if applied < min(server[COMMIT], len(server[LOG])):
+            return False
+    return True
+
+
 def two_members_applied_a_write(m, state) -> bool:
     """Two members have applied a write: their stores share a revision past
     the empty store's, so agreement is judged on something."""
@@ -85,3 +102,16 @@ PROPERTIES = (
              "judged on a shared, non-empty history).",
              f"{_SMS}: the situation it speaks of", two_members_applied_a_write),
 )
+
+#: Progress: a liveness property, judged only at the small bounds of the
+#: ``store-raft-mvcc-progress`` model — at ``store-raft-mvcc``'s defaults the
+#: liveness check does not finish (undecided: states outside the bounds not
+#: expanded), so it is not among ``PROPERTIES``.
+COMMITTED_APPLIED = Property(
+    "committed_entries_applied", "store", EVENTUALLY_ALWAYS,
+    "Once clients and faults stop, every member eventually applies every entry its server "
+    "knows committed, and stays caught up.",
+    _PROGRESS, committed_entries_applied,
+    assumption="the Apply link is weakly fair (a member's state machine keeps applying)")
+
+PROGRESS = PROPERTIES + (COMMITTED_APPLIED,)

@@ -1,16 +1,18 @@
 """Raft × MVCC (model/store/raft_mvcc.py): the log carries MVCC requests and
 every member applies the committed ones to its own store."""
 
+from pathlib import Path
+
 import pytest
 
-from checker import stateful
-from checker.catalog.store import RAFT_MVCC
+from checker import stateful, traces
+from checker.catalog.store import RAFT_MVCC, RAFT_MVCC_PROGRESS
 from checker.explore import explore
 from checker.run import targeted
 from model.kernel import Step
 from model.store import mvcc
-from model.store.raft import COMMIT, LEADER, ROLE
-from model.store.raft_mvcc import COMMANDS, RaftMvcc, request
+from model.store.raft import COMMIT, LEADER, LOG, ROLE, bag_size
+from model.store.raft_mvcc import COMMANDS, RaftMvcc, RaftMvccProgress, apply_entries, request
 from properties import raft_mvcc as props
 
 BY_NAME = {p.name: p for p in props.PROPERTIES}
@@ -103,3 +105,87 @@ def test_unknown_mutant_and_bad_bounds_are_refused():
         RaftMvcc(mutant="nope")
     with pytest.raises(ValueError, match="commands"):
         RaftMvcc(commands=len(COMMANDS) + 1)
+
+
+# -- progress: store-raft-mvcc-progress -----------------------------------------------
+
+TRACES = Path(__file__).resolve().parents[1] / "traces" / "store"
+
+
+def test_the_progress_model_holds_with_its_liveness_property_decided():
+    """At its defaults the liveness check finishes (no state left outside the
+    bounds: the message bound is a budget of the steps there) and holds, the
+    two invariants hold and the cover is reached."""
+    out = explore(RAFT_MVCC_PROGRESS.machine(), RAFT_MVCC_PROGRESS.properties)
+    assert {p.name for p in RAFT_MVCC_PROGRESS.properties} == {
+        "mvcc_states_agree", "applied_state_follows_log", "two_members_applied_a_write",
+        "committed_entries_applied"}
+    assert out.complete and out.counterexample is None and out.undecided == ()
+    assert out.covers == {"two_members_applied_a_write": True}
+
+
+def test_the_progress_models_message_bound_disables_sends_past_it():
+    m = RAFT_MVCC_PROGRESS.machine(max_messages=1)
+    (s,) = m.init_states()
+    s = m.apply(m.apply(s, Step("raft.Timeout", (0,))), Step("raft.RequestVote", (0, 1)))
+    assert bag_size(s[0][1]) == 1
+    # RaftMvcc lets a second message out, to a state outside its bounds
+    plain = RaftMvcc(servers=2, max_term=1, max_log=2, max_messages=1)
+    beyond = plain.apply(s, Step("raft.Timeout", (1,)))
+    beyond = plain.apply(beyond, Step("raft.RequestVote", (1, 0)))
+    assert beyond is not None and not plain.within_bounds(beyond)
+    # the progress model disables that step, in apply and in successors alike
+    t = m.apply(s, Step("raft.Timeout", (1,)))
+    assert m.apply(t, Step("raft.RequestVote", (1, 0))) is None
+    assert all(bag_size(nxt[0][1]) <= 1 and m.within_bounds(nxt)
+               for _, nxt in m.successors(t))
+
+
+def test_committed_entries_applied_fails_while_a_member_lags_its_commit_index():
+    m = RaftMvccProgress(servers=2, max_term=1, max_log=2)
+    (s,) = m.init_states()
+    assert props.committed_entries_applied(m, s)
+    servers, bag = s[0]
+    log = ((1, 0), (1, 1))
+    server = servers[0][:LOG] + (log, 2) + servers[0][COMMIT + 1:]
+    lagging = (((server, servers[1]), bag), ((1, apply_entries(log[:1])), s[1][1]))
+    assert props.applied_state_follows_log(m, lagging)      # a prefix: the invariants pass
+    assert not props.committed_entries_applied(m, lagging)
+    caught_up = m.apply(lagging, Step("raft->kv.Apply", (0,)))
+    assert caught_up[1][0] == (2, apply_entries(log))
+    assert props.committed_entries_applied(m, caught_up)
+    stalled = RaftMvccProgress(servers=2, max_term=1, max_log=2, mutant="apply_stalls")
+    assert stalled.apply(lagging, Step("raft->kv.Apply", (0,))) is None
+    # a commit index past the end of the log counts up to the log's end
+    short = (((server[:LOG] + (log[:1], 2) + server[COMMIT + 1:], servers[1]), bag),
+             lagging[1])
+    assert props.committed_entries_applied(m, short)
+
+
+def test_apply_stalls_is_the_progress_models_and_caught_by_explore_as_a_lasso():
+    assert set(RAFT_MVCC_PROGRESS.mutants) == {"apply_stalls"}
+    assert "apply_stalls" not in RAFT_MVCC.mutants
+    machine = RAFT_MVCC_PROGRESS.machine("apply_stalls")
+    assert machine.part("kv").mutant == "apply_stalls"
+    out = explore(machine, targeted(RAFT_MVCC_PROGRESS, "apply_stalls"))
+    cex = out.counterexample
+    assert cex is not None and cex.prop.name == "committed_entries_applied"
+    assert cex.loop is not None
+
+
+def test_apply_stalls_is_caught_by_hypothesis():
+    machine = RAFT_MVCC_PROGRESS.hypothesis_machine("apply_stalls")
+    outcome = stateful.check(machine, targeted(RAFT_MVCC_PROGRESS, "apply_stalls"),
+                             profile="ci")
+    cex = outcome.counterexample
+    assert cex is not None and cex.prop.name == "committed_entries_applied"
+
+
+@pytest.mark.parametrize("engine", ["explore", "hypothesis"])
+def test_apply_stalls_has_a_committed_lasso_trace_that_reproduces(engine):
+    path = TRACES / (f"{RAFT_MVCC_PROGRESS.name}-committed_entries_applied-{engine}"
+                     "-apply_stalls.itf.json")
+    trace = traces.load(path)
+    assert trace["#meta"]["mutant"] == "apply_stalls" and "loop" in trace
+    replay = traces.replay(trace)
+    assert replay.reproduced, replay.message

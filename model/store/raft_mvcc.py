@@ -42,7 +42,17 @@ from __future__ import annotations
 
 from model.kernel import Composition, Link, Machine, Mutant, Step
 from model.store import mvcc
-from model.store.raft import COMMIT, LOG, MATCH, NEXT, NOBODY, RESPONDED, VOTED, Raft
+from model.store.raft import (
+    COMMIT,
+    LOG,
+    MATCH,
+    NEXT,
+    NOBODY,
+    RESPONDED,
+    VOTED,
+    Raft,
+    bag_size,
+)
 
 #: The MVCC requests a raft log entry can carry, by command index: two
 #: different values for one key (so two orders or two histories differ in
@@ -80,6 +90,9 @@ class StateMachines(Machine):
             "a member with two committed entries to apply applies the later one first "
             "(a batch of committed entries applied in reverse)",
             violates="applied_state_follows_log"),
+        "apply_stalls": Mutant(
+            "a member applies nothing after its first entry: committed entries wait "
+            "forever behind it", violates="committed_entries_applied"),
     }
 
     def __init__(self, servers: int = 3, mutant: str | None = None):
@@ -102,7 +115,7 @@ class StateMachines(Machine):
         """Member ``i`` applies its next committed entry; None if it has none."""
         applied, store = members[i]
         ready = len(log) if self.mutant == "apply_uncommitted" else min(commit, len(log))
-        if applied >= ready:
+        if applied >= ready or (self.mutant == "apply_stalls" and applied >= 1):
             return None
         batch = log[applied:applied + 1]
         if self.mutant == "apply_out_of_order" and ready - applied >= 2:
@@ -121,9 +134,11 @@ class RaftMvcc(Composition):
 
     name = "store-raft-mvcc"
     #: the seeded bugs the catalog checks this model against: the state
-    #: machines' (raft's own mutants pass through the composition too, but
-    #: are checked on the raft model)
-    mutants = StateMachines.mutants
+    #: machines' safety bugs (raft's own mutants pass through the composition
+    #: too, but are checked on the raft model; ``apply_stalls``, a liveness
+    #: bug, is checked on :class:`RaftMvccProgress`)
+    mutants = {k: v for k, v in StateMachines.mutants.items()
+               if k in ("apply_uncommitted", "apply_out_of_order")}
 
     def __init__(self, servers: int = 3, max_term: int = 2, max_log: int = 1,
                  max_messages: int = 1, commands: int = 2, symmetry: bool = False,
@@ -167,6 +182,45 @@ class RaftMvcc(Composition):
             perm[old_i] = new_i
         raft = self.part("raft").permute(state[0], perm)
         return (raft, tuple(members[old] for old in order))
+
+
+class RaftMvccProgress(RaftMvcc):
+    """The same composition, checked for progress: every member eventually
+    applies every entry its server knows committed (a liveness property).
+
+    One difference from :class:`RaftMvcc`: the message bound is a budget in
+    the steps, not a state constraint. A step that would put more than
+    ``max_messages`` messages in flight is disabled (``apply`` returns None,
+    ``successors`` leaves it out) instead of leading to a state outside the
+    bounds that is kept but not expanded. A liveness check cannot decide a
+    property while such states exist (a violation could continue through
+    them: docs/liveness.md, "Bounds"), and raft always has another message to
+    send, so with the constraint every bound was undecided. Blocking a send
+    only removes behaviours, and on every cycle where a member lags its
+    commit index, its ``Apply`` is enabled throughout (``applied`` never
+    decreases, so no cycle applies anything, and a committed entry never
+    leaves a log): the blocked sends cannot make a correct model fail the
+    property, and ``apply_stalls`` (the seeded bug the catalog checks this
+    model against) is a lag no send can repair.
+    """
+
+    name = "store-raft-mvcc-progress"
+    mutants = {"apply_stalls": StateMachines.mutants["apply_stalls"]}
+
+    def _fits(self, state) -> bool:
+        return bag_size(state[0][1]) <= self.bounds["max_messages"]
+
+    def within_bounds(self, state):
+        return True
+
+    def apply(self, state, step):
+        nxt = super().apply(state, step)
+        return nxt if nxt is not None and self._fits(nxt) else None
+
+    def successors(self, state):
+        for step, nxt in super().successors(state):
+            if self._fits(nxt):
+                yield step, nxt
 
 
 def _local_key(s):
