@@ -133,3 +133,26 @@ def test_a_planted_mutant_of_cri_is_killed_in_a_private_copy_then_removed():
     assert site.original in restored and not tmp.exists()
     table = mutate.table([outcome], ["cri"])
     assert table[0]["killed"] == 1 and table[0]["kill_rate"] == 100.0
+
+
+def test_a_signal_stops_the_run_and_removes_the_copy(tmp_path):
+    """SIGINT sent to a run started in the background (SIGINT ignored, as a
+    shell's background job has it) still stops it, and the copy is gone."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "mutate.py"), "cri",
+                             "--sample", "1", "--engines", "explore"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 20
+    while not list(tmp_path.glob("kubemc-mutate-*/repo/model")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not list(tmp_path.glob("kubemc-mutate-*"))

@@ -465,12 +465,16 @@ class Workspace:
         self.tmp = Path(tempfile.mkdtemp(prefix="kubemc-mutate-"))
         self.copy = self.tmp / "repo"
         self.child: subprocess.Popen | None = None
-        subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(repo), str(self.copy)],
-                       check=True, capture_output=True)
-        (self.tmp / "tmp").mkdir()
-        self.commit = subprocess.run(["git", "-C", str(self.copy), "rev-parse", "HEAD"],
-                                     check=True, capture_output=True,
-                                     text=True).stdout.strip()
+        try:  # a signal during the clone must not leave the directory behind
+            subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(repo), str(self.copy)],
+                           check=True, capture_output=True)
+            (self.tmp / "tmp").mkdir()
+            self.commit = subprocess.run(["git", "-C", str(self.copy), "rev-parse", "HEAD"],
+                                         check=True, capture_output=True,
+                                         text=True).stdout.strip()
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Workspace:
         return self
@@ -681,7 +685,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     outcomes: list[Outcome] = []
     commit, interrupted = "", False
-    previous = signal.signal(signal.SIGTERM, _interrupted)
+    # both signals explicitly: a job started in the background inherits
+    # SIGINT ignored, and Python then raises no KeyboardInterrupt
+    previous = {sig: signal.signal(sig, _interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with Workspace(args.repo) as ws:
             commit = ws.commit
@@ -692,7 +698,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mutate: interrupted; the temporary copy is removed", file=sys.stderr)
         interrupted = True
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     meta = {"commit": commit, "seed": args.seed, "sample": args.sample,
             "engines": args.engines, "timeout": args.timeout,
             "seconds": round(time.monotonic() - started), "interrupted": interrupted}
