@@ -156,3 +156,10 @@ def test_a_signal_stops_the_run_and_removes_the_copy(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in err
     assert not list(tmp_path.glob("kubemc-mutate-*"))
+
+
+def test_display_functions_and_the_check_controller_harness_are_not_mutated():
+    source = "def view(self, s):\n    return s[0] + 1\n\ndef step(s):\n    return s[0] + 1\n"
+    assert {s.line for s in mutate.sites_of("m.py", source)} == {5}
+    assert "model/controllers/usercontroller.py" not in mutate.component_files("controllers")
+    assert "model/controllers/replicaset.py" in mutate.component_files("controllers")
