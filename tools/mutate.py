@@ -597,13 +597,13 @@ def markdown(outcomes: Sequence[Outcome], components: Sequence[str], meta: dict)
     out = [f"Commit `{meta['commit']}`, seed {meta['seed']}, sample {meta['sample']}, "
            f"engines {', '.join(meta['engines'])}, time limit {meta['timeout']} s per "
            f"mutant, {meta['seconds']} s in all.", "",
-           "| component | tried | killed | crashed | vacuous | undecided | survived "
+           "| mutated component | tried | killed | crashed | vacuous | undecided | survived "
            "| timeout | error | kill rate |", "|---" * 10 + "|"]
     for r in rows:
         rate = "–" if r["kill_rate"] is None else f"{r['kill_rate']} %"
         out.append(f"| {r['component']} | {r['tried']} | " + " | ".join(
             str(r[c]) for c in CLASSES) + f" | {rate} |")
-    out += ["", "### Every mutant", "", "| component | mutant | outcome | engine | s |",
+    out += ["", "### Every mutant", "", "| mutated component | mutant | outcome | engine | s |",
             "|---|---|---|---|---|"]
     for o in outcomes:
         s = o.site
