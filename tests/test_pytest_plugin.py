@@ -64,7 +64,8 @@ def test_without_kubemc_the_plugin_adds_nothing_and_imports_nothing(project):
 
 
 def test_store_models_run_beside_the_users_tests_with_xdist_and_junit(project):
-    result = project.runpytest_subprocess(*PLUGIN, "--kubemc", "store", "-k", "mvcc and not raft or user",
+    result = project.runpytest_subprocess(*PLUGIN, "--kubemc", "store",
+                                          "-k", "mvcc and not raft or user",
                                           "-n", "2", "--junitxml", "r.xml")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*kubemc: 5 model checks of store*", "*2 workers [[]2 items[]]*"])
