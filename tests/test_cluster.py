@@ -328,7 +328,16 @@ def test_each_mutant_is_caught_by_explore(mutant, tmp_path):
     assert (cex.loop is not None) == (mutant in LIVENESS_MUTANTS)
 
 
-@pytest.mark.parametrize("mutant", sorted(MODEL.mutants))
+#: Bugs visible only in a window (after the failure, before the eviction)
+#: that random runs seldom enter: one derandomized ci run of 300 caught each
+#: in about 220 runs, another missed them in 2,294 (the run's seed differs
+#: between processes). Explore catches each exhaustively (the test above);
+#: hypothesis is not claimed for them, and the closing note says so.
+WINDOW_MUTANTS = {"endpoints_ignore_pod_conditions", "endpoints_ready_ignores_pod_ready",
+                  "nodelifecycle_keeps_pods_ready"}
+
+
+@pytest.mark.parametrize("mutant", sorted(set(MODEL.mutants) - WINDOW_MUTANTS))
 def test_each_mutant_is_caught_by_hypothesis(mutant, tmp_path):
     assert_caught_by_hypothesis(MODEL, mutant, tmp_path)
 
