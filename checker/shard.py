@@ -213,40 +213,39 @@ class ShardWorker:
         index = INDEX
         edges = 0
         violation = None
-        try:
-            for key, s in self.frontier:
-                if not within(s):
-                    if self.recording:
-                        self.expansions[key] = None
-                    continue
-                first = len(self.edge_targets)
-                for i, (step, t) in enumerate(successors(s)):
-                    edges += 1
-                    for name, check in transitions:
-                        if not check(m, s, step, t):
-                            # every later step of this worker has a larger key
-                            violation = Event(key + index[i], TRANSITION_EVENT, name)
-                            break
-                    if violation is not None:
-                        break
-                    c = canonical(t)
-                    fp = hash(c)
-                    if self.recording:
-                        self.edge_targets.append(fp)
-                        self.edge_labels.append(self.labels.setdefault(step, len(self.labels)))
-                    batch = out[fp % count]
-                    # the frontier is in key order: the first way found is the smallest
-                    if fp in batch or fp in seen:
-                        continue
-                    batch[fp] = (key + index[i], c)
+        for key, s in self.frontier:
+            if not within(s):
                 if self.recording:
-                    self.expansions[key] = (first, len(self.edge_targets))
+                    self.expansions[key] = None
+                continue
+            first = len(self.edge_targets)
+            for i, (step, t) in enumerate(successors(s)):
+                if i >= KEY_LIMIT:  # checked, not caught: an IndexError is the machine's
+                    raise KeyOverflow(f"a state with more than {KEY_LIMIT:,} successors: the "
+                                      "parallel search cannot number them; run without "
+                                      "--workers")
+                edges += 1
+                for name, check in transitions:
+                    if not check(m, s, step, t):
+                        # every later step of this worker has a larger key
+                        violation = Event(key + index[i], TRANSITION_EVENT, name)
+                        break
                 if violation is not None:
                     break
-        except IndexError:
-            raise KeyOverflow(f"a state with more than {KEY_LIMIT:,} successors: the "
-                              "parallel search cannot number them; run without --workers") \
-                from None
+                c = canonical(t)
+                fp = hash(c)
+                if self.recording:
+                    self.edge_targets.append(fp)
+                    self.edge_labels.append(self.labels.setdefault(step, len(self.labels)))
+                batch = out[fp % count]
+                # the frontier is in key order: the first way found is the smallest
+                if fp in batch or fp in seen:
+                    continue
+                batch[fp] = (key + index[i], c)
+            if self.recording:
+                self.expansions[key] = (first, len(self.edge_targets))
+            if violation is not None:
+                break
         self.frontier = []
         self.own = mine
         for j in range(count):

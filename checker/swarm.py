@@ -149,7 +149,7 @@ def draw_bounds(model, mutant: str | None, rng: random.Random,
         try:
             drawn = model.check_bounds(drawn)
             model.build(mutant=mutant, **drawn)  # its constructor's own checks
-        except (BadInput, TypeError, ValueError):
+        except (BadInput, ValueError):  # bounds its constructor refuses: draw again
             continue
         return drawn, tuple(sorted(k for k in drawn if drawn[k] != base[k]))
     return base, ()

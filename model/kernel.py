@@ -53,6 +53,8 @@ suite runs exactly this machine (``tests/test_kernel.py``).
 
 from __future__ import annotations
 
+import inspect
+
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -581,11 +583,13 @@ def _collect_mutants(own: Mapping[str, Mutant], parts) -> tuple[dict, dict, dict
 def _with_mutant(name: str, part: Machine, mutant: str) -> Machine:
     if part.mutant == mutant:
         return part
-    try:
-        return type(part)(**part.config(), mutant=mutant)
+    config = part.config()
+    try:  # the signature is checked, not the call: a TypeError inside __init__ is a bug
+        inspect.signature(type(part)).bind(**config, mutant=mutant)
     except TypeError as exc:
         raise ValueError(f"part {name} cannot be rebuilt with mutant {mutant!r} from its "
                          f"config(): {exc}") from None
+    return type(part)(**config, mutant=mutant)
 
 
 def arity(handler) -> int:

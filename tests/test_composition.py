@@ -425,3 +425,18 @@ def test_a_raising_receive_or_crash_handler_surfaces_instead_of_disabling_the_st
         comp.apply(init, Step("r.Crash"))
     with pytest.raises((TypeError, KeyError)):  # whichever the search meets first
         explore(comp, [])
+
+
+class _LockThatBreaksOnRebuild(Lock):
+    """A part whose constructor has a bug that shows only when it is rebuilt
+    with a mutant."""
+
+    def __init__(self, clients=2, mutant=None):
+        super().__init__(clients, mutant)
+        if mutant is not None:
+            len(None)  # a TypeError inside __init__: a bug, not a bad config
+
+
+def test_a_part_constructor_that_raises_surfaces_instead_of_reading_as_bad_config():
+    with pytest.raises(TypeError, match="has no len"):
+        Composition([("lock", _LockThatBreaksOnRebuild())], mutant="no_holder_check")
