@@ -161,7 +161,7 @@ class Explorer:
                 if not check(m, c):
                     return self._violated(p, parent, fp, None, start, 0, 0, 0)
             if uncovered:
-                uncovered = _cover(m, c, uncovered, reached)
+                uncovered = mark_covers(m, c, uncovered, reached)
             frontier.append(c)
             if visit is not None and visit(c):
                 return self._stopped(parent, start, 0, 0, len(frontier), reached)
@@ -198,7 +198,7 @@ class Explorer:
                             return self._violated(p, parent, fp, None, start, depth,
                                                   transitions_seen, len(next_frontier))
                     if uncovered:
-                        uncovered = _cover(m, c, uncovered, reached)
+                        uncovered = mark_covers(m, c, uncovered, reached)
                     next_frontier.append(c)
                     if visit is not None and visit(c):
                         return self._stopped(parent, start, depth, transitions_seen,
@@ -286,7 +286,7 @@ class Explorer:
         raise RuntimeError("transition violation did not reproduce on the concrete state")
 
 
-def _cover(m, state, uncovered, reached):
+def mark_covers(m, state, uncovered, reached):
     """Mark the covers ``state`` satisfies; the ones still to reach."""
     left = []
     for p, check in uncovered:

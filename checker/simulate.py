@@ -47,6 +47,7 @@ import attrs
 
 from checker import convergence
 from checker.counterexample import Counterexample
+from checker.explore import mark_covers
 from checker.shrink import shrink
 from model.kernel import Machine
 from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
@@ -195,7 +196,7 @@ class Simulator:
                 if not check(m, state):
                     return violated(p, init, path)
             if covers:
-                covers = _cover(m, state, covers, reached)
+                covers = mark_covers(m, state, covers, reached)
             for _ in range(depth):
                 chosen = choose(state)
                 if chosen is None:
@@ -213,7 +214,7 @@ class Simulator:
                     if not check(m, state):
                         return violated(p, init, path)
                 if covers:
-                    covers = _cover(m, state, covers, reached)
+                    covers = mark_covers(m, state, covers, reached)
             if self.liveness:
                 run = convergence.fair_run(m, state)
                 fair_steps += len(run.steps)
@@ -284,17 +285,6 @@ def chooser(m: Machine, randrange: Callable[[int], int]):
         return None
 
     return one_step if type(m).successors is Machine.successors else fused
-
-
-def _cover(m, state, uncovered, reached):
-    """Mark the covers ``state`` satisfies; the ones still to reach."""
-    left = []
-    for p, check in uncovered:
-        if check(m, state):
-            reached[p.name] = True
-        else:
-            left.append((p, check))
-    return left
 
 
 def simulate(machine: Machine, properties: Sequence[Property], *, seed: int,
