@@ -47,7 +47,7 @@ def models() -> dict:
     """Every model of this repository's own components, by model name, in
     listing order: ``{name: (component, model)}``. Installed components
     (entry points of other distributions) are not ours to pin."""
-    from checker.components import BUILT_IN, COMPONENTS
+    from kubemc.checker.components import BUILT_IN, COMPONENTS
 
     out = {}
     for comp_name in BUILT_IN:
@@ -61,7 +61,7 @@ def measure(comp, model) -> dict:
     """One model explored at its defaults with all its properties, as the
     ``kubemc check COMPONENT`` row reports it. Traces of an unexpected
     violation go to a temporary directory, never into the tree."""
-    from checker.run import check_model
+    from kubemc.checker.run import check_model
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as traces:

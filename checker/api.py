@@ -8,7 +8,7 @@ counterexample — and a failure message that shows the trace's steps, as
 
 Examples (``docs/pytest.md`` has more)::
 
-    from checker import api
+    from kubemc.checker import api
 
     def test_mvcc_holds_with_three_keys(tmp_path):
         api.assert_holds("store", "mvcc", bounds={"keys": 3, "max_revision": 4},
@@ -37,11 +37,11 @@ from typing import Any
 
 import attrs
 
-from checker import run, traces, verdicts
-from checker.catalog import Component, Model
-from checker.components import COMPONENTS, component
-from checker.errors import BadInput, KubemcError
-from model.kernel import Machine
+from kubemc.checker import run, traces, verdicts
+from kubemc.checker.catalog import Component, Model
+from kubemc.checker.components import COMPONENTS, component
+from kubemc.checker.errors import BadInput, KubemcError
+from kubemc.model.kernel import Machine
 
 __all__ = ["BadInput", "Case", "Verdict", "KubemcAssertionError", "ENGINES", "components",
            "models", "properties", "mutants", "machine", "cases", "check", "assert_holds",

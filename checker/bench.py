@@ -15,35 +15,35 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from checker.errors import BadInput
-from checker.plugins import BENCH, registered
+from kubemc.checker.errors import BadInput
+from kubemc.checker.plugins import BENCH, registered
 
 BENCHMARKS = {
-    "explore-store": ("checker.benchmarks", "explore_store",
+    "explore-store": ("kubemc.checker.benchmarks", "explore_store",
                       "exhaustive exploration of the store at a fixed bound, one process"),
-    "liveness": ("checker.benchmarks", "liveness",
+    "liveness": ("kubemc.checker.benchmarks", "liveness",
                  "fair-cycle detection against the safety search: informer and raft"),
-    "kernel-state": ("checker.benchmarks", "kernel_state",
+    "kernel-state": ("kubemc.checker.benchmarks", "kernel_state",
                      "cost of hashing candidate state representations"),
-    "network": ("checker.bench_network", "network",
+    "network": ("kubemc.checker.bench_network", "network",
                 "Z3 proofs of no-NAT reachability and Service correctness at 100, 1,000 and "
                 "5,000 nodes"),
-    "explore-parallel": ("checker.bench_parallel", "explore_parallel",
+    "explore-parallel": ("kubemc.checker.bench_parallel", "explore_parallel",
                          "explore partitioned over 1 and 2 processes and 1 and 2 Ray actors "
                          "(a loopback head) against one process: states/s, speed-up, memory"),
-    "simulate": ("checker.bench_simulate", "simulate",
+    "simulate": ("kubemc.checker.bench_simulate", "simulate",
                  "simulate's visited states/s against explore's distinct states/s on three "
                  "models at the same bounds, and each one's peak memory"),
-    "scheduler": ("checker.bench_scheduler", "scheduler",
+    "scheduler": ("kubemc.checker.bench_scheduler", "scheduler",
                   "Z3 feasibility oracle: one pod and batches of 10 and 50 at 5,000 nodes / "
                   "150,000 pods"),
-    "cluster": ("checker.bench_cluster", "cluster",
+    "cluster": ("kubemc.checker.bench_cluster", "cluster",
                 "explore of the whole cluster end to end from one replica to the defaults "
                 "(two replicas, a worker dying), hypothesis ci on it, peak memory"),
-    "cluster-dns": ("checker.bench_cluster_dns", "cluster_dns",
+    "cluster-dns": ("kubemc.checker.bench_cluster_dns", "cluster_dns",
                     "explore of the DNS addon's model at its defaults and each budget raised "
                     "by one, hypothesis ci on it and its mutants, peak memory"),
-    "cluster-ha": ("checker.bench_cluster_ha", "cluster_ha",
+    "cluster-ha": ("kubemc.checker.bench_cluster_ha", "cluster_ha",
                    "explore of the HA topologies (stacked and external etcd) at their defaults "
                    "and at two elected components, hypothesis ci on both, peak memory"),
 }

@@ -15,9 +15,9 @@ from __future__ import annotations
 import resource
 import time
 
-from checker import stateful
-from checker.catalog.cluster import END_TO_END
-from checker.explore import explore
+from kubemc.checker import stateful
+from kubemc.checker.catalog.cluster import END_TO_END
+from kubemc.checker.explore import explore
 
 (CLUSTER,) = END_TO_END
 #: from the fast test's bounds up to the defaults

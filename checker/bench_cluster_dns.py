@@ -14,10 +14,10 @@ from __future__ import annotations
 import resource
 import time
 
-from checker import stateful
-from checker.catalog.cluster import DNS_ADDON
-from checker.explore import explore
-from checker.run import targeted
+from kubemc.checker import stateful
+from kubemc.checker.catalog.cluster import DNS_ADDON
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
 
 #: one budget raised by one over the defaults, each on its own
 GROWTH = ({"deletes": 2}, {"watch_drops": 2}, {"updates": 2})

@@ -16,10 +16,10 @@ from __future__ import annotations
 import resource
 import time
 
-from checker import stateful
-from checker.catalog.cluster import HA_EXTERNAL, TOPOLOGIES
-from checker.explore import explore
-from properties.core import INVARIANT, TRANSITION
+from kubemc.checker import stateful
+from kubemc.checker.catalog.cluster import HA_EXTERNAL, TOPOLOGIES
+from kubemc.checker.explore import explore
+from kubemc.properties.core import INVARIANT, TRANSITION
 
 #: the two-component bound of tests/test_cluster_ha.py::test_one_component_stands_for_both
 TWO_COMPONENTS = {"masters": 2, "components": 2, "crashes": 1, "restarts": 0,

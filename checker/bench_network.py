@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import time
 
-from model.network.generate import generate
-from properties.symbolic.network import NetworkEncoding, intervals, rule_groups
+from kubemc.model.network.generate import generate
+from kubemc.properties.symbolic.network import NetworkEncoding, intervals, rule_groups
 
 SIZES = (100, 1_000, 5_000)
 PODS_PER_NODE = 30

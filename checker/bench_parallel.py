@@ -34,10 +34,10 @@ import time
 import timeit
 from typing import Any
 
-from checker.benchmarks import _forked
-from checker.catalog.store import RAFT
-from checker.explore import explore
-from checker.shard import ModelSpec
+from kubemc.checker.benchmarks import _forked
+from kubemc.checker.catalog.store import RAFT
+from kubemc.checker.explore import explore
+from kubemc.checker.shard import ModelSpec
 
 BOUNDS: dict[str, Any] = {"max_term": 2}
 COUNTS = (1, 2)
@@ -58,7 +58,7 @@ def _one_process() -> dict:
 
 
 def _partitioned(count: int, ray_address: str | None) -> dict:
-    from checker import parallel
+    from kubemc.checker import parallel
 
     spec = ModelSpec.of("store", "raft", None, BOUNDS, RAFT.properties)
     machine = RAFT.machine(**BOUNDS)
@@ -66,7 +66,7 @@ def _partitioned(count: int, ray_address: str | None) -> dict:
     if ray_address is None:
         pool_of = parallel.process_pool
     else:
-        from checker.ray_search import actor_pool
+        from kubemc.checker.ray_search import actor_pool
 
         pool_of = actor_pool(ray_address)
     with pool_of(spec, count) as pool:
@@ -86,7 +86,7 @@ def _partitioned(count: int, ray_address: str | None) -> dict:
 
 def _fingerprint_cost() -> dict:
     """ns per state: hash() against blake2b(pickle) on 20,000 raft states."""
-    from checker.explore import Explorer
+    from kubemc.checker.explore import Explorer
 
     states: list = []
 
@@ -103,7 +103,7 @@ def _fingerprint_cost() -> dict:
 
 
 def explore_parallel(progress) -> dict:
-    from checker.ray_local import local_head
+    from kubemc.checker.ray_local import local_head
 
     out: dict = {"model": "store/raft, " + ", ".join(
         f"{k}={v}" for k, v in RAFT.machine(**BOUNDS).config().items()),

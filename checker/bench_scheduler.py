@@ -24,12 +24,12 @@ import resource
 import statistics
 import time
 
-from model.scheduler.objects import (
+from kubemc.model.scheduler.objects import (
     HOSTNAME, ZONE, AntiAffinityTerm, Node, Pod, Requirement, Resources as R, SpreadConstraint,
     Taint, Toleration,
 )
-from model.scheduler.plugins import Plugins
-from properties.symbolic.scheduler_feasibility import Snapshot
+from kubemc.model.scheduler.plugins import Plugins
+from kubemc.properties.symbolic.scheduler_feasibility import Snapshot
 
 NODES, PODS, ZONES, APPS = 5_000, 150_000, 5, 500
 GIB = 1 << 30

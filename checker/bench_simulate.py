@@ -21,7 +21,7 @@ SEED = 1
 
 
 def simulate(progress) -> dict:
-    from checker.benchmarks import _forked
+    from kubemc.checker.benchmarks import _forked
 
     out = {"walk_seconds_per_model": WALK_SECONDS, "seed": SEED}
     for comp, name in CASES:
@@ -49,14 +49,14 @@ def simulate(progress) -> dict:
 
 
 def _model(comp: str, name: str):
-    from checker.components import component
+    from kubemc.checker.components import component
 
     return next(m for m in component(comp).models if m.name == name)
 
 
 def _explore_phase(comp: str, name: str) -> dict:
-    from checker.benchmarks import _peak_mib
-    from checker.explore import explore
+    from kubemc.checker.benchmarks import _peak_mib
+    from kubemc.checker.explore import explore
 
     model = _model(comp, name)
     machine = model.machine()
@@ -74,8 +74,8 @@ def _explore_phase(comp: str, name: str) -> dict:
 
 
 def _simulate_phase(comp: str, name: str) -> dict:
-    from checker import simulate as engine
-    from checker.benchmarks import _peak_mib
+    from kubemc.checker import simulate as engine
+    from kubemc.checker.benchmarks import _peak_mib
 
     model = _model(comp, name)
     outcome = engine.simulate(model.machine(), model.properties, seed=SEED,

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 import timeit
 
-from checker.catalog.store import RAFT
-from checker.explore import explore
-from model.store.raft import Raft
+from kubemc.checker.catalog.store import RAFT
+from kubemc.checker.explore import explore
+from kubemc.model.store.raft import Raft
 
 #: The fixed bound of ``bench explore-store``: the default bound of
 #: ``kubemc check store`` (3 servers, terms ≤ 3, one entry per log, one
@@ -97,9 +97,9 @@ def liveness(progress) -> dict:
     """Fair-cycle detection against the safety search on the same model:
     states, seconds and peak memory of each, each phase in a forked process
     so its peak resident memory is its own."""
-    from checker.catalog.informer import INFORMER
-    from model.store.raft import LEADER, ROLE
-    from properties.core import EVENTUALLY_ALWAYS, Property
+    from kubemc.checker.catalog.informer import INFORMER
+    from kubemc.model.store.raft import LEADER, ROLE
+    from kubemc.properties.core import EVENTUALLY_ALWAYS, Property
 
     leader = Property("some_leader", "store", EVENTUALLY_ALWAYS,
                       "eventually some server is leader and one stays leader",
@@ -165,7 +165,7 @@ def _check_phase(make, props) -> dict:
 
 
 def _liveness_phase(make, props) -> dict:
-    from checker import liveness as live
+    from kubemc.checker import liveness as live
     cpu = time.process_time()
     out = live.check(make(), props)
     cpu = round(time.process_time() - cpu, 2)

@@ -12,8 +12,8 @@ import time
 
 import attrs
 
-from checker.explore import Explorer
-from properties.symbolic.scheduler_binds import binds
+from kubemc.checker.explore import Explorer
+from kubemc.properties.symbolic.scheduler_binds import binds
 
 
 @attrs.frozen(slots=True)

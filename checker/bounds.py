@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from checker.errors import BadInput
+from kubemc.checker.errors import BadInput
 
 #: The default ceiling of a bound is this many times the largest value the
 #: catalog uses for it: room to explore beyond the defaults, no room to wedge.

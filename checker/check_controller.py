@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from checker.errors import BadInput
+from kubemc.checker.errors import BadInput
 
 #: The name traces of this command carry as their model (as
 #: ``properties.controllers.usercontroller.COMPONENT``; a test keeps them
@@ -80,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _positive(text: str) -> int:
-    from checker.check_options import positive
+    from kubemc.checker.check_options import positive
 
     return positive(text)
 
@@ -92,12 +92,12 @@ def check_controller(target: str, *, resource: str | None = None, owns: str | No
                      bounds: dict | None = None, engine: str = "explore",
                      trace_dir: Path = Path("kubemc-traces"), max_states: int | None = None,
                      profile: str = "ci", seed: int | None = None,
-                     progress: Callable[[str], None] | None = None) -> "checker.run.Result":
+                     progress: Callable[[str], None] | None = None) -> "kubemc.checker.run.Result":
     """Check the reconcile function ``target`` names; the tests call this too."""
-    from checker import run as runner
-    from checker.catalog import Component
-    from checker.controller_model import user_model
-    from model.controllers.usercontroller import BadReconcile
+    from kubemc.checker import run as runner
+    from kubemc.checker.catalog import Component
+    from kubemc.checker.controller_model import user_model
+    from kubemc.model.controllers.usercontroller import BadReconcile
 
     if engine not in ("explore", "hypothesis"):
         raise BadInput(f"unknown engine {engine!r} (known: explore, hypothesis)")
@@ -151,17 +151,17 @@ def _command(target, resource, owns, invariants, desired, children, goals, world
 
 
 def run(args) -> int:
-    from checker.check_options import refuse_inapplicable
-    from checker.itf import writable_directory
-    from checker.progress import ProgressLine
-    from checker.verdicts import exit_code
+    from kubemc.checker.check_options import refuse_inapplicable
+    from kubemc.checker.itf import writable_directory
+    from kubemc.checker.progress import ProgressLine
+    from kubemc.checker.verdicts import exit_code
 
     if args.replay is not None:
         return _replay(args)
     refuse_inapplicable([args.engine], {"--seed": args.seed is not None,
                                         "--profile": args.profile is not None,
                                         "--max-states": args.max_states is not None})
-    from checker.run import parse_bound
+    from kubemc.checker.run import parse_bound
 
     bounds = dict(parse_bound(b) for b in args.bound)
     try:
@@ -187,17 +187,17 @@ def run(args) -> int:
 
 
 def _replay(args) -> int:
-    from checker.controller_replay import replay
-    from checker.errors import HOLDS, VIOLATED
+    from kubemc.checker.controller_replay import replay
+    from kubemc.checker.errors import HOLDS, VIOLATED
 
     if args.bound or args.seed is not None or args.profile or args.max_states:
         raise BadInput("--replay takes its bounds from the trace: drop --bound, --seed, "
                        "--profile and --max-states")
-    from checker.controller_model import user_model
+    from kubemc.checker.controller_model import user_model
 
     model, _, _ = user_model(args.target, args.resource, args.owns, args.invariant,
                              args.desired, args.children, args.goal, args.world)
-    from checker.replay_output import print_replay
+    from kubemc.checker.replay_output import print_replay
 
     return print_replay(replay(model, args.replay), args.json, "the code")
 

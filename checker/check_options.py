@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 
-from checker.errors import BadInput
+from kubemc.checker.errors import BadInput
 
 #: option -> the engines that read it
 APPLIES: Mapping[str, frozenset] = {

@@ -13,12 +13,12 @@ import json
 import sys
 from pathlib import Path
 
-from checker.check_options import positive
-from checker.command import Parser, run_command
-from checker.errors import HOLDS, BadInput
-from checker.plugins import COMMANDS as REGISTERED_COMMANDS
-from checker.plugins import REINSTALL, registered
-from checker.replay_output import print_replay
+from kubemc.checker.check_options import positive
+from kubemc.checker.command import Parser, run_command
+from kubemc.checker.errors import HOLDS, BadInput
+from kubemc.checker.plugins import COMMANDS as REGISTERED_COMMANDS
+from kubemc.checker.plugins import REINSTALL, registered
+from kubemc.checker.replay_output import print_replay
 
 
 def build_parser() -> Parser:
@@ -48,9 +48,9 @@ def build_parser() -> Parser:
                    help="where counterexample traces are written (default: kubemc-traces)")
     c.add_argument("--json", action="store_true", help="print results as JSON")
     c.add_argument("--quiet", action="store_true", help="no progress line")
-    from checker.simulate_cli import add_budget_arguments
+    from kubemc.checker.simulate_cli import add_budget_arguments
     add_budget_arguments(c)
-    from checker import parallel_cli
+    from kubemc.checker import parallel_cli
     parallel_cli.add_arguments(c)
 
     sub.add_parser("properties", help="list every property with its provenance") \
@@ -91,16 +91,16 @@ def build_parser() -> Parser:
 
     cc = sub.add_parser("check-controller", help="check your own reconcile function as a "
                         "controller: stale caches, 409s, crashes, edits (docs/check-controller.md)")
-    from checker.check_controller import add_arguments as add_check_controller_arguments
+    from kubemc.checker.check_controller import add_arguments as add_check_controller_arguments
     add_check_controller_arguments(cc)
 
     sw = sub.add_parser("swarm", help="many differently bounded and seeded random-walk "
                         "runs in parallel, each reporting its coverage (docs/simulate.md)")
-    from checker.swarm_cli import add_arguments as add_swarm_arguments
+    from kubemc.checker.swarm_cli import add_arguments as add_swarm_arguments
     add_swarm_arguments(sw)
 
     b = sub.add_parser("bench", help="performance figures (never asserted in tests)")
-    from checker.bench import names as benchmark_names
+    from kubemc.checker.bench import names as benchmark_names
     b.add_argument("name", help="one of: " + ", ".join(benchmark_names()))
     b.add_argument("--json", action="store_true")
     return p
@@ -110,13 +110,13 @@ def build_parser() -> Parser:
 
 
 def cmd_check(args) -> int:
-    from checker import parallel_cli
-    from checker.check_options import refuse_inapplicable
-    from checker.itf import writable_directory
-    from checker.progress import ProgressLine
-    from checker.run import check, parse_bound, select, without_z3
-    from checker.simulate_cli import budget_of
-    from checker.verdicts import exit_code
+    from kubemc.checker import parallel_cli
+    from kubemc.checker.check_options import refuse_inapplicable
+    from kubemc.checker.itf import writable_directory
+    from kubemc.checker.progress import ProgressLine
+    from kubemc.checker.run import check, parse_bound, select, without_z3
+    from kubemc.checker.simulate_cli import budget_of
+    from kubemc.checker.verdicts import exit_code
 
     bounds = dict(parse_bound(b) for b in args.bound)
     engines = ["explore", "hypothesis", "z3"] if args.engine == "all" else [args.engine]
@@ -167,7 +167,7 @@ def _summary(r) -> str:
         return f"{head}: VIOLATED {r.prop} — {r.detail}"
     f = r.figures
     if r.engine == "simulate":
-        from checker.simulate_cli import figures_line
+        from kubemc.checker.simulate_cli import figures_line
         figures = figures_line(r)
     elif r.engine == "explore":
         figures = (f"{f['distinct_states']:,} distinct states, depth {f['depth']}, "
@@ -193,7 +193,7 @@ def _summary(r) -> str:
 
 
 def cmd_properties(args) -> int:
-    from checker.components import COMPONENTS
+    from kubemc.checker.components import COMPONENTS
 
     rows = [(c.name, p) for c in COMPONENTS.values() for p in c.properties()]
     if args.json:
@@ -209,7 +209,7 @@ def cmd_properties(args) -> int:
 
 
 def cmd_mutants(args) -> int:
-    from checker.components import COMPONENTS
+    from kubemc.checker.components import COMPONENTS
 
     rows = [(c.name, m.name, name, mut) for c in COMPONENTS.values() for m in c.models
             for name, mut in m.mutants.items()]
@@ -223,15 +223,15 @@ def cmd_mutants(args) -> int:
 
 
 def cmd_trace(args) -> int:
-    from checker import traces
+    from kubemc.checker import traces
 
     if args.trace_command == "view":
-        from checker.trace_view import view
+        from kubemc.checker.trace_view import view
 
         print(f"wrote {view(args.file, args.out)}")
         return HOLDS
     if args.trace_command == "promote":
-        from checker.trace_promote import promote
+        from kubemc.checker.trace_promote import promote
 
         print(promote(args.file, args.traces_dir, force=args.force).summary())
         return HOLDS
@@ -239,14 +239,14 @@ def cmd_trace(args) -> int:
     if args.trace_command == "show":
         print(traces.show(trace))
         return HOLDS
-    from checker.check_controller import replay_elsewhere
+    from kubemc.checker.check_controller import replay_elsewhere
     replay_elsewhere(trace, args.file)  # a user's controller is replayed with its code
     result = traces.replay(trace, source=args.file)
     return print_replay(result, getattr(args, "json", False), "the model")
 
 
 def cmd_bench(args) -> int:
-    from checker.bench import benchmark
+    from kubemc.checker.bench import benchmark
 
     run = benchmark(args.name)
     figures = run(lambda line: print(line, file=sys.stderr, flush=True))
@@ -265,7 +265,7 @@ COMMANDS = {"check": cmd_check, "properties": cmd_properties, "mutants": cmd_mut
 
 
 def cmd_check_controller(args) -> int:
-    from checker.check_controller import run
+    from kubemc.checker.check_controller import run
 
     return run(args)
 
@@ -274,7 +274,7 @@ COMMANDS["check-controller"] = cmd_check_controller
 
 
 def cmd_swarm(args) -> int:
-    from checker.swarm_cli import run
+    from kubemc.checker.swarm_cli import run
 
     return run(args)
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from checker.errors import HOLDS, INTERNAL_ERROR, BadInput, KubemcError
+from kubemc.checker.errors import HOLDS, INTERNAL_ERROR, BadInput, KubemcError
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,7 +48,7 @@ def run_command(body: Callable[[], int], argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return HOLDS
     except Exception as exc:  # a bug in kubemc: never exit 1, never a bare traceback
-        from checker.crash import report
+        from kubemc.checker.crash import report
 
         print(report(exc, argv), file=sys.stderr)
         return INTERNAL_ERROR

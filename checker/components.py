@@ -40,10 +40,10 @@ from types import ModuleType
 
 import attrs
 
-import checker.catalog
-from checker.catalog import Component, Model
-from checker.errors import BadInput
-from properties.core import Property
+import kubemc.checker.catalog as checker_catalog
+from kubemc.checker.catalog import Component, Model
+from kubemc.checker.errors import BadInput
+from kubemc.properties.core import Property
 
 __all__ = ["COMPONENTS", "SOURCES", "BUILT_IN", "Component", "Model", "UnknownName",
            "CatalogError", "Found", "ENTRY_POINT_GROUP", "LISTING_ORDER", "discover",
@@ -81,7 +81,7 @@ class Found:
     built_in: bool
 
 
-def built_in(package: ModuleType = checker.catalog) -> list[Found]:
+def built_in(package: ModuleType = checker_catalog) -> list[Found]:
     """The components the modules of ``package`` declare, in module order."""
     found: list[Found] = []
     prefix = package.__name__ + "."
@@ -112,7 +112,7 @@ def declared(module: ModuleType) -> tuple[Component, ...]:
         if not isinstance(comp, Component):
             raise CatalogError(f"{module.__name__} declares an object of type "
                                f"{type(comp).__name__} as a component: COMPONENT must be "
-                               "a checker.catalog.Component")
+                               "a kubemc.checker.catalog.Component")
     return tuple(out)
 
 
@@ -132,7 +132,7 @@ def installed(entry_points: Iterable[metadata.EntryPoint] | None = None) -> list
                                "fix or uninstall that distribution") from exc
         if not isinstance(comp, Component):
             raise CatalogError(f"{source} names an object of type {type(comp).__name__}, "
-                               "not a checker.catalog.Component")
+                               "not a kubemc.checker.catalog.Component")
         if comp.name != ep.name:
             raise CatalogError(f"{source} names component {comp.name!r}: the entry point "
                                "must carry the component's name")
@@ -146,7 +146,7 @@ def _entry_point_source(ep: metadata.EntryPoint) -> str:
     return f"entry point {ep.name} = {ep.value}{owner} (group {ENTRY_POINT_GROUP})"
 
 
-def discover(package: ModuleType = checker.catalog,
+def discover(package: ModuleType = checker_catalog,
              entry_points: Iterable[metadata.EntryPoint] | None = None) -> dict[str, Found]:
     """Every component, by name, in listing order. Two declarations of one
     name are refused, naming both."""

@@ -11,10 +11,10 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 
-from checker.catalog import Model
-from checker.errors import BadInput
-from model.controllers.usercontroller import BadReconcile, UserController
-from properties.controllers.usercontroller import COMPONENT, properties
+from kubemc.checker.catalog import Model
+from kubemc.checker.errors import BadInput
+from kubemc.model.controllers.usercontroller import BadReconcile, UserController
+from kubemc.properties.controllers.usercontroller import COMPONENT, properties
 
 #: Default bounds: every fault once, every listed edit of the desired object.
 #: The correct example's whole state space at these bounds: 7,656 states, about 1 s.
@@ -39,7 +39,7 @@ def user_model(target: str, resource: str | None, owns: str | None,
     the two kinds, from the options or else the module's ``RESOURCE`` and
     ``OWNS``. The module's ``INVARIANTS`` and ``GOALS`` (names or functions
     of it) are checked as well as every ``--invariant`` and ``--goal``."""
-    from checker import usercode
+    from kubemc.checker import usercode
 
     for option, kind in (("--resource", resource), ("--owns", owns)):
         if kind is not None:
@@ -131,7 +131,7 @@ def _value(spec: str | None, module, module_label: str, default: str, option: st
            what: str):
     """The list ``spec`` names (``MODULE:NAME``, ``NAME`` in the reconcile's
     module, or the module's ``default``), called first if it is a function."""
-    from checker import usercode
+    from kubemc.checker import usercode
 
     if spec is None:
         if not hasattr(module, default):

@@ -11,13 +11,13 @@ bug is there, it reproduces (exit 1).
 
 from __future__ import annotations
 
-from checker import itf, lasso, traces
-from checker.catalog import Model
-from checker.errors import BadInput
-from model.controllers.usercontroller import BadReconcile
-from model.kernel import Step
-from properties.controllers.usercontroller import COMPONENT
-from properties.core import INVARIANT
+from kubemc.checker import itf, lasso, traces
+from kubemc.checker.catalog import Model
+from kubemc.checker.errors import BadInput
+from kubemc.model.controllers.usercontroller import BadReconcile
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers.usercontroller import COMPONENT
+from kubemc.properties.core import INVARIANT
 
 
 def replay(model: Model, path: str) -> traces.Replay:

@@ -32,10 +32,10 @@ from collections.abc import Sequence
 
 import attrs
 
-from checker import lasso
-from checker.counterexample import Counterexample
-from model.kernel import SYSTEM, Machine, State
-from properties.core import ALWAYS_EVENTUALLY, EVENTUALLY_ALWAYS, LEADS_TO, Property
+from kubemc.checker import lasso
+from kubemc.checker.counterexample import Counterexample
+from kubemc.model.kernel import SYSTEM, Machine, State
+from kubemc.properties.core import ALWAYS_EVENTUALLY, EVENTUALLY_ALWAYS, LEADS_TO, Property
 
 QUIESCENT, CYCLE, BOUND, OUT_OF_BOUNDS = "quiescent", "cycle", "bound", "out of bounds"
 #: fair steps a convergence phase takes at most

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import attrs
 
-from model.kernel import State, Step
-from properties.core import Property
+from kubemc.model.kernel import State, Step
+from kubemc.properties.core import Property
 
 
 @attrs.frozen

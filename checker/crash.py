@@ -14,7 +14,7 @@ import sys
 import tempfile
 import traceback
 
-from checker.itf import shown
+from kubemc.checker.itf import shown
 
 
 def report(exc: BaseException, argv: list[str] | None = None) -> str:

@@ -31,9 +31,9 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from model.kernel import Machine, State, Step
-from checker.counterexample import Counterexample
-from properties.core import COVER, INVARIANT, LIVENESS_KINDS, TRANSITION, Property
+from kubemc.model.kernel import Machine, State, Step
+from kubemc.checker.counterexample import Counterexample
+from kubemc.properties.core import COVER, INVARIANT, LIVENESS_KINDS, TRANSITION, Property
 
 
 @attrs.frozen
@@ -103,7 +103,7 @@ class Explorer:
 
     def _run_with_graph(self) -> Outcome:
         """Safety, covers and liveness in one graph search."""
-        from checker import liveness
+        from kubemc.checker import liveness
 
         m = self.machine
         report = None
@@ -223,7 +223,7 @@ class Explorer:
         if not complete:  # a cut-short safety search decides no liveness property
             return Outcome(stats, complete, covers=reached,
                            undecided=tuple(p.name for p in self.liveness))
-        from checker import liveness
+        from kubemc.checker import liveness
         live = liveness.check(m, self.liveness, max_states=self.max_states)
         return Outcome(stats, complete, live.counterexample, reached, live.undecided, live.figures)
 

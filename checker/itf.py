@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from checker.errors import MISSING_ENVIRONMENT, BadInput, KubemcError
+from kubemc.checker.errors import MISSING_ENVIRONMENT, BadInput, KubemcError
 
 FORMAT_URL = "https://apalache-mc.org/docs/adr/015adr-trace.html"
 _SAFE = 2 ** 53 - 1

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from model.kernel import SYSTEM, Machine, State, Step
-from properties.core import ALWAYS_EVENTUALLY, EVENTUALLY_ALWAYS, LEADS_TO, Property
+from kubemc.model.kernel import SYSTEM, Machine, State, Step
+from kubemc.properties.core import ALWAYS_EVENTUALLY, EVENTUALLY_ALWAYS, LEADS_TO, Property
 
 
 @attrs.frozen(slots=True)

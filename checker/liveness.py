@@ -71,9 +71,9 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from checker.counterexample import Counterexample
-from model.kernel import SYSTEM, Machine, Step
-from properties.core import EVENTUALLY_ALWAYS, LEADS_TO, Property
+from kubemc.checker.counterexample import Counterexample
+from kubemc.model.kernel import SYSTEM, Machine, Step
+from kubemc.properties.core import EVENTUALLY_ALWAYS, LEADS_TO, Property
 
 
 class Graph:

@@ -61,10 +61,10 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from checker.explore import Explorer, Outcome, Stats
-from checker.shard import KEY_WIDTH, ModelSpec, ShardWorker, gathers_graph, path_of
-from model.kernel import Machine
-from properties.core import LIVENESS_KINDS, Property
+from kubemc.checker.explore import Explorer, Outcome, Stats
+from kubemc.checker.shard import KEY_WIDTH, ModelSpec, ShardWorker, gathers_graph, path_of
+from kubemc.model.kernel import Machine
+from kubemc.properties.core import LIVENESS_KINDS, Property
 
 
 #: what a row's figures say when its liveness properties were judged by the
@@ -95,7 +95,7 @@ def search(machine: Machine, props: Sequence[Property], pool, *,
     reports = pool.start()
     probes = {r.fingerprint for r in reports}
     if len(probes) > 1:
-        from checker.errors import MissingEnvironment
+        from kubemc.checker.errors import MissingEnvironment
 
         raise MissingEnvironment("the workers' fingerprints disagree (another Python or "
                                  "PYTHONHASHSEED on some node): run every node on the same "
@@ -145,7 +145,7 @@ def search(machine: Machine, props: Sequence[Property], pool, *,
     if not complete:
         return Outcome(stats, complete, covers=covers,
                        undecided=tuple(p.name for p in liveness), liveness=how)
-    from checker import liveness as live_engine
+    from kubemc.checker import liveness as live_engine
 
     if gathers_graph(machine, props):
         graph = gather_graph(machine, liveness, pool.graph_parts())
@@ -165,8 +165,8 @@ def gather_graph(machine: Machine, liveness: Sequence[Property], parts):
     ``liveness.decide`` finds the same lasso. Fingerprints are the
     coordinator's own, computed from keys when the lasso is rebuilt
     (:class:`_LocalFingerprints`)."""
-    from checker import liveness as live_engine
-    from model.kernel import SYSTEM
+    from kubemc.checker import liveness as live_engine
+    from kubemc.model.kernel import SYSTEM
 
     start = time.perf_counter()
     g = live_engine.Graph()
@@ -226,7 +226,7 @@ class _LocalFingerprints:
         return len(self.keys)
 
     def __getitem__(self, i: int) -> int:
-        from checker.liveness import representative
+        from kubemc.checker.liveness import representative
 
         m = self.machine
         canonical = representative(m)
@@ -427,7 +427,7 @@ def explore(spec: ModelSpec, machine: Machine, props: Sequence[Property], *,
     """The parallel search on ``workers`` processes here, or on ``workers``
     Ray actors of the cluster at ``ray_address``."""
     if ray_address is not None:
-        from checker.ray_search import actor_pool
+        from kubemc.checker.ray_search import actor_pool
 
         pool_of = actor_pool(ray_address)
     else:
@@ -450,7 +450,7 @@ class Parallel:
         """Refuse, before any work, what can be refused: a malformed Ray
         address (exit 2), no Ray or no cluster there (exit 3)."""
         if self.ray_address is not None:
-            from checker.ray_search import validate
+            from kubemc.checker.ray_search import validate
 
             validate(self.ray_address)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from checker.check_options import positive
+from kubemc.checker.check_options import positive
 
 
 def add_arguments(parser) -> None:
@@ -32,7 +32,7 @@ def parallel_of(args):
     """A ``Parallel`` when ``--workers`` or ``--ray`` was given, else None."""
     if args.workers is None and args.ray is None:
         return None
-    from checker.parallel import Parallel
+    from kubemc.checker.parallel import Parallel
 
     return Parallel(args.workers, args.ray)
 
@@ -40,7 +40,7 @@ def parallel_of(args):
 def note_liveness(results) -> None:
     """Say, on stderr, which rows' liveness properties the one-process graph
     search judged: a parallel run must not look as if it partitioned them."""
-    from checker.parallel import LIVENESS_IN_ONE_PROCESS
+    from kubemc.checker.parallel import LIVENESS_IN_ONE_PROCESS
 
     rows = [r for r in results
             if r.figures.get("liveness_search") == LIVENESS_IN_ONE_PROCESS]

@@ -27,11 +27,11 @@ from pathlib import Path
 import attrs
 import pytest
 
-from checker import api
-from checker.check_options import APPLIES
-from checker.errors import BadInput, KubemcError
-from checker.itf import writable_directory
-from checker.run import parse_bound
+from kubemc.checker import api
+from kubemc.checker.check_options import APPLIES
+from kubemc.checker.errors import BadInput, KubemcError
+from kubemc.checker.itf import writable_directory
+from kubemc.checker.run import parse_bound
 
 #: the figures of ``kubemc check``'s rows an item records in the JUnit report
 FIGURES = ("distinct_states", "transitions", "examples")

@@ -43,6 +43,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("kubemc", None) is None:
         return
-    from checker.pytest_items import ModelItems
+    from kubemc.checker.pytest_items import ModelItems
 
     config.pluginmanager.register(ModelItems.from_config(config), "kubemc-items")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import attrs
 
-from checker.errors import MissingEnvironment
+from kubemc.checker.errors import MissingEnvironment
 
 #: Ray's AF_UNIX sockets live under the temp dir, and a socket path holds at
 #: most 107 bytes: a longer directory is replaced by a short one of our own

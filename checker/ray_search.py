@@ -24,9 +24,9 @@ import logging
 import os
 import socket
 
-from checker.errors import BadInput, MissingEnvironment
-from checker.parallel import terminated_on_sigterm
-from checker.shard import ModelSpec, ShardWorker
+from kubemc.checker.errors import BadInput, MissingEnvironment
+from kubemc.checker.parallel import terminated_on_sigterm
+from kubemc.checker.shard import ModelSpec, ShardWorker
 
 INSTALL = "pip install 'kubemc[ray]'"
 #: the string-hash seed of every actor: any fixed value makes fingerprints agree

@@ -23,10 +23,10 @@ from functools import partial
 
 import attrs
 
-from checker.explore import Explorer
-from model.kernel import Step
-from model.network.addr import show
-from properties.symbolic.network import Verdict
+from kubemc.checker.explore import Explorer
+from kubemc.model.kernel import Step
+from kubemc.model.network.addr import show
+from kubemc.properties.symbolic.network import Verdict
 
 
 @attrs.frozen

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from checker.errors import HOLDS, VIOLATED
+from kubemc.checker.errors import HOLDS, VIOLATED
 
 
 def print_replay(result, as_json: bool, what: str) -> int:

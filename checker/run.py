@@ -13,12 +13,12 @@ from typing import Any
 
 import attrs
 
-from checker import explore as explore_engine
-from checker import simulate as simulate_engine
-from checker import itf, stateful, traces
-from checker.components import COMPONENTS, Component, Model, component
-from checker.errors import BadInput
-from checker.result import (  # noqa: F401 (re-exported: ``from checker.run import Result``)
+from kubemc.checker import explore as explore_engine
+from kubemc.checker import simulate as simulate_engine
+from kubemc.checker import itf, stateful, traces
+from kubemc.checker.components import COMPONENTS, Component, Model, component
+from kubemc.checker.errors import BadInput
+from kubemc.checker.result import (  # noqa: F401 (re-exported: ``from checker.run import Result``)
     HOLDS,
     INCOMPLETE,
     UNDECIDED,
@@ -27,7 +27,7 @@ from checker.result import (  # noqa: F401 (re-exported: ``from checker.run impo
     VIOLATED,
     Result,
 )
-from model.kernel import UnknownMutant
+from kubemc.model.kernel import UnknownMutant
 
 ENGINES = ("explore", "hypothesis", "z3")
 #: engines ``check`` runs when named, beyond the three ``--engine all`` runs:
@@ -128,7 +128,7 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
     for engine in engines:
         if engine == "z3":
             if symbolic is None:
-                from checker.symbolic_run import run_symbolic as symbolic
+                from kubemc.checker.symbolic_run import run_symbolic as symbolic
             comps = {c.name: c for c, _ in pairs}
             for comp in comps.values():
                 if not comp.symbolic:
@@ -144,7 +144,7 @@ def check(names: Sequence[str] = (), *, engines: Sequence[str] = ("explore",),
             props = targeted(model, mutant)
             with _unwritten_trace(results, comp):
                 if engine == "simulate":
-                    from checker.simulate_run import run_simulate
+                    from kubemc.checker.simulate_run import run_simulate
 
                     results.append(run_simulate(comp, model, machine, props, trace_dir,
                                                 command, seed, simulation or
@@ -165,7 +165,7 @@ def without_z3(pairs) -> list[str]:
 
 
 def _z3_components() -> list[str]:
-    from checker.components import COMPONENTS
+    from kubemc.checker.components import COMPONENTS
 
     return sorted(n for n, c in COMPONENTS.items() if c.symbolic)
 
@@ -204,7 +204,7 @@ def _bound_names(model: Model) -> set:
 
 def _explore(comp, model, machine, props, trace_dir, command, max_states, progress,
              parallel=None, bounds=None) -> Result:
-    from checker.progress import explore_line
+    from kubemc.checker.progress import explore_line
 
     label = f"explore {model.name}"
     report = (lambda s: progress(explore_line(label, s))) if progress else None
@@ -341,7 +341,7 @@ def check_model(comp: Component, model: Model, engine: str, *, mutant: str | Non
                        and (props is None or c.prop in set(props)))
         if not checks:
             raise BadInput(f"no symbolic check of {comp.name} speaks of model {model.name}")
-        from checker.symbolic_run import run_symbolic
+        from kubemc.checker.symbolic_run import run_symbolic
 
         with _unwritten_trace(results, comp):
             results += run_symbolic(attrs.evolve(comp, symbolic=checks), mutant=mutant,

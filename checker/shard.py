@@ -41,9 +41,9 @@ from typing import Any
 
 import attrs
 
-from checker.liveness import _predicates
-from model.kernel import Step
-from properties.core import COVER, INVARIANT, TRANSITION
+from kubemc.checker.liveness import _predicates
+from kubemc.model.kernel import Step
+from kubemc.properties.core import COVER, INVARIANT, TRANSITION
 
 #: bytes per index of a key: a machine may offer at most 65,536 successors
 #: from one state (and as many initial states)
@@ -65,7 +65,7 @@ def gathers_graph(machine, props) -> bool:
     search uses is the one liveness may use (the identity, or one that keeps
     step labels — ``checker.liveness`` on symmetry). Otherwise liveness is
     judged by the one-process graph search on concrete states."""
-    from model.kernel import Machine
+    from kubemc.model.kernel import Machine
 
     return any(p.is_liveness for p in props) and (
         machine.canonical_keeps_steps or type(machine).canonical is Machine.canonical)
@@ -123,7 +123,7 @@ class ModelSpec:
 
     def build(self):
         """The machine and the properties, from the catalog."""
-        from checker.components import component
+        from kubemc.checker.components import component
 
         model = next(m for m in component(self.component).models if m.name == self.model)
         machine = model.machine(self.mutant, **model.check_bounds(dict(self.bounds)))

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checker.counterexample import Counterexample
-from model.kernel import Machine, Step
-from properties.core import INVARIANT
+from kubemc.checker.counterexample import Counterexample
+from kubemc.model.kernel import Machine, Step
+from kubemc.properties.core import INVARIANT
 
 
 def violating_prefix(machine: Machine, cex: Counterexample,

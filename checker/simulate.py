@@ -45,12 +45,12 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from checker import convergence
-from checker.counterexample import Counterexample
-from checker.explore import mark_covers
-from checker.shrink import shrink
-from model.kernel import Machine
-from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
+from kubemc.checker import convergence
+from kubemc.checker.counterexample import Counterexample
+from kubemc.checker.explore import mark_covers
+from kubemc.checker.shrink import shrink
+from kubemc.model.kernel import Machine
+from kubemc.properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
 
 #: steps per walk when ``--depth`` is not given (TLC's simulation default)
 DEFAULT_DEPTH = 100

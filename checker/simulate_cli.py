@@ -8,8 +8,8 @@ with any engine but simulate.
 
 from __future__ import annotations
 
-from checker.check_options import positive, seconds
-from checker.simulate import DEFAULT_DEPTH, DEFAULT_WALKS, Budget
+from kubemc.checker.check_options import positive, seconds
+from kubemc.checker.simulate import DEFAULT_DEPTH, DEFAULT_WALKS, Budget
 
 
 def add_budget_arguments(parser) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import shlex
 
-from checker import simulate, traces
-from checker.result import HOLDS, UNDECIDED, VACUOUS, VIOLATED, Result
+from kubemc.checker import simulate, traces
+from kubemc.checker.result import HOLDS, UNDECIDED, VACUOUS, VIOLATED, Result
 
 
 def reproduce(command: str, seed: int, walk: int, depth: int) -> str:

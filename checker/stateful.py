@@ -35,11 +35,11 @@ from hypothesis.errors import Flaky
 from hypothesis.stateful import (RuleBasedStateMachine, get_state_machine_test, initialize,
                                  invariant, precondition, rule)
 
-from checker import convergence
-from checker.counterexample import Counterexample
-from checker.shrink import shrink
-from model.kernel import Machine
-from properties.core import INVARIANT, TRANSITION
+from kubemc.checker import convergence
+from kubemc.checker.counterexample import Counterexample
+from kubemc.checker.shrink import shrink
+from kubemc.model.kernel import Machine
+from kubemc.properties.core import INVARIANT, TRANSITION
 
 PROFILES = {
     "ci": dict(max_examples=300, stateful_step_count=60, derandomize=True),

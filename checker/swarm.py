@@ -40,9 +40,9 @@ from pathlib import Path
 
 import attrs
 
-from checker import simulate
-from checker.errors import BadInput
-from checker.result import HOLDS, UNDECIDED, VIOLATED, Result
+from kubemc.checker import simulate
+from kubemc.checker.errors import BadInput
+from kubemc.checker.result import HOLDS, UNDECIDED, VIOLATED, Result
 
 #: walk depths a run may draw (the default depth among them)
 DEPTHS = (25, 50, simulate.DEFAULT_DEPTH, 200, 400)
@@ -132,7 +132,7 @@ def draw_bounds(model, mutant: str | None, rng: random.Random,
     twice its value (0 may become 1; a bound in ``zero`` may become 0),
     within its ceiling; the bounds and the names changed. Bounds the model
     refuses are drawn again."""
-    from checker.bounds import ceiling
+    from kubemc.checker.bounds import ceiling
 
     base = base_bounds(model, mutant)
     reference = model._reference()
@@ -179,9 +179,9 @@ def plan(pairs: Sequence, runs: int, seed: int, mutant: str | None,
 
 def run_plan(plan: Plan, trace_dir: Path) -> Result:
     """One run, in a worker: the machine rebuilt from the catalog by name."""
-    from checker import run as check_run
-    from checker.components import component
-    from checker.simulate_run import run_simulate
+    from kubemc.checker import run as check_run
+    from kubemc.checker.components import component
+    from kubemc.checker.simulate_run import run_simulate
 
     comp = component(plan.component)
     model = next(m for m in comp.models if m.name == plan.model)
@@ -265,7 +265,7 @@ def swarm(names: Sequence[str], *, runs: int | None = None, jobs: int | None = N
           progress: Callable[[str], None] | None = None) -> SwarmOutcome:
     """Plan ``runs`` runs of the models of ``names`` and run them on
     ``jobs`` processes; every worker is gone when this returns or raises."""
-    from checker.run import select
+    from kubemc.checker.run import select
 
     pairs = select(names, mutant)
     jobs = jobs or jobs_default()
@@ -351,7 +351,7 @@ def exit_code(outcome: SwarmOutcome) -> int:
     """The runs' rows ranked as ``kubemc check`` ranks them (a violation with
     a trace first), with each model's undecided total in place of runs that
     were undecided alone (a cover one run missed and another reached)."""
-    from checker.verdicts import exit_code as ranked
+    from kubemc.checker.verdicts import exit_code as ranked
 
     rows = [r for r in outcome.results if r.verdict == VIOLATED]
     rows += [Result(t.component, t.model, "simulate", t.verdict, 0.0)

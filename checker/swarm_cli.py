@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checker.check_options import positive, seconds
-from checker.errors import BadInput
+from kubemc.checker.check_options import positive, seconds
+from kubemc.checker.errors import BadInput
 
 
 def add_arguments(p) -> None:
-    from checker.swarm import RUN_WALKS, RUNS_PER_MODEL
+    from kubemc.checker.swarm import RUN_WALKS, RUNS_PER_MODEL
 
     p.description = ("Many differently seeded and bounded random-walk runs (the simulate "
                      "engine) in parallel processes, each reporting its coverage; the "
@@ -37,9 +37,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from checker.itf import writable_directory
-    from checker.progress import ProgressLine
-    from checker.swarm import exit_code, swarm
+    from kubemc.checker.itf import writable_directory
+    from kubemc.checker.progress import ProgressLine
+    from kubemc.checker.swarm import exit_code, swarm
 
     try:
         trace_dir = writable_directory(Path(args.trace_dir))

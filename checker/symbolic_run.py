@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checker import traces
-from checker.errors import BadInput
-from checker.result import HOLDS, UNDECIDED, UNPROVED, Result
-from checker.result import VACUOUS as SAID_NOTHING
-from checker.result import VIOLATED as BROKEN
-from checker.z3engine import BASE_VIOLATION, CTI, VACUOUS, run_checks
+from kubemc.checker import traces
+from kubemc.checker.errors import BadInput
+from kubemc.checker.result import HOLDS, UNDECIDED, UNPROVED, Result
+from kubemc.checker.result import VACUOUS as SAID_NOTHING
+from kubemc.checker.result import VIOLATED as BROKEN
+from kubemc.checker.z3engine import BASE_VIOLATION, CTI, VACUOUS, run_checks
 
 
 def run_symbolic(comp, *, mutant=None, trace_dir=Path("kubemc-traces")) -> list:

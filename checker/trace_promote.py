@@ -27,9 +27,9 @@ from pathlib import Path
 
 import attrs
 
-from checker import itf, traces
-from checker.components import UnknownName, component_of, model_named
-from checker.errors import BadInput
+from kubemc.checker import itf, traces
+from kubemc.checker.components import UnknownName, component_of, model_named
+from kubemc.checker.errors import BadInput
 
 
 @attrs.frozen(slots=True)

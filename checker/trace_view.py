@@ -24,9 +24,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from checker import itf, trace_lanes
-from checker.errors import BadInput, MissingEnvironment
-from checker.trace_diff import diff, fmt
+from kubemc.checker import itf, trace_lanes
+from kubemc.checker.errors import BadInput, MissingEnvironment
+from kubemc.checker.trace_diff import diff, fmt
 
 GUTTER, LANE_W, TOP, ROW_H = 48, 132, 46, 30
 #: room right of the lanes for a lasso's arrow back and its label
@@ -53,7 +53,7 @@ def view(trace_file: str | Path, out: str | Path | None = None) -> Path:
     overwritten). ``out`` omitted: :func:`default_out`, or the next free
     name of its series (``NAME-1.html`` …) as ``kubemc check`` does for traces.
     """
-    from checker.traces import load
+    from kubemc.checker.traces import load
 
     trace = load(trace_file)
     page = render(trace, source=Path(trace_file).name)
@@ -126,7 +126,7 @@ def render(trace: dict, source: str = "trace") -> str:
         "STEPS": _steps(trace, lanes, events, arrows, meta, loop),
         "NSTEPS": str(len(trace["states"])),
     }
-    template = resources.files("checker").joinpath(TEMPLATE).read_text(encoding="utf-8")
+    template = resources.files("kubemc.checker").joinpath(TEMPLATE).read_text(encoding="utf-8")
     return re.sub(r"__(TITLE|HEADER|SVG|STEPS|NSTEPS)__", lambda m: slots[m.group(1)], template)
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import attrs
 
-from checker import itf, lasso
-from checker.components import UnknownName, all_properties, component_of, model_named
-from checker.counterexample import Counterexample
-from checker.errors import BadInput
-from model.kernel import Step
-from properties.core import INVARIANT, TRANSITION
+from kubemc.checker import itf, lasso
+from kubemc.checker.components import UnknownName, all_properties, component_of, model_named
+from kubemc.checker.counterexample import Counterexample
+from kubemc.checker.errors import BadInput
+from kubemc.model.kernel import Step
+from kubemc.properties.core import INVARIANT, TRANSITION
 
 
 def to_itf(cex: Counterexample, *, model: str, machine, engine: str,

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from checker.errors import BadInput
+from kubemc.checker.errors import BadInput
 
 
 def split(spec: str, what: str = "MODULE:FUNCTION") -> tuple[str, str]:

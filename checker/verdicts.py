@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from checker.errors import HOLDS, MISSING_ENVIRONMENT, UNDECIDED, VACUOUS, VIOLATED
+from kubemc.checker.errors import HOLDS, MISSING_ENVIRONMENT, UNDECIDED, VACUOUS, VIOLATED
 
 RANK = (VIOLATED, MISSING_ENVIRONMENT, VACUOUS, UNDECIDED, HOLDS)
 

@@ -41,9 +41,9 @@ from typing import Any
 import attrs
 import z3
 
-from checker.counterexample import Counterexample
-from properties.core import INVARIANT, TRANSITION, Property
-from properties.symbolic import Encoding, Obligation, SymProperty
+from kubemc.checker.counterexample import Counterexample
+from kubemc.properties.core import INVARIANT, TRANSITION, Property
+from kubemc.properties.symbolic import Encoding, Obligation, SymProperty
 
 #: verdicts
 PROVED = "proved"                  # k-induction: base case and step hold
@@ -205,7 +205,7 @@ def _checkable(sp: SymProperty) -> SymProperty:
     any other kind (liveness, covers) is refused in one line rather than read
     as a transition property (``checker.liveness`` decides liveness)."""
     if sp.kind not in (INVARIANT, TRANSITION):
-        from checker.errors import BadInput
+        from kubemc.checker.errors import BadInput
         raise BadInput(f"the z3 engine cannot check {sp.kind} property {sp.name}: it has "
                        "no checker for that kind; use --engine explore or hypothesis")
     return sp

@@ -20,6 +20,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from conformance.audit.scheduling import run as audit_scheduling
+    from kubemc.conformance.audit.scheduling import run as audit_scheduling
 
     return audit_scheduling(args.files, as_json=args.json, report=args.report)

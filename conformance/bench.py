@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from checker.errors import MissingEnvironment
+from kubemc.checker.errors import MissingEnvironment
 
 
 class WrongVerdict(AssertionError):
@@ -43,9 +43,9 @@ def linearizability(progress: Callable[[str], None] = print, repeat: int = 3) ->
     for checking only; parsing is reported apart. Then the generated
     histories of :func:`generated`, each in a process of its own.
     """
-    from conformance.importers import load
-    from conformance.linearizability import check
-    from conformance.model import spec
+    from kubemc.conformance.importers import load
+    from kubemc.conformance.linearizability import check
+    from kubemc.conformance.model import spec
 
     d = data_dir()
     want = expected_verdicts(d)
@@ -108,7 +108,8 @@ def _measure(path: Path, budget: float) -> tuple[str, float, float]:
 
     with tempfile.TemporaryFile() as out:
         t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "conformance.checkhistory", str(path), "--json",
+        proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.checkhistory",
+                                 str(path), "--json",
                                  "--budget", str(budget)], stdout=out, stderr=subprocess.DEVNULL,
                                 cwd=Path(__file__).resolve().parents[1])
         _, status, usage = os.wait4(proc.pid, 0)
@@ -132,8 +133,8 @@ def generated(progress: Callable[[str], None] = print, budget: float = GENERATED
     """
     import tempfile
 
-    from conformance.histgen import register_history
-    from conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE
+    from kubemc.conformance.histgen import register_history
+    from kubemc.conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE
 
     figures: dict = {}
     wrong = []
@@ -161,7 +162,7 @@ def conform_etcd(progress: Callable[[str], None] = print, time_limit: float = 60
     failed and unknown), faults injected, watch events, and the time each
     check took. Needs root and the ``etcd`` binary (MissingEnvironment else).
     """
-    from conformance.target.etcd_suite import SuiteOptions, run_suite
+    from kubemc.conformance.target.etcd_suite import SuiteOptions, run_suite
 
     progress(f"conform-etcd: {time_limit:.0f} s against a local 3-member cluster with kill, pause "
              f"and partition faults")

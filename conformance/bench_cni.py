@@ -38,13 +38,13 @@ ROUNDS = 4
 
 
 def conform_cni(progress: Callable[[str], None] = print) -> dict:
-    from conformance.history import Recorder
-    from conformance.target import cni_conf
-    from conformance.target.cni_exec import Executor
-    from conformance.target.cni_netns import (TMP_PREFIX, Topology, entered, hold_run_lock,
+    from kubemc.conformance.history import Recorder
+    from kubemc.conformance.target import cni_conf
+    from kubemc.conformance.target.cni_exec import Executor
+    from kubemc.conformance.target.cni_netns import (TMP_PREFIX, Topology, entered, hold_run_lock,
                                               new_run_id, ns_path, require_environment)
-    from conformance.target.cni_suite import SuiteOptions, run_suite
-    from model.network import addr
+    from kubemc.conformance.target.cni_suite import SuiteOptions, run_suite
+    from kubemc.model.network import addr
 
     require_environment()
     conflist = cni_conf.default_conflist()

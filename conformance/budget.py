@@ -17,7 +17,7 @@ import time
 
 import attrs
 
-from checker.errors import BadInput
+from kubemc.checker.errors import BadInput
 
 #: seconds a ``check-history`` run may search by default
 DEFAULT_SECONDS = 300.0

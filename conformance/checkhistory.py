@@ -19,11 +19,12 @@ import sys
 import time
 from typing import TextIO
 
-from checker.errors import HOLDS, UNDECIDED, VIOLATED
-from conformance.budget import DEFAULT_MEGABYTES, DEFAULT_SECONDS, Budget
-from conformance.importers import load
-from conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE, Failure, Result, check
-from conformance.model import spec as spec_named
+from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED
+from kubemc.conformance.budget import DEFAULT_MEGABYTES, DEFAULT_SECONDS, Budget
+from kubemc.conformance.importers import load
+from kubemc.conformance.linearizability import (LINEARIZABLE, NOT_LINEARIZABLE, Failure, Result,
+                                                check)
+from kubemc.conformance.model import spec as spec_named
 
 #: rows of the window table: every operation of the window the partial
 #: linearization left out, and this many of the last ones it did linearize
@@ -132,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point (``python -m conformance.checkhistory FILE [--json]``)."""
     import argparse
 
-    from checker.errors import KubemcError
+    from kubemc.checker.errors import KubemcError
 
-    parser = argparse.ArgumentParser(prog="kubemc check-history", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="kubemc check-history",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("file")
     parser.add_argument("--json", action="store_true")
     add_budget_arguments(parser)

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from conformance.checkhistory import add_budget_arguments
-from conformance.checkhistory import run as check_history
+from kubemc.conformance.checkhistory import add_budget_arguments
+from kubemc.conformance.checkhistory import run as check_history
 
 HELP = ("check a history for linearizability (Jepsen/Knossos EDN logs, porcupine EDN, "
         "kubemc JSONL)")

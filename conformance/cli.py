@@ -14,9 +14,9 @@ from __future__ import annotations
 import sys
 from types import ModuleType
 
-from checker.command import Parser, run_command
-from checker.errors import MissingEnvironment
-from checker.plugins import CONFORM, REINSTALL, registered
+from kubemc.checker.command import Parser, run_command
+from kubemc.checker.errors import MissingEnvironment
+from kubemc.checker.plugins import CONFORM, REINSTALL, registered
 
 HELP = "validate a real implementation against the model"
 

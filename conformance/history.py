@@ -75,7 +75,7 @@ from typing import Any
 
 import attrs
 
-from checker.errors import BadInput
+from kubemc.checker.errors import BadInput
 
 INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
 TYPES = (INVOKE, OK, FAIL, INFO)

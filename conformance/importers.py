@@ -43,8 +43,8 @@ from typing import Any
 import attrs
 import edn_format
 
-from checker.errors import BadInput
-from conformance.history import (
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.history import (
     TYPES, Event, Operation, check_depth, pair, read_jsonl, read_meta,
 )
 

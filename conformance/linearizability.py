@@ -101,10 +101,10 @@ from typing import Any
 
 import attrs
 
-from checker.errors import BadInput
-from conformance.budget import Budget, Meter
-from conformance.history import Event, Operation, pair
-from conformance.model import Spec, spec as spec_named
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.budget import Budget, Meter
+from kubemc.conformance.history import Event, Operation, pair
+from kubemc.conformance.model import Spec, spec as spec_named
 
 LINEARIZABLE, NOT_LINEARIZABLE, UNKNOWN = "linearizable", "not linearizable", "unknown"
 

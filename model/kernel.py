@@ -60,7 +60,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from model import channels as ch
+from kubemc.model import channels as ch
 
 State = Hashable
 

@@ -9,10 +9,10 @@ the machine what it meant to do, so a seeded bug cannot bend the yardstick.
 
 from __future__ import annotations
 
-from model.apiserver import registry
-from model.apiserver.requests import ANSWERED, ANY, PENDING, SERVE
-from model.store import mvcc
-from properties.core import INVARIANT, TRANSITION, Property
+from kubemc.model.apiserver import registry
+from kubemc.model.apiserver.requests import ANSWERED, ANY, PENDING, SERVE
+from kubemc.model.store import mvcc
+from kubemc.properties.core import INVARIANT, TRANSITION, Property
 
 _SEED_API = ("seeds/000: 'the api server is the ony master plane component to talk to the "
              "etcd data store, both to read from and to save kubernetes cluster state "

@@ -11,8 +11,8 @@ in a machine's matchers cannot bend its own yardstick.
 
 from __future__ import annotations
 
-from model.apiserver.conflict import CREATED_REVISION
-from properties.core import COVER, INVARIANT, Property
+from kubemc.model.apiserver.conflict import CREATED_REVISION
+from kubemc.properties.core import COVER, INVARIANT, Property
 
 #: The core-group resource name of Secrets, and the answer that discloses
 #: them (HTTP 200): values of the Kubernetes API, not of the model.

@@ -5,11 +5,11 @@ get wrong."""
 
 from __future__ import annotations
 
-from model.apiserver import registry
-from model.apiserver import resources as res
-from model.apiserver.admission import NAMESPACE, namespace_key, pod_key, quota_key
-from model.store import mvcc
-from properties.core import INVARIANT, TRANSITION, Property
+from kubemc.model.apiserver import registry
+from kubemc.model.apiserver import resources as res
+from kubemc.model.apiserver.admission import NAMESPACE, namespace_key, pod_key, quota_key
+from kubemc.model.store import mvcc
+from kubemc.properties.core import INVARIANT, TRANSITION, Property
 
 _QUOTA = ("kubernetes.io/docs/concepts/policy/resource-quotas: the quota system tracks "
           "usage and 'if creating or updating a resource violates a quota constraint, the "

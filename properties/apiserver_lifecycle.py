@@ -11,11 +11,11 @@ ownerReference tests are restated here rather than imported from the machine.
 
 from __future__ import annotations
 
-from model.apiserver import registry
-from model.apiserver import resources as res
-from model.store import mvcc
-from properties.core import EVENTUALLY_ALWAYS, TRANSITION, Property
-from properties.mvcc import appended
+from kubemc.model.apiserver import registry
+from kubemc.model.apiserver import resources as res
+from kubemc.model.store import mvcc
+from kubemc.properties.core import EVENTUALLY_ALWAYS, TRANSITION, Property
+from kubemc.properties.mvcc import appended
 
 _FINALIZERS = ("kubernetes.io/docs/concepts/overview/working-with-objects/finalizers: "
                "deleting an object with finalizers only marks it (deletionTimestamp); "

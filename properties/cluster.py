@@ -17,13 +17,13 @@ controller's conditions.
 
 from __future__ import annotations
 
-from model.cluster import spec
-from model.cluster.store import NODES, PODS, SLICE, TRUE, UNBOUND
-from model.cri import runtime as cri
-from model.network.addr import contains
-from model.network.forward import DELIVERED, Packet, forward
-from model.scheduler.objects import NO_EXECUTE, NO_SCHEDULE
-from properties.core import (
+from kubemc.model.cluster import spec
+from kubemc.model.cluster.store import NODES, PODS, SLICE, TRUE, UNBOUND
+from kubemc.model.cri import runtime as cri
+from kubemc.model.network.addr import contains
+from kubemc.model.network.forward import DELIVERED, Packet, forward
+from kubemc.model.scheduler.objects import NO_EXECUTE, NO_SCHEDULE
+from kubemc.properties.core import (
     COVER, EVENTUALLY_ALWAYS, INVARIANT, LEADS_TO, TRANSITION, Property,
 )
 

@@ -45,8 +45,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from model.cluster.dns import ADDED, DELETED, MODIFIED, NAMESPACE, ZONE
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
+from kubemc.model.cluster.dns import ADDED, DELETED, MODIFIED, NAMESPACE, ZONE
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
 
 _SEEDS = ("seeds/002: 'Every new service is registered automatically with the cluster's DNS "
           "(CoreDNS is used)'; 'Cluster DNS is a DNS server ... which serves DNS records for "

@@ -11,9 +11,9 @@ through the election's own rules (``model.cluster.leader``).
 
 from __future__ import annotations
 
-from model.cluster.ha import GHOSTS, INCARNATIONS, LEASE, ROLES, SPENT, UP
-from model.cluster.topology import MASTER
-from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
+from kubemc.model.cluster.ha import GHOSTS, INCARNATIONS, LEASE, ROLES, SPENT, UP
+from kubemc.model.cluster.topology import MASTER
+from kubemc.properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
 
 _C = "cluster"
 _LEASES = ("kubernetes.io/docs/concepts/architecture/leases: 'Kubernetes also uses Leases to "

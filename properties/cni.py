@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from model.cni import machine as cni
-from model.network import addr
-from model.network.dataplane import TCP
-from model.network.forward import DELIVERED, Packet, forward
-from properties.core import INVARIANT, Property
+from kubemc.model.cni import machine as cni
+from kubemc.model.network import addr
+from kubemc.model.network.dataplane import TCP
+from kubemc.model.network.forward import DELIVERED, Packet, forward
+from kubemc.properties.core import INVARIANT, Property
 
 _NO_NAT = ("seeds/000: 'pods are expected to be able to communicate with all other pods "
            "in a cluster, all this without the implmentation of network address "

@@ -10,7 +10,7 @@ seeds, and judged from the state tuples directly — never through
 
 from __future__ import annotations
 
-from properties.core import COVER, INVARIANT, TRANSITION, Property
+from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
 _API = "k8s.io/cri-api pkg/apis/runtime/v1/api.proto, RuntimeService: "
 _STOP = (_API + "StopPodSandbox 'stops any running process that is part of the sandbox and "

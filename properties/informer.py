@@ -30,9 +30,9 @@ invariant is not vacuous).
 
 from __future__ import annotations
 
-from model.informer import server
-from model.informer.machine import LIST
-from properties.core import EVENTUALLY_ALWAYS, INVARIANT, Property
+from kubemc.model.informer import server
+from kubemc.model.informer.machine import LIST
+from kubemc.properties.core import EVENTUALLY_ALWAYS, INVARIANT, Property
 
 _SEED = ("seeds/000: 'controllers are watch-loops continuously running and comparing the "
          "cluster's desired state (provided by object's configuration data) with its "

@@ -11,7 +11,7 @@ seeds; none calls the kubelet's decisions (``plan``, ``status``) it judges.
 
 from __future__ import annotations
 
-from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
+from kubemc.properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
 
 _DOCS = "kubernetes.io/docs/concepts/workloads/pods/"
 _SANDBOX = ("seeds/000: 'a special pause container is initialized by the container runtime "

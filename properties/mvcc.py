@@ -12,11 +12,11 @@ the two states, not from what the step claims to be.
 
 from __future__ import annotations
 
-from model.store.mvcc import (
+from kubemc.model.store.mvcc import (
     R_CREATE, R_MOD, R_VERSION, Range, Txn, apply_request, compact_revision, compares_hold,
     history, read, revision, validate,
 )
-from properties.core import TRANSITION, Property
+from kubemc.properties.core import TRANSITION, Property
 
 _SEED = ("seeds/000: 'new data is written to the data store only by appending to it, "
          "data is never replaced in the data store. obsolete data compacted periodically "

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from model.network.forward import DELIVERED, REJECTED, Packet, forward
-from model.proxy.cluster import EXTERNAL_CLIENT
-from properties.core import INVARIANT, Property
+from kubemc.model.network.forward import DELIVERED, REJECTED, Packet, forward
+from kubemc.model.proxy.cluster import EXTERNAL_CLIENT
+from kubemc.properties.core import INVARIANT, Property
 
 _SEED = ("seeds/000: 'the kube-proxy is responsible for tcp, udp and sctp stream forwarding "
          "or round robin forwarding across a set of pod backends, and it implements "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from model.store.raft import COMMIT, LEADER, LOG, ROLE, TERM
-from properties.core import INVARIANT, TRANSITION, Property
+from kubemc.model.store.raft import COMMIT, LEADER, LOG, ROLE, TERM
+from kubemc.properties.core import INVARIANT, TRANSITION, Property
 
 _PAPER = "Raft paper (Ongaro & Ousterhout, USENIX ATC 2014), Figure 3"
 _SEED = ("seeds/000: 'etcd is a strongly consitent, distributed key-value data-store "

@@ -9,10 +9,10 @@ oracle's ``read``) and the log itself.
 
 from __future__ import annotations
 
-from model.store import mvcc
-from model.store.raft import COMMIT, LOG
-from model.store.raft_mvcc import request
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
+from kubemc.model.store import mvcc
+from kubemc.model.store.raft import COMMIT, LOG
+from kubemc.model.store.raft_mvcc import request
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
 
 _SMS = ("Raft paper (Ongaro & Ousterhout, USENIX ATC 2014), §5.4.3 and Figure 3, State "
         "Machine Safety: 'if a server has applied a log entry at a given index to its state "

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from model.scheduler.machine import (
+from kubemc.model.scheduler.machine import (
     ASSUMED, CACHE, CONFLICTS, ELECT, GONE, LEASE, LEASE_DURATION, LIVE, NODE, NOMINATED,
     ORPHANS, PHASE, PREEMPTED_BY, QUEUE, SCHEDS, SENDING, SERVER, SPENT, TERMINATING,
 )
-from model.scheduler.objects import DEFAULT_SCHEDULER, HOSTNAME
-from model.kernel import ENVIRONMENT
-from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
+from kubemc.model.scheduler.objects import DEFAULT_SCHEDULER, HOSTNAME
+from kubemc.model.kernel import ENVIRONMENT
+from kubemc.properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
 
 _DOCS = "kubernetes.io/docs/concepts/scheduling-eviction/"
 _SEED = ("seeds: 'the kube-scheduler assigns new workload objects, such as pods, to nodes ... "

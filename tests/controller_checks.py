@@ -7,10 +7,10 @@ particular to it.
 
 from __future__ import annotations
 
-from checker import stateful, traces
-from checker.explore import explore
-from checker.run import targeted
-from properties.core import COVER
+from kubemc.checker import stateful, traces
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
+from kubemc.properties.core import COVER
 
 
 def assert_holds(model, unreached=(), **bounds):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checker.explore import explore
-from checker.z3engine import Differential
-from properties.core import INVARIANT, Property
+from kubemc.checker.explore import explore
+from kubemc.checker.z3engine import Differential
+from kubemc.properties.core import INVARIANT, Property
 
 
 def run(machine, *steps, state=None):

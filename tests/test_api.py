@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from checker import api, run
+from kubemc.checker import api, run
 
 
 def test_bad_names_are_refused_in_one_line():
@@ -51,7 +51,7 @@ def test_a_run_that_gave_no_row_is_not_a_pass(monkeypatch, tmp_path):
 
 
 def test_cases_list_without_building(monkeypatch):
-    from checker.catalog import Model
+    from kubemc.checker.catalog import Model
 
     def refuse(*a, **k):
         raise AssertionError("cases() built a machine")

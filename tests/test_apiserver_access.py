@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from helpers import reachable, run
 
-from checker import stateful
-from checker.catalog.apiserver_access import ACCESS, CONFLICT
-from checker.explore import explore
-from checker.run import targeted
-from model.apiserver.access import (
+from kubemc.checker import stateful
+from kubemc.checker.catalog.apiserver_access import ACCESS, CONFLICT
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
+from kubemc.model.apiserver.access import (
     CLUSTER_ROLE, CLUSTER_ROLE_BINDING, DEFAULT_POLICY, FORBIDDEN, NOT_FOUND, OK, ROLE,
     ROLE_BINDING, SERVICE_ACCOUNT, TOKEN_SECRET, UNAUTHORIZED, USER, Access, authorize,
     check_policy, service_account, user,
 )
-from model.apiserver.conflict import CREATED_REVISION, Conflict
-from model.kernel import Step, UnknownMutant
-from properties.apiserver_access import (
+from kubemc.model.apiserver.conflict import CREATED_REVISION, Conflict
+from kubemc.model.kernel import Step, UnknownMutant
+from kubemc.properties.apiserver_access import (
     DEFAULT_POLICY_INTENT, acknowledged_updates_not_lost, intended_read, rules_allow_read,
     secret_read_authorized,
 )
@@ -199,7 +199,7 @@ def test_the_reference_is_stated_independently_of_the_machine():
 
 
 def test_the_property_does_not_use_the_models_matchers():
-    import properties.apiserver_access as prop
+    import kubemc.properties.apiserver_access as prop
     source = Path(prop.__file__).read_text()
     assert "from model.apiserver.access" not in source
     assert "import model.apiserver.access" not in source
@@ -300,9 +300,9 @@ def test_a_token_controller_that_never_issues_leaves_the_token_cover_unreached(m
     """The shared decision of the token controller (model/controllers/accounts.py)
     has teeth here too: with no token ever issued, no request is answered for
     a ServiceAccount, and the cover says so."""
-    from checker.catalog.apiserver_access import ACCESS
-    from checker.explore import explore
-    from model.apiserver import access
+    from kubemc.checker.catalog.apiserver_access import ACCESS
+    from kubemc.checker.explore import explore
+    from kubemc.model.apiserver import access
 
     assert explore(ACCESS.machine(), ACCESS.properties).covers[
         "access_cover_token_answered"]

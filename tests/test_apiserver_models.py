@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 from helpers import run
 
-from checker import stateful, traces
-from checker.catalog.apiserver import ADMISSION, LIFECYCLE, MODELS, READS, WATCH, WRITES
-from checker.explore import explore
-from checker.run import targeted
-from model.apiserver import registry
-from model.apiserver.requests import ANSWERED, GONE, WATCHING
-from model.kernel import Step, UnknownMutant
-from properties import apiserver as request_properties
+from kubemc.checker import stateful, traces
+from kubemc.checker.catalog.apiserver import ADMISSION, LIFECYCLE, MODELS, READS, WATCH, WRITES
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
+from kubemc.model.apiserver import registry
+from kubemc.model.apiserver.requests import ANSWERED, GONE, WATCHING
+from kubemc.model.kernel import Step, UnknownMutant
+from kubemc.properties import apiserver as request_properties
 
 MUTANTS = [(model, mutant) for model in MODELS for mutant in sorted(model.mutants)]
 
@@ -179,7 +179,7 @@ def test_foreground_deletion_waits_for_a_dependent_held_by_its_finalizer():
 
 
 def test_a_policy_change_may_replace_foreground_but_no_controller_may_clear_it():
-    from properties import apiserver_lifecycle as lp
+    from kubemc.properties import apiserver_lifecycle as lp
     m = LIFECYCLE.machine()
     protected = list(m.init_states())[2]  # the owner carries example.com/protect
     s = run(m, Step("Delete", (0, registry.FOREGROUND)), state=protected)

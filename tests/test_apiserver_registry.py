@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.apiserver import registry
-from model.apiserver import resources as res
-from model.apiserver.registry import (
+from kubemc.model.apiserver import registry
+from kubemc.model.apiserver import resources as res
+from kubemc.model.apiserver.registry import (
     ACCEPTED, ADDED, CONFLICT, CREATED, DELETED, INVALID, MODIFIED, NOT_FOUND, OK,
 )
-from model.store import mvcc
+from kubemc.model.store import mvcc
 
 POD_SPEC = (("containers", ("app",)),)
 

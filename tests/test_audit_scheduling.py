@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from checker.cli import main
-from conformance.audit.scheduling import audit
-from conformance.quantity import QuantityError, milli, parse, whole
+from kubemc.checker.cli import main
+from kubemc.conformance.audit.scheduling import audit
+from kubemc.conformance.quantity import QuantityError, milli, parse, whole
 
 DATA = Path(__file__).parent / "data" / "scheduling"
 ZONE = "topology.kubernetes.io/zone"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from properties.core import COVER
+from kubemc.properties.core import COVER
 
 ROOT = Path(__file__).resolve().parents[1]
 

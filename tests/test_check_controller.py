@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from checker.check_controller import check_controller
-from checker.cli import main
-from checker.errors import BadInput
-from checker.explore import explore
-from model.controllers.frozen import FrozenDict, NotJsonLike, freeze, thaw
-from model.controllers.loop import CACHE, SERVER, Objects
-from model.controllers.usercontroller import UserController
-from model.kernel import Step
-from properties.controllers.usercontroller import properties
-from properties.core import COVER, Property
+from kubemc.checker.check_controller import check_controller
+from kubemc.checker.cli import main
+from kubemc.checker.errors import BadInput
+from kubemc.checker.explore import explore
+from kubemc.model.controllers.frozen import FrozenDict, NotJsonLike, freeze, thaw
+from kubemc.model.controllers.loop import CACHE, SERVER, Objects
+from kubemc.model.controllers.usercontroller import UserController
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers.usercontroller import properties
+from kubemc.properties.core import COVER, Property
 
 ROOT = Path(__file__).resolve().parent.parent
 OK = str(ROOT / "examples" / "operators" / "replicas_ok.py")
@@ -47,7 +47,7 @@ def module(tmp_path, text: str, name: str = "user_operator.py") -> str:
 
 
 HEADER = """
-from model.controllers.requests import Create, Delete, Update
+from kubemc.model.controllers.requests import Create, Delete, Update
 DESIRED = [{"metadata": {"name": "web"}, "data": {"replicas": "2"}},
            {"metadata": {"name": "web"}, "data": {"replicas": "0"}}]
 """
@@ -77,7 +77,7 @@ def test_the_defaults_reach_what_makes_a_controller_hard(tmp_path):
     exists: 409; or a transient 500), an update refused (a stale
     resourceVersion: 409), a crash with requests unsent, and the edit of the
     desired object."""
-    from checker.usercode import function
+    from kubemc.checker.usercode import function
 
     reconcile, _, mod = function(f"{OK}:reconcile", 2, "reconcile(desired, children)")
     m = UserController(reconcile, resource="ConfigMap", owns="Pod", desired=mod.DESIRED,
@@ -108,7 +108,7 @@ def test_the_defaults_reach_what_makes_a_controller_hard(tmp_path):
 
     covers = [Property(n, "check-controller", COVER, n, "test", f) for n, f in
               (("stale", stale), ("edited", edited))]
-    from properties.core import TRANSITION
+    from kubemc.properties.core import TRANSITION
     outcome = explore(m, covers + [Property("spy", "check-controller", TRANSITION, "spy",
                                             "test", spy)])
     assert outcome.complete and outcome.counterexample is None
@@ -301,7 +301,7 @@ def test_kinds_must_look_like_kinds(capsys):
 def test_a_dotted_module_name_and_desired_versions_from_a_function(tmp_path, monkeypatch,
                                                                      capsys):
     module(tmp_path, """
-from model.controllers.requests import Create
+from kubemc.model.controllers.requests import Create
 
 def versions():
     return [{"metadata": {"name": "db"}, "spec": {"size": 1}}]
@@ -508,13 +508,13 @@ def test_end_to_end_as_a_user_runs_it(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "checker.cli", "check-controller",
+    proc = subprocess.run([sys.executable, "-m", "kubemc.checker.cli", "check-controller",
                            "examples/operators/replicas_stale.py:reconcile", "--quiet",
                            "--trace-dir", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert "VIOLATED never_more_pods_than_asked" in proc.stdout and not proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "checker.cli", "check-controller",
+    proc = subprocess.run([sys.executable, "-m", "kubemc.checker.cli", "check-controller",
                            "examples/operators/replicas_stale.py:nosuch"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
@@ -612,7 +612,7 @@ def test_the_examples_goal_has_teeth(tmp_path, capsys):
 
 
 FAILING_PODS = '''
-from model.controllers.requests import Create, Delete
+from kubemc.model.controllers.requests import Create, Delete
 RESOURCE, OWNS = "ConfigMap", "Pod"
 DESIRED = [{"metadata": {"name": "web"}, "data": {"replicas": "1"}}]
 GOALS = ["one_healthy_pod"]
@@ -707,9 +707,9 @@ def reconcile(cm, pods):
 
 
 def test_the_trace_model_name_is_said_once_in_two_places():
-    """checker.check_controller names it without importing the properties,
+    """kubemc.checker.check_controller names it without importing the properties,
     so that building the CLI parser stays cheap; the two must agree."""
-    import checker.check_controller as command
-    from properties.controllers import usercontroller
+    import kubemc.checker.check_controller as command
+    from kubemc.properties.controllers import usercontroller
 
     assert command.COMPONENT == usercontroller.COMPONENT == "check-controller"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from checker.cli import main
+from kubemc.checker.cli import main
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -66,7 +66,7 @@ def test_a_search_stopped_early_is_undecided_exit_4(capsys):
 
 
 def test_random_runs_that_miss_the_mutant_are_undecided_exit_4(tmp_path, capsys, monkeypatch):
-    from checker import stateful
+    from kubemc.checker import stateful
 
     # what a miss looks like (test_stateful runs a real one); the CLI's part
     # is the verdict and the exit code
@@ -79,11 +79,11 @@ def test_random_runs_that_miss_the_mutant_are_undecided_exit_4(tmp_path, capsys,
 
 
 def test_an_internal_error_is_exit_70_and_one_line_naming_the_traceback(monkeypatch, capsys):
-    import checker.run
+    from kubemc.checker import run as checker_run
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
-    monkeypatch.setattr(checker.run, "check", broken)
+    monkeypatch.setattr(checker_run, "check", broken)
     assert main(["check", "store", "--quiet"]) == 70
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error (ZeroDivisionError: a bug)" in err
@@ -113,7 +113,7 @@ def test_bounds_and_options_refused_before_any_work(argv, message, capsys):
 
 
 def test_options_for_one_of_the_engines_of_all_are_accepted():
-    from checker.check_options import refuse_inapplicable
+    from kubemc.checker.check_options import refuse_inapplicable
 
     refuse_inapplicable(["explore", "hypothesis", "z3"],
                         {"--seed": True, "--max-states": True, "--bound": True,
@@ -158,8 +158,8 @@ def test_a_trace_that_cannot_be_written_still_prints_the_violation(tmp_path, cap
 
 
 def test_the_exit_code_ranks_outcomes():
-    from checker.run import Result
-    from checker.verdicts import exit_code
+    from kubemc.checker.run import Result
+    from kubemc.checker.verdicts import exit_code
 
     def row(verdict, trace=None, trace_error=""):
         return Result("c", "m", "explore", verdict, 0.0, trace=trace, trace_error=trace_error)

@@ -22,14 +22,14 @@ import pytest
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import reachable, run
 
-from checker import stateful, traces
-from checker.catalog.cluster import END_TO_END
-from model.cluster import controlplane, spec, store
-from model.cluster.apiserver import IDLE
-from model.cluster.machine import Cluster
-from model.kernel import Step
-from model.network.addr import ip
-from properties import cluster as props
+from kubemc.checker import stateful, traces
+from kubemc.checker.catalog.cluster import END_TO_END
+from kubemc.model.cluster import controlplane, spec, store
+from kubemc.model.cluster.apiserver import IDLE
+from kubemc.model.cluster.machine import Cluster
+from kubemc.model.kernel import Step
+from kubemc.model.network.addr import ip
+from kubemc.properties import cluster as props
 
 (MODEL,) = END_TO_END
 TRACES = Path(__file__).resolve().parents[1] / "traces" / "cluster"
@@ -179,7 +179,7 @@ def test_a_nodes_runtime_hands_out_distinct_addresses_and_a_dead_node_takes_no_s
 
 
 def test_a_dead_nodes_pods_leave_the_wire():
-    from model.network.forward import DROPPED, Packet, forward
+    from kubemc.model.network.forward import DROPPED, Packet, forward
 
     m = Cluster(replicas=1)
     s = _up(m)
@@ -203,7 +203,7 @@ def test_an_evicted_pod_of_a_dead_node_is_published_as_neither_ready_nor_serving
 
 
 def test_the_fused_successors_are_the_compositions():
-    from model.kernel import Composition
+    from kubemc.model.kernel import Composition
 
     m = MODEL.machine(replicas=1)
     for s in reachable(m):
@@ -366,7 +366,7 @@ def test_bad_bounds_and_mutants_are_refused():
 # -- through the command line ----------------------------------------------------------
 
 def test_kubemc_check_cluster_runs_a_mutant_and_its_trace_replays(tmp_path, capsys):
-    from checker.cli import main
+    from kubemc.checker.cli import main
 
     rc = main(["check", "cluster", "--mutant", "proxy_masquerade_all", "--quiet", "--json",
                "--trace-dir", str(tmp_path), "--engine", "explore"])
@@ -377,7 +377,7 @@ def test_kubemc_check_cluster_runs_a_mutant_and_its_trace_replays(tmp_path, caps
 
 
 def test_kubemc_check_cluster_refuses_bounds_where_no_worker_survives(capsys):
-    from checker.cli import main
+    from kubemc.checker.cli import main
 
     assert main(["check", "cluster", "--bound", "failures=2", "--quiet"]) == 2
     err = capsys.readouterr().err

@@ -17,9 +17,9 @@ from controller_checks import (
 )
 from helpers import run
 
-from checker import stateful, traces
-from checker.catalog.cluster import DNS_ADDON
-from model.cluster.dns import (
+from kubemc.checker import stateful, traces
+from kubemc.checker.catalog.cluster import DNS_ADDON
+from kubemc.model.cluster.dns import (
     API,
     DNS,
     NOERROR,
@@ -29,9 +29,9 @@ from model.cluster.dns import (
     ServiceApiserver,
     key_of,
 )
-from model.kernel import Step
-from properties import cluster_dns as props
-from properties.core import COVER
+from kubemc.model.kernel import Step
+from kubemc.properties import cluster_dns as props
+from kubemc.properties.core import COVER
 
 TRACES = Path(__file__).resolve().parents[1] / "traces" / "cluster"
 MUTANTS = sorted(DNS_ADDON.mutants)
@@ -272,7 +272,7 @@ def test_a_bad_mutant_name_is_refused():
 
 
 def test_a_bound_past_its_ceiling_is_one_line_and_exit_2(capsys):
-    from checker.cli import main
+    from kubemc.checker.cli import main
 
     assert main(["check", "cluster", "--bound", "watch_drops=99"]) == 2
     err = capsys.readouterr().err

@@ -10,21 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from checker import stateful, traces
-from checker.catalog.cluster import HA_STACKED, TOPOLOGIES
-from checker.errors import BadInput
-from checker.explore import explore
-from checker.run import build
+from kubemc.checker import stateful, traces
+from kubemc.checker.catalog.cluster import HA_STACKED, TOPOLOGIES
+from kubemc.checker.errors import BadInput
+from kubemc.checker.explore import explore
+from kubemc.checker.run import build
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
-from model.cluster import topology as topo
-from model.cluster.ha import (
+from kubemc.model.cluster import topology as topo
+from kubemc.model.cluster.ha import (
     BLIND_UPDATE, GHOSTS, INCARNATIONS, LEASE, MEMBERS, NEVER_RETRIES, PAST_DEADLINE,
     QUORUM_OF_ALL, RENEW_TIME_EXPIRY, ROLES, UP, HAControlPlane,
 )
-from model.kernel import Step
-from properties import cluster_topology as props
-from properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
+from kubemc.model.kernel import Step
+from kubemc.properties import cluster_topology as props
+from kubemc.properties.core import COVER, INVARIANT, LEADS_TO, TRANSITION, Property
 
 CASES = [(model, mutant) for model in TOPOLOGIES for mutant in sorted(model.mutants)]
 IDS = [mutant for _, mutant in CASES]

@@ -2,15 +2,15 @@
 
 import pytest
 
-from checker.catalog.network import CNI_MODEL
-from checker.explore import explore
-from checker.run import targeted
-from checker.stateful import check as stateful_check
-from model.cni import hostlocal
-from model.cni.machine import Cni
-from model.kernel import Step
-from model.network import addr
-from properties.cni import PROPERTIES
+from kubemc.checker.catalog.network import CNI_MODEL
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
+from kubemc.checker.stateful import check as stateful_check
+from kubemc.model.cni import hostlocal
+from kubemc.model.cni.machine import Cni
+from kubemc.model.kernel import Step
+from kubemc.model.network import addr
+from kubemc.properties.cni import PROPERTIES
 
 NET = addr.cidr("10.22.3.0/24")
 GW = NET[0] + 1

@@ -4,11 +4,12 @@ model.channels)."""
 
 import pytest
 
-from checker.explore import explore
-from model.channels import BAG, FIFO, SET, Channel, Sent
-from model.kernel import (ENVIRONMENT, FAULT, SYSTEM, Composition, Link, Machine, Mutant, Step,
+from kubemc.checker.explore import explore
+from kubemc.model.channels import BAG, FIFO, SET, Channel, Sent
+from kubemc.model.kernel import (ENVIRONMENT, FAULT, SYSTEM, Composition, Link, Machine, Mutant,
+                                 Step,
                           UnknownMutant)
-from properties.core import COVER, INVARIANT, Property
+from kubemc.properties.core import COVER, INVARIANT, Property
 from tests.test_kernel import Lock
 
 
@@ -353,7 +354,7 @@ IN_ORDER = Property("in_order", "test", INVARIANT, "2 never arrives before 1", "
     (FIFO, {"loss": 1}, False), (BAG, {}, False), (SET, {}, False),
 ])
 def test_explore_and_hypothesis_judge_a_network_alike(semantics, budgets, holds):
-    from checker import stateful
+    from kubemc.checker import stateful
 
     comp = pipe(semantics, **budgets)
     out = explore(comp, [IN_ORDER])
@@ -388,9 +389,9 @@ def test_a_network_counterexample_is_written_shown_and_replayed(monkeypatch, cap
     (deliveries of tuples, faults, crashes) survive ITF and replay."""
     import json
 
-    from checker import components
-    from checker.catalog import Component, Model
-    from checker.cli import main
+    from kubemc.checker import components
+    from kubemc.checker.catalog import Component, Model
+    from kubemc.checker.cli import main
 
     twice = Property("one_copy_each", "pipe", INVARIANT, "no message arrives twice",
                      "fixture", lambda m, s: len(set(s[1])) == len(s[1]))

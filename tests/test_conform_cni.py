@@ -31,10 +31,10 @@ from pathlib import Path
 import pytest
 from conftest import require
 
-from conformance.report.cni import summary
-from conformance.target import cni_cli
-from conformance.target.cni_faulty import EXPECTED_CHECK, MODES, write_wrapper
-from conformance.target.cni_suite import SuiteOptions, run_suite
+from kubemc.conformance.report.cni import summary
+from kubemc.conformance.target import cni_cli
+from kubemc.conformance.target.cni_faulty import EXPECTED_CHECK, MODES, write_wrapper
+from kubemc.conformance.target.cni_suite import SuiteOptions, run_suite
 
 pytestmark = pytest.mark.real
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ def test_ptp_passes_too(tmp_path):
 def test_a_chained_list_runs_as_section_3_says(tmp_path):
     """bridge, tuning and portmap chained: ADD in order with each result as the next plugin's
     prevResult, DEL in reverse with the final ADD result, capabilities removed."""
-    from conformance.history import read_jsonl
+    from kubemc.conformance.history import read_jsonl
     conf = tmp_path / "chain.conflist"
     conf.write_text(json.dumps({"cniVersion": "1.0.0", "name": "chain", "plugins": [
         {"type": "bridge", "bridge": "cni0", "isGateway": True,
@@ -217,7 +217,7 @@ def test_a_plugin_that_gives_pods_no_network_fails_and_names_them(tmp_path):
     """An independent audit's finding: a plugin whose ADD succeeds with no interface and no
     address for some pods passed, those pods left out of the probes. They are live pods
     without an IP: address-assigned names each, and they stay probe targets (lost)."""
-    from conformance.target.cni_faulty import NO_NETWORK_PODS
+    from kubemc.conformance.target.cni_faulty import NO_NETWORK_PODS
     plugin = write_wrapper(str(tmp_path), "no-network")
     r = run_suite(SuiteOptions(plugin=plugin, nodes=2, pods=6, out=str(tmp_path / "out"),
                                progress=False))
@@ -277,7 +277,7 @@ def test_the_process_finder_sees_a_plugin_by_its_environment():
 
 def _interrupt(sig: int, tmp_path) -> tuple[int, str, str]:
     """Start a run, wait until pods exist, send ``sig``; return (exit, run id, stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "checker.cli", "conform", "cni", "--out",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.checker.cli", "conform", "cni", "--out",
                              str(tmp_path / "out")], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     run_id, lines = None, []

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from checker.cli import main as kubemc
-from checker.errors import BadInput
-from conformance.history import Recorder
-from conformance.target import cni_conf
-from conformance.traffic.cni import ModelRun, model_for, plan
-from conformance.validate import cni_cleanup, cni_ipam, cni_packets, cni_protocol
-from conformance.validate.cni import CniHistory, check_availability, run_checks
-from conformance.validate.cni_spec import error_problems, success_problems, version_problems
+from kubemc.checker.cli import main as kubemc
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.history import Recorder
+from kubemc.conformance.target import cni_conf
+from kubemc.conformance.traffic.cni import ModelRun, model_for, plan
+from kubemc.conformance.validate import cni_cleanup, cni_ipam, cni_packets, cni_protocol
+from kubemc.conformance.validate.cni import CniHistory, check_availability, run_checks
+from kubemc.conformance.validate.cni_spec import error_problems, success_problems, version_problems
 
 REPO = Path(__file__).resolve().parents[1]
 NETNS = "/run/netns/kcni000000-p0a0"
@@ -266,8 +266,8 @@ def test_a_check_failure_that_is_not_the_divergence_is_a_violation(host_macs, er
 
 
 def test_the_divergence_is_in_the_summary_json_and_junit(tmp_path):
-    from conformance.report.cni import summary, write_junit
-    from conformance.target.cni_suite import RunResult
+    from kubemc.conformance.report.cni import summary, write_junit
+    from kubemc.conformance.target.cni_suite import RunResult
 
     for strict in (False, True):
         h = _mac_history({"cni0": LOWER}, strict=strict)
@@ -318,7 +318,7 @@ def _dataplane(masq: bool):
     """The model's dataplane after AllocateCidr on 2 nodes, pods 0 (node 0) and 1 (node 1)."""
     import attrs
 
-    from model.network.dataplane import Pod
+    from kubemc.model.network.dataplane import Pod
     run = ModelRun(model_for(2, 2, 0, 0))
     run.step("AllocateCidr", 0)
     run.step("AllocateCidr", 1)
@@ -424,13 +424,14 @@ def test_conf_that_is_not_json_is_exit_2(tmp_path, capsys):
 
 
 def test_the_command_line_entry_point_exits_2_on_bad_input():
-    p = subprocess.run([sys.executable, "-m", "checker.cli", "conform", "cni", "--pods", "0"],
+    p = subprocess.run([sys.executable, "-m", "kubemc.checker.cli", "conform", "cni", "--pods",
+                        "0"],
                        cwd=REPO, capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "--pods" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_without_root_it_is_exit_3_with_the_fix(monkeypatch, tmp_path, capsys):
-    import conformance.target.cni_netns as netns
+    import kubemc.conformance.target.cni_netns as netns
     for name in ("bridge", "host-local"):       # plugins present (never run): root is what lacks
         (tmp_path / name).write_text("#!/bin/sh\nexit 1\n")
         (tmp_path / name).chmod(0o755)

@@ -32,11 +32,11 @@ from pathlib import Path
 import pytest
 from conftest import require
 
-from checker.cli import main as kubemc
-from conformance.history import Operation, read_jsonl
-from conformance.target import cri_cleanup, cri_image
-from conformance.target import cri_proto as pb
-from conformance.validate.cri import check_coverage, check_model, replay
+from kubemc.checker.cli import main as kubemc
+from kubemc.conformance.history import Operation, read_jsonl
+from kubemc.conformance.target import cri_cleanup, cri_image
+from kubemc.conformance.target import cri_proto as pb
+from kubemc.conformance.validate.cri import check_coverage, check_model, replay
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -220,7 +220,7 @@ def test_documented_divergences_are_reported_and_fail_only_when_strict():
 
 
 def test_a_replay_that_outgrows_its_room_is_undecided(monkeypatch):
-    import conformance.validate.cri as v
+    import kubemc.conformance.validate.cri as v
     h = H().run("S1").create("S1", "C1").call("StartContainer", "C1", container_id="C1")
     h.create("S1", "C2", name="b").add("restart", None, {}, "ok", {"down_seconds": 0.1}, process=-1)
     h.cstatus("C1", "CONTAINER_RUNNING")
@@ -340,7 +340,8 @@ def test_real_containerd_passes_60s_with_faults(tmp_path, capsys):
     assert not doc["problems"], doc["problems"]
     assert leftovers(doc["run_id"]) == []
     # the same history under --strict: containerd 1.6's divergences from the model are real
-    ops = __import__("conformance.history", fromlist=["pair"]).pair(read_jsonl(doc["history"]))
+    ops = __import__("kubemc.conformance.history",
+                     fromlist=["pair"]).pair(read_jsonl(doc["history"]))
     strict, _ = check_model(ops, strict=True)
     assert doc["divergences"] and not strict.ok
 
@@ -350,9 +351,9 @@ def test_real_containerd_passes_60s_with_faults(tmp_path, capsys):
 @pytest.mark.parametrize("mode", ["stale-status", "drop-sandbox-stop"])
 def test_known_bad_runtime_fails(mode, tmp_path):
     require_real_cri()
-    from conformance.failpoint.cri_proxy import CriProxy
-    from conformance.report.cri import summary
-    from conformance.target.cri_suite import CriOptions, run_suite
+    from kubemc.conformance.failpoint.cri_proxy import CriProxy
+    from kubemc.conformance.report.cri import summary
+    from kubemc.conformance.target.cri_suite import CriOptions, run_suite
 
     proxies = []
 
@@ -378,8 +379,8 @@ def test_known_bad_runtime_fails(mode, tmp_path):
 @pytest.mark.timeout(120)
 def test_existing_runtime_through_endpoint(tmp_path):
     require_real_cri()
-    from conformance.target.cri import LocalContainerd
-    from conformance.target.cri_suite import CriOptions, run_suite
+    from kubemc.conformance.target.cri import LocalContainerd
+    from kubemc.conformance.target.cri_suite import CriOptions, run_suite
 
     with LocalContainerd(snapshotter="native") as rt:      # the fallback snapshotter works too
         assert rt.snapshotter == "native"
@@ -401,7 +402,8 @@ def test_existing_runtime_through_endpoint(tmp_path):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_run_leaves_nothing(sig, code, tmp_path):
     require_real_cri()
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.target.cri_cli", "--time-limit", "60",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.target.cri_cli",
+                             "--time-limit", "60",
                              "--out", str(tmp_path / "out")], cwd=ROOT, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     run_id, lines = None, []
@@ -428,9 +430,10 @@ def test_a_killed_runners_leftovers_are_removed_by_the_next_run(tmp_path):
     """SIGKILL runs no ``finally``: containerd, shims, containers, mounts and the
     directory stay — until the next run finds them by their run id."""
     require_real_cri()
-    from conformance.target.cri import LocalContainerd
+    from kubemc.conformance.target.cri import LocalContainerd
 
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.target.cri_cli", "--time-limit", "60",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.target.cri_cli",
+                             "--time-limit", "60",
                              "--faults", "none", "--out", str(tmp_path / "out")], cwd=ROOT,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     run_id = None

@@ -20,12 +20,12 @@ import json
 import pytest
 from conftest import require_real_etcd
 
-from conformance.history import read_jsonl
-from conformance.report import summary
-from conformance.target import etcd_cli
-from conformance.target.etcd import LocalCluster
-from conformance.target.etcd_suite import SuiteOptions, run_suite
-from conformance.target.faulty_proxy import EXPECTED_CHECK, MODES, FaultyProxy
+from kubemc.conformance.history import read_jsonl
+from kubemc.conformance.report import summary
+from kubemc.conformance.target import etcd_cli
+from kubemc.conformance.target.etcd import LocalCluster
+from kubemc.conformance.target.etcd_suite import SuiteOptions, run_suite
+from kubemc.conformance.target.faulty_proxy import EXPECTED_CHECK, MODES, FaultyProxy
 
 pytestmark = pytest.mark.real
 

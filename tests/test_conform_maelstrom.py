@@ -25,12 +25,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checker.errors import BadInput
-from conformance.history import FAIL, INFO, OK, Operation, Recorder, read_jsonl
-from conformance.linearizability import NOT_LINEARIZABLE, check, check_events
-from conformance.target import maelstrom
-from conformance.target.maelstrom import Config, classify, error_info, parse_command
-from conformance.target.maelstrom_cli import _failures, judge, shrink
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.history import FAIL, INFO, OK, Operation, Recorder, read_jsonl
+from kubemc.conformance.linearizability import NOT_LINEARIZABLE, check, check_events
+from kubemc.conformance.target import maelstrom
+from kubemc.conformance.target.maelstrom import Config, classify, error_info, parse_command
+from kubemc.conformance.target.maelstrom_cli import _failures, judge, shrink
 
 ROOT = Path(__file__).resolve().parent.parent
 NODES = ROOT / "conformance" / "target" / "maelstrom_nodes"
@@ -104,7 +104,8 @@ def run_nodes(program: Path, tmp_path: Path, *args: str, **cfg):
     return outcome, judge(outcome, budget=30)
 
 
-KUBEMC = [sys.executable, "-m", "checker.cli", "conform", "maelstrom"]   # `kubemc conform maelstrom`
+KUBEMC = [sys.executable, "-m", "kubemc.checker.cli", "conform",
+          "maelstrom"]   # `kubemc conform maelstrom`
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -20,16 +20,16 @@ import z3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checker.cli import main
-from checker.errors import BadInput
-from conformance.proxy import objects
-from conformance.proxy.checks import Checker, source_classes
-from conformance.proxy.dump import STAT_ONE, parse, read
-from conformance.proxy.interp import (FORWARDED, OUTPUT, PREROUTING, REJECTED, Packet,
+from kubemc.checker.cli import main
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.proxy import objects
+from kubemc.conformance.proxy.checks import Checker, source_classes
+from kubemc.conformance.proxy.dump import STAT_ONE, parse, read
+from kubemc.conformance.proxy.interp import (FORWARDED, OUTPUT, PREROUTING, REJECTED, Packet,
                                       distribution, replay)
-from conformance.proxy.kubeproxy import FAULTS, example_services, objects_doc, write_dump
-from conformance.proxy.symbolic import FATES, PROTO_CODE, Encoding, bv
-from model.network.addr import cidr, contains, ip
+from kubemc.conformance.proxy.kubeproxy import FAULTS, example_services, objects_doc, write_dump
+from kubemc.conformance.proxy.symbolic import FATES, PROTO_CODE, Encoding, bv
+from kubemc.model.network.addr import cidr, contains, ip
 
 DATA = Path(__file__).parent / "data" / "proxy"
 OBJECTS = DATA / "objects.json"
@@ -389,8 +389,8 @@ def test_kernel_probability_and_replay_of_a_named_draw():
 def test_a_sliced_encoding_answers_as_the_whole_one(name, which, src, proto, dport, hook, seed):
     """The per-class encodings leave rules out; pinned to a packet of the
     class, each answers exactly as the concrete traversal does."""
-    from conformance.proxy.checks import NODE_ADDR
-    from conformance.proxy.symbolic import Slice, other_dst_keys
+    from kubemc.conformance.proxy.checks import NODE_ADDR
+    from kubemc.conformance.proxy.symbolic import Slice, other_dst_keys
 
     d = read(DATA / f"{name}.iptables-save")
     vips = sorted({sp.vip for sp in objects.read(OBJECTS)})
@@ -422,7 +422,7 @@ def test_a_sliced_encoding_answers_as_the_whole_one(name, which, src, proto, dpo
 
 
 def test_live_without_root_or_tools_is_exit_3_with_the_fix(monkeypatch, capsys):
-    import conformance.proxy.live as live
+    import kubemc.conformance.proxy.live as live
 
     monkeypatch.setattr(live.os, "geteuid", lambda: 1000)
     monkeypatch.setattr(live.shutil, "which", lambda tool: None)

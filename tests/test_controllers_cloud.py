@@ -7,16 +7,16 @@ import pytest
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
 
-from checker.catalog.controllers import CLOUDNODE, CLOUDROUTE, CLOUDSERVICE
-from checker.explore import explore
-from model.controllers.cloud import CLOUD
-from model.controllers.cloudnode import NodeController
-from model.controllers.cloudroute import SYNC, RouteController
-from model.controllers.cloudservice import ServiceController
-from model.kernel import Step
-from properties.controllers import cloudnode as node_props
-from properties.controllers import cloudroute as route_props
-from properties.controllers import cloudservice as service_props
+from kubemc.checker.catalog.controllers import CLOUDNODE, CLOUDROUTE, CLOUDSERVICE
+from kubemc.checker.explore import explore
+from kubemc.model.controllers.cloud import CLOUD
+from kubemc.model.controllers.cloudnode import NodeController
+from kubemc.model.controllers.cloudroute import SYNC, RouteController
+from kubemc.model.controllers.cloudservice import ServiceController
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers import cloudnode as node_props
+from kubemc.properties.controllers import cloudroute as route_props
+from kubemc.properties.controllers import cloudservice as service_props
 
 CASES = [(CLOUDROUTE, m) for m in sorted(CLOUDROUTE.mutants)] + \
         [(CLOUDSERVICE, m) for m in sorted(CLOUDSERVICE.mutants)] + \
@@ -180,7 +180,7 @@ def test_apply_refuses_steps_it_would_not_propose(model):
     exception. (The loop's parameterless actions are the harness's.)"""
     from helpers import reachable
 
-    from model.controllers.loop import LOOP_ACTIONS
+    from kubemc.model.controllers.loop import LOOP_ACTIONS
     machine = model.machine(crashes=0, write_failures=0)
     junk = [(), ("x",), ("n9",), ("s9",), ("route", "n9"), ("lb", "s9"),
             ("instance", "n9"), ("services", "s9"), ("routes", "other"), (1, 2, 3)]

@@ -4,15 +4,15 @@ completes once users and faults stop."""
 
 import pytest
 
-from checker.catalog.controllers import DEPLOYMENT
-from checker.explore import explore
+from kubemc.checker.catalog.controllers import DEPLOYMENT
+from kubemc.checker.explore import explore
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import reachable, run
-from model.controllers.deployment import DEPLOY, POD, RS, DeploymentController
-from model.controllers.loop import SERVER
-from model.kernel import Step
-from properties.controllers import deployment as props
-from properties.core import INVARIANT, Property
+from kubemc.model.controllers.deployment import DEPLOY, POD, RS, DeploymentController
+from kubemc.model.controllers.loop import SERVER
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers import deployment as props
+from kubemc.properties.core import INVARIANT, Property
 
 MUTANTS = sorted(DEPLOYMENT.mutants)
 SMALL = {"replicas": 1, "max_replicas": 1, "rollouts": 2, "scales": 0, "templates": 2}

@@ -9,11 +9,11 @@ import pytest
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
 
-from checker.catalog.controllers import ENDPOINTSLICE
-from checker.run import targeted
-from model.controllers.endpointslice import SLICE, EndpointSliceController
-from model.kernel import Step
-from properties.controllers import endpointslice as props
+from kubemc.checker.catalog.controllers import ENDPOINTSLICE
+from kubemc.checker.run import targeted
+from kubemc.model.controllers.endpointslice import SLICE, EndpointSliceController
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers import endpointslice as props
 
 LIVENESS_MUTANTS = {"keeps_not_ready", "keeps_deleted", "ignores_own_slice_events"}
 #: the rest are found by the ci profile; this one needs a pod created and
@@ -85,7 +85,7 @@ def test_the_properties_judge_the_server_not_the_cache():
 def test_a_property_made_trivially_true_no_longer_catches_its_mutant():
     """The teeth test: replace the leads-to's goal by 'true' and explore
     finds nothing in the mutant that the real goal catches."""
-    from checker.explore import explore
+    from kubemc.checker.explore import explore
 
     m = ENDPOINTSLICE.machine("keeps_deleted", crashes=0, write_failures=0)
     real = targeted(ENDPOINTSLICE, "keeps_deleted")
@@ -121,7 +121,7 @@ def test_a_terminating_pods_endpoint_conditions_are_judged():
     behaviour ended with the pod gone and no property ever judged a
     terminating pod's ``serving`` / ``terminating`` conditions — this
     mutation passed. Now convergence catches it."""
-    from checker.explore import explore
+    from kubemc.checker.explore import explore
 
     assert EndpointSliceController.tags["PodGone"] == "environment"
     m = _DropsTerminatingConditions(**ENDPOINTSLICE.bounds)

@@ -3,12 +3,12 @@ never while one does — including owners deleted while it was down."""
 
 import pytest
 
-from checker.catalog.controllers import GARBAGECOLLECTOR
+from kubemc.checker.catalog.controllers import GARBAGECOLLECTOR
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
-from model.controllers.garbagecollector import GarbageCollector
-from model.kernel import Step
-from properties.controllers import garbagecollector as props
+from kubemc.model.controllers.garbagecollector import GarbageCollector
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers import garbagecollector as props
 
 MUTANTS = sorted(GARBAGECOLLECTOR.mutants)
 

@@ -3,13 +3,13 @@ keeps at most parallelism pods active; fails after backoffLimit; finishes."""
 
 import pytest
 
-from checker.catalog.controllers import JOB
+from kubemc.checker.catalog.controllers import JOB
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
-from model.controllers.job import JOB as JOB_KEY, JobController
-from model.controllers.loop import SERVER
-from model.kernel import Step
-from properties.controllers import job as props
+from kubemc.model.controllers.job import JOB as JOB_KEY, JobController
+from kubemc.model.controllers.loop import SERVER
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers import job as props
 
 MUTANTS = sorted(JOB.mutants)
 

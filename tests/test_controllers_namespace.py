@@ -3,13 +3,13 @@ released, then gone — never before its content."""
 
 import pytest
 
-from checker.catalog.controllers import NAMESPACE
-from checker.explore import explore
+from kubemc.checker.catalog.controllers import NAMESPACE
+from kubemc.checker.explore import explore
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
-from model.controllers.namespace import NS, NamespaceController
-from model.kernel import Step
-from properties.controllers import namespace as props
+from kubemc.model.controllers.namespace import NS, NamespaceController
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers import namespace as props
 
 MUTANTS = sorted(NAMESPACE.mutants)
 

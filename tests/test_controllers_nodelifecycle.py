@@ -9,13 +9,13 @@ import pytest
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
 
-from checker import stateful
-from checker.catalog.controllers import NODELIFECYCLE
-from checker.run import targeted
-from checker.explore import explore
-from model.controllers.nodelifecycle import WORLD, NodeLifecycleController
-from model.kernel import Step
-from properties.controllers import nodelifecycle as props
+from kubemc.checker import stateful
+from kubemc.checker.catalog.controllers import NODELIFECYCLE
+from kubemc.checker.run import targeted
+from kubemc.checker.explore import explore
+from kubemc.model.controllers.nodelifecycle import WORLD, NodeLifecycleController
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers import nodelifecycle as props
 
 LIVENESS_MUTANTS = {"never_removes_taint", "no_noexecute_taint", "keeps_unknown_after_recovery"}
 

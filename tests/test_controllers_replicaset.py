@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from checker import stateful
-from checker.catalog.controllers import REPLICASET
-from checker.explore import explore
-from checker.run import HOLDS, VIOLATED, check
-from model.controllers.replicaset import POD, RS, ReplicaSetController
-from model.kernel import Step
-from properties.controllers import replicaset as props
+from kubemc.checker import stateful
+from kubemc.checker.catalog.controllers import REPLICASET
+from kubemc.checker.explore import explore
+from kubemc.checker.run import HOLDS, VIOLATED, check
+from kubemc.model.controllers.replicaset import POD, RS, ReplicaSetController
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers import replicaset as props
 
 LIVENESS_MUTANTS = ("drops_error", "counts_terminating", "ignores_deletion")
 

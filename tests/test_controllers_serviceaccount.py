@@ -4,12 +4,12 @@ no token outlives its account."""
 
 import pytest
 
-from checker.catalog.controllers import SERVICEACCOUNT
+from kubemc.checker.catalog.controllers import SERVICEACCOUNT
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
-from model.controllers.serviceaccount import ServiceAccountControllers
-from model.kernel import Step
-from properties.controllers import serviceaccount as props
+from kubemc.model.controllers.serviceaccount import ServiceAccountControllers
+from kubemc.model.kernel import Step
+from kubemc.properties.controllers import serviceaccount as props
 
 MUTANTS = sorted(SERVICEACCOUNT.mutants)
 

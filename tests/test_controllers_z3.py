@@ -17,10 +17,10 @@ import pytest
 import z3
 from helpers import reachable
 
-from checker.catalog.controllers import COMPONENT
-from checker.z3engine import PROVED, VIOLATED, Differential, bmc, k_induction
-from model.kernel import SYSTEM
-from properties.symbolic.controllers import (
+from kubemc.checker.catalog.controllers import COMPONENT
+from kubemc.checker.z3engine import PROVED, VIOLATED, Differential, bmc, k_induction
+from kubemc.model.kernel import SYSTEM
+from kubemc.properties.symbolic.controllers import (
     QUIET_END_CONVERGED, ReplicaSetEncoding, check_ranking,
 )
 
@@ -130,7 +130,7 @@ def test_the_proof_states_its_scope_where_the_user_reads_the_verdict():
 
 def test_the_ranking_ranges_over_every_system_action_of_the_machine():
     """A system action the ranking check does not list would escape it."""
-    from properties.symbolic.controllers import SYSTEM_ACTIONS
+    from kubemc.properties.symbolic.controllers import SYSTEM_ACTIONS
     enc = ReplicaSetEncoding()
     system = {name for name, tag in enc.machine.tags.items() if tag == SYSTEM}
     assert set(SYSTEM_ACTIONS) == system
@@ -140,7 +140,7 @@ def test_the_ranking_ranges_over_every_system_action_of_the_machine():
 def test_the_differential_test_fails_for_an_encoding_with_a_wrong_effect():
     """The check can fail: a Deliver that forgets to queue the ReplicaSet
     (the event handler's effect) disagrees with the machine."""
-    from properties.symbolic import Action
+    from kubemc.properties.symbolic import Action
     enc = ReplicaSetEncoding()
     build = enc.build_actions
 
@@ -158,7 +158,7 @@ def test_the_z3_mutant_trace_is_a_lasso_that_kubemc_replays(tmp_path):
     """The BMC dead end of drops_error is written as the stuttering lasso of
     ``replicaset_converges`` (a property of the replicaset model), so that
     ``kubemc trace replay`` re-executes and confirms it."""
-    from checker import traces
+    from kubemc.checker import traces
     (check,) = [c for c in COMPONENT.symbolic if c.name == "replicaset_converges_by_ranking"]
     broken = check.run("drops_error")
     cex = broken.counterexample

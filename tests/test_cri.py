@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from checker import traces
-from checker.catalog.cri import RUNTIME
-from model.cri import runtime as rt
-from model.cri.machine import CriRuntime
-from model.kernel import Step
-from properties import cri as props
+from kubemc.checker import traces
+from kubemc.checker.catalog.cri import RUNTIME
+from kubemc.model.cri import runtime as rt
+from kubemc.model.cri.machine import CriRuntime
+from kubemc.model.kernel import Step
+from kubemc.properties import cri as props
 from tests.controller_checks import (
     assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds,
 )

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import checker.catalog
-from checker import components
-from checker.components import COMPONENTS, CatalogError, discover
+import kubemc.checker.catalog as checker_catalog
+from kubemc.checker import components
+from kubemc.checker.components import COMPONENTS, CatalogError, discover
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def _distribution(site: Path, name: str, entry_points: dict[str, str],
 
 
 EMPTY = """
-    from checker.catalog import Component
+    from kubemc.checker.catalog import Component
     COMPONENT = Component("{name}", "a component with no models yet", ())
 """
 
@@ -70,7 +70,7 @@ def test_the_listing_order_of_the_built_ins_is_kept():
 
 def test_every_catalog_module_that_declares_a_component_is_found():
     declared = set()
-    for info in pkgutil.iter_modules(checker.catalog.__path__, "checker.catalog."):
+    for info in pkgutil.iter_modules(checker_catalog.__path__, "kubemc.checker.catalog."):
         module = importlib.import_module(info.name)
         for comp in (getattr(module, "COMPONENT", None), *getattr(module, "COMPONENTS", ())):
             if comp is not None:
@@ -153,7 +153,7 @@ def test_an_installed_component_may_not_take_a_built_in_name(tmp_path, monkeypat
     with pytest.raises(CatalogError) as caught:
         discover(entry_points=_entry_points(site, monkeypatch))
     message = str(caught.value)
-    assert "module checker.catalog.store" in message and "of kmc-clash 0.1.0" in message
+    assert "module kubemc.checker.catalog.store" in message and "of kmc-clash 0.1.0" in message
 
 
 @pytest.mark.parametrize("target, body, message", [
@@ -175,7 +175,7 @@ def test_a_broken_entry_point_is_named(tmp_path, monkeypatch, target, body, mess
 
 def _kubemc(site: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]))
-    return subprocess.run([sys.executable, "-m", "checker.cli", *args], cwd=site,
+    return subprocess.run([sys.executable, "-m", "kubemc.checker.cli", *args], cwd=site,
                           env=env, capture_output=True, text=True, timeout=120)
 
 

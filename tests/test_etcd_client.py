@@ -10,12 +10,12 @@ import json
 import pytest
 import requests
 
-from checker.errors import BadInput, MissingEnvironment
-from conformance.failpoint import parse_faults
-from conformance.target import etcd as etcd_target
-from conformance.target import etcd_cli
-from conformance.target.etcd import parse_endpoints
-from conformance.target.etcd_client import (
+from kubemc.checker.errors import BadInput, MissingEnvironment
+from kubemc.conformance.failpoint import parse_faults
+from kubemc.conformance.target import etcd as etcd_target
+from kubemc.conformance.target import etcd_cli
+from kubemc.conformance.target.etcd import parse_endpoints
+from kubemc.conformance.target.etcd_client import (
     KV,
     EtcdError,
     WatchResponse,

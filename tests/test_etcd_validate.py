@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from conformance.history import Operation, read_jsonl
-from conformance.report import ops_to_events, summary, write_junit, write_violation
-from conformance.validate import EtcdHistory, check_names, run_checks
-from conformance.validate.linearizable import kv_operations, smallest_window
+from kubemc.conformance.history import Operation, read_jsonl
+from kubemc.conformance.report import ops_to_events, summary, write_junit, write_violation
+from kubemc.conformance.validate import EtcdHistory, check_names, run_checks
+from kubemc.conformance.validate.linearizable import kv_operations, smallest_window
 
 P = "/kmc/t/"
 K = P + "k0"
@@ -245,7 +245,7 @@ def test_reports_and_files(tmp_path):
     assert trace["#meta"]["property"] == "no-lost-update" and len(trace["states"]) == len(violation.window)
     assert len(ops_to_events(violation.window)) == 2 * len(violation.window)
 
-    from conformance.target.etcd_suite import RunResult
+    from kubemc.conformance.target.etcd_suite import RunResult
     r = RunResult("abc123", 3, True, [], duration=2.0, ok=10, checks=list(results.values()))
     text = summary(r)
     assert "FAIL" in text and "violation of no-lost-update" in text and "source:" in text

@@ -53,7 +53,7 @@ def test_the_example_registers_its_component_through_the_entry_point():
 
 
 def test_kubemc_lists_the_installed_component_after_its_own(env):
-    out = _run(env, "-m", "checker.cli", "mutants", "--json")
+    out = _run(env, "-m", "kubemc.checker.cli", "mutants", "--json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     lock = [r for r in rows if r["component"] == "lock"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from checker import reach
-from checker.explore import Explorer
-from model.proxy.machine import Proxy
-from properties.symbolic import network_reach
+from kubemc.checker import reach
+from kubemc.checker.explore import Explorer
+from kubemc.model.proxy.machine import Proxy
+from kubemc.properties.symbolic import network_reach
 
 
 def reference_depths(machine) -> dict:

@@ -26,8 +26,8 @@ from collections import Counter
 
 import pytest
 
-from checker.components import BUILT_IN, COMPONENTS
-from model.kernel import Machine, Step
+from kubemc.checker.components import BUILT_IN, COMPONENTS
+from kubemc.model.kernel import Machine, Step
 
 #: states of the breadth-first search compared per model at its defaults
 BFS_STATES = 2000
@@ -120,7 +120,7 @@ def test_fused_successors_equal_the_generic_ones(model, mutant, limit):
 def test_a_drifted_fused_successors_is_caught():
     """The comparison has teeth: a Raft whose fused path drops its last
     successor, or relabels a step, differs on the first state with any."""
-    from checker.catalog.store import RAFT
+    from kubemc.checker.catalog.store import RAFT
 
     base = type(RAFT.machine())
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checker.cli import main
-from checker.components import COMPONENTS
+from kubemc.checker.cli import main
+from kubemc.checker.components import COMPONENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = [ROOT / "traces" / "store" / "mvcc-revision_monotonic-explore-delete_keeps_revision.itf.json",
@@ -140,7 +140,7 @@ def test_random_bounds_to_check(tmp_path_factory, capsys, key, value):
 def test_every_model_builds_and_steps_at_its_ceilings(tmp_path, capsys):
     """The ceilings are what the fuzz test may reach: at each one alone, a
     model is refused by its own checks (exit 2) or runs."""
-    from checker.bounds import ceiling
+    from kubemc.checker.bounds import ceiling
     for comp in COMPONENTS.values():
         for model in comp.models:
             for key, values in model._reference().items():
@@ -160,7 +160,7 @@ def test_every_model_builds_and_steps_at_its_ceilings(tmp_path, capsys):
     (["trace", "replay", "x" * 5000], "cannot read"),
 ])
 def test_end_to_end_one_line_and_exit_2(argv, message):
-    proc = subprocess.run([sys.executable, "-m", "checker.cli", *argv], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "kubemc.checker.cli", *argv], cwd=ROOT,
                           capture_output=True, text=True, timeout=LIMIT_SECONDS)
     assert proc.returncode == 2
     assert message in proc.stderr and proc.stderr.count("\n") == 1
@@ -170,7 +170,8 @@ def test_end_to_end_one_line_and_exit_2(argv, message):
 def test_end_to_end_random_bytes(tmp_path):
     path = tmp_path / "noise.itf.json"
     path.write_bytes(bytes(range(256)) * 4)
-    proc = subprocess.run([sys.executable, "-m", "checker.cli", "trace", "replay", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "kubemc.checker.cli", "trace", "replay",
+                           str(path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=LIMIT_SECONDS)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "not UTF-8 text" in proc.stderr

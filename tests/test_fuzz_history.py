@@ -24,8 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fuzz_cli import FUZZ, run_cli
 
-from checker.errors import BAD_INPUT, HOLDS, UNDECIDED, VIOLATED
-from conformance.history import Event, write_jsonl
+from kubemc.checker.errors import BAD_INPUT, HOLDS, UNDECIDED, VIOLATED
+from kubemc.conformance.history import Event, write_jsonl
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ALLOWED = {HOLDS, VIOLATED, BAD_INPUT, UNDECIDED}

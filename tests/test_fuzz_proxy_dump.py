@@ -13,9 +13,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checker.cli import main
-from checker.errors import BadInput
-from conformance.proxy.dump import parse
+from kubemc.checker.cli import main
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.proxy.dump import parse
 
 DATA = Path(__file__).parent / "data" / "proxy"
 GOOD = (DATA / "good.iptables-save").read_text().splitlines()

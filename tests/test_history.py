@@ -9,9 +9,10 @@ from pathlib import Path
 import edn_format
 import pytest
 
-from checker.errors import BadInput
-from conformance.history import Event, Operation, Recorder, pair, read_jsonl, read_meta, write_jsonl
-from conformance.importers import (
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.history import (Event, Operation, Recorder, pair, read_jsonl, read_meta,
+                                        write_jsonl)
+from kubemc.conformance.importers import (
     EDN, JEPSEN_LOG, JSONL, _from_edn_format, _json_value, detect_format, infer_model, load,
     parse_edn,
 )

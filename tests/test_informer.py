@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from model.informer import Informer
-from model.informer import deltafifo as F
-from model.informer import server
-from model.informer import workqueue as Q
-from model.informer.machine import CLOSED, LIST, WATCH
-from model.kernel import Step, UnknownMutant
-from model.store.mvcc import INITIAL, Compact, Delete, Put, apply_all
-from properties.informer import PROPERTIES, synced
+from kubemc.model.informer import Informer
+from kubemc.model.informer import deltafifo as F
+from kubemc.model.informer import server
+from kubemc.model.informer import workqueue as Q
+from kubemc.model.informer.machine import CLOSED, LIST, WATCH
+from kubemc.model.kernel import Step, UnknownMutant
+from kubemc.model.store.mvcc import INITIAL, Compact, Delete, Put, apply_all
+from kubemc.properties.informer import PROPERTIES, synced
 
 BY_NAME = {p.name: p for p in PROPERTIES}
 KEYS = ("pods/a", "pods/b")

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from checker import stateful, traces
-from checker.catalog.informer import INFORMER, WORKQUEUE
-from checker.components import COMPONENTS
-from checker.explore import explore
-from checker.run import targeted
-from model.kernel import Machine
-from properties.core import INVARIANT, Property
-from properties.informer import synced
+from kubemc.checker import stateful, traces
+from kubemc.checker.catalog.informer import INFORMER, WORKQUEUE
+from kubemc.checker.components import COMPONENTS
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
+from kubemc.model.kernel import Machine
+from kubemc.properties.core import INVARIANT, Property
+from kubemc.properties.informer import synced
 
 #: every piece on (compaction, dropped connection, resync, two workers,
 #: writes to another resource) with two writes: a complete search in seconds

@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 from helpers import reachable
 
-from checker.catalog.informer import WORKQUEUE
-from checker.z3engine import PROVED, VIOLATED, Differential, bmc, k_induction, run_obligation
-from model.informer.queue_machine import WorkQueue
-from model.kernel import Step
-from properties.symbolic.workqueue import OBLIGATIONS, WorkQueueEncoding
+from kubemc.checker.catalog.informer import WORKQUEUE
+from kubemc.checker.z3engine import PROVED, VIOLATED, Differential, bmc, k_induction, run_obligation
+from kubemc.model.informer.queue_machine import WorkQueue
+from kubemc.model.kernel import Step
+from kubemc.properties.symbolic.workqueue import OBLIGATIONS, WorkQueueEncoding
 
 
 @pytest.mark.parametrize("mutant", [None, "no_processing_set", "done_forgets_dirty",
@@ -88,7 +88,7 @@ def test_a_lost_add_keeps_the_bookkeeping_consistent_but_not_the_ghost():
     """The lost add is invisible to the queue's own bookkeeping — dirty keys
     stay queued or processing in every reachable state — and only the ghost
     property sees it."""
-    from properties import informer as props
+    from kubemc.properties import informer as props
     enc = WorkQueueEncoding(2, 2, "add_while_processing_lost")
     states = reachable(enc.machine)
     assert all(props.workqueue_keeps_dirty_keys(enc.machine, s) for s in states)

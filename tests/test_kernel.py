@@ -4,11 +4,11 @@ import textwrap
 
 import pytest
 
-from checker.explore import explore
-from model import kernel
-from model.kernel import (ENVIRONMENT, SYSTEM, Composition, Link, Machine, Mutant, Step,
+from kubemc.checker.explore import explore
+from kubemc.model import kernel
+from kubemc.model.kernel import (ENVIRONMENT, SYSTEM, Composition, Link, Machine, Mutant, Step,
                           UnknownMutant)
-from properties.core import INVARIANT, Property
+from kubemc.properties.core import INVARIANT, Property
 
 
 def docstring_example():
@@ -81,8 +81,8 @@ def test_a_raising_handler_is_an_error_not_a_disabled_step(monkeypatch):
     that pruned a 6,595-state model to 4 states reported as holding."""
     import pytest
 
-    from checker.catalog.apiserver import COMPONENT
-    from checker.explore import explore
+    from kubemc.checker.catalog.apiserver import COMPONENT
+    from kubemc.checker.explore import explore
 
     model = next(m for m in COMPONENT.models if m.name == "apiserver-lifecycle")
     machine = model.machine()
@@ -100,11 +100,11 @@ def test_a_raising_request_parser_or_packet_parser_is_an_error_not_a_disabled_st
     into "not enabled" (which would prune the search and report holds)."""
     import pytest
 
-    import model.network.forward as forward
-    from checker.catalog.network import CNI
-    from checker.catalog.store import MVCC
-    from checker.explore import explore
-    from model.store.mvcc import Mvcc
+    import kubemc.model.network.forward as forward
+    from kubemc.checker.catalog.network import CNI
+    from kubemc.checker.catalog.store import MVCC
+    from kubemc.checker.explore import explore
+    from kubemc.model.store.mvcc import Mvcc
 
     def broken(*args):
         raise TypeError("a bug in the parser")

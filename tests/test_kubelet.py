@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from checker import traces
-from checker.catalog.kubelet import CRASHLOOP, KUBELET, LEASE
-from checker.explore import explore
-from model.cri import runtime as rt
-from model.kernel import Step
-from model.kubelet import machine as km
-from model.kubelet.machine import Kubelet
-from properties import kubelet as props
+from kubemc.checker import traces
+from kubemc.checker.catalog.kubelet import CRASHLOOP, KUBELET, LEASE
+from kubemc.checker.explore import explore
+from kubemc.model.cri import runtime as rt
+from kubemc.model.kernel import Step
+from kubemc.model.kubelet import machine as km
+from kubemc.model.kubelet.machine import Kubelet
+from kubemc.properties import kubelet as props
 from tests.controller_checks import (
     assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds,
 )

@@ -48,34 +48,36 @@ def test_the_repository_keeps_its_import_contract():
 
 #: a tree shaped like ours whose imports keep the contract
 CLEAN = {
-    "model/__init__.py": "",
-    "model/kernel.py": "import attrs\n",
-    "properties/__init__.py": "",
-    "properties/core.py": "from model import kernel\n",
-    "checker/__init__.py": "",
-    "checker/symbolic_run.py": "from properties import core\n",
-    "checker/run.py": "def z3():\n    from checker import symbolic_run\n",
-    "checker/bench.py": "from checker import run\n",
-    "checker/cli.py": "from checker import run\n",
-    "conformance/__init__.py": "",
-    "conformance/cli.py": "from checker import run\nfrom model import kernel\n",
-    "conformance/target/__init__.py": "",
-    "conformance/target/etcd_cli.py": "from conformance import cli\n",
+    "kubemc/model/__init__.py": "",
+    "kubemc/model/kernel.py": "import attrs\n",
+    "kubemc/properties/__init__.py": "",
+    "kubemc/properties/core.py": "from kubemc.model import kernel\n",
+    "kubemc/checker/__init__.py": "",
+    "kubemc/checker/symbolic_run.py": "from kubemc.properties import core\n",
+    "kubemc/checker/run.py": "def z3():\n    from kubemc.checker import symbolic_run\n",
+    "kubemc/checker/bench.py": "from kubemc.checker import run\n",
+    "kubemc/checker/cli.py": "from kubemc.checker import run\n",
+    "kubemc/conformance/__init__.py": "",
+    "kubemc/conformance/cli.py":
+        "from kubemc.checker import run\nfrom kubemc.model import kernel\n",
+    "kubemc/conformance/target/__init__.py": "",
+    "kubemc/conformance/target/etcd_cli.py": "from kubemc.conformance import cli\n",
 }
 
 #: planted violations: (module, the line planted, the contract it breaks,
 #: the edge import-linter must name)
 PLANTS = [
-    ("model/kernel.py", "def f():\n    from checker import run\n", LAYERS,
-     "model.kernel -> checker.run"),
-    ("properties/core.py", "import conformance.cli\n", LAYERS,
-     "properties.core -> conformance.cli"),
-    ("checker/bench.py", "def f():\n    import conformance.cli\n", LAYERS,
-     "checker.bench -> conformance.cli"),
-    ("conformance/target/etcd_cli.py", "def main():\n    from checker.cli import main\n",
-     CLI_ON_TOP, "conformance.target.etcd_cli -> checker.cli"),
-    ("checker/symbolic_run.py", "def f():\n    from checker.run import z3\n",
-     RUN_OVER_SYMBOLIC, "checker.symbolic_run -> checker.run"),
+    ("kubemc/model/kernel.py", "def f():\n    from kubemc.checker import run\n", LAYERS,
+     "kubemc.model.kernel -> kubemc.checker.run"),
+    ("kubemc/properties/core.py", "import kubemc.conformance.cli\n", LAYERS,
+     "kubemc.properties.core -> kubemc.conformance.cli"),
+    ("kubemc/checker/bench.py", "def f():\n    import kubemc.conformance.cli\n", LAYERS,
+     "kubemc.checker.bench -> kubemc.conformance.cli"),
+    ("kubemc/conformance/target/etcd_cli.py",
+     "def main():\n    from kubemc.checker.cli import main\n",
+     CLI_ON_TOP, "kubemc.conformance.target.etcd_cli -> kubemc.checker.cli"),
+    ("kubemc/checker/symbolic_run.py", "def f():\n    from kubemc.checker.run import z3\n",
+     RUN_OVER_SYMBOLIC, "kubemc.checker.symbolic_run -> kubemc.checker.run"),
 ]
 
 
@@ -112,7 +114,7 @@ def test_each_planted_violation_breaks_its_contract(tmp_path):
 # lower layer (a lazy-import table, as checker/bench.py had) is a hidden edge
 # import-linter cannot see.
 
-DOTTED_CONFORMANCE = re.compile(r"^conformance(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?$")
+DOTTED_CONFORMANCE = re.compile(r"^kubemc\.conformance(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?$")
 
 
 def hidden_edges(source: str) -> list[str]:
@@ -135,10 +137,11 @@ def test_no_lower_layer_names_a_conformance_module_in_a_string():
 def test_a_planted_lazy_import_table_is_found():
     source = textwrap.dedent('''
         """Docstrings may speak of conformance.target.etcd_cli freely."""
-        TABLE = {"conform-etcd": ("conformance.bench", "conform_etcd")}
-        ENTRY = "conformance.bench:linearizability"
+        TABLE = {"conform-etcd": ("kubemc.conformance.bench", "conform_etcd")}
+        ENTRY = "kubemc.conformance.bench:linearizability"
     ''')
-    assert hidden_edges(source) == ["conformance.bench", "conformance.bench:linearizability"]
+    assert hidden_edges(source) == ["kubemc.conformance.bench",
+                                    "kubemc.conformance.bench:linearizability"]
 
 
 # ---------------------------------------------------------------------------
@@ -146,7 +149,7 @@ def test_a_planted_lazy_import_table_is_found():
 
 
 def test_the_cli_finds_the_registered_commands():
-    from checker.cli import build_parser
+    from kubemc.checker.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert {"audit", "check-history", "conform"} <= set(sub.choices)
@@ -157,10 +160,10 @@ def test_the_cli_finds_the_registered_commands():
 def test_without_registered_commands_the_cli_says_to_reinstall(monkeypatch, capsys):
     """kubemc not installed, or installed before its entry points existed:
     one line that says what to do, exit 2, and ``check`` still works."""
-    import checker.plugins
-    from checker.cli import main
+    from kubemc.checker import plugins as checker_plugins
+    from kubemc.checker.cli import main
 
-    monkeypatch.setattr(checker.plugins, "entry_points", lambda group: [])
+    monkeypatch.setattr(checker_plugins, "entry_points", lambda group: [])
     assert main(["conform", "etcd"]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1
@@ -174,9 +177,10 @@ def test_a_target_run_alone_answers_like_kubemc_conform(module):
     usage as ``kubemc conform X`` does: one line naming the command's help,
     exit 2."""
     name = module.removesuffix("_cli")
-    alone = subprocess.run([sys.executable, "-m", f"conformance.target.{module}", "--nope"],
+    alone = subprocess.run([sys.executable, "-m", f"kubemc.conformance.target.{module}", "--nope"],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
-    via_cli = subprocess.run([sys.executable, "-m", "checker.cli", "conform", name, "--nope"],
+    via_cli = subprocess.run([sys.executable, "-m", "kubemc.checker.cli", "conform", name,
+                              "--nope"],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert alone.returncode == via_cli.returncode == 2
     assert alone.stderr == (f"kubemc: unrecognized arguments: --nope "

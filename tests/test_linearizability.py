@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import conformance.linearizability as lin
-from checker.errors import BadInput
-from conformance.checkhistory import run
-from conformance.history import Event, Operation, Recorder, pair
-from conformance.importers import load
-from conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE, UNKNOWN, check
-from conformance.model import SPECS, spec
-from conformance.model.etcd import UNKNOWN as UNKNOWN_VALUE, EtcdKV
-from model.store import mvcc
+import kubemc.conformance.linearizability as lin
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.checkhistory import run
+from kubemc.conformance.history import Event, Operation, Recorder, pair
+from kubemc.conformance.importers import load
+from kubemc.conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE, UNKNOWN, check
+from kubemc.conformance.model import SPECS, spec
+from kubemc.conformance.model.etcd import UNKNOWN as UNKNOWN_VALUE, EtcdKV
+from kubemc.model.store import mvcc
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -376,7 +376,7 @@ class EtcdRef:
 
     def apply(self, f, key, inp):
         op = Operation(0, f, key, inp, None, 0, 0, "ok")
-        from conformance.model.etcd import request
+        from kubemc.conformance.model.etcd import request
         self.s, resp = mvcc.apply_request(self.s, request(op))
         return "ok", _out(resp)
 
@@ -589,7 +589,7 @@ def test_agrees_with_brute_force_and_reports_the_smallest_failing_prefix(model, 
 
 def global_brute_force(ops) -> bool:
     """Linearizable against the whole MVCC store (no partitioning, every field compared)."""
-    from conformance.model.etcd import request
+    from kubemc.conformance.model.etcd import request
     ops = [op for op in ops if op.status == "ok" or (op.status == "info" and op.f != "get")]
 
     def step(state, op):
@@ -672,7 +672,7 @@ WEDGED = 30.0
 
 
 def _generated(tmp_path, n, info, bad, seed=1):
-    from conformance.histgen import register_history
+    from kubemc.conformance.histgen import register_history
 
     p = tmp_path / "generated.log"
     p.write_text("\n".join(register_history(n, 50, info, bad, seed=seed)) + "\n")
@@ -695,7 +695,7 @@ def test_a_budgeted_run_on_a_hard_history_ends_unknown_never_a_pass(tmp_path, ca
 
 
 def test_a_memory_budget_gives_unknown(monkeypatch):
-    import conformance.budget as budget
+    import kubemc.conformance.budget as budget
 
     monkeypatch.setattr(lin, "_CHECK_EVERY", 1)
     monkeypatch.setattr(budget, "resident_bytes", lambda: 1 << 40)
@@ -727,8 +727,8 @@ def test_a_cache_that_is_dropped_when_full_keeps_every_verdict():
 def test_register_with_unique_values_and_unknown_outcomes_agrees_with_brute_force(seed, info, data):
     # unique values exercise what the register decides up front (seen unknown
     # writes resolved, unseen values merged, unknown outcomes placed just in time)
-    from conformance.histgen import register_history
-    from conformance.importers import read_jepsen_log
+    from kubemc.conformance.histgen import register_history
+    from kubemc.conformance.importers import read_jepsen_log
 
     lines = register_history(8, 3, info, False, seed=seed, concurrency=2)
     ops = pair(_events_from(lines, read_jepsen_log))

@@ -14,11 +14,11 @@ import types
 
 import pytest
 
-from checker import convergence, lasso, liveness, stateful, traces
-from checker.cli import main
-from checker.explore import explore
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Step
-from properties.core import (ALWAYS_EVENTUALLY, COVER, EVENTUALLY_ALWAYS, LEADS_TO,
+from kubemc.checker import convergence, lasso, liveness, stateful, traces
+from kubemc.checker.cli import main
+from kubemc.checker.explore import explore
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Step
+from kubemc.properties.core import (ALWAYS_EVENTUALLY, COVER, EVENTUALLY_ALWAYS, LEADS_TO,
                              Property)
 
 
@@ -302,7 +302,7 @@ def test_a_lasso_that_is_not_fair_does_not_reproduce(tmp_path, graph_catalog, ca
     m = Graph([(0, "a", 1, S), (1, "b", 0, S), (1, "c", 2, S), (0, "c", 2, S)])
     p = prop(EVENTUALLY_ALWAYS, {2})
     graph_catalog(m, [p])
-    from checker.counterexample import Counterexample
+    from kubemc.checker.counterexample import Counterexample
     unfair = Counterexample(p, 0, ((Step("a"), 1),), loop=0, closing=Step("b"))
     path = traces.save(unfair, tmp_path, model="graph", machine=m, engine="explore")
     assert main(["trace", "replay", str(path)]) == 0
@@ -325,7 +325,7 @@ class Counter(Machine):
 
     name = "counter"
     tags = {"Set": ENVIRONMENT, "Step": SYSTEM}
-    from model.kernel import Mutant as _M
+    from kubemc.model.kernel import Mutant as _M
     mutants = {"overshoots": _M("steps past the target and back", "converges"),
                "runs_away": _M("counts up forever", "converges")}
 
@@ -377,7 +377,7 @@ def test_the_convergence_phase_fails_a_run_that_never_settles():
 
 
 def test_a_leads_to_never_triggered_is_reported_not_passed():
-    from checker.run import _unjudged
+    from kubemc.checker.run import _unjudged
     never = Property("never", "counter", LEADS_TO, "s", "p", lambda m, s: True,
                      trigger=lambda m, s: s[0] > 99)
     out = stateful.check(Counter(), [never], max_examples=10)
@@ -393,7 +393,7 @@ def test_a_leads_to_never_triggered_is_reported_not_passed():
 
 
 def test_covers_are_reported_and_one_never_reached_is_vacuous(tmp_path):
-    from checker import run
+    from kubemc.checker import run
     m = Graph([(0, "a", 1, S)])
     hit = Property("hit", "graph", COVER, "s", "p", lambda m, s: s == 1)
     miss = Property("miss", "graph", COVER, "s", "p", lambda m, s: s == 7)
@@ -411,8 +411,8 @@ def test_covers_are_reported_and_one_never_reached_is_vacuous(tmp_path):
 
 
 def test_symmetry_is_off_for_liveness_and_a_label_keeping_canonical_is_used():
-    from checker.catalog.apiserver import LIFECYCLE
-    from checker.catalog.store import RAFT
+    from kubemc.checker.catalog.apiserver import LIFECYCLE
+    from kubemc.checker.catalog.store import RAFT
     raft = RAFT.machine()
     state = next(iter(raft.init_states()))
     assert not raft.canonical_keeps_steps
@@ -425,7 +425,7 @@ def test_the_lifecycle_canonical_form_keeps_step_labels():
     """The declaration ``canonical_keeps_steps`` checked on every reachable
     state of a small bound: a state and its representative enable the same
     steps, to states with the same representative."""
-    from checker.catalog.apiserver import LIFECYCLE
+    from kubemc.checker.catalog.apiserver import LIFECYCLE
     m = LIFECYCLE.machine(dependents=1, max_revision=7)
     seen, todo, compacted = set(), list(m.init_states()), 0
     while todo:
@@ -443,7 +443,7 @@ def test_the_lifecycle_canonical_form_keeps_step_labels():
 
 @pytest.mark.parametrize("mutant", [None, "watch_not_reopened"])
 def test_informer_cache_convergence(mutant):
-    from checker.catalog.informer import INFORMER
+    from kubemc.checker.catalog.informer import INFORMER
     m = INFORMER.machine(mutant, writes=2, resyncs=0, workers=1)
     p = next(p for p in INFORMER.properties if p.name == "cache_eventually_converges")
     outcome = explore(m, [p])
@@ -457,7 +457,7 @@ def test_informer_cache_convergence(mutant):
 
 @pytest.mark.parametrize("mutant", [None, "gc_background_not_cascading"])
 def test_background_dependents_are_collected(mutant):
-    from checker.catalog.apiserver import LIFECYCLE
+    from kubemc.checker.catalog.apiserver import LIFECYCLE
     m = LIFECYCLE.machine(mutant, dependents=1, max_revision=8)
     p = next(p for p in LIFECYCLE.properties if p.name == "background_dependents_collected")
     outcome = explore(m, [p])
@@ -470,9 +470,9 @@ def test_background_dependents_are_collected(mutant):
 
 
 def test_the_z3_engine_refuses_a_liveness_property_in_one_line():
-    from checker.errors import BadInput
-    from checker.z3engine import _sym_property
-    from properties.symbolic import SymProperty
+    from kubemc.checker.errors import BadInput
+    from kubemc.checker.z3engine import _sym_property
+    from kubemc.properties.symbolic import SymProperty
     sp = SymProperty(CONVERGES, lambda s: True)
     with pytest.raises(BadInput, match="cannot check eventually_always property converges"):
         _sym_property(None, sp)
@@ -508,8 +508,8 @@ def test_one_graph_search_decides_as_the_two_separate_searches(mutant):
     the graph in its safety search; the verdicts, the state counts and the
     counterexamples' lengths are those of a safety search followed by a
     separate liveness search."""
-    from checker.catalog.informer import INFORMER
-    from checker.explore import Explorer
+    from kubemc.checker.catalog.informer import INFORMER
+    from kubemc.checker.explore import Explorer
     m = INFORMER.machine(mutant, writes=2, resyncs=0, workers=1)
     props = INFORMER.properties
     one = explore(m, props)

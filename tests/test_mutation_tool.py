@@ -163,3 +163,57 @@ def test_display_functions_and_the_check_controller_harness_are_not_mutated():
     assert {s.line for s in mutate.sites_of("m.py", source)} == {5}
     assert "model/controllers/usercontroller.py" not in mutate.component_files("controllers")
     assert "model/controllers/replicaset.py" in mutate.component_files("controllers")
+
+
+def _report(site, source: str, outcome: str = "survived") -> dict:
+    from dataclasses import asdict
+    return {"meta": {}, "table": [], "mutants": [
+        {"site": asdict(site), "component": "cri", "outcome": outcome, "engine": None,
+         "exits": {}, "seconds": 0.0, "message": "", "diff": site.diff(source)}]}
+
+
+def test_recheck_finds_a_survivor_again_after_code_above_it_moved(tmp_path):
+    """--recheck locates an old report's mutant by its text, not its line: a
+    line inserted above moves it, and it is still found (and only it)."""
+    import json
+
+    path = "model/cri/machine.py"
+    source = (ROOT / path).read_text()
+    site = next(s for s in mutate.sites_of(path, source, ["compare"]))
+    (tmp_path / "model" / "cri").mkdir(parents=True)
+    moved = "# a new line above\n" + source
+    (tmp_path / path).write_text(moved)
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps(_report(site, source)))
+    chosen, gone = mutate.relocate(report, tmp_path)
+    assert gone == [] and len(chosen["cri"]) == 1
+    (found,) = chosen["cri"]
+    assert found.line == site.line + 1 and found.apply(moved) == "# a new line above\n" + \
+        site.apply(source)
+    # a detected mutant is not checked again
+    report.write_text(json.dumps(_report(site, source, outcome="killed")))
+    assert mutate.relocate(report, tmp_path) == ({}, [])
+
+
+def test_recheck_reports_a_mutant_whose_code_is_gone(tmp_path):
+    import json
+
+    path = "model/cri/machine.py"
+    source = (ROOT / path).read_text()
+    site = next(s for s in mutate.sites_of(path, source, ["compare"]))
+    (tmp_path / "model" / "cri").mkdir(parents=True)
+    (tmp_path / path).write_text(source.replace(site.original, "True"))
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps(_report(site, source)))
+    chosen, gone = mutate.relocate(report, tmp_path)
+    assert chosen == {} and gone == [json.loads(report.read_text())["mutants"][0]["site"]]
+
+
+def test_recheck_refuses_a_file_that_is_no_report(tmp_path, capsys):
+    bad = tmp_path / "r.json"
+    bad.write_text("[1, 2]")
+    assert mutate.main(["--recheck", str(bad)]) == 2
+    assert mutate.main(["--recheck", str(bad), "cri"]) == 2
+    assert mutate.main([]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("mutate: ") for line in err)

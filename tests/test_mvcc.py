@@ -8,16 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checker.explore import explore
-from model.kernel import Step, UnknownMutant
-from model.store.mvcc import (
+from kubemc.checker.explore import explore
+from kubemc.model.kernel import Step, UnknownMutant
+from kubemc.model.store.mvcc import (
     COMPACTED, CREATE, DUPLICATE_KEY, EMPTY_KEY, EQUAL, FUTURE_REVISION, GREATER,
     INITIAL, INVALID_REQUEST, LESS, MOD, NOT_EQUAL, VALUE, VERSION, Compact, CompactResponse,
     Compare, Delete, DeleteResponse, Error, KeyValue, Mvcc, Put, PutResponse, Range,
     RangeResponse, Txn, TxnResponse, apply_all, apply_request, compact_revision, kv_at,
     read, revision,
 )
-from properties.mvcc import PROPERTIES
+from kubemc.properties.mvcc import PROPERTIES
 
 BY_NAME = {p.name: p for p in PROPERTIES}
 
@@ -393,8 +393,8 @@ def test_machine_steps_issue_the_documented_requests():
     assert m.apply(full, Step("Txn", ("cas", "a", 2, "y"))) == full
     # a step the machine never proposes is not silently "disabled" by apply (a
     # raising handler would then read as holds): trace replay screens it as bad input
-    from checker.errors import BadInput
-    from checker.traces import apply_proposed
+    from kubemc.checker.errors import BadInput
+    from kubemc.checker.traces import apply_proposed
 
     for foreign in (Step("Nope", ()), Step("Put", ("z", "x")), Step("Put", ("a", "w")),
                     Step("Put", ("a",)), Step("Txn", ("cas", "a")), Step("Txn", ()),
@@ -416,7 +416,7 @@ def test_bad_bounds_and_unknown_mutants_are_refused():
 
 
 def test_the_catalog_checks_mvcc_at_the_bounds_measured_here():
-    from checker.components import component, model_named
+    from kubemc.checker.components import component, model_named
 
     model = model_named("mvcc")
     assert model in component("store").models

@@ -4,10 +4,10 @@ from fractions import Fraction
 
 import pytest
 
-from model.network import addr
-from model.network.dataplane import (Backend, Bridge, Dataplane, Node, Pod, Route, Rules,
+from kubemc.model.network import addr
+from kubemc.model.network.dataplane import (Backend, Bridge, Dataplane, Node, Pod, Route, Rules,
                                      ServiceRule, flat_routes)
-from model.network.forward import (DELIVERED, DROPPED, REJECTED, Packet, backend_choices,
+from kubemc.model.network.forward import (DELIVERED, DROPPED, REJECTED, Packet, backend_choices,
                                    delivered_to, forward, lookup)
 
 CLUSTER = addr.cidr("10.22.0.0/16")

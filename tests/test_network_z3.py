@@ -8,18 +8,18 @@ from functools import partial
 
 import pytest
 
-from checker.catalog.network import CNI, PROXY
-from checker.cli import main
-from checker.reach import prove
-from checker.z3engine import PROVED, VIOLATED, run_checks
-from model.cni.machine import Cni
-from model.network.forward import DELIVERED, Packet, forward
-from model.network.generate import MUTANTS, generate
-from model.proxy.machine import Proxy
-from properties import cni as cni_props
-from properties import proxy as proxy_props
-from properties.symbolic import network_reach
-from properties.symbolic.network import NetworkEncoding, rule_groups
+from kubemc.checker.catalog.network import CNI, PROXY
+from kubemc.checker.cli import main
+from kubemc.checker.reach import prove
+from kubemc.checker.z3engine import PROVED, VIOLATED, run_checks
+from kubemc.model.cni.machine import Cni
+from kubemc.model.network.forward import DELIVERED, Packet, forward
+from kubemc.model.network.generate import MUTANTS, generate
+from kubemc.model.proxy.machine import Proxy
+from kubemc.properties import cni as cni_props
+from kubemc.properties import proxy as proxy_props
+from kubemc.properties.symbolic import network_reach
+from kubemc.properties.symbolic.network import NetworkEncoding, rule_groups
 
 
 def distinct_states(machine, key, limit):
@@ -187,7 +187,7 @@ def test_a_chain_whose_rules_can_all_miss_is_caught_with_its_packet():
 
 
 def test_the_bench_proves_a_small_generated_cluster():
-    from checker.bench_network import prove_cluster
+    from kubemc.checker.bench_network import prove_cluster
     lines = []
     figures = prove_cluster(20, lines.append)
     assert figures["verdict"] == "proved" and figures["pods"] == 600
@@ -195,8 +195,8 @@ def test_the_bench_proves_a_small_generated_cluster():
 
 
 def test_the_bench_reports_fragmented_addresses_and_per_node_rules():
-    from checker.bench_network import prove_cluster
-    from properties.symbolic.network import intervals
+    from kubemc.checker.bench_network import prove_cluster
+    from kubemc.properties.symbolic.network import intervals
     dp = generate(4, pods_per_node=30, services_per_node=2, churn=3)
     assert len(intervals(dp.pods)) == 4 * 15        # every third address freed
     assert len({(p.node, p.ip) for p in dp.pods}) == 120

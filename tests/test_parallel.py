@@ -26,12 +26,12 @@ import time
 
 import pytest
 
-from checker import parallel, traces
-from checker.components import COMPONENTS, component
-from checker.errors import MissingEnvironment
-from checker.explore import explore
-from checker.run import targeted
-from checker.shard import LevelReport, ModelSpec
+from kubemc.checker import parallel, traces
+from kubemc.checker.components import COMPONENTS, component
+from kubemc.checker.errors import MissingEnvironment
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
+from kubemc.checker.shard import LevelReport, ModelSpec
 
 WORKERS = 2
 
@@ -130,7 +130,7 @@ def test_same_counterexample_as_one_process(comp, name, mutant, tmp_path):
 def test_liveness_without_a_gathered_graph_is_judged_by_one_process(monkeypatch):
     """A symmetry that does not keep step labels may not be used by liveness:
     then the one-process graph search judges it, and the row says so."""
-    for where in ("checker.parallel.gathers_graph", "checker.shard.gathers_graph"):
+    for where in ("kubemc.checker.parallel.gathers_graph", "kubemc.checker.shard.gathers_graph"):
         monkeypatch.setattr(where, lambda machine, props: False)
     one, many = _both("controllers", "namespace", "misses_content_events")
     assert many.liveness["liveness_search"] == parallel.LIVENESS_IN_ONE_PROCESS
@@ -169,7 +169,7 @@ def test_a_failing_worker_is_an_error_and_leaves_no_process(monkeypatch):
     model = _model("store", "mvcc")
     spec = ModelSpec.of("store", "mvcc", None, {}, model.properties)
     # the forked workers inherit the patched method
-    monkeypatch.setattr("checker.shard.ShardWorker.expand", _boom)
+    monkeypatch.setattr("kubemc.checker.shard.ShardWorker.expand", _boom)
     with pytest.raises(parallel.WorkerFailed, match="ZeroDivisionError"):
         parallel.explore(spec, model.machine(), model.properties, workers=WORKERS)
     assert _live_children(os.getpid()) == []
@@ -196,7 +196,7 @@ def _live_children(pid: int) -> list[int]:
 
 
 def _kubemc(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "checker.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "kubemc.checker.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": os.getcwd()})
 
@@ -221,7 +221,7 @@ def test_cli_rows_and_traces_have_the_one_process_shape(tmp_path):
 
 @pytest.mark.parametrize("engine", ["hypothesis", "z3", "simulate"])
 def test_workers_and_ray_are_refused_with_other_engines(engine, capsys):
-    from checker.cli import main
+    from kubemc.checker.cli import main
 
     for option in (["--workers", "2"], ["--ray", "127.0.0.1:6379"]):
         assert main(["check", "store", "--engine", engine, *option]) == 2
@@ -232,7 +232,7 @@ def test_workers_and_ray_are_refused_with_other_engines(engine, capsys):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_run_leaves_no_worker(sig, tmp_path):
     """raft at its defaults runs for a minute: interrupt it mid-search."""
-    proc = subprocess.Popen([sys.executable, "-m", "checker.cli", "check", "store",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.checker.cli", "check", "store",
                              "--workers", "2", "--quiet"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": os.getcwd()})

@@ -4,16 +4,16 @@ from fractions import Fraction
 
 import pytest
 
-from checker.catalog.network import PROXY_MODEL
-from checker.explore import explore
-from checker.run import targeted
-from checker.stateful import check as stateful_check
-from model.kernel import Step
-from model.network.dataplane import EndpointEntry, Service
-from model.proxy import cluster
-from model.proxy.machine import Proxy
-from model.proxy.rules import compile_rules, probability, usable
-from properties.proxy import PROPERTIES, usable_endpoints
+from kubemc.checker.catalog.network import PROXY_MODEL
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
+from kubemc.checker.stateful import check as stateful_check
+from kubemc.model.kernel import Step
+from kubemc.model.network.dataplane import EndpointEntry, Service
+from kubemc.model.proxy import cluster
+from kubemc.model.proxy.machine import Proxy
+from kubemc.model.proxy.rules import compile_rules, probability, usable
+from kubemc.properties.proxy import PROPERTIES, usable_endpoints
 
 
 def entry(name, ready, serving, terminating):
@@ -70,7 +70,7 @@ def test_client_ip_affinity_returns_the_client_to_its_backend_until_it_leaves():
     assert s[4] == ((0, cluster.pod_ip(0, 3)),)
     assert m.apply(s, Step("Connect", (0, "10.22.2.2"))) is None   # sticks to pod-0
     dp = m.dataplane(s)
-    from model.network.forward import Packet, delivered_to, forward
+    from kubemc.model.network.forward import Packet, delivered_to, forward
     client = Packet(cluster.EXTERNAL_CLIENT, dp.services[0].vip, 80, "TCP", 0)
     assert delivered_to(forward(dp, client, m.recent_table(s, 0))) == {"pod-0": 1}
     for step in (Step("BecomeUnready", (0,)), Step("Sync", (0,))):
@@ -100,7 +100,7 @@ def test_an_uneven_chain_that_still_chooses_everyone_is_caught():
     """1/(n-i+1) with an unconditional last rule: every endpoint has positive
     probability (the old positive-probability check passed), but two
     endpoints get 1/3 and 2/3 — the exact-distribution property fails."""
-    from properties.proxy import chain_distribution, ready_endpoints_all_chosen
+    from kubemc.properties.proxy import chain_distribution, ready_endpoints_all_chosen
     services = cluster.api_services(2, (cluster.READY,) * 4, 3)
     rules = compile_rules(cluster.CLUSTER_CIDR, services, 0, "probability_one_too_many")
     share = chain_distribution(rules.services[0])
@@ -115,7 +115,7 @@ def test_an_uneven_chain_that_still_chooses_everyone_is_caught():
 def test_the_chain_semantics_are_restated_not_borrowed():
     """On the correct rules the property's own reading of the chain gives
     each endpoint 1/n and leaves nothing over."""
-    from properties.proxy import chain_distribution
+    from kubemc.properties.proxy import chain_distribution
     services = cluster.api_services(4, (cluster.READY,) * 8, 3)
     for rule in compile_rules(cluster.CLUSTER_CIDR, services, 0).services:
         share = chain_distribution(rule)

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
-import checker
-from checker import api, traces
+import kubemc.checker as checker
+from kubemc.checker import api, traces
 
 pytest_plugins = ["pytester"]
 
-PLUGIN = ("-p", "no:kubemc", "-p", "checker.pytest_plugin")
+PLUGIN = ("-p", "no:kubemc", "-p", "kubemc.checker.pytest_plugin")
 #: a user's own suite, which must keep running beside the models
 USER_TEST = """
 def test_the_users_own_code():
@@ -51,11 +51,12 @@ def test_without_kubemc_the_plugin_adds_nothing_and_imports_nothing(project):
         import sys
 
         def test_no_kubemc_machinery_was_imported(pytestconfig):
-            loaded = [m for m in ("checker.api", "checker.pytest_items", "checker.run", "z3")
+            loaded = [m for m in ("kubemc.checker.api", "kubemc.checker.pytest_items",
+                                  "kubemc.checker.run", "z3")
                       if m in sys.modules]
             assert loaded == []
             assert pytestconfig.pluginmanager.get_plugin("kubemc-items") is None
-            assert pytestconfig.pluginmanager.get_plugin("checker.pytest_plugin") is not None
+            assert pytestconfig.pluginmanager.get_plugin("kubemc.checker.pytest_plugin") is not None
     """)
     result = project.runpytest_subprocess(*PLUGIN, "-v")
     result.assert_outcomes(passed=2)
@@ -169,7 +170,7 @@ def test_the_api_examples_of_the_docs_pass_as_written(project):
 
 def test_assert_holds_on_a_mutant_fails_with_the_trace_steps(project):
     project.makepyfile(test_sample_api="""
-        from checker import api
+        from kubemc.checker import api
 
         def test_a_mutant_fails_assert_holds(tmp_path):
             api.assert_holds("store", "mvcc", mutant="put_keeps_mod_revision",
@@ -191,6 +192,6 @@ def test_the_entry_point_names_this_plugin():
     pyproject = tomllib.loads((Path(checker.__file__).parents[1] / "pyproject.toml")
                               .read_text())
     assert pyproject["project"]["entry-points"]["pytest11"] == {
-        "kubemc": "checker.pytest_plugin"}
-    plugin = importlib.import_module("checker.pytest_plugin")
+        "kubemc": "kubemc.checker.pytest_plugin"}
+    plugin = importlib.import_module("kubemc.checker.pytest_plugin")
     assert callable(getattr(plugin, "pytest_addoption", None))

@@ -2,13 +2,13 @@
 
 import pytest
 
-from checker.catalog.store import RAFT
-from checker.run import targeted
-from checker.explore import explore
-from model.kernel import Step
-from model.store.raft import (AEQ, AER, FOLLOWER, LEADER, RVQ, RVR, Raft,
+from kubemc.checker.catalog.store import RAFT
+from kubemc.checker.run import targeted
+from kubemc.checker.explore import explore
+from kubemc.model.kernel import Step
+from kubemc.model.store.raft import (AEQ, AER, FOLLOWER, LEADER, RVQ, RVR, Raft,
                               bag_add, bag_remove)
-from properties import raft as props
+from kubemc.properties import raft as props
 
 
 def state_after(machine, *steps):

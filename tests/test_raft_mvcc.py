@@ -5,15 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from checker import stateful, traces
-from checker.catalog.store import RAFT_MVCC, RAFT_MVCC_PROGRESS
-from checker.explore import explore
-from checker.run import targeted
-from model.kernel import Step
-from model.store import mvcc
-from model.store.raft import COMMIT, LEADER, LOG, ROLE, bag_size
-from model.store.raft_mvcc import COMMANDS, RaftMvcc, RaftMvccProgress, apply_entries, request
-from properties import raft_mvcc as props
+from kubemc.checker import stateful, traces
+from kubemc.checker.catalog.store import RAFT_MVCC, RAFT_MVCC_PROGRESS
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
+from kubemc.model.kernel import Step
+from kubemc.model.store import mvcc
+from kubemc.model.store.raft import COMMIT, LEADER, LOG, ROLE, bag_size
+from kubemc.model.store.raft_mvcc import (COMMANDS, RaftMvcc, RaftMvccProgress, apply_entries,
+                                          request)
+from kubemc.properties import raft_mvcc as props
 
 BY_NAME = {p.name: p for p in props.PROPERTIES}
 
@@ -100,7 +101,7 @@ def test_symmetry_keeps_a_state_in_its_orbit_and_shrinks_the_space():
 
 
 def test_unknown_mutant_and_bad_bounds_are_refused():
-    from model.kernel import UnknownMutant
+    from kubemc.model.kernel import UnknownMutant
     with pytest.raises(UnknownMutant):
         RaftMvcc(mutant="nope")
     with pytest.raises(ValueError, match="commands"):

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 import conftest
-from checker.components import component
-from checker.explore import explore
-from checker.ray_local import free_port, local_head
-from checker.run import targeted
+from kubemc.checker.components import component
+from kubemc.checker.explore import explore
+from kubemc.checker.ray_local import free_port, local_head
+from kubemc.checker.run import targeted
 
 
 def _require_ray():
@@ -46,7 +46,7 @@ def ray_head(tmp_path_factory):
 
 
 def _kubemc(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "checker.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "kubemc.checker.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": os.getcwd(), **(env or {})})
 
@@ -104,7 +104,7 @@ def _actors(head) -> list[int]:
 
 def test_sigterm_mid_search_ends_the_actors(ray_head, tmp_path):
     """raft at its defaults runs for minutes: SIGTERM it once its actors run."""
-    proc = subprocess.Popen([sys.executable, "-m", "checker.cli", "check", "store", "--ray",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.checker.cli", "check", "store", "--ray",
                              ray_head.address, "--workers", "2", "--quiet"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": os.getcwd()})
@@ -136,7 +136,7 @@ def test_unreachable_address_is_one_line_and_exit_3(tmp_path):
 @pytest.mark.parametrize("address", ["nowhere", "127.0.0.1:", "host:99999", ":6379",
                                      "a b:1"])
 def test_malformed_address_is_exit_2(address, capsys):
-    from checker.cli import main
+    from kubemc.checker.cli import main
 
     assert main(["check", "store", "--ray", address]) == 2
     err = capsys.readouterr().err

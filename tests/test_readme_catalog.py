@@ -30,7 +30,7 @@ from pathlib import Path
 
 import attrs
 
-from checker.components import BUILT_IN, COMPONENTS, component_of, model_named
+from kubemc.checker.components import BUILT_IN, COMPONENTS, component_of, model_named
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from checker import traces
-from checker.catalog.scheduler import (
+from kubemc.checker import traces
+from kubemc.checker.catalog.scheduler import (
     BINDING, MODELS, PLACEMENT, PREEMPTION, SPREAD, VICTIMS, VICTIMS_RANK,
 )
-from checker.explore import explore
+from kubemc.checker.explore import explore
 from controller_checks import assert_caught_by_explore, assert_caught_by_hypothesis, assert_holds
 from helpers import run
-from model.kernel import Step
-from model.scheduler.machine import (
+from kubemc.model.kernel import Step
+from kubemc.model.scheduler.machine import (
     LIVE, NODE, NOMINATED, PHASE, PREEMPTED_BY, SCHEDS, SERVER, TERMINATING, PlacementScheduler,
 )
-from properties import scheduler as props
+from kubemc.properties import scheduler as props
 
 CASES = [(model, mutant) for model in MODELS for mutant in sorted(model.mutants)]
 IDS = [mutant for _, mutant in CASES]
@@ -45,7 +45,7 @@ def test_each_mutant_is_caught_by_hypothesis(model, mutant, tmp_path):
 
 
 def test_every_property_has_a_mutant_or_is_a_cover():
-    from properties.core import COVER
+    from kubemc.properties.core import COVER
     targeted = {m.violates for model in MODELS for m in model.mutants.values()}
     props_ = {p.name for model in MODELS for p in model.properties if p.kind != COVER}
     assert props_ <= targeted, props_ - targeted
@@ -242,8 +242,8 @@ def test_the_design_proposals_example_preempts_only_the_priority_2_pod():
     asking 5, running {p0: 3, p1: 1, p2: 5, p3: 1} — 'scheduler will preempt
     the priority 2 pod only'. The plugin does, and the property accepts that
     and rejects the other minimal-looking choices."""
-    from model.scheduler.objects import Node, Pod, Resources as R
-    from model.scheduler.plugins import Plugins
+    from kubemc.model.scheduler.objects import Node, Pod, Resources as R
+    from kubemc.model.scheduler.plugins import Plugins
     nodes = (Node("n", R(10, 0)),)
     pods = tuple(Pod(f"p{i}", containers=(R(r, 0),), priority=i)
                  for i, r in enumerate((3, 1, 5, 1))) + (Pod("new", (R(5, 0),), priority=10),)

@@ -6,15 +6,15 @@ Lease's own mechanics step by step, the properties failing on transitions
 that break them, and the fencing gap client-go documents, found by the
 checker and pinned."""
 
-from checker.catalog.scheduler import HA
-from checker.explore import explore
+from kubemc.checker.catalog.scheduler import HA
+from kubemc.checker.explore import explore
 from helpers import run
-from model.kernel import Step
-from model.scheduler.machine import (
+from kubemc.model.kernel import Step
+from kubemc.model.scheduler.machine import (
     ELECT, LEASE, LEASE_DURATION, NODE, ORPHANS, SCHEDS, SERVER, HAScheduler,
 )
-from properties import scheduler as props
-from properties.core import TRANSITION, Property
+from kubemc.properties import scheduler as props
+from kubemc.properties.core import TRANSITION, Property
 
 READ0, READ1 = Step("ReadLease", (0,)), Step("ReadLease", (1,))
 WRITE0, WRITE1 = Step("WriteLease", (0,)), Step("WriteLease", (1,))

@@ -17,12 +17,12 @@ import itertools
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from model.scheduler.objects import (
+from kubemc.model.scheduler.objects import (
     ZONE, AntiAffinityTerm, InitContainer, Node, Pod, Requirement, Resources as R,
     SpreadConstraint, Taint, Toleration,
 )
-from model.scheduler.plugins import Plugins
-from properties.symbolic.scheduler_feasibility import Snapshot, feasible
+from kubemc.model.scheduler.plugins import Plugins
+from kubemc.properties.symbolic.scheduler_feasibility import Snapshot, feasible
 
 PLUGINS = Plugins()
 KEYS = (ZONE, "kubernetes.io/hostname", "rack")
@@ -235,11 +235,11 @@ def reachable(machine, limit):
 
 
 def test_oracle_agrees_with_the_properties_on_reached_states():
-    from model.scheduler.machine import (
+    from kubemc.model.scheduler.machine import (
         LIVE, NODE, PHASE, SERVER, BindingScheduler, PlacementScheduler,
         PreemptionScheduler, SpreadScheduler, VictimsScheduler,
     )
-    from properties.scheduler import feasible_pending, on_nodes
+    from kubemc.properties.scheduler import feasible_pending, on_nodes
 
     judged = pending_feasible = 0
     for cls in (PlacementScheduler, PreemptionScheduler, VictimsScheduler, SpreadScheduler,

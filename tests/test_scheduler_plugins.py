@@ -9,13 +9,13 @@ from types import SimpleNamespace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.scheduler import plugins
-from model.scheduler.machine import sidecars_as_init_request, summed_request
-from model.scheduler.objects import (
+from kubemc.model.scheduler import plugins
+from kubemc.model.scheduler.machine import sidecars_as_init_request, summed_request
+from kubemc.model.scheduler.objects import (
     ZONE, AntiAffinityTerm, InitContainer, Node, Pod, Requirement, Resources as R,
     SpreadConstraint, Taint, Toleration,
 )
-from properties import scheduler as props
+from kubemc.properties import scheduler as props
 
 ROWS = {
     "NodeUnschedulable": lambda pod, n, nodes, placed: plugins.node_unschedulable(pod, nodes[n]),

@@ -5,9 +5,9 @@ trace the machine replays against the filter table."""
 
 import pytest
 
-from checker import traces
-from checker.catalog.scheduler import COMPONENT, MODELS
-from checker.z3engine import PROVED, VIOLATED
+from kubemc.checker import traces
+from kubemc.checker.catalog.scheduler import COMPONENT, MODELS
+from kubemc.checker.z3engine import PROVED, VIOLATED
 
 CHECKS = {c.model: c for c in COMPONENT.symbolic}
 

@@ -1,9 +1,9 @@
 """Step-deletion shrinking: shorter, still violating, 1-minimal, and never
 a behaviour the machine cannot take."""
 
-from checker.counterexample import Counterexample
-from checker.shrink import shrink, violating_prefix
-from model.kernel import Step
+from kubemc.checker.counterexample import Counterexample
+from kubemc.checker.shrink import shrink, violating_prefix
+from kubemc.model.kernel import Step
 from tests.test_kernel import MUTEX, Lock
 
 

@@ -13,10 +13,10 @@ import sys
 
 import pytest
 
-from checker import simulate
-from checker.cli import main
-from checker.components import component
-from checker.run import check, targeted
+from kubemc.checker import simulate
+from kubemc.checker.cli import main
+from kubemc.checker.components import component
+from kubemc.checker.run import check, targeted
 
 #: one seeded bug per component that random walks reach within a few walks
 #: (a scan of every mutant at seed 1: these are caught in under a second)
@@ -104,7 +104,7 @@ def test_the_same_seed_gives_the_same_trace_and_the_recorded_command_repeats_it(
     run the command the trace records."""
     def run(directory, argv):
         env = dict(os.environ, PYTHONHASHSEED=str(len(directory.name)))
-        subprocess.run([sys.executable, "-m", "checker.cli", *argv, "--quiet",
+        subprocess.run([sys.executable, "-m", "kubemc.checker.cli", *argv, "--quiet",
                         "--trace-dir", str(directory)], env=env, check=False,
                         capture_output=True, timeout=120)
         (path,) = directory.iterdir()
@@ -190,8 +190,8 @@ def test_the_seed_is_still_refused_with_explore(capsys):
 def test_a_model_without_an_initial_state_is_vacuous_not_holding():
     from types import SimpleNamespace
 
-    from checker import simulate_run
-    from model.kernel import Machine
+    from kubemc.checker import simulate_run
+    from kubemc.model.kernel import Machine
 
     class Empty(Machine):
         name = "empty"
@@ -214,7 +214,7 @@ def test_a_step_is_drawn_uniformly_among_the_enabled_successors_within_the_bound
     import random
     from collections import Counter
 
-    from model.kernel import Machine, Step
+    from kubemc.model.kernel import Machine, Step
 
     class Four(Machine):
         name = "four"

@@ -3,10 +3,10 @@ shrink a mutant's failure to a short, replayable trace."""
 
 import pytest
 
-from checker import stateful, traces
-from checker.components import COMPONENTS
-from checker.catalog.store import RAFT
-from checker.run import targeted
+from kubemc.checker import stateful, traces
+from kubemc.checker.components import COMPONENTS
+from kubemc.checker.catalog.store import RAFT
+from kubemc.checker.run import targeted
 
 STORE = COMPONENTS["store"]
 MVCC = next(m for m in STORE.models if m.name == "mvcc")
@@ -57,7 +57,7 @@ def test_deep_bugs_are_caught_by_the_deep_profile(mutant, seed, tmp_path):
 
 
 def test_a_miss_is_incomplete_not_holds(tmp_path):
-    from checker.run import INCOMPLETE, check
+    from kubemc.checker.run import INCOMPLETE, check
     [result] = check(["store"], engines=["hypothesis"], mutant="figure8_commit",
                      trace_dir=tmp_path, profile="ci")
     # the derandomized ci profile's 300 runs do not reach figure 8

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from checker import swarm
-from checker.cli import main
-from checker.components import component
-from checker.run import select
+from kubemc.checker import swarm
+from kubemc.checker.cli import main
+from kubemc.checker.components import component
+from kubemc.checker.run import select
 
 
 def test_every_run_reports_its_coverage_and_the_totals_what_no_run_covered(tmp_path,
@@ -147,7 +147,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143), ("sigkill", -9)])
 def test_an_interrupted_swarm_leaves_no_worker(how, code, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "checker.cli", "swarm", "informer",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.checker.cli", "swarm", "informer",
                              "--runs", "8", "--jobs", "2", "--time", "120", "--quiet",
                              "--trace-dir", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -20,24 +20,24 @@ from helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checker import traces
-from checker.cli import main
-from checker.catalog.apiserver_access import CHECKS, OBLIGATIONS
-from checker.z3engine import (
+from kubemc.checker import traces
+from kubemc.checker.cli import main
+from kubemc.checker.catalog.apiserver_access import CHECKS, OBLIGATIONS
+from kubemc.checker.z3engine import (
     CTI, NOT_FOUND, PROVED, VIOLATED, k_induction, run_obligation,
 )
-from model.apiserver.access import (
+from kubemc.model.apiserver.access import (
     CLUSTER_ROLE, CLUSTER_ROLE_BINDING, DEFAULT_POLICY, OK, ROLE, ROLE_BINDING, SERVICE_ACCOUNT,
     USER, Access, authorize,
 )
-from model.kernel import UnknownMutant
-from properties.apiserver_access import (
+from kubemc.model.kernel import UnknownMutant
+from kubemc.properties.apiserver_access import (
     DEFAULT_POLICY_INTENT, intended_read, rules_allow_read, secret_read_authorized,
 )
-from properties.symbolic.apiserver_conflict import (
+from kubemc.properties.symbolic.apiserver_conflict import (
     BMC_BOUNDS, BMC_DEPTH, PROOF_BOUNDS, ConflictEncoding,
 )
-from properties.symbolic.apiserver_rbac import SHAPE, RbacEncoding, check_rules
+from kubemc.properties.symbolic.apiserver_rbac import SHAPE, RbacEncoding, check_rules
 
 CHECK = {c.name: c for c in CHECKS}
 

@@ -17,13 +17,13 @@ from helpers import (
     reachable, run,
 )
 
-from checker.explore import explore
-from checker.z3engine import (
+from kubemc.checker.explore import explore
+from kubemc.checker.z3engine import (
     CTI, NOT_FOUND, PROVED, VIOLATED, bmc, k_induction, run_obligation,
 )
-from model.kernel import Step
-from model.store.election import LEADER, NOBODY, REQUEST, RESPONSE, Election
-from properties.symbolic.election import ELECTION_SAFETY, OBLIGATIONS, ElectionEncoding
+from kubemc.model.kernel import Step
+from kubemc.model.store.election import LEADER, NOBODY, REQUEST, RESPONSE, Election
+from kubemc.properties.symbolic.election import ELECTION_SAFETY, OBLIGATIONS, ElectionEncoding
 
 
 # ---------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def _at_most_one_vote(enc, S):
 
 
 def test_the_z3_counterexample_is_an_itf_trace_that_kubemc_replays():
-    from checker import traces
+    from kubemc.checker import traces
     result = run_obligation(OBLIGATIONS[0], "double_vote")
     machine = Election(3, 1, "double_vote")
     trace = traces.to_itf(result.counterexample, model="election", machine=machine,

@@ -20,15 +20,15 @@ from helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checker.explore import explore
-from checker.z3engine import CTI, PROVED, VIOLATED, Differential, k_induction, run_obligation
-from model.kernel import UnknownMutant
-from model.store.mvcc import (
+from kubemc.checker.explore import explore
+from kubemc.checker.z3engine import CTI, PROVED, VIOLATED, Differential, k_induction, run_obligation
+from kubemc.model.kernel import UnknownMutant
+from kubemc.model.store.mvcc import (
     CREATE, EQUAL, GREATER, INITIAL, LESS, MOD, NOT_EQUAL, VALUE, VERSION, Compact, Compare,
     Delete, Mvcc, Put, Range, Txn, apply_request,
 )
-from properties.mvcc import failed_txn_writes_nothing
-from properties.symbolic.mvcc_txn import (
+from kubemc.properties.mvcc import failed_txn_writes_nothing
+from kubemc.properties.symbolic.mvcc_txn import (
     FAILED_TXN_WRITES_NOTHING, OBLIGATIONS, TXN_IS_ONE_REVISION, MvccEncoding, TxnEncoding,
 )
 
@@ -238,7 +238,7 @@ def test_a_broken_txn_semantics_fails_the_proof(broken, prop):
 
 
 def test_the_z3_counterexample_is_an_itf_trace_that_kubemc_replays():
-    from checker import traces
+    from kubemc.checker import traces
     ob = next(o for o in OBLIGATIONS if o.prop == "failed_txn_writes_nothing")
     result = run_obligation(ob, "txn_ignores_compare")
     machine = Mvcc(2, 2, 5, "txn_ignores_compare")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from checker import traces
-from checker.errors import BadInput
-from checker.trace_promote import promote, stem
+from kubemc.checker import traces
+from kubemc.checker.errors import BadInput
+from kubemc.checker.trace_promote import promote, stem
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "traces" / "store" / \
@@ -152,7 +152,7 @@ def test_an_unwritable_target_keeps_the_source(tmp_path):
 
 
 def test_the_command_promotes_and_says_where(tmp_path, capsys):
-    from checker.cli import main
+    from kubemc.checker.cli import main
 
     source = _new_trace(tmp_path)
     traces_dir = tmp_path / "traces"
@@ -163,7 +163,7 @@ def test_the_command_promotes_and_says_where(tmp_path, capsys):
 
 
 def test_the_command_refuses_an_existing_trace_in_one_line_unless_forced(tmp_path, capsys):
-    from checker.cli import main
+    from kubemc.checker.cli import main
 
     traces_dir = tmp_path / "traces"
     assert main(["trace", "promote", str(_new_trace(tmp_path)),

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from checker import trace_lanes, traces
-from checker.cli import main
-from checker.trace_diff import diff
-from checker.trace_view import default_out, render
+from kubemc.checker import trace_lanes, traces
+from kubemc.checker.cli import main
+from kubemc.checker.trace_diff import diff
+from kubemc.checker.trace_view import default_out, render
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = sorted((ROOT / "traces").rglob("*.itf.json"))
@@ -126,9 +126,9 @@ def test_z3_trace_renders_with_servers():
 def conformance_trace(tmp_path) -> Path:
     """A conformance window, written by the runners' own code from a history
     with a stale read (the kind `kubemc conform etcd` writes on a violation)."""
-    from conformance.history import Operation
-    from conformance.report import write_violation
-    from conformance.validate import EtcdHistory, run_checks
+    from kubemc.conformance.history import Operation
+    from kubemc.conformance.report import write_violation
+    from kubemc.conformance.validate import EtcdHistory, run_checks
 
     key, other = "/kmc/t/k0", "/kmc/t/k1"
     ops = []
@@ -237,7 +237,7 @@ def test_the_template_ships_with_the_package():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from checker import itf  # noqa: E402
+from kubemc.checker import itf  # noqa: E402
 
 _names = st.sampled_from(["src", "dst", "type", "x", "<script>", "a.b", "0"])
 _scalars = st.one_of(st.integers(-3, 3), st.booleans(),
@@ -296,7 +296,8 @@ def test_as_a_user_runs_it(tmp_path):
     import sys
 
     out = tmp_path / "figure8.html"
-    argv = [sys.executable, "-m", "checker.cli", "trace", "view", str(RAFT), "--out", str(out)]
+    argv = [sys.executable, "-m", "kubemc.checker.cli", "trace", "view", str(RAFT), "--out",
+            str(out)]
     first = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert (first.returncode, first.stdout, first.stderr) == (0, f"wrote {out}\n", "")
@@ -308,7 +309,7 @@ def test_as_a_user_runs_it(tmp_path):
 
 
 def _window(rows):
-    from conformance.history import Operation
+    from kubemc.conformance.history import Operation
 
     return [Operation(p, f, key, inp, out, 10 * i, 10 * i + 5, status, i)
             for i, (p, f, key, inp, out, status) in enumerate(rows)]
@@ -320,7 +321,7 @@ def test_renders_the_cni_and_cri_runners_windows(tmp_path):
     a process): they open too, one lane per process or per target."""
     from types import SimpleNamespace
 
-    from conformance.report import cni, cri
+    from kubemc.conformance.report import cni, cri
 
     cni_ops = _window([
         (0, "add", "c1", {"node": 0, "pod": "a", "purpose": "pod"},

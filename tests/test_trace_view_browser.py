@@ -20,8 +20,8 @@ from conftest import require
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser import Watched, browser_context, playwright_missing  # noqa: E402
 
-from checker import traces  # noqa: E402
-from checker.trace_view import render  # noqa: E402
+from kubemc.checker import traces  # noqa: E402
+from kubemc.checker.trace_view import render  # noqa: E402
 
 pytestmark = pytest.mark.real
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from checker import itf, traces
-from checker.cli import main
-from checker.catalog.store import RAFT
-from checker.explore import explore
+from kubemc.checker import itf, traces
+from kubemc.checker.cli import main
+from kubemc.checker.catalog.store import RAFT
+from kubemc.checker.explore import explore
 
 COMMITTED = sorted((Path(__file__).resolve().parents[1] / "traces").rglob("*.itf.json"))
 
@@ -52,7 +52,7 @@ def test_replay_without_the_mutant_no_longer_reproduces(tmp_path):
 
 
 def test_committed_traces_exist_for_every_mutant():
-    from checker.components import COMPONENTS
+    from kubemc.checker.components import COMPONENTS
     mutants = {m for c in COMPONENTS.values() for model in c.models for m in model.mutants}
     named = {json.loads(p.read_text())["#meta"]["mutant"] for p in COMMITTED}
     assert mutants <= named, f"no committed trace for {sorted(mutants - named)}"
@@ -194,7 +194,7 @@ def test_exclusive_writes_without_hard_links_still_never_overwrite(tmp_path, mon
 
     import pytest
 
-    from checker import itf
+    from kubemc.checker import itf
 
     def no_links(src, dst):
         raise OSError(errno.EPERM, "Operation not permitted")

@@ -16,15 +16,15 @@ import json
 import attrs
 import pytest
 
-from checker import components
-from checker.catalog import Component, Model
-from checker.catalog.store import RAFT_MVCC
-from checker.cli import main
-from checker.z3engine import SymbolicCheck, k_induction
-from model.store.mvcc import Mvcc
-from model.store.raft_mvcc import StateMachines
-from properties.core import COVER, Property
-from properties.symbolic import SymProperty
+from kubemc.checker import components
+from kubemc.checker.catalog import Component, Model
+from kubemc.checker.catalog.store import RAFT_MVCC
+from kubemc.checker.cli import main
+from kubemc.checker.z3engine import SymbolicCheck, k_induction
+from kubemc.model.store.mvcc import Mvcc
+from kubemc.model.store.raft_mvcc import StateMachines
+from kubemc.properties.core import COVER, Property
+from kubemc.properties.symbolic import SymProperty
 from tests.test_z3_engine import NEVER_SEVEN, Counter, CounterEncoding
 
 #: the composition at bounds that explore in well under a second

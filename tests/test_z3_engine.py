@@ -12,15 +12,15 @@ from __future__ import annotations
 import pytest
 import z3
 
-from checker.counterexample import Counterexample
-from checker.z3engine import (
+from kubemc.checker.counterexample import Counterexample
+from kubemc.checker.z3engine import (
     BASE_VIOLATION, CTI, NOT_FOUND, PROVED, VACUOUS, VIOLATED, Differential,
     EncodingMismatch, _only_fd_ops, bmc, fd_safe, k_induction, replay, run_obligation,
     symbolic_checks,
 )
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
-from properties.core import INVARIANT, TRANSITION, Property
-from properties.symbolic import Action, Encoding, Obligation, SymProperty, Var
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+from kubemc.properties.core import INVARIANT, TRANSITION, Property
+from kubemc.properties.symbolic import Action, Encoding, Obligation, SymProperty, Var
 
 
 class Counter(Machine):
@@ -203,8 +203,8 @@ def test_symbolic_checks_run_and_find_mutants():
 
 
 def test_the_store_catalog_lists_its_symbolic_checks():
-    from checker.components import component, model_named
-    from checker.z3engine import SymbolicCheck, run_checks
+    from kubemc.checker.components import component, model_named
+    from kubemc.checker.z3engine import SymbolicCheck, run_checks
     store = component("store")
     assert model_named("election").build.name == "election"
     names = {c.name for c in store.symbolic}
@@ -237,10 +237,10 @@ def test_an_unsatisfiable_init_is_vacuous_for_bmc_and_the_base_case():
 def test_a_counterexample_to_induction_is_unproved_never_violated(tmp_path):
     """Exit 1 promises a trace; a CTI is no violation, and its row says
     "unproved" with exit 4, whatever the solver's states look like."""
-    from checker.run import UNPROVED
-    from checker.symbolic_run import run_symbolic
-    from checker.verdicts import exit_code
-    from checker.z3engine import SymbolicCheck
+    from kubemc.checker.run import UNPROVED
+    from kubemc.checker.symbolic_run import run_symbolic
+    from kubemc.checker.verdicts import exit_code
+    from kubemc.checker.z3engine import SymbolicCheck
 
     check = SymbolicCheck("counter_3_induction", "toy", "counter", "never_seven",
                           "x is never 7 (not 3-inductive without its lemma)",

@@ -424,7 +424,7 @@ def component_files(name: str, root: Path = ROOT) -> list[str]:
 
 
 def _catalog_packages(name: str) -> tuple[str, ...]:
-    from checker.components import component
+    from kubemc.checker.components import component
 
     modules = {m.build.__module__ for m in component(name).models}
     return tuple(sorted(m.rsplit(".", 1)[0].replace(".", "/") for m in modules
@@ -448,6 +448,58 @@ def sample(sites: Sequence[Site], n: int | None, seed: int, component: str) -> l
     rng = random.Random(f"{seed}:{component}")
     picked = sorted(rng.sample(range(len(sites)), n))
     return [sites[i] for i in picked]
+
+
+# -- re-checking an earlier report's survivors --------------------------------------------
+
+#: the outcomes --recheck checks again: everything that was not detected
+UNDETECTED = ("survived", "undecided", "timeout", "error")
+
+
+def _read_report(path: Path) -> dict:
+    try:
+        report = json.loads(path.read_text())
+        report["mutants"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{path} is not a report written by --json ({exc})") from None
+    return report
+
+
+def _report_components(path: Path) -> list[str]:
+    return sorted({m["component"] for m in _read_report(path)["mutants"]})
+
+
+def _hunk_body(diff: str) -> list[str]:
+    """A diff's changed and context lines, without the headers and line
+    numbers that move when code above the mutant changes."""
+    return [line for line in diff.splitlines()
+            if not line.startswith(("---", "+++", "@@"))]
+
+
+def relocate(path: Path, root: Path) -> tuple[dict[str, list[Site]], list[dict]]:
+    """The undetected mutants of the report at ``path``, found again in the
+    current code: the site with the same operator, original and replacement
+    whose diff has the same lines (so an edit elsewhere in the file, which
+    only moves it, does not lose it). A mutant whose code is gone is
+    returned apart, for a person to judge; it is never silently dropped."""
+    chosen: dict[str, list[Site]] = {}
+    gone: list[dict] = []
+    for m in _read_report(path)["mutants"]:
+        if m["outcome"] not in UNDETECTED:
+            continue
+        old = m["site"]
+        file = root / old["path"]
+        source = file.read_text() if file.exists() else ""
+        same = [s for s in (sites_of(old["path"], source, (old["operator"],)) if source else [])
+                if (s.original, s.replacement) == (old["original"], old["replacement"])]
+        exact = [s for s in same if _hunk_body(s.diff(source)) == _hunk_body(m["diff"])]
+        pick = exact or (same if len(same) == 1 else [])
+        if pick:
+            best = min(pick, key=lambda s: abs(s.line - old["line"]))
+            chosen.setdefault(m["component"], []).append(best)
+        else:
+            gone.append(old)
+    return chosen, gone
 
 
 # -- running one mutant -----------------------------------------------------------------
@@ -484,6 +536,14 @@ class Workspace:
             subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(repo), str(self.copy)],
                            check=True, capture_output=True)
             (self.tmp / "tmp").mkdir()
+            # The code imports itself as kubemc.model, kubemc.checker, ...
+            # (setup.py maps the folders): a kubemc/ of links to the copy's
+            # folders, first on PYTHONPATH, makes those names the copy's
+            # code rather than the installed working tree's.
+            self.names = self.tmp / "names"
+            (self.names / "kubemc").mkdir(parents=True)
+            for folder in ("model", "properties", "checker", "conformance"):
+                (self.names / "kubemc" / folder).symlink_to(self.copy / folder)
             self.commit = subprocess.run(["git", "-C", str(self.copy), "rev-parse", "HEAD"],
                                          check=True, capture_output=True,
                                          text=True).stdout.strip()
@@ -513,11 +573,12 @@ class Workspace:
     def check(self, component: str, engine: str, timeout: float) -> tuple[int | None, str]:
         """``kubemc check COMPONENT --engine ENGINE`` in the copy: its exit
         code (None when ``timeout`` seconds passed) and output's tail."""
-        args = [sys.executable, "-m", "checker.cli", "check", component, "--engine", engine,
+        args = [sys.executable, "-m", "kubemc.checker.cli", "check", component, "--engine", engine,
                 "--quiet", "--trace-dir", str(self.tmp / "traces")]
         if engine == "hypothesis":
             args += ["--profile", "ci"]
-        env = dict(os.environ, PYTHONPATH=str(self.copy), PYTHONDONTWRITEBYTECODE="1",
+        env = dict(os.environ, PYTHONPATH=f"{self.names}{os.pathsep}{self.copy}",
+                   PYTHONDONTWRITEBYTECODE="1",
                    TMPDIR=str(self.tmp / "tmp"), PYTHONHASHSEED="0")
         self.child = subprocess.Popen(args, cwd=self.copy, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True,
@@ -535,7 +596,7 @@ class Workspace:
 def engines_of(component: str, wanted: Sequence[str]) -> list[str]:
     """The engines to run, in order; z3 only where the component has an
     encoding."""
-    from checker.components import component as lookup
+    from kubemc.checker.components import component as lookup
 
     has_z3 = bool(lookup(component).symbolic)
     return [e for e in wanted if e != "z3" or has_z3]
@@ -630,7 +691,7 @@ def _cell(text: str) -> str:
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="tools/mutate.py", description=__doc__.split("\n")[0])
-    p.add_argument("components", nargs="+", metavar="COMPONENT")
+    p.add_argument("components", nargs="*", metavar="COMPONENT")
     p.add_argument("--sample", type=int, metavar="N", help="mutants per component "
                    "(default: all of them)")
     p.add_argument("--seed", type=int, default=0, help="the sampling seed (default 0)")
@@ -646,6 +707,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="print the sampled mutants and their diffs; check nothing")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--out", metavar="FILE.md", help="also write the Markdown report here")
+    p.add_argument("--recheck", type=Path, metavar="REPORT.json",
+                   help="check again, against the current HEAD, the mutants an earlier "
+                        "--json report did not detect (survived, undecided, timeout, error); "
+                        "no COMPONENT or --sample")
     p.add_argument("--repo", type=Path, default=ROOT, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -655,6 +720,13 @@ class BadInput(Exception):
 
 
 def validate(args: argparse.Namespace) -> None:
+    if args.recheck is not None:
+        if args.components or args.sample is not None:
+            raise BadInput("--recheck takes the mutants and components from its report: "
+                           "give no COMPONENT and no --sample")
+        args.components = _report_components(args.recheck)
+    elif not args.components:
+        raise BadInput("name at least one COMPONENT (or --recheck REPORT.json)")
     if args.sample is not None and args.sample < 1:
         raise BadInput(f"--sample must be at least 1, not {args.sample}")
     if args.timeout <= 0:
@@ -671,7 +743,7 @@ def validate(args: argparse.Namespace) -> None:
         raise BadInput(f"unknown engine {', '.join(bad) or '(none)'}; "
                        "known: explore, hypothesis, z3")
     args.engines = engines
-    from checker.components import discover
+    from kubemc.checker.components import discover
 
     known = sorted(discover())
     for name in args.components:
@@ -689,8 +761,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as exc:
         print(f"mutate: {exc}", file=sys.stderr)
         return 2
-    chosen = {c: sample(component_sites(c, args.repo, args.operators), args.sample,
-                        args.seed, c) for c in args.components}
+    if args.recheck is not None:
+        chosen, gone = relocate(args.recheck, args.repo)
+        for old in gone:
+            print(f"mutate: {old['path']}:{old['line']} {old['operator']} "
+                  f"{old['original']!r} -> {old['replacement']!r} is no longer in the code "
+                  "(the code around it changed): judge it by hand", file=sys.stderr)
+    else:
+        chosen = {c: sample(component_sites(c, args.repo, args.operators), args.sample,
+                            args.seed, c) for c in args.components}
     if args.list:
         for name, sites in chosen.items():
             for site in sites:
@@ -716,6 +795,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     meta = {"commit": commit, "seed": args.seed, "sample": args.sample,
+            "recheck": str(args.recheck) if args.recheck else None,
             "engines": args.engines, "timeout": args.timeout,
             "seconds": round(time.monotonic() - started), "interrupted": interrupted}
     report = markdown(outcomes, args.components, meta)

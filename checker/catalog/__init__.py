@@ -17,9 +17,9 @@ from typing import Any
 
 import attrs
 
-from checker.z3engine import SymbolicCheck
-from model.kernel import Machine
-from properties.core import Property
+from kubemc.checker.z3engine import SymbolicCheck
+from kubemc.model.kernel import Machine
+from kubemc.properties.core import Property
 
 
 @attrs.frozen
@@ -74,7 +74,7 @@ class Model:
         single name given for a list bound made a one-name list. Raises
         BadInput naming the bound, its ceiling and what to do; nothing is
         allocated before this passes."""
-        from checker.bounds import checked
+        from kubemc.checker.bounds import checked
 
         return checked(self.name, bounds, self._reference(), self.ceilings)
 

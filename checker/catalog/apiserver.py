@@ -14,14 +14,14 @@ writer); docs/apiserver.md lists which model covers which part.
 
 from __future__ import annotations
 
-from checker.catalog import Component, Model, apiserver_access
-from checker.z3engine import symbolic_checks
-from model.apiserver.admission import ApiserverAdmission
-from model.apiserver.lifecycle import ApiserverLifecycle
-from model.apiserver.requests import ApiserverReads, ApiserverWatch, ApiserverWrites
-from properties import apiserver as request_properties
-from properties import apiserver_admission as admission_properties
-from properties import apiserver_lifecycle as lifecycle_properties
+from kubemc.checker.catalog import Component, Model, apiserver_access
+from kubemc.checker.z3engine import symbolic_checks
+from kubemc.model.apiserver.admission import ApiserverAdmission
+from kubemc.model.apiserver.lifecycle import ApiserverLifecycle
+from kubemc.model.apiserver.requests import ApiserverReads, ApiserverWatch, ApiserverWrites
+from kubemc.properties import apiserver as request_properties
+from kubemc.properties import apiserver_admission as admission_properties
+from kubemc.properties import apiserver_lifecycle as lifecycle_properties
 
 _REQUEST_PATH = request_properties.PROPERTIES
 

@@ -25,18 +25,18 @@ objects:
 
 from __future__ import annotations
 
-from checker.catalog import Model
-from checker.counterexample import Counterexample
-from checker.z3engine import (
+from kubemc.checker.catalog import Model
+from kubemc.checker.counterexample import Counterexample
+from kubemc.checker.z3engine import (
     PROVED, UNKNOWN, VACUOUS, VIOLATED, EncodingMismatch, Result, SymbolicCheck, bmc, confirm,
 )
-from model.apiserver.access import Access
-from model.apiserver.conflict import Conflict
-from properties.apiserver_access import (
+from kubemc.model.apiserver.access import Access
+from kubemc.model.apiserver.conflict import Conflict
+from kubemc.properties.apiserver_access import (
     ACCESS_PROPERTIES, CONFLICT_PROPERTIES, SECRET_READ_AUTHORIZED,
 )
-from properties.symbolic import apiserver_conflict as conflict_symbolic
-from properties.symbolic import apiserver_rbac as rbac_symbolic
+from kubemc.properties.symbolic import apiserver_conflict as conflict_symbolic
+from kubemc.properties.symbolic import apiserver_rbac as rbac_symbolic
 
 ACCESS = Model(
     name="access",

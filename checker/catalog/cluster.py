@@ -14,14 +14,14 @@ Three groups of models, each kept in its own section below:
 
 from __future__ import annotations
 
-from checker.catalog import Component, Model
-from model.cluster.dns import ClusterDns
-from model.cluster.ha import ExternalControlPlane, StackedControlPlane
-from model.cluster.leader import LEASE_DURATION, RENEW_DEADLINE
-from model.cluster.machine import Cluster
-from properties import cluster as e2e_props
-from properties import cluster_dns as dns_props
-from properties import cluster_topology as topology_props
+from kubemc.checker.catalog import Component, Model
+from kubemc.model.cluster.dns import ClusterDns
+from kubemc.model.cluster.ha import ExternalControlPlane, StackedControlPlane
+from kubemc.model.cluster.leader import LEASE_DURATION, RENEW_DEADLINE
+from kubemc.model.cluster.machine import Cluster
+from kubemc.properties import cluster as e2e_props
+from kubemc.properties import cluster_dns as dns_props
+from kubemc.properties import cluster_topology as topology_props
 
 # -- end to end -------------------------------------------------------------
 #: the single-master cluster: 2 workers, a Deployment of 2 behind a ClusterIP

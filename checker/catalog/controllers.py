@@ -9,29 +9,29 @@ components it depends on (kubelets, users, a cloud API) as its world.
 
 from __future__ import annotations
 
-from checker.catalog import Component, Model
-from model.controllers.endpointslice import EndpointSliceController
-from model.controllers.garbagecollector import GarbageCollector
-from model.controllers.job import JobController
-from model.controllers.namespace import NamespaceController
-from model.controllers.serviceaccount import ServiceAccountControllers
-from model.controllers.nodelifecycle import NodeLifecycleController
-from model.controllers.replicaset import ReplicaSetController
-from model.controllers.deployment import DeploymentController
-from properties.controllers import deployment as deployment_properties
-from model.controllers.cloudroute import RouteController
-from model.controllers.cloudnode import NodeController
-from model.controllers.cloudservice import ServiceController
-from properties.controllers import cloudroute as cloudroute_properties
-from properties.controllers import cloudnode as cloudnode_properties
-from properties.controllers import cloudservice as cloudservice_properties
-from properties.controllers import endpointslice as endpointslice_properties
-from properties.controllers import garbagecollector as garbagecollector_properties
-from properties.controllers import job as job_properties
-from properties.controllers import namespace as namespace_properties
-from properties.controllers import serviceaccount as serviceaccount_properties
-from properties.controllers import nodelifecycle as nodelifecycle_properties
-from properties.controllers import replicaset as replicaset_properties
+from kubemc.checker.catalog import Component, Model
+from kubemc.model.controllers.endpointslice import EndpointSliceController
+from kubemc.model.controllers.garbagecollector import GarbageCollector
+from kubemc.model.controllers.job import JobController
+from kubemc.model.controllers.namespace import NamespaceController
+from kubemc.model.controllers.serviceaccount import ServiceAccountControllers
+from kubemc.model.controllers.nodelifecycle import NodeLifecycleController
+from kubemc.model.controllers.replicaset import ReplicaSetController
+from kubemc.model.controllers.deployment import DeploymentController
+from kubemc.properties.controllers import deployment as deployment_properties
+from kubemc.model.controllers.cloudroute import RouteController
+from kubemc.model.controllers.cloudnode import NodeController
+from kubemc.model.controllers.cloudservice import ServiceController
+from kubemc.properties.controllers import cloudroute as cloudroute_properties
+from kubemc.properties.controllers import cloudnode as cloudnode_properties
+from kubemc.properties.controllers import cloudservice as cloudservice_properties
+from kubemc.properties.controllers import endpointslice as endpointslice_properties
+from kubemc.properties.controllers import garbagecollector as garbagecollector_properties
+from kubemc.properties.controllers import job as job_properties
+from kubemc.properties.controllers import namespace as namespace_properties
+from kubemc.properties.controllers import serviceaccount as serviceaccount_properties
+from kubemc.properties.controllers import nodelifecycle as nodelifecycle_properties
+from kubemc.properties.controllers import replicaset as replicaset_properties
 
 REPLICASET = Model(
     name="replicaset",
@@ -216,8 +216,8 @@ def _ranking(mutant=None, *, timeout_ms=None):
     given a mutant, BMC must find a quiet dead end and replay it."""
     import time
 
-    from checker.z3engine import PROVED, Result, bmc, k_induction
-    from properties.symbolic import controllers as ranking
+    from kubemc.checker.z3engine import PROVED, Result, bmc, k_induction
+    from kubemc.properties.symbolic import controllers as ranking
 
     name = "replicaset_converges_by_ranking"
     if mutant is not None:
@@ -236,8 +236,8 @@ def _ranking(mutant=None, *, timeout_ms=None):
 
 
 def _symbolic():
-    from checker.z3engine import SymbolicCheck
-    from properties.symbolic.controllers import PROVES
+    from kubemc.checker.z3engine import SymbolicCheck
+    from kubemc.properties.symbolic.controllers import PROVES
 
     return (SymbolicCheck("replicaset_converges_by_ranking", "controllers", "replicaset",
                           "replicaset_converges", PROVES, _ranking, mutants=("drops_error",)),)

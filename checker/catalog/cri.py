@@ -5,9 +5,9 @@ transition function is the oracle of ``kubemc conform cri``."""
 
 from __future__ import annotations
 
-from checker.catalog import Component, Model
-from model.cri.machine import CriRuntime
-from properties import cri as cri_properties
+from kubemc.checker.catalog import Component, Model
+from kubemc.model.cri.machine import CriRuntime
+from kubemc.properties import cri as cri_properties
 
 RUNTIME = Model(
     name="cri",

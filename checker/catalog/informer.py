@@ -8,12 +8,12 @@ is small enough for the z3 engine to prove its guarantees by induction."""
 
 from __future__ import annotations
 
-from checker.catalog import Component, Model
-from checker.z3engine import symbolic_checks
-from model.informer import Informer
-from model.informer.queue_machine import WorkQueue
-from properties import informer as informer_properties
-from properties.symbolic import workqueue as workqueue_symbolic
+from kubemc.checker.catalog import Component, Model
+from kubemc.checker.z3engine import symbolic_checks
+from kubemc.model.informer import Informer
+from kubemc.model.informer.queue_machine import WorkQueue
+from kubemc.properties import informer as informer_properties
+from kubemc.properties.symbolic import workqueue as workqueue_symbolic
 
 INFORMER = Model(
     name="informer",

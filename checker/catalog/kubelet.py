@@ -15,9 +15,9 @@ the node Lease going stale around a kubelet restart.
 
 from __future__ import annotations
 
-from checker.catalog import Component, Model
-from model.kubelet.machine import Kubelet
-from properties import kubelet as props
+from kubemc.checker.catalog import Component, Model
+from kubemc.model.kubelet.machine import Kubelet
+from kubemc.properties import kubelet as props
 
 _FULL_POD = {"sidecar": True, "init": True, "apps": 2, "restart_policy": "OnFailure",
              "grace": 3, "fits": True}

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from functools import partial
 
-from checker import reach
-from checker.catalog import Component, Model
-from checker.counterexample import Counterexample
-from checker.z3engine import PROVED, VIOLATED, Result, SymbolicCheck, confirm
-from model.cni.machine import Cni
-from model.proxy.machine import Proxy
-from properties import cni as cni_properties
-from properties import proxy as proxy_properties
-from properties.symbolic import network_reach
+from kubemc.checker import reach
+from kubemc.checker.catalog import Component, Model
+from kubemc.checker.counterexample import Counterexample
+from kubemc.checker.z3engine import PROVED, VIOLATED, Result, SymbolicCheck, confirm
+from kubemc.model.cni.machine import Cni
+from kubemc.model.proxy.machine import Proxy
+from kubemc.properties import cni as cni_properties
+from kubemc.properties import proxy as proxy_properties
+from kubemc.properties.symbolic import network_reach
 
 CNI_MODEL = Model(
     name="cni",

@@ -14,14 +14,14 @@ judges every bind of each model with the feasibility oracle.
 
 from __future__ import annotations
 
-from checker.catalog import Component, Model
-from checker.counterexample import Counterexample
-from checker.z3engine import PROVED, VIOLATED, Result, SymbolicCheck, confirm
-from model.scheduler.machine import (
+from kubemc.checker.catalog import Component, Model
+from kubemc.checker.counterexample import Counterexample
+from kubemc.checker.z3engine import PROVED, VIOLATED, Result, SymbolicCheck, confirm
+from kubemc.model.scheduler.machine import (
     BindingScheduler, HAScheduler, PlacementScheduler, PreemptionScheduler, SpreadScheduler,
     VictimsRankScheduler, VictimsScheduler,
 )
-from properties import scheduler as props
+from kubemc.properties import scheduler as props
 
 PLACEMENT = Model(
     name="scheduler",
@@ -109,7 +109,7 @@ def _binds_check(model: Model) -> SymbolicCheck:
     """``sched_bound_node_passes_filters`` with the oracle as judge: explore
     enumerates the states, Z3 decides each distinct bind; a refused bind is
     replayed on the machine, where the filter table must refuse it too."""
-    from checker.binds import judge_binds
+    from kubemc.checker.binds import judge_binds
 
     name = f"{model.name}:binds_feasible_z3"
     target = props.BOUND_NODE_PASSES_FILTERS

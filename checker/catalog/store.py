@@ -4,17 +4,17 @@ election sub-protocol the z3 engine proves."""
 
 from __future__ import annotations
 
-from checker.catalog import Component, Model
-from checker.z3engine import symbolic_checks
-from model.store.election import Election
-from model.store.mvcc import Mvcc
-from model.store.raft import Raft
-from model.store.raft_mvcc import RaftMvcc, RaftMvccProgress
-from properties import mvcc as mvcc_properties
-from properties import raft as raft_properties
-from properties import raft_mvcc as raft_mvcc_properties
-from properties.symbolic import election as election_symbolic
-from properties.symbolic import mvcc_txn as mvcc_symbolic
+from kubemc.checker.catalog import Component, Model
+from kubemc.checker.z3engine import symbolic_checks
+from kubemc.model.store.election import Election
+from kubemc.model.store.mvcc import Mvcc
+from kubemc.model.store.raft import Raft
+from kubemc.model.store.raft_mvcc import RaftMvcc, RaftMvccProgress
+from kubemc.properties import mvcc as mvcc_properties
+from kubemc.properties import raft as raft_properties
+from kubemc.properties import raft_mvcc as raft_mvcc_properties
+from kubemc.properties.symbolic import election as election_symbolic
+from kubemc.properties.symbolic import mvcc_txn as mvcc_symbolic
 
 RAFT = Model(
     name="raft",

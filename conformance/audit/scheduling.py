@@ -36,13 +36,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checker.errors import HOLDS, VIOLATED, BadInput
-from conformance.audit.snapshot import FINISHED, ClusterSnapshot, load
-from model.scheduler.objects import DEFAULT_SCHEDULER, NO_EXECUTE, NO_SCHEDULE
-from model.scheduler.plugins import (
+from kubemc.checker.errors import HOLDS, VIOLATED, BadInput
+from kubemc.conformance.audit.snapshot import FINISHED, ClusterSnapshot, load
+from kubemc.model.scheduler.objects import DEFAULT_SCHEDULER, NO_EXECUTE, NO_SCHEDULE
+from kubemc.model.scheduler.plugins import (
     effective_request, inter_pod_anti_affinity, node_affinity, node_ports, tolerates,
 )
-from properties.symbolic.scheduler_feasibility import Snapshot
+from kubemc.properties.symbolic.scheduler_feasibility import Snapshot
 
 DEFAULT_REPORT = "kubemc-audit-scheduling.json"
 

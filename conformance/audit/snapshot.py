@@ -28,9 +28,9 @@ from pathlib import Path
 
 import attrs
 
-from checker.errors import BadInput
-from conformance.quantity import QuantityError, milli, whole
-from model.scheduler.objects import (
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.quantity import QuantityError, milli, whole
+from kubemc.model.scheduler.objects import (
     AntiAffinityTerm, InitContainer, Node, Pod, Requirement, Resources, SpreadConstraint, Taint,
     Toleration,
 )

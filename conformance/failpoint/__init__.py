@@ -27,8 +27,8 @@ from __future__ import annotations
 import random
 import threading
 
-from checker.errors import BadInput
-from conformance.history import Recorder
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.history import Recorder
 
 FAULTS = ("kill", "pause", "partition")
 NEMESIS_PROCESS = -1

@@ -36,7 +36,7 @@ import contextlib
 import os
 import signal
 
-from checker.errors import BadInput
+from kubemc.checker.errors import BadInput
 
 FAULTS = ("kill", "restart", "restart-racing")
 RESTARTS = ("restart", "restart-racing")

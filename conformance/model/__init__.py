@@ -33,7 +33,7 @@ import json
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from conformance.history import Operation
+from kubemc.conformance.history import Operation
 
 State = Hashable
 Transition = Callable[[State], "State | None"]
@@ -132,7 +132,7 @@ class Spec:
 
 def spec(name: str) -> Spec:
     """The specification registered under ``name`` (BadInput if unknown)."""
-    from checker.errors import BadInput
+    from kubemc.checker.errors import BadInput
 
     try:
         factory = SPECS[name]
@@ -143,8 +143,8 @@ def spec(name: str) -> Spec:
 
 
 # The specifications import Spec from here, so they come last.
-from conformance.model.etcd import EtcdKV  # noqa: E402
-from conformance.model.kv import KV  # noqa: E402
-from conformance.model.register import Register  # noqa: E402
+from kubemc.conformance.model.etcd import EtcdKV  # noqa: E402
+from kubemc.conformance.model.kv import KV  # noqa: E402
+from kubemc.conformance.model.register import Register  # noqa: E402
 
 SPECS: dict[str, type[Spec]] = {"register": Register, "kv": KV, "etcd-kv": EtcdKV}

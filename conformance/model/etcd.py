@@ -47,9 +47,9 @@ from typing import Any
 
 import attrs
 
-from conformance.history import Operation
-from conformance.model import Spec
-from model.store import mvcc
+from kubemc.conformance.history import Operation
+from kubemc.conformance.model import Spec
+from kubemc.model.store import mvcc
 
 
 class _Unknown:

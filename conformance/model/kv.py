@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import attrs
 
-from conformance.history import Operation
-from conformance.model import Spec
+from kubemc.conformance.history import Operation
+from kubemc.conformance.model import Spec
 
 
 def _delimited(values) -> bool:

@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 
-from conformance.history import Operation
-from conformance.model import Spec
+from kubemc.conformance.history import Operation
+from kubemc.conformance.model import Spec
 
 
 class _Nil:

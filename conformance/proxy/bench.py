@@ -32,10 +32,10 @@ def _peak_mb() -> float:
 
 
 def prove(services: int, progress=lambda line: None) -> dict:
-    from conformance.proxy.checks import Checker
-    from conformance.proxy.dump import read
-    from conformance.proxy.kubeproxy import example_services, objects_doc, write_dump
-    from conformance.proxy.objects import from_json
+    from kubemc.conformance.proxy.checks import Checker
+    from kubemc.conformance.proxy.dump import read
+    from kubemc.conformance.proxy.kubeproxy import example_services, objects_doc, write_dump
+    from kubemc.conformance.proxy.objects import from_json
 
     ports = from_json(objects_doc(example_services(services, 3)))
     with tempfile.TemporaryDirectory(prefix="kubemc-bench-proxy-") as tmp:

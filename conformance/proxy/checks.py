@@ -50,13 +50,13 @@ from fractions import Fraction
 import attrs
 import z3
 
-from conformance.proxy.dump import STAT_ONE, Dump, addr_show
-from conformance.proxy.interp import (FORWARDED, OUTPUT, PREROUTING, REJECTED, Packet,
+from kubemc.conformance.proxy.dump import STAT_ONE, Dump, addr_show
+from kubemc.conformance.proxy.interp import (FORWARDED, OUTPUT, PREROUTING, REJECTED, Packet,
                                       distribution, replay)
-from conformance.proxy.symbolic import (F_FORWARDED, F_REJECTED, PROTO_CODE, Encoding, Slice,
+from kubemc.conformance.proxy.symbolic import (F_FORWARDED, F_REJECTED, PROTO_CODE, Encoding, Slice,
                                         bv, in_block)
-from model.network.addr import contains, show_cidr
-from properties.proxy import usable_endpoints
+from kubemc.model.network.addr import contains, show_cidr
+from kubemc.properties.proxy import usable_endpoints
 
 MAX_FINDINGS = 10
 #: an address for "a node's own address" in representative packets (TEST-NET-3, RFC 5737)
@@ -527,7 +527,7 @@ def source_classes(dump: Dump, dests, prefer=()) -> list:
     ends cut the address space into pieces inside each of which every
     ``-s`` match answers the same, so one address per piece stands for all
     (each piece's first address, or an address of ``prefer`` inside it)."""
-    from conformance.proxy.symbolic import sliced_rules
+    from kubemc.conformance.proxy.symbolic import sliced_rules
 
     cuts = {0}
     for tname, hooks in (("nat", ("PREROUTING", "OUTPUT", "POSTROUTING")),

@@ -32,8 +32,8 @@ from fractions import Fraction
 
 import attrs
 
-from checker.errors import BadInput
-from model.network.addr import Cidr, cidr, ip
+from kubemc.checker.errors import BadInput
+from kubemc.model.network.addr import Cidr, cidr, ip
 
 TABLES = ("filter", "nat", "mangle", "raw", "security")
 BUILTIN = {

@@ -36,8 +36,8 @@ from fractions import Fraction
 
 import attrs
 
-from conformance.proxy.dump import STAT_ONE, Dump, Rule, addr_show
-from model.network.addr import contains
+from kubemc.conformance.proxy.dump import STAT_ONE, Dump, Rule, addr_show
+from kubemc.model.network.addr import contains
 
 ONE = Fraction(1)
 FORWARDED, LOCAL, REJECTED, DROPPED = "forwarded", "local", "rejected", "dropped"

@@ -28,8 +28,8 @@ import hashlib
 import json
 from fractions import Fraction
 
-from conformance.proxy.dump import STAT_ONE, addr_show
-from model.network.addr import show_cidr
+from kubemc.conformance.proxy.dump import STAT_ONE, addr_show
+from kubemc.model.network.addr import show_cidr
 
 MASQ = 0x4000
 
@@ -78,7 +78,7 @@ def write_dump(ports, cluster_cidr, fault: str | None = None, stale_ip: int | No
         key = sp.key
         eps = list(_ready(sp))
         if fault == "stale_endpoint" and eps and not seeded["stale_endpoint"]:
-            from conformance.proxy.objects import Endpoint
+            from kubemc.conformance.proxy.objects import Endpoint
             eps.append(Endpoint(stale_ip if stale_ip is not None else eps[-1].ip + 100,
                                 eps[-1].port, True, True, False))
             seeded["stale_endpoint"] = True
@@ -243,7 +243,7 @@ def write_pair(directory, services, cluster_cidr, fault=None, stale_ip=None):
     ``directory``; return their paths."""
     from pathlib import Path
 
-    from conformance.proxy.objects import from_json
+    from kubemc.conformance.proxy.objects import from_json
 
     directory = Path(directory)
     doc = objects_doc(services)

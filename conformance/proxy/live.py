@@ -51,15 +51,16 @@ from pathlib import Path
 
 import attrs
 
-from checker.errors import MissingEnvironment
-from conformance.proxy.dump import Dump, addr_show
-from conformance.proxy.interp import (DROPPED, FORWARDED, OUTPUT, PREROUTING, REJECTED, Packet,
+from kubemc.checker.errors import MissingEnvironment
+from kubemc.conformance.proxy.dump import Dump, addr_show
+from kubemc.conformance.proxy.interp import (DROPPED, FORWARDED, OUTPUT, PREROUTING, REJECTED,
+                                             Packet,
                                       distribution)
-from conformance.proxy.stats import chi_square
-from conformance.target import run_lock
-from conformance.target.proctree import ProcessTree
-from model.network.addr import contains, last
-from properties.proxy import usable_endpoints
+from kubemc.conformance.proxy.stats import chi_square
+from kubemc.conformance.target import run_lock
+from kubemc.conformance.target.proctree import ProcessTree
+from kubemc.model.network.addr import contains, last
+from kubemc.properties.proxy import usable_endpoints
 
 NODE = (203 << 24) | (113 << 8) | 10
 OUTSIDE = (198 << 24) | (51 << 16) | (100 << 8) | 7
@@ -248,11 +249,11 @@ def model_answer(ports, cidr, pkt: Packet) -> dict | None:
     """The proxy model's answer for ``pkt`` at a one-node cluster holding
     the endpoints; None when the model cannot speak of it (a Service whose
     endpoints differ in target port)."""
-    from model.network import dataplane as dp_
-    from model.network.forward import DELIVERED, REJECTED as M_REJECTED
-    from model.network.forward import Packet as MPacket
-    from model.network.forward import forward
-    from model.proxy.rules import compile_rules
+    from kubemc.model.network import dataplane as dp_
+    from kubemc.model.network.forward import DELIVERED, REJECTED as M_REJECTED
+    from kubemc.model.network.forward import Packet as MPacket
+    from kubemc.model.network.forward import forward
+    from kubemc.model.proxy.rules import compile_rules
 
     services, pods, routes = [], {}, []
     for sp in ports:

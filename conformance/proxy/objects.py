@@ -29,8 +29,8 @@ import json
 
 import attrs
 
-from checker.errors import BadInput
-from model.network.addr import ip
+from kubemc.checker.errors import BadInput
+from kubemc.model.network.addr import ip
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MAX_BYTES = 512 * 1024 * 1024

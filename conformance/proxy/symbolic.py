@@ -25,8 +25,8 @@ from __future__ import annotations
 import attrs
 import z3
 
-from conformance.proxy.dump import STAT_ONE, Dump, Rule
-from conformance.proxy.interp import coin_name
+from kubemc.conformance.proxy.dump import STAT_ONE, Dump, Rule
+from kubemc.conformance.proxy.interp import coin_name
 
 PROTO_CODE = {"TCP": 0, "UDP": 1, "SCTP": 2, "other": 3}
 V_NONE, V_ACCEPT, V_DROP, V_REJECT, V_DNAT, V_SNAT, V_MASQ = range(7)
@@ -407,7 +407,7 @@ class Encoding:
     # -- models back to values ---------------------------------------------------------
     def decode(self, m, p: SymPacket):
         """The concrete :class:`.interp.Packet` and coins of a model."""
-        from conformance.proxy.interp import OUTPUT, PREROUTING, Packet
+        from kubemc.conformance.proxy.interp import OUTPUT, PREROUTING, Packet
 
         def val(x):
             return m.eval(x, model_completion=True).as_long()

@@ -28,9 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-from checker import itf
-from conformance.history import Event, Operation
-from conformance.report.outputs import create_exclusive, create_fresh, make_out_dir
+from kubemc.checker import itf
+from kubemc.conformance.history import Event, Operation
+from kubemc.conformance.report.outputs import create_exclusive, create_fresh, make_out_dir
 
 
 def ops_to_events(ops) -> list[Event]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checker import itf
-from conformance.report import _plain, file_lines, write_window
+from kubemc.checker import itf
+from kubemc.conformance.report import _plain, file_lines, write_window
 
 SHOW_PER_CHECK = 5
 
@@ -71,7 +71,7 @@ def summary(result) -> str:
         if first.window:
             lines.append(f"    window of the first ({len(first.window)} operations):")
             lines.extend("      " + describe(op) for op in list(first.window)[:10])
-    from conformance.validate.cni_protocol import DIVERGENCES
+    from kubemc.conformance.validate.cni_protocol import DIVERGENCES
     for name, n in sorted(r.divergences.items()):
         lines.append(f"  divergence  {name} ({n}): {DIVERGENCES[name]} — "
                      + ("failed under --strict" if r.strict else
@@ -85,8 +85,8 @@ def summary(result) -> str:
 def write_junit(r, path) -> None:
     """The shared JUnit XML, with the documented divergences as properties:
     ``divergences`` (name=count, …) and, per divergence seen, its reference."""
-    from conformance.report import _describe_op, write_checks_junit
-    from conformance.validate.cni_protocol import DIVERGENCES
+    from kubemc.conformance.report import _describe_op, write_checks_junit
+    from kubemc.conformance.validate.cni_protocol import DIVERGENCES
     divs = sorted(r.divergences.items())
     props = [("run_id", r.run_id), ("seed", r.seed), ("operations", r.operations),
              ("ops_per_second", f"{r.ops_per_second:.1f}"), ("faults", r.fault_count),

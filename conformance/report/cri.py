@@ -15,8 +15,8 @@ import os
 import time
 from pathlib import Path
 
-from checker import itf
-from conformance.report import (
+from kubemc.checker import itf
+from kubemc.conformance.report import (
     ProgressLine,
     _plain,
     file_lines,
@@ -27,7 +27,8 @@ from conformance.report import (
 
 
 def _request(op) -> dict:
-    return {k: v for k, v in (op.input or {}).items() if k != "kubemc"} if isinstance(op.input, dict) else {}
+    return {k: v for k, v in (op.input or {}).items() if k != "kubemc"} if isinstance(op.input,
+                                                                                      dict) else {}
 
 
 def describe(op) -> str:
@@ -100,7 +101,7 @@ def summary(r) -> str:
     for c in r.checks:
         lines.append(f"    {'ok  ' if c.ok else 'FAIL'} {c.name:<14} {c.seconds:7.3f}s  {c.checked:>6} "
                      f"checked  {c.note}")
-    from conformance.validate.cri import DIVERGENCES
+    from kubemc.conformance.validate.cri import DIVERGENCES
     for name, n in sorted(r.divergences.items()):
         lines.append(f"  divergence  {name} ({n} calls): {DIVERGENCES[name]} — reported, not failed "
                      "(--strict fails on it)")

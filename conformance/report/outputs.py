@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from checker.errors import BadInput
+from kubemc.checker.errors import BadInput
 
 
 def check_out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:

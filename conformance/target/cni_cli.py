@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import sys
 
-from checker.errors import HOLDS, UNDECIDED, VIOLATED
-from conformance.target.args import add_output_arguments, int_range, positive_float
+from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED
+from kubemc.conformance.target.args import add_output_arguments, int_range, positive_float
 
 
 #: ``kubemc conform --help``'s line for this target
@@ -48,9 +48,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from conformance.report.cni import summary, write_junit
-    from conformance.target.cni_suite import SuiteOptions, run_suite
-    from conformance.target.runner_cli import command_line, run_and_report
+    from kubemc.conformance.report.cni import summary, write_junit
+    from kubemc.conformance.target.cni_suite import SuiteOptions, run_suite
+    from kubemc.conformance.target.runner_cli import command_line, run_and_report
 
     opts = SuiteOptions(plugin=args.plugin, conf=args.conf, nodes=args.nodes, pods=args.pods,
                         time_limit=args.time_limit, out=args.out, strict=args.strict,
@@ -68,7 +68,7 @@ def _exit_code(result) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m conformance.target.cni_cli ARGS`` is ``kubemc conform cni
     ARGS``: the same usage errors, exit codes and crash reports."""
-    from conformance.cli import main_of
+    from kubemc.conformance.cli import main_of
 
     return main_of("cni", sys.modules[__name__], argv)
 

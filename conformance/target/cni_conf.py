@@ -27,8 +27,8 @@ import json
 import os
 import shutil
 
-from checker.errors import BadInput, MissingEnvironment
-from model.network import addr
+from kubemc.checker.errors import BadInput, MissingEnvironment
+from kubemc.model.network import addr
 
 DEFAULT_CNI_PATH = ("/usr/lib/cni", "/opt/cni/bin")
 INSTALL_HINT = "apt-get install containernetworking-plugins"

@@ -35,7 +35,7 @@ import time
 
 import attrs
 
-from conformance.target.cni_netns import entered
+from kubemc.conformance.target.cni_netns import entered
 
 PLUGIN_TIMEOUT = 30.0
 STDERR_KEEP = 2000

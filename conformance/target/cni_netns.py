@@ -41,8 +41,8 @@ import socket
 import subprocess
 import threading
 
-from checker.errors import MissingEnvironment
-from conformance.target import run_lock
+from kubemc.checker.errors import MissingEnvironment
+from kubemc.conformance.target import run_lock
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"

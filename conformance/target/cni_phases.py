@@ -20,20 +20,20 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from conformance.history import Recorder
-from conformance.target import cni_conf
-from conformance.target.cni_exec import Attempt, Executor
-from conformance.target.cni_netns import Topology, ip, links, list_netns, ns_path
-from conformance.target.cni_probe import PORT, Observation, Probe, Prober
-from conformance.traffic.cni import ModelRun, model_for
-from conformance.validate.cni_ipam import addresses
-from model.cni.machine import node_ip
-from model.kernel import Step
-from model.network import addr
-from model.network.dataplane import Pod
+from kubemc.conformance.history import Recorder
+from kubemc.conformance.target import cni_conf
+from kubemc.conformance.target.cni_exec import Attempt, Executor
+from kubemc.conformance.target.cni_netns import Topology, ip, links, list_netns, ns_path
+from kubemc.conformance.target.cni_probe import PORT, Observation, Probe, Prober
+from kubemc.conformance.traffic.cni import ModelRun, model_for
+from kubemc.conformance.validate.cni_ipam import addresses
+from kubemc.model.cni.machine import node_ip
+from kubemc.model.kernel import Step
+from kubemc.model.network import addr
+from kubemc.model.network.dataplane import Pod
 
 if TYPE_CHECKING:      # the options live with run_suite, which imports this module
-    from conformance.target.cni_suite import SuiteOptions
+    from kubemc.conformance.target.cni_suite import SuiteOptions
 
 IFNAME = "eth0"
 

@@ -26,7 +26,7 @@ import time
 
 import attrs
 
-from conformance.target.cni_netns import entered
+from kubemc.conformance.target.cni_netns import entered
 
 PORT = 17171
 TCP, UDP = "TCP", "UDP"

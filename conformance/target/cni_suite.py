@@ -24,21 +24,22 @@ import time
 
 import attrs
 
-from checker.errors import BadInput
-from conformance.history import Recorder
-from conformance.report.outputs import check_out_dir, run_out_dir
-from conformance.target import cni_conf
-from conformance.target.cni_netns import (TMP_PREFIX, hold_run_lock, new_run_id, reap_leftovers,
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.history import Recorder
+from kubemc.conformance.report.outputs import check_out_dir, run_out_dir
+from kubemc.conformance.target import cni_conf
+from kubemc.conformance.target.cni_netns import (TMP_PREFIX, hold_run_lock, new_run_id,
+                                                 reap_leftovers,
                                           require_environment)
-from conformance.target.cni_phases import IFNAME, Run
-from conformance.target.proctree import ProcessTree
-from conformance.target.run_result import CheckedRun
-from conformance.target.signals import signals_raise
-from conformance.traffic.cni import MAX_NODES, MAX_PODS, plan
-from conformance.validate.cni import CniHistory, run_checks
-from conformance.validate.cni_protocol import divergences
-from model.cni.machine import node_ip
-from model.network import addr
+from kubemc.conformance.target.cni_phases import IFNAME, Run
+from kubemc.conformance.target.proctree import ProcessTree
+from kubemc.conformance.target.run_result import CheckedRun
+from kubemc.conformance.target.signals import signals_raise
+from kubemc.conformance.traffic.cni import MAX_NODES, MAX_PODS, plan
+from kubemc.conformance.validate.cni import CniHistory, run_checks
+from kubemc.conformance.validate.cni_protocol import divergences
+from kubemc.model.cni.machine import node_ip
+from kubemc.model.network import addr
 
 
 
@@ -122,7 +123,7 @@ class RunResult(CheckedRun):
                 "problems": self.problems, "divergences": self.divergences_json(), "strict": self.strict}
 
     def divergences_json(self) -> dict:
-        from conformance.validate.cni_protocol import DIVERGENCES
+        from kubemc.conformance.validate.cni_protocol import DIVERGENCES
         return {name: {"count": n, "reference": DIVERGENCES[name]}
                 for name, n in sorted(self.divergences.items())}
 
@@ -211,8 +212,8 @@ def run_suite(opts: SuiteOptions) -> RunResult:
 
 
 def _write_outputs(opts: SuiteOptions, result: RunResult, recorder: Recorder, meta: dict) -> None:
-    from conformance.report import start_outputs, write_json_atomic
-    from conformance.report.cni import write_violation
+    from kubemc.conformance.report import start_outputs, write_json_atomic
+    from kubemc.conformance.report.cni import write_violation
 
     if not (opts.out or not result.passed):
         return

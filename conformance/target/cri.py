@@ -50,10 +50,10 @@ import tempfile
 import threading
 import time
 
-from checker.errors import BadInput, MissingEnvironment
-from conformance.target import cri_cleanup, cri_image
-from conformance.target import cri_proto as pb
-from conformance.target.proctree import ProcessTree
+from kubemc.checker.errors import BadInput, MissingEnvironment
+from kubemc.conformance.target import cri_cleanup, cri_image
+from kubemc.conformance.target import cri_proto as pb
+from kubemc.conformance.target.proctree import ProcessTree
 
 #: outcomes of a call, as the history records them
 OK, FAIL, INFO = "ok", "fail", "info"

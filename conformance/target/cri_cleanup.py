@@ -28,7 +28,7 @@ import socket
 import tempfile
 import time
 
-from conformance.target import proctree
+from kubemc.conformance.target import proctree
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 SHIM_SOCKET_DIR = "/run/containerd/s"

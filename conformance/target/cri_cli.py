@@ -26,8 +26,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from checker.errors import HOLDS, UNDECIDED, VIOLATED
-from conformance.target.args import add_output_arguments, add_seed_argument, int_range, positive_float
+from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED
+from kubemc.conformance.target.args import (add_output_arguments, add_seed_argument, int_range,
+                                            positive_float)
 
 
 #: ``kubemc conform --help``'s line for this target
@@ -54,10 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args):
-    from conformance.failpoint.cri import parse_faults
-    from conformance.target.cri import parse_endpoint
-    from conformance.target.cri_suite import CriOptions
-    from conformance.target.runner_cli import command_line
+    from kubemc.conformance.failpoint.cri import parse_faults
+    from kubemc.conformance.target.cri import parse_endpoint
+    from kubemc.conformance.target.cri_suite import CriOptions
+    from kubemc.conformance.target.runner_cli import command_line
 
     endpoint = parse_endpoint(args.endpoint) if args.endpoint is not None else None
     if args.faults is None:
@@ -71,9 +72,9 @@ def options_from_args(args):
 
 
 def run(args) -> int:
-    from conformance.report.cri import summary, write_junit
-    from conformance.target.cri_suite import run_suite
-    from conformance.target.runner_cli import run_and_report
+    from kubemc.conformance.report.cri import summary, write_junit
+    from kubemc.conformance.target.cri_suite import run_suite
+    from kubemc.conformance.target.runner_cli import run_and_report
 
     return run_and_report(args, options_from_args(args), run_suite, summary, write_junit, _exit_code)
 
@@ -87,7 +88,7 @@ def _exit_code(result) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m conformance.target.cri_cli ARGS`` is ``kubemc conform cri
     ARGS``: the same usage errors, exit codes and crash reports."""
-    from conformance.cli import main_of
+    from kubemc.conformance.cli import main_of
 
     return main_of("cri", sys.modules[__name__], argv)
 

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import tarfile
 
-from checker.errors import MissingEnvironment
+from kubemc.checker.errors import MissingEnvironment
 
 IMAGE = "kubemc.local/busybox:1"
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")

@@ -12,7 +12,7 @@ fields the workload sets or the checker reads are declared.
 
 Use::
 
-    from conformance.target import cri_proto as pb
+    from kubemc.conformance.target import cri_proto as pb
     req = pb.new("RunPodSandboxRequest", config={"metadata": {"name": "p", "uid": "u"}})
     stub = pb.RuntimeStub(channel)
     resp = stub.call("RunPodSandbox", req, timeout=10)

@@ -26,16 +26,16 @@ import time
 
 import attrs
 
-from checker.errors import BadInput
-from conformance.history import Recorder
-from conformance.report import start_outputs, write_json_atomic
-from conformance.report.cri import CriProgress, write_violation
-from conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
-from conformance.target.cri import CriClient, LocalContainerd, check_endpoint, new_run_id
-from conformance.target.run_result import CheckedRun
-from conformance.target.signals import signals_raise
-from conformance.traffic.cri import Workload
-from conformance.validate.cri import check_coverage, check_model
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.history import Recorder
+from kubemc.conformance.report import start_outputs, write_json_atomic
+from kubemc.conformance.report.cri import CriProgress, write_violation
+from kubemc.conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
+from kubemc.conformance.target.cri import CriClient, LocalContainerd, check_endpoint, new_run_id
+from kubemc.conformance.target.run_result import CheckedRun
+from kubemc.conformance.target.signals import signals_raise
+from kubemc.conformance.traffic.cri import Workload
+from kubemc.conformance.validate.cri import check_coverage, check_model
 
 
 @attrs.define

@@ -49,9 +49,9 @@ import threading
 import time
 from collections.abc import Sequence
 
-from checker.errors import BadInput, MissingEnvironment
-from conformance.target import etcd_leftovers
-from conformance.target.etcd_client import ClientError, EtcdClient
+from kubemc.checker.errors import BadInput, MissingEnvironment
+from kubemc.conformance.target import etcd_leftovers
+from kubemc.conformance.target.etcd_client import ClientError, EtcdClient
 
 SUBNET_PREFIX = "10.251.0."       # the one /24 this target ever sends to
 SLOT_SIZE, SLOTS = 8, 32

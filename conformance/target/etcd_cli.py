@@ -27,8 +27,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from checker.errors import HOLDS, VIOLATED
-from conformance.target.args import (
+from kubemc.checker.errors import HOLDS, VIOLATED
+from kubemc.conformance.target.args import (
     add_output_arguments,
     add_seed_argument,
     finite_float,
@@ -66,10 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args):
-    from conformance.failpoint import parse_faults
-    from conformance.target.etcd import parse_endpoints
-    from conformance.target.etcd_suite import SuiteOptions
-    from conformance.target.runner_cli import command_line
+    from kubemc.conformance.failpoint import parse_faults
+    from kubemc.conformance.target.etcd import parse_endpoints
+    from kubemc.conformance.target.etcd_suite import SuiteOptions
+    from kubemc.conformance.target.runner_cli import command_line
 
     endpoints = parse_endpoints(args.endpoints) if args.endpoints is not None else None
     if args.nemesis is None:
@@ -83,9 +83,9 @@ def options_from_args(args):
 
 
 def run(args) -> int:
-    from conformance.report import summary, write_junit
-    from conformance.target.etcd_suite import run_suite
-    from conformance.target.runner_cli import run_and_report
+    from kubemc.conformance.report import summary, write_junit
+    from kubemc.conformance.target.etcd_suite import run_suite
+    from kubemc.conformance.target.runner_cli import run_and_report
 
     return run_and_report(args, options_from_args(args), run_suite, summary, write_junit,
                           lambda result: HOLDS if result.passed else VIOLATED)
@@ -94,7 +94,7 @@ def run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m conformance.target.etcd_cli ARGS`` is ``kubemc conform etcd
     ARGS``: the same usage errors, exit codes and crash reports."""
-    from conformance.cli import main_of
+    from kubemc.conformance.cli import main_of
 
     return main_of("etcd", sys.modules[__name__], argv)
 

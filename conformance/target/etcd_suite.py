@@ -24,10 +24,10 @@ import time
 
 import attrs
 
-from checker.errors import BadInput, MissingEnvironment
-from conformance.failpoint import Nemesis
-from conformance.history import Recorder
-from conformance.report import (
+from kubemc.checker.errors import BadInput, MissingEnvironment
+from kubemc.conformance.failpoint import Nemesis
+from kubemc.conformance.history import Recorder
+from kubemc.conformance.report import (
     ProgressLine,
     jsonl_writer,
     ops_to_events,
@@ -35,15 +35,15 @@ from conformance.report import (
     write_json_atomic,
     write_violation,
 )
-from conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
-from conformance.target.etcd import LocalCluster, new_run_id, require_local_environment
-from conformance.target.signals import signals_raise
-from conformance.target.etcd_client import ClientError, EtcdClient, Malformed
-from conformance.target.run_result import CheckedRun
-from conformance.traffic.etcd import RECOVERY_PROCESS, Config, Workload
-from conformance.validate.availability import DEFAULT_MIN_OK
-from conformance.validate import EtcdHistory, run_checks
-from conformance.validate.linearizable import kv_operations
+from kubemc.conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
+from kubemc.conformance.target.etcd import LocalCluster, new_run_id, require_local_environment
+from kubemc.conformance.target.signals import signals_raise
+from kubemc.conformance.target.etcd_client import ClientError, EtcdClient, Malformed
+from kubemc.conformance.target.run_result import CheckedRun
+from kubemc.conformance.traffic.etcd import RECOVERY_PROCESS, Config, Workload
+from kubemc.conformance.validate.availability import DEFAULT_MIN_OK
+from kubemc.conformance.validate import EtcdHistory, run_checks
+from kubemc.conformance.validate.linearizable import kv_operations
 
 
 @attrs.define

@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from conformance.target.etcd_client import new_session
+from kubemc.conformance.target.etcd_client import new_session
 
 MODES = ("stale-read", "drop-compare", "drop-watch-events", "reorder-watch-events")
 #: the check each mode must trip

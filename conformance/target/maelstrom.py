@@ -107,9 +107,9 @@ from typing import Any
 
 import attrs
 
-from checker.errors import BadInput
-from conformance.history import FAIL, INFO, OK, Recorder
-from conformance.target.proctree import ProcessTree
+from kubemc.checker.errors import BadInput
+from kubemc.conformance.history import FAIL, INFO, OK, Recorder
+from kubemc.conformance.target.proctree import ProcessTree
 
 # code -> (name, definite); Maelstrom doc/protocol.md, "Errors".
 ERRORS: dict[int, tuple[str, bool]] = {
@@ -943,7 +943,7 @@ def run(cfg: Config, progress=None) -> Outcome:
     runner = _Runner(cfg, recorder, progress)
     outcome = Outcome(cfg, recorder, list(runner.nodes.values()), runner.problems,
                       runner.problem_counts, runner.notes, runner.partitions, time.time())
-    from conformance.target.signals import Interrupted
+    from kubemc.conformance.target.signals import Interrupted
 
     try:
         with runner.tree:

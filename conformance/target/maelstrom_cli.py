@@ -47,16 +47,17 @@ from typing import Any
 
 import attrs
 
-from checker.errors import HOLDS, VIOLATED, BadInput, KubemcError
-from conformance.target.args import finite_float
-from conformance.history import INFO, Operation
-from conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE, Failure, Result, check
-from conformance.model.register import NIL, Register, freeze
-from conformance.report import ProgressLine, write_json_atomic, write_violation
-from conformance.report.outputs import check_new_file, check_out_dir, make_out_dir
-from conformance.target import maelstrom
-from conformance.target.maelstrom import Config, Outcome
-from conformance.target.signals import Interrupted, exit_code
+from kubemc.checker.errors import HOLDS, VIOLATED, BadInput, KubemcError
+from kubemc.conformance.target.args import finite_float
+from kubemc.conformance.history import INFO, Operation
+from kubemc.conformance.linearizability import (LINEARIZABLE, NOT_LINEARIZABLE, Failure, Result,
+                                                check)
+from kubemc.conformance.model.register import NIL, Register, freeze
+from kubemc.conformance.report import ProgressLine, write_json_atomic, write_violation
+from kubemc.conformance.report.outputs import check_new_file, check_out_dir, make_out_dir
+from kubemc.conformance.target import maelstrom
+from kubemc.conformance.target.maelstrom import Config, Outcome
+from kubemc.conformance.target.signals import Interrupted, exit_code
 
 PROTOCOL_KINDS = ("garbage", "unknown-src", "unknown-dest")
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -572,7 +573,7 @@ class _JUnitRun:
 
 
 def write_junit(j: Judgement, path: Path) -> None:
-    from conformance.report import write_junit as write
+    from kubemc.conformance.report import write_junit as write
 
     o = j.outcome
     checks = []
@@ -660,7 +661,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m conformance.target.maelstrom_cli ARGS`` is ``kubemc conform maelstrom
     ARGS``: the same usage errors, exit codes and crash reports."""
-    from conformance.cli import main_of
+    from kubemc.conformance.cli import main_of
 
     return main_of("maelstrom", sys.modules[__name__], argv)
 

@@ -28,12 +28,12 @@ import sys
 import time
 from pathlib import Path
 
-from checker.errors import HOLDS, UNDECIDED, VIOLATED, BadInput
-from conformance.target.args import int_range
+from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED, BadInput
+from kubemc.conformance.target.args import int_range
 
 
 def _cidr(text: str):
-    from model.network.addr import cidr
+    from kubemc.model.network.addr import cidr
     try:
         return cidr(text)
     except ValueError as exc:
@@ -92,18 +92,18 @@ def command_line(argv=None) -> str:
 
 
 def run(args) -> int:
-    from conformance.proxy import dump as dump_mod
-    from conformance.proxy import objects
-    from conformance.proxy.checks import Checker
-    from conformance.report.outputs import check_new_file, check_out_dir
-    from conformance.target.signals import Interrupted, signals_raise
+    from kubemc.conformance.proxy import dump as dump_mod
+    from kubemc.conformance.proxy import objects
+    from kubemc.conformance.proxy.checks import Checker
+    from kubemc.conformance.report.outputs import check_new_file, check_out_dir
+    from kubemc.conformance.target.signals import Interrupted, signals_raise
 
     if args.junit:
         check_new_file(args.junit, "--junit")
     if args.out:
         check_out_dir(args.out)
     if args.live:
-        from conformance.proxy.live import require_environment
+        from kubemc.conformance.proxy.live import require_environment
         require_environment()
     dump = dump_mod.read(args.iptables_save)
     ports = objects.read(args.objects)
@@ -114,7 +114,7 @@ def run(args) -> int:
         if cidr is None:
             raise BadInput(f"{args.objects}: no Pod endpoint addresses to infer the cluster "
                            "CIDR from; give --cluster-cidr")
-        from model.network.addr import show_cidr
+        from kubemc.model.network.addr import show_cidr
         notes.append(f"cluster CIDR assumed {show_cidr(cidr)} (the smallest block holding every "
                      "Pod endpoint's address); give --cluster-cidr to state kube-proxy's")
     if "nat" not in dump.tables:
@@ -129,7 +129,7 @@ def run(args) -> int:
     verdict = checker.run()
     live = None
     if args.live:
-        from conformance.proxy.live import LiveOptions, run_live
+        from kubemc.conformance.proxy.live import LiveOptions, run_live
         try:
             with signals_raise():
                 live = run_live(dump, ports, cidr, verdict, LiveOptions(
@@ -176,9 +176,9 @@ def report_doc(verdict, live, notes, args) -> dict:
 
 
 def write_outputs(args, doc, verdict, live) -> list:
-    from checker import itf
-    from conformance.report import json_writer
-    from conformance.report.outputs import create_exclusive, make_out_dir
+    from kubemc.checker import itf
+    from kubemc.conformance.report import json_writer
+    from kubemc.conformance.report.outputs import create_exclusive, make_out_dir
 
     out = Path(args.out) if args.out else _fresh_dir(Path("kubemc-out") / "proxy"
                                                      / time.strftime("%Y%m%dT%H%M%S"))
@@ -203,7 +203,7 @@ def _fresh_dir(base: Path) -> Path:
 
 def _trace(check: str, finding: dict, command: str) -> dict:
     """The packet, then one state per rule it passed (chain and line)."""
-    from checker import itf
+    from kubemc.checker import itf
 
     views = [{"at": "packet", "packet": finding["packet"], "rule": ""}]
     actions = [("Init", ())]
@@ -248,7 +248,7 @@ def summary(doc) -> str:
 def write_junit(doc, path) -> None:
     from junitparser import Failure, JUnitXml, TestCase, TestSuite
 
-    from conformance.report import write_junit_xml
+    from kubemc.conformance.report import write_junit_xml
 
     suite = TestSuite("kubemc conform proxy")
     for c in doc["checks"]:
@@ -269,7 +269,7 @@ def write_junit(doc, path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m conformance.target.proxy_cli ARGS`` is ``kubemc conform proxy
     ARGS``: the same usage errors, exit codes and crash reports."""
-    from conformance.cli import main_of
+    from kubemc.conformance.cli import main_of
 
     return main_of("proxy", sys.modules[__name__], argv)
 

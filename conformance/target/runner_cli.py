@@ -14,20 +14,21 @@ import json
 import shlex
 import sys
 
-from checker.errors import BadInput
+from kubemc.checker.errors import BadInput
 
 
 def command_line(argv=None) -> str:
     """The command as typed, quoted for a shell (``kubemc`` and ``argv``)."""
-    return " ".join(shlex.quote(a) for a in (argv if argv is not None else ["kubemc", *sys.argv[1:]]))
+    return " ".join(shlex.quote(a) for a in (argv if argv is not None else ["kubemc",
+                                                                            *sys.argv[1:]]))
 
 
 def run_and_report(args, opts, run_suite, summary, write_junit, exit_code) -> int:
     """Validate ``opts``, run the suite, write ``--junit``, print ``--json``
     or the summary; return ``exit_code(result)``, or the signal's code when
     SIGINT / SIGTERM / SIGHUP stopped the run."""
-    from conformance.report.outputs import check_new_file
-    from conformance.target.signals import Interrupted
+    from kubemc.conformance.report.outputs import check_new_file
+    from kubemc.conformance.target.signals import Interrupted
 
     opts.validate()
     if args.junit:

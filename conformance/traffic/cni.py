@@ -32,8 +32,8 @@ import threading
 
 import attrs
 
-from model.cni.machine import Cni
-from model.kernel import Step
+from kubemc.model.cni.machine import Cni
+from kubemc.model.kernel import Step
 
 MAX_PODS = 16          # the CNI model's bound on pods (and container IDs pod*16+attempt)
 MAX_NODES = 16

@@ -49,9 +49,9 @@ from __future__ import annotations
 import random
 import time
 
-from conformance.failpoint import cri as faults
-from conformance.history import Recorder
-from conformance.target.cri import INFO, OK, CriClient, container_config, sandbox_config
+from kubemc.conformance.failpoint import cri as faults
+from kubemc.conformance.history import Recorder
+from kubemc.conformance.target.cri import INFO, OK, CriClient, container_config, sandbox_config
 
 CLIENT = 0
 #: workload container scripts: name -> (script, exits by itself, exits on SIGTERM)

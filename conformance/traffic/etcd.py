@@ -66,8 +66,8 @@ from collections.abc import Callable
 
 import attrs
 
-from conformance.history import Recorder
-from conformance.target.etcd_client import (
+from kubemc.conformance.history import Recorder
+from kubemc.conformance.target.etcd_client import (
     EtcdClient,
     EtcdError,
     Indeterminate,

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable
 
 import attrs
 
-from conformance.history import Operation
+from kubemc.conformance.history import Operation
 
 #: operations the KV clients issue
 KV_FS = frozenset({"get", "put", "delete", "txn", "range", "compact"})
@@ -239,7 +239,8 @@ Check = Callable[[EtcdHistory], "tuple[list[Violation], int] | list[Violation]"]
 
 
 def _registry():
-    from conformance.validate import availability, compaction, linearizable, lost_update, revisions, watch
+    from kubemc.conformance.validate import (availability, compaction, linearizable, lost_update,
+                                             revisions, watch)
     checks = [
         ("availability", availability.STATEMENT, availability.SOURCE, availability.check),
         ("linearizability", linearizable.STATEMENT, linearizable.SOURCE, linearizable.check),

@@ -33,7 +33,7 @@ import time
 
 import attrs
 
-from conformance.validate import CheckResult, Violation
+from kubemc.conformance.validate import CheckResult, Violation
 
 PLUGIN_FS = frozenset({"ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"})
 
@@ -92,7 +92,7 @@ def check_availability(h: CniHistory):
 
 
 def registry():
-    from conformance.validate import cni_cleanup, cni_ipam, cni_packets, cni_protocol
+    from kubemc.conformance.validate import cni_cleanup, cni_ipam, cni_packets, cni_protocol
     return [
         ("availability", "the run did its work: every planned ADD succeeded, and packets were sent",
          "kubemc: a run cannot pass by doing nothing", check_availability),

@@ -21,8 +21,8 @@ each DEL of a live sandbox:
 
 from __future__ import annotations
 
-from conformance.validate import Violation
-from conformance.validate.cni import CniHistory, succeeded
+from kubemc.conformance.validate import Violation
+from kubemc.conformance.validate.cni import CniHistory, succeeded
 
 
 def _host_interfaces(result) -> list[str]:

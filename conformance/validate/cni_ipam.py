@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from conformance.validate import Violation
-from conformance.validate.cni import CniHistory, succeeded
+from kubemc.conformance.validate import Violation
+from kubemc.conformance.validate.cni import CniHistory, succeeded
 
 K8S_NET = "kubernetes.io/docs/concepts/services-networking/ ('The Kubernetes network model')"
 

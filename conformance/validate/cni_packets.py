@@ -29,10 +29,10 @@ the model) and say how many they left out.
 
 from __future__ import annotations
 
-from conformance.validate import Violation
-from conformance.validate.cni import CniHistory
-from model.network.addr import ip, show
-from model.network.forward import DELIVERED, Packet, forward
+from kubemc.conformance.validate import Violation
+from kubemc.conformance.validate.cni import CniHistory
+from kubemc.model.network.addr import ip, show
+from kubemc.model.network.forward import DELIVERED, Packet, forward
 
 K8S_NET = ("kubernetes.io/docs/concepts/services-networking/ ('The Kubernetes network model'); "
            "seeds/004 'Pod-to-Pod Communication'")

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import re
 
-from conformance.validate import Violation
-from conformance.validate.cni import CniHistory, calls, purpose, succeeded
-from conformance.validate.cni_spec import error_problems, success_problems, version_problems
+from kubemc.conformance.validate import Violation
+from kubemc.conformance.validate.cni import CniHistory, calls, purpose, succeeded
+from kubemc.conformance.validate.cni_spec import error_problems, success_problems, version_problems
 
 SPEC = "CNI SPEC.md (containernetworking/cni, spec-v1.0.0)"
 

@@ -19,8 +19,8 @@ Checked on the history:
 
 from __future__ import annotations
 
-from model.store import mvcc
-from conformance.validate import EtcdHistory, Violation
+from kubemc.model.store import mvcc
+from kubemc.conformance.validate import EtcdHistory, Violation
 
 STATEMENT = ("a range at a revision below a completed compaction fails with the compacted error, "
              "and only revisions below some compaction are reported compacted")

@@ -68,9 +68,9 @@ import time
 
 import attrs
 
-from conformance.history import Operation
-from conformance.validate import CheckResult, Violation
-from model.cri import runtime as m
+from kubemc.conformance.history import Operation
+from kubemc.conformance.validate import CheckResult, Violation
+from kubemc.model.cri import runtime as m
 
 FAULT_PROCESS = -1
 MAX_CANDIDATES = 20_000

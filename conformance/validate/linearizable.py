@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import attrs
 
-from conformance.history import Operation
-from conformance.linearizability import NOT_LINEARIZABLE, UNKNOWN, check as lin_check
-from conformance.model.etcd import UNKNOWN as UNKNOWN_VALUE, EtcdKV
-from conformance.validate import WRITE_FS, EtcdHistory, Violation, in_range
+from kubemc.conformance.history import Operation
+from kubemc.conformance.linearizability import NOT_LINEARIZABLE, UNKNOWN, check as lin_check
+from kubemc.conformance.model.etcd import UNKNOWN as UNKNOWN_VALUE, EtcdKV
+from kubemc.conformance.validate import WRITE_FS, EtcdHistory, Violation, in_range
 
 STATEMENT = ("KV operations (get, put, delete, optimistic-put txn, range) take effect atomically at "
              "one instant between call and return, in an order etcd's sequential MVCC semantics "

@@ -18,7 +18,7 @@ revision, as etcd answers, so ranges count like any read.
 
 from __future__ import annotations
 
-from conformance.validate import EtcdHistory, Violation, wrote
+from kubemc.conformance.validate import EtcdHistory, Violation, wrote
 
 STATEMENT = ("each client sees header revisions that never decrease and a new revision for every "
              "write; acknowledged writes have distinct revisions that follow real-time order")

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import attrs
 
-from conformance.validate import EtcdHistory, Stream, Violation
+from kubemc.conformance.validate import EtcdHistory, Stream, Violation
 
 SOURCE = "etcd API guarantees, 'Watch APIs' (https://etcd.io/docs/v3.5/learning/api_guarantees/)"
 GUARANTEES = {

@@ -21,7 +21,7 @@ reconcile sees more. Check it (docs/check-controller.md)::
     kubemc check-controller examples/operators/replicas_ok.py:reconcile
 """
 
-from model.controllers.requests import Create, Delete, Update
+from kubemc.model.controllers.requests import Create, Delete, Update
 
 #: The ConfigMap as the user creates it, then the one edit they apply:
 #: scale down to one pod and roll a new image.

@@ -15,7 +15,7 @@ kubemc finds it (docs/check-controller.md)::
     kubemc check-controller examples/operators/replicas_stale.py:reconcile
 """
 
-from model.controllers.requests import Create, Delete, Update
+from kubemc.model.controllers.requests import Create, Delete, Update
 
 #: What ``kubemc check-controller`` checks by default (``--resource``,
 #: ``--owns``, ``--invariant`` and ``--goal`` on the command line say the same).

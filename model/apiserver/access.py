@@ -54,8 +54,8 @@ Value shapes (plain tuples, so they can be bounds recorded in a trace)::
 
 from __future__ import annotations
 
-from model.controllers.accounts import wants_default_account, wants_token
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.controllers.accounts import wants_default_account, wants_token
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
 
 USER, SERVICE_ACCOUNT = "User", "ServiceAccount"
 ROLE, CLUSTER_ROLE = "Role", "ClusterRole"

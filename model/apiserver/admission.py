@@ -31,11 +31,11 @@ and ``FinalizeNamespace`` (the namespace controller) (system).
 
 from __future__ import annotations
 
-from model.apiserver import registry
-from model.apiserver import resources as res
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, arity
-from model.store import mvcc
-from model.store.mvcc import EQUAL, MOD, Compare, Put, Range, Txn
+from kubemc.model.apiserver import registry
+from kubemc.model.apiserver import resources as res
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, arity
+from kubemc.model.store import mvcc
+from kubemc.model.store.mvcc import EQUAL, MOD, Compare, Put, Range, Txn
 
 NAMESPACE = "team"
 QUOTA = "quota"

@@ -41,8 +41,8 @@ past it is disabled; reads and conflicts stay enabled).
 
 from __future__ import annotations
 
-from model.kernel import ENVIRONMENT, Machine, Mutant, Step
-from model.store.mvcc import (
+from kubemc.model.kernel import ENVIRONMENT, Machine, Mutant, Step
+from kubemc.model.store.mvcc import (
     EQUAL, INITIAL, MOD, Compare, Put, PutResponse, Range, RangeResponse, Txn, TxnResponse,
     apply_request, kv_at,
 )

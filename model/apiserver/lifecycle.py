@@ -46,10 +46,10 @@ both explored.
 
 from __future__ import annotations
 
-from model.apiserver import registry
-from model.apiserver import resources as res
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, arity
-from model.store import mvcc
+from kubemc.model.apiserver import registry
+from kubemc.model.apiserver import resources as res
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, arity
+from kubemc.model.store import mvcc
 
 NAMESPACE = "default"
 PROTECT = "example.com/protect"

@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import attrs
 
-from model.apiserver import resources as res
-from model.store.mvcc import (
+from kubemc.model.apiserver import resources as res
+from kubemc.model.store.mvcc import (
     EQUAL, MOD, Compare, Delete, Put, Range, Txn, apply_valid, kv_at, revision,
 )
 

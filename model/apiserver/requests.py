@@ -71,11 +71,12 @@ etcd API guarantees, "Watch APIs".
 
 from __future__ import annotations
 
-from model.apiserver import registry
-from model.apiserver import resources as res
-from model.kernel import (ENVIRONMENT, FAULT, SYSTEM, Composition, Link, Machine, Mutant, Step,
+from kubemc.model.apiserver import registry
+from kubemc.model.apiserver import resources as res
+from kubemc.model.kernel import (ENVIRONMENT, FAULT, SYSTEM, Composition, Link, Machine, Mutant,
+                                 Step,
                           UnknownMutant)
-from model.store import mvcc
+from kubemc.model.store import mvcc
 
 NAMESPACE = "default"
 OBJECT_NAMES = ("p0", "p1", "p2")

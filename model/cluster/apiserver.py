@@ -48,9 +48,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from model.cluster import spec, store
-from model.kernel import SYSTEM, Link, Machine
-from model.scheduler.objects import Taint
+from kubemc.model.cluster import spec, store
+from kubemc.model.kernel import SYSTEM, Link, Machine
+from kubemc.model.scheduler.objects import Taint
 
 VIEW, PENDING = range(2)
 IDLE = ()

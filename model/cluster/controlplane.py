@@ -44,14 +44,14 @@ every pass, as a level-triggered controller does after a relist. Each
 
 from __future__ import annotations
 
-from model.cluster import spec
-from model.cluster.store import (
+from kubemc.model.cluster import spec
+from kubemc.model.cluster.store import (
     BIND, CREATE_POD, CREATE_RS, DELETE_POD, LEASES, NODE_STATUS, NODES, POD_READY, PODS, RS,
     SLICE, SLICE_UPDATE, TRUE, UNBOUND, UNKNOWN,
 )
-from model.kernel import Machine
-from model.scheduler import plugins
-from model.scheduler.objects import NO_EXECUTE
+from kubemc.model.kernel import Machine
+from kubemc.model.scheduler import plugins
+from kubemc.model.scheduler.objects import NO_EXECUTE
 
 
 class ControlPlaneClient(Machine):

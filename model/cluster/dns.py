@@ -73,7 +73,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from model.kernel import (
+from kubemc.model.kernel import (
     ENVIRONMENT,
     FAULT,
     SYSTEM,

@@ -54,10 +54,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from model.cluster import leader
-from model.cluster.leader import FREE, LEASE_DURATION, RENEW_DEADLINE, Rules, Timing
-from model.cluster.topology import ELECTED, ha_external, ha_stacked, single_master
-from model.kernel import FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.cluster import leader
+from kubemc.model.cluster.leader import FREE, LEASE_DURATION, RENEW_DEADLINE, Rules, Timing
+from kubemc.model.cluster.topology import ELECTED, ha_external, ha_stacked, single_master
+from kubemc.model.kernel import FAULT, SYSTEM, Machine, Mutant, Step
 
 UP, MEMBERS, INCARNATIONS, ROLES, SPENT, GHOSTS = range(6)
 LEASE, CANDIDATES = 0, 1

@@ -55,7 +55,7 @@ from collections.abc import Sequence
 import attrs
 
 # the scheduler's HA model's durations, so the two Lease models keep one timing
-from model.scheduler.machine import LEASE_DURATION, RENEW_DEADLINE
+from kubemc.model.scheduler.machine import LEASE_DURATION, RENEW_DEADLINE
 
 FREE = -1
 #: a candidate that stopped retrying (only the ``never_retries`` mutant)

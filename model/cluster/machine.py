@@ -28,9 +28,9 @@ belong to (``Cluster.mutants`` names the property each violates).
 
 from __future__ import annotations
 
-from model.cluster import apiserver, controlplane, network, node, spec
-from model.cluster.store import PODS, Store, commit
-from model.kernel import SYSTEM, Composition, Link, Machine, Mutant, Step, UnknownMutant
+from kubemc.model.cluster import apiserver, controlplane, network, node, spec
+from kubemc.model.cluster.store import PODS, Store, commit
+from kubemc.model.kernel import SYSTEM, Composition, Link, Machine, Mutant, Step, UnknownMutant
 
 MUTANTS = {
     "scheduler_ignores_control_plane_taint": Mutant(

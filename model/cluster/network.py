@@ -20,10 +20,10 @@ forwarding function (``model.network.forward``).
 
 from __future__ import annotations
 
-from model.cluster import spec
-from model.network.dataplane import Bridge, Dataplane, EndpointEntry, Node, Pod, Service
-from model.network.dataplane import flat_routes
-from model.proxy.rules import compile_rules
+from kubemc.model.cluster import spec
+from kubemc.model.network.dataplane import Bridge, Dataplane, EndpointEntry, Node, Pod, Service
+from kubemc.model.network.dataplane import flat_routes
+from kubemc.model.proxy.rules import compile_rules
 
 #: a cluster CIDR that holds no address kube-proxy could see: with it,
 #: every source is "outside the cluster" and masqueraded (--masquerade-all)

@@ -41,12 +41,12 @@ plugin, kube-proxy — and the nemesis that kills a worker.
 
 from __future__ import annotations
 
-from model.cluster import spec
-from model.cluster.store import PODS, SLICE, STATUS, UNBOUND
-from model.cni import hostlocal
-from model.cri import runtime as cri
-from model.kernel import FAULT, Link, Machine
-from model.network.addr import show
+from kubemc.model.cluster import spec
+from kubemc.model.cluster.store import PODS, SLICE, STATUS, UNBOUND
+from kubemc.model.cni import hostlocal
+from kubemc.model.cri import runtime as cri
+from kubemc.model.kernel import FAULT, Link, Machine
+from kubemc.model.network.addr import show
 
 ALIVE, KNOWN = range(2)
 

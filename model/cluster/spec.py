@@ -23,9 +23,9 @@ Node ``0`` is the master, ``1 .. workers`` are the workers.
 
 from __future__ import annotations
 
-from model.network import addr
-from model.network.dataplane import TCP
-from model.scheduler.objects import (
+from kubemc.model.network import addr
+from kubemc.model.network.dataplane import TCP
+from kubemc.model.scheduler.objects import (
     NO_EXECUTE, NO_SCHEDULE, Node, Pod, Resources, Taint, Toleration,
 )
 

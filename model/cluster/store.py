@@ -39,9 +39,9 @@ apiserver's ``Commit`` link.
 
 from __future__ import annotations
 
-from model.cluster import spec
-from model.kernel import Machine
-from model.network.addr import show
+from kubemc.model.cluster import spec
+from kubemc.model.kernel import Machine
+from kubemc.model.network.addr import show
 
 RS, NODES, LEASES, PODS, SLICE = range(5)
 UNBOUND = -1

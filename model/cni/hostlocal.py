@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import attrs
 
-from model.network.addr import Cidr, contains
+from kubemc.model.network.addr import Cidr, contains
 
 EMPTY = (0, ())
 

@@ -43,11 +43,11 @@ A container ID is ``pod * 16 + attempt``; the sandbox's network namespace is
 
 from __future__ import annotations
 
-from model.cni import hostlocal
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
-from model.network import addr
-from model.network.dataplane import Bridge, Dataplane, Node, Pod, flat_routes
-from model.network.forward import forward, probe_packet, probe_record
+from kubemc.model.cni import hostlocal
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.network import addr
+from kubemc.model.network.dataplane import Bridge, Dataplane, Node, Pod, flat_routes
+from kubemc.model.network.forward import forward, probe_packet, probe_record
 
 NONE, NETNS, RUNNING, DEAD = 0, 1, 2, 3
 PHASES = ("none", "netns", "running", "crashed")

@@ -41,10 +41,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from model.controllers.loop import (
+from kubemc.model.controllers.loop import (
     CACHE, INFLIGHT, MEMORY, QUEUE, ControllerLoop, Objects, _renumber,
 )
-from model.kernel import SYSTEM, State, Step
+from kubemc.model.kernel import SYSTEM, State, Step
 
 CLOUD = 7
 #: the first element of a cloud call in a reconcile's list of requests

@@ -39,9 +39,9 @@ the uninitialized taint is gone and the address set. Cloud: ``(instance, nI) -> 
 
 from __future__ import annotations
 
-from model.controllers.cloud import CLOUD, CloudLoop, pending, visible
-from model.controllers.loop import delete, update
-from model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step
+from kubemc.model.controllers.cloud import CLOUD, CloudLoop, pending, visible
+from kubemc.model.controllers.loop import delete, update
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step
 
 NODE = "nodes"
 INSTANCE = "instance"

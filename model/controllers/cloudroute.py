@@ -21,8 +21,8 @@ Memory: for the mutant only, the nodes whose deletion it has seen.
 
 from __future__ import annotations
 
-from model.controllers.cloud import CloudLoop, call
-from model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.controllers.cloud import CloudLoop, call
+from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
 
 NODE = "nodes"
 ROUTE = "route"

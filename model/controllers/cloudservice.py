@@ -38,9 +38,9 @@ removes the last finalizer of a terminating object removes the object.
 
 from __future__ import annotations
 
-from model.controllers.cloud import CALL, CloudLoop, call
-from model.controllers.loop import update
-from model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.controllers.cloud import CALL, CloudLoop, call
+from kubemc.model.controllers.loop import update
+from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
 
 SERVICE = "services"
 NODE = "nodes"

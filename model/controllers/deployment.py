@@ -82,10 +82,10 @@ Memory: the ReplicaSets it has written and not yet observed (expectations).
 
 from __future__ import annotations
 
-from model.controllers.loop import (
+from kubemc.model.controllers.loop import (
     CREATE, INFLIGHT, MEMORY, ControllerLoop, Objects, create, update,
 )
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Mutant, Step
 
 DEPLOY = ("deployments", "d")
 RS = "replicasets"

@@ -54,8 +54,8 @@ Objects::
 
 from __future__ import annotations
 
-from model.controllers.loop import ControllerLoop, create, update
-from model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.controllers.loop import ControllerLoop, create, update
+from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
 
 SVC = ("services", "svc")
 SLICE = ("endpointslices", "svc")

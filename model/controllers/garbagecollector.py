@@ -31,8 +31,8 @@ Objects::
 
 from __future__ import annotations
 
-from model.controllers.loop import QUEUE, ControllerLoop, delete, update
-from model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.controllers.loop import QUEUE, ControllerLoop, delete, update
+from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
 
 OWNERS, DEPENDENTS = "owners", "dependents"
 BACKGROUND, FOREGROUND = "Background", "Foreground"

@@ -52,10 +52,10 @@ Memory: the creations expected but not yet observed (an int), or ``()``.
 
 from __future__ import annotations
 
-from model.controllers.loop import (
+from kubemc.model.controllers.loop import (
     CREATE, INFLIGHT, MEMORY, SPENT, ControllerLoop, create, delete, update,
 )
-from model.kernel import FAULT, SYSTEM, Mutant, Step
+from kubemc.model.kernel import FAULT, SYSTEM, Mutant, Step
 
 JOB = ("jobs", "job")
 POD = "pods"

@@ -63,7 +63,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, State, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, State, Step
 
 Key = tuple  # (kind, name)
 

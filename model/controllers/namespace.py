@@ -37,8 +37,8 @@ Objects::
 
 from __future__ import annotations
 
-from model.controllers.loop import ControllerLoop, delete, update
-from model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step
+from kubemc.model.controllers.loop import ControllerLoop, delete, update
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step
 
 NS = ("namespaces", "ns")
 PODS, CONFIGMAPS = "pods", "configmaps"

@@ -57,11 +57,11 @@ the Lease renewed, and ticks since it saw the taint (None: no taint).
 
 from __future__ import annotations
 
-from model.controllers.loop import (
+from kubemc.model.controllers.loop import (
     CACHE, EVENTS, INFLIGHT, MEMORY, QUEUE, SERVER, ControllerLoop, Objects, _put, delete,
     update,
 )
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Mutant, Step
 
 NODE, LEASE, POD = "nodes", "leases", "pods"
 WORLD = ("~world", "w")

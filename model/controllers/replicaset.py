@@ -38,10 +38,10 @@ Memory: the expectations ``(adds, dels)`` of the one ReplicaSet, or ``()``.
 
 from __future__ import annotations
 
-from model.controllers.loop import (
+from kubemc.model.controllers.loop import (
     CREATE, ControllerLoop, Objects, create, delete,
 )
-from model.kernel import ENVIRONMENT, FAULT, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, Mutant, Step
 
 RS = ("replicasets", "rs")
 POD = "pods"

@@ -41,8 +41,8 @@ from typing import Any
 
 import attrs
 
-from model.controllers.frozen import NotJsonLike, freeze
-from model.controllers.loop import CREATE, DELETE, UPDATE, create, delete, update
+from kubemc.model.controllers.frozen import NotJsonLike, freeze
+from kubemc.model.controllers.loop import CREATE, DELETE, UPDATE, create, delete, update
 
 #: an update without a resourceVersion: applied to whatever version is current
 REPLACE = "replace"
@@ -129,7 +129,7 @@ def to_writes(result: Any, *, resource: str, owns: str, versions: frozenset) -> 
         else:
             raise BadRequest(f"{where} is {_short(request)} ({type(request).__name__}); "
                              "expected Create, Update or Delete from "
-                             "model.controllers.requests, or a dict with 'op'")
+                             "kubemc.model.controllers.requests, or a dict with 'op'")
     return tuple(writes)
 
 

@@ -39,10 +39,10 @@ Objects (names carry the namespace: ``<ns>/<name>``)::
 
 from __future__ import annotations
 
-from model.apiserver.access import DEFAULT_ACCOUNT
-from model.controllers.accounts import token_is_orphan, wants_default_account, wants_token
-from model.controllers.loop import CONFLICT, ControllerLoop, create, delete
-from model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.apiserver.access import DEFAULT_ACCOUNT
+from kubemc.model.controllers.accounts import token_is_orphan, wants_default_account, wants_token
+from kubemc.model.controllers.loop import CONFLICT, ControllerLoop, create, delete
+from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
 
 NAMESPACES, ACCOUNTS, SECRETS = "namespaces", "serviceaccounts", "secrets"
 APP_ACCOUNT = "app"

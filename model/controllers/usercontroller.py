@@ -45,13 +45,13 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from model.controllers.frozen import FrozenDict, NotJsonLike, freeze, thaw
-from model.controllers.loop import (
+from kubemc.model.controllers.frozen import FrozenDict, NotJsonLike, freeze, thaw
+from kubemc.model.controllers.loop import (
     CACHE, EVENTS, INFLIGHT, MEMORY, NOT_FOUND, QUEUE, SERVER, SPENT, UPDATE, ControllerLoop,
     Objects, update,
 )
-from model.controllers.requests import REPLACE, BadRequest, to_writes
-from model.kernel import ENVIRONMENT, FAULT, Step
+from kubemc.model.controllers.requests import REPLACE, BadRequest, to_writes
+from kubemc.model.kernel import ENVIRONMENT, FAULT, Step
 
 RAISED = "raised"
 

@@ -21,8 +21,8 @@ of metadata.attempt, at most ``max_sandboxes`` sandboxes and
 
 from __future__ import annotations
 
-from model.cri import runtime as rt
-from model.kernel import ENVIRONMENT, FAULT, Machine, Mutant, Step
+from kubemc.model.cri import runtime as rt
+from kubemc.model.kernel import ENVIRONMENT, FAULT, Machine, Mutant, Step
 
 OK = "OK"
 NAMES = ("a", "b", "c")

@@ -6,6 +6,6 @@ resync, and a deduplicating work queue drained by workers.
 ``deltafifo`` and ``workqueue`` are its parts as pure functions on tuples.
 """
 
-from model.informer.machine import Informer
+from kubemc.model.informer.machine import Informer
 
 __all__ = ["Informer"]

@@ -51,12 +51,12 @@ take them only a few times.
 
 from __future__ import annotations
 
-from model.informer import deltafifo as fifo_ops
-from model.informer import server
-from model.informer import workqueue as wq_ops
-from model.informer.deltafifo import ADDED, DELETED, UPDATED
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, arity
-from model.store.mvcc import (
+from kubemc.model.informer import deltafifo as fifo_ops
+from kubemc.model.informer import server
+from kubemc.model.informer import workqueue as wq_ops
+from kubemc.model.informer.deltafifo import ADDED, DELETED, UPDATED
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, arity
+from kubemc.model.store.mvcc import (
     INITIAL, Compact, Delete, Put, apply_valid, describe, history, record_at,
 )
 

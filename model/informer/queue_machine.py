@@ -19,9 +19,9 @@ Bounds: ``keys`` and ``workers``; the space is finite without budgets.
 
 from __future__ import annotations
 
-from model.informer import workqueue as wq_ops
-from model.informer.machine import KEY_NAMES
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Step
+from kubemc.model.informer import workqueue as wq_ops
+from kubemc.model.informer.machine import KEY_NAMES
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Step
 
 
 class WorkQueue(Machine):

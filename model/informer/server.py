@@ -37,7 +37,7 @@ store keeps every record at or after its compact revision, so the watch is
 
 from __future__ import annotations
 
-from model.store.mvcc import R_MOD, R_VALUE, R_VERSION, history, record_at
+from kubemc.model.store.mvcc import R_MOD, R_VALUE, R_VERSION, history, record_at
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 

@@ -33,7 +33,7 @@ correct queue ``added`` equals ``dirty``; the space does not grow.)
 
 from __future__ import annotations
 
-from model.kernel import Mutant
+from kubemc.model.kernel import Mutant
 
 IDLE = ""
 

@@ -85,9 +85,9 @@ over the wire from the step itself, and the state carries no record of it.
 
 from __future__ import annotations
 
-from model.cri import runtime as rt
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
-from model.kubelet import spec as sp
+from kubemc.model.cri import runtime as rt
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kubelet import spec as sp
 
 PENDING, RUNNING_PHASE, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
 TERMINAL = (SUCCEEDED, FAILED)

@@ -32,7 +32,7 @@ from functools import cached_property
 
 import attrs
 
-from model.network.addr import Cidr
+from kubemc.model.network.addr import Cidr
 
 TCP, UDP, SCTP = "TCP", "UDP", "SCTP"
 PROTOCOLS = (TCP, UDP, SCTP)

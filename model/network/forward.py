@@ -35,8 +35,8 @@ from fractions import Fraction
 
 import attrs
 
-from model.network.addr import contains, ip, show
-from model.network.dataplane import Dataplane, Node, ServiceRule
+from kubemc.model.network.addr import contains, ip, show
+from kubemc.model.network.dataplane import Dataplane, Node, ServiceRule
 
 DELIVERED, REJECTED, DROPPED = "delivered", "rejected", "dropped"
 ONE = Fraction(1)

@@ -36,10 +36,10 @@ KEP-1669 fallback), every 101st has none (REJECT).
 
 from __future__ import annotations
 
-from model.network import addr
-from model.network.dataplane import (PROTOCOLS, Bridge, Dataplane, EndpointEntry, Node, Pod,
+from kubemc.model.network import addr
+from kubemc.model.network.dataplane import (PROTOCOLS, Bridge, Dataplane, EndpointEntry, Node, Pod,
                                      Route, Service)
-from model.proxy.rules import compile_rules
+from kubemc.model.proxy.rules import compile_rules
 
 CLUSTER_CIDR = addr.cidr("10.128.0.0/9")      # 32,768 /24 podCIDRs
 SERVICE_CIDR = addr.cidr("10.96.0.0/12")

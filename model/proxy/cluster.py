@@ -15,8 +15,8 @@ when ``s % 3 == 2``. It selects the pods ``p`` with ``p % 2 == s % 2``.
 
 from __future__ import annotations
 
-from model.network import addr
-from model.network.dataplane import PROTOCOLS, EndpointEntry, Pod, Service
+from kubemc.model.network import addr
+from kubemc.model.network.dataplane import PROTOCOLS, EndpointEntry, Pod, Service
 
 CLUSTER_CIDR = addr.cidr("10.22.0.0/16")
 SERVICE_CIDR = addr.cidr("10.96.0.0/12")

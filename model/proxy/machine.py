@@ -24,14 +24,14 @@ The pods start ready and every node in sync.
 
 from __future__ import annotations
 
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
-from model.network import addr
-from model.network.dataplane import Bridge, Dataplane, Node, flat_routes
-from model.network.forward import backend_choices, forward, probe_packet, probe_record
-from model.proxy import cluster
-from model.proxy.cluster import (CONDITIONS, GONE, NOT_READY, READY, TERMINATING,
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.network import addr
+from kubemc.model.network.dataplane import Bridge, Dataplane, Node, flat_routes
+from kubemc.model.network.forward import backend_choices, forward, probe_packet, probe_record
+from kubemc.model.proxy import cluster
+from kubemc.model.proxy.cluster import (CONDITIONS, GONE, NOT_READY, READY, TERMINATING,
                                  TERMINATING_SERVING)
-from model.proxy.rules import compile_rules
+from kubemc.model.proxy.rules import compile_rules
 
 _READY = {NOT_READY: READY}
 _UNREADY = {READY: NOT_READY, TERMINATING_SERVING: TERMINATING}

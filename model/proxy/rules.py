@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from model.network.dataplane import Backend, Rules, ServiceRule
+from kubemc.model.network.dataplane import Backend, Rules, ServiceRule
 
 
 def usable(entries, mutant=None) -> tuple:

@@ -77,10 +77,10 @@ State (plain tuples)::
 
 from __future__ import annotations
 
-from model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
-from model.scheduler.objects import DEFAULT_SCHEDULER, InitContainer, Pod, Resources
-from model.scheduler.plugins import Plugins, effective_request
-from model.scheduler.scenarios import SCENARIOS
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.scheduler.objects import DEFAULT_SCHEDULER, InitContainer, Pod, Resources
+from kubemc.model.scheduler.plugins import Plugins, effective_request
+from kubemc.model.scheduler.scenarios import SCENARIOS
 
 LIVE, TERMINATING, GONE = 0, 1, 2
 SENDING, BOUND, LEAKED = 0, 1, 2

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import attrs
 
-from model.scheduler.objects import (
+from kubemc.model.scheduler.objects import (
     NO_EXECUTE, NO_SCHEDULE, UNSCHEDULABLE_TAINT, Node, Pod, Resources, Taint, matches,
 )
 

@@ -13,7 +13,7 @@ scheduler the pod names.
 
 from __future__ import annotations
 
-from model.scheduler.objects import (
+from kubemc.model.scheduler.objects import (
     DEFAULT_SCHEDULER, ZONE, InitContainer, Node, Pod, Resources as R, SpreadConstraint, Taint,
     Toleration,
 )

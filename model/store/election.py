@@ -71,7 +71,7 @@ the exhaustive engine runs, and the proofs are symbolic.
 
 from __future__ import annotations
 
-from model.kernel import FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import FAULT, SYSTEM, Machine, Mutant, Step
 
 FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
 ROLE_NAMES = ("Follower", "Candidate", "Leader")

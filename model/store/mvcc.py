@@ -91,7 +91,7 @@ from typing import Any, Union
 
 import attrs
 
-from model.kernel import ENVIRONMENT, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, Machine, Mutant, Step
 
 # ---------------------------------------------------------------------------
 # Requests

@@ -40,9 +40,9 @@ permutations are one).
 
 from __future__ import annotations
 
-from model.kernel import Composition, Link, Machine, Mutant, Step
-from model.store import mvcc
-from model.store.raft import (
+from kubemc.model.kernel import Composition, Link, Machine, Mutant, Step
+from kubemc.model.store import mvcc
+from kubemc.model.store.raft import (
     COMMIT,
     LOG,
     MATCH,

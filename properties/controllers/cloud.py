@@ -9,7 +9,7 @@ objects (``ControllerLoop.objects``), never on the informer cache.
 
 from __future__ import annotations
 
-from model.kernel import SYSTEM
+from kubemc.model.kernel import SYSTEM
 
 
 def resources(m, state, kind: str) -> dict:

@@ -17,9 +17,9 @@ this node, and then removes the taint."
 
 from __future__ import annotations
 
-from model.controllers.cloudnode import INSTANCE, NODE
-from properties.controllers.cloud import accepted, resources
-from properties.core import COVER, EVENTUALLY_ALWAYS, TRANSITION, Property
+from kubemc.model.controllers.cloudnode import INSTANCE, NODE
+from kubemc.properties.controllers.cloud import accepted, resources
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, TRANSITION, Property
 
 _DOCS = ("kubernetes.io/docs/concepts/architecture/cloud-controller: 'If the node has been "
          "deleted from the cloud, the controller deletes the Node object'; "

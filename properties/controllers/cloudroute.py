@@ -13,9 +13,9 @@ route for its ``spec.podCIDR``; a route whose node is gone points at nothing
 
 from __future__ import annotations
 
-from model.controllers.cloudroute import NODE, ROUTE
-from properties.controllers.cloud import accepted, quiet_end, resources
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
+from kubemc.model.controllers.cloudroute import NODE, ROUTE
+from kubemc.properties.controllers.cloud import accepted, quiet_end, resources
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
 
 _DOCS = ("kubernetes.io/docs/concepts/architecture/cloud-controller: 'The route controller "
          "is responsible for configuring routes in the cloud appropriately so that "

@@ -17,9 +17,9 @@ are also deleted" (KEP-980).
 
 from __future__ import annotations
 
-from model.controllers.cloudservice import LB, NODE, SERVICE
-from properties.controllers.cloud import accepted, resources
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
+from kubemc.model.controllers.cloudservice import LB, NODE, SERVICE
+from kubemc.properties.controllers.cloud import accepted, resources
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
 
 _DOCS = ("kubernetes.io/docs/concepts/architecture/cloud-controller: 'The Service "
          "controller ... interacts with your cloud provider's API to set up load balancers'; "

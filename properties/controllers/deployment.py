@@ -58,9 +58,9 @@ else:
 
 from __future__ import annotations
 
-from model.controllers.deployment import DEPLOY, POD, RS
-from model.kernel import SYSTEM
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, TRANSITION, Property
+from kubemc.model.controllers.deployment import DEPLOY, POD, RS
+from kubemc.model.kernel import SYSTEM
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, TRANSITION, Property
 
 _DOCS = "kubernetes.io/docs/concepts/workloads/controllers/deployment"
 _SURGE = (_DOCS + " 'Max Surge': 'the total number of old and new Pods does not exceed "

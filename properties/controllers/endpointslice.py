@@ -23,8 +23,8 @@ eventually corrected once users and faults stop.
 
 from __future__ import annotations
 
-from model.controllers.endpointslice import POD, SLICE, SVC
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, LEADS_TO, Property
+from kubemc.model.controllers.endpointslice import POD, SLICE, SVC
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, LEADS_TO, Property
 
 _DOCS = ("kubernetes.io/docs/concepts/services-networking/endpoint-slices: 'These "
          "EndpointSlices include references to all the Pods that match the Service selector'")

@@ -17,8 +17,8 @@ and is not waiting so; a dependent that still has a solid owner is kept.
 
 from __future__ import annotations
 
-from model.controllers.garbagecollector import DEPENDENTS, OWNERS
-from properties.core import COVER, EVENTUALLY_ALWAYS, LEADS_TO, TRANSITION, Property
+from kubemc.model.controllers.garbagecollector import DEPENDENTS, OWNERS
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, LEADS_TO, TRANSITION, Property
 
 _DOCS = ("kubernetes.io/docs/concepts/architecture/garbage-collection: Background cascading "
          "deletion — the garbage collector 'cleans up the dependent objects in the "

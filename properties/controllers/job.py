@@ -32,10 +32,10 @@ Active pod: phase Running and no deletionTimestamp (the Job API's
 
 from __future__ import annotations
 
-from model.controllers.job import (
+from kubemc.model.controllers.job import (
     COMPLETE, FAILED, FAILED_JOB, JOB, POD, RUNNING, SUCCEEDED,
 )
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
 
 _DOCS = "kubernetes.io/docs/concepts/workloads/controllers/job"
 _KEP = ("KEP-2307 'Job tracking without lingering Pods' (kubernetes/enhancements "

@@ -22,8 +22,8 @@ object that is not the namespace.
 
 from __future__ import annotations
 
-from model.controllers.namespace import NS
-from properties.core import COVER, INVARIANT, LEADS_TO, Property
+from kubemc.model.controllers.namespace import NS
+from kubemc.properties.core import COVER, INVARIANT, LEADS_TO, Property
 
 _DOCS = ("kubernetes.io/docs/tasks/administer-cluster/namespaces: 'Deleting a namespace "
          "deletes everything under the namespace'")

@@ -29,8 +29,9 @@ the server has held the taint — never the controller's cache or memory.
 
 from __future__ import annotations
 
-from model.controllers.nodelifecycle import FOREVER, NODE, NONE, POD, TRUE, UNKNOWN, WORLD
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, LEADS_TO, TRANSITION, Property
+from kubemc.model.controllers.nodelifecycle import FOREVER, NODE, NONE, POD, TRUE, UNKNOWN, WORLD
+from kubemc.properties.core import (COVER, EVENTUALLY_ALWAYS, INVARIANT, LEADS_TO, TRANSITION,
+                                    Property)
 
 _HEARTBEATS = ("kubernetes.io/docs/concepts/architecture/nodes, Node heartbeats and node "
                "controller: a node not heard from within --node-monitor-grace-period gets "

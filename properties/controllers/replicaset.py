@@ -16,8 +16,8 @@ but never more than the user ever asked for.
 
 from __future__ import annotations
 
-from model.controllers.replicaset import POD, RS
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
+from kubemc.model.controllers.replicaset import POD, RS
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, Property
 
 _DOCS = ("kubernetes.io/docs/concepts/workloads/controllers/replicaset: 'A ReplicaSet's "
          "purpose is to maintain a stable set of replica Pods running at any given time'")

@@ -19,9 +19,9 @@ exists is read from the server, never from a controller's cache.
 
 from __future__ import annotations
 
-from model.apiserver.access import DEFAULT_ACCOUNT
-from model.controllers.serviceaccount import ACCOUNTS, NAMESPACES, SECRETS
-from properties.core import COVER, EVENTUALLY_ALWAYS, Property
+from kubemc.model.apiserver.access import DEFAULT_ACCOUNT
+from kubemc.model.controllers.serviceaccount import ACCOUNTS, NAMESPACES, SECRETS
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, Property
 
 _SEED = ("seeds/002: 'Service Account & Token controllers: Create default accounts and API "
          "access tokens for new namespaces'")

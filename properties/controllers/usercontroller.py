@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from model.controllers.loop import CACHE, EVENTS, INFLIGHT, MEMORY, QUEUE, SERVER, Objects
-from model.controllers.usercontroller import BadReconcile, as_object, show
-from properties.core import EVENTUALLY_ALWAYS, INVARIANT, Property
+from kubemc.model.controllers.loop import CACHE, EVENTS, INFLIGHT, MEMORY, QUEUE, SERVER, Objects
+from kubemc.model.controllers.usercontroller import BadReconcile, as_object, show
+from kubemc.properties.core import EVENTUALLY_ALWAYS, INVARIANT, Property
 
 COMPONENT = "check-controller"
 

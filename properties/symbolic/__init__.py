@@ -60,8 +60,8 @@ from typing import Any
 import attrs
 import z3
 
-from model.kernel import Machine, State, Step
-from properties.core import Property
+from kubemc.model.kernel import Machine, State, Step
+from kubemc.properties.core import Property
 
 Key = tuple
 

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import z3
 
-from model.apiserver.conflict import CREATED_REVISION, CREATED_STORE, KEY, Conflict
-from properties.apiserver_access import ACKNOWLEDGED_UPDATES_NOT_LOST
-from properties.symbolic import Action, Encoding, Obligation, SymProperty, Var
+from kubemc.model.apiserver.conflict import CREATED_REVISION, CREATED_STORE, KEY, Conflict
+from kubemc.properties.apiserver_access import ACKNOWLEDGED_UPDATES_NOT_LOST
+from kubemc.properties.symbolic import Action, Encoding, Obligation, SymProperty, Var
 
 C0 = CREATED_REVISION  # the object's creation revision (2)
 

@@ -46,12 +46,12 @@ import time
 import attrs
 import z3
 
-from model.apiserver.access import (
+from kubemc.model.apiserver.access import (
     CLUSTER_ROLE, CLUSTER_ROLE_BINDING, DEFAULT_ACCOUNT, DEFAULT_POLICY, READ_VERBS, ROLE,
     ROLE_BINDING, SECRETS, SERVICE_ACCOUNT, USER, WILDCARD, Access,
 )
-from model.kernel import Step
-from properties.apiserver_access import ANYWHERE, DEFAULT_POLICY_INTENT
+from kubemc.model.kernel import Step
+from kubemc.properties.apiserver_access import ANYWHERE, DEFAULT_POLICY_INTENT
 
 NAMESPACE = z3.DeclareSort("Namespace")
 NAME = z3.DeclareSort("Name")

@@ -62,13 +62,13 @@ from __future__ import annotations
 
 import z3
 
-from model.controllers.loop import create
-from model.controllers.replicaset import (
+from kubemc.model.controllers.loop import create
+from kubemc.model.controllers.replicaset import (
     DROPS_ERROR, NO_EXPECTATIONS, POD, RS, ReplicaSetController,
 )
-from model.kernel import SYSTEM
-from properties.core import INVARIANT, Property
-from properties.symbolic import Action, Encoding, SymProperty, Var
+from kubemc.model.kernel import SYSTEM
+from kubemc.properties.core import INVARIANT, Property
+from kubemc.properties.symbolic import Action, Encoding, SymProperty, Var
 
 RS_KEY = RS
 POD_VALUE = (RS[1], False)
@@ -291,7 +291,7 @@ def as_lasso(result):
     judge it (``checker.lasso``). Anything else is returned unchanged."""
     import attrs
 
-    from properties.controllers.replicaset import PROPERTIES as RS_PROPERTIES
+    from kubemc.properties.controllers.replicaset import PROPERTIES as RS_PROPERTIES
 
     cex, machine = result.counterexample, result.machine
     if cex is None or machine is None:

@@ -69,11 +69,11 @@ import itertools
 
 import z3
 
-from model.store.election import (
+from kubemc.model.store.election import (
     CANDIDATE, FOLLOWER, LEADER, NOBODY, REQUEST, RESPONSE, Election,
 )
-from properties import raft as raft_properties
-from properties.symbolic import Action, Encoding, Obligation, SymProperty, Var, count
+from kubemc.properties import raft as raft_properties
+from kubemc.properties.symbolic import Action, Encoding, Obligation, SymProperty, Var, count
 
 #: The executable property: the election machine lays its servers out as raft
 #: does (``state[0]`` the servers, term and role at the same positions), so

@@ -61,15 +61,15 @@ from __future__ import annotations
 
 import z3
 
-from model.store.mvcc import (
+from kubemc.model.store.mvcc import (
     CREATE, EQUAL, GREATER, INITIAL, KEY_NAMES, LESS, MOD, NOT_EQUAL, R_CREATE, R_MOD,
     R_VALUE, R_VERSION, VALUE, VALUE_NAMES, VERSION, Compare, Delete, Mvcc, Put, Range, Txn,
     apply_request, history, revision,
 )
-from model.kernel import Step
-from properties import mvcc as mvcc_properties
-from properties.core import TRANSITION, Property
-from properties.symbolic import Action, Encoding, Obligation, SymProperty, Var
+from kubemc.model.kernel import Step
+from kubemc.properties import mvcc as mvcc_properties
+from kubemc.properties.core import TRANSITION, Property
+from kubemc.properties.symbolic import Action, Encoding, Obligation, SymProperty, Var
 
 TARGETS = (MOD, VERSION, CREATE, VALUE)
 OPERATORS = (EQUAL, NOT_EQUAL, LESS, GREATER)

@@ -52,10 +52,10 @@ from functools import lru_cache
 import attrs
 import z3
 
-from model.network.addr import show
-from model.network.dataplane import PROTOCOLS, Dataplane
-from model.network.forward import DELIVERED, REJECTED, Packet, forward
-from properties.proxy import usable_endpoints
+from kubemc.model.network.addr import show
+from kubemc.model.network.dataplane import PROTOCOLS, Dataplane
+from kubemc.model.network.forward import DELIVERED, REJECTED, Packet, forward
+from kubemc.properties.proxy import usable_endpoints
 
 NOROUTE = 0xFFFF
 NONE_SVC = 0xFFFF          # "no rule takes the packet" (rule indices are 16-bit)

@@ -12,8 +12,8 @@ explore's, with a visitor (``checker.reach``): properties do not search.
 
 from __future__ import annotations
 
-from model.cni.machine import RUNNING
-from properties.symbolic.network import NetworkEncoding, Verdict, rule_groups
+from kubemc.model.cni.machine import RUNNING
+from kubemc.properties.symbolic.network import NetworkEncoding, Verdict, rule_groups
 
 
 def cni_queries(machine, state, which: str) -> list[Verdict]:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from model.scheduler.machine import NODE, SERVER
-from properties.scheduler import at_bind, newly_bound
-from properties.symbolic.scheduler_feasibility import Snapshot
+from kubemc.model.scheduler.machine import NODE, SERVER
+from kubemc.properties.scheduler import at_bind, newly_bound
+from kubemc.properties.symbolic.scheduler_feasibility import Snapshot
 
 
 def binds(machine, state, nxt, memo: dict) -> Iterator[tuple[int, int, bool]]:

@@ -49,8 +49,8 @@ from collections import defaultdict
 import attrs
 import z3
 
-from model.scheduler.objects import HOSTNAME, Node, Pod, Resources, matches
-from model.scheduler.plugins import (
+from kubemc.model.scheduler.objects import HOSTNAME, Node, Pod, Resources, matches
+from kubemc.model.scheduler.plugins import (
     effective_request, node_affinity, node_unschedulable, taint_toleration,
 )
 

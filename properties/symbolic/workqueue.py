@@ -56,10 +56,10 @@ from __future__ import annotations
 
 import z3
 
-from model.informer import workqueue as wq_ops
-from model.informer.queue_machine import WorkQueue
-from properties import informer as informer_properties
-from properties.symbolic import Action, Encoding, Obligation, SymProperty, Var
+from kubemc.model.informer import workqueue as wq_ops
+from kubemc.model.informer.queue_machine import WorkQueue
+from kubemc.properties import informer as informer_properties
+from kubemc.properties.symbolic import Action, Encoding, Obligation, SymProperty, Var
 
 EXCLUSIVE = next(p for p in informer_properties.PROPERTIES if p.name == "workqueue_exclusive")
 KEEPS_DIRTY = next(p for p in informer_properties.PROPERTIES

@@ -5,7 +5,7 @@ finds it (``checker.components``)."""
 
 from __future__ import annotations
 
-from checker.catalog import Component, Model
+from kubemc.checker.catalog import Component, Model
 from kubemc_lock.machine import Lock
 from kubemc_lock.properties import PROPERTIES
 

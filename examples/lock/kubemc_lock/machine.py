@@ -22,7 +22,7 @@ the holder leaves its critical section — assumed to, so weakly fair) and
 
 from __future__ import annotations
 
-from model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
 
 
 class Lock(Machine):

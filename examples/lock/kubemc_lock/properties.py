@@ -3,7 +3,7 @@ from the ``lock`` machine's states (``kubemc_lock.machine``)."""
 
 from __future__ import annotations
 
-from properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, TRANSITION, Property
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, TRANSITION, Property
 
 COMPONENT = "lock"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from checker import api
-from checker.cli import main
+from kubemc.checker import api
+from kubemc.checker.cli import main
 from kubemc_lock.catalog import LOCK
 from kubemc_lock.machine import Lock
 
