@@ -169,6 +169,20 @@ def remove_cgroups(name: str) -> list[str]:
     return left
 
 
+#: how long a dead run's processes get to go before they are reported left
+KILL_SECONDS = 10.0
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a process that still runs (a zombie has exited: only
+    its parent's wait is missing, and it holds no mount or socket)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _processes_naming(text: str) -> set[int]:
     found = set()
     for entry in os.listdir("/proc"):
@@ -195,19 +209,26 @@ def remove_leftovers() -> list[str]:
         procs = _processes_naming(path)                # containerd and its shims
         procs |= proctree.descendants(procs) | cgroup_pids(f"kmc{run_id}")
         sockets = socket_paths(procs)
-        killed = len(procs)
-        for _ in range(3):
+        seen = set(procs)
+        # Until none is left, not a fixed number of rounds: on a loaded
+        # machine a killed shim can take a second to go, and one still
+        # running may start another (runc) in the meantime.
+        deadline = time.monotonic() + KILL_SECONDS
+        while procs and time.monotonic() < deadline:
             for pid in procs:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.1)
-            procs = {p for p in procs if os.path.exists(f"/proc/{p}")} | cgroup_pids(f"kmc{run_id}")
+            procs = ({p for p in procs | _processes_naming(path) if _alive(p)}
+                     | cgroup_pids(f"kmc{run_id}"))
+            seen |= procs
         remove_shim_sockets(sockets)
         failed = umount_all(path) + remove_cgroups(f"kmc{run_id}")
         shutil.rmtree(path, ignore_errors=True)
         if os.path.exists(path):
             failed.append(path)
-        line = f"removed leftovers of killed CRI run {run_id}: {killed} processes, its mounts, " \
+        failed += [f"process {pid}" for pid in sorted(procs)]
+        line = f"removed leftovers of killed CRI run {run_id}: {len(seen)} processes, its mounts, " \
                f"cgroups and {path}"
         if failed:
             line += f"; could not remove {', '.join(failed)} (remove them by hand as root)"
