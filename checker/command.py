@@ -3,7 +3,7 @@ exit 2, and the exit-code contract (``checker.errors``) for whatever the
 command raises.
 
 Why a module of its own, below the CLI: ``kubemc`` (``checker.cli``) and the
-stand-alone ``python -m conformance.target.X_cli`` entry points must answer
+stand-alone ``python -m kubemc.conformance.adapters.X.cli`` entry points must answer
 alike, and the conformance layer may not import the CLI that sits above it
 (``docs/layers.md``). Both build on this.
 """

@@ -162,7 +162,7 @@ def conform_etcd(progress: Callable[[str], None] = print, time_limit: float = 60
     failed and unknown), faults injected, watch events, and the time each
     check took. Needs root and the ``etcd`` binary (MissingEnvironment else).
     """
-    from kubemc.conformance.target.etcd_suite import SuiteOptions, run_suite
+    from kubemc.conformance.adapters.etcd.suite import SuiteOptions, run_suite
 
     progress(f"conform-etcd: {time_limit:.0f} s against a local 3-member cluster with kill, pause "
              f"and partition faults")

@@ -8,7 +8,7 @@ each, the real bridge + host-local plugins):
   namespace once and ``subprocess.run``s the plugin with the spec's
   environment and the configuration on stdin, nothing else;
 * **runner** — the same calls through ``conform cni``'s own path: the
-  :class:`conformance.target.cni_exec.Executor` (namespace entered per call,
+  :class:`conformance.adapters.cni.execute.Executor` (namespace entered per call,
   configuration derived per Section 3), the history recorder, and the store
   and link snapshots the checks read are left out (they are per phase, not
   per call).
@@ -39,11 +39,11 @@ ROUNDS = 4
 
 def conform_cni(progress: Callable[[str], None] = print) -> dict:
     from kubemc.conformance.history import Recorder
-    from kubemc.conformance.target import cni_conf
-    from kubemc.conformance.target.cni_exec import Executor
-    from kubemc.conformance.target.cni_netns import (TMP_PREFIX, Topology, entered, hold_run_lock,
+    from kubemc.conformance.adapters.cni import conf as cni_conf
+    from kubemc.conformance.adapters.cni.execute import Executor
+    from kubemc.conformance.adapters.cni.netns import (TMP_PREFIX, Topology, entered, hold_run_lock,
                                               new_run_id, ns_path, require_environment)
-    from kubemc.conformance.target.cni_suite import SuiteOptions, run_suite
+    from kubemc.conformance.adapters.cni.suite import SuiteOptions, run_suite
     from kubemc.model.network import addr
 
     require_environment()

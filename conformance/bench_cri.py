@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 def conform_cri(progress: Callable[[str], None] = print, time_limit: float = 60.0) -> dict:
     from kubemc.conformance.history import pair, read_jsonl
-    from kubemc.conformance.target.cri_suite import CriOptions, run_suite
+    from kubemc.conformance.adapters.cri.suite import CriOptions, run_suite
     from kubemc.conformance.validate.cri import replay
 
     progress(f"conform-cri: {time_limit:.0f} s against a private containerd with kill and restart faults")

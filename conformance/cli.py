@@ -44,7 +44,7 @@ def target_module(name: str) -> ModuleType:
 
 
 def main_of(name: str, module: ModuleType, argv: list[str] | None = None) -> int:
-    """``python -m conformance.target.NAME_cli ARGS`` for target ``module``,
+    """``python -m kubemc.conformance.adapters.NAME.cli ARGS`` for target ``module``,
     answering exactly as ``kubemc conform NAME ARGS`` does (usage errors, exit
     codes, crash reports) without the CLI, which sits above this layer."""
     argv = sys.argv[1:] if argv is None else list(argv)

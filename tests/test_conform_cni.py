@@ -6,7 +6,7 @@
 * Each known-bad plugin or configuration fails by the check that guards the
   broken rule, with a report naming it, the history, a window and an ITF trace:
   ``ipMasq: true`` across nodes (no-nat, with real packets), and the wrappers of
-  :mod:`conformance.target.cni_faulty`.
+  :mod:`conformance.failpoint.cni_plugin`.
 * A run stopped by SIGINT or SIGTERM exits 130 / 143 and leaves no namespace,
   link, store directory or process behind.
 
@@ -32,9 +32,9 @@ import pytest
 from conftest import require
 
 from kubemc.conformance.report.cni import summary
-from kubemc.conformance.target import cni_cli
-from kubemc.conformance.target.cni_faulty import EXPECTED_CHECK, MODES, write_wrapper
-from kubemc.conformance.target.cni_suite import SuiteOptions, run_suite
+from kubemc.conformance.adapters.cni import cli as cni_cli
+from kubemc.conformance.failpoint.cni_plugin import EXPECTED_CHECK, MODES, write_wrapper
+from kubemc.conformance.adapters.cni.suite import SuiteOptions, run_suite
 
 pytestmark = pytest.mark.real
 REPO = Path(__file__).resolve().parents[1]
@@ -217,7 +217,7 @@ def test_a_plugin_that_gives_pods_no_network_fails_and_names_them(tmp_path):
     """An independent audit's finding: a plugin whose ADD succeeds with no interface and no
     address for some pods passed, those pods left out of the probes. They are live pods
     without an IP: address-assigned names each, and they stay probe targets (lost)."""
-    from kubemc.conformance.target.cni_faulty import NO_NETWORK_PODS
+    from kubemc.conformance.failpoint.cni_plugin import NO_NETWORK_PODS
     plugin = write_wrapper(str(tmp_path), "no-network")
     r = run_suite(SuiteOptions(plugin=plugin, nodes=2, pods=6, out=str(tmp_path / "out"),
                                progress=False))

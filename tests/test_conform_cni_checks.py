@@ -18,7 +18,7 @@ import pytest
 from kubemc.checker.cli import main as kubemc
 from kubemc.checker.errors import BadInput
 from kubemc.conformance.history import Recorder
-from kubemc.conformance.target import cni_conf
+from kubemc.conformance.adapters.cni import conf as cni_conf
 from kubemc.conformance.traffic.cni import ModelRun, model_for, plan
 from kubemc.conformance.validate import cni_cleanup, cni_ipam, cni_packets, cni_protocol
 from kubemc.conformance.validate.cni import CniHistory, check_availability, run_checks
@@ -267,7 +267,7 @@ def test_a_check_failure_that_is_not_the_divergence_is_a_violation(host_macs, er
 
 def test_the_divergence_is_in_the_summary_json_and_junit(tmp_path):
     from kubemc.conformance.report.cni import summary, write_junit
-    from kubemc.conformance.target.cni_suite import RunResult
+    from kubemc.conformance.adapters.cni.suite import RunResult
 
     for strict in (False, True):
         h = _mac_history({"cni0": LOWER}, strict=strict)
@@ -431,7 +431,7 @@ def test_the_command_line_entry_point_exits_2_on_bad_input():
 
 
 def test_without_root_it_is_exit_3_with_the_fix(monkeypatch, tmp_path, capsys):
-    import kubemc.conformance.target.cni_netns as netns
+    import kubemc.conformance.adapters.cni.netns as netns
     for name in ("bridge", "host-local"):       # plugins present (never run): root is what lacks
         (tmp_path / name).write_text("#!/bin/sh\nexit 1\n")
         (tmp_path / name).chmod(0o755)

@@ -34,8 +34,8 @@ from conftest import require
 
 from kubemc.checker.cli import main as kubemc
 from kubemc.conformance.history import Operation, read_jsonl
-from kubemc.conformance.target import cri_cleanup, cri_image
-from kubemc.conformance.target import cri_proto as pb
+from kubemc.conformance.adapters.cri import cleanup as cri_cleanup, image as cri_image
+from kubemc.conformance.adapters.cri import proto as pb
 from kubemc.conformance.validate.cri import check_coverage, check_model, replay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -353,7 +353,7 @@ def test_known_bad_runtime_fails(mode, tmp_path):
     require_real_cri()
     from kubemc.conformance.failpoint.cri_proxy import CriProxy
     from kubemc.conformance.report.cri import summary
-    from kubemc.conformance.target.cri_suite import CriOptions, run_suite
+    from kubemc.conformance.adapters.cri.suite import CriOptions, run_suite
 
     proxies = []
 
@@ -379,8 +379,8 @@ def test_known_bad_runtime_fails(mode, tmp_path):
 @pytest.mark.timeout(120)
 def test_existing_runtime_through_endpoint(tmp_path):
     require_real_cri()
-    from kubemc.conformance.target.cri import LocalContainerd
-    from kubemc.conformance.target.cri_suite import CriOptions, run_suite
+    from kubemc.conformance.adapters.cri.runtime import LocalContainerd
+    from kubemc.conformance.adapters.cri.suite import CriOptions, run_suite
 
     with LocalContainerd(snapshotter="native") as rt:      # the fallback snapshotter works too
         assert rt.snapshotter == "native"
@@ -402,7 +402,7 @@ def test_existing_runtime_through_endpoint(tmp_path):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_run_leaves_nothing(sig, code, tmp_path):
     require_real_cri()
-    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.target.cri_cli",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.adapters.cri.cli",
                              "--time-limit", "60",
                              "--out", str(tmp_path / "out")], cwd=ROOT, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -430,9 +430,9 @@ def test_a_killed_runners_leftovers_are_removed_by_the_next_run(tmp_path):
     """SIGKILL runs no ``finally``: containerd, shims, containers, mounts and the
     directory stay — until the next run finds them by their run id."""
     require_real_cri()
-    from kubemc.conformance.target.cri import LocalContainerd
+    from kubemc.conformance.adapters.cri.runtime import LocalContainerd
 
-    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.target.cri_cli",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.adapters.cri.cli",
                              "--time-limit", "60",
                              "--faults", "none", "--out", str(tmp_path / "out")], cwd=ROOT,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})

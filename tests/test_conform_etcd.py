@@ -2,7 +2,7 @@
 
 * Real etcd passes the default suite — 60 s, local 3-member cluster, kill,
   pause and partition faults — with at least 10,000 operations.
-* Every known-bad target (:mod:`conformance.target.faulty_proxy` in front of
+* Every known-bad target (:mod:`conformance.failpoint.etcd_proxy` in front of
   one member) fails, by the check that guards the broken guarantee, with a
   report naming it, a window, and the history on disk.
 * ``--endpoints`` drives an existing cluster.
@@ -22,10 +22,10 @@ from conftest import require_real_etcd
 
 from kubemc.conformance.history import read_jsonl
 from kubemc.conformance.report import summary
-from kubemc.conformance.target import etcd_cli
-from kubemc.conformance.target.etcd import LocalCluster
-from kubemc.conformance.target.etcd_suite import SuiteOptions, run_suite
-from kubemc.conformance.target.faulty_proxy import EXPECTED_CHECK, MODES, FaultyProxy
+from kubemc.conformance.adapters.etcd import cli as etcd_cli
+from kubemc.conformance.adapters.etcd.cluster import LocalCluster
+from kubemc.conformance.adapters.etcd.suite import SuiteOptions, run_suite
+from kubemc.conformance.failpoint.etcd_proxy import EXPECTED_CHECK, MODES, FaultyProxy
 
 pytestmark = pytest.mark.real
 

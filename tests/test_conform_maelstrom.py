@@ -1,6 +1,6 @@
 """``kubemc conform maelstrom``: the runner against programs that are right, wrong and broken.
 
-The node programs live in ``conformance/target/maelstrom_nodes``: ``leader_kv``
+The node programs live in ``conformance/adapters/maelstrom/nodes``: ``leader_kv``
 (linearizable), ``replica_kv`` (stale reads from asynchronously updated
 replicas) and ``misbehave`` (crash, hang, garbage, no init, early exit). Every
 run here lasts a few seconds; the issue's acceptance runs (30 s each, with
@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from kubemc.checker.errors import BadInput
 from kubemc.conformance.history import FAIL, INFO, OK, Operation, Recorder, read_jsonl
 from kubemc.conformance.linearizability import NOT_LINEARIZABLE, check, check_events
-from kubemc.conformance.target import maelstrom
-from kubemc.conformance.target.maelstrom import Config, classify, error_info, parse_command
-from kubemc.conformance.target.maelstrom_cli import _failures, judge, shrink
+from kubemc.conformance.adapters.maelstrom import run as maelstrom
+from kubemc.conformance.adapters.maelstrom.run import Config, classify, error_info, parse_command
+from kubemc.conformance.adapters.maelstrom.cli import _failures, judge, shrink
 
 ROOT = Path(__file__).resolve().parent.parent
 NODES = ROOT / "conformance" / "target" / "maelstrom_nodes"

@@ -422,7 +422,7 @@ def test_a_sliced_encoding_answers_as_the_whole_one(name, which, src, proto, dpo
 
 
 def test_live_without_root_or_tools_is_exit_3_with_the_fix(monkeypatch, capsys):
-    import kubemc.conformance.proxy.live as live
+    import kubemc.conformance.adapters.proxy.live as live
 
     monkeypatch.setattr(live.os, "geteuid", lambda: 1000)
     monkeypatch.setattr(live.shutil, "which", lambda tool: None)

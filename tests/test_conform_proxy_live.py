@@ -61,7 +61,7 @@ def _namespaces(prefix):
 def _start_long_live_run():
     """A live run of the good dump long enough to be interrupted: its process and prefix."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kubemc.conformance.target.proxy_cli", "--iptables-save",
+        [sys.executable, "-m", "kubemc.conformance.adapters.proxy.cli", "--iptables-save",
          str(DATA / "good.iptables-save"), "--objects", str(DATA / "objects.json"),
          "--cluster-cidr", "10.244.0.0/16", "--live", "--samples", "10000"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -186,7 +186,7 @@ def test_an_interrupted_live_run_leaves_nothing(signum, code):
 def test_a_killed_runs_leftovers_are_removed_by_the_next_run():
     """SIGKILL runs no ``finally``: the next live run (its sweep) removes what it left,
     and leaves a run that is still going alone."""
-    from kubemc.conformance.proxy.live import reap_leftovers
+    from kubemc.conformance.adapters.proxy.live import reap_leftovers
 
     proc, prefix = _start_long_live_run()
     try:

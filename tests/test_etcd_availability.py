@@ -26,9 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import require
 
-from kubemc.conformance.target import etcd_cli
-from kubemc.conformance.target.etcd_client import EtcdClient
-from kubemc.conformance.target.etcd_suite import SuiteOptions, run_suite
+from kubemc.conformance.adapters.etcd import cli as etcd_cli
+from kubemc.conformance.adapters.etcd.client import EtcdClient
+from kubemc.conformance.adapters.etcd.suite import SuiteOptions, run_suite
 
 STATUS_OK = {"header": {"member_id": "1", "revision": "5", "raft_term": "2"}, "leader": "1"}
 

@@ -12,10 +12,10 @@ import requests
 
 from kubemc.checker.errors import BadInput, MissingEnvironment
 from kubemc.conformance.failpoint import parse_faults
-from kubemc.conformance.target import etcd as etcd_target
-from kubemc.conformance.target import etcd_cli
-from kubemc.conformance.target.etcd import parse_endpoints
-from kubemc.conformance.target.etcd_client import (
+from kubemc.conformance.adapters.etcd import cluster as etcd_target
+from kubemc.conformance.adapters.etcd import cli as etcd_cli
+from kubemc.conformance.adapters.etcd.cluster import parse_endpoints
+from kubemc.conformance.adapters.etcd.client import (
     KV,
     EtcdError,
     WatchResponse,

@@ -20,8 +20,8 @@ import time
 import pytest
 from conftest import require_real_etcd
 
-from kubemc.conformance.target.etcd import LocalCluster
-from kubemc.conformance.target.etcd_client import (ClientError, EtcdClient, Indeterminate,
+from kubemc.conformance.adapters.etcd.cluster import LocalCluster
+from kubemc.conformance.adapters.etcd.client import (ClientError, EtcdClient, Indeterminate,
                                                    Unavailable)
 
 pytestmark = pytest.mark.real
@@ -151,7 +151,7 @@ def test_parallel_clusters_do_not_collide():
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_run_removes_everything(sig, code, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.target.etcd_cli",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.adapters.etcd.cli",
                              "--time-limit", "60",
                              "--seed", "7", "--out", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -177,9 +177,9 @@ def test_interrupted_run_removes_everything(sig, code, tmp_path):
 def test_leftovers_of_a_sigkilled_run_are_found_and_removed(tmp_path):
     """SIGKILL leaves everything behind; the next run removes it by the run's
     prefix (and says so), and never touches a live run's."""
-    from kubemc.conformance.target import etcd_leftovers
+    from kubemc.conformance.adapters.etcd import leftovers as etcd_leftovers
 
-    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.target.etcd_cli",
+    proc = subprocess.Popen([sys.executable, "-m", "kubemc.conformance.adapters.etcd.cli",
                              "--time-limit", "60",
                              "--nemesis", "pause", "--out", str(tmp_path / "out")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

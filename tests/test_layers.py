@@ -60,8 +60,9 @@ CLEAN = {
     "kubemc/conformance/__init__.py": "",
     "kubemc/conformance/cli.py":
         "from kubemc.checker import run\nfrom kubemc.model import kernel\n",
-    "kubemc/conformance/target/__init__.py": "",
-    "kubemc/conformance/target/etcd_cli.py": "from kubemc.conformance import cli\n",
+    "kubemc/conformance/adapters/__init__.py": "",
+    "kubemc/conformance/adapters/etcd/__init__.py": "",
+    "kubemc/conformance/adapters/etcd/cli.py": "from kubemc.conformance import cli\n",
 }
 
 #: planted violations: (module, the line planted, the contract it breaks,
@@ -73,9 +74,9 @@ PLANTS = [
      "kubemc.properties.core -> kubemc.conformance.cli"),
     ("kubemc/checker/bench.py", "def f():\n    import kubemc.conformance.cli\n", LAYERS,
      "kubemc.checker.bench -> kubemc.conformance.cli"),
-    ("kubemc/conformance/target/etcd_cli.py",
+    ("kubemc/conformance/adapters/etcd/cli.py",
      "def main():\n    from kubemc.checker.cli import main\n",
-     CLI_ON_TOP, "kubemc.conformance.target.etcd_cli -> kubemc.checker.cli"),
+     CLI_ON_TOP, "kubemc.conformance.adapters.etcd.cli -> kubemc.checker.cli"),
     ("kubemc/checker/symbolic_run.py", "def f():\n    from kubemc.checker.run import z3\n",
      RUN_OVER_SYMBOLIC, "kubemc.checker.symbolic_run -> kubemc.checker.run"),
 ]
@@ -136,7 +137,7 @@ def test_no_lower_layer_names_a_conformance_module_in_a_string():
 
 def test_a_planted_lazy_import_table_is_found():
     source = textwrap.dedent('''
-        """Docstrings may speak of conformance.target.etcd_cli freely."""
+        """Docstrings may speak of conformance.adapters.etcd.cli freely."""
         TABLE = {"conform-etcd": ("kubemc.conformance.bench", "conform_etcd")}
         ENTRY = "kubemc.conformance.bench:linearizability"
     ''')
@@ -171,13 +172,13 @@ def test_without_registered_commands_the_cli_says_to_reinstall(monkeypatch, caps
     assert main(["properties", "--json"]) == 0
 
 
-@pytest.mark.parametrize("module", ["etcd_cli", "cni_cli"])
-def test_a_target_run_alone_answers_like_kubemc_conform(module):
-    """``python -m conformance.target.X_cli`` (no CLI above it) refuses bad
+@pytest.mark.parametrize("name", ["etcd", "cni"])
+def test_a_target_run_alone_answers_like_kubemc_conform(name):
+    """``python -m kubemc.conformance.adapters.X.cli`` (no CLI above it) refuses bad
     usage as ``kubemc conform X`` does: one line naming the command's help,
     exit 2."""
-    name = module.removesuffix("_cli")
-    alone = subprocess.run([sys.executable, "-m", f"kubemc.conformance.target.{module}", "--nope"],
+    alone = subprocess.run([sys.executable, "-m", f"kubemc.conformance.adapters.{name}.cli",
+                            "--nope"],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     via_cli = subprocess.run([sys.executable, "-m", "kubemc.checker.cli", "conform", name,
                               "--nope"],

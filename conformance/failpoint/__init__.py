@@ -48,7 +48,7 @@ def parse_faults(text: str) -> tuple[str, ...]:
 
 
 class Nemesis:
-    """Runs faults against a :class:`conformance.target.etcd.LocalCluster`."""
+    """Runs faults against a :class:`conformance.adapters.etcd.cluster.LocalCluster`."""
 
     def __init__(self, cluster, faults: tuple[str, ...], recorder: Recorder, seed: int = 0, *,
                  quiet: tuple[float, float] = (1.5, 3.0), hold: tuple[float, float] = (1.5, 3.5),

@@ -26,7 +26,7 @@ Each fault is recorded as one operation of process ``-1``: ``kill`` with
 (with ``{"down_seconds": S}`` for a restart), ``fail`` when it could not be
 done (the container was already gone).
 
-Both need the runner's own containerd (:class:`conformance.target.cri.LocalContainerd`):
+Both need the runner's own containerd (:class:`conformance.adapters.cri.runtime.LocalContainerd`):
 with ``--endpoint`` no fault is injected.
 """
 

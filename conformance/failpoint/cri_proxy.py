@@ -26,7 +26,7 @@ import tempfile
 import threading
 from concurrent import futures
 
-from kubemc.conformance.target import cri_proto as pb
+from kubemc.conformance.adapters.cri import proto as pb
 
 MODES = ("stale-status", "drop-sandbox-stop")
 

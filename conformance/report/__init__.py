@@ -142,7 +142,7 @@ def _describe_op(op: Operation) -> str:
 
 
 def summary(result) -> str:
-    """The human summary of a :class:`conformance.target.etcd_suite.RunResult`."""
+    """The human summary of a :class:`conformance.adapters.etcd.suite.RunResult`."""
     r = result
     lines = []
     verdict = "PASS" if r.passed else "FAIL"

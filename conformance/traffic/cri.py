@@ -51,7 +51,7 @@ import time
 
 from kubemc.conformance.failpoint import cri as faults
 from kubemc.conformance.history import Recorder
-from kubemc.conformance.target.cri import INFO, OK, CriClient, container_config, sandbox_config
+from kubemc.conformance.adapters.cri.runtime import INFO, OK, CriClient, container_config, sandbox_config
 
 CLIENT = 0
 #: workload container scripts: name -> (script, exits by itself, exits on SIGTERM)
@@ -68,7 +68,7 @@ KILLED = 137
 
 class Workload:
     """Drives ``client`` for ``time_limit`` seconds; ``runtime`` (a
-    :class:`conformance.target.cri.LocalContainerd`) is needed for faults."""
+    :class:`conformance.adapters.cri.runtime.LocalContainerd`) is needed for faults."""
 
     def __init__(self, client: CriClient, recorder: Recorder, run_id: str, *, seed: int = 0,
                  time_limit: float = 30.0, faults_enabled: tuple[str, ...] = (), runtime=None,

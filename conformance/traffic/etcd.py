@@ -67,7 +67,7 @@ from collections.abc import Callable
 import attrs
 
 from kubemc.conformance.history import Recorder
-from kubemc.conformance.target.etcd_client import (
+from kubemc.conformance.adapters.etcd.client import (
     EtcdClient,
     EtcdError,
     Indeterminate,

@@ -1,0 +1,1 @@
+"""The CRI adapter: a private containerd (or ``--endpoint``) driven over CRI v1."""

@@ -1,0 +1,1 @@
+"""The Maelstrom adapter: N copies of any program speaking the Maelstrom protocol."""

@@ -1,0 +1,52 @@
+"""What ``kubemc conform etcd``, ``cri`` and ``cni`` do alike around their
+suites: the command line kept for the reproduction note, and a run with its
+report on stdout and the exit code.
+
+Why one module: the three commands promise the same things (``--junit``
+refused before a minutes-long run, the summary still shown when the JUnit
+file cannot be written, the same words and codes when a signal stops the
+run); written once, they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+from kubemc.checker.errors import BadInput
+
+
+def command_line(argv=None) -> str:
+    """The command as typed, quoted for a shell (``kubemc`` and ``argv``)."""
+    return " ".join(shlex.quote(a) for a in (argv if argv is not None else ["kubemc",
+                                                                            *sys.argv[1:]]))
+
+
+def run_and_report(args, opts, run_suite, summary, write_junit, exit_code) -> int:
+    """Validate ``opts``, run the suite, write ``--junit``, print ``--json``
+    or the summary; return ``exit_code(result)``, or the signal's code when
+    SIGINT / SIGTERM / SIGHUP stopped the run."""
+    from kubemc.conformance.report.outputs import check_new_file
+    from kubemc.conformance.runner.signals import Interrupted
+
+    opts.validate()
+    if args.junit:
+        check_new_file(args.junit, "--junit")
+    try:
+        result = run_suite(opts)
+    except Interrupted as exc:
+        # what the run created is gone (run_suite's finally); say so
+        print(f"kubemc: {exc}: stopped; everything the run created was removed", file=sys.stderr)
+        return exc.exit_code
+    if args.junit:
+        try:
+            write_junit(result, args.junit)
+        except OSError as exc:
+            print(summary(result), file=sys.stderr)
+            raise BadInput(f"--junit {args.junit}: cannot write: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1, default=str))
+    else:
+        print(summary(result))
+    return exit_code(result)
