@@ -237,6 +237,27 @@ def test_the_node_is_ranked_by_its_victims_highest_priority_first(mutant):
     assert props.preemption_fault(machine, state, after, step) == "better node"
 
 
+def test_an_init_container_above_the_app_containers_decides_the_victims():
+    """KEP-753: a pod's request is the larger of its init containers' peak
+    and what runs after them. q's init container asks 1000m, its app
+    container 500m, so on n0 it needs x2 and y4 gone; a scheduler that leaves
+    the init peak out (the mutant, and the gap the mutation run of
+    docs/mutation/scheduler.md found) evicts x2 alone, and the property sees
+    that q does not fit beside y4."""
+    correct = VICTIMS_RANK.machine()
+    (state,) = correct.init_states()
+    assert props.pod_request(correct.pods[3])["cpu"] == 1000
+    assert sum(r.cpu for r in correct.pods[3].containers) == 500
+    step = Step("Unschedulable", (0, 3))
+    after = correct.apply(state, step)
+    assert props.preemptions(correct, state, after, step) == [(3, frozenset({0, 1}), 0)]
+    machine = VICTIMS_RANK.machine("request_ignores_init_peak")
+    after = machine.apply(state, step)
+    assert props.preemptions(machine, state, after, step) == [(3, frozenset({0}), 0)]
+    assert props.preemption_fault(machine, state, after, step) is not None
+    assert not props.preemption_minimal_lowest(machine, state, step, after)
+
+
 def test_the_design_proposals_example_preempts_only_the_priority_2_pod():
     """kubernetes/community pod-preemption.md: capacity 10, a priority-10 pod
     asking 5, running {p0: 3, p1: 1, p2: 5, p3: 1} — 'scheduler will preempt

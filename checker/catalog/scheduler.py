@@ -102,6 +102,7 @@ _ORACLE_CATCHES = {
     "scheduler": ("sidecar_request_max", "ignores_noschedule_taint", "stale_node_view",
                   "binds_other_schedulers_pods"),
     "scheduler-spread": ("spread_counts_terminating", "spread_wrong_topology_key"),
+    "scheduler-victims-rank": ("request_ignores_init_peak",),
 }
 
 

@@ -103,6 +103,19 @@ def summed_request(pod: Pod) -> Resources:
     return total
 
 
+def without_init_peak(pod: Pod) -> Resources:
+    """sum(sidecars) + sum(app containers): KEP-753's init-container term
+    ``max_i InitContainerUse(i)`` left out, so an init container that
+    requests more than everything that runs after it is not reserved."""
+    total = pod.overhead
+    for c in pod.init_containers:
+        if c.sidecar:
+            total = total + c.requests
+    for r in pod.containers:
+        total = total + r
+    return total
+
+
 def sidecars_as_init_request(pod: Pod) -> Resources:
     """max(sum(app containers), max(each init container)): sidecars treated as
     plain init containers, the rule kubernetes/kubernetes#127868 reports."""
@@ -135,6 +148,7 @@ REPREEMPTS = "preempts_again_while_victims_terminate"
 EVICTS_UNLABELLED = "preemption_evicts_unlabelled_pods"
 RANKS_BY_COUNT = "preemption_ranks_by_victim_count"
 RANKS_BY_SUM = "preemption_ranks_by_priority_sum"
+IGNORES_INIT_PEAK = "request_ignores_init_peak"
 
 ALL_MUTANTS = {
     INIT_SUMMED: Mutant(
@@ -246,6 +260,12 @@ ALL_MUTANTS = {
         "of priority 5 (kubernetes/community#1228: the highest priority first, the sum "
         "only to break its ties)",
         violates="sched_preemption_minimal_lowest_victims"),
+    IGNORES_INIT_PEAK: Mutant(
+        "the pod's request computed as its sidecars plus its app containers, the init "
+        "containers' peak left out (KEP-753: max(max_i InitContainerUse(i), sum(sidecars) + "
+        "sum(containers))): a pod whose init container needs more than its app containers "
+        "preempts too few victims, and does not fit once they are gone",
+        violates="sched_preemption_minimal_lowest_victims"),
 }
 
 
@@ -262,6 +282,8 @@ class Scheduler(Machine):
     }
     rare = frozenset({"Crash", "BindFails", "DeletePod"})
     mutants = {}
+    #: the code of every scenario is here; each subclass declares its mutants
+    mutant_names = frozenset(ALL_MUTANTS)
 
     def __init__(self, *, crashes: int = 0, bind_failures: int = 0, deletions: int = 0,
                  mutant: str | None = None):
@@ -269,7 +291,8 @@ class Scheduler(Machine):
         self.limits = (crashes, bind_failures, deletions)
         self.schedulers, self.nodes, self.pods, self.bound = SCENARIOS[self.scenario]()
         request = {INIT_SUMMED: summed_request,
-                   SIDECAR_MAX: sidecars_as_init_request}.get(mutant, effective_request)
+                   SIDECAR_MAX: sidecars_as_init_request,
+                   IGNORES_INIT_PEAK: without_init_peak}.get(mutant, effective_request)
         self.plugins = Plugins(request=request, honor_taints=mutant != IGNORES_TAINT,
                                spread_counts_terminating=mutant == SPREAD_TERMINATING,
                                spread_key="kubernetes.io/hostname"
@@ -640,7 +663,7 @@ class VictimsRankScheduler(Scheduler):
     priority, priority sum and number, each pointing to another node."""
     name = "scheduler-victims-rank"
     scenario = "victims_rank"
-    mutants = _with("victims_rank", RANKS_BY_COUNT, RANKS_BY_SUM)["mutants"]
+    mutants = _with("victims_rank", RANKS_BY_COUNT, RANKS_BY_SUM, IGNORES_INIT_PEAK)["mutants"]
 
 
 class SpreadScheduler(Scheduler):

@@ -94,17 +94,20 @@ def victims():
 def victims_rank():
     """How preemption ranks the nodes. n0 and n1 (1000m each) are full: x2
     and y4 (500m, priorities 2 and 4) on n0, z5 (1000m, priority 5) on n1.
-    The pending q (1000m, priority 10) needs both of n0's pods gone (highest
-    victim priority 4, sum 6, two victims) or n1's one (priority 5, sum 5,
-    one victim). The highest victim priority decides: n0, {x2, y4}; ranking
-    the nodes by the victims' number or by their priorities' sum picks n1."""
+    The pending q (priority 10) requests 1000m through its init container
+    (its app container requests 500m; KEP-753: the init peak counts), so it
+    needs both of n0's pods gone (highest victim priority 4, sum 6, two
+    victims) or n1's one (priority 5, sum 5, one victim). The highest victim
+    priority decides: n0, {x2, y4}; ranking the nodes by the victims' number
+    or by their priorities' sum picks n1, and a request without the init peak
+    (500m) evicts x2 alone, after which q does not fit."""
     nodes = (Node("n0", R(1000, 0)), Node("n1", R(1000, 0)))
     half = (R(500, 0),)
     pods = (
         Pod("x2", containers=half, priority=2),
         Pod("y4", containers=half, priority=4),
         Pod("z5", containers=(R(1000, 0),), priority=5),
-        Pod("q", containers=(R(1000, 0),), priority=10),
+        Pod("q", containers=half, init_containers=(InitContainer(R(1000, 0)),), priority=10),
     )
     return (DEFAULT_SCHEDULER,), nodes, pods, {0: (0, False), 1: (0, False), 2: (1, False)}
 
