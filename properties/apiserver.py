@@ -208,6 +208,26 @@ def watch_guarantees(m, state) -> bool:
     return watch_violation(m, state) is None
 
 
+def watch_stream_from_serving_replica(m, before, step, after) -> bool:
+    """Per step: whatever a step adds to the watcher's stream (an event or a
+    bookmark) is sent by the apiserver replica the watcher opened its watch
+    on — the step is a link from the apiserver to the clients whose replica
+    parameter is the one the watcher's stream names.
+
+    Why it is a property of its own: a watch is one long-running response
+    from the server that received the request, and a bookmark is that
+    server's statement that 'all changes up to a given resourceVersion ...
+    have already been sent' on the stream. A replica that serves no watch of
+    this client cannot say what was sent on it; ``watch_guarantees`` judges
+    only what arrived, which another replica's honest bookmark does not
+    break (the replicas share one store history), so it cannot see this."""
+    was, now = before[0][1], after[0][1]
+    if len(now[4]) <= len(was[4]) or now[4][:len(was[4])] != was[4]:
+        return True  # nothing added to the stream (a re-list starts a new one)
+    return step.name.startswith("apiserver->clients.") and step.params[:1] == (was[0],) \
+        and now[0] == was[0]
+
+
 _C = "apiserver"
 
 PROPERTIES = (
@@ -236,4 +256,12 @@ PROPERTIES = (
              "with respect to the acknowledged writes of the watched object (etcd's "
              "'atomic' is not claimed: one key is watched and every write is one key).",
              _WATCH, watch_guarantees),
+    Property("watch_stream_from_serving_replica", _C, TRANSITION,
+             "Every event and bookmark added to a watcher's stream is sent by the apiserver "
+             "replica serving that watch (the one the watch request went to).",
+             "kubernetes.io/docs/reference/using-api/api-concepts 'Efficient detection of "
+             "changes' (a watch is a long-running request whose response streams the changes) "
+             "and 'Watch bookmarks' (a BOOKMARK marks 'that all changes up to a given "
+             "resourceVersion the client is requesting have already been sent')",
+             watch_stream_from_serving_replica),
 )

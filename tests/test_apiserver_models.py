@@ -101,6 +101,26 @@ def test_a_dropped_watch_resumes_without_gaps_and_bookmarks_advance_it():
     assert request_properties.watch_guarantees(m, s)
 
 
+def test_only_the_replica_serving_the_watch_adds_to_its_stream():
+    """A watch is one response stream from the replica it was opened on: that
+    replica's bookmark is accepted, the other replica's (the mutant, and the
+    gap the mutation run of docs/mutation/apiserver.md found) is not, though
+    it is honest and watch_guarantees cannot tell it apart."""
+    prop = request_properties.watch_stream_from_serving_replica
+    before = run(WATCH.machine(), call(0, 0, "create", 1), serve(0),
+                 Step("apiserver->store.CatchUp", (0,)), Step("apiserver->store.CatchUp", (1,)))
+    assert _watcher(before)[0] == 0
+    for r in (0, 1):
+        m = WATCH.machine("bookmark_from_any_replica")
+        step = Step("apiserver->clients.Bookmark", (r,))
+        after = run(m, step, state=before)
+        assert [e[2] for e in _watcher(after)[4]] == [registry.BOOKMARK]
+        assert request_properties.watch_guarantees(m, after)
+        assert prop(m, before, step, after) == (r == 0)
+    m = WATCH.machine()
+    assert m.apply(before, Step("apiserver->clients.Bookmark", (1,))) is None
+
+
 def test_a_link_from_the_store_to_a_client_breaks_the_structure():
     props = {p.name: p for p in request_properties.PROPERTIES}
     check = props["store_linked_only_to_apiserver"]

@@ -264,6 +264,11 @@ class RequestPath(Composition):
         "bookmark_ahead_of_events": Mutant(
             "a bookmark is sent at the cache's revision while events up to it are still "
             "unsent", violates="watch_guarantees"),
+        "bookmark_from_any_replica": Mutant(
+            "every replica sends the watcher bookmarks, not only the one serving its watch: "
+            "a bookmark arrives on a stream its sender does not serve (honest, since the "
+            "replicas share one store history, so only the stream's origin is wrong)",
+            violates="watch_stream_from_serving_replica"),
         "deliver_newest_first": Mutant(
             "a replica sends the newest pending revision's events before older pending "
             "ones (and the position follows the oldest sent), so revisions go back",
@@ -555,7 +560,7 @@ class RequestPath(Composition):
     def _bookmark(self, api, clients, params):
         (r,) = params
         replica, status, start, pos, delivered = clients[1]
-        if status != WATCHING or replica != r:
+        if status != WATCHING or (replica != r and self.mutant != "bookmark_from_any_replica"):
             return None
         rev, window_start, events, _ = api[0][r]
         if rev <= pos or pos < window_start:
@@ -651,6 +656,7 @@ class ApiserverWatch(RequestPath):
 
     name = "apiserver-watch"
     mutants = _share("watch_skips_compacted", "bookmark_ahead_of_events",
+                     "bookmark_from_any_replica",
                      "deliver_newest_first", "resume_redelivers_last",
                      "resume_from_cache_revision")
 
