@@ -45,7 +45,7 @@ def linearizability(progress: Callable[[str], None] = print, repeat: int = 3) ->
     """
     from kubemc.conformance.importers import load
     from kubemc.conformance.linearizability import check
-    from kubemc.conformance.model import spec
+    from kubemc.conformance.model.specs import spec
 
     d = data_dir()
     want = expected_verdicts(d)

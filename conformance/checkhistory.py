@@ -22,9 +22,9 @@ from typing import TextIO
 from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED
 from kubemc.conformance.budget import DEFAULT_MEGABYTES, DEFAULT_SECONDS, Budget
 from kubemc.conformance.importers import load
-from kubemc.conformance.linearizability import (LINEARIZABLE, NOT_LINEARIZABLE, Failure, Result,
-                                                check)
-from kubemc.conformance.model import spec as spec_named
+from kubemc.conformance.linearizability import (LINEARIZABLE, NOT_LINEARIZABLE, Failure,
+                                                LinearizabilityOutcome, check)
+from kubemc.conformance.model.specs import spec as spec_named
 
 #: rows of the window table: every operation of the window the partial
 #: linearization left out, and this many of the last ones it did linearize
@@ -70,7 +70,7 @@ def window_table(failure: Failure, t0: int = 0) -> list[str]:
     return lines
 
 
-def report(result: Result, path: str = "", t0: int = 0) -> list[str]:
+def report(result: LinearizabilityOutcome, path: str = "", t0: int = 0) -> list[str]:
     lines = [result.verdict]
     lines.append(f"  {path}: model {result.model}, {result.operations} operations in "
                  f"{result.partitions} partition(s), checked in {result.elapsed:.3f} s")

@@ -59,7 +59,7 @@ class History:
     path: str
     format: str
     events: tuple[Event, ...]
-    model: str  # a name in conformance.model.SPECS
+    model: str  # a name in conformance.model.specs.SPECS
     meta: dict = attrs.field(factory=dict)
 
     def operations(self) -> list[Operation]:

@@ -67,7 +67,7 @@ checker is a search, made fast by the following, in order of importance:
    value the state does not hold and that no operation left may set (the
    register's values are unique: once overwritten, gone) has no
    linearization; it is left at once instead of at the next blocking return.
-   Only a cut: the smallest window is still found by :func:`_smallest_window`.
+   Only a cut: the first failing cut is still found by :func:`_first_failing_cut`.
 5. **Pure operations** (reads; failed compares): an operation that never
    changes the state and can be linearized now can always go first, so once
    it can be, it is that configuration's only candidate.
@@ -76,7 +76,7 @@ checker is a search, made fast by the following, in order of importance:
    transitions are costly) and the event list is arrays of ints, unlinked and
    relinked in place (Knuth's dancing links).
 
-**The smallest failing window.** Linearizability is prefix-closed: cut a
+**The first failing cut.** Linearizability is prefix-closed: cut a
 history at a time ``t`` (operations invoked later dropped, those still running
 made ``info``) and the cuts of a linearizable history are linearizable. The
 window reported is the earliest failing cut of the failing partition — the
@@ -85,9 +85,12 @@ linearization of it (for the trace). The search provides most of it: every
 backtrack is blocked by a return event, and the cut just before the latest
 such event over the whole (memoized, hence complete) search has a
 linearization, the path that reached it. The cut *at* it usually fails, and
-:func:`_smallest_window` checks that, moving later by binary search in the rare
+:func:`_first_failing_cut` checks that, moving later by binary search in the rare
 case it does not (an operation running at that point whose final outcome the
 search used, but the cut may not: a cas that will fail could still succeed).
+That cut is the checker's account of the failure (:class:`Failure`), not yet
+what a reader should see: :func:`conformance.validate.window.smallest_window`
+cuts it down to the smallest failing window.
 
 Where a specification sees across partitions (etcd's global revision), its
 :meth:`Spec.global_violation` runs first.
@@ -104,7 +107,8 @@ import attrs
 from kubemc.checker.errors import BadInput
 from kubemc.conformance.budget import Budget, Meter
 from kubemc.conformance.history import Event, Operation, pair
-from kubemc.conformance.model import Spec, spec as spec_named
+from kubemc.conformance.model.spec import Spec
+from kubemc.conformance.model.specs import spec as spec_named
 
 LINEARIZABLE, NOT_LINEARIZABLE, UNKNOWN = "linearizable", "not linearizable", "unknown"
 
@@ -140,7 +144,10 @@ class Failure:
 
 
 @attrs.frozen
-class Result:
+class LinearizabilityOutcome:
+    """What a linearizability check concluded: the verdict, its figures, and
+    the failure (or the partitions left undecided)."""
+
     verdict: str
     model: str
     operations: int
@@ -233,7 +240,7 @@ def _search(ops: Sequence[Operation], spec: Spec, meter: Meter | None):
     found = _portfolio(ops, spec, meter, True)
     if not found[0] and spec.info_just_in_time and getattr(spec, "guards", None) is not None:
         # Dead ends cut early leave the latest blocking return (the culprit the
-        # smallest window starts from) too early: a search without them finds it.
+        # first failing cut starts from) too early: a search without them finds it.
         found = _portfolio(ops, spec, meter, False)
     return found
 
@@ -622,8 +629,8 @@ def cut(ops: Sequence[Operation], t: int) -> list[Operation]:
     return out
 
 
-def _smallest_window(key, ops: Sequence[Operation], spec: Spec, culprit: int, path: list[int],
-                     meter: Meter | None) -> Failure:
+def _first_failing_cut(key, ops: Sequence[Operation], spec: Spec, culprit: int,
+                       path: list[int], meter: Meter | None) -> Failure:
     """The shortest failing cut of a partition whose search failed at ``culprit``.
 
     The search's latest blocking return bounds the answer from below: the cut
@@ -680,14 +687,14 @@ def _smallest_window(key, ops: Sequence[Operation], spec: Spec, culprit: int, pa
 
 
 def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = None,
-          max_memory: float | None = None) -> Result:
+          max_memory: float | None = None) -> LinearizabilityOutcome:
     """Check operations against a specification (an instance or a name in ``SPECS``).
 
     ``budget`` (seconds) and ``max_memory`` (megabytes of resident memory)
     bound the whole check (``None``: unlimited); partitions they do not let it
     finish make the verdict ``unknown`` unless another partition is found not
     linearizable. When several partitions fail, the failure reported is the
-    one whose culprit returned first (the smallest failing window).
+    one whose culprit returned first (the earliest failing cut).
     """
     t0 = _time.perf_counter()
     meter = None if budget is None and max_memory is None else Budget(budget, max_memory).start()
@@ -703,8 +710,9 @@ def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = Non
         parts.setdefault(spec.partition_key(op), []).append(op)
 
     def result(verdict, failure=None, unknown=(), explored=0, why=""):
-        return Result(verdict, spec.name, len(ops), len(parts), _time.perf_counter() - t0,
-                      explored, failure, tuple(unknown), why)
+        return LinearizabilityOutcome(verdict, spec.name, len(ops), len(parts),
+                                      _time.perf_counter() - t0, explored, failure,
+                                      tuple(unknown), why)
 
     g = spec.global_violation(ops)
     if g is not None:
@@ -733,7 +741,7 @@ def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = Non
             continue
         explored += steps
         if not ok:
-            failures.append(_smallest_window(key, part, spec, culprit, path, m))
+            failures.append(_first_failing_cut(key, part, spec, culprit, path, m))
     if failures:
         first = min(failures, key=lambda f: f.culprit.ret)
         return result(NOT_LINEARIZABLE, first, unknown, explored)
@@ -743,10 +751,11 @@ def check(ops: Sequence[Operation], spec: Spec | str, budget: float | None = Non
 
 
 def check_events(events: Sequence[Event], spec: Spec | str, budget: float | None = None,
-                 max_memory: float | None = None) -> Result:
+                 max_memory: float | None = None) -> LinearizabilityOutcome:
     return check(pair(events), spec, budget, max_memory)
 
 
-def check_history(history, budget: float | None = None, max_memory: float | None = None) -> Result:
+def check_history(history, budget: float | None = None,
+                  max_memory: float | None = None) -> LinearizabilityOutcome:
     """Check a :class:`conformance.importers.History` against the model it names."""
     return check(history.operations(), history.model, budget, max_memory)

@@ -21,7 +21,7 @@ import pytest
 from conftest import require_real_etcd
 
 from kubemc.conformance.history import read_jsonl
-from kubemc.conformance.report import summary
+from kubemc.conformance.report.etcd import summary
 from kubemc.conformance.adapters.etcd import cli as etcd_cli
 from kubemc.conformance.adapters.etcd.cluster import LocalCluster
 from kubemc.conformance.adapters.etcd.suite import SuiteOptions, run_suite

@@ -29,11 +29,14 @@ from kubemc.checker.errors import BadInput
 from kubemc.conformance.history import FAIL, INFO, OK, Operation, Recorder, read_jsonl
 from kubemc.conformance.linearizability import NOT_LINEARIZABLE, check, check_events
 from kubemc.conformance.adapters.maelstrom import run as maelstrom
-from kubemc.conformance.adapters.maelstrom.run import Config, classify, error_info, parse_command
-from kubemc.conformance.adapters.maelstrom.cli import _failures, judge, shrink
+from kubemc.conformance.adapters.maelstrom.config import Config, parse_command
+from kubemc.conformance.adapters.maelstrom.protocol import classify, error_info
+from kubemc.conformance.model.register import Register
+from kubemc.conformance.validate.maelstrom import judge
+from kubemc.conformance.validate.window import failures, smallest_window
 
 ROOT = Path(__file__).resolve().parent.parent
-NODES = ROOT / "conformance" / "target" / "maelstrom_nodes"
+NODES = ROOT / "conformance" / "adapters" / "maelstrom" / "nodes"
 CORRECT = NODES / "leader_kv.py"
 FAULTY = NODES / "replica_kv.py"
 MISBEHAVE = NODES / "misbehave.py"
@@ -165,7 +168,7 @@ def test_window_is_cut_to_the_operations_that_fail_alone():
         rec.complete(token, OK, out)
     result = check(rec.operations(), "register")
     assert result.verdict == NOT_LINEARIZABLE
-    window = shrink(result.failure)
+    window = smallest_window(result.failure, Register())
     assert [(op.f, op.input, op.output) for op in window.ops] == [("write", 3, 3),
                                                                   ("read", None, 2)]
     assert window.from_any and window.culprit.output == 2
@@ -195,7 +198,7 @@ def test_window_fails_alone_and_comes_from_the_history(ops):
     result = check(ops, "register")
     if result.verdict != NOT_LINEARIZABLE:
         return
-    window = shrink(result.failure)
+    window = smallest_window(result.failure, Register())
     # the window's operations are the history's (those running when it fails: unknown)
     by_index = {op.index: op for op in ops}
     for op in window.ops:
@@ -208,7 +211,7 @@ def test_window_fails_alone_and_comes_from_the_history(ops):
             op.status == INFO and attrs.evolve(orig, output=None, ret=None, status=INFO) == op)
     assert window.culprit is not None and window.culprit.status in (OK, FAIL)
     # what the window claims: not linearizable from nil, or from any value if cut
-    assert _failures(list(window.ops), window.from_any) is not None
+    assert failures(list(window.ops), Register(), window.from_any) is not None
     # only observations (ok reads, failed cas) and whole early runs are ever dropped
     kept = {op.index for op in window.ops}
     dropped = [op for op in ops if op.index not in kept]

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from kubemc.checker.errors import BadInput, MissingEnvironment
-from kubemc.conformance.failpoint import parse_faults
+from kubemc.conformance.failpoint.etcd import parse_faults
 from kubemc.conformance.adapters.etcd import cluster as etcd_target
 from kubemc.conformance.adapters.etcd import cli as etcd_cli
 from kubemc.conformance.adapters.etcd.cluster import parse_endpoints

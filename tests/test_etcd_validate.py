@@ -9,9 +9,14 @@ import json
 import pytest
 
 from kubemc.conformance.history import Operation, read_jsonl
-from kubemc.conformance.report import ops_to_events, summary, write_junit, write_violation
-from kubemc.conformance.validate import EtcdHistory, check_names, run_checks
-from kubemc.conformance.validate.linearizable import kv_operations, smallest_window
+from kubemc.conformance.report.etcd import summary, write_junit
+from kubemc.conformance.report.files import ops_to_events, write_violation
+from kubemc.conformance.validate.etcd import check_names, run_checks
+from kubemc.conformance.validate.etcd_history import EtcdHistory
+from kubemc.conformance.linearizability import check as check_linearizable
+from kubemc.conformance.model.etcd import EtcdKV
+from kubemc.conformance.validate.linearizable import kv_operations
+from kubemc.conformance.validate.window import smallest_window
 
 P = "/kmc/t/"
 K = P + "k0"
@@ -230,7 +235,8 @@ def test_smallest_window_cuts_the_irrelevant_prefix():
     (v,) = results["linearizability"].violations
     assert len(v.window) <= 3, [op.to_json() for op in v.window]
     part = [op for op in kv_operations(h) if op.key == K]
-    assert len(smallest_window(part, part[-1])) == len(v.window)
+    failure = check_linearizable(part, "etcd-kv").failure
+    assert len(smallest_window(failure, EtcdKV()).ops) == len(v.window)
 
 
 def test_reports_and_files(tmp_path):

@@ -22,7 +22,7 @@ from kubemc.conformance.checkhistory import run
 from kubemc.conformance.history import Event, Operation, Recorder, pair
 from kubemc.conformance.importers import load
 from kubemc.conformance.linearizability import LINEARIZABLE, NOT_LINEARIZABLE, UNKNOWN, check
-from kubemc.conformance.model import SPECS, spec
+from kubemc.conformance.model.specs import SPECS, spec
 from kubemc.conformance.model.etcd import UNKNOWN as UNKNOWN_VALUE, EtcdKV
 from kubemc.model.store import mvcc
 

@@ -127,8 +127,9 @@ def conformance_trace(tmp_path) -> Path:
     """A conformance window, written by the runners' own code from a history
     with a stale read (the kind `kubemc conform etcd` writes on a violation)."""
     from kubemc.conformance.history import Operation
-    from kubemc.conformance.report import write_violation
-    from kubemc.conformance.validate import EtcdHistory, run_checks
+    from kubemc.conformance.report.files import write_violation
+    from kubemc.conformance.validate.etcd import run_checks
+    from kubemc.conformance.validate.etcd_history import EtcdHistory
 
     key, other = "/kmc/t/k0", "/kmc/t/k1"
     ops = []

@@ -48,7 +48,7 @@ from typing import Any
 import attrs
 
 from kubemc.conformance.history import Operation
-from kubemc.conformance.model import Spec
+from kubemc.conformance.model.spec import Spec
 from kubemc.model.store import mvcc
 
 
@@ -249,6 +249,10 @@ class EtcdKV(Spec):
 
     def init(self):
         return ABSENT
+
+    def starts_from_any_state(self, ops: list[Operation]) -> list[Spec]:
+        """One specification: the key starts :data:`UNKNOWN` (any value, any revision)."""
+        return [_FromUnknown()]
 
     def is_pure(self, op: Operation) -> bool:
         return False  # a get narrows the floor and may reveal unknown fields
@@ -622,3 +626,15 @@ def _decide_by_bounds(state, req) -> bool | None:
 def mvcc_oracle() -> Any:
     """The oracle this specification delegates to."""
     return mvcc.apply_request
+
+
+class _FromUnknown(EtcdKV):
+    """etcd-kv starting from a state about which nothing is known (a window
+    cut from the middle of a history; revisions across keys are not its
+    concern)."""
+
+    def init(self):
+        return (UNKNOWN, None, None, None, 0)
+
+    def global_violation(self, ops):
+        return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import attrs
 
 from kubemc.conformance.history import Operation
-from kubemc.conformance.model import Spec
+from kubemc.conformance.model.spec import Spec
 
 
 def _delimited(values) -> bool:

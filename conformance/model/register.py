@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from kubemc.conformance.history import Operation
-from kubemc.conformance.model import Spec
+from kubemc.conformance.model.spec import Spec
 
 
 class _Nil:
@@ -92,6 +92,10 @@ class Register(Spec):
 
     def init(self):
         return NIL
+
+    def starts_from_any_state(self, ops: list[Operation]) -> list[Spec]:
+        """The register from each of :func:`initial_values`."""
+        return [_RegisterFrom(v) for v in initial_values(ops)]
 
     def validate(self, op: Operation):
         why = super().validate(op)
@@ -251,3 +255,32 @@ class Register(Spec):
 
     def describe(self, state):
         return None if state is NIL else state
+
+
+class _Fresh:
+    """A value no operation mentions: what any such initial value looks like."""
+
+    def __repr__(self):
+        return "?"
+
+
+class _RegisterFrom(Register):
+    """The register, starting from a given value instead of nil."""
+
+    def __init__(self, initial):
+        self._initial = initial
+
+    def init(self):
+        return self._initial
+
+
+def initial_values(ops) -> list:
+    """Nil, every value ``ops`` mention, and one they do not: the starting values
+    that behave differently for them (any other looks like the fresh one)."""
+    seen = {NIL}
+    for op in ops:
+        for v in (op.input if op.f == "cas" and isinstance(op.input, list) else [op.input]):
+            seen.add(freeze(v))
+        if op.f == "read" and op.status == "ok":
+            seen.add(freeze(op.output))
+    return sorted(seen, key=repr) + [_Fresh()]

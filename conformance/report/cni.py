@@ -3,7 +3,7 @@
 Why a module apart from the etcd runner's: a CNI run's operations are plugin
 executions, link snapshots and probes, not KV requests, and a reader of a
 violation wants to see the plugin's stdin and stdout. The JSON report,
-JUnit XML (:func:`conformance.report.write_junit`) and the history file
+JUnit XML (:func:`conformance.report.junit.write_checks_junit`) and the history file
 keep the shared formats.
 
 ``violations/CHECK.jsonl`` and ``violations/CHECK.itf.json`` hold, per failed
@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 
 from kubemc.checker import itf
-from kubemc.conformance.report import _plain, file_lines, write_window
+from kubemc.conformance.report.files import plain, write_window
+from kubemc.conformance.report.summary import file_lines
 
 SHOW_PER_CHECK = 5
 
@@ -85,7 +86,8 @@ def summary(result) -> str:
 def write_junit(r, path) -> None:
     """The shared JUnit XML, with the documented divergences as properties:
     ``divergences`` (name=count, …) and, per divergence seen, its reference."""
-    from kubemc.conformance.report import _describe_op, write_checks_junit
+    from kubemc.conformance.report.summary import describe_op
+    from kubemc.conformance.report.junit import write_checks_junit
     from kubemc.conformance.validate.cni_protocol import DIVERGENCES
     divs = sorted(r.divergences.items())
     props = [("run_id", r.run_id), ("seed", r.seed), ("operations", r.operations),
@@ -94,13 +96,13 @@ def write_junit(r, path) -> None:
              *((f"divergence.{k}", DIVERGENCES[k]) for k, _ in divs),
              ("duration_seconds", f"{r.duration:.1f}"), ("check_seconds", f"{r.check_seconds:.2f}")]
     write_checks_junit(path, "cni", props, r.checks,
-                       lambda v: [_describe_op(op) for op in list(v.window)[:20]])
+                       lambda v: [describe_op(op) for op in list(v.window)[:20]])
 
 
 def write_violation(out_dir: Path, violation, meta: dict) -> dict:
     """One violation's window as JSON lines and as an ITF trace, under fresh names."""
     window = list(violation.window) or list(violation.ops)
-    views = [{"op": describe(op), "detail": _plain(json.loads(json.dumps(op.to_json(), default=str)))}
+    views = [{"op": describe(op), "detail": plain(json.loads(json.dumps(op.to_json(), default=str)))}
              for op in window]
     actions = [(op.f, (op.process, op.key or "", op.status)) for op in window]
     config = {"target": "cni", "run_id": meta.get("run_id", ""), "plugin": meta.get("plugin", ""),

@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 from kubemc.checker import itf
-from kubemc.conformance.report import (
-    ProgressLine,
-    _plain,
-    file_lines,
-    violation_lines,
-    write_checks_junit,
-    write_window,
-)
+from kubemc.conformance.report.files import plain, write_window
+from kubemc.conformance.report.junit import write_checks_junit
+from kubemc.conformance.report.summary import file_lines, violation_lines
 
 
 def _request(op) -> dict:
@@ -61,24 +55,20 @@ def describe(op) -> str:
     return f"{op.f}({target}){extra} -> {op.status} {out}"
 
 
-class CriProgress(ProgressLine):
-    """``calls 412 (27/s) | faults 2 | 15s / 60s`` on stderr (live on a terminal)."""
-
-    def line(self, ops: int, faults: int, watch_events: int = 0, extra: str = "") -> str:
-        el = time.monotonic() - self.t0
-        rate = ops / el if el > 0 else 0.0
-        text = f"calls {ops} ({rate:.0f}/s) | faults {faults} | {el:.0f}s / {self.limit:.0f}s"
-        return text + (f" | {extra}" if extra else "")
+def progress_line(calls: int, faults: int, seconds: float, limit: float) -> str:
+    """``calls 412 (27/s) | faults 2 | 15s / 60s``."""
+    rate = calls / seconds if seconds > 0 else 0.0
+    return f"calls {calls} ({rate:.0f}/s) | faults {faults} | {seconds:.0f}s / {limit:.0f}s"
 
 
 def write_violation(out_dir: Path, violation, meta: dict) -> dict:
     window = list(violation.window)
     model = (violation.detail or {}).get("model_view", {})
     empty = {"sandboxes": {}, "containers": {}}
-    views = [{"call": op.f, "target": op.key or "", "request": _plain(_request(op)),
-              "outcome": op.status, "answer": _plain(op.output),
+    views = [{"call": op.f, "target": op.key or "", "request": plain(_request(op)),
+              "outcome": op.status, "answer": plain(op.output),
               # one model state the history allows after the call (before it, for the failing one)
-              "model": _plain(model.get(op.index, empty))} for op in window]
+              "model": plain(model.get(op.index, empty))} for op in window]
     actions = [(op.f, (op.key or "", op.status)) for op in window]
     trace = itf.build({"property": violation.check, "kind": "history", "description": violation.message,
                        "model": "cri", "engine": "conform-cri", "seed": meta.get("seed"),

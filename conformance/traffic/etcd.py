@@ -36,7 +36,7 @@ ours, read by :mod:`conformance.validate`):
   "events": [[type, key, value, mod_rev, create_rev, version], ...]}`` plus
   ``"progress": true`` for a progress notification, ``"created"``,
   ``"canceled"`` and ``"compact_revision"`` when set;
-* faults (see :mod:`conformance.failpoint`): process ``-1``;
+* faults (see :mod:`conformance.failpoint.etcd`): process ``-1``;
 * ``recover``: process ``-2``, the recovery phase (see
   :meth:`Workload.recover`); ok ``{"ok": N}``, the requests that succeeded in it;
 * ``crash``: a client, watcher or compactor thread that died of an exception

@@ -21,7 +21,8 @@ the fraction of operations that succeed); this one asks for three things:
 
 from __future__ import annotations
 
-from kubemc.conformance.validate import CRASH_F, RECOVER_F, WINDOW_LIMIT, EtcdHistory, Violation
+from kubemc.conformance.validate.etcd_history import CRASH_F, RECOVER_F, WINDOW_LIMIT, EtcdHistory
+from kubemc.conformance.validate.violation import Violation
 
 STATEMENT = ("the target served the workload: no client thread crashed, at least min_ok KV "
              "operations succeeded, and at least one succeeded after every fault was healed")

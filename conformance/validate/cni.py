@@ -33,7 +33,7 @@ import time
 
 import attrs
 
-from kubemc.conformance.validate import CheckResult, Violation
+from kubemc.conformance.validate.violation import CheckResult, Violation
 
 PLUGIN_FS = frozenset({"ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"})
 

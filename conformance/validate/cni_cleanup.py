@@ -21,7 +21,7 @@ each DEL of a live sandbox:
 
 from __future__ import annotations
 
-from kubemc.conformance.validate import Violation
+from kubemc.conformance.validate.violation import Violation
 from kubemc.conformance.validate.cni import CniHistory, succeeded
 
 

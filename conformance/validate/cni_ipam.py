@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from kubemc.conformance.validate import Violation
+from kubemc.conformance.validate.violation import Violation
 from kubemc.conformance.validate.cni import CniHistory, succeeded
 
 K8S_NET = "kubernetes.io/docs/concepts/services-networking/ ('The Kubernetes network model')"

@@ -29,7 +29,7 @@ the model) and say how many they left out.
 
 from __future__ import annotations
 
-from kubemc.conformance.validate import Violation
+from kubemc.conformance.validate.violation import Violation
 from kubemc.conformance.validate.cni import CniHistory
 from kubemc.model.network.addr import ip, show
 from kubemc.model.network.forward import DELIVERED, Packet, forward

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 
-from kubemc.conformance.validate import Violation
+from kubemc.conformance.validate.violation import Violation
 from kubemc.conformance.validate.cni import CniHistory, calls, purpose, succeeded
 from kubemc.conformance.validate.cni_spec import error_problems, success_problems, version_problems
 

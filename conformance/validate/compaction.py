@@ -20,7 +20,8 @@ Checked on the history:
 from __future__ import annotations
 
 from kubemc.model.store import mvcc
-from kubemc.conformance.validate import EtcdHistory, Violation
+from kubemc.conformance.validate.etcd_history import EtcdHistory
+from kubemc.conformance.validate.violation import Violation
 
 STATEMENT = ("a range at a revision below a completed compaction fails with the compacted error, "
              "and only revisions below some compaction are reported compacted")

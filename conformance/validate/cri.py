@@ -69,7 +69,7 @@ import time
 import attrs
 
 from kubemc.conformance.history import Operation
-from kubemc.conformance.validate import CheckResult, Violation
+from kubemc.conformance.validate.violation import CheckResult, Violation
 from kubemc.model.cri import runtime as m
 
 FAULT_PROCESS = -1

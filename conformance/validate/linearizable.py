@@ -18,10 +18,9 @@ key. This module decides what it is given:
   other checks.
 
 The smallest failing window: the checker reports the shortest failing prefix
-of a key's history; this module then looks for the latest point from which
-the rest of that prefix is *still* not linearizable when the key's state at
-that point is taken as unknown (any value, any revision) — a binary search
-over start points, each a small check — and reports that suffix.
+of a key's history, which :func:`conformance.validate.window.smallest_window`
+cuts down — from the front, taking the key's state there as unknown (any
+value, any revision), and by dropping reads that still leave it failing.
 """
 
 from __future__ import annotations
@@ -30,8 +29,10 @@ import attrs
 
 from kubemc.conformance.history import Operation
 from kubemc.conformance.linearizability import NOT_LINEARIZABLE, UNKNOWN, check as lin_check
-from kubemc.conformance.model.etcd import UNKNOWN as UNKNOWN_VALUE, EtcdKV
-from kubemc.conformance.validate import WRITE_FS, EtcdHistory, Violation, in_range
+from kubemc.conformance.model.etcd import EtcdKV
+from kubemc.conformance.validate.etcd_history import WRITE_FS, EtcdHistory, in_range
+from kubemc.conformance.validate.violation import Violation
+from kubemc.conformance.validate.window import smallest_window
 
 STATEMENT = ("KV operations (get, put, delete, optimistic-put txn, range) take effect atomically at "
              "one instant between call and return, in an order etcd's sequential MVCC semantics "
@@ -41,19 +42,11 @@ SOURCE = ("etcd API guarantees, KV APIs, 'Strict serializability' and 'Lineariza
 
 #: seconds the search may take before the verdict is "undecided"
 BUDGET = 300.0
+#: seconds the smallest failing window may take to cut
+WINDOW_BUDGET = 20.0
 #: process numbers of the per-key reads a range is split into (``index`` still
 #: names the range they come from)
 SYNTHETIC_PROCESS = 10_000_000
-
-
-class _FromUnknown(EtcdKV):
-    """etcd-kv starting from a state about which nothing is known."""
-
-    def init(self):
-        return (UNKNOWN_VALUE, None, None, None, 0)
-
-    def global_violation(self, ops):
-        return None
 
 
 def _resolved_output(op: Operation, rev: int):
@@ -90,33 +83,6 @@ def kv_operations(h: EtcdHistory) -> list[Operation]:
     return out
 
 
-def smallest_window(part: list[Operation], culprit: Operation, budget: float = 20.0) -> list[Operation]:
-    """The shortest suffix of ``part`` (cut at the culprit's return) that is
-    not linearizable from an unknown state; ``part`` itself if none is found."""
-    cut = culprit.ret if culprit.ret is not None else max(o.call for o in part)
-    prefix = [o for o in part if o.call <= cut]
-    spec = _FromUnknown()
-
-    def suffix(i: int) -> list[Operation]:
-        t = prefix[i].call
-        # operations still running at the cut point belong to the window too
-        return [o for j, o in enumerate(prefix) if j >= i or o.ret is None or o.ret >= t]
-
-    def fails(i: int) -> bool:
-        return lin_check(suffix(i), spec, budget=budget / 8).verdict == NOT_LINEARIZABLE
-
-    lo, hi = 0, len(prefix) - 1       # invariant: suffix(lo) fails (or lo == 0)
-    if not fails(0):
-        return prefix
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fails(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return suffix(lo)
-
-
 def check(h: EtcdHistory):
     ops = kv_operations(h)
     res = lin_check(ops, "etcd-kv", budget=BUDGET)
@@ -134,12 +100,13 @@ def check(h: EtcdHistory):
         keys = {o.key for o in involved}
         return ([Violation("linearizability", f.message, tuple(involved), h.window(involved, keys),
                            {"kind": "revision order"})], len(ops), note)
-    part = sorted((o for o in ops if o.key == f.key), key=lambda o: (o.call, o.index or 0))
-    window = smallest_window(part, f.culprit)
+    cut = smallest_window(f, EtcdKV(), budget=WINDOW_BUDGET)
+    window = cut.ops
     culprit = f.culprit
+    start = "an unknown starting state" if cut.from_any else "the start of the run"
     message = (f"key {f.key!r}: no order of operations explains {culprit.f} by process "
                f"{culprit.process} returning {culprit.output!r}; smallest failing window: "
-               f"{len(window)} operations from an unknown starting state")
+               f"{len(window)} operations from {start}")
     return ([Violation("linearizability", message, (culprit,), tuple(window),
                        {"key": f.key, "prefix_length": len(f.ops),
                         "longest_partial_linearization": [f.ops[i].index for i in f.linearization],

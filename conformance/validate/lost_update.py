@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import bisect
 
-from kubemc.conformance.validate import EtcdHistory, Violation
+from kubemc.conformance.validate.etcd_history import EtcdHistory
+from kubemc.conformance.validate.violation import Violation
 
 STATEMENT = ("an optimistic put (txn: if mod_revision is the one read, put) succeeds only if no other "
              "write to the key happened since that revision")

@@ -18,7 +18,8 @@ revision, as etcd answers, so ranges count like any read.
 
 from __future__ import annotations
 
-from kubemc.conformance.validate import EtcdHistory, Violation, wrote
+from kubemc.conformance.validate.etcd_history import EtcdHistory, wrote
+from kubemc.conformance.validate.violation import Violation
 
 STATEMENT = ("each client sees header revisions that never decrease and a new revision for every "
              "write; acknowledged writes have distinct revisions that follow real-time order")

@@ -44,7 +44,8 @@ from __future__ import annotations
 
 import attrs
 
-from kubemc.conformance.validate import EtcdHistory, Stream, Violation
+from kubemc.conformance.validate.etcd_history import EtcdHistory, Stream
+from kubemc.conformance.validate.violation import Violation
 
 SOURCE = "etcd API guarantees, 'Watch APIs' (https://etcd.io/docs/v3.5/learning/api_guarantees/)"
 GUARANTEES = {

@@ -212,7 +212,7 @@ def run_suite(opts: SuiteOptions) -> RunResult:
 
 
 def _write_outputs(opts: SuiteOptions, result: RunResult, recorder: Recorder, meta: dict) -> None:
-    from kubemc.conformance.report import start_outputs, write_json_atomic
+    from kubemc.conformance.report.files import start_outputs, write_json_atomic
     from kubemc.conformance.report.cni import write_violation
 
     if not (opts.out or not result.passed):

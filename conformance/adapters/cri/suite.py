@@ -28,8 +28,9 @@ import attrs
 
 from kubemc.checker.errors import BadInput
 from kubemc.conformance.history import Recorder
-from kubemc.conformance.report import start_outputs, write_json_atomic
-from kubemc.conformance.report.cri import CriProgress, write_violation
+from kubemc.checker.progress import ProgressLine
+from kubemc.conformance.report.files import start_outputs, write_json_atomic
+from kubemc.conformance.report.cri import progress_line, write_violation
 from kubemc.conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
 from kubemc.conformance.adapters.cri.runtime import CriClient, LocalContainerd, check_endpoint, new_run_id
 from kubemc.conformance.runner.checked_run import CheckedRun
@@ -123,7 +124,7 @@ def run_suite(opts: CriOptions, *, front=None) -> CriResult:
             "time_limit": opts.time_limit, "strict": opts.strict, "max_pods": opts.max_pods,
             "command": opts.command or f"kubemc conform cri --seed {opts.seed}"}
     recorder = Recorder(meta=meta)
-    progress = CriProgress(opts.time_limit, enabled=opts.progress)
+    progress = ProgressLine(enabled=opts.progress, transient=False).open()
     runtime = workload = shim = None
     kept_log = None
     try:
@@ -147,8 +148,8 @@ def run_suite(opts: CriOptions, *, front=None) -> CriResult:
                     client, recorder, run_id, seed=opts.seed, time_limit=opts.time_limit,
                     faults_enabled=tuple(opts.faults), runtime=runtime,
                     cgroup_parent=runtime.cgroup_parent if runtime else "", max_pods=opts.max_pods,
-                    progress=lambda calls, faults, el: progress.update(calls, faults, 0))
-                progress.start()
+                    progress=lambda calls, faults, el: progress.update(
+                        progress_line(calls, faults, el, opts.time_limit)))
                 result.duration = workload.run()
                 workload.c.close()
             finally:

@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args):
-    from kubemc.conformance.failpoint import parse_faults
+    from kubemc.conformance.failpoint.etcd import parse_faults
     from kubemc.conformance.adapters.etcd.cluster import parse_endpoints
     from kubemc.conformance.adapters.etcd.suite import SuiteOptions
     from kubemc.conformance.runner.command import command_line
@@ -83,7 +83,7 @@ def options_from_args(args):
 
 
 def run(args) -> int:
-    from kubemc.conformance.report import summary, write_junit
+    from kubemc.conformance.report.etcd import summary, write_junit
     from kubemc.conformance.adapters.etcd.suite import run_suite
     from kubemc.conformance.runner.command import run_and_report
 

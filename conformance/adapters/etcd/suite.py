@@ -25,24 +25,22 @@ import time
 import attrs
 
 from kubemc.checker.errors import BadInput, MissingEnvironment
-from kubemc.conformance.failpoint import Nemesis
+from kubemc.conformance.failpoint.etcd import Nemesis
 from kubemc.conformance.history import Recorder
-from kubemc.conformance.report import (
-    ProgressLine,
-    jsonl_writer,
-    ops_to_events,
-    start_outputs,
-    write_json_atomic,
-    write_violation,
-)
-from kubemc.conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
-from kubemc.conformance.adapters.etcd.cluster import LocalCluster, new_run_id, require_local_environment
-from kubemc.conformance.runner.signals import signals_raise
+from kubemc.checker.progress import ProgressLine
 from kubemc.conformance.adapters.etcd.client import ClientError, EtcdClient, Malformed
+from kubemc.conformance.adapters.etcd.cluster import (LocalCluster, new_run_id,
+                                                      require_local_environment)
+from kubemc.conformance.report.etcd import progress_line
+from kubemc.conformance.report.files import (jsonl_writer, ops_to_events, start_outputs,
+                                             write_json_atomic, write_violation)
+from kubemc.conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
 from kubemc.conformance.runner.checked_run import CheckedRun
+from kubemc.conformance.runner.signals import signals_raise
 from kubemc.conformance.traffic.etcd import RECOVERY_PROCESS, Config, Workload
 from kubemc.conformance.validate.availability import DEFAULT_MIN_OK
-from kubemc.conformance.validate import EtcdHistory, run_checks
+from kubemc.conformance.validate.etcd import run_checks
+from kubemc.conformance.validate.etcd_history import EtcdHistory
 from kubemc.conformance.validate.linearizable import kv_operations
 
 
@@ -187,7 +185,7 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
             "nemesis": list(opts.nemesis), "time_limit": opts.time_limit,
             "command": opts.command or f"kubemc conform etcd --seed {opts.seed}"}
     recorder = Recorder(meta=meta)
-    progress = ProgressLine(opts.time_limit, enabled=opts.progress)
+    progress = ProgressLine(enabled=opts.progress, transient=False).open()
     cluster = LocalCluster(run_id=run_id, keep_dir=None) if local else None
     workload = nemesis = front = None
     try:
@@ -210,15 +208,16 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
                                   log=progress.message if os.environ.get("KUBEMC_DEBUG") else (lambda m: None)) \
                     if local else None
                 t0 = time.monotonic()
-                progress.start()
                 workload.start()
                 if nemesis:
                     nemesis.start()
                 deadline = t0 + opts.time_limit
                 while time.monotonic() < deadline:
                     time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
-                    progress.update(workload.stats.operations, nemesis.count if nemesis else 0,
-                                    workload.stats.watch_events)
+                    progress.update(progress_line(workload.stats.operations,
+                                                  nemesis.count if nemesis else 0,
+                                                  workload.stats.watch_events,
+                                                  time.monotonic() - t0, opts.time_limit))
                 if nemesis:
                     nemesis.stop()
                 progress.message("recovery: faults healed, waiting for requests to succeed")

@@ -177,7 +177,7 @@ def report_doc(verdict, live, notes, args) -> dict:
 
 def write_outputs(args, doc, verdict, live) -> list:
     from kubemc.checker import itf
-    from kubemc.conformance.report import json_writer
+    from kubemc.conformance.report.files import json_writer
     from kubemc.conformance.report.outputs import create_exclusive, make_out_dir
 
     out = Path(args.out) if args.out else _fresh_dir(Path("kubemc-out") / "proxy"
@@ -248,7 +248,7 @@ def summary(doc) -> str:
 def write_junit(doc, path) -> None:
     from junitparser import Failure, JUnitXml, TestCase, TestSuite
 
-    from kubemc.conformance.report import write_junit_xml
+    from kubemc.conformance.report.junit import write_junit_xml
 
     suite = TestSuite("kubemc conform proxy")
     for c in doc["checks"]:
