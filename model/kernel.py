@@ -13,12 +13,17 @@ them through :meth:`Machine.view`, which is used for traces and display only,
 never on the hot path.
 
 Worked example — a lock that clients acquire and release, with a mutant that
-forgets to check the holder::
+forgets to check the holder. Each action is declared once, on its handler:
+its name, its tag, and which parameters to propose in a state; the kernel
+derives ``tags``, ``steps`` and ``apply`` from the declarations, and checks,
+when the class is created, that the mutant names the code compares with are
+declared (a typo in one fails the import instead of never firing)::
+
+    NO_HOLDER_CHECK = "no_holder_check"
 
     class Lock(Machine):
         name = "lock"
-        tags = {"Acquire": ENVIRONMENT, "Release": ENVIRONMENT}
-        mutants = {"no_holder_check": Mutant(
+        mutants = {NO_HOLDER_CHECK: Mutant(
             "Acquire succeeds while another client holds the lock",
             violates="mutual_exclusion")}
 
@@ -32,17 +37,17 @@ forgets to check the holder::
         def init_states(self):
             yield ()                               # nobody holds the lock
 
-        def steps(self, state):
-            for c in range(self.clients):
-                yield Step("Acquire", (c,))
-                yield Step("Release", (c,))
+        def every_client(self, state):
+            return [(c,) for c in range(self.clients)]
 
-        def apply(self, state, step):
-            (c,) = step.params
-            if step.name == "Acquire":
-                if state and not self.mutant == "no_holder_check":
-                    return None                    # guard: lock is taken
-                return tuple(sorted(set(state) | {c}))
+        @action("Acquire", tag=ENVIRONMENT, params=every_client)
+        def acquire(self, state, c):
+            if state and self.mutant != NO_HOLDER_CHECK:
+                return None                        # guard: lock is taken
+            return tuple(sorted(set(state) | {c}))
+
+        @action("Release", tag=ENVIRONMENT, params=every_client)
+        def release(self, state, c):
             if c not in state:
                 return None
             return tuple(h for h in state if h != c)
@@ -53,9 +58,12 @@ suite runs exactly this machine (``tests/test_kernel.py``).
 
 from __future__ import annotations
 
+import dis
 import inspect
+import sys
+import types
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -93,16 +101,94 @@ class Mutant:
 
 
 class UnknownMutant(ValueError):
-    """The user named a mutant the machine does not carry."""
+    """The user named a mutant the machine does not carry — or the machine's
+    code compares ``self.mutant`` with a name it does not declare (a typo
+    that would otherwise never fire), raised when the class is created."""
+
+
+@attrs.frozen(slots=True)
+class Action:
+    """One action of a machine, as its handler's :func:`action` declares it.
+
+    ``attr`` is the handler's attribute name: ``apply`` looks it up on the
+    instance when it dispatches, so a subclass that overrides the method
+    (decorated or not) takes over the action.
+    """
+
+    name: str
+    tag: str
+    rare: bool
+    strongly_fair: bool
+    params: Callable[..., Iterable[tuple]] | None
+    attr: str
+
+
+def action(name: str, *, tag: str, rare: bool = False, strongly_fair: bool = False,
+           params: Callable[..., Iterable[tuple]] | None = None):
+    """Declare the decorated method the handler of action ``name``.
+
+    The handler is ``handler(self, state, *params)`` and returns the next
+    state, or ``None`` when its guard is false. The declaration is the only
+    place the action is named: the kernel derives ``tags``, ``rare``,
+    ``strongly_fair``, the dispatch of ``apply`` and — when every action has
+    ``params`` — ``steps`` from it.
+
+    ``tag`` is SYSTEM, ENVIRONMENT or FAULT. ``rare`` marks an action random
+    runs should take seldom (a timeout, a crash, a lost message): the
+    hypothesis engine takes a rare action with odds 1/RARE_ODDS while a
+    common one is enabled, at most MAX_RARE times a run
+    (``checker.stateful``); taken as often as the rest, such steps drown the
+    progress a bug needs. Exhaustive search (explore) ignores rarity, and
+    ``simulate`` draws uniformly among enabled successors so that a seed
+    replays the same walks. ``strongly_fair`` assumes the action strongly
+    fair for liveness (see ``Machine.strongly_fair``). ``params(self,
+    state)`` enumerates the parameter tuples proposed in ``state``; without
+    it the machine writes ``steps`` itself.
+
+    Decorators stack: one handler may serve several actions (the step's name
+    tells it nothing, so such actions differ in their parameters or share
+    their effect).
+    """
+    if tag not in TAGS:
+        raise ValueError(f"action {name!r}: tag must be one of {', '.join(TAGS)}, not {tag!r}")
+    if not isinstance(name, str) or not name or "." in name:
+        raise ValueError(f"action name must be a non-empty string without '.', not {name!r}")
+
+    def declare(handler):
+        declared = getattr(handler, "_kubemc_actions", ())
+        # decorators apply bottom-up: prepend, so the actions read top-down
+        handler._kubemc_actions = ((name, tag, bool(rare), bool(strongly_fair), params),
+                                   ) + declared
+        return handler
+    return declare
 
 
 class Machine:
     """Base class of every component.
 
-    Subclasses set ``name``, ``tags`` (action name -> SYSTEM / ENVIRONMENT /
-    FAULT) and ``mutants``, and implement ``init_states``, ``steps`` and
-    ``apply``. ``steps`` may propose steps whose guard is false: ``apply``
-    returns ``None`` for those, so a guard is written once, where the effect is.
+    Subclasses set ``name`` and ``mutants``, implement ``init_states`` and
+    declare each action once, with :func:`action` on its handler; the kernel
+    derives ``tags``, ``rare``, ``strongly_fair``, ``apply`` (dispatch to
+    the handler, ``None`` for a step of another name or shape) and, when
+    every action enumerates its parameters, ``steps``. A machine whose
+    proposals need more than per-action enumerators (an order across
+    actions, a shared guard) writes ``steps`` itself; every ``Step("Name",
+    ...)`` literal in the class must then name a declared action, which the
+    kernel checks when the class is created. ``steps`` may propose steps
+    whose guard is false: the handler returns ``None`` for those, so a guard
+    is written once, where the effect is.
+
+    The older form — a ``tags`` dict, ``steps`` and ``apply`` written by
+    hand — still works, for machines outside kubemc that use it.
+
+    Mutant names are checked when the class is created: every name compared
+    with ``self.mutant`` (or with a ``mutant`` variable: ``==``, ``!=``,
+    ``in``, ``not in``; a string, a constant, or a tuple of them) in the
+    class's own methods, and in the pure helpers it lists in
+    ``mutant_helpers``, must be one of its ``mutants``, of its bases', or of
+    ``mutant_names`` — so a typo fails at import instead of never firing.
+    A composition's names may also be its parts'; those are checked when it
+    is built.
     """
 
     name: ClassVar[str] = ""
@@ -123,6 +209,25 @@ class Machine:
     #: states of one canonical form. Only then may liveness checking use it
     #: (``checker.liveness``); a symmetry, which permutes parameters, does not.
     canonical_keeps_steps: ClassVar[bool] = False
+    #: The declared actions by name, in declaration order (base classes
+    #: first); empty for a machine written in the older form.
+    actions: ClassVar[Mapping[str, Action]] = types.MappingProxyType({})
+    #: Mutant names the class's code may compare with beyond its own
+    #: ``mutants``: those a family's subclasses declare (a base holding the
+    #: code of every scenario), for instance.
+    mutant_names: ClassVar[frozenset] = frozenset()
+    #: Pure functions (or modules: each function of theirs with a ``mutant``
+    #: parameter) that take ``mutant=`` from this machine: their names are
+    #: checked against its mutants as its own methods are.
+    mutant_helpers: ClassVar[tuple] = ()
+    _dispatch: ClassVar[Mapping[str, tuple[str, int]]] = {}
+    #: names compared with the mutant that only a built composition can check
+    _pending_mutant_names: ClassVar[Mapping[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _derive_actions(cls)
+        _check_mutant_names(cls)
 
     def __init__(self, mutant: str | None = None):
         if mutant is not None and mutant not in self.mutants:
@@ -140,10 +245,24 @@ class Machine:
         raise NotImplementedError
 
     def steps(self, state: State) -> Iterable[Step]:
-        raise NotImplementedError
+        """Every declared action with each parameter tuple its ``params``
+        proposes, in declaration order."""
+        if not self.actions:
+            raise NotImplementedError
+        for a in self.actions.values():
+            for params in a.params(self, state):  # type: ignore[misc]
+                yield Step(a.name, params)
 
     def apply(self, state: State, step: Step) -> State | None:
-        raise NotImplementedError
+        """Dispatch to the declared handler; ``None`` for a step of another
+        name or number of parameters (not one of this machine's). An
+        exception inside a handler is a bug and propagates."""
+        if not self.actions:
+            raise NotImplementedError
+        entry = self._dispatch.get(step.name)
+        if entry is None or len(step.params) != entry[1]:
+            return None
+        return getattr(self, entry[0])(state, *step.params)
 
     # -- what a machine may refine ---------------------------------------
     def successors(self, state: State) -> Iterator[tuple[Step, State]]:
@@ -177,6 +296,248 @@ class Machine:
 
     def tag(self, step: Step) -> str:
         return self.tags[step.name]
+
+
+# ---------------------------------------------------------------------------
+# What the kernel derives from a class when it is created
+# ---------------------------------------------------------------------------
+
+
+def _derive_actions(cls) -> None:
+    """``actions``, ``tags``, ``rare``, ``strongly_fair`` and the dispatch
+    table from the :func:`action` declarations of the class and its bases
+    (a subclass may redeclare an action); nothing for a machine written in
+    the older form. A ``tags``/``rare``/``strongly_fair`` written in the
+    class body may add undeclared names (a composition's step names) but
+    may not contradict a declaration."""
+    table: dict[str, Action] = {}
+    for klass in reversed(cls.__mro__):
+        own: set[str] = set()
+        for attr, member in vars(klass).items():
+            for name, tag, rare, strong, params in getattr(member, "_kubemc_actions", ()):
+                if name in own:
+                    raise TypeError(f"{klass.__qualname__}: action {name!r} is declared twice")
+                own.add(name)
+                table[name] = Action(name, tag, rare, strong, params, attr)
+    if not table:
+        return
+    where = cls.__qualname__
+    body = vars(cls)
+    tags: dict[str, str] = {}
+    for base in reversed(cls.__bases__):
+        tags.update(getattr(base, "tags", {}))
+    for name, tag in body.get("tags", {}).items():
+        if name in table and table[name].tag != tag:
+            raise TypeError(f"{where}: tags says {name} is {tag}, its @action says "
+                            f"{table[name].tag}")
+        tags[name] = tag
+    tags.update((name, a.tag) for name, a in table.items())
+    cls.tags = tags
+    for field in ("rare", "strongly_fair"):
+        declared = {name for name, a in table.items() if getattr(a, field)}
+        if field in body:
+            written = set(body[field])
+            contradicted = sorted(n for n in written if n in table and n not in declared)
+            if contradicted:
+                raise TypeError(f"{where}: {field} names {contradicted[0]}, whose @action "
+                                f"does not say {field}=True")
+        else:
+            written = set().union(*(getattr(b, field, ()) for b in cls.__bases__))
+        setattr(cls, field, frozenset((written - set(table)) | declared))
+    dispatch = {}
+    for name, a in table.items():
+        handler = getattr(cls, a.attr)
+        if not callable(handler) or not hasattr(handler, "__code__"):
+            raise TypeError(f"{where}: the handler of {name} is not a plain method")
+        dispatch[name] = (a.attr, arity(handler))
+    cls.actions = types.MappingProxyType(table)
+    cls._dispatch = types.MappingProxyType(dispatch)
+    if cls.steps is Machine.steps:
+        bare = [name for name, a in table.items() if a.params is None]
+        if bare:
+            raise TypeError(f"{where}: action {bare[0]} has no params enumerator, and the "
+                            "class does not write steps(): give @action(..., params=...) or "
+                            "write steps()")
+    for fn in _own_functions(cls):
+        for name, line in _step_literals(fn):
+            if name not in tags:
+                raise TypeError(f"{where}.{fn.__name__} (line {line}) proposes Step({name!r}), "
+                                f"which is not an action of {cls.__name__} "
+                                f"(declared: {', '.join(table)})")
+
+
+def _check_mutant_names(cls) -> None:
+    """Every mutant name the class's own methods and ``mutant_helpers``
+    compare with must be declared (see :class:`Machine`); a composition's
+    names its parts may declare are left for ``Composition.__init__``."""
+    compared: dict[str, str] = {}
+    for fn in (*_own_functions(cls), *_helper_functions(vars(cls).get("mutant_helpers", ()))):
+        for name, line in _mutant_comparisons(fn):
+            compared.setdefault(name, f"{fn.__qualname__} (line {line})")
+    if not compared:
+        return
+    known: set[str] = set()
+    for klass in cls.__mro__:
+        known |= set(vars(klass).get("mutants", ())) | set(vars(klass).get("mutant_names", ()))
+    unknown = {n: w for n, w in compared.items() if n not in known}
+    if not unknown:
+        return
+    if getattr(cls, "_parts_declare_mutants", False):
+        cls._pending_mutant_names = {**cls._pending_mutant_names, **unknown}
+        return
+    raise UnknownMutant(_undeclared(cls.__qualname__, unknown, known))
+
+
+def _undeclared(where: str, unknown: Mapping[str, str], known) -> str:
+    name, at = next(iter(unknown.items()))
+    return (f"{at} compares the mutant with {name!r}, which {where} does not declare "
+            f"(declared: {', '.join(sorted(known)) or 'none'})")
+
+
+def _own_functions(cls) -> list:
+    out: list = []
+    for member in vars(cls).values():
+        if isinstance(member, (staticmethod, classmethod)):
+            member = member.__func__
+        if isinstance(member, property):
+            out.extend(f for f in (member.fget, member.fset) if f is not None)
+        elif isinstance(member, types.FunctionType):
+            out.append(member)
+    return out
+
+
+def _helper_functions(helpers) -> list:
+    out: list = []
+    for h in helpers:
+        if isinstance(h, types.ModuleType):
+            out.extend(f for f in vars(h).values() if isinstance(f, types.FunctionType)
+                       and f.__module__ == h.__name__ and "mutant" in inspect.signature(
+                           f).parameters)
+        elif isinstance(h, types.FunctionType):
+            out.append(h)
+        else:
+            raise TypeError(f"mutant_helpers holds functions and modules, not {h!r}")
+    return out
+
+
+def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
+    """A function's code and the code nested in it (lambdas, comprehensions)."""
+    yield code
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            yield from _codes(c)
+
+
+def _line(code: types.CodeType, offset: int) -> int:
+    for start, end, line in code.co_lines():
+        if start <= offset < end and line is not None:
+            return line
+    return code.co_firstlineno
+
+
+# How the operands of a comparison are read from bytecode (CPython 3.11+):
+# a few loads are followed on a small stack, anything else empties it, so a
+# comparison is judged only when both its operands are plain loads — a name,
+# a constant, ``x.mutant``, a dotted constant, a tuple of those. Bytecode is
+# read rather than source because it is there for every function and costs
+# nothing to get; parsing the source of every model at each import did not.
+_PY = sys.version_info[:2]
+_ATTR_SHIFT = 1 if _PY >= (3, 12) else 0
+_CMP_SHIFT = 5 if _PY >= (3, 13) else 4 if _PY >= (3, 12) else 0
+_MUTANT = ("mutant",)   # a load of ``mutant`` or ``<anything>.mutant``
+_MISSING = object()
+
+
+def _loads(code: types.CodeType, scope: Mapping[str, Any]):
+    """(offset, opname, operands) of every comparison (``==``, ``!=``,
+    ``in``, ``not in``) and of every ``Step(<literal>`` call; an operand is
+    ``_MUTANT``, ``("v", value)`` for a constant or a global's value, or
+    None when it is anything else."""
+    stack: list = []
+    previous = None
+    for offset, op, arg in dis._unpack_opargs(code.co_code):  # type: ignore[attr-defined]
+        name = dis.opname[op]
+        if name in ("CACHE", "EXTENDED_ARG", "NOP"):
+            continue
+        loaded = None
+        if name == "LOAD_CONST":
+            value = code.co_consts[arg]
+            if previous == "Step" and isinstance(value, str):
+                yield offset, "Step", value
+            stack.append(("v", value))
+        elif name.startswith("LOAD_FAST") or name in ("LOAD_DEREF", "LOAD_CLOSURE"):
+            pair = "LOAD_FAST" in name[len("LOAD_FAST"):]
+            for index in ((arg >> 4, arg & 15) if pair else (arg,)):
+                var = code._varname_from_oparg(index)  # type: ignore[attr-defined]
+                stack.append(_MUTANT if var == "mutant" else None)
+        elif name in ("LOAD_GLOBAL", "LOAD_NAME"):
+            loaded = code.co_names[arg >> 1 if name == "LOAD_GLOBAL" else arg]
+            if name == "LOAD_GLOBAL" and arg & 1:
+                stack.clear()   # a call follows: NULL + callable
+            else:
+                value = scope.get(loaded, _MISSING)
+                stack.append(("v", value) if value is not _MISSING else None)
+        elif name == "LOAD_ATTR":
+            loaded = code.co_names[arg >> _ATTR_SHIFT]
+            top = stack.pop() if stack else None
+            if _ATTR_SHIFT and arg & 1:
+                stack.clear()   # a method load: a call follows
+            elif loaded == "mutant":
+                stack.append(_MUTANT)
+            elif top is not None and top is not _MUTANT:
+                value = getattr(top[1], loaded, _MISSING)
+                stack.append(("v", value) if value is not _MISSING else None)
+            else:
+                stack.append(None)
+        elif name in ("BUILD_TUPLE", "BUILD_LIST", "BUILD_SET") and 0 < arg <= len(stack):
+            items = stack[-arg:]
+            del stack[-arg:]
+            ok = all(i is not None and i is not _MUTANT for i in items)
+            stack.append(("v", tuple(i[1] for i in items)) if ok else None)
+        elif name in ("COMPARE_OP", "CONTAINS_OP") and len(stack) >= 2:
+            right, left = stack.pop(), stack.pop()
+            kind = dis.cmp_op[arg >> _CMP_SHIFT] if name == "COMPARE_OP" else "in"
+            if kind in ("==", "!=", "in"):
+                yield offset, kind, (left, right)
+            stack.append(None)
+        else:
+            stack.clear()
+        previous = loaded
+
+
+def _names_of(operand) -> list[str]:
+    if operand is None or operand is _MUTANT:
+        return []
+    value = operand[1]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (tuple, list, set, frozenset)) and all(isinstance(v, str)
+                                                                 for v in value):
+        return list(value)
+    return []
+
+
+def _mutant_comparisons(fn) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
+    for code in _codes(fn.__code__):
+        if "mutant" not in code.co_names and "mutant" not in code.co_varnames \
+                and "mutant" not in code.co_freevars and "mutant" not in code.co_cellvars:
+            continue
+        for offset, kind, operands in _loads(code, fn.__globals__):
+            if kind == "Step":
+                continue
+            left, right = operands
+            pairs = [(left, right)] if kind == "in" else [(left, right), (right, left)]
+            for this, other in pairs:
+                if this is _MUTANT and other is not _MUTANT:
+                    found.extend((n, _line(code, offset)) for n in _names_of(other))
+    return found
+
+
+def _step_literals(fn) -> list[tuple[str, int]]:
+    return [(value, _line(code, offset)) for code in _codes(fn.__code__)
+            if "Step" in code.co_names
+            for offset, kind, value in _loads(code, fn.__globals__) if kind == "Step"]
 
 
 # ---------------------------------------------------------------------------
@@ -252,6 +613,9 @@ class Composition(Machine):
     one mutant at a time.
     """
 
+    #: names compared with the mutant may be the parts' (checked when built)
+    _parts_declare_mutants: ClassVar[bool] = True
+
     def __init__(self, parts: Sequence[tuple[str, Machine]],
                  links: Sequence[Link] = (), mutant: str | None = None, *,
                  channels: Sequence[Any] = (), crashes: Mapping[str, int] | None = None):
@@ -309,6 +673,10 @@ class Composition(Machine):
             rare.add(f"{n}.{CRASH}")
         self.rare = frozenset(rare)
         self.strongly_fair = frozenset(strong)
+        pending = {n: w for n, w in type(self)._pending_mutant_names.items()
+                   if n not in self.mutants}
+        if pending:
+            raise UnknownMutant(_undeclared(type(self).__qualname__, pending, self.mutants))
         super().__init__(mutant)
 
     def _check_network(self):

@@ -1,5 +1,6 @@
 """The kernel's worked example (model/kernel.py docstring), run for real."""
 
+import linecache
 import textwrap
 
 import pytest
@@ -7,17 +8,29 @@ import pytest
 from kubemc.checker.explore import explore
 from kubemc.model import kernel
 from kubemc.model.kernel import (ENVIRONMENT, SYSTEM, Composition, Link, Machine, Mutant, Step,
-                          UnknownMutant)
+                                 UnknownMutant, action)
 from kubemc.properties.core import INVARIANT, Property
 
 
-def docstring_example():
+def docstring_example(*replacements):
     """The Lock machine exactly as model/kernel.py's docstring writes it: the
-    test runs the documented text, so the two cannot drift apart."""
+    test runs the documented text, so the two cannot drift apart.
+
+    The text is put in linecache under a file name of its own, as an
+    imported module's is, so that the kernel's checks at class creation
+    (which read a class's source) judge it too. ``replacements`` ((old, new)
+    pairs) plant a change."""
     doc = kernel.__doc__
-    code = doc[doc.index("    class Lock(Machine):"):doc.index("The property ``mutual_exclusion``")]
-    namespace = {"Machine": Machine, "Mutant": Mutant, "Step": Step, "ENVIRONMENT": ENVIRONMENT}
-    exec(textwrap.dedent(code), namespace)
+    code = doc[doc.index("    NO_HOLDER_CHECK = "):doc.index("The property ``mutual_exclusion``")]
+    code = textwrap.dedent(code)
+    for old, new in replacements:
+        assert old in code
+        code = code.replace(old, new)
+    filename = f"<kernel docstring {abs(hash(code))}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    namespace = {"Machine": Machine, "Mutant": Mutant, "Step": Step, "ENVIRONMENT": ENVIRONMENT,
+                 "action": action, "__name__": "kernel_docstring"}
+    exec(compile(code, filename, "exec"), namespace)
     return namespace["Lock"]
 
 
