@@ -17,7 +17,7 @@ from kubemc.properties.symbolic.scheduler_binds import binds
 
 
 @attrs.frozen(slots=True)
-class Outcome:
+class BindsOutcome:
     """``failed`` is None when every bind passed; else ``(pod, node)`` of the
     first bind the oracle refused, reached from ``init`` by ``steps``."""
 
@@ -30,7 +30,7 @@ class Outcome:
     failed: tuple | None = None
 
 
-def judge_binds(machine, *, max_states: int = 2_000_000) -> Outcome:
+def judge_binds(machine, *, max_states: int = 2_000_000) -> BindsOutcome:
     """Ask the oracle about every bind of every reachable transition, breadth
     first; stop at the first it refuses, with a shortest path to it."""
     start = time.perf_counter()
@@ -51,6 +51,6 @@ def judge_binds(machine, *, max_states: int = 2_000_000) -> Outcome:
     if refused:
         state, step, nxt, failed = refused[0]
         init, steps = explorer.path_to(state)
-        return Outcome(outcome.stats.states, count[0], len(memo), time.perf_counter() - start,
+        return BindsOutcome(outcome.stats.states, count[0], len(memo), time.perf_counter() - start,
                        init, steps + ((step, nxt),), failed)
-    return Outcome(outcome.stats.states, count[0], len(memo), time.perf_counter() - start)
+    return BindsOutcome(outcome.stats.states, count[0], len(memo), time.perf_counter() - start)

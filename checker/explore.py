@@ -13,7 +13,7 @@ recorded fingerprints, which also turns symmetry representatives back into
 one concrete, replayable behaviour.
 
 Covers are judged in the same search: a cover is reached when some
-discovered state satisfies it (``Outcome.covers``). A *visitor* sees every
+discovered state satisfies it (``ExploreOutcome.covers``). A *visitor* sees every
 discovered state too, in the same order, and may stop the search: the z3
 engine's proofs over every reachable dataplane (``checker.reach``) walk the
 states this way instead of with a search of their own. Liveness properties are
@@ -50,7 +50,7 @@ class Stats:
 
 
 @attrs.frozen
-class Outcome:
+class ExploreOutcome:
     stats: Stats
     complete: bool  # every reachable state within bounds was expanded
     counterexample: Counterexample | None = None
@@ -95,13 +95,13 @@ class Explorer:
         #: fingerprint -> its parent's (None for an initial state), of the last run
         self.parent: dict[int, int | None] = {}
 
-    def run(self) -> Outcome:
+    def run(self) -> ExploreOutcome:
         if self.liveness and (self.machine.canonical_keeps_steps
                               or type(self.machine).canonical is Machine.canonical):
             return self._run_with_graph()
         return self._run()
 
-    def _run_with_graph(self) -> Outcome:
+    def _run_with_graph(self) -> ExploreOutcome:
         """Safety, covers and liveness in one graph search."""
         from kubemc.checker import liveness
 
@@ -129,14 +129,14 @@ class Explorer:
                                  depth, g.edges, 0)
             return attrs.evolve(out, stats=stats, covers=safety.reached)
         if not complete:
-            return Outcome(stats, False, covers=safety.reached,
+            return ExploreOutcome(stats, False, covers=safety.reached,
                            undecided=tuple(p.name for p in self.liveness))
         live = liveness.decide(m, g, self.liveness, complete)
-        return Outcome(stats, complete, live.counterexample, safety.reached, live.undecided,
+        return ExploreOutcome(stats, complete, live.counterexample, safety.reached, live.undecided,
                        {**live.figures, "liveness_build_seconds": 0.0,
                         "liveness_single_search": True})
 
-    def _run(self) -> Outcome:
+    def _run(self) -> ExploreOutcome:
         m = self.machine
         canonical = m.canonical
         within = m.within_bounds
@@ -219,13 +219,14 @@ class Explorer:
         stats = Stats(len(parent), transitions_seen, reached_depth, len(frontier),
                       time.perf_counter() - start)
         if not self.liveness:
-            return Outcome(stats, complete, covers=reached)
+            return ExploreOutcome(stats, complete, covers=reached)
         if not complete:  # a cut-short safety search decides no liveness property
-            return Outcome(stats, complete, covers=reached,
+            return ExploreOutcome(stats, complete, covers=reached,
                            undecided=tuple(p.name for p in self.liveness))
         from kubemc.checker import liveness
         live = liveness.check(m, self.liveness, max_states=self.max_states)
-        return Outcome(stats, complete, live.counterexample, reached, live.undecided, live.figures)
+        return ExploreOutcome(stats, complete, live.counterexample, reached, live.undecided,
+                              live.figures)
 
     # ------------------------------------------------------------------
     def path_to(self, state: State) -> tuple[State, tuple]:
@@ -241,10 +242,10 @@ class Explorer:
         init, steps = self._rebuild(chain)
         return init, tuple(steps)
 
-    def _stopped(self, parent, start, depth, transitions, queue, reached) -> Outcome:
+    def _stopped(self, parent, start, depth, transitions, queue, reached) -> ExploreOutcome:
         """The visitor stopped the search."""
         stats = Stats(len(parent), transitions, depth, queue, time.perf_counter() - start)
-        return Outcome(stats, False, covers=reached)
+        return ExploreOutcome(stats, False, covers=reached)
 
     def _violated(self, prop, parent, fp, step, start, depth, transitions, queue):
         stats = Stats(len(parent), transitions, depth, queue, time.perf_counter() - start)
@@ -262,7 +263,7 @@ class Explorer:
             # from the concrete one so the trace replays exactly
             if self.machine.canonical(before) != before:
                 steps[-1] = self._refind_transition(before, prop)
-        return Outcome(stats, False, Counterexample(prop, init, tuple(steps)))
+        return ExploreOutcome(stats, False, Counterexample(prop, init, tuple(steps)))
 
     def _rebuild(self, chain: list[int]):
         m = self.machine
@@ -297,5 +298,5 @@ def mark_covers(m, state, uncovered, reached):
     return left
 
 
-def explore(machine: Machine, properties: Sequence[Property], **kwargs) -> Outcome:
+def explore(machine: Machine, properties: Sequence[Property], **kwargs) -> ExploreOutcome:
     return Explorer(machine, properties, **kwargs).run()

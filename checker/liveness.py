@@ -631,21 +631,22 @@ def rebuild(machine: Machine, g: Graph, prop: Property, lasso: Lasso) -> Counter
 
 
 @attrs.frozen
-class Outcome:
+class LivenessOutcome:
     counterexample: Counterexample | None
     undecided: tuple  # names of properties a truncated state leaves open
     figures: dict
 
 
 def check(machine: Machine, props: Sequence[Property], *, max_states: int | None = None,
-          progress: Callable[[int, int, float], None] | None = None) -> Outcome:
+          progress: Callable[[int, int, float], None] | None = None) -> LivenessOutcome:
     """Build the graph and judge every liveness property on it; the first
     violated one (in the given order) gives the counterexample."""
     g, complete = build(machine, props, max_states=max_states, progress=progress)
     return decide(machine, g, props, complete)
 
 
-def decide(machine: Machine, g: Graph, props: Sequence[Property], complete: bool) -> Outcome:
+def decide(machine: Machine, g: Graph, props: Sequence[Property],
+           complete: bool) -> LivenessOutcome:
     """Judge every liveness property on a built graph."""
     start = time.perf_counter()
     tarjan = Tarjan(g)
@@ -661,4 +662,4 @@ def decide(machine: Machine, g: Graph, props: Sequence[Property], complete: bool
     bad = next((v for v in verdicts if v.lasso is not None), None)
     cex = rebuild(machine, g, bad.prop, bad.lasso) if bad is not None else None
     undecided = tuple(v.prop.name for v in verdicts if v.undecided or not complete)
-    return Outcome(cex, () if cex is not None else undecided, figures)
+    return LivenessOutcome(cex, () if cex is not None else undecided, figures)

@@ -12,7 +12,7 @@ level ``d`` is reported only once every shorter behaviour has been
 checked. What a worker does in a level is ``checker.shard``'s; this module
 runs the levels, detects termination (a level with no new state),
 violations and ``--max-states``, and turns the result into the
-``checker.explore.Outcome`` one process gives.
+``checker.explore.ExploreOutcome`` one process gives.
 
 What is guaranteed, against one process on the same model and bounds:
 
@@ -61,7 +61,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from kubemc.checker.explore import Explorer, Outcome, Stats
+from kubemc.checker.explore import Explorer, ExploreOutcome, Stats
 from kubemc.checker.shard import KEY_WIDTH, ModelSpec, ShardWorker, gathers_graph, path_of
 from kubemc.model.kernel import Machine
 from kubemc.properties.core import LIVENESS_KINDS, Property
@@ -85,7 +85,7 @@ class WorkerFailed(RuntimeError):
 
 def search(machine: Machine, props: Sequence[Property], pool, *,
            max_states: int | None = None,
-           progress: Callable[[Stats], None] | None = None) -> Outcome:
+           progress: Callable[[Stats], None] | None = None) -> ExploreOutcome:
     """Run the partitioned search on ``pool`` (workers already started on
     the model's spec) and judge what one process judges. ``machine`` is the
     coordinator's own copy, used only to rebuild a counterexample and for
@@ -131,7 +131,7 @@ def search(machine: Machine, props: Sequence[Property], pool, *,
     covers = {p.name: p.name in set().union(*(r.covers for r in reports))
               for p in props if p.kind == "cover"}
     explorer = Explorer(machine, props)
-    # the row's figures (``Outcome.liveness`` is merged into them) say how it ran
+    # the row's figures (``ExploreOutcome.liveness`` is merged into them) say how it ran
     how = {"parallel_backend": pool.kind, "parallel_workers": count}
     if violation is not None:
         out = _violated(explorer, violation, start, depth, transitions, queue)
@@ -141,19 +141,19 @@ def search(machine: Machine, props: Sequence[Property], pool, *,
     stats = Stats(states, transitions, depth, queue, time.perf_counter() - start)
     liveness = [p for p in props if p.kind in LIVENESS_KINDS]
     if not liveness:
-        return Outcome(stats, complete, covers=covers, liveness=how)
+        return ExploreOutcome(stats, complete, covers=covers, liveness=how)
     if not complete:
-        return Outcome(stats, complete, covers=covers,
+        return ExploreOutcome(stats, complete, covers=covers,
                        undecided=tuple(p.name for p in liveness), liveness=how)
     from kubemc.checker import liveness as live_engine
 
     if gathers_graph(machine, props):
         graph = gather_graph(machine, liveness, pool.graph_parts())
         live = live_engine.decide(machine, graph, liveness, complete)
-        return Outcome(stats, complete, live.counterexample, covers, live.undecided,
+        return ExploreOutcome(stats, complete, live.counterexample, covers, live.undecided,
                        {**live.figures, **how, "liveness_search": LIVENESS_ON_GATHERED_GRAPH})
     live = live_engine.check(machine, liveness, max_states=max_states)
-    return Outcome(stats, complete, live.counterexample, covers, live.undecided,
+    return ExploreOutcome(stats, complete, live.counterexample, covers, live.undecided,
                    {**live.figures, **how, "liveness_search": LIVENESS_IN_ONE_PROCESS})
 
 
@@ -242,7 +242,7 @@ def _first(reports):
     return min(events, key=lambda e: e.order()) if events else None
 
 
-def _violated(explorer: Explorer, event, start, depth, transitions, queue) -> Outcome:
+def _violated(explorer: Explorer, event, start, depth, transitions, queue) -> ExploreOutcome:
     """The counterexample of ``event``, as one process rebuilds it: walk the
     event's key on the coordinator's machine to get the chain of
     fingerprints (hashed here, so they agree with the rebuild's), then
@@ -423,7 +423,7 @@ def process_pool(spec: ModelSpec, count: int):
 
 def explore(spec: ModelSpec, machine: Machine, props: Sequence[Property], *,
             workers: int, ray_address: str | None = None, max_states: int | None = None,
-            progress: Callable[[Stats], None] | None = None) -> Outcome:
+            progress: Callable[[Stats], None] | None = None) -> ExploreOutcome:
     """The parallel search on ``workers`` processes here, or on ``workers``
     Ray actors of the cluster at ``ray_address``."""
     if ray_address is not None:
@@ -460,7 +460,7 @@ class Parallel:
 
     def explore(self, component: str, model, machine: Machine, props: Sequence[Property], *,
                 mutant: str | None, bounds, max_states: int | None = None,
-                progress: Callable[[Stats], None] | None = None) -> Outcome:
+                progress: Callable[[Stats], None] | None = None) -> ExploreOutcome:
         spec = ModelSpec.of(component, model.name, mutant, bounds, props)
         return explore(spec, machine, props, workers=self.workers or 0,
                        ray_address=self.ray_address, max_states=max_states,

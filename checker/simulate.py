@@ -116,7 +116,7 @@ class Coverage:
 
 
 @attrs.frozen
-class Outcome:
+class SimulationOutcome:
     stats: Stats
     seed: int
     counterexample: Counterexample | None = None
@@ -154,7 +154,7 @@ class Simulator:
         self.progress = progress
         self.progress_every = progress_every
 
-    def run(self) -> Outcome:
+    def run(self) -> SimulationOutcome:
         m = self.machine
         rng = random.Random(self.seed)
         randrange = rng.randrange
@@ -178,7 +178,7 @@ class Simulator:
         def stats() -> Stats:
             return Stats(walks, steps, len(seen), time.perf_counter() - start, fair_steps)
 
-        def violated(prop, init, path) -> Outcome:
+        def violated(prop, init, path) -> SimulationOutcome:
             cex = Counterexample(prop, init, tuple(path))
             if not prop.is_liveness:
                 cex = shrink(m, cex)
@@ -235,7 +235,7 @@ class Simulator:
                     self.progress(stats())
         return self._outcome(stats(), None, None, reached, actions, tallies, stopped)
 
-    def _outcome(self, stats, cex, walk, reached, actions, tallies, stopped) -> Outcome:
+    def _outcome(self, stats, cex, walk, reached, actions, tallies, stopped) -> SimulationOutcome:
         premises = set()
         if stats.walks:
             premises |= {p.name for p in self.invariants}
@@ -247,7 +247,7 @@ class Simulator:
                 premises.add(p.name)
         hit = frozenset(n for n, ok in reached.items() if ok)
         coverage = Coverage(frozenset(actions), hit, frozenset(premises) | hit)
-        return Outcome(stats, self.seed, cex, walk if cex is not None else None,
+        return SimulationOutcome(stats, self.seed, cex, walk if cex is not None else None,
                        dict(reached), coverage, tallies, stopped)
 
 
@@ -288,5 +288,5 @@ def chooser(m: Machine, randrange: Callable[[int], int]):
 
 
 def simulate(machine: Machine, properties: Sequence[Property], *, seed: int,
-             **kwargs) -> Outcome:
+             **kwargs) -> SimulationOutcome:
     return Simulator(machine, properties, seed=seed, **kwargs).run()

@@ -4,7 +4,7 @@ Why a module apart from ``checker.run``: the verdicts of random walks differ
 from the other engines' in one way that matters to a CI script — nothing
 they did not violate is shown to hold exhaustively, so an unreached cover is
 *undecided* (exit 4), not vacuous, and a liveness property is never said to
-hold. This module turns a ``checker.simulate.Outcome`` into that row, its
+hold. This module turns a ``checker.simulate.SimulationOutcome`` into that row, its
 trace and the command that reproduces the trace.
 """
 
@@ -24,7 +24,7 @@ def reproduce(command: str, seed: int, walk: int, depth: int) -> str:
                                        "--depth", str(depth)])
 
 
-def figures_of(outcome: simulate.Outcome, machine, budget: simulate.Budget,
+def figures_of(outcome: simulate.SimulationOutcome, machine, budget: simulate.Budget,
                props=()) -> dict:
     st, cov = outcome.stats, outcome.coverage
     figures = {"walks": st.walks, "steps": st.steps, "distinct_states": st.distinct,
@@ -45,7 +45,7 @@ def figures_of(outcome: simulate.Outcome, machine, budget: simulate.Budget,
     return figures
 
 
-def verdict(comp, model, machine, outcome: simulate.Outcome, figures: dict,
+def verdict(comp, model, machine, outcome: simulate.SimulationOutcome, figures: dict,
             path=None, describe=None) -> Result:
     """The row: violated (with ``path``), else undecided when the walks
     missed a mutant, a cover, or there is liveness to decide, else holds

@@ -74,7 +74,7 @@ class InductionCounterexample:
 
 
 @attrs.frozen
-class Result:
+class Z3Outcome:
     check: str
     prop: str
     method: str           # "bmc" | "k-induction" | "smt" (a constraint problem)
@@ -220,8 +220,8 @@ def _holds_at(sp: SymProperty, states: Sequence, i: int):
     return sp.pred(states[i - 1], states[i])
 
 
-def _result(encoding, name, sp, method, verdict, bound, seconds, **kw) -> Result:
-    return Result(name, sp.name, method, verdict, bound, seconds, machine=encoding.machine, **kw)
+def _result(encoding, name, sp, method, verdict, bound, seconds, **kw) -> Z3Outcome:
+    return Z3Outcome(name, sp.name, method, verdict, bound, seconds, machine=encoding.machine, **kw)
 
 
 def _lemma_property(encoding: Encoding, name: str) -> Property:
@@ -315,15 +315,15 @@ def _bmc_search(encoding: Encoding, bad: Callable, depth: int, timeout_ms, logic
 
 def bmc(encoding: Encoding, prop: str | SymProperty, depth: int, *,
         check: str | None = None, timeout_ms: int | None = None,
-        logic: str | None = "auto") -> Result:
+        logic: str | None = "auto") -> Z3Outcome:
     """Bounded model checking of ``prop`` from the initial states, up to
-    ``depth`` steps. On a violation the Result carries a replayed
+    ``depth`` steps. On a violation the Z3Outcome carries a replayed
     Counterexample (a shortest one)."""
     return _retry_unknown(lambda lg: _bmc(encoding, prop, depth, check, timeout_ms, lg),
                           _logic(encoding, logic))
 
 
-def _bmc(encoding, prop, depth, check, timeout_ms, logic) -> Result:
+def _bmc(encoding, prop, depth, check, timeout_ms, logic) -> Z3Outcome:
     sp = _sym_property(encoding, prop)
     start = time.perf_counter()
     found, model, states = _bmc_search(
@@ -352,7 +352,7 @@ def _bmc(encoding, prop, depth, check, timeout_ms, logic) -> Result:
 def k_induction(encoding: Encoding, prop: str | SymProperty, k: int = 1, *,
                 lemmas: bool = True, simple_path: bool = False,
                 check: str | None = None, timeout_ms: int | None = None,
-                logic: str | None = "auto") -> Result:
+                logic: str | None = "auto") -> Z3Outcome:
     """Prove ``prop`` by k-induction, strengthened by the encoding's lemmas
     (``lemmas=False``: by the property alone).
 
@@ -372,7 +372,7 @@ def k_induction(encoding: Encoding, prop: str | SymProperty, k: int = 1, *,
         _logic(encoding, logic))
 
 
-def _k_induction(encoding, prop, k, lemmas, simple_path, check, timeout_ms, logic) -> Result:
+def _k_induction(encoding, prop, k, lemmas, simple_path, check, timeout_ms, logic) -> Z3Outcome:
     sp = _sym_property(encoding, prop)
     name = check or f"{encoding.name}:{sp.name}"
     named = {sp.name: (lambda st, i: _holds_at(sp, st, i))}
@@ -476,12 +476,12 @@ class SymbolicCheck:
     model: str
     prop: str
     proves: str
-    run: Callable[..., Result] = attrs.field(repr=False)  # run(mutant=None)
+    run: Callable[..., Z3Outcome] = attrs.field(repr=False)  # run(mutant=None)
     mutants: tuple[str, ...] = ()  # the machine's mutants that violate prop
 
 
 def run_obligation(ob: Obligation, mutant: str | None = None, *,
-                   timeout_ms: int | None = None) -> Result:
+                   timeout_ms: int | None = None) -> Z3Outcome:
     """Prove an obligation, or — given a mutant — find its counterexample."""
     if mutant is None:
         enc = ob.encoding()
@@ -513,7 +513,7 @@ def symbolic_checks(component: str, obligations: Sequence[Obligation]) -> tuple:
     return tuple(out)
 
 
-def run_checks(checks: Sequence[SymbolicCheck], mutant: str | None = None) -> list[Result]:
+def run_checks(checks: Sequence[SymbolicCheck], mutant: str | None = None) -> list[Z3Outcome]:
     """Run a component's symbolic checks: all of them as proofs, or — given a
     mutant — the ones whose property that mutant is meant to violate (each
     must then come back VIOLATED with a replayed counterexample)."""
@@ -624,7 +624,7 @@ class Differential:
 
 
 __all__ = ["BASE_VIOLATION", "CTI", "Differential", "EncodingMismatch",
-           "InductionCounterexample", "NOT_FOUND", "PROVED", "Result", "SymbolicCheck",
+           "InductionCounterexample", "NOT_FOUND", "PROVED", "Z3Outcome", "SymbolicCheck",
            "UNKNOWN", "VACUOUS", "VIOLATED",
            "bmc", "decode_trace", "fd_safe", "k_induction", "replay", "run_checks",
            "run_obligation", "symbolic_checks"]

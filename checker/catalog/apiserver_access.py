@@ -28,7 +28,7 @@ from __future__ import annotations
 from kubemc.checker.catalog import Model
 from kubemc.checker.counterexample import Counterexample
 from kubemc.checker.z3engine import (
-    PROVED, UNKNOWN, VACUOUS, VIOLATED, EncodingMismatch, Result, SymbolicCheck, bmc, confirm,
+    PROVED, UNKNOWN, VACUOUS, VIOLATED, EncodingMismatch, Z3Outcome, SymbolicCheck, bmc, confirm,
 )
 from kubemc.model.apiserver.access import Access
 from kubemc.model.apiserver.conflict import Conflict
@@ -75,7 +75,7 @@ _BMC_PROVES = (f"every interleaving of {conflict_symbolic.BMC_BOUNDS['clients']}
                "steps loses no acknowledged update")
 
 
-def _run_bmc(mutant: str | None = None, *, timeout_ms: int | None = None) -> Result:
+def _run_bmc(mutant: str | None = None, *, timeout_ms: int | None = None) -> Z3Outcome:
     enc = conflict_symbolic.encoding(mutant, conflict_symbolic.BMC_BOUNDS)
     return bmc(enc, "acknowledged_updates_not_lost", conflict_symbolic.BMC_DEPTH,
                check="no_lost_update_bmc" + (f"[{mutant}]" if mutant else ""),
@@ -95,7 +95,7 @@ _RBAC_PROVES = ("for the default rule set, every caller (a user or a ServiceAcco
                 "open a list or watch")
 
 
-def _run_rbac(mutant: str | None = None, *, timeout_ms: int | None = None) -> Result:
+def _run_rbac(mutant: str | None = None, *, timeout_ms: int | None = None) -> Z3Outcome:
     name = "rbac_secret_scope" + (f"[{mutant}]" if mutant else "")
     prop = SECRET_READ_AUTHORIZED.name
     out = rbac_symbolic.check_rules(mutant, timeout_ms=timeout_ms, **_SHAPE)
@@ -103,19 +103,19 @@ def _run_rbac(mutant: str | None = None, *, timeout_ms: int | None = None) -> Re
     verdict = {rbac_symbolic.PROVED: PROVED, rbac_symbolic.UNKNOWN: UNKNOWN,
                rbac_symbolic.VACUOUS: VACUOUS}.get(out.verdict)
     if verdict is not None:
-        return Result(name, prop, "smt", verdict, bound, out.seconds, detail=out.detail,
+        return Z3Outcome(name, prop, "smt", verdict, bound, out.seconds, detail=out.detail,
                       machine=Access(mutant=mutant))
     if mutant is None:
         # the correct authorizer grants beyond the intent: the rule set (or
         # its intent) is wrong, and the machine's property — which follows
         # the rules — cannot show it, so there is no trace to replay
-        return Result(name, prop, "smt", VIOLATED, bound, out.seconds,
+        return Z3Outcome(name, prop, "smt", VIOLATED, bound, out.seconds,
                       detail=f"the default rule set exceeds its intent: {out.detail}")
     cex = Counterexample(SECRET_READ_AUTHORIZED, out.init, out.steps)
     if not out.steps:
         raise EncodingMismatch(f"rbac: the solver's request decoded to no behaviour ({out.detail})")
     confirm(out.machine, cex, "rbac")
-    return Result(name, prop, "smt", VIOLATED, len(cex.steps), out.seconds, counterexample=cex,
+    return Z3Outcome(name, prop, "smt", VIOLATED, len(cex.steps), out.seconds, counterexample=cex,
                   machine=out.machine,
                   detail=f"{out.detail}; {len(cex.steps)} steps, replayed on the machine")
 

@@ -216,7 +216,7 @@ def _ranking(mutant=None, *, timeout_ms=None):
     given a mutant, BMC must find a quiet dead end and replay it."""
     import time
 
-    from kubemc.checker.z3engine import PROVED, Result, bmc, k_induction
+    from kubemc.checker.z3engine import PROVED, Z3Outcome, bmc, k_induction
     from kubemc.properties.symbolic import controllers as ranking
 
     name = "replicaset_converges_by_ranking"
@@ -230,7 +230,7 @@ def _ranking(mutant=None, *, timeout_ms=None):
     if result.verdict != PROVED:
         return result
     verdict, detail = ranking.check_ranking(enc, timeout_ms=timeout_ms)
-    return Result(name, "replicaset_converges", "ranking", verdict, 1,
+    return Z3Outcome(name, "replicaset_converges", "ranking", verdict, 1,
                   time.perf_counter() - start, detail="invariant inductive; " + detail,
                   machine=enc.machine)
 

@@ -9,7 +9,7 @@ from functools import partial
 from kubemc.checker import reach
 from kubemc.checker.catalog import Component, Model
 from kubemc.checker.counterexample import Counterexample
-from kubemc.checker.z3engine import PROVED, VIOLATED, Result, SymbolicCheck, confirm
+from kubemc.checker.z3engine import PROVED, VIOLATED, Z3Outcome, SymbolicCheck, confirm
 from kubemc.model.cni.machine import Cni
 from kubemc.model.proxy.machine import Proxy
 from kubemc.properties import cni as cni_properties
@@ -57,13 +57,15 @@ def _reach_check(name, component, model, prop, proves, queries, key,
         if out.verdict == "proved":
             # explore enumerates the dataplanes, z3 proves each for every
             # packet: an SMT check per dataplane, not a bounded unrolling
-            return Result(name, prop, "smt", PROVED, out.dataplanes, out.seconds,
+            return Z3Outcome(name, prop, "smt", PROVED, out.dataplanes, out.seconds,
                           detail=f"{out.dataplanes:,} distinct dataplanes of {out.states:,} "
                                  f"reachable states {claim}", machine=machine)
         cex = Counterexample(target, out.init, out.steps)
         confirm(machine, cex, f"{name} (packet {out.failed.packet})")
-        return Result(name, prop, "smt", VIOLATED, len(cex.steps), out.seconds, counterexample=cex,
-                      detail=f"packet {out.failed.packet}: {out.failed.detail}", machine=machine)
+        return Z3Outcome(name, prop, "smt", VIOLATED, len(cex.steps), out.seconds,
+                         counterexample=cex,
+                         detail=f"packet {out.failed.packet}: {out.failed.detail}",
+                         machine=machine)
 
     return SymbolicCheck(name, component, model.name, prop, proves, run, mutants)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from kubemc.checker.catalog import Component, Model
 from kubemc.checker.counterexample import Counterexample
-from kubemc.checker.z3engine import PROVED, VIOLATED, Result, SymbolicCheck, confirm
+from kubemc.checker.z3engine import PROVED, VIOLATED, Z3Outcome, SymbolicCheck, confirm
 from kubemc.model.scheduler.machine import (
     BindingScheduler, HAScheduler, PlacementScheduler, PreemptionScheduler, SpreadScheduler,
     VictimsRankScheduler, VictimsScheduler,
@@ -119,14 +119,14 @@ def _binds_check(model: Model) -> SymbolicCheck:
         machine = model.machine(mutant)
         out = judge_binds(machine)
         if out.failed is None:
-            return Result(name, target.name, "smt", PROVED, out.binds, out.seconds,
+            return Z3Outcome(name, target.name, "smt", PROVED, out.binds, out.seconds,
                           detail=f"{out.binds:,} binds ({out.questions:,} distinct oracle "
                                  f"questions) in {out.states:,} reachable states",
                           machine=machine)
         cex = Counterexample(target, out.init, out.steps)
         confirm(machine, cex, name)
         pod, node = out.failed
-        return Result(name, target.name, "smt", VIOLATED, len(cex.steps), out.seconds,
+        return Z3Outcome(name, target.name, "smt", VIOLATED, len(cex.steps), out.seconds,
                       counterexample=cex, machine=machine,
                       detail=f"the oracle finds no room for {machine.pods[pod].name} on "
                              f"{machine.nodes[node].name}")

@@ -284,7 +284,7 @@ SCOPE = scope(ReplicaSetEncoding())
 
 
 def as_lasso(result):
-    """A z3 ``Result`` whose counterexample ends in a quiet dead end (no
+    """A ``Z3Outcome`` whose counterexample ends in a quiet dead end (no
     system step enabled, fewer than ``spec.replicas`` pods), rewritten as the
     stuttering lasso of ``replicaset_converges`` it is — a property of the
     ``replicaset`` model, so that ``kubemc trace replay`` can re-execute and
