@@ -267,14 +267,14 @@ def test_a_check_failure_that_is_not_the_divergence_is_a_violation(host_macs, er
 
 def test_the_divergence_is_in_the_summary_json_and_junit(tmp_path):
     from kubemc.conformance.report.cni import summary, write_junit
-    from kubemc.conformance.adapters.cni.suite import RunResult
+    from kubemc.conformance.adapters.cni.suite import CniRunResult
 
     for strict in (False, True):
         h = _mac_history({"cni0": LOWER}, strict=strict)
         # the protocol checks (a history without probes fails availability, as it should)
         checks = [c for c in run_checks(h) if c.name in ("result-schema", "error-codes",
                                                          "check-after-add")]
-        r = RunResult("000000", "bridge", "1.0.0", 1, 2, complete=True, strict=strict,
+        r = CniRunResult("000000", "bridge", "1.0.0", 1, 2, complete=True, strict=strict,
                       checks=checks)
         for name, _ in cni_protocol.divergences(h):
             r.divergences[name] = r.divergences.get(name, 0) + 1

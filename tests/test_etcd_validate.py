@@ -251,8 +251,8 @@ def test_reports_and_files(tmp_path):
     assert trace["#meta"]["property"] == "no-lost-update" and len(trace["states"]) == len(violation.window)
     assert len(ops_to_events(violation.window)) == 2 * len(violation.window)
 
-    from kubemc.conformance.adapters.etcd.suite import RunResult
-    r = RunResult("abc123", 3, True, [], duration=2.0, ok=10, checks=list(results.values()))
+    from kubemc.conformance.adapters.etcd.suite import EtcdRunResult
+    r = EtcdRunResult("abc123", 3, True, [], duration=2.0, ok=10, checks=list(results.values()))
     text = summary(r)
     assert "FAIL" in text and "violation of no-lost-update" in text and "source:" in text
     junit = tmp_path / "j.xml"

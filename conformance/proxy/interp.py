@@ -87,7 +87,11 @@ class Flow:
 
 
 @attrs.frozen(slots=True)
-class Outcome:
+class Traversal:
+    """One packet's way through the dump: its fate, where it ends up addressed,
+    and the rules and coins that took it there (:class:`.symbolic.SymTraversal`
+    is the same for a symbolic packet)."""
+
     fate: str                   # forwarded / local / rejected / dropped
     dst: int
     dport: int
@@ -333,17 +337,17 @@ class _Run:
         return results
 
     @staticmethod
-    def _end(f: Flow, fate, mark) -> Outcome:
-        return Outcome(fate, f.dst, f.dport, f.snat == -1, f.snat, mark, f.path, f.coins)
+    def _end(f: Flow, fate, mark) -> Traversal:
+        return Traversal(fate, f.dst, f.dport, f.snat == -1, f.snat, mark, f.path, f.coins)
 
 
 def distribution(dump: Dump, pkt: Packet) -> list:
-    """``[(probability, Outcome)]`` over every branch of the statistic rules
+    """``[(probability, Traversal)]`` over every branch of the statistic rules
     the packet reaches; the probabilities sum to 1."""
     return [(p, o) for p, o in _Run(dump, pkt, None).packet() if p]
 
 
-def replay(dump: Dump, pkt: Packet, coins: dict) -> Outcome:
+def replay(dump: Dump, pkt: Packet, coins: dict) -> Traversal:
     """The one outcome when the statistic rules draw as ``coins`` says
     (a name missing from ``coins`` misses)."""
     out = [(p, o) for p, o in _Run(dump, pkt, coins).packet() if p]

@@ -164,7 +164,7 @@ def other_dst_keys(dump) -> list:
 
 
 @attrs.frozen
-class SymOutcome:
+class SymTraversal:
     fate: object            # BV2: index into FATES
     dst: object
     dport: object
@@ -370,7 +370,7 @@ class Encoding:
         _TAILS[key] = (self.dump, fin, tail, coins)
         return fin, tail
 
-    def outcome(self, p: SymPacket) -> SymOutcome:
+    def outcome(self, p: SymPacket) -> SymTraversal:
         start = Flow(p.dst, p.dport, bv(0), p.dst_local, bv(V_NONE, 3), bv(0))
         outs = []
         for output in (False, True):
@@ -398,10 +398,10 @@ class Encoding:
             masq = z3.And(passed, v3 == bv(V_MASQ, 3))
             snatted = z3.And(passed, v3 == bv(V_SNAT, 3))
             rewritten = z3.Or(masq, z3.And(snatted, post.snat != p.src))
-            outs.append(SymOutcome(fate, fl.dst, fl.dport, masq, n1.mark, snatted, post.snat,
+            outs.append(SymTraversal(fate, fl.dst, fl.dport, masq, n1.mark, snatted, post.snat,
                                    rewritten))
         pre, out = outs
-        return SymOutcome(*(z3.If(p.output, b, a) for a, b in
+        return SymTraversal(*(z3.If(p.output, b, a) for a, b in
                             zip(attrs.astuple(pre, recurse=False), attrs.astuple(out, recurse=False))))
 
     # -- models back to values ---------------------------------------------------------

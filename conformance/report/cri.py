@@ -79,7 +79,7 @@ def write_violation(out_dir: Path, violation, meta: dict) -> dict:
 
 
 def summary(r) -> str:
-    """The human summary of a :class:`conformance.adapters.cri.suite.CriResult`."""
+    """The human summary of a :class:`conformance.adapters.cri.suite.CriRunResult`."""
     verdict = "PASS" if r.passed else ("FAIL" if r.violations else "UNDECIDED")
     lines = [f"kubemc conform cri: {verdict}  (run {r.run_id}, seed {r.seed}, "
              f"{'private containerd' if r.local else r.endpoint}: {r.runtime})"]

@@ -72,7 +72,7 @@ class SuiteOptions:
 
 
 @attrs.define
-class RunResult(CheckedRun):
+class CniRunResult(CheckedRun):
     run_id: str
     plugin: str
     cni_version: str
@@ -128,7 +128,7 @@ class RunResult(CheckedRun):
                 for name, n in sorted(self.divergences.items())}
 
 
-def run_suite(opts: SuiteOptions) -> RunResult:
+def run_suite(opts: SuiteOptions) -> CniRunResult:
     opts.validate()
     conflist = cni_conf.load(opts.conf) if opts.conf else cni_conf.default_conflist()
     extra = None
@@ -145,7 +145,7 @@ def run_suite(opts: SuiteOptions) -> RunResult:
             "conflist": conflist, "plugin": conflist["plugins"][0]["type"],
             "host_local": cni_conf.uses_host_local(conflist), "ifname": IFNAME,
             "command": opts.command or "kubemc conform cni", "nodes": []}
-    result = RunResult(run_id, meta["plugin"], conflist["cniVersion"], opts.nodes, opts.pods,
+    result = CniRunResult(run_id, meta["plugin"], conflist["cniVersion"], opts.nodes, opts.pods,
                        strict=opts.strict)
     recorder = Recorder(meta=meta)
     lock = hold_run_lock(run_id)
@@ -211,7 +211,8 @@ def run_suite(opts: SuiteOptions) -> RunResult:
     return result
 
 
-def _write_outputs(opts: SuiteOptions, result: RunResult, recorder: Recorder, meta: dict) -> None:
+def _write_outputs(opts: SuiteOptions, result: CniRunResult, recorder: Recorder,
+                   meta: dict) -> None:
     from kubemc.conformance.report.files import start_outputs, write_json_atomic
     from kubemc.conformance.report.cni import write_violation
 

@@ -64,7 +64,7 @@ class CriOptions:
 
 
 @attrs.define
-class CriResult(CheckedRun):
+class CriRunResult(CheckedRun):
     run_id: str
     seed: int
     local: bool
@@ -114,11 +114,11 @@ class CriResult(CheckedRun):
                 "problems": self.problems}
 
 
-def run_suite(opts: CriOptions, *, front=None) -> CriResult:
+def run_suite(opts: CriOptions, *, front=None) -> CriRunResult:
     opts.validate()
     run_id = opts.run_id or new_run_id()
     local = opts.endpoint is None
-    result = CriResult(run_id, opts.seed, local, opts.endpoint or "")
+    result = CriRunResult(run_id, opts.seed, local, opts.endpoint or "")
     out_dir = run_out_dir(opts.out, "cri", run_id)
     meta = {"target": "cri", "run_id": run_id, "seed": opts.seed, "faults": list(opts.faults),
             "time_limit": opts.time_limit, "strict": opts.strict, "max_pods": opts.max_pods,

@@ -78,7 +78,7 @@ class SuiteOptions:
 
 
 @attrs.define
-class RunResult(CheckedRun):
+class EtcdRunResult(CheckedRun):
     run_id: str
     seed: int
     local: bool
@@ -164,7 +164,7 @@ def _recover(workload: Workload, recorder: Recorder, want: int, limit: float) ->
     recorder.complete(tok, "ok", {"ok": workload.stats.ok - start_ok})
 
 
-def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
+def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> EtcdRunResult:
     """Run the suite. ``cluster_hook(cluster) -> endpoints`` lets a caller
     (the known-bad targets in the tests) put something between the clients
     and a local cluster; it is called once the cluster is healthy, and may
@@ -174,7 +174,7 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> RunResult:
     local = not opts.endpoints
     if local:
         require_local_environment(need_iptables="partition" in opts.nemesis)
-    result = RunResult(run_id, opts.seed, local, list(opts.endpoints or []))
+    result = EtcdRunResult(run_id, opts.seed, local, list(opts.endpoints or []))
     out_dir = run_out_dir(opts.out, "etcd", run_id)
     prefix = f"/kmc/{run_id}/"
     cfg = Config(clients=opts.clients, watchers=opts.watchers, keys=opts.keys, rate=opts.rate,
