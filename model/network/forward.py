@@ -4,7 +4,7 @@
 enters (from a pod on that node's bridge, from the node itself, or from
 outside on the node's interface) through the node's kube-proxy rules, its
 route table, other nodes, and a bridge, to the pod that receives it. It
-returns a *distribution*: ``((probability, Outcome), …)`` — deterministic
+returns a *distribution*: ``((probability, PacketFate), …)`` — deterministic
 for pod-to-pod traffic, a choice among endpoints for traffic to a Service.
 
 The steps, in the order netfilter and the kernel apply them:
@@ -57,7 +57,7 @@ class Packet:
 
 
 @attrs.frozen(slots=True)
-class Outcome:
+class PacketFate:
     """What became of a packet: delivered to ``pod`` at ``ip:port`` with the
     source address the receiver sees (``src``), rejected, or dropped."""
 
@@ -118,7 +118,7 @@ def forward(dp: Dataplane, pkt: Packet, recent: Mapping | None = None) -> tuple:
     if rule is None:
         return ((ONE, route(dp, node, pkt.src, pkt.dst, pkt.port, False)),)
     if not rule.backends:
-        return ((ONE, Outcome(REJECTED, None, pkt.dst, pkt.port, pkt.src,
+        return ((ONE, PacketFate(REJECTED, None, pkt.dst, pkt.port, pkt.src,
                               f"service {rule.service} has no endpoints")),)
     masq = via_node_port or not contains(node.rules.cluster_cidr, pkt.src)
     merged: dict = {}
@@ -138,17 +138,17 @@ def forward(dp: Dataplane, pkt: Packet, recent: Mapping | None = None) -> tuple:
     return tuple((p, o) for o, p in merged.items())
 
 
-def route(dp: Dataplane, ingress: Node, src: int, dst: int, port: int, masq: bool) -> Outcome:
+def route(dp: Dataplane, ingress: Node, src: int, dst: int, port: int, masq: bool) -> PacketFate:
     """Steps 2-4 for a packet (after any DNAT) leaving ``ingress``."""
     cur = ingress
     visited = set()
     while True:
         if cur.index in visited:
-            return Outcome(DROPPED, None, dst, port, src, "routing loop")
+            return PacketFate(DROPPED, None, dst, port, src, "routing loop")
         visited.add(cur.index)
         r = lookup(cur.routes, dst)
         if r is None:
-            return Outcome(DROPPED, None, dst, port, src,
+            return PacketFate(DROPPED, None, dst, port, src,
                            f"{cur.name} has no route to the destination")
         if cur is ingress and masq:
             src = cur.ip
@@ -158,9 +158,9 @@ def route(dp: Dataplane, ingress: Node, src: int, dst: int, port: int, masq: boo
         if r.via == cur.index:
             pod = dp.pod_index.get((cur.index, dst))
             if pod is None:
-                return Outcome(DROPPED, None, dst, port, src,
+                return PacketFate(DROPPED, None, dst, port, src,
                                f"no pod holds the address on {cur.name}'s bridge")
-            return Outcome(DELIVERED, pod.name, dst, port, src)
+            return PacketFate(DELIVERED, pod.name, dst, port, src)
         cur = dp.nodes[r.via]
 
 
@@ -193,6 +193,6 @@ def delivered_to(outcomes) -> dict:
     return out
 
 
-__all__ = ["DELIVERED", "DROPPED", "ONE", "Outcome", "Packet", "REJECTED", "backend_choices",
+__all__ = ["DELIVERED", "DROPPED", "ONE", "PacketFate", "Packet", "REJECTED", "backend_choices",
            "delivered_to", "forward", "lookup", "probe_packet", "probe_record", "route",
            "service_rule"]
