@@ -17,10 +17,13 @@ controller's conditions.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+
 from kubemc.model.cluster import spec
 from kubemc.model.cluster.store import NODES, PODS, SLICE, TRUE, UNBOUND
 from kubemc.model.cri import runtime as cri
-from kubemc.model.network.addr import contains
+from kubemc.model.network.addr import contains, show_cidr
 from kubemc.model.network.forward import DELIVERED, Packet, forward
 from kubemc.model.scheduler.objects import NO_EXECUTE, NO_SCHEDULE
 from kubemc.properties.core import (
@@ -269,6 +272,49 @@ def no_surplus_replicas(m, s) -> bool:
     return sum(1 for p in m.objects(s)[PODS] if not p[3]) <= m.replicas
 
 
+# -- pod addresses come from their node's podCIDR -----------------------------------------
+
+#: kube-controller-manager ``--node-cidr-mask-size-ipv4``: "Mask size for IPv4
+#: node cidr in dual-stack cluster. Default: 24" (``--node-cidr-mask-size``
+#: for a single-stack one, the same default)
+NODE_CIDR_MASK_SIZE = 24
+
+
+@functools.cache
+def node_pod_cidr(node: int) -> tuple[int, int]:
+    """Node ``node``'s podCIDR as ``(network address, netmask)``: the node
+    IPAM controller (``--allocate-node-cidrs``) gives each node, as it
+    registers, the next free block of ``--node-cidr-mask-size`` bits out of
+    ``--cluster-cidr`` — the model's nodes register in index order, the
+    master first. Carved here with Python's ``ipaddress``, not with the
+    model's own ``spec.pod_cidr``."""
+    cluster = ipaddress.IPv4Network(show_cidr(spec.CLUSTER_CIDR))
+    for i, block in enumerate(cluster.subnets(new_prefix=NODE_CIDR_MASK_SIZE)):
+        if i == node:
+            return int(block.network_address), int(block.netmask)
+    raise ValueError(f"the cluster CIDR has no podCIDR for node {node}")
+
+
+def _in_pod_cidr(node: int, address: int) -> bool:
+    base, netmask = node_pod_cidr(node)
+    return address & netmask == base
+
+
+def pod_addresses_in_node_pod_cidr(m, s) -> bool:
+    """Node.spec.podCIDR "represents the pod IP range assigned to the node",
+    and the node's CNI plugin hands its pods addresses from that range
+    (host-local IPAM "allocates IPv4 and IPv6 addresses out of a specified
+    address range"): every sandbox a node's runtime runs, and every pod
+    address the store holds, lies in the podCIDR of the node it is on — so
+    pods on different nodes never share an address, and the routes between
+    nodes, which go by podCIDR, lead to the pod."""
+    for n, sandboxes in enumerate(m.sandboxes(s)):
+        if not all(_in_pod_cidr(n, address) for _, address in sandboxes):
+            return False
+    return all(_in_pod_cidr(node, address) for node, address, _, _ in m.objects(s)[PODS]
+               if node != UNBOUND and address)
+
+
 # -- only the apiserver talks to the store --------------------------------------------
 
 def store_linked_only_to_apiserver(m, s) -> bool:
@@ -432,6 +478,20 @@ NO_SURPLUS_REPLICAS = Property(
     "number'",
     no_surplus_replicas)
 
+POD_ADDRESSES_IN_NODE_POD_CIDR = Property(
+    "e2e_pod_addresses_in_node_pod_cidr", C, INVARIANT,
+    "every pod's address — the sandbox's in its node's runtime, and the one the store "
+    "holds — lies in the podCIDR of the node it runs on, that node's /24 of the cluster "
+    "CIDR",
+    "kubernetes.io/docs/reference/kubernetes-api/cluster-resources/node-v1: spec.podCIDR "
+    "'represents the pod IP range assigned to the node'; kube-controller-manager reference: "
+    "--cluster-cidr 'CIDR Range for Pods in cluster', --allocate-node-cidrs 'Should CIDRs "
+    "for Pods be allocated and set on the cloud provider', --node-cidr-mask-size-ipv4 "
+    "'Default: 24'; cni.dev host-local IPAM: 'allocates IPv4 and IPv6 addresses out of a "
+    "specified address range'; seeds/000: 'pods are expected to be able to communicate "
+    "with all other pods in a cluster'",
+    pod_addresses_in_node_pod_cidr)
+
 COVER_POD_EVICTED = Property(
     "e2e_cover_pod_evicted", C, COVER, "a pod of a dead worker is evicted (terminating)",
     "issue 15: 'come back after a node dies'", pod_evicted)
@@ -451,4 +511,5 @@ PROPERTIES = (REPLICAS_READY, POD_ON_FITTING_NODE, SERVICE_REACHABLE, DEAD_NODE_
               NO_ROUTES_TO_DEAD_NODE, STORE_LINKED_ONLY_TO_APISERVER,
               ONLY_APISERVER_CHANGES_STORE, UNREACHABLE_NODE_PODS_NOT_READY,
               SLICE_CONDITIONS_FOLLOW_PODS, PODS_RUN_ONLY_WHERE_BOUND, NO_SURPLUS_REPLICAS,
-              COVER_POD_EVICTED, COVER_REPLACEMENT_READY, COVER_ROUTES_TO_TWO)
+              POD_ADDRESSES_IN_NODE_POD_CIDR, COVER_POD_EVICTED, COVER_REPLACEMENT_READY,
+              COVER_ROUTES_TO_TWO)

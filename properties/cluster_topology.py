@@ -116,11 +116,45 @@ def serves_with_one_host_down(m, state) -> bool:
     return all(m.serves(state, h) for h in _masters(m) if _host_up(state, h))
 
 
+# -- leaseTransitions ---------------------------------------------------------------------------
+
+
+def _holder(lease) -> tuple | None:
+    """The holderIdentity a Lease record names (master and process
+    incarnation), or None while the Lease names nobody (not created yet)."""
+    return (lease[0], lease[1]) if lease[0] >= 0 else None
+
+
+def transitions_count_holder_changes(m, before, step, after) -> bool:
+    """LeaseSpec.leaseTransitions, as the model keeps it: whether some Lease's
+    count is above 0 (capped at 1, over every component's Lease). It starts
+    at 0 when the Lease is first written (no holder replaced), goes up
+    exactly when a write replaces the holderIdentity a Lease names by
+    another, and never goes down."""
+    was, now = before[GHOSTS][0], after[GHOSTS][0]
+    if was:
+        return now == 1
+    replaced = any(_holder(b[LEASE]) is not None and _holder(b[LEASE]) != _holder(a[LEASE])
+                   for b, a in zip(before[ROLES], after[ROLES], strict=True))
+    return bool(now) == replaced
+
+
 # -- covers ----------------------------------------------------------------------------------
 
 
 def some_handover(m, state) -> bool:
+    """Some Lease's leaseTransitions is above 0 (what
+    ``cluster_lease_transitions_count_holder_changes`` keeps honest)."""
     return state[GHOSTS][0] == 1
+
+
+def leader_write_taken(m, state) -> bool:
+    """A leader-only write goes through from this state: some step the
+    machine takes from it is an ``Act``. Read off the steps, not the states:
+    the write changes nothing this model keeps (what leaders write is the
+    other models' concern), so no state shows it — and without it
+    ``cluster_one_active_leader_per_component`` judges no step at all."""
+    return any(step.name == "Act" for step, _ in m.successors(state))
 
 
 def some_lease_conflict(m, state) -> bool:
@@ -182,9 +216,24 @@ SURVIVES_ONE_HOST_DOWN = Property(
     + "; 'a minimum of three hosts for control plane nodes and three hosts for etcd nodes'; "
     + _QUORUM, serves_with_one_host_down)
 
+LEASE_TRANSITIONS = Property(
+    "cluster_lease_transitions_count_holder_changes", _C, TRANSITION,
+    "a Lease's leaseTransitions (in the model: whether some Lease's count is above 0) is 0 "
+    "when the Lease is first taken, goes up exactly when a write replaces the holder "
+    "identity it names by another process's, and never goes down — so the failover cover, "
+    "which reads it, is reached only by a failover",
+    "coordination.k8s.io/v1 LeaseSpec: 'leaseTransitions is the number of transitions of a "
+    "lease between holders', 'holderIdentity contains the identity of the holder of a "
+    "current lease'; " + _LEASES, transitions_count_holder_changes)
+
 COVER_HANDOVER = Property(
     "cluster_cover_lease_handover", _C, COVER,
     "a Lease passes from one holder to another (a failover)", _LEASES, some_handover)
+COVER_LEADER_WRITE = Property(
+    "cluster_cover_leader_write", _C, COVER,
+    "a leader-only write of an elected component goes through the apiserver",
+    _LEASES + "; --leader-elect: 'gain leadership before executing the main loop'",
+    leader_write_taken)
 COVER_CONFLICT = Property(
     "cluster_cover_lease_conflict", _C, COVER,
     "a candidate's Update of a Lease is refused with a 409 (its resourceVersion was stale)",
@@ -207,12 +256,14 @@ COVER_EXTERNAL_TWO_DOWN_SERVES = Property(
     _EXTERNAL, two_masters_down_store_serves)
 
 _COMMON = (ONE_ACTIVE_LEADER, EVENTUALLY_LED, SERVED_ONLY_WITH_QUORUM, SURVIVES_ONE_HOST_DOWN,
-           COVER_HANDOVER, COVER_CONFLICT, COVER_CRASH, COVER_ONE_DOWN_SERVES)
+           LEASE_TRANSITIONS, COVER_HANDOVER, COVER_LEADER_WRITE, COVER_CONFLICT, COVER_CRASH,
+           COVER_ONE_DOWN_SERVES)
 #: the stacked model's properties
 STACKED = _COMMON + (COVER_STACKED_TWO_DOWN_LOST,)
 #: the external model's properties
 EXTERNAL = _COMMON + (COVER_EXTERNAL_TWO_DOWN_SERVES,)
 
 __all__ = ["STACKED", "EXTERNAL", "ONE_ACTIVE_LEADER", "EVENTUALLY_LED",
-           "SERVED_ONLY_WITH_QUORUM", "SURVIVES_ONE_HOST_DOWN",
+           "SERVED_ONLY_WITH_QUORUM", "SURVIVES_ONE_HOST_DOWN", "LEASE_TRANSITIONS",
+           "COVER_LEADER_WRITE",
            "majority_of_members_on_live_hosts"]

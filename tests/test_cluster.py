@@ -382,3 +382,30 @@ def test_kubemc_check_cluster_refuses_bounds_where_no_worker_survives(capsys):
     assert main(["check", "cluster", "--bound", "failures=2", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "a worker must survive" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+# -- what the mutation run of docs/mutation/cluster.md found ---------------------------------------
+
+def test_pod_addresses_come_from_their_nodes_pod_cidr():
+    """Node n's podCIDR is the n-th /24 of 10.244.0.0/16 (the node IPAM
+    controller's default mask size): worker-1's pods get 10.244.1.x. A
+    runtime whose host-local range is the whole cluster CIDR hands worker-1's
+    pod 10.244.0.2 — the master's block — and the property refuses that
+    state; so does a podCIDR of another mask size (a /23 mutation of
+    ``spec.pod_cidr`` survived before the property)."""
+    base, netmask = props.node_pod_cidr(1)
+    assert (base, netmask) == (ip("10.244.1.0"), ip("255.255.255.0"))
+    m = Cluster(replicas=1)
+    s = _up(m)
+    assert m.sandboxes(s)[1] == ((0, ip("10.244.1.2")),)
+    assert props.pod_addresses_in_node_pod_cidr(m, s)
+    bad = Cluster(replicas=1, mutant="ipam_subnet_is_cluster_cidr")
+    s = _up(bad)
+    assert bad.sandboxes(s)[1] == ((0, ip("10.244.0.2")),)
+    assert not props.pod_addresses_in_node_pod_cidr(bad, s)
+    # the store's address is judged too, not only the runtime's: worker-2's block
+    good = _up(m)
+    i = m.index["store"]
+    moved = store.commit(m.objects(good), ((store.STATUS, 0, ip("10.244.2.2"), True),))
+    assert moved[store.PODS][0][:2] == (1, ip("10.244.2.2"))
+    assert not props.pod_addresses_in_node_pod_cidr(m, good[:i] + (moved,) + good[i + 1:])

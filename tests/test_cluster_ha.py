@@ -19,8 +19,9 @@ from controller_checks import assert_caught_by_explore, assert_caught_by_hypothe
 from helpers import run
 from kubemc.model.cluster import topology as topo
 from kubemc.model.cluster.ha import (
-    BLIND_UPDATE, GHOSTS, INCARNATIONS, LEASE, MEMBERS, NEVER_RETRIES, PAST_DEADLINE,
-    QUORUM_OF_ALL, RENEW_TIME_EXPIRY, ROLES, UP, HAControlPlane,
+    BLIND_UPDATE, FIRST_TAKE_COUNTED, GHOSTS, INCARNATIONS, LEASE, MEMBERS, NEVER_RETRIES,
+    PAST_DEADLINE, QUORUM_OF_ALL, RENEW_TIME_EXPIRY, ROLES, UP, HAControlPlane,
+    StackedControlPlane,
 )
 from kubemc.model.kernel import Step
 from kubemc.properties import cluster_topology as props
@@ -286,3 +287,46 @@ def test_the_single_master_topology_elects_its_one_candidate_and_has_no_failover
     assert not machine.serves(state, 0) and props.every_component_led_or_store_lost(machine, state)
     with pytest.raises(ValueError, match="masters=1"):
         HAControlPlane(topology="single-master", masters=3)
+
+
+# -- what the mutation run of docs/mutation/cluster.md found ---------------------------------------
+
+def test_lease_transitions_count_only_a_change_of_holder():
+    """The first take of the free Lease creates it with leaseTransitions 0;
+    the holder renewing changes nothing; another process taking it over
+    counts — and the mutant that counts the first take is caught at once."""
+    machine = HAControlPlane(components=1)
+    first = run(machine, get(0), update(0))
+    assert first[GHOSTS][0] == 0
+    assert props.transitions_count_holder_changes(machine, run(machine, get(0)), update(0), first)
+    renewed = run(machine, TICK, update(0), state=first)
+    assert renewed[ROLES][0][LEASE][:2] == (0, 0) and renewed[GHOSTS][0] == 0
+    before = run(machine, get(1), Step("Crash", (0,)), TICK, TICK, TICK, state=first)
+    after = run(machine, update(1), state=before)
+    assert after[ROLES][0][LEASE][:2] == (1, 0) and props.some_handover(machine, after)
+    assert props.transitions_count_holder_changes(machine, before, update(1), after)
+    # a witness that turns on without a change of holder, or stays off with one, is refused
+    unmarked = after[:GHOSTS] + ((0, after[GHOSTS][1]),)
+    assert not props.transitions_count_holder_changes(machine, before, update(1), unmarked)
+    counted = HAControlPlane(components=1, mutant=FIRST_TAKE_COUNTED)
+    start = run(counted, get(0))
+    wrong = run(counted, update(0), state=start)
+    assert wrong[GHOSTS][0] == 1
+    assert not props.transitions_count_holder_changes(counted, start, update(0), wrong)
+
+
+def test_the_leader_write_cover_is_reached_only_if_leaders_write():
+    """Without a leader-only write, ``cluster_one_active_leader_per_component``
+    judges no step at all and holds for nothing: the cover fails that
+    machine (a mutation that dropped ``Act`` from the steps survived before
+    it), and the correct one reaches it."""
+
+    class NeverWrites(StackedControlPlane):
+        def steps(self, state):
+            return (s for s in super().steps(state) if s.name != "Act")
+
+    checked = [props.ONE_ACTIVE_LEADER, props.COVER_LEADER_WRITE]
+    silent = explore(NeverWrites(components=1, crashes=0, restarts=0), checked)
+    assert silent.counterexample is None and not silent.covers[props.COVER_LEADER_WRITE.name]
+    correct = explore(StackedControlPlane(components=1, crashes=0, restarts=0), checked)
+    assert correct.counterexample is None and correct.covers[props.COVER_LEADER_WRITE.name]

@@ -53,6 +53,7 @@ END_TO_END: tuple[Model, ...] = (
             "endpoints_ready_ignores_pod_ready": _ONE_REPLICA,
             "kubelet_runs_every_pod": _ONE_REPLICA,
             "replicaset_creates_one_extra": _ONE_REPLICA,
+            "ipam_subnet_is_cluster_cidr": _ONE_REPLICA,
         },
         ceilings={"workers": 3, "replicas": 3, "failures": 2},
     ),

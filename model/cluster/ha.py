@@ -47,7 +47,8 @@ State (plain tuples)::
     roles        = per elected component, (lease, candidates) — see leader
     spent        = (crashes, restarts)
     ghosts       = (handed_over, conflicted): a write replaced one holder by
-                   another; an Update got a 409 — for the covers only
+                   another (some Lease's leaseTransitions is above 0, capped
+                   at 1); an Update got a 409 — for the covers only
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ PAST_DEADLINE = "acts_past_renew_deadline"
 NEVER_RETRIES = "candidate_never_retries"
 KEEPS_MEMBER = "stacked_crash_keeps_etcd_member"
 QUORUM_OF_ALL = "quorum_counts_every_member"
+FIRST_TAKE_COUNTED = "transition_counted_on_first_take"
 
 MUTANTS = {
     RENEW_TIME_EXPIRY: Mutant(
@@ -97,6 +99,10 @@ MUTANTS = {
         "the store is modelled as needing every etcd member rather than a majority: one "
         "crashed master (stacked) or etcd host (external) stops the whole control plane",
         violates="cluster_store_survives_one_host_down"),
+    FIRST_TAKE_COUNTED: Mutant(
+        "the Lease's leaseTransitions is counted up when the free Lease is first taken (no "
+        "holder replaced): the failover cover is then reached by the first election alone",
+        violates="cluster_lease_transitions_count_holder_changes"),
 }
 
 _RULES = {
@@ -107,6 +113,7 @@ _RULES = {
     NEVER_RETRIES: Rules(never_retries=True),
     KEEPS_MEMBER: Rules(),
     QUORUM_OF_ALL: Rules(),
+    FIRST_TAKE_COUNTED: Rules(),
 }
 
 
@@ -240,6 +247,8 @@ class HAControlPlane(Machine):
         old = role[LEASE]
         if old[0] != FREE and old[:2] != new[LEASE][:2]:
             handed = 1
+        if self.mutant == FIRST_TAKE_COUNTED and old[:2] != new[LEASE][:2]:
+            handed = 1
         nxt = self._set_role(state, r, new)
         return nxt[:GHOSTS] + ((handed, conflicted),)
 
@@ -325,7 +334,8 @@ class StackedControlPlane(HAControlPlane):
 
     name = "cluster-ha-stacked"
     fixed_topology = "ha-stacked"
-    mutants = _only(RENEW_TIME_EXPIRY, BLIND_UPDATE, KEEPS_MEMBER, QUORUM_OF_ALL)
+    mutants = _only(RENEW_TIME_EXPIRY, BLIND_UPDATE, KEEPS_MEMBER, QUORUM_OF_ALL,
+                    FIRST_TAKE_COUNTED)
 
     def __init__(self, masters: int = 3, components: int = 2, crashes: int = 2,
                  restarts: int = 1, lease_duration: int = LEASE_DURATION,

@@ -80,6 +80,11 @@ MUTANTS = {
     "replicaset_creates_one_extra": Mutant(
         "the ReplicaSet controller creates one pod more than are missing "
         "(replicas - active + 1)", violates="e2e_no_surplus_replicas"),
+    "ipam_subnet_is_cluster_cidr": Mutant(
+        "every node's CNI config gives host-local the whole cluster CIDR as its subnet "
+        "instead of the node's podCIDR: a worker's first pod gets 10.244.0.2, an address of "
+        "the master's podCIDR (and the first pod of every node the same one)",
+        violates="e2e_pod_addresses_in_node_pod_cidr"),
 }
 
 
@@ -157,7 +162,8 @@ class Cluster(Composition):
             controlplane.evict_pass(mutant == "nodelifecycle_never_evicts"),
             controlplane.node_params(self.nodes)))
         for n in range(self.nodes):
-            kubelet, runtime, proxy = (node.Kubelet(n), node.Runtime(n), node.KubeProxy(n))
+            kubelet, proxy = node.Kubelet(n), node.KubeProxy(n)
+            runtime = node.Runtime(n, mutant == "ipam_subnet_is_cluster_cidr")
             parts += [(kubelet.label, kubelet), (runtime.label, runtime), (proxy.label, proxy)]
             if mutant == "kubelet_reads_store" and n != spec.MASTER:
                 links.append(_kubelet_reads_store(kubelet.label, n))

@@ -114,11 +114,16 @@ def kubelet_sync(node: int, never_ready: bool = False, runs_every_pod: bool = Fa
 
 
 class Runtime(_Part):
-    def __init__(self, node: int):
+    """``cluster_wide_range`` is a seeded bug: the node's CNI config gives
+    host-local the whole cluster CIDR as its subnet (one config copied to
+    every node, like the seeds' bridge example with its one ``"subnet"``)
+    instead of the node's podCIDR."""
+
+    def __init__(self, node: int, cluster_wide_range: bool = False):
         super().__init__(None)
         self.node = node
         self.label = f"runtime-{spec.node_name(node)}"
-        block = spec.pod_cidr(node)
+        block = spec.CLUSTER_CIDR if cluster_wide_range else spec.pod_cidr(node)
         self.range = hostlocal.Range(block, block[0] + 2, block[0] + 254, block[0] + 1)
 
     def init_states(self):
