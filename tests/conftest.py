@@ -6,6 +6,7 @@ component (etcd, CNI plugins, root) fails when it is missing, with the fix.
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,25 @@ def require(condition: bool, what: str, fix: str) -> None:
         pytest.fail(message)
     else:
         pytest.skip(message)
+
+
+#: ``shared/data`` beside the repository, where CI checks it out: recorded
+#: histories with established verdicts (jepsen-etcd, porcupine-kv)
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def require_shared_data() -> Path:
+    """Tests that read ``shared/data`` need it beside the repository."""
+    require((SHARED_DATA / "README.md").is_file(), f"the shared data ({SHARED_DATA})",
+            "check out shared/ beside the repository, as CI does")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``shared/data``, or a skip (a failure under CI) saying how to get it.
+    Session-scoped, so that Hypothesis tests may use it."""
+    return require_shared_data()
 
 
 def require_real_etcd() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import edn_format
 import pytest
 
+from conftest import SHARED_DATA
 from kubemc.checker.errors import BadInput
 from kubemc.conformance.history import (Event, Operation, Recorder, pair, read_jsonl, read_meta,
                                         write_jsonl)
@@ -17,7 +17,7 @@ from kubemc.conformance.importers import (
     parse_edn,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def fake_clock():
@@ -187,11 +187,13 @@ def test_unreadable_and_unknown_files_are_bad_input(tmp_path):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("shared_data")
 def test_formats_are_detected_by_content():
     assert detect_format(DATA / "jepsen-etcd" / "etcd_000.log") == JEPSEN_LOG
     assert detect_format(DATA / "porcupine-kv" / "c01-ok.txt") == EDN
 
 
+@pytest.mark.usefixtures("shared_data")
 def test_jepsen_log_import():
     h = load(DATA / "jepsen-etcd" / "etcd_000.log")
     assert h.model == "register" and h.format == JEPSEN_LOG
@@ -203,6 +205,7 @@ def test_jepsen_log_import():
     assert all(op.ret is None and op.output is None for op in info)
 
 
+@pytest.mark.usefixtures("shared_data")
 def test_porcupine_edn_import():
     h = load(DATA / "porcupine-kv" / "c10-ok.txt")
     assert h.model == "kv" and h.format == EDN
@@ -239,6 +242,7 @@ def test_fast_edn_reader_agrees_with_edn_format(text):
     assert _json_value(parse_edn(text, "x:1")) == _edn_reference(text)
 
 
+@pytest.mark.usefixtures("shared_data")
 def test_fast_edn_reader_agrees_on_stored_histories():
     files = [DATA / "porcupine-kv" / "c01-ok.txt", DATA / "porcupine-kv" / "c01-bad.txt"]
     for f in files:
@@ -259,8 +263,10 @@ def test_model_inference():
     assert infer_model([ev("read")], {"model": "kv"}) == "kv"
 
 
+@pytest.mark.usefixtures("shared_data")
 def test_data_directory_is_present():
-    # The CI checks shared/ out beside the repository: missing data is a failure, not a skip.
+    # The CI checks shared/ out beside the repository: missing data is a failure there
+    # (require_shared_data), a skip saying how to get it elsewhere.
     assert (DATA / "README.md").is_file(), f"missing {DATA}"
     assert len(list((DATA / "jepsen-etcd").glob("*.log"))) == 50
     assert len(list((DATA / "porcupine-kv").glob("*.txt"))) == 4
