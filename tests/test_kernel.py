@@ -1,6 +1,5 @@
 """The kernel's worked example (model/kernel.py docstring), run for real."""
 
-import linecache
 import textwrap
 
 import pytest
@@ -16,21 +15,18 @@ def docstring_example(*replacements):
     """The Lock machine exactly as model/kernel.py's docstring writes it: the
     test runs the documented text, so the two cannot drift apart.
 
-    The text is put in linecache under a file name of its own, as an
-    imported module's is, so that the kernel's checks at class creation
-    (which read a class's source) judge it too. ``replacements`` ((old, new)
-    pairs) plant a change."""
+    The kernel's checks at class creation (mutant names, step names) read
+    bytecode, so they judge this text as they judge an imported module.
+    ``replacements`` ((old, new) pairs) plant a change."""
     doc = kernel.__doc__
     code = doc[doc.index("    NO_HOLDER_CHECK = "):doc.index("The property ``mutual_exclusion``")]
     code = textwrap.dedent(code)
     for old, new in replacements:
         assert old in code
         code = code.replace(old, new)
-    filename = f"<kernel docstring {abs(hash(code))}>"
-    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     namespace = {"Machine": Machine, "Mutant": Mutant, "Step": Step, "ENVIRONMENT": ENVIRONMENT,
                  "action": action, "__name__": "kernel_docstring"}
-    exec(compile(code, filename, "exec"), namespace)
+    exec(compile(code, "<kernel docstring>", "exec"), namespace)
     return namespace["Lock"]
 
 
