@@ -14,7 +14,7 @@ from kubemc.model.cni import machine as cni
 from kubemc.model.network import addr
 from kubemc.model.network.dataplane import TCP
 from kubemc.model.network.forward import DELIVERED, Packet, forward
-from kubemc.properties.core import INVARIANT, Property
+from kubemc.properties.core import COVER, INVARIANT, Property
 
 _NO_NAT = ("seeds/000: 'pods are expected to be able to communicate with all other pods "
            "in a cluster, all this without the implmentation of network address "
@@ -126,6 +126,53 @@ def violating_pair(dp):
     return None
 
 
+# -- covers: the bounds reach what the invariants speak of ---------------------------
+#
+# Each invariant above is judged only in the states the bounds reach. These
+# covers make sure those states include the ones the invariants are about —
+# without them a model whose pods never start, whose sandboxes never crash or
+# whose pods never come back would satisfy every invariant vacuously (the
+# mutation run of docs/mutation/cni.md found such models).
+
+def containers_started_in_sandbox(m, state) -> bool:
+    """Some pod has its address and every app container started."""
+    return any(phase == cni.RUNNING and all(containers)
+               for phase, _, _, containers in state[2])
+
+
+def crashed_sandbox_holds_address(m, state) -> bool:
+    """Some pod's sandbox has crashed while host-local still holds the
+    address of that sandbox's container: the cleanup's DEL is still to come."""
+    held = {c for store in state[3] for _, c, _ in store[1]}
+    return any(phase == cni.DEAD and cni.container_id(p, attempt) in held
+               for p, (phase, attempt, _, _) in enumerate(state[2]))
+
+
+def pod_running_again(m, state) -> bool:
+    """Some pod has its address in a later sandbox than its first: its
+    earlier sandbox was torn down (deleted, or crashed and cleaned up) and
+    ADD ran again."""
+    return any(phase == cni.RUNNING and attempt >= 1 for phase, attempt, _, _ in state[2])
+
+
+def pods_running_on_every_node(m, state) -> bool:
+    """A pod with an address on every node at once: pod-to-pod traffic
+    between every pair of nodes is judged."""
+    dp = m.dataplane(state)
+    return {p.node for p in dp.pods} == {n.index for n in dp.nodes}
+
+
+def podcidr_allocated_after_restart(m, state) -> bool:
+    """The IPAM controller has restarted, a node holds a podCIDR and another
+    still waits for one: an allocation after a restart is to come, with a
+    block already taken."""
+    return state[4][2] < m.restarts and any(c >= 0 for c in state[1]) \
+        and any(c < 0 for c in state[1])
+
+
+_COVER_SOURCE = ("seeds/000 (pause container, pod-to-pod communication across nodes); seeds/004 "
+                 "(CNI ADD / DEL, host-local); " + _DEL)
+
 PROPERTIES = (
     Property("podcidrs_disjoint", "cni", INVARIANT,
              "no two nodes' podCIDRs overlap", _PODCIDR, podcidrs_disjoint),
@@ -146,4 +193,21 @@ PROPERTIES = (
     Property("node_to_pod_without_nat", "cni", INVARIANT,
              "every node reaches every pod with its source address unchanged",
              _NO_NAT, node_to_pod_without_nat),
+    Property("cni_cover_containers_started", "cni", COVER,
+             "some pod runs with every app container started in its sandbox's network "
+             "namespace (containers_share_pod_ip judges started containers)", _PAUSE,
+             containers_started_in_sandbox),
+    Property("cni_cover_crashed_sandbox_holds_address", "cni", COVER,
+             "some sandbox crashes while its address is still reserved (the cleanup's DEL "
+             "is judged by no_address_leak_after_del)", _DEL, crashed_sandbox_holds_address),
+    Property("cni_cover_pod_running_again", "cni", COVER,
+             "some pod runs again in a new sandbox after its first was torn down (an "
+             "address is released and allocated again)", _COVER_SOURCE, pod_running_again),
+    Property("cni_cover_pods_running_on_every_node", "cni", COVER,
+             "pods have addresses on every node at once (reachability is judged between "
+             "every pair of nodes)", _NO_NAT, pods_running_on_every_node),
+    Property("cni_cover_podcidr_allocated_after_restart", "cni", COVER,
+             "the node IPAM controller restarts between two podCIDR allocations "
+             "(podcidrs_disjoint judges what it hands out after a restart)", _PODCIDR,
+             podcidr_allocated_after_restart),
 )
