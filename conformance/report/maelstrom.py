@@ -119,7 +119,8 @@ def summary_lines(j: MaelstromRunResult) -> list[str]:
     for chk in j.checks:
         lines.append(f"  {chk.status.upper():4}  {chk.name:<13} {chk.message}")
         shown = chk.details if chk.name == "linearizable" else chk.details[:5]
-        if chk.status == FAIL and chk.details and not (chk.name == "init" and len(chk.details) == 1):
+        lone_init = chk.name == "init" and len(chk.details) == 1
+        if chk.status == FAIL and chk.details and not lone_init:
             if chk.name == "linearizable" and j.window is not None:
                 lines.append(f"        smallest failing window: {len(j.window.ops)} operations "
                              f"on key {j.window.key} (of the {j.window.prefix_ops} up to the "
@@ -130,10 +131,10 @@ def summary_lines(j: MaelstromRunResult) -> list[str]:
         if name in j.files:
             lines.append(f"  {name + ':':<11} {j.files[name]}")
     if not j.passed:
-        for n in o.nodes:
-            tail = n.stderr_tail(2)
-            if tail and (n.crashed or not n.init_ok):
-                lines.append(f"  {n.id} stderr: " + " ⏎ ".join(tail))
+        for node in o.nodes:
+            tail = node.stderr_tail(2)
+            if tail and (node.crashed or not node.init_ok):
+                lines.append(f"  {node.id} stderr: " + " ⏎ ".join(tail))
         lines.append(f"  reproduce:  {reproduce_command(cfg)}")
     lines.append(f"verdict: {j.verdict}")
     return lines

@@ -1,8 +1,8 @@
 """The checks of a recorded etcd history, by name, and running them.
 
 Every check is a function ``check(history: EtcdHistory) -> list[Violation]``
-registered in :func:`conformance.validate.etcd.checks` under its stable name (reports, JSON and JUnit
-use these names). :func:`run_checks` runs them all and times each.
+registered in :func:`conformance.validate.etcd.checks` under its stable name
+(reports, JSON and JUnit use these names). :func:`run_checks` runs them all and times each.
 
 ========================  ====================================================
 ``availability``          the run did work: no workload thread crashed, at
@@ -56,7 +56,8 @@ def checks():
     ]
     for name, statement in watch.GUARANTEES.items():
         table.append((name, statement, watch.SOURCE, watch.checker(name)))
-    table.append(("watch-matches-kv", watch.MATCHES_KV, watch.SOURCE_MATCHES_KV, watch.check_matches_kv))
+    table.append(("watch-matches-kv", watch.MATCHES_KV, watch.SOURCE_MATCHES_KV,
+                  watch.check_matches_kv))
     return table
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -105,18 +106,23 @@ def _examples(outcome: MaelstromObservation, kinds) -> list[str]:
 
 
 def judge(outcome: MaelstromObservation, budget: float | None = 60.0) -> MaelstromRunResult:
-    """MaelstromCheck what a run observed; write the failing window and trace under ``out``."""
+    """Check what a run observed (the report writes the failing window's files:
+    :func:`conformance.report.maelstrom.write_violation`)."""
     cfg = outcome.config
     ops = outcome.recorder.operations()
     counts = outcome.problem_counts
     checks: list[MaelstromCheck] = []
+
+    def add(name: str, status: str, message: str, details=()) -> None:
+        checks.append(MaelstromCheck(name, status, message, list(details)))
+
     files = {"out": str(cfg.out), "history": str(cfg.out / HISTORY)}
 
     missing = [n for n in outcome.nodes if not n.init_ok]
     init_ok = not missing
     if init_ok:
-        checks.append(MaelstromCheck("init", PASS, f"{len(outcome.nodes)}/{len(outcome.nodes)} nodes "
-                            "answered init_ok"))
+        add("init", PASS, f"{len(outcome.nodes)}/{len(outcome.nodes)} nodes "
+            "answered init_ok")
     else:
         why = []
         for n in missing:
@@ -126,53 +132,53 @@ def judge(outcome: MaelstromObservation, budget: float | None = 60.0) -> Maelstr
                 why.append(next((p.detail for p in outcome.problems
                                  if p.kind == "init" and p.node == n.id),
                                 f"{n.id} did not answer init"))
-        checks.append(MaelstromCheck("init", FAIL, f"{len(missing)}/{len(outcome.nodes)} nodes did not "
-                            f"complete the init handshake: {why[0]}", why))
+        add("init", FAIL, f"{len(missing)}/{len(outcome.nodes)} nodes did not "
+            f"complete the init handshake: {why[0]}", why)
 
     bad = {k: counts.get(k, 0) for k in PROTOCOL_KINDS if counts.get(k, 0)}
     if bad:
         summary = ", ".join(f"{v} {k}" for k, v in bad.items())
         first = next(p for p in outcome.problems if p.kind in bad)
-        checks.append(MaelstromCheck("protocol", FAIL, f"{sum(bad.values())} protocol errors ({summary}); "
-                            f"first: {first.detail}", _examples(outcome, bad)))
+        add("protocol", FAIL, f"{sum(bad.values())} protocol errors ({summary}); "
+            f"first: {first.detail}", _examples(outcome, bad))
     else:
-        checks.append(MaelstromCheck("protocol", PASS, "every stdout line was a well-formed, correctly "
-                            "addressed message"))
+        add("protocol", PASS, "every stdout line was a well-formed, correctly "
+            "addressed message")
 
     if counts.get("exited"):
         first = next(p for p in outcome.problems if p.kind == "exited")
-        checks.append(MaelstromCheck("nodes-up", FAIL, f"{counts['exited']} node(s) exited during the "
-                            f"run; first: {first.detail}", _examples(outcome, ("exited",))))
+        add("nodes-up", FAIL, f"{counts['exited']} node(s) exited during the "
+            f"run; first: {first.detail}", _examples(outcome, ("exited",)))
     else:
-        checks.append(MaelstromCheck("nodes-up", PASS, "no node exited before the end of the run"))
+        add("nodes-up", PASS, "no node exited before the end of the run")
 
     lin = window = None
     t0 = time.perf_counter()
     n_ok = sum(1 for op in ops if op.status == "ok")
     if not init_ok:
-        checks.append(MaelstromCheck("availability", SKIP, "no workload: the init handshake failed"))
-        checks.append(MaelstromCheck("linearizable", SKIP, "no workload: the init handshake failed"))
+        add("availability", SKIP, "no workload: the init handshake failed")
+        add("linearizable", SKIP, "no workload: the init handshake failed")
     else:
         if n_ok:
-            checks.append(MaelstromCheck("availability", PASS, f"{n_ok} of {len(ops)} operations "
-                                "succeeded"))
+            add("availability", PASS, f"{n_ok} of {len(ops)} operations "
+                "succeeded")
         else:
-            checks.append(MaelstromCheck("availability", FAIL, f"none of {len(ops)} operations "
-                                "succeeded: every request failed or went unanswered, so the "
-                                "history shows nothing"))
+            add("availability", FAIL, f"none of {len(ops)} operations "
+                "succeeded: every request failed or went unanswered, so the "
+                "history shows nothing")
         lin = check(ops, "register", budget=budget)
         keys = len({op.key for op in ops})
         if lin.verdict == LINEARIZABLE:
-            checks.append(MaelstromCheck("linearizable", PASS, f"{len(ops)} operations on {keys} keys "
-                                f"are linearizable"))
-        elif lin.verdict == NOT_LINEARIZABLE:
+            add("linearizable", PASS, f"{len(ops)} operations on {keys} keys "
+                f"are linearizable")
+        elif lin.verdict == NOT_LINEARIZABLE and lin.failure is not None:
             window = smallest_window(lin.failure, Register())
-            checks.append(MaelstromCheck("linearizable", FAIL, window.failure.message,
-                                window_lines(window, outcome, ops)))
+            add("linearizable", FAIL, window.failure.message,
+                window_lines(window, outcome, ops))
         else:
-            checks.append(MaelstromCheck("linearizable", FAIL, f"undecided: {len(lin.unknown_keys)} of "
-                                f"{keys} keys not checked within --check-budget {budget:g} s "
-                                "(raise it)"))
+            add("linearizable", FAIL, f"undecided: {len(lin.unknown_keys)} of "
+                f"{keys} keys not checked within --check-budget {budget:g} s "
+                "(raise it)")
     return MaelstromRunResult(outcome, checks, ops, lin, files, time.perf_counter() - t0, window)
 
 
@@ -188,7 +194,7 @@ def _show(v: Any) -> str:
 
 
 def window_lines(w: Window, outcome: MaelstromObservation,
-                 ops: list[Operation] = ()) -> list[str]:
+                 ops: Sequence[Operation] = ()) -> list[str]:
     """The window, one operation per line; ``ops``, the whole history's operations,
     tell an operation still running at the cut from one whose outcome is unknown."""
     final = {op.index: op.status for op in ops}
@@ -211,5 +217,3 @@ def window_lines(w: Window, outcome: MaelstromObservation,
         mark = "   ← no linearization explains this" if op is w.culprit else ""
         lines.append(f"{span}  process {op.process:<3} {op.f}{arg} → {res}{mark}")
     return lines
-
-

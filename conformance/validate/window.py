@@ -93,7 +93,7 @@ def failures(ops: list[Operation], spec: Spec, from_any: bool,
         if budget is not None and budget <= 0:
             return None
         result = check(ops, start, budget=budget)
-        if result.verdict != NOT_LINEARIZABLE:
+        if result.verdict != NOT_LINEARIZABLE or result.failure is None:
             return None
         found.append(result.failure)
     return found

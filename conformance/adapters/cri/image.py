@@ -143,7 +143,8 @@ def main(argv=None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not args[0].startswith("unix:///"):
-        print("usage: python3 -m conformance.adapters.cri.image unix:///PATH/containerd.sock", file=sys.stderr)
+        print("usage: python3 -m kubemc.conformance.adapters.cri.image "
+              "unix:///PATH/containerd.sock", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="kmc-cri-image-") as d:
         path = os.path.join(d, "image.tar")

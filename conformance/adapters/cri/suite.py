@@ -32,7 +32,8 @@ from kubemc.checker.progress import ProgressLine
 from kubemc.conformance.report.files import start_outputs, write_json_atomic
 from kubemc.conformance.report.cri import progress_line, write_violation
 from kubemc.conformance.report.outputs import check_out_dir, create_exclusive, run_out_dir
-from kubemc.conformance.adapters.cri.runtime import CriClient, LocalContainerd, check_endpoint, new_run_id
+from kubemc.conformance.adapters.cri.runtime import (CriClient, LocalContainerd, check_endpoint,
+                                                    new_run_id)
 from kubemc.conformance.runner.checked_run import CheckedRun
 from kubemc.conformance.runner.signals import signals_raise
 from kubemc.conformance.traffic.cri import Workload

@@ -201,7 +201,8 @@ class Network:
         node.exit_status, node.exit_at = status, self.now()
         if not node.stopping:
             node.crashed = True
-            how = (f"was killed by signal {-status}" if status < 0 else f"exited with status {status}")
+            how = (f"was killed by signal {-status}" if status < 0
+                   else f"exited with status {status}")
             phase = "before answering init" if not node.init_ok else f"at {node.exit_at:.1f} s"
             tail = node.stderr_tail(1)
             self.problem("exited", node.id, f"{node.id} {how} {phase}"
@@ -316,7 +317,8 @@ class Network:
         try:
             msg = json.loads(text)
         except (ValueError, UnicodeDecodeError):
-            self.problem("garbage", node.id, f"{node.id} wrote {short(text.decode('utf-8', 'replace'))!r}")
+            self.problem("garbage", node.id,
+                         f"{node.id} wrote {short(text.decode('utf-8', 'replace'))!r}")
             return
         except RecursionError:
             self.problem("garbage", node.id, f"{node.id} wrote JSON nested too deeply to read "

@@ -199,7 +199,8 @@ class _Run:
                 await asyncio.wait(self.tasks, timeout=1.0)
             for t in self.tasks:
                 t.cancel()
-            for t, res in zip(self.tasks, await asyncio.gather(*self.tasks, return_exceptions=True)):
+            results = await asyncio.gather(*self.tasks, return_exceptions=True)
+            for t, res in zip(self.tasks, results):
                 if isinstance(res, Exception):
                     net.notes.append(f"runner task {t.get_coro().__qualname__} failed: "
                                      f"{type(res).__name__}: {res}")
