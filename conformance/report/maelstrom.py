@@ -24,8 +24,9 @@ from kubemc.conformance.history import INFO
 from kubemc.conformance.report.files import write_violation as write_window_files
 from kubemc.conformance.report.junit import write_checks_junit
 from kubemc.conformance.report.summary import describe_op
-from kubemc.conformance.validate.maelstrom import (FAIL, PASS, SKIP, STATEMENTS,
+from kubemc.conformance.validate.maelstrom import (FAIL, SKIP, STATEMENTS,
                                                    MaelstromRunResult)
+from kubemc.conformance.validate.violation import CheckResult
 from kubemc.conformance.validate.window import Window
 
 
@@ -142,18 +143,6 @@ def summary_lines(j: MaelstromRunResult) -> list[str]:
 
 
 
-@attrs.frozen
-class _JUnitCheck:
-    name: str
-    ok: bool
-    seconds: float
-    violations: list
-    statement: str
-    source: str
-
-
-
-
 def write_junit(j: MaelstromRunResult, path: Path) -> None:
     """The JUnit XML every target writes: one test case per check run (a
     skipped check neither passed nor failed, and is left out)."""
@@ -168,8 +157,7 @@ def write_junit(j: MaelstromRunResult, path: Path) -> None:
             violations = [_Violation(c.name, c.message, window, window)]
         statement, source = STATEMENTS[c.name]
         seconds = j.check_seconds if c.name == "linearizable" else 0.0
-        checks.append(_JUnitCheck(c.name, c.status == PASS, seconds, violations, statement,
-                                  source))
+        checks.append(CheckResult(c.name, statement, source, violations, seconds))
     n = len(j.operations)
     props = (("run_id", o.config.out.name), ("seed", o.config.seed), ("operations", n),
              ("ops_per_second", f"{(n / o.workload_seconds if o.workload_seconds else 0.0):.1f}"),

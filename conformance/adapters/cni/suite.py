@@ -18,12 +18,12 @@ the next run removes (:func:`conformance.adapters.cni.netns.reap_leftovers`).
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 import time
 
 import attrs
 
+from kubemc.checker.progress import ProgressLine
 from kubemc.checker.errors import BadInput
 from kubemc.conformance.history import Recorder
 from kubemc.conformance.report.outputs import check_out_dir, run_out_dir
@@ -138,7 +138,7 @@ def run_suite(opts: SuiteOptions) -> CniRunResult:
     cni_conf.resolve(conflist, dirs, explicit=bool(opts.plugin))
     require_environment()
     run_id = opts.run_id or new_run_id()
-    say = (lambda m: print(m, file=sys.stderr, flush=True)) if opts.progress else (lambda m: None)
+    say = ProgressLine(enabled=opts.progress).message     # phases, one line each
     say(f"conform cni: run {run_id}, plugin {conflist['plugins'][0]['type']}, "
         f"{opts.nodes} nodes, {opts.pods} pods")
     meta = {"target": "cni", "run_id": run_id, "cniVersion": conflist["cniVersion"],
