@@ -1,5 +1,7 @@
-"""Workloads: concurrent clients that drive a target and record what happened.
+"""Workloads: concurrent clients that drive a system under test and record
+what happened into one :class:`conformance.history.Recorder`.
 
-:mod:`conformance.traffic.etcd` is the etcd workload: KV clients, watchers
-and a compactor, all recording into one :class:`conformance.history.Recorder`.
+:mod:`.etcd` KV clients, watchers and a compactor; :mod:`.maelstrom` the
+lin-kv clients of a Maelstrom run; :mod:`.cri` the kubelet-like client of a
+CRI runtime; :mod:`.cni` the plan of a CNI run, taken from the CNI model.
 """

@@ -24,7 +24,7 @@ probe          token    input: sender, its address and node, receiver, its
 =============  =======  ======================================================
 
 Every check is ``check(h: CniHistory) -> (violations, checked, note)``;
-``violations`` are :class:`conformance.validate.Violation`.
+``violations`` are :class:`conformance.validate.violation.Violation`.
 """
 
 from __future__ import annotations
