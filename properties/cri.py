@@ -10,6 +10,9 @@ seeds, and judged from the state tuples directly — never through
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
 _API = "k8s.io/cri-api pkg/apis/runtime/v1/api.proto, RuntimeService: "
@@ -44,6 +47,26 @@ _STOPPED = (_API + "StopPodSandbox 'stops any running process that is part of th
             "RunPodSandbox 'Runtimes must ensure the sandbox is in the ready state on success' "
             "— readiness is the running sandbox with its network (enum PodSandboxState "
             "SANDBOX_READY / SANDBOX_NOTREADY), so a stopped sandbox reads SANDBOX_NOTREADY")
+_READ = (_API + "PodSandboxStatus 'returns the status of the PodSandbox. If the PodSandbox is "
+         "not present, returns an error'; ContainerStatus 'returns status of the container. "
+         "If the container is not present, returns an error'; ListPodSandbox 'returns a list "
+         "of PodSandboxes', ListContainers 'lists all containers by filters'; "
+         "PodSandboxFilter / ContainerFilter: 'All those fields are combined with \'AND\'' "
+         "(id, state, pod_sandbox_id); PodSandboxStatus (id, metadata, state, network), "
+         "ContainerStatus (id, metadata, state, exit_code 'Only required when finished_at != "
+         "0'), Container (id, pod_sandbox_id, metadata, state); the four calls change nothing")
+_FRAME = (_API + "each call's comment names what it acts on — RunPodSandbox 'creates and "
+          "starts a pod-level sandbox' (RunPodSandboxResponse.pod_sandbox_id 'ID of the "
+          "PodSandbox to run'), CreateContainer 'creates a new container in specified "
+          "PodSandbox' (CreateContainerResponse.container_id 'ID of the created container'), "
+          "StartContainer / StopContainer / RemoveContainer the container_id given, "
+          "StopPodSandbox / RemovePodSandbox the sandbox and the containers in it; nothing "
+          "else is theirs to change. Faults: a container's process exiting changes that "
+          "container; a runtime restart keeps every sandbox and container (containerd's "
+          "shims keep the processes running while the daemon restarts) except those whose "
+          "state it lost, which read CONTAINER_UNKNOWN")
+_MUTATION = ("; added when mutation testing (docs/mutation/cri.md) found that no step of the "
+             "cri model sent a read-only call, so no property saw an answer's content")
 _AUDIT = ("; added after an independent audit found that no other property caught a "
           "runtime breaking this")
 
@@ -166,6 +189,127 @@ def stop_sandbox_makes_it_not_ready(m, before, step, after) -> bool:
     return _answered_ok(after) and now is not None and now[3] == SANDBOX_NOTREADY
 
 
+def _sandbox_describes(msg, s, *, status: bool) -> bool:
+    """A PodSandbox (list item) or PodSandboxStatus message tells sandbox ``s``:
+    its id, metadata and state; a status also its network — held by a ready
+    sandbox, given back by a stopped one (the model's netns flag)."""
+    meta = msg.get("metadata") or {}
+    same = (msg.get("id") == str(s[0]) and meta.get("uid") == s[1]
+            and meta.get("attempt") == s[2] and msg.get("state") == s[3])
+    return same and (not status or (msg.get("network") or {}).get("namespace") == s[4])
+
+
+def _container_describes(msg, c, *, status: bool) -> bool:
+    """A Container (list item) tells container ``c``: id, its sandbox, metadata
+    and state; a ContainerStatus: id, metadata, state and, once exited, the
+    exit code."""
+    meta = msg.get("metadata") or {}
+    same = (msg.get("id") == str(c[0]) and meta.get("name") == c[2]
+            and meta.get("attempt") == c[3] and msg.get("state") == c[4])
+    if status:
+        return same and (c[4] != EXITED or msg.get("exit_code") == c[5])
+    return same and msg.get("pod_sandbox_id") == str(c[1])
+
+
+def _matches(obj, field, value, state_at, sandbox_at=None) -> bool:
+    """Whether ``obj`` passes the one-field filter the step sent."""
+    if field == "id":
+        return obj[0] == value
+    if field == "state":
+        return obj[state_at] == value
+    if field == "pod_sandbox_id":
+        return sandbox_at is not None and obj[sandbox_at] == value
+    return True                           # no filter: everything
+
+
+def read_answers_describe_state(m, before, step, after) -> bool:
+    """A read-only call changes nothing; a status answers the object it names
+    (an error when it is absent); a list answers exactly the objects the
+    filter selects, each described as it is."""
+    if step.name not in ("PodSandboxStatus", "ContainerStatus", "ListPodSandbox",
+                         "ListContainers"):
+        return True
+    if after[0] != before[0] or not after[1] or after[1][0] != step.name:
+        return False
+    code, body = after[1][2], after[1][3] if len(after[1]) > 3 else ""
+    params = tuple(step.params)
+    sandboxes, containers = _sandboxes(before), _containers(before)
+    if step.name in ("PodSandboxStatus", "ContainerStatus"):
+        objs = sandboxes if step.name == "PodSandboxStatus" else containers
+        obj = objs.get(params[0])
+        if obj is None:
+            return code != "OK"
+        if code != "OK" or not body:
+            return False
+        msg = json.loads(body).get("status") or {}
+        if step.name == "PodSandboxStatus":
+            return _sandbox_describes(msg, obj, status=True)
+        return _container_describes(msg, obj, status=True)
+    if code != "OK" or not body:
+        return False
+    field, value = params
+    describes: Callable[..., bool]
+    if step.name == "ListPodSandbox":
+        items = json.loads(body).get("items")
+        wanted = [s for s in sandboxes.values() if _matches(s, field, value, 3)]
+        describes = _sandbox_describes
+    else:
+        items = json.loads(body).get("containers")
+        wanted = [c for c in containers.values() if _matches(c, field, value, 4, 1)]
+        describes = _container_describes
+    if not isinstance(items, list) or len(items) != len(wanted):
+        return False
+    by_id = {str(o[0]): o for o in wanted}
+    return len({i.get("id") for i in items}) == len(items) and all(
+        i.get("id") in by_id and describes(i, by_id[i.get("id")], status=False) for i in items)
+
+
+def _answered_id(after, field):
+    """The id an OK answer hands out (``pod_sandbox_id`` / ``container_id``)."""
+    body = after[1][3] if len(after[1]) > 3 else ""
+    value = json.loads(body).get(field) if body else None
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def change_only_what_they_name(m, before, step, after) -> bool:
+    """Every object the step does not name is as it was, and nothing appears
+    but the one object a create answers (new, as requested); a runtime restart
+    that lost a created or running container leaves it CONTAINER_UNKNOWN."""
+    name, params = step.name, tuple(step.params)
+    old_s, new_s = _sandboxes(before), _sandboxes(after)
+    old_c, new_c = _containers(before), _containers(after)
+    may_s: set = set()
+    may_c: set = set()
+    if name == "RunPodSandbox" and _answered_ok(after):
+        sid = _answered_id(after, "pod_sandbox_id")
+        s = new_s.get(sid)
+        if sid in old_s or s is None or s[1:4] != params + (SANDBOX_READY,):
+            return False
+        may_s = {sid}
+    elif name in ("StopPodSandbox", "RemovePodSandbox"):
+        sid = _id_param(step)
+        may_s = {sid}
+        may_c = {cid for cid, c in old_c.items() if c[1] == sid}
+    elif name == "CreateContainer" and _answered_ok(after):
+        cid = _answered_id(after, "container_id")
+        c = new_c.get(cid)
+        if cid in old_c or c is None or c[1:4] != params:
+            return False
+        may_c = {cid}
+    elif name in ("StartContainer", "StopContainer", "RemoveContainer", "ContainerDied"):
+        may_c = {_id_param(step)}
+    elif name == "RuntimeRestart" and params[0] >= 0:
+        lost = params[0]
+        if lost in old_c and old_c[lost][4] in (CREATED, RUNNING) \
+                and (lost not in new_c or new_c[lost][4] != UNKNOWN):
+            return False
+        may_c = {lost}
+    return (all(new_s.get(i) == s for i, s in old_s.items() if i not in may_s)
+            and all(i in old_s or i in may_s for i in new_s)
+            and all(new_c.get(i) == c for i, c in old_c.items() if i not in may_c)
+            and all(i in old_c or i in may_c for i in new_c))
+
+
 def _some_container(state, wanted) -> bool:
     return any(c[4] == wanted for c in state[0][1])
 
@@ -199,6 +343,16 @@ PROPERTIES = (
     Property("cri_stop_sandbox_makes_it_not_ready", "cri", TRANSITION,
              "StopPodSandbox of an existing sandbox answers OK and leaves it SANDBOX_NOTREADY",
              _STOPPED + _AUDIT, stop_sandbox_makes_it_not_ready),
+    Property("cri_read_answers_describe_state", "cri", TRANSITION,
+             "PodSandboxStatus, ContainerStatus, ListPodSandbox and ListContainers change "
+             "nothing; a status answers the object it names as it is (an error when it is "
+             "absent); a list answers exactly the objects its filter selects, each as it is",
+             _READ + _MUTATION, read_answers_describe_state),
+    Property("cri_calls_change_only_what_they_name", "cri", TRANSITION,
+             "a call or fault changes only the objects it names (a sandbox call: the sandbox "
+             "and its containers); RunPodSandbox and CreateContainer add exactly the new object "
+             "they answer the id of, as requested; a runtime restart leaves the container it "
+             "lost CONTAINER_UNKNOWN", _FRAME + _MUTATION, change_only_what_they_name),
     Property("cri_cover_running", "cri", COVER, "some container runs", _LIFE,
              lambda m, s: _some_container(s, RUNNING)),
     Property("cri_cover_failed_exit", "cri", COVER,

@@ -10,9 +10,15 @@ call with any id — including ids that are stale or were never handed out —
 and the runtime suffers faults: a container's process exits by itself, the
 runtime daemon restarts (losing the state of one container or none).
 
+The client also sends the read-only calls (PodSandboxStatus, ContainerStatus,
+ListPodSandbox and ListContainers, unfiltered and by each filter field):
+the kubelet's relist and every status it reports rest on their answers.
+
 State: ``(runtime, last)``; ``last`` is the most recent call and its answer
-as ``(method, params, code)`` with code ``"OK"`` or the gRPC code, or ``()``
-before any call. Keeping it lets transition properties judge answers.
+as ``(method, params, code, body)`` with code ``"OK"`` or the gRPC code and
+body the response message as JSON text (``""`` for an error), or ``()``
+before any call and after a fault. Keeping it lets transition properties
+judge answers; the search forgets it (``canonical``), so it costs no states.
 
 Bounds: ``uids`` pods, container ``names`` per sandbox, ``attempts`` values
 of metadata.attempt, at most ``max_sandboxes`` sandboxes and
@@ -20,6 +26,8 @@ of metadata.attempt, at most ``max_sandboxes`` sandboxes and
 """
 
 from __future__ import annotations
+
+import json
 
 from kubemc.model.cri import runtime as rt
 from kubemc.model.kernel import ENVIRONMENT, FAULT, Machine, Mutant, Step
@@ -30,6 +38,12 @@ STOP_TIMEOUT = 10
 
 _CALLS = ("RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "CreateContainer",
           "StartContainer", "StopContainer", "RemoveContainer")
+#: the read-only calls a client (the kubelet's relist, crictl) sends; their
+#: answers are what ``cri_read_answers_describe_state`` judges
+_READS = ("PodSandboxStatus", "ContainerStatus", "ListPodSandbox", "ListContainers")
+#: the list filters sent, as step parameters ``(field, value)``: none, or one
+#: field of api.proto's PodSandboxFilter / ContainerFilter (values per state)
+NO_FILTER = ("", "")
 
 
 def request(method: str, params: tuple) -> dict:
@@ -37,8 +51,13 @@ def request(method: str, params: tuple) -> dict:
     if method == "RunPodSandbox":
         uid, attempt = params
         return {"config": {"metadata": {"uid": uid, "attempt": attempt}}}
-    if method in ("StopPodSandbox", "RemovePodSandbox"):
+    if method in ("StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus"):
         return {"pod_sandbox_id": str(params[0])}
+    if method in ("ListPodSandbox", "ListContainers"):
+        field, value = params
+        if field == "state":
+            return {"filter": {"state": {"state": value}}}
+        return {"filter": {field: str(value)} if field else {}}
     if method == "CreateContainer":
         sid, name, attempt = params
         return {"pod_sandbox_id": str(sid),
@@ -50,7 +69,7 @@ def request(method: str, params: tuple) -> dict:
 
 class CriRuntime(Machine):
     name = "cri"
-    tags = {**{m: ENVIRONMENT for m in _CALLS}, "ContainerDied": FAULT,
+    tags = {**{m: ENVIRONMENT for m in _CALLS + _READS}, "ContainerDied": FAULT,
             "RuntimeRestart": FAULT}
     rare = frozenset({"RuntimeRestart"})
     mutants = {
@@ -95,6 +114,19 @@ class CriRuntime(Machine):
             "sandbox SANDBOX_READY with its network namespace (api.proto: StopPodSandbox "
             "'stops any running process that is part of the sandbox and reclaims network "
             "resources')", violates="cri_stop_sandbox_makes_it_not_ready"),
+        rt.RUN_REUSES_SANDBOX_ID: Mutant(
+            "RunPodSandbox hands out the id of a sandbox that exists, which the new sandbox "
+            "then replaces (api.proto: RunPodSandbox 'creates and starts a pod-level sandbox', "
+            "returning its id — the sandbox that was there is gone without a RemovePodSandbox)",
+            violates="cri_calls_change_only_what_they_name"),
+        rt.LIST_IGNORES_SANDBOX_FILTER: Mutant(
+            "ListContainers ignores the pod_sandbox_id filter and answers the containers of "
+            "every sandbox (a kubelet relisting one pod would adopt another pod's containers)",
+            violates="cri_read_answers_describe_state"),
+        rt.STATUS_STALE_STATE: Mutant(
+            "ContainerStatus answers an exited container as still CONTAINER_RUNNING (the "
+            "kubelet would never see it exit and never restart it)",
+            violates="cri_read_answers_describe_state"),
     }
 
     def __init__(self, *, uids: int = 1, names: int = 1, attempts: int = 2,
@@ -139,6 +171,28 @@ class CriRuntime(Machine):
         for c in runtime[1]:
             if c[4] in (rt.CREATED, rt.RUNNING):
                 yield Step("RuntimeRestart", (c[0],))
+        yield from self._reads()
+
+    def _reads(self):
+        """Every read-only call, in every state: the status of each id (absent
+        ones too) and the lists, unfiltered and by each field of the filter."""
+        sids, cids = range(self.max_sandboxes), range(self.max_containers)
+        for sid in sids:
+            yield Step("PodSandboxStatus", (sid,))
+        for cid in cids:
+            yield Step("ContainerStatus", (cid,))
+        yield Step("ListPodSandbox", NO_FILTER)
+        for sid in sids:
+            yield Step("ListPodSandbox", ("id", sid))
+        for state in (rt.READY, rt.NOTREADY):
+            yield Step("ListPodSandbox", ("state", state))
+        yield Step("ListContainers", NO_FILTER)
+        for cid in cids:
+            yield Step("ListContainers", ("id", cid))
+        for sid in sids:
+            yield Step("ListContainers", ("pod_sandbox_id", sid))
+        for state in (rt.CREATED, rt.RUNNING, rt.EXITED, rt.UNKNOWN):
+            yield Step("ListContainers", ("state", state))
 
     def apply(self, state, step):
         runtime, name, params = state[0], step.name, tuple(step.params)
@@ -153,11 +207,23 @@ class CriRuntime(Machine):
                 return None
             lost = () if params[0] < 0 else (params[0],)
             return (rt.fault(runtime, name, {"lost": lost}, mutant=self.mutant), ())
-        if name not in _CALLS or len(params) != _ARITY[name]:
+        if name not in _ARITY or len(params) != _ARITY[name]:
             return None
         nxt, answer = rt.call(runtime, name, request(name, params), mutant=self.mutant)
         code = OK if rt.ok(answer) else answer.code
-        return (nxt, (name, params, code))
+        # the answer itself, as JSON text: the ids a create hands out, what a read tells
+        body = json.dumps(answer, sort_keys=True) if code == OK else ""
+        return (nxt, (name, params, code, body))
+
+    def canonical(self, state):
+        """The runtime alone: ``last`` is forgotten. Why that is sound: no
+        step's guard or effect reads ``last``, and no invariant or cover reads
+        it — only transition properties do, and they are handed the step's
+        own ``after`` state before it is reduced. Two states with one runtime
+        therefore have the same futures with the same labels (a bisimulation),
+        so the search keeps one of them; it is what keeps the answers ``last``
+        carries (a read-only call's above all) from multiplying the states."""
+        return state if not state[1] else (state[0], ())
 
     def view(self, state):
         runtime, last = state
@@ -166,9 +232,13 @@ class CriRuntime(Machine):
                                       "netns": s[4]} for s in runtime[0]},
             "containers": {str(c[0]): {"sandbox": c[1], "name": c[2], "attempt": c[3],
                                        "state": c[4], "exit_code": c[5]} for c in runtime[1]},
-            "last": f"{last[0]}{last[1]} -> {last[2]}" if last else "",
+            # a read shows its answer; a change shows in the runtime itself
+            "last": f"{last[0]}{last[1]} -> {last[2]}"
+            + (f" {last[3]}" if last[0] in _READS and last[3:] else "") if last else "",
         }
 
 
 _ARITY = {"RunPodSandbox": 2, "StopPodSandbox": 1, "RemovePodSandbox": 1,
-          "CreateContainer": 3, "StartContainer": 1, "StopContainer": 1, "RemoveContainer": 1}
+          "CreateContainer": 3, "StartContainer": 1, "StopContainer": 1, "RemoveContainer": 1,
+          "PodSandboxStatus": 1, "ContainerStatus": 1, "ListPodSandbox": 2,
+          "ListContainers": 2}

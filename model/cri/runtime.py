@@ -161,6 +161,9 @@ RESTART_FORGETS_EXIT_CODE = "restart_forgets_exit_code"
 REMOVE_REFUSES_RUNNING = "remove_refuses_running"
 REMOVE_SANDBOX_KEEPS_CONTAINERS = "remove_sandbox_keeps_containers"
 STOP_SANDBOX_STAYS_READY = "stop_sandbox_stays_ready"
+LIST_IGNORES_SANDBOX_FILTER = "list_ignores_sandbox_filter"
+STATUS_STALE_STATE = "container_status_stale_state"
+RUN_REUSES_SANDBOX_ID = "run_sandbox_reuses_id"
 
 
 @attrs.frozen(slots=True)
@@ -273,6 +276,8 @@ def _run_pod_sandbox(state, request, mutant):
     if any(s[1] == uid and s[2] == attempt for s in state[0]):
         return state, CriError(ALREADY_EXISTS, f"sandbox {uid}/{attempt} exists")
     sid = _free(state[0])
+    if mutant == RUN_REUSES_SANDBOX_ID:
+        sid = 0
     s = (sid, uid, attempt, READY, True)
     return (_replace(state[0], s), state[1]), {"pod_sandbox_id": str(sid)}
 
@@ -372,10 +377,15 @@ def _container_status(state, request, mutant):
     c = container(state, request.get("container_id"))
     if c is None:
         return state, CriError(NOT_FOUND, "no such container")
+    if mutant == STATUS_STALE_STATE and c[4] == EXITED:
+        c = c[:4] + (RUNNING, 0)
     return state, {"status": container_message(c)}
 
 
 def _list_containers(state, request, mutant):
+    if mutant == LIST_IGNORES_SANDBOX_FILTER:
+        request = {"filter": {k: v for k, v in (request.get("filter") or {}).items()
+                              if k != "pod_sandbox_id"}}
     items = _filtered(state[1], request.get("filter"), {"state": 4, "sandbox": 1})
     return state, {"containers": [container_message(c) for c in items]}
 
