@@ -66,6 +66,17 @@ _LEASE = ("kubernetes.io/docs/concepts/architecture/nodes#node-heartbeats: 'Leas
           "The kubelet creates and then updates its Lease object every 10 seconds'; seeds: a "
           "node that stops reaching the control plane is marked not ready through its "
           "NodeLease")
+_STARTED = (_DOCS + "sidecar-containers: 'After a sidecar-style init container is running "
+            "(the kubelet has set the started status for that init container to true), the "
+            "kubelet then starts the next init container'; pod-lifecycle#container-probes: "
+            "startupProbe '... If a container does not provide a startup probe, the default "
+            "state is Success' — a sidecar without one counts as started as soon as it runs, and "
+            "its readiness probe is not waited for")
+_FIRST_LIFE = (_DOCS + "pod-lifecycle#container-probes: readinessProbe '... If a container "
+               "does not provide a readiness probe, the default state is Success' — a "
+               "container without probes is ready once it runs, without a kubelet restart")
+_MUTATION = ("; added when mutation testing (docs/mutation/kubelet.md) found no property or "
+             "cover that saw this")
 _ADMIT = ("kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction and "
           "'kubelet admission': the kubelet re-checks that the pod fits the node (resources, "
           "node affinity) before running it and rejects it otherwise (the pod is Failed, "
@@ -282,6 +293,35 @@ def _sidecar_up_or_done(m, state) -> bool:
     return not _sidecar_down(m, state)
 
 
+def _waits_after_started_sidecar(m, state) -> bool:
+    """A sidecar without a startup probe runs (so it is started: the default
+    state is Success), the pod is neither deleted nor terminal, and the
+    container after it in the init list was never created. (A
+    sidecar *with* a startup probe is left out: after a kubelet restart the
+    model's kubelet waits for that probe again — docs/kubelet.md, "Noticed".)"""
+    pod, runtime = state[POD], state[RUNTIME]
+    if pod is None or pod[2] or pod[0] in TERMINAL:
+        return False
+    names, specs = _names(m), m.pod.containers
+    for i, spec in enumerate(specs[:-1]):
+        if spec.kind != "sidecar" or spec.startup:
+            continue
+        c = _newest(runtime, names[i])
+        if c is not None and c[4] == RUNNING and not _of(runtime, names[i + 1]):
+            return True
+    return False
+
+
+def _next_before_sidecar_ready(m, state) -> bool:
+    """The container after a sidecar exists while the sidecar's first run is
+    running, started and not (yet) ready."""
+    names, kinds, probes = _names(m), _kinds(m), state[WORLD][PROBES]
+    runtime = state[RUNTIME]
+    return any(kind == "sidecar" and probes[i] == 1 and _of(runtime, names[i + 1])
+               and any(c[3] == 0 and c[4] == RUNNING for c in _of(runtime, names[i]))
+               for i, kind in enumerate(kinds[:-1]))
+
+
 # -- covers --------------------------------------------------------------------------------------
 def _some_restart(m, state) -> bool:
     return any(c[3] > 0 for c in state[RUNTIME][1])
@@ -346,6 +386,14 @@ LIVENESS = (
              _POLICY, _sidecar_up_or_done, trigger=_sidecar_down),
 )
 
+#: checked where the sidecar has no startup probe (``kubelet-never``)
+NEXT_AFTER_SIDECAR = Property(
+    "kubelet_next_after_started_sidecar", _P, LEADS_TO,
+    "once a sidecar without a startup probe runs, the next container of the init list is "
+    "eventually created (the kubelet waits for started, not for ready) — unless the pod is "
+    "deleted or done", _STARTED + _MUTATION,
+    lambda m, s: not _waits_after_started_sidecar(m, s), trigger=_waits_after_started_sidecar)
+
 COVERS = (
     Property("kubelet_cover_ready", _P, COVER, "the pod is written Ready", _READY,
              lambda m, s: s[POD] is not None and s[POD][1]),
@@ -359,6 +407,10 @@ COVERS = (
              lambda m, s: any(c[4] == UNKNOWN for c in s[RUNTIME][1])),
     Property("kubelet_cover_removed", _P, COVER, "a deleted pod was removed", _DELETE,
              lambda m, s: s[POD] is None),
+    Property("kubelet_cover_ready_first_life", _P, COVER,
+             "the pod is written Ready before any kubelet restart (app1 has no readiness "
+             "probe: it counts as ready because it runs)", _FIRST_LIFE + _MUTATION,
+             lambda m, s: s[POD] is not None and s[POD][1] and s[WORLD][SPENT][4] == 0),
 )
 
 CRASHLOOP_COVERS = (
@@ -370,6 +422,16 @@ CRASHLOOP_COVERS = (
     Property("kubelet_cover_backoff_reset", _P, COVER,
              "a container ran 10 minutes after a restart", _BACKOFF,
              lambda m, s: s[WORLD][SPENT][2] > 0),
+)
+
+NEVER_COVERS = (
+    Property("kubelet_cover_failed", _P, COVER,
+             "the pod is written Failed (restartPolicy Never: a container failed)",
+             _PHASE + "; " + _POLICY + _MUTATION,
+             lambda m, s: s[POD] is not None and s[POD][0] == "Failed"),
+    Property("kubelet_cover_next_before_sidecar_ready", _P, COVER,
+             "the container after the sidecar is created while the sidecar runs, started but "
+             "not ready", _STARTED + _MUTATION, _next_before_sidecar_ready),
 )
 
 LEASE_COVERS = (

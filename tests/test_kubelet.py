@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kubemc.checker import traces
-from kubemc.checker.catalog.kubelet import CRASHLOOP, KUBELET, LEASE
+from kubemc.checker.catalog.kubelet import CRASHLOOP, KUBELET, LEASE, NEVER
 from kubemc.checker.explore import explore
 from kubemc.model.cri import runtime as rt
 from kubemc.model.kernel import Step
@@ -34,9 +34,56 @@ def test_the_correct_kubelet_holds_every_property_at_the_defaults():
     assert outcome.stats.states > 50_000 and outcome.liveness   # the lasso search ran
 
 
-@pytest.mark.parametrize("model", (CRASHLOOP, LEASE), ids=lambda m: m.name)
+@pytest.mark.parametrize("model", (CRASHLOOP, LEASE, NEVER), ids=lambda m: m.name)
 def test_the_variants_hold_with_their_covers(model):
     assert_holds(model)
+
+
+def test_the_never_model_carries_its_own_mutant():
+    """``sidecar_waits_for_ready`` shows only where the sidecar has no startup
+    probe: it is the ``kubelet-never`` model's, not the ``kubelet`` model's."""
+    assert set(NEVER.mutants) == {km.SIDECAR_WAITS_FOR_READY}
+    assert km.SIDECAR_WAITS_FOR_READY not in KUBELET.mutants
+
+
+@pytest.mark.parametrize("engine", ("explore", "hypothesis"))
+def test_the_sidecar_mutant_is_caught_with_a_replaying_trace(tmp_path, engine):
+    mutant = km.SIDECAR_WAITS_FOR_READY
+    if engine == "explore":
+        cex = assert_caught_by_explore(NEVER, mutant, tmp_path)
+        assert cex.loop is not None                  # a lasso: the kubelet waits forever
+    else:
+        assert_caught_by_hypothesis(NEVER, mutant, tmp_path)
+    (path,) = TRACES.glob(f"kubelet-never-*-{engine}-{mutant}.itf.json")
+    assert traces.replay(json.loads(path.read_text())).reproduced, path.name
+
+
+def test_a_sidecar_without_a_startup_probe_is_started_as_soon_as_it_runs():
+    """The next init container is created while the sidecar is not yet ready,
+    also after a kubelet restart adopted the sidecar."""
+    m = NEVER.machine()
+    state = _run(m, next(iter(m.init_states())), "Admit", "RunSandbox", "Create", "Start")
+    assert state[km.WORLD][km.PROBES][0] == 1                  # started, not ready
+    assert props.NEXT_AFTER_SIDECAR.trigger(m, state)
+    restarted = _run(m, m.apply(state, Step("KubeletRestart")), "Relist")
+    for s in (state, restarted):
+        after = _run(m, s, "Create")
+        assert [c[2] for c in after[km.RUNTIME][1]] == ["sidecar", "init"]
+        assert not props.NEXT_AFTER_SIDECAR.trigger(m, after)
+        assert props.NEVER_COVERS[1].check(m, after)
+    waits = NEVER.machine(km.SIDECAR_WAITS_FOR_READY)
+    assert not any(s.name == "Create" for s in waits.plan(state))
+
+
+def test_never_fails_the_pod_on_a_failed_app_and_succeeds_it_on_exit_0():
+    m = NEVER.machine()
+    state = _run(m, next(iter(m.init_states())), "Admit", "RunSandbox", "Create", "Start",
+                 "Create", "Start")
+    state = _run(m, m.apply(state, Step("Exit", (1, 0))), "Create", "Start")
+    for code, phase in ((0, "Succeeded"), (1, "Failed")):
+        done = _run(m, m.apply(state, Step("Exit", (2, code))), "Stop", "WriteStatus")
+        assert done[km.POD][0] == phase
+        assert props.phase_rules(m, state, Step("WriteStatus"), done)
 
 
 @pytest.mark.parametrize("policy", ("Always", "Never"))
@@ -206,3 +253,25 @@ def test_the_properties_can_fail():
     assert not props.rejected_pod_not_run(KUBELET.machine(fits=False), state)
     assert props.expected_backoff(1) == 10 and props.expected_backoff(3) == 40
     assert props.expected_backoff(9) == 300
+
+
+def test_the_sidecar_and_first_life_checks_can_fail():
+    """The new liveness trigger and covers read the runtime and the world: a
+    started sidecar with nothing after it triggers; a deleted pod or a sidecar
+    with a startup probe does not; Ready after a kubelet restart is not the
+    first-life cover."""
+    m = NEVER.machine()
+    state = _run(m, next(iter(m.init_states())), "Admit", "RunSandbox", "Create", "Start")
+    trigger = props.NEXT_AFTER_SIDECAR.trigger
+    assert trigger(m, state) and not props.NEXT_AFTER_SIDECAR.check(m, state)
+    assert not trigger(m, (("Pending", False, True),) + state[1:])
+    assert not trigger(KUBELET.machine(), _run(KUBELET.machine(), next(iter(
+        KUBELET.machine().init_states())), "Admit", "RunSandbox", "Create", "Start"))
+    first_life = next(p for p in props.COVERS if p.name == "kubelet_cover_ready_first_life")
+    ready = (("Running", True, False),) + _pod_running(KUBELET.machine())[1:]
+    assert first_life.check(m, ready)
+    spent = ready[km.WORLD][km.SPENT]
+    later = ready[:km.WORLD] + ((spent[:4] + (1,) + spent[5:],) + ready[km.WORLD][1:],)
+    assert not first_life.check(m, later)
+    with pytest.raises(ValueError, match="sidecar_probe"):
+        Kubelet(sidecar_probe="liveness")

@@ -121,6 +121,7 @@ RUNS_REJECTED_POD = "runs_rejected_pod"
 SIDECAR_NOT_RESTARTED = "sidecar_not_restarted"
 BACKOFF_UNCAPPED = "backoff_uncapped"
 IGNORES_STARTUP_PROBE = "ignores_startup_probe"
+SIDECAR_WAITS_FOR_READY = "sidecar_waits_for_ready"
 
 
 class Kubelet(Machine):
@@ -183,15 +184,21 @@ class Kubelet(Machine):
             "a sidecar that exits after the init phase is not restarted (treated as a "
             "regular init container)", violates="kubelet_sidecar_kept_running"),
     }
+    #: declared by the ``kubelet-never`` model's machine (its sidecar has no startup
+    #: probe, so started and ready differ there; checker/catalog/kubelet.py)
+    mutant_names = frozenset({SIDECAR_WAITS_FOR_READY})
 
     def __init__(self, *, sidecar: bool = True, init: bool = True, apps: int = 2,
                  restart_policy: str = sp.ON_FAILURE, grace: int = 3, fits: bool = True,
                  exits: int = 3, probe_failures: int = 1, long_runs: int = 1,
                  deletes: int = 1, kubelet_restarts: int = 1, runtime_restarts: int = 1,
-                 lease_ticks: int = 0, lost_answers: int = 0, mutant: str | None = None):
+                 lease_ticks: int = 0, lost_answers: int = 0, sidecar_probe: str = "startup",
+                 mutant: str | None = None):
         super().__init__(mutant)
         self.pod = sp.pod(sidecar=sidecar, init=init, apps=apps,
-                          restart_policy=restart_policy, grace=grace, fits=fits)
+                          restart_policy=restart_policy, grace=grace, fits=fits,
+                          sidecar_probe=sidecar_probe)
+        self.sidecar_probe = sidecar_probe
         self.limits = (exits, probe_failures, long_runs, deletes, kubelet_restarts,
                        runtime_restarts, lease_ticks, lost_answers)
         self.n = len(self.pod.containers)
@@ -201,7 +208,8 @@ class Kubelet(Machine):
         return {"sidecar": any(c.kind == sp.SIDECAR for c in p.containers),
                 "init": any(c.kind == sp.INIT for c in p.containers),
                 "apps": len(p.index(sp.APP)), "restart_policy": p.restart_policy,
-                "grace": p.grace, "fits": p.fits, **dict(zip(BUDGETS, self.limits))}
+                "grace": p.grace, "fits": p.fits, "sidecar_probe": self.sidecar_probe,
+                **dict(zip(BUDGETS, self.limits))}
 
     # -- helpers -------------------------------------------------------------------
     def init_states(self):
@@ -431,6 +439,9 @@ class Kubelet(Machine):
                 continue
             if spec.kind == sp.SIDECAR and c is not None and c[4] == rt.RUNNING \
                     and (conts[i][SEEN] >= 1 or self.mutant == IGNORES_STARTUP_PROBE):
+                if self.mutant == SIDECAR_WAITS_FOR_READY:
+                    if conts[i][SEEN] < 2:      # started is not enough: it waits for ready
+                        return i
                 continue
             return i
         return None

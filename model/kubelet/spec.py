@@ -18,6 +18,11 @@ import attrs
 INIT, SIDECAR, APP = "init", "sidecar", "app"
 ALWAYS, ON_FAILURE, NEVER = "Always", "OnFailure", "Never"
 POLICIES = (ALWAYS, ON_FAILURE, NEVER)
+#: the sidecar's probe: a startup probe (it counts as started once the probe
+#: passed) or a readiness probe alone (no startup probe: "the default state is
+#: Success", so it counts as started as soon as it runs — pod-lifecycle docs,
+#: "Container probes")
+SIDECAR_PROBES = ("startup", "readiness")
 
 #: CrashLoopBackOff (pod-lifecycle docs, "Container restart policy"): "an
 #: exponential backoff delay (10s, 20s, 40s, …), that is capped at 300
@@ -53,15 +58,20 @@ class Pod:
 
 
 def pod(*, sidecar: bool = True, init: bool = True, apps: int = 2,
-        restart_policy: str = ON_FAILURE, grace: int = 3, fits: bool = True) -> Pod:
-    """The catalog's pod: a sidecar with a startup probe, then a regular init
-    container, then ``apps`` app containers — the first with a readiness
+        restart_policy: str = ON_FAILURE, grace: int = 3, fits: bool = True,
+        sidecar_probe: str = "startup") -> Pod:
+    """The catalog's pod: a sidecar with a startup probe (or, with
+    ``sidecar_probe="readiness"``, a readiness probe alone), then a regular
+    init container, then ``apps`` app containers — the first with a readiness
     probe and a preStop hook, the second with a liveness probe."""
     if not 1 <= apps <= 2:
         raise ValueError("apps must be 1 or 2")
+    if sidecar_probe not in SIDECAR_PROBES:
+        raise ValueError(f"sidecar_probe must be one of {', '.join(SIDECAR_PROBES)}")
     cs = []
     if sidecar:
-        cs.append(Container("sidecar", SIDECAR, startup=True))
+        cs.append(Container("sidecar", SIDECAR, startup=sidecar_probe == "startup",
+                            readiness=sidecar_probe == "readiness"))
     if init:
         cs.append(Container("init", INIT))
     cs.append(Container("app0", APP, readiness=True, pre_stop=True))
