@@ -227,7 +227,7 @@ def test_the_template_ships_with_the_package():
     """Non-editable installs read the template with importlib.resources: it
     must be package data."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "trace_view.html" in config["tool"]["setuptools"]["package-data"]["checker"]
+    assert "trace_view.html" in config["tool"]["setuptools"]["package-data"]["kubemc.checker"]
     assert (ROOT / "checker/trace_view.html").is_file()
 
 
