@@ -2,6 +2,7 @@
 
 from fractions import Fraction
 
+import attrs
 import pytest
 
 from kubemc.checker.catalog.network import PROXY_MODEL
@@ -60,7 +61,8 @@ def test_rules_lag_until_the_node_syncs():
     s = m.apply(s, Step("BecomeUnready", (0,)))
     assert m.synced_nodes(s) == []
     assert m.apply(s, Step("Sync", (1,)))[1][1] == s[0]
-    assert all(p.check(m, s) for p in PROPERTIES)     # nothing is claimed of stale nodes
+    # nothing is claimed of stale nodes
+    assert all(p.check(m, s) for p in PROPERTIES if p.kind == "invariant")
 
 
 def test_client_ip_affinity_returns_the_client_to_its_backend_until_it_leaves():
@@ -78,7 +80,7 @@ def test_client_ip_affinity_returns_the_client_to_its_backend_until_it_leaves():
     # pod-0's chain and affinity rule are gone: the client goes to pod-2
     dp = m.dataplane(s)
     assert delivered_to(forward(dp, client, m.recent_table(s, 0))) == {"pod-2": 1}
-    assert all(p.check(m, s) for p in PROPERTIES)
+    assert all(p.check(m, s) for p in PROPERTIES if p.kind == "invariant")
 
 
 def test_the_correct_model_holds_with_three_services():
@@ -121,3 +123,80 @@ def test_the_chain_semantics_are_restated_not_borrowed():
         share = chain_distribution(rule)
         assert share[None] == 0
         assert all(share[b.ip] == Fraction(1, len(rule.backends)) for b in rule.backends)
+
+
+COVERS = [p for p in PROPERTIES if p.kind == "cover"]
+
+
+class _Without(Proxy):
+    """A proxy machine that never takes some of its actions (what a model
+    looks like when a step silently stops being offered)."""
+
+    def __init__(self, actions, **bounds):
+        super().__init__(**bounds)
+        self.actions = actions
+
+    def steps(self, state):
+        return (s for s in super().steps(state) if s.name not in self.actions)
+
+
+def test_every_cover_is_reached_at_the_catalog_bounds():
+    out = explore(PROXY_MODEL.machine(None), COVERS)
+    assert out.complete and len(out.covers) == 4 and all(out.covers.values()), out.covers
+
+
+@pytest.mark.parametrize("actions, cover", [
+    ({"DeletePod"}, "proxy_cover_deleted_pod_on_synced_node"),
+    ({"Connect"}, "proxy_cover_affinity_outlives_endpoint"),
+    ({"Terminate"}, "proxy_cover_terminating_fallback"),
+    ({"BecomeUnready", "Terminate"}, "proxy_cover_reject_on_synced_node"),
+])
+def test_a_model_that_never_takes_an_action_leaves_a_cover_unreached(actions, cover):
+    out = explore(_Without(actions, **PROXY_MODEL.bounds), PROPERTIES)
+    assert out.complete and out.counterexample is None
+    assert not out.covers[cover]
+
+
+def test_a_pod_reaches_a_cluster_ip_with_its_own_address_and_outsiders_through_the_node():
+    """kubernetes.io/docs/tutorials/services/source-ip: no SNAT for pod to
+    ClusterIP in iptables mode; NodePort and off-cluster clients are SNATed."""
+    from kubemc.model.network.forward import Packet, forward
+    from kubemc.properties.proxy import service_source_address, wrong_source
+    m = Proxy()
+    s = next(iter(m.init_states()))
+    dp = m.dataplane(s)
+    node, svc0, svc1 = dp.nodes[0], dp.services[0], dp.services[1]
+    pod1 = cluster.pod_ip(1, 3)                      # on node 1, not a backend of svc-0
+    for _, o in forward(dp, Packet(pod1, svc0.vip, svc0.port, svc0.proto, 1)):
+        assert o.src == pod1
+    outside = Packet(cluster.EXTERNAL_CLIENT, node.ip, svc1.node_port, svc1.proto, 0)
+    for _, o in forward(dp, outside):
+        assert o.src == node.ip
+    assert all(wrong_source(dp, nd, svc, src) is None for nd in dp.nodes
+               for svc in dp.services for src in (pod1, nd.ip, cluster.EXTERNAL_CLIENT))
+    assert service_source_address(m, s)
+    # rules compiled as if every source were a pod: the outside client keeps its address
+    blind = attrs.evolve(dp, nodes=tuple(attrs.evolve(nd, rules=attrs.evolve(nd.rules,
+                                                                              cluster_cidr=(0, 0)))
+                                         for nd in dp.nodes))
+    bad = wrong_source(blind, blind.nodes[0], svc0, cluster.EXTERNAL_CLIENT)
+    assert bad is not None and bad.src == cluster.EXTERNAL_CLIENT
+
+
+def test_endpoint_slices_are_judged_against_the_pods_conditions():
+    from kubemc.properties.proxy import endpoint_slices_follow_pods, slice_mismatch
+    m = Proxy(services=3)
+    s = next(iter(m.init_states()))
+    for step in (Step("Terminate", (0,)), Step("BecomeUnready", (1,))):
+        s = m.apply(s, step)
+    assert endpoint_slices_follow_pods(m, s)
+    dp = m.dataplane(s)
+    # a terminating pod listed as ready (publishNotReadyAddresses is off for svc-0)
+    entries = tuple(attrs.evolve(e, ready=True) for e in dp.services[0].endpoints)
+    wrong = attrs.evolve(dp, services=(attrs.evolve(dp.services[0], endpoints=entries),)
+                         + dp.services[1:])
+    assert slice_mismatch(wrong, s[0])[0] == "svc-0"
+    # a selected pod missing from the slice
+    short = attrs.evolve(dp, services=(attrs.evolve(dp.services[0], endpoints=entries[1:]),)
+                         + dp.services[1:])
+    assert slice_mismatch(short, s[0]) is not None
