@@ -14,7 +14,7 @@ from kubemc.model.cni import machine as cni
 from kubemc.model.network import addr
 from kubemc.model.network.dataplane import TCP
 from kubemc.model.network.forward import DELIVERED, Packet, forward
-from kubemc.properties.core import COVER, INVARIANT, Property
+from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
 _NO_NAT = ("seeds/000: 'pods are expected to be able to communicate with all other pods "
            "in a cluster, all this without the implmentation of network address "
@@ -32,6 +32,11 @@ _PODCIDR = ("Kubernetes node IPAM (kube-controller-manager --allocate-node-cidrs
             "host-local over the node's podCIDR (seeds/004 'CNI Network Configuration File') "
             "addresses are unique on a host, and disjoint blocks make them unique in the "
             "cluster")
+_HOST_LOCAL = ("cni.dev/plugins/current/ipam/host-local: 'rangeStart ... Defaults to \".2\" "
+               "IP inside of the \"subnet\" block'; 'gateway ... Defaults to \".1\" IP inside "
+               "of the \"subnet\" block'; 'The allocation strategy is loosely round-robin "
+               "within each range set' (the plugin's store keeps the last reserved IP of "
+               "each range and the next allocation starts after it, wrapping to rangeStart)")
 _DEL = ("CNI SPEC.md DEL: 'Plugins should generally complete a DEL action without error even "
         "if some resources are missing' and must release what ADD allocated; host-local "
         "stores one reservation per container ID and interface")
@@ -126,6 +131,34 @@ def violating_pair(dp):
     return None
 
 
+def add_takes_next_free_address(m, before, step, after) -> bool:
+    """A successful CNI ADD of pod p hands out, from its node's host-local
+    range, the first address after the store's last reserved one (wrapping
+    to rangeStart) that no container holds, and remembers it as the last
+    reserved.
+
+    The range is restated from the plugin's documented defaults, not read
+    from the model's configuration: gateway ``.1`` of the node's podCIDR,
+    rangeStart ``.2``, and rangeEnd the ``addresses``-th address from
+    rangeStart (the bound's meaning). The node is the one whose bridge the
+    pod's address is delivered to in the network after the step."""
+    if step.name != "CniAdd":
+        return True
+    p = step.params[0]
+    pod = next((x for x in m.dataplane(after).pods if x.name == f"pod-{p}"), None)
+    if pod is None:
+        return False
+    block = m.dataplane(after).nodes[pod.node].pod_cidr
+    start, end = block[0] + 2, block[0] + 1 + m.addresses
+    last, reservations = before[3][pod.node]
+    first = last + 1 if start <= last <= end else start
+    order = [start + (first - start + k) % (end - start + 1) for k in range(end - start + 1)]
+    held = {a for a, _, _ in reservations}
+    expected = next((a for a in order if a not in held), None)
+    return pod.ip == expected and after[3][pod.node][0] == expected \
+        and any(a == expected for a, _, _ in after[3][pod.node][1])
+
+
 # -- covers: the bounds reach what the invariants speak of ---------------------------
 #
 # Each invariant above is judged only in the states the bounds reach. These
@@ -193,6 +226,11 @@ PROPERTIES = (
     Property("node_to_pod_without_nat", "cni", INVARIANT,
              "every node reaches every pod with its source address unchanged",
              _NO_NAT, node_to_pod_without_nat),
+    Property("add_takes_next_free_address", "cni", TRANSITION,
+             "a successful CNI ADD hands out the first free address after the node's last "
+             "reserved one in its host-local range (gateway .1, rangeStart .2, wrapping "
+             "round-robin) and records it as the last reserved", _HOST_LOCAL,
+             add_takes_next_free_address),
     Property("cni_cover_containers_started", "cni", COVER,
              "some pod runs with every app container started in its sandbox's network "
              "namespace (containers_share_pod_ip judges started containers)", _PAUSE,

@@ -7,7 +7,7 @@ from kubemc.checker.explore import explore
 from kubemc.checker.run import targeted
 from kubemc.checker.stateful import check as stateful_check
 from kubemc.model.cni import hostlocal
-from kubemc.model.cni.machine import Cni
+from kubemc.model.cni.machine import Cni, container_id
 from kubemc.model.kernel import Step
 from kubemc.model.network import addr
 from kubemc.properties.cni import PROPERTIES
@@ -141,3 +141,25 @@ def test_a_model_that_never_takes_an_action_leaves_a_cover_unreached(actions, co
     out = explore(_Without(actions, **SMALL), PROPERTIES)
     assert out.complete and out.counterexample is None
     assert not out.covers[cover]
+
+
+def test_add_takes_the_next_free_address_round_robin():
+    """host-local: after the last reserved address, wrapping to rangeStart;
+    first fit (the seeded bug's allocator) hands a just freed address out
+    again and breaks the property."""
+    from kubemc.properties.cni import add_takes_next_free_address
+    m = Cni(nodes=1, pods=2, addresses=3)
+    s = next(iter(m.init_states()))
+    for step in (Step("AllocateCidr", (0,)), Step("RunPodSandbox", (0,)), Step("CniAdd", (0,)),
+                 Step("StopPodSandbox", (0,)), Step("RunPodSandbox", (0,))):
+        s = m.apply(s, step)
+    add = Step("CniAdd", (0,))
+    after = m.apply(s, add)
+    assert after[2][0][2] == addr.ip("10.22.0.3")          # .2 was freed, .3 comes next
+    assert add_takes_next_free_address(m, s, add, after)
+    store, ip = hostlocal.allocate(s[3][0], m.ipam_range(m.pod_cidr(0)),
+                                   container_id(0, 1), "eth0", round_robin=False)
+    assert ip == addr.ip("10.22.0.2")
+    first_fit = after[:2] + (((after[2][0][:2] + (ip,) + after[2][0][3:]),) + after[2][1:],
+                             (store,)) + after[4:]
+    assert not add_takes_next_free_address(m, s, add, first_fit)

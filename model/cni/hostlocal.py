@@ -60,15 +60,18 @@ def candidates(rng: Range, last: int):
             yield a
 
 
-def allocate(store, rng: Range, container: int, ifname: str, *, check_held: bool = True):
+def allocate(store, rng: Range, container: int, ifname: str, *, check_held: bool = True,
+             round_robin: bool = True):
     """ADD: ``(store, ip)`` on success, ``(store, error)`` with an unchanged
     store on failure. ``check_held=False`` is the seeded bug that hands out
-    the next address without looking at the store."""
+    the next address without looking at the store; ``round_robin=False`` the
+    one that always searches from rangeStart (first fit), handing a just
+    released address straight out again."""
     last, reservations = store
     if any(c == container and i == ifname for _, c, i in reservations):
         return store, "already has an address for this container and interface"
     held = {a for a, _, _ in reservations}
-    for a in candidates(rng, last):
+    for a in candidates(rng, last if round_robin else 0):
         if a not in held or not check_held:
             return (a, tuple(sorted(reservations + ((a, container, ifname),)))), a
     return store, "no free address in the range"
