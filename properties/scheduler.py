@@ -461,6 +461,14 @@ def spread_pod_bound_beside_terminating(m, state) -> bool:
     return False
 
 
+def binding_outlives_crash(m, state) -> bool:
+    """A Binding sent by a scheduler that has since crashed is still on its
+    way to the apiserver, for a pod the apiserver has not bound: the crash
+    ends the process, not the request already sent (the race of a Binding
+    landing after a restart or a takeover needs it)."""
+    return any(state[SERVER][p][NODE] < 0 for p, _, _ in state[ORPHANS])
+
+
 def custom_scheduler_bound(m, state) -> bool:
     return any(e[NODE] >= 0 and e[1] != DEFAULT_SCHEDULER for e in state[SERVER])
 
@@ -623,6 +631,14 @@ COVER_SPREAD_BESIDE_TERMINATING = Property(
     "a pod with a spread constraint is bound while a pod it selects is terminating",
     "kubernetes/kubernetes#87845 (terminating pods are not counted)",
     spread_pod_bound_beside_terminating)
+COVER_BINDING_OUTLIVES_CRASH = Property(
+    "sched_cover_binding_outlives_crash", "scheduler", COVER,
+    "a Binding sent by a scheduler that then crashed is still in flight for a pod the "
+    "apiserver has not yet bound",
+    "client-go tools/leaderelection: it 'does not guarantee that only one client is acting as "
+    "a leader (a.k.a. fencing)' — a request sent before the process ended may still arrive; "
+    "kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1#create-binding-pod-v1",
+    binding_outlives_crash)
 COVER_CUSTOM_BINDS = Property(
     "sched_cover_custom_scheduler_binds", "scheduler", COVER,
     "the custom scheduler binds a pod", "seeds: 'additional custom schedulers are also "
@@ -637,6 +653,8 @@ VICTIMS = _SAFETY + (PREEMPTS_LOWER_ONLY, PREEMPTION_MINIMAL_LOWEST,
                      FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION)
 SPREAD = _SAFETY + (SPREAD_WITHIN_MAX_SKEW, FEASIBLE_POD_EVENTUALLY_BOUND,
                     COVER_SPREAD_BESIDE_TERMINATING)
-BINDING = _SAFETY + (NO_LEAKED_RESERVATION, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_BIND_CONFLICT)
+BINDING = _SAFETY + (NO_LEAKED_RESERVATION, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_BIND_CONFLICT,
+                     COVER_BINDING_OUTLIVES_CRASH)
 HA = _SAFETY + (BOUND_BY_NAMED_SCHEDULER, LEASE_TAKEN_ONLY_WHEN_EXPIRED,
-                BINDS_ONLY_BY_LEASE_HOLDER, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_TAKEOVER)
+                BINDS_ONLY_BY_LEASE_HOLDER, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_TAKEOVER,
+                COVER_BINDING_OUTLIVES_CRASH)

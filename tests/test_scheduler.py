@@ -129,6 +129,21 @@ def test_binding_model_reaches_a_409_from_a_binding_left_on_the_wire():
     assert props.no_leaked_reservation(machine, state)
 
 
+def test_a_binding_sent_before_a_crash_stays_in_flight_only_until_it_is_answered():
+    """The cover sched_cover_binding_outlives_crash: a crash with p1's Binding
+    unanswered leaves it on the wire for an unbound pod; a crash after the
+    bind was answered leaves nothing in flight. A crash that dropped the
+    Binding it had sent (or orphaned the answered ones instead, the mutation
+    run's survivor) never reaches the cover."""
+    machine = BINDING.machine()
+    state = run(machine, Step("Schedule", (0, 1, 1)), Step("Crash", (0,)))
+    assert props.binding_outlives_crash(machine, state)
+    state = run(machine, Step("OrphanBind", (0,)), state=state)
+    assert state[SERVER][1][NODE] == 1 and not props.binding_outlives_crash(machine, state)
+    state = run(machine, Step("Schedule", (0, 1, 1)), Step("Bind", (0, 1)), Step("Crash", (0,)))
+    assert state[SERVER][1][NODE] == 1 and not props.binding_outlives_crash(machine, state)
+
+
 @pytest.mark.parametrize("model, mutant", CASES, ids=IDS)
 @pytest.mark.parametrize("engine", ["explore", "hypothesis"])
 def test_each_mutant_has_a_committed_trace_that_still_reproduces(model, mutant, engine):
