@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kubemc.model.store.raft import COMMIT, LEADER, LOG, ROLE, TERM
-from kubemc.properties.core import INVARIANT, TRANSITION, Property
+from kubemc.model.store.raft import COMMIT, FOLLOWER, LEADER, LOG, ROLE, TERM, VOTED
+from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
 _PAPER = "Raft paper (Ongaro & Ousterhout, USENIX ATC 2014), Figure 3"
 _SEED = ("seeds/000: 'etcd is a strongly consitent, distributed key-value data-store "
@@ -66,6 +66,47 @@ def state_machine_safety(m, state) -> bool:
     return True
 
 
+def leader_elected(m, state) -> bool:
+    """Some server leads: the safety properties above are judged on states
+    with a leader, not only on elections that never end."""
+    return any(s[ROLE] == LEADER for s in state[0])
+
+
+def candidate_restarted(m, state) -> bool:
+    """A server that voted for itself in its term is a follower again while
+    no server leads that term and none has reached a later one.
+
+    Only a restart gets there: a candidate becomes a follower otherwise on a
+    newer term (UpdateTerm, which also forgets its vote) or on AppendEntries
+    from a leader of its term, and that leader leads until it sees a newer
+    term or restarts itself."""
+    servers = state[0]
+    newest = max(s[TERM] for s in servers)
+    for i, s in enumerate(servers):
+        if s[ROLE] == FOLLOWER and s[VOTED] == i and s[TERM] == newest and not any(
+                o[ROLE] == LEADER and o[TERM] == s[TERM] for o in servers):
+            return True
+    return False
+
+
+_TLA = "raft.tla (Ongaro 2014)"
+LEADER_ELECTED = Property(
+    "leader_elected", "store", COVER,
+    "Some server becomes leader (a candidate gathers the votes of a majority).",
+    f"Raft paper §5.2: 'A candidate wins an election if it receives votes from a majority of "
+    f"the servers in the full cluster for the same term'; {_TLA}, BecomeLeader",
+    leader_elected)
+CANDIDATE_RESTARTED = Property(
+    "candidate_restarted", "store", COVER,
+    "A candidate restarts before its election ends: it comes back a follower that keeps its "
+    "term and its vote for itself (the crash fault is exercised, not only declared).",
+    f"Raft paper, Figure 2: currentTerm, votedFor and log[] are 'persistent state on all "
+    f"servers (updated on stable storage before responding to RPCs)', the rest volatile; "
+    f"{_TLA}, Restart: state' = Follower, votesResponded' and votesGranted' empty, "
+    f"commitIndex' = 0, UNCHANGED currentTerm, votedFor, log",
+    candidate_restarted)
+
+
 PROPERTIES = (
     Property("election_safety", "store", INVARIANT,
              "At most one leader can be elected in a given term.",
@@ -84,4 +125,6 @@ PROPERTIES = (
     Property("state_machine_safety", "store", INVARIANT,
              "No two servers apply different entries at the same log index.",
              f"{_PAPER}: State Machine Safety; {_SEED}", state_machine_safety),
+    LEADER_ELECTED,
+    CANDIDATE_RESTARTED,
 )

@@ -74,6 +74,33 @@ def test_restart_keeps_term_vote_and_log_and_forgets_the_rest():
     assert Raft(servers=3, faults=()).apply(s, Step("Restart", (0,))) is None
 
 
+def test_candidate_restarted_is_reached_only_through_a_restart():
+    m = Raft(servers=3, max_term=2, max_messages=4)
+    candidate = state_after(m, Step("Timeout", (0,)))
+    assert not props.candidate_restarted(m, candidate)
+    assert props.candidate_restarted(m, m.apply(candidate, Step("Restart", (0,))))
+    # a candidate that steps down to the leader of its term keeps its vote for
+    # itself too, but that term has a leader: no restart is needed to get there
+    s = state_after(m, Step("Timeout", (1,)))
+    servers = list(s[0])
+    servers[0] = (1, LEADER, 0, (), 0, 1, 3, (1, 1, 1), (0, 0, 0))
+    aeq = (AEQ, 0, 1, 1, 0, 0, (), 0)
+    s = m.apply((tuple(servers), ((aeq, 1),)), Step("Receive", (aeq,)))
+    assert s[0][1][1] == FOLLOWER and s[0][1][2] == 1
+    assert not props.candidate_restarted(m, s)
+    # ... until that leader restarts
+    assert props.candidate_restarted(m, m.apply(s, Step("Restart", (0,))))
+
+
+def test_the_covers_are_reached_at_one_term_and_restart_is_what_reaches_one():
+    bound = dict(servers=3, max_term=1, max_log=0, max_messages=1, symmetry=True)
+    covers = [props.LEADER_ELECTED, props.CANDIDATE_RESTARTED]
+    out = explore(Raft(**bound), covers)
+    assert out.complete and out.covers == {"leader_elected": True, "candidate_restarted": True}
+    out = explore(Raft(**bound, faults=()), covers)
+    assert out.covers == {"leader_elected": True, "candidate_restarted": False}
+
+
 def test_steps_and_fused_successors_agree():
     m = Raft(servers=3, max_term=2, max_log=1, max_messages=2)
     out = explore(m, [], max_states=3000)
