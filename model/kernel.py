@@ -128,7 +128,9 @@ def action(name: str, *, tag: str, rare: bool = False, strongly_fair: bool = Fal
     """Declare the decorated method the handler of action ``name``.
 
     The handler is ``handler(self, state, *params)`` and returns the next
-    state, or ``None`` when its guard is false. The declaration is the only
+    state, or ``None`` when its guard is false; a step with another number
+    of parameters is not the machine's (unless the handler takes ``*params``:
+    an action whose steps differ in shape). The declaration is the only
     place the action is named: the kernel derives ``tags``, ``rare``,
     ``strongly_fair``, the dispatch of ``apply`` and — when every action has
     ``params`` — ``steps`` from it.
@@ -260,7 +262,7 @@ class Machine:
         if not self.actions:
             raise NotImplementedError
         entry = self._dispatch.get(step.name)
-        if entry is None or len(step.params) != entry[1]:
+        if entry is None or len(step.params) != entry[1] and entry[1] >= 0:
             return None
         return getattr(self, entry[0])(state, *step.params)
 
@@ -311,8 +313,9 @@ def _derive_actions(cls) -> None:
     class body may add undeclared names (a composition's step names) but
     may not contradict a declaration."""
     table: dict[str, Action] = {}
+    own: set[str] = set()
     for klass in reversed(cls.__mro__):
-        own: set[str] = set()
+        own = set()
         for attr, member in vars(klass).items():
             for name, tag, rare, strong, params in getattr(member, "_kubemc_actions", ()):
                 if name in own:
@@ -334,22 +337,28 @@ def _derive_actions(cls) -> None:
     tags.update((name, a.tag) for name, a in table.items())
     cls.tags = tags
     for field in ("rare", "strongly_fair"):
-        declared = {name for name, a in table.items() if getattr(a, field)}
         if field in body:
+            # written in the class body: the class's whole set, with the
+            # actions this class itself declares so (a subclass may take
+            # back a base's rarity: a scheduler whose crashes are common)
             written = set(body[field])
-            contradicted = sorted(n for n in written if n in table and n not in declared)
+            declared = {n for n in own if getattr(table[n], field)}
+            contradicted = sorted(n for n in written if n in own and n not in declared)
             if contradicted:
                 raise TypeError(f"{where}: {field} names {contradicted[0]}, whose @action "
                                 f"does not say {field}=True")
+            setattr(cls, field, frozenset(written | declared))
         else:
+            declared = {name for name, a in table.items() if getattr(a, field)}
             written = set().union(*(getattr(b, field, ()) for b in cls.__bases__))
-        setattr(cls, field, frozenset((written - set(table)) | declared))
+            setattr(cls, field, frozenset((written - set(table)) | declared))
     dispatch = {}
     for name, a in table.items():
         handler = getattr(cls, a.attr)
         if not callable(handler) or not hasattr(handler, "__code__"):
             raise TypeError(f"{where}: the handler of {name} is not a plain method")
-        dispatch[name] = (a.attr, arity(handler))
+        varargs = handler.__code__.co_flags & inspect.CO_VARARGS
+        dispatch[name] = (a.attr, -1 if varargs else arity(handler))
     cls.actions = types.MappingProxyType(table)
     cls._dispatch = types.MappingProxyType(dispatch)
     if cls.steps is Machine.steps:
@@ -386,6 +395,22 @@ def _check_mutant_names(cls) -> None:
         cls._pending_mutant_names = {**cls._pending_mutant_names, **unknown}
         return
     raise UnknownMutant(_undeclared(cls.__qualname__, unknown, known))
+
+
+def check_mutant_names(helpers: Iterable, declared: Iterable[str], where: str) -> None:
+    """Check a module's pure helpers as a machine's ``mutant_helpers`` are:
+    every name they compare ``mutant`` with must be in ``declared``. For
+    helpers no single machine owns (a generator of large networks that
+    several components' mutants reach): call it at the module's end, so a
+    typo fails the import."""
+    known = set(declared)
+    unknown: dict[str, str] = {}
+    for fn in _helper_functions(helpers):
+        for name, line in _mutant_comparisons(fn):
+            if name not in known:
+                unknown.setdefault(name, f"{fn.__qualname__} (line {line})")
+    if unknown:
+        raise UnknownMutant(_undeclared(where, unknown, known))
 
 
 def _undeclared(where: str, unknown: Mapping[str, str], known) -> str:

@@ -91,6 +91,11 @@ def test_rarity_and_fairness_are_derived_and_a_subclass_may_redeclare():
             return None
 
     assert Calm.rare == frozenset() and Calm.tags["Crash"] == FAULT
+
+    class Common(Base):  # a set written in the class body is the class's whole set
+        rare = frozenset()
+
+    assert Common.rare == frozenset() and Common.tags == Base.tags
     assert Calm().apply(1, Step("Crash")) is None and Base().apply(1, Step("Crash")) == 0
 
     with pytest.raises(TypeError, match="tags says Work is environment"):
@@ -115,6 +120,20 @@ def test_pure_helpers_are_checked_against_the_machine_that_lists_them():
     class Fine(Machine):
         mutants = {"off_by_one": Mutant("x", violates="p")}
         mutant_helpers = (rule,)
+
+
+def test_a_module_of_helpers_no_machine_owns_checks_itself():
+    """``model.network.generate`` calls it at its end: its comparisons name the
+    cni and proxy machines' declared constants."""
+    from kubemc.model.kernel import check_mutant_names
+    from kubemc.model.network import generate
+
+    def rule(x, mutant=None):
+        return x + (mutant == "missing_rout")
+
+    check_mutant_names((generate.generate,), generate.MUTANTS, "generate")
+    with pytest.raises(UnknownMutant, match="'missing_rout', which generate does not declare"):
+        check_mutant_names((rule,), generate.MUTANTS, "generate")
 
 
 def test_a_composition_may_compare_its_parts_mutants_checked_when_built():
