@@ -505,7 +505,7 @@ def relocate(path: Path, root: Path) -> tuple[dict[str, list[Site]], list[dict]]
 # -- running one mutant -----------------------------------------------------------------
 
 @dataclass
-class Outcome:
+class MutantOutcome:
     site: dict
     component: str
     outcome: str                       # one of CLASSES
@@ -603,13 +603,13 @@ def engines_of(component: str, wanted: Sequence[str]) -> list[str]:
 
 
 def run_mutant(ws: Workspace, component: str, site: Site, engines: Sequence[str],
-               timeout: float) -> Outcome:
+               timeout: float) -> MutantOutcome:
     """Apply ``site`` in the copy, check, put the file back. The first engine
     whose verdict is not "holds" or "undecided" decides; a mutant every
     engine says holds survived."""
     target = ws.copy / site.path
     original = target.read_text()
-    result = Outcome(asdict(site), component, "survived", None, diff=site.diff(original))
+    result = MutantOutcome(asdict(site), component, "survived", None, diff=site.diff(original))
     started = time.monotonic()
     undecided = None
     try:
@@ -637,7 +637,7 @@ def run_mutant(ws: Workspace, component: str, site: Site, engines: Sequence[str]
 
 # -- reports ----------------------------------------------------------------------------
 
-def table(outcomes: Sequence[Outcome], components: Sequence[str]) -> list[dict]:
+def table(outcomes: Sequence[MutantOutcome], components: Sequence[str]) -> list[dict]:
     """One row per component: how many mutants fell in each class, and the
     kill rate (detected / tried, timeouts and errors left out of both)."""
     rows = []
@@ -653,7 +653,7 @@ def table(outcomes: Sequence[Outcome], components: Sequence[str]) -> list[dict]:
     return rows
 
 
-def markdown(outcomes: Sequence[Outcome], components: Sequence[str], meta: dict) -> str:
+def markdown(outcomes: Sequence[MutantOutcome], components: Sequence[str], meta: dict) -> str:
     rows = table(outcomes, components)
     out = [f"Commit `{meta['commit']}`, seed {meta['seed']}, sample {meta['sample']}, "
            f"engines {', '.join(meta['engines'])}, time limit {meta['timeout']} s per "
@@ -777,7 +777,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       site.diff((args.repo / site.path).read_text()))
         return 0
     started = time.monotonic()
-    outcomes: list[Outcome] = []
+    outcomes: list[MutantOutcome] = []
     commit, interrupted = "", False
     # both signals explicitly: a job started in the background inherits
     # SIGINT ignored, and Python then raises no KeyboardInterrupt
@@ -810,7 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_component(ws: Workspace, name: str, sites: Sequence[Site],
-                     args: argparse.Namespace, outcomes: list[Outcome]) -> None:
+                     args: argparse.Namespace, outcomes: list[MutantOutcome]) -> None:
     """The baseline (the unmutated copy must hold, or every mutant would
     look killed), then each mutant, with a progress line on stderr."""
     engines = engines_of(name, args.engines)
