@@ -75,6 +75,17 @@ _STARTED = (_DOCS + "sidecar-containers: 'After a sidecar-style init container i
 _FIRST_LIFE = (_DOCS + "pod-lifecycle#container-probes: readinessProbe '... If a container "
                "does not provide a readiness probe, the default state is Success' — a "
                "container without probes is ready once it runs, without a kubelet restart")
+_LAST = (_DOCS + "pod-lifecycle#pod-termination: 'the kubelet triggers the container runtime "
+         "to send a TERM signal to process 1 inside each container'; 'When the grace period "
+         "expires ... The container runtime sends SIGKILL to any processes still running in any "
+         "container in the Pod. The kubelet also cleans up a hidden pause container if that "
+         "container runtime uses one' — the sandbox (pause container) goes last, after every "
+         "container of the pod was stopped; CRI api.proto StopPodSandbox 'If there are any "
+         "running containers in the sandbox, they must be forcibly terminated' is the runtime's "
+         "safety net, not the kubelet's way to stop them")
+_INIT_NEVER = (_DOCS + "init-containers: 'if the Pod has a restartPolicy of Never, and an init "
+               "container fails during startup of that Pod, Kubernetes treats the overall Pod as "
+               "failed'")
 _MUTATION = ("; added when mutation testing (docs/mutation/kubelet.md) found no property or "
              "cover that saw this")
 _ADMIT = ("kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction and "
@@ -221,6 +232,15 @@ def deleted(m, state) -> bool:
 def no_duplicate_containers(m, state) -> bool:
     live = [c[2] for c in state[RUNTIME][1] if c[4] in LIVE]
     return len(live) == len(set(live))
+
+
+def sandbox_stopped_last(m, before, step, after) -> bool:
+    """StopPodSandbox (``StopSandbox``) and RemovePodSandbox (``GarbageCollect``)
+    name a sandbox in which no container runs or may run (UNKNOWN)."""
+    if step.name not in ("StopSandbox", "GarbageCollect"):
+        return True
+    sid = step.params[0]
+    return not any(c[1] == sid and c[4] in (RUNNING, UNKNOWN) for c in before[RUNTIME][1])
 
 
 def grace_period(m, before, step, after) -> bool:
@@ -372,6 +392,10 @@ SAFETY = (
     Property("kubelet_rejected_pod_not_run", _P, INVARIANT,
              "a pod the node's admission rejects never gets a sandbox", _ADMIT,
              rejected_pod_not_run),
+    Property("kubelet_sandbox_stopped_last", _P, TRANSITION,
+             "the kubelet stops or removes a pod's sandbox only once no container in it runs "
+             "(each was stopped first, with its grace period)", _LAST + _MUTATION,
+             sandbox_stopped_last),
 )
 
 LIVENESS = (
@@ -429,6 +453,12 @@ NEVER_COVERS = (
              "the pod is written Failed (restartPolicy Never: a container failed)",
              _PHASE + "; " + _POLICY + _MUTATION,
              lambda m, s: s[POD] is not None and s[POD][0] == "Failed"),
+    Property("kubelet_cover_failed_in_init", _P, COVER,
+             "the pod is written Failed before any app container was created (an init "
+             "container failed under restartPolicy Never)", _INIT_NEVER + _MUTATION,
+             lambda m, s: s[POD] is not None and s[POD][0] == "Failed" and not any(
+                 c[2] == spec.name for c in s[RUNTIME][1] for spec in m.pod.containers
+                 if spec.kind == "app")),
     Property("kubelet_cover_next_before_sidecar_ready", _P, COVER,
              "the container after the sidecar is created while the sidecar runs, started but "
              "not ready", _STARTED + _MUTATION, _next_before_sidecar_ready),

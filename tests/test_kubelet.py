@@ -70,7 +70,8 @@ def test_a_sidecar_without_a_startup_probe_is_started_as_soon_as_it_runs():
         after = _run(m, s, "Create")
         assert [c[2] for c in after[km.RUNTIME][1]] == ["sidecar", "init"]
         assert not props.NEXT_AFTER_SIDECAR.trigger(m, after)
-        assert props.NEVER_COVERS[1].check(m, after)
+        assert next(p for p in props.NEVER_COVERS
+                    if p.name == "kubelet_cover_next_before_sidecar_ready").check(m, after)
     waits = NEVER.machine(km.SIDECAR_WAITS_FOR_READY)
     assert not any(s.name == "Create" for s in waits.plan(state))
 
@@ -97,7 +98,7 @@ def test_every_restart_policy_holds(policy):
 
 def test_a_rejected_pod_is_failed_and_never_run():
     m = KUBELET.machine(fits=False)
-    outcome = explore(m, props.PROPERTIES[:10])
+    outcome = explore(m, props.SAFETY)
     assert outcome.counterexample is None and outcome.complete
     state = next(iter(m.init_states()))
     for name in ("Admit", "WriteStatus"):
@@ -275,3 +276,24 @@ def test_the_sidecar_and_first_life_checks_can_fail():
     assert not first_life.check(m, later)
     with pytest.raises(ValueError, match="sidecar_probe"):
         Kubelet(sidecar_probe="liveness")
+
+
+def test_the_sandbox_goes_last_and_an_init_failure_under_never_fails_the_pod():
+    """kubelet_sandbox_stopped_last judges StopSandbox / GarbageCollect against
+    the containers still running in that sandbox; kubelet_cover_failed_in_init
+    is a Failed pod no app container of which was ever created."""
+    m = KUBELET.machine()
+    state = _pod_running(m)
+    stop = Step("StopSandbox", (0,))
+    assert not props.sandbox_stopped_last(m, state, stop, state)
+    emptied = state[:km.RUNTIME] + ((state[km.RUNTIME][0], tuple(
+        c[:4] + (rt.EXITED, 0) for c in state[km.RUNTIME][1])),) + state[km.RUNTIME + 1:]
+    assert props.sandbox_stopped_last(m, emptied, stop, emptied)
+    assert props.sandbox_stopped_last(m, state, Step("WriteStatus"), state)
+    n = NEVER.machine()
+    failed_init = _run(n, next(iter(n.init_states())), "Admit", "RunSandbox", "Create",
+                       "Start", "Create", "Start")
+    failed_init = _run(n, n.apply(failed_init, Step("Exit", (1, 1))), "Stop", "WriteStatus")
+    cover = next(p for p in props.NEVER_COVERS if p.name == "kubelet_cover_failed_in_init")
+    assert failed_init[km.POD][0] == "Failed" and cover.check(n, failed_init)
+    assert not cover.check(n, (("Failed", False, False),) + _pod_running(m)[1:])

@@ -98,6 +98,9 @@ KUBELET = Model(
                              "long_runs": 0, "deletes": 0, "kubelet_restarts": 0,
                              "runtime_restarts": 0},
         "restart_stops_heartbeat": _LEASE,
+        # a deletion alone reaches it
+        "sandbox_stopped_first": {"exits": 0, "probe_failures": 0, "kubelet_restarts": 0,
+                                  "runtime_restarts": 0},
     },
 )
 

@@ -122,6 +122,7 @@ SIDECAR_NOT_RESTARTED = "sidecar_not_restarted"
 BACKOFF_UNCAPPED = "backoff_uncapped"
 IGNORES_STARTUP_PROBE = "ignores_startup_probe"
 SIDECAR_WAITS_FOR_READY = "sidecar_waits_for_ready"
+SANDBOX_STOPPED_FIRST = "sandbox_stopped_first"
 
 
 class Kubelet(Machine):
@@ -183,6 +184,10 @@ class Kubelet(Machine):
         SIDECAR_NOT_RESTARTED: Mutant(
             "a sidecar that exits after the init phase is not restarted (treated as a "
             "regular init container)", violates="kubelet_sidecar_kept_running"),
+        SANDBOX_STOPPED_FIRST: Mutant(
+            "a deleted or finished pod's sandbox is stopped at once, its running containers "
+            "killed with it (no StopContainer with the grace period, no preStop hook)",
+            violates="kubelet_sandbox_stopped_last"),
     }
     #: declared by the ``kubelet-never`` model's machine (its sidecar has no startup
     #: probe, so started and ready differ there; checker/catalog/kubelet.py)
@@ -379,6 +384,8 @@ class Kubelet(Machine):
                 out.append(Step("PreStop", (i,)))
             else:
                 out.append(Step("Stop", (i, views[i][0], timeout)))
+        if self.mutant == SANDBOX_STOPPED_FIRST:
+            out, live = [], []          # no container stopped first: the sandbox stop kills
         if not live:
             if sandbox is not None and sandbox[3] == rt.READY:
                 out.append(Step("StopSandbox", (sid,)))
