@@ -31,8 +31,10 @@ invariant is not vacuous).
 from __future__ import annotations
 
 from kubemc.model.informer import server
+from kubemc.model.informer.deltafifo import ADDED, DELETED, SYNC, UPDATED
 from kubemc.model.informer.machine import LIST
-from kubemc.properties.core import EVENTUALLY_ALWAYS, INVARIANT, Property
+from kubemc.model.store.mvcc import R_MOD, R_VERSION, history
+from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, TRANSITION, Property
 
 _SEED = ("seeds/000: 'controllers are watch-loops continuously running and comparing the "
          "cluster's desired state (provided by object's configuration data) with its "
@@ -44,6 +46,25 @@ _CONCEPTS = ("Kubernetes API concepts (kubernetes.io/docs/reference/using-api/ap
 _DELTAFIFO = ("client-go tools/cache DeltaFIFO (pkg.go.dev/k8s.io/client-go/tools/cache): "
               "Replaced on relist, DeletedFinalStateUnknown for an object deleted while "
               "disconnected, Sync on resync; deltas of a key are processed in order")
+_FIFO_DOC = ("client-go tools/cache (pkg.go.dev/k8s.io/client-go/tools/cache), DeltaFIFO: "
+             "'the accumulator associated with a given object's key is ... a Deltas', the "
+             "queue holds the keys in FIFO order and 'you want to process every object "
+             "change (delta) at most once'")
+_DEDUP = ("client-go tools/cache DeltaFIFO: re-listing and watching can deliver the same "
+          "deletion twice; the two newest deltas of a key are combined when both are "
+          "deletions (dedupDeltas), keeping the one with more information")
+_RESYNC = ("client-go tools/cache DeltaFIFO.Resync (pkg.go.dev/k8s.io/client-go/tools/cache):"
+           " 'Resync adds, with a Sync type of Delta, every object listed by f.knownObjects "
+           "whose key is not already queued for processing'")
+_EVENTS = ("Kubernetes API concepts (kubernetes.io/docs/reference/using-api/api-concepts, "
+           "'Watch'): ADDED for a new object, MODIFIED for a change, DELETED; etcd "
+           "mvccpb.KeyValue: 'version is the version of the key. A deletion resets the "
+           "version to zero and any modification of the key increases its version' (a "
+           "creation is version 1)")
+_GONE = ("Kubernetes API concepts, 'Efficient detection of changes': 410 Gone answers a "
+         "watch whose resourceVersion is older than the history the server keeps; etcd "
+         "watch API (etcd.io/docs/v3.5/learning/api/): a watch may start at any revision "
+         "not yet compacted")
 _WORKQUEUE = ("client-go util/workqueue (pkg.go.dev/k8s.io/client-go/util/workqueue): "
               "'Stingy: a single item will not be processed multiple times concurrently, "
               "and if an item is added multiple times before it can be processed, it will "
@@ -68,6 +89,59 @@ def cache_converges(m, state) -> bool:
     if not synced(m, state):
         return True
     return state[4] == server.objects(state[0], m.keys)
+
+
+# The DeltaFIFO and watch properties read the queue (state[3]) and the MVCC
+# store (state[0]) directly: each restates a documented rule of client-go's
+# DeltaFIFO or of the list/watch contract over the store's records, without
+# calling model.informer.deltafifo or model.informer.server.
+
+
+def fifo_keys_distinct(m, state) -> bool:
+    """Each key holds one place in the DeltaFIFO."""
+    keys = [k for k, _ in state[3]]
+    return len(keys) == len(set(keys))
+
+
+def fifo_deletions_collapsed(m, state) -> bool:
+    """No key's queued deltas hold two deletions in a row: each append
+    combines a new deletion with a deletion before it."""
+    return all(not (a[0] == DELETED and b[0] == DELETED)
+               for _, ds in state[3] for a, b in zip(ds, ds[1:], strict=False))
+
+
+def fifo_sync_first(m, state) -> bool:
+    """A Sync delta is queued only for a key with nothing queued, and deltas
+    are only ever appended: so a Sync delta is always its key's first."""
+    return all(d[0] != SYNC for _, ds in state[3] for d in ds[1:])
+
+
+def fifo_has_sync(m, state) -> bool:
+    return any(d[0] == SYNC for _, ds in state[3] for d in ds)
+
+
+def watch_delta_types(m, state) -> bool:
+    """An Added delta is the object's creation (its record at that
+    resourceVersion is version 1); an Updated delta a later change (version
+    above 1). A record compaction has dropped says nothing."""
+    store = state[0]
+    for key, ds in state[3]:
+        records = {rec[R_MOD]: rec[R_VERSION] for rec in history(store, key)}
+        for d in ds:
+            if d[0] in (ADDED, UPDATED) and d[1] in records:
+                if (records[d[1]] == 1) != (d[0] == ADDED):
+                    return False
+    return True
+
+
+def gone_only_when_compacted(m, before, step, after) -> bool:
+    """A 410 Gone answers only a watch from ``rv`` whose records after ``rv``
+    are not all kept: the store keeps every record from its compact revision
+    on, so the watch is gone when ``rv + 1`` lies below it."""
+    if step.name != "Gone":
+        return True
+    store, rv = before[0], before[2][1]
+    return rv + 1 < store[1]
 
 
 # The work queue properties read the queue through ``m.workqueue(state)``, so
@@ -119,6 +193,31 @@ PROPERTIES = (
              "reconciliation", cache_matches_server,
              assumption="the reflector's list and watch requests are answered (the server "
                         "is up once faults stop)"),
+    Property("fifo_keys_distinct", "informer", INVARIANT,
+             "The DeltaFIFO holds each key at most once: a new delta for a queued key joins "
+             "that key's deltas in its place, and popping the key hands them all over.",
+             _FIFO_DOC, fifo_keys_distinct),
+    Property("fifo_deletions_collapsed", "informer", INVARIANT,
+             "No key's queued deltas hold two deletions in a row (a watch deletion and a "
+             "relist's DeletedFinalStateUnknown tombstone collapse into one).",
+             _DEDUP, fifo_deletions_collapsed),
+    Property("fifo_sync_first", "informer", INVARIANT,
+             "A resync's Sync delta is queued only for a key with no queued deltas, so it "
+             "is always the first of its key's deltas (never behind a newer change, whose "
+             "object it would overwrite with the cache's older one).",
+             _RESYNC, fifo_sync_first),
+    Property("cover_resync_queues_sync", "informer", COVER,
+             "Some reachable state has a resync's Sync delta in the DeltaFIFO.",
+             _RESYNC, fifo_has_sync),
+    Property("watch_delta_types", "informer", INVARIANT,
+             "A queued Added delta is its object's creation (version 1 at that "
+             "resourceVersion) and an Updated delta a later change of it: the watch's "
+             "ADDED and MODIFIED events keep their meaning through the reflector.",
+             _EVENTS, watch_delta_types),
+    Property("gone_only_when_compacted", "informer", TRANSITION,
+             "The server answers a watch 410 Gone only when history the watch needs — the "
+             "records after its resourceVersion — has been compacted.",
+             _GONE, gone_only_when_compacted),
     Property("workqueue_exclusive", "informer", INVARIANT,
              "No key is held by two workers at once.",
              f"{_WORKQUEUE}; {_SEED}", workqueue_exclusive),

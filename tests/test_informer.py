@@ -10,7 +10,7 @@ from kubemc.model.informer import Informer
 from kubemc.model.informer import deltafifo as F
 from kubemc.model.informer import server
 from kubemc.model.informer import workqueue as Q
-from kubemc.model.informer.machine import CLOSED, LIST, WATCH
+from kubemc.model.informer.machine import CLOSED, LIST, WATCH, RelistInformer
 from kubemc.model.kernel import Step, UnknownMutant
 from kubemc.model.store.mvcc import INITIAL, Compact, Delete, Put, apply_all
 from kubemc.properties.informer import PROPERTIES, synced
@@ -260,6 +260,93 @@ def test_a_lost_add_is_seen_only_by_the_ghost():
     assert state[5] == ((), (), (), ("", ""), (A,))
     assert holds("workqueue_keeps_dirty_keys", m, state)
     assert not holds("workqueue_hands_out_added_keys", m, state)
+
+
+# the DeltaFIFO's and the watch's own rules, each with the seeded bug that
+# breaks it (and, where the mutation run found one, the shape of the gap)
+
+
+def test_a_queued_key_holds_one_place():
+    script = [("List",), ("Create", "c0", A), ("Update", "c1", A), ("Deliver",), ("Deliver",)]
+    m = Informer()
+    good = run(m, script)
+    assert [k for k, _ in good[3]] == [A] and holds("fifo_keys_distinct", m, good)
+    bad_m = Informer(mutant="fifo_queues_key_twice")
+    bad = run(bad_m, script)
+    assert [k for k, _ in bad[3]] == [A, A] and not holds("fifo_keys_distinct", bad_m, bad)
+
+
+#: a deletion the watch delivers while a Replaced is queued, then (two more
+#: writes later) a compaction past the watch, a 410 and a relist that
+#: tombstones the same key: the deletion and its tombstone meet
+DELETE_THEN_TOMBSTONE = [("Create", "c0", A), ("List",), ("Delete", "c0", A),
+                         ("Create", "c0", A), ("Delete", "c0", A), ("Deliver",),
+                         ("Compact", 5), ("Gone",), ("List",)]
+
+
+def test_a_delivered_deletion_and_a_relist_tombstone_collapse():
+    m = RelistInformer(keys=1, writers=1, writes=4, workers=1)
+    good = run(m, DELETE_THEN_TOMBSTONE)
+    assert good[3] == ((A, ((F.REPLACED, 2, "c0", 0), (F.DELETED, 3, "", 0))),)
+    assert holds("fifo_deletions_collapsed", m, good)
+    bad_m = RelistInformer(keys=1, writers=1, writes=4, workers=1,
+                           mutant="fifo_keeps_both_deletions")
+    bad = run(bad_m, DELETE_THEN_TOMBSTONE)
+    assert [d[0] for d in bad[3][0][1]] == [F.REPLACED, F.DELETED, F.DELETED]
+    assert not holds("fifo_deletions_collapsed", bad_m, bad)
+    # the Informer of the wider model does not carry this bug: its bounds
+    # cannot reach it (RelistInformer does)
+    with pytest.raises(UnknownMutant):
+        Informer(mutant="fifo_keeps_both_deletions")
+
+
+def test_resync_syncs_a_key_only_when_nothing_of_it_is_queued():
+    m = Informer()
+    idle = run(m, [("List",), ("Create", "c0", A), ("Deliver",), ("Pop",)])
+    synced_state = m.apply(idle, Step("Resync"))
+    assert synced_state[3] == ((A, ((F.SYNC, 2, "c0", 0),)),)
+    assert holds("cover_resync_queues_sync", m, synced_state)
+    assert holds("fifo_sync_first", m, synced_state)
+    busy = [("List",), ("Create", "c0", A), ("Deliver",), ("Pop",), ("Update", "c1", A),
+            ("Deliver",)]
+    assert m.apply(run(m, busy), Step("Resync")) is None
+    bad_m = Informer(mutant="resync_over_pending_deltas")
+    bad = run(bad_m, busy + [("Resync",)])
+    assert [d[0] for d in bad[3][0][1]] == [F.UPDATED, F.SYNC]
+    assert not holds("fifo_sync_first", bad_m, bad)
+
+
+def test_watch_events_keep_their_types_in_the_fifo():
+    script = [("List",), ("Create", "c0", A), ("Update", "c1", A), ("Deliver",), ("Deliver",)]
+    m = Informer()
+    good = run(m, script)
+    assert [d[0] for d in good[3][0][1]] == [F.ADDED, F.UPDATED]
+    assert holds("watch_delta_types", m, good)
+    bad_m = Informer(mutant="watch_modified_as_added")
+    bad = run(bad_m, script)
+    assert [d[0] for d in bad[3][0][1]] == [F.ADDED, F.ADDED]
+    assert not holds("watch_delta_types", bad_m, bad)
+    # ADDED and MODIFIED swapped (the mutation run's gap): the creation read
+    # as a change is caught on its own
+    swapped = good[:3] + (((A, ((F.UPDATED, 2, "c0", 0),)),),) + good[4:]
+    assert not holds("watch_delta_types", m, swapped)
+
+
+def test_a_410_answers_only_a_watch_whose_history_is_compacted():
+    prop = BY_NAME["gone_only_when_compacted"]
+    live = [("List",), ("Create", "c0", A)]
+    m = Informer()
+    assert m.apply(run(m, live), Step("Gone")) is None
+    compacted = live + [("WriteOther", "c1"), ("Compact", 3)]
+    before = run(m, compacted)
+    assert prop.holds_on(m, before, Step("Gone"), m.apply(before, Step("Gone")))
+    # compacted at 2, the watch from 1 needs the records from 2 on: all kept
+    at_compact = live + [("Compact", 2)]
+    assert m.apply(run(m, at_compact), Step("Gone")) is None
+    bad_m = Informer(mutant="gone_at_compact_revision")
+    before = run(bad_m, at_compact)
+    after = bad_m.apply(before, Step("Gone"))
+    assert after[2] == (LIST, 1) and not prop.holds_on(bad_m, before, Step("Gone"), after)
 
 
 def test_bad_bounds_and_unknown_mutants_are_refused():

@@ -75,9 +75,13 @@ def with_deltas(fifo: tuple, key: str, deltas: tuple) -> tuple:
     return tuple(out)
 
 
-def queue_action(fifo: tuple, key: str, delta: tuple) -> tuple:
-    """client-go's ``queueActionLocked``: append, dedup, keep the key's place."""
-    return with_deltas(fifo, key, dedup(deltas_of(fifo, key) + (delta,)))
+def queue_action(fifo: tuple, key: str, delta: tuple, collapse: bool = True) -> tuple:
+    """client-go's ``queueActionLocked``: append, dedup, keep the key's place.
+
+    ``collapse=False`` (two trailing deletions are kept) is a seeded bug's
+    hook (the machine's ``fifo_keeps_both_deletions``)."""
+    deltas = deltas_of(fifo, key) + (delta,)
+    return with_deltas(fifo, key, dedup(deltas) if collapse else deltas)
 
 
 def delete(fifo: tuple, cache: tuple, key: str, delta: tuple) -> tuple:
@@ -87,13 +91,16 @@ def delete(fifo: tuple, cache: tuple, key: str, delta: tuple) -> tuple:
     return queue_action(fifo, key, delta)
 
 
-def replace(fifo: tuple, cache: tuple, listed: tuple, tombstones: bool = True) -> tuple:
+def replace(fifo: tuple, cache: tuple, listed: tuple, tombstones: bool = True,
+            collapse: bool = True) -> tuple:
     """A relist: Replaced for every listed object, then tombstones for every
     queued or cached key the list no longer has.
 
-    ``tombstones=False`` is a seeded bug's hook (the machine's
-    ``relist_forgets_tombstone``), kept here so the correct path and the bug
-    differ in exactly one decision.
+    ``tombstones=False`` and ``collapse=False`` are seeded bugs' hooks (the
+    machine's ``relist_forgets_tombstone`` and ``fifo_keeps_both_deletions``:
+    a tombstone queued behind a queued deletion is the one place two
+    deletions meet), kept here so the correct path and the bug differ in
+    exactly one decision.
     """
     names = set()
     for key, rv, value in listed:
@@ -104,17 +111,21 @@ def replace(fifo: tuple, cache: tuple, listed: tuple, tombstones: bool = True) -
     for key, ds in tuple(fifo):
         if key not in names:
             last = ds[-1]
-            fifo = queue_action(fifo, key, (DELETED, last[1], last[2], 1))
+            fifo = queue_action(fifo, key, (DELETED, last[1], last[2], 1), collapse)
     for key, rv, value in cache:
         if key not in names and not deltas_of(fifo, key):
             fifo = queue_action(fifo, key, (DELETED, rv, value, 1))
     return fifo
 
 
-def resync(fifo: tuple, cache: tuple) -> tuple:
-    """Sync, with the cached object, for every cached key with no deltas."""
+def resync(fifo: tuple, cache: tuple, skip_pending: bool = True) -> tuple:
+    """Sync, with the cached object, for every cached key with no deltas.
+
+    ``skip_pending=False`` (a key with queued deltas gets a Sync too, carrying
+    the cache's older object behind them) is a seeded bug's hook (the
+    machine's ``resync_over_pending_deltas``)."""
     for key, rv, value in cache:
-        if not deltas_of(fifo, key):
+        if not skip_pending or not deltas_of(fifo, key):
             fifo = queue_action(fifo, key, (SYNC, rv, value, 0))
     return fifo
 

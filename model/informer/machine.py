@@ -86,6 +86,9 @@ class Informer(Machine):
         "Disconnect": FAULT,
     }
     rare = frozenset({"Compact", "Disconnect"})
+    #: declared by the subclass whose bounds reach it (``RelistInformer``); its
+    #: hook is in ``_List`` here
+    mutant_names = frozenset({"fifo_keeps_both_deletions"})
     mutants = {
         "relist_forgets_tombstone": Mutant(
             "a relist queues Replaced for the listed objects but no "
@@ -109,6 +112,25 @@ class Informer(Machine):
         "bookmark_skips_events": Mutant(
             "the server sends a BOOKMARK at its current revision while events of the "
             "resource are still pending on the watch", violates="cache_converges"),
+        "fifo_queues_key_twice": Mutant(
+            "the DeltaFIFO gives a delta for a key that is already queued an entry of its "
+            "own at the tail instead of appending it to the key's deltas, so the key is "
+            "queued twice and its changes are popped in two batches",
+            violates="fifo_keys_distinct"),
+        "resync_over_pending_deltas": Mutant(
+            "a resync queues Sync also for keys that have deltas queued, carrying the "
+            "cache's older object behind the newer changes (the race client-go's Resync "
+            "avoids by syncing only keys not already queued)",
+            violates="fifo_sync_first"),
+        "watch_modified_as_added": Mutant(
+            "the reflector queues a MODIFIED watch event as an Added delta, so event "
+            "handlers see a change of an existing object as a creation",
+            violates="watch_delta_types"),
+        "gone_at_compact_revision": Mutant(
+            "the server answers 410 Gone to a watch whose first needed record lies exactly "
+            "at the compact revision, which it still keeps (an off-by-one: a watch may "
+            "start at any revision not yet compacted), so the reflector relists for nothing",
+            violates="gone_only_when_compacted"),
         **wq_ops.MUTANTS,
     }
 
@@ -282,7 +304,8 @@ class Informer(Machine):
             return None
         listed = server.objects(store, self.keys)
         fifo = fifo_ops.replace(fifo, cache, listed,
-                                tombstones=self.mutant != "relist_forgets_tombstone")
+                                tombstones=self.mutant != "relist_forgets_tombstone",
+                                collapse=self.mutant != "fifo_keeps_both_deletions")
         return (store, budget, (WATCH, store[0]), fifo, cache, wq)
 
     def _Watch(self, state):
@@ -300,7 +323,9 @@ class Informer(Machine):
 
     def _Gone(self, state):
         store, budget, (mode, rv), fifo, cache, wq = state
-        if mode != WATCH or not server.gone(store, rv):
+        if mode != WATCH or not (server.gone(store, rv)
+                                 or (self.mutant == "gone_at_compact_revision"
+                                     and rv + 1 == store[1])):
             return None
         if self.mutant == "watch_resumes_after_gone":
             return (store, budget, (WATCH, store[1] - 1), fifo, cache, wq)
@@ -315,7 +340,11 @@ class Informer(Machine):
             return None
         rev, key, kind, value = event
         delta = (_WATCH_EVENT_TO_DELTA[kind], rev, value, 0)
-        if kind == server.DELETED:
+        if self.mutant == "watch_modified_as_added" and kind == server.MODIFIED:
+            delta = (ADDED,) + delta[1:]  # the seeded bug: a change read as a creation
+        if self.mutant == "fifo_queues_key_twice" and fifo_ops.deltas_of(fifo, key):
+            fifo = fifo + ((key, (delta,)),)  # the seeded bug: a second entry for the key
+        elif kind == server.DELETED:
             fifo = fifo_ops.delete(fifo, cache, key, delta)
         elif (self.mutant == "fifo_drops_update" and kind == server.MODIFIED
               and fifo_ops.deltas_of(fifo, key)
@@ -352,7 +381,8 @@ class Informer(Machine):
         store, budget, reflector, fifo, cache, wq = state
         if not budget[B_RESYNCS]:
             return None
-        synced = fifo_ops.resync(fifo, cache)
+        synced = fifo_ops.resync(fifo, cache,
+                                 skip_pending=self.mutant != "resync_over_pending_deltas")
         if synced == fifo:
             return None  # nothing to resync: not a step worth a state
         budget = budget[:B_RESYNCS] + (budget[B_RESYNCS] - 1,)
@@ -401,3 +431,25 @@ class Informer(Machine):
 def _show_delta(d) -> str:
     kind = "Deleted(DeletedFinalStateUnknown)" if d[3] else d[0]
     return f"{kind}@{d[1]}={d[2]}"
+
+
+class RelistInformer(Informer):
+    """The informer of the catalog's ``informer-relist`` model: the same
+    machine, checked at bounds narrowed to one object, one writer and one
+    worker so that four writes fit (a deletion the watch delivered still
+    queued when a relist tombstones it).
+
+    Why a class of its own: a check with a seeded bug runs every model that
+    carries it, and most of the informer's bugs need what these bounds leave
+    out (two workers, a resync, a dropped connection), while the bug these
+    bounds are for needs more writes than the ``informer`` model's: so this
+    class carries that one bug (its hook is the base class's ``_List``) and
+    ``Informer`` carries the rest."""
+
+    mutants = {
+        "fifo_keeps_both_deletions": Mutant(
+            "a relist's DeletedFinalStateUnknown tombstone for a key whose newest queued "
+            "delta is already a deletion is appended instead of collapsed into it (client-go "
+            "dedupDeltas), so the key's deltas end in two deletions",
+            violates="fifo_deletions_collapsed"),
+    }
