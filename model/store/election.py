@@ -71,7 +71,7 @@ the exhaustive engine runs, and the proofs are symbolic.
 
 from __future__ import annotations
 
-from kubemc.model.kernel import FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import FAULT, SYSTEM, Machine, Mutant, Step, action
 
 FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
 ROLE_NAMES = ("Follower", "Candidate", "Leader")
@@ -84,17 +84,18 @@ TERM, ROLE, VOTED, GRANTED = range(4)
 REQUEST, RESPONSE = "RequestVoteRequest", "RequestVoteResponse"
 
 
+DOUBLE_VOTE = "double_vote"
+
+
 class Election(Machine):
+    """The actions are declared on their handlers (``@action``); ``steps``
+    is written out because it interleaves them per server, the order every
+    engine has always seen. Elections and crashes are ``rare``: random runs
+    take them sparingly (hypothesis engine)."""
+
     name = "election"
-    tags = {
-        "Timeout": SYSTEM, "RequestVote": SYSTEM, "UpdateTerm": SYSTEM,
-        "HandleRequestVoteRequest": SYSTEM, "HandleRequestVoteResponse": SYSTEM,
-        "BecomeLeader": SYSTEM, "Restart": FAULT,
-    }
-    #: elections and crashes: random runs take them sparingly (hypothesis engine)
-    rare = frozenset({"Timeout", "Restart"})
     mutants = {
-        "double_vote": Mutant(
+        DOUBLE_VOTE: Mutant(
             "a server grants its vote to a second candidate in the same term",
             violates="election_safety"),
     }
@@ -106,7 +107,7 @@ class Election(Machine):
         self.max_term = max_term
         self.quorum = servers // 2 + 1
         self._popcount = [bin(m).count("1") for m in range(1 << servers)]
-        self._free_any = mutant == "double_vote"
+        self._free_any = mutant == DOUBLE_VOTE
         # the message universe, in a fixed order: message -> bit
         universe = []
         for t in range(1, max_term + 1):
@@ -158,7 +159,9 @@ class Election(Machine):
                     yield Step("HandleRequestVoteRequest", (i, j, t, True))
 
     def apply(self, state, step):
-        nxt = _ACTIONS[step.name](self, state, *step.params)
+        """The declared handler's next state; a step that changes nothing is
+        not enabled."""
+        nxt = super().apply(state, step)
         if nxt is None or nxt == state:
             return None
         return nxt
@@ -168,6 +171,7 @@ class Election(Machine):
     def _put(servers, i, server):
         return servers[:i] + (server,) + servers[i + 1:]
 
+    @action("Timeout", tag=SYSTEM, rare=True)
     def timeout(self, state, i):
         servers, sent = state
         term, role, _, _ = servers[i]
@@ -175,6 +179,7 @@ class Election(Machine):
             return None
         return (self._put(servers, i, (term + 1, CANDIDATE, i, 1 << i)), sent)
 
+    @action("RequestVote", tag=SYSTEM)
     def request_vote(self, state, i, j):
         servers, sent = state
         term, role, _, _ = servers[i]
@@ -182,12 +187,14 @@ class Election(Machine):
             return None
         return (servers, sent | self._bit.get((REQUEST, i, j, term), 0))
 
+    @action("UpdateTerm", tag=SYSTEM)
     def update_term(self, state, i, t):
         servers, sent = state
         if t <= servers[i][TERM] or not sent & self._to.get((i, t), 0):
             return None
         return (self._put(servers, i, (t, FOLLOWER, NOBODY, 0)), sent)
 
+    @action("HandleRequestVoteRequest", tag=SYSTEM)
     def handle_request(self, state, i, j, t, log_ok):
         servers, sent = state
         term, role, voted, granted = servers[i]
@@ -199,6 +206,7 @@ class Election(Machine):
             servers = self._put(servers, i, (term, role, j, granted))
         return (servers, sent | self._bit[(RESPONSE, i, j, term, grant)])
 
+    @action("HandleRequestVoteResponse", tag=SYSTEM)
     def handle_response(self, state, i, j):
         servers, sent = state
         term, role, voted, granted = servers[i]
@@ -208,6 +216,7 @@ class Election(Machine):
             return None
         return (self._put(servers, i, (term, role, voted, granted | 1 << j)), sent)
 
+    @action("BecomeLeader", tag=SYSTEM)
     def become_leader(self, state, i):
         servers, sent = state
         term, role, voted, granted = servers[i]
@@ -215,6 +224,7 @@ class Election(Machine):
             return None
         return (self._put(servers, i, (term, LEADER, voted, granted)), sent)
 
+    @action("Restart", tag=FAULT, rare=True)
     def restart(self, state, i):
         servers, sent = state
         term, _, voted, _ = servers[i]
@@ -239,14 +249,3 @@ def _describe(m: tuple) -> dict:
     if m[0] == RESPONSE:
         out["voteGranted"] = m[4]
     return out
-
-
-_ACTIONS = {
-    "Timeout": Election.timeout,
-    "RequestVote": Election.request_vote,
-    "UpdateTerm": Election.update_term,
-    "HandleRequestVoteRequest": Election.handle_request,
-    "HandleRequestVoteResponse": Election.handle_response,
-    "BecomeLeader": Election.become_leader,
-    "Restart": Election.restart,
-}

@@ -91,7 +91,7 @@ from typing import Any, Union
 
 import attrs
 
-from kubemc.model.kernel import ENVIRONMENT, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, Machine, Mutant, Step, action
 
 # ---------------------------------------------------------------------------
 # Requests
@@ -545,6 +545,12 @@ def describe(state: State) -> dict:
 KEY_NAMES = "abcdefgh"
 VALUE_NAMES = "xyzuvw"
 
+TXN_IGNORES_COMPARE = "txn_ignores_compare"
+DELETE_KEEPS_REVISION = "delete_keeps_revision"
+PUT_KEEPS_MOD_REVISION = "put_keeps_mod_revision"
+COMPACT_DROPS_LIVE_KEY = "compact_drops_live_key"
+DELETE_KEEPS_VERSION = "delete_keeps_version"
+
 
 class Mvcc(Machine):
     """Clients issuing requests to one etcd MVCC store (every action is an
@@ -584,23 +590,21 @@ class Mvcc(Machine):
     """
 
     name = "mvcc"
-    tags = {"Put": ENVIRONMENT, "Delete": ENVIRONMENT, "Txn": ENVIRONMENT,
-            "Compact": ENVIRONMENT}
     mutants = {
-        "txn_ignores_compare": Mutant(
+        TXN_IGNORES_COMPARE: Mutant(
             "a txn applies its success branch without evaluating its compares",
             violates="failed_txn_writes_nothing"),
-        "delete_keeps_revision": Mutant(
+        DELETE_KEEPS_REVISION: Mutant(
             "a Delete that removes a key does not advance the store revision: its "
             "tombstone is stamped with the current one", violates="revision_monotonic"),
-        "put_keeps_mod_revision": Mutant(
+        PUT_KEEPS_MOD_REVISION: Mutant(
             "a Put to an existing key keeps the key's previous mod_revision",
             violates="mod_revision_is_write_revision"),
-        "compact_drops_live_key": Mutant(
+        COMPACT_DROPS_LIVE_KEY: Mutant(
             "compaction discards a key whose last modification is older than the "
             "compaction revision, although it is still live",
             violates="compaction_preserves_reads"),
-        "delete_keeps_version": Mutant(
+        DELETE_KEEPS_VERSION: Mutant(
             "a key re-created after a delete continues its old version count "
             "instead of starting again at 1", violates="version_counts_modifications"),
     }
@@ -617,6 +621,8 @@ class Mvcc(Machine):
         self.values = tuple(VALUE_NAMES[:values])
         self.max_revision = max_revision
         self._requests: dict[tuple, Request] = {}
+        self._puts = [(k, v) for k in self.keys for v in self.values]
+        self._deletes = [(k,) for k in self.keys]
 
     def config(self):
         return {"keys": len(self.keys), "values": len(self.values),
@@ -625,31 +631,61 @@ class Mvcc(Machine):
     def init_states(self):
         yield INITIAL
 
-    # -- steps -----------------------------------------------------------------
-    def steps(self, state):
-        keys, values = self.keys, self.values
-        for k in keys:
-            for v in values:
-                yield Step("Put", (k, v))
-        for k in keys:
-            yield Step("Delete", (k,))
-        for k in keys:
+    # -- the parameters each action proposes (the kernel derives steps) --------
+    def every_put(self, state):
+        return self._puts
+
+    def every_delete(self, state):
+        return self._deletes
+
+    def every_txn(self, state):
+        out = []
+        for k in self.keys:
             revs = sorted({0} | {rec[R_MOD] for rec in history(state, k)})
             for r in revs:
-                for v in values:
-                    yield Step("Txn", ("cas", k, r, v))
-                yield Step("Txn", ("cad", k, r))
-        for v in values:
-            yield Step("Txn", ("put_all", v))
-        for r in range(1, state[0] + 1):
-            yield Step("Compact", (r,))
+                out.extend(("cas", k, r, v) for v in self.values)
+                out.append(("cad", k, r))
+        out.extend(("put_all", v) for v in self.values)
+        return out
+
+    def every_compaction(self, state):
+        return [(r,) for r in range(1, state[0] + 1)]
+
+    # -- the actions: every one a client's request to the store ---------------
+    @action("Put", tag=ENVIRONMENT, params=every_put)
+    def put(self, state, key, value):
+        return self._issue(state, self.request_of("Put", (key, value)))
+
+    @action("Delete", tag=ENVIRONMENT, params=every_delete)
+    def delete(self, state, key):
+        return self._issue(state, self.request_of("Delete", (key,)))
+
+    @action("Txn", tag=ENVIRONMENT, params=every_txn)
+    def txn(self, state, *params):
+        """``params`` is one of the txn family's shapes (class text)."""
+        return self._issue(state, self.request_of("Txn", params))
+
+    @action("Compact", tag=ENVIRONMENT, params=every_compaction)
+    def compact(self, state, revision):
+        return self._issue(state, self.request_of("Compact", (revision,)))
+
+    def apply(self, state, step):
+        """The declared handler's next state. A step of no action of this
+        machine is an error, not a disabled step: every step is a request,
+        and trace replay screens foreign steps before they get here."""
+        if step.name not in self.actions:
+            raise ValueError(f"mvcc has no action {step.name!r}")
+        return super().apply(state, step)
 
     def request(self, step: Step) -> Request:
         """The core request a step of this machine issues (never mutated)."""
-        key = (step.name,) + step.params
+        return self.request_of(step.name, step.params)
+
+    def request_of(self, name: str, params: tuple) -> Request:
+        key = (name,) + params
         req = self._requests.get(key)
         if req is None:
-            req = self._requests[key] = self._build_request(step.name, step.params)
+            req = self._requests[key] = self._build_request(name, params)
         return req
 
     def _build_request(self, name, p) -> Request:
@@ -684,42 +720,41 @@ class Mvcc(Machine):
                        tuple(Range(k) for k in self.keys))
         raise ValueError(f"mvcc has no txn {kind!r}")
 
-    def apply(self, state, step):
+    def _issue(self, state, req):
         # no guard: the machine's own steps always parse, and a recorded step is
         # screened by `trace replay` first, so an error here is a bug to surface
-        req = self.request(step)
         mutant = self.mutant
-        if mutant == "txn_ignores_compare" and isinstance(req, Txn):
+        if mutant == TXN_IGNORES_COMPARE and isinstance(req, Txn):
             req = Txn((), req.success, req.failure)
         new, _ = apply_valid(state, req)
         if new[0] > self.max_revision:
             return None
         if mutant is not None and new is not state:
-            new = self._mutate(state, step, req, new)
+            new = self._mutate(state, req, new)
         return new
 
     # -- seeded bugs (the core stays correct; bugs perturb its result) --------
-    def _mutate(self, before, step, req, after):
+    def _mutate(self, before, req, after):
         mutant = self.mutant
-        if mutant == "delete_keeps_revision":
+        if mutant == DELETE_KEEPS_REVISION:
             if isinstance(req, Delete) and after[0] == before[0] + 1:
                 hist = history(after, req.key)
                 tomb = (before[0],) + hist[-1][1:]
                 return (before[0], after[1],
                         _with_history(after[2], req.key, hist[:-1] + (tomb,)))
-        elif mutant == "put_keeps_mod_revision":
+        elif mutant == PUT_KEEPS_MOD_REVISION:
             if isinstance(req, Put):
                 old = history(before, req.key)
                 if old and old[-1][R_VERSION]:
                     hist = history(after, req.key)
                     rec = (old[-1][R_MOD],) + hist[-1][1:]
                     return after[:2] + (_with_history(after[2], req.key, hist[:-1] + (rec,)),)
-        elif mutant == "compact_drops_live_key":
+        elif mutant == COMPACT_DROPS_LIVE_KEY:
             if isinstance(req, Compact):
                 at = req.revision
                 kept = tuple((k, h) for k, h in after[2] if h[-1][R_MOD] >= at)
                 return after[:2] + (kept,)
-        elif mutant == "delete_keeps_version":
+        elif mutant == DELETE_KEEPS_VERSION:
             if isinstance(req, Put):
                 old = history(before, req.key)
                 if len(old) >= 2 and not old[-1][R_VERSION] and old[-2][R_VERSION]:

@@ -38,7 +38,7 @@ applies them once committed.
 
 from __future__ import annotations
 
-from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, action
 
 FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
 ROLE_NAMES = ("Follower", "Candidate", "Leader")
@@ -95,29 +95,33 @@ def last_term(log: tuple) -> int:
     return log[-1][0] if log else 0
 
 
+FIGURE8_COMMIT = "figure8_commit"
+DOUBLE_VOTE = "double_vote"
+NO_CONSISTENCY_CHECK = "no_consistency_check"
+QUORUM_OFF_BY_ONE = "quorum_off_by_one"
+LEADER_OVERWRITES = "leader_overwrites"
+
+
 class Raft(Machine):
+    """The actions are declared on their handlers (``@action``); ``steps``
+    is written out (it interleaves them per server) and ``successors`` is
+    the fused hot path. Elections, crashes and message faults are ``rare``."""
+
     name = "raft"
-    tags = {
-        "Restart": FAULT, "Timeout": SYSTEM, "RequestVote": SYSTEM,
-        "BecomeLeader": SYSTEM, "ClientRequest": ENVIRONMENT,
-        "AdvanceCommitIndex": SYSTEM, "AppendEntries": SYSTEM,
-        "Receive": SYSTEM, "DuplicateMessage": FAULT, "DropMessage": FAULT,
-    }
-    rare = frozenset({"Timeout", "Restart", "DuplicateMessage", "DropMessage"})
     mutants = {
-        "figure8_commit": Mutant(
+        FIGURE8_COMMIT: Mutant(
             "a leader commits an entry from an earlier term as soon as a majority "
             "stores it (the Raft paper's Figure 8)", violates="leader_completeness"),
-        "double_vote": Mutant(
+        DOUBLE_VOTE: Mutant(
             "a server grants its vote to a second candidate in the same term",
             violates="election_safety"),
-        "no_consistency_check": Mutant(
+        NO_CONSISTENCY_CHECK: Mutant(
             "AppendEntries is accepted without checking the term of the previous entry",
             violates="log_matching"),
-        "quorum_off_by_one": Mutant(
+        QUORUM_OFF_BY_ONE: Mutant(
             "a leader counts a bare half of the servers as a majority (n // 2 instead of "
             "n // 2 + 1) when it advances its commit index", violates="state_machine_safety"),
-        "leader_overwrites": Mutant(
+        LEADER_OVERWRITES: Mutant(
             "a leader overwrites its own last entry with a new client request "
             "once its log is full", violates="leader_append_only"),
     }
@@ -143,7 +147,7 @@ class Raft(Machine):
         self._duplicate = "DuplicateMessage" in self.faults
         self._drop = "DropMessage" in self.faults
         self.quorum = servers // 2 + 1
-        self.commit_quorum = servers // 2 if mutant == "quorum_off_by_one" else self.quorum
+        self.commit_quorum = servers // 2 if mutant == QUORUM_OFF_BY_ONE else self.quorum
         self.everyone = (1 << servers) - 1
         self._popcount = [bin(m).count("1") for m in range(1 << servers)]
 
@@ -182,18 +186,27 @@ class Raft(Machine):
             yield Step("DropMessage", (m,))
 
     def apply(self, state, step):
-        name, p = step.name, step.params
-        if name in FAULTS and name not in self.faults:
+        if step.name in FAULTS and step.name not in self.faults:
+            return None  # a fault this instance was built without
+        return super().apply(state, step)
+
+    @action("Receive", tag=SYSTEM)
+    def deliver(self, state, m):
+        if not any(x == m for x, _ in state[1]):
+            return None  # only a message in flight can be received
+        return self.receive(state, m)
+
+    @action("DuplicateMessage", tag=FAULT, rare=True)
+    def duplicate(self, state, m):
+        if not any(x == m for x, _ in state[1]):
             return None
-        if name in ("Receive", "DuplicateMessage", "DropMessage"):
-            if not any(m == p[0] for m, _ in state[1]):
-                return None  # only a message in flight can be received or lost
-            if name == "Receive":
-                return self.receive(state, p[0])
-            if name == "DuplicateMessage":
-                return (state[0], bag_add(state[1], p[0]))
-            return (state[0], bag_remove(state[1], p[0]))
-        return getattr(self, _METHOD[name])(state, *p)
+        return (state[0], bag_add(state[1], m))
+
+    @action("DropMessage", tag=FAULT, rare=True)
+    def drop(self, state, m):
+        if not any(x == m for x, _ in state[1]):
+            return None
+        return (state[0], bag_remove(state[1], m))
 
     def successors(self, state):
         servers, bag = state
@@ -246,6 +259,7 @@ class Raft(Machine):
         return servers[:i] + (server,) + servers[i + 1:]
 
     # -- actions ----------------------------------------------------------
+    @action("Restart", tag=FAULT, rare=True)
     def restart(self, state, i):
         servers, bag = state
         s = servers[i]
@@ -254,6 +268,7 @@ class Raft(Machine):
             return None
         return (self._put(servers, i, new), bag)
 
+    @action("Timeout", tag=SYSTEM, rare=True)
     def timeout(self, state, i):
         servers, bag = state
         s = servers[i]
@@ -263,6 +278,7 @@ class Raft(Machine):
         new = (s[TERM] + 1, CANDIDATE, i, s[LOG], s[COMMIT], me, me, (), ())
         return (self._put(servers, i, new), bag)
 
+    @action("RequestVote", tag=SYSTEM)
     def request_vote(self, state, i, j):
         servers, bag = state
         s = servers[i]
@@ -272,6 +288,7 @@ class Raft(Machine):
         msg = (RVQ, i, j, s[TERM], last_term(log), len(log))
         return (servers, bag_add(bag, msg))
 
+    @action("BecomeLeader", tag=SYSTEM)
     def become_leader(self, state, i):
         servers, bag = state
         s = servers[i]
@@ -282,6 +299,7 @@ class Raft(Machine):
                (len(s[LOG]) + 1,) * n, (0,) * n)
         return (self._put(servers, i, new), bag)
 
+    @action("ClientRequest", tag=ENVIRONMENT)
     def client_request(self, state, i, v):
         servers, bag = state
         s = servers[i]
@@ -289,12 +307,13 @@ class Raft(Machine):
             return None
         log = s[LOG]
         if len(log) >= self.max_log:
-            if self.mutant != "leader_overwrites" or not log or log[-1] == (s[TERM], v):
+            if self.mutant != LEADER_OVERWRITES or not log or log[-1] == (s[TERM], v):
                 return None
             log = log[:-1]
         new = s[:LOG] + (log + ((s[TERM], v),),) + s[LOG + 1:]
         return (self._put(servers, i, new), bag)
 
+    @action("AdvanceCommitIndex", tag=SYSTEM)
     def advance_commit_index(self, state, i):
         servers, bag = state
         s = servers[i]
@@ -305,7 +324,7 @@ class Raft(Machine):
         for index in range(len(log), s[COMMIT], -1):
             votes = 1 + sum(1 for k in range(self.n) if k != i and match[k] >= index)
             if votes >= self.commit_quorum:
-                if log[index - 1][0] == s[TERM] or self.mutant == "figure8_commit":
+                if log[index - 1][0] == s[TERM] or self.mutant == FIGURE8_COMMIT:
                     new_commit = index
                 break
         if new_commit == s[COMMIT]:
@@ -313,6 +332,7 @@ class Raft(Machine):
         new = s[:COMMIT] + (new_commit,) + s[COMMIT + 1:]
         return (self._put(servers, i, new), bag)
 
+    @action("AppendEntries", tag=SYSTEM)
     def append_entries(self, state, i, j):
         servers, bag = state
         s = servers[i]
@@ -340,7 +360,7 @@ class Raft(Machine):
             mlast_term, mlast_index = m[4], m[5]
             lt = last_term(log)
             log_ok = mlast_term > lt or (mlast_term == lt and mlast_index >= len(log))
-            free = s[VOTED] == NOBODY or s[VOTED] == src or self.mutant == "double_vote"
+            free = s[VOTED] == NOBODY or s[VOTED] == src or self.mutant == DOUBLE_VOTE
             grant = mterm == term and log_ok and free
             if grant:
                 s = s[:VOTED] + (src,) + s[VOTED + 1:]
@@ -372,7 +392,7 @@ class Raft(Machine):
     def _handle_append_entries(self, servers, bag, rest, m, s):
         _, src, dst, mterm, prev, prev_term, entries, mcommit = m
         term, log = s[TERM], s[LOG]
-        if self.mutant == "no_consistency_check":
+        if self.mutant == NO_CONSISTENCY_CHECK:
             log_ok = prev <= len(log)
         else:
             log_ok = prev == 0 or (prev <= len(log) and log[prev - 1][0] == prev_term)
@@ -472,10 +492,3 @@ def describe_message(m: tuple) -> dict:
     else:
         out.update(success=m[4], matchIndex=m[5])
     return out
-
-
-_METHOD = {
-    "Restart": "restart", "Timeout": "timeout", "RequestVote": "request_vote",
-    "BecomeLeader": "become_leader", "ClientRequest": "client_request",
-    "AdvanceCommitIndex": "advance_commit_index", "AppendEntries": "append_entries",
-}

@@ -76,21 +76,27 @@ def apply_entries(entries, store=mvcc.INITIAL):
     return store
 
 
+APPLY_UNCOMMITTED = "apply_uncommitted"
+APPLY_OUT_OF_ORDER = "apply_out_of_order"
+APPLY_STALLS = "apply_stalls"
+
+
 class StateMachines(Machine):
-    """The members' MVCC state machines. The part takes no step of its own:
-    it applies entries when its link fires, with :meth:`apply_next`."""
+    """The members' MVCC state machines. The part takes no step of its own
+    (it declares no action): it applies entries when its link fires, with
+    :meth:`apply_next`."""
 
     name = "kv"
     tags = {}
     mutants = {
-        "apply_uncommitted": Mutant(
+        APPLY_UNCOMMITTED: Mutant(
             "a member applies the entries of its log as soon as it has them, without "
             "waiting for them to be committed", violates="mvcc_states_agree"),
-        "apply_out_of_order": Mutant(
+        APPLY_OUT_OF_ORDER: Mutant(
             "a member with two committed entries to apply applies the later one first "
             "(a batch of committed entries applied in reverse)",
             violates="applied_state_follows_log"),
-        "apply_stalls": Mutant(
+        APPLY_STALLS: Mutant(
             "a member applies nothing after its first entry: committed entries wait "
             "forever behind it", violates="committed_entries_applied"),
     }
@@ -114,11 +120,11 @@ class StateMachines(Machine):
     def apply_next(self, members: tuple, i: int, log: tuple, commit: int):
         """Member ``i`` applies its next committed entry; None if it has none."""
         applied, store = members[i]
-        ready = len(log) if self.mutant == "apply_uncommitted" else min(commit, len(log))
-        if applied >= ready or (self.mutant == "apply_stalls" and applied >= 1):
+        ready = len(log) if self.mutant == APPLY_UNCOMMITTED else min(commit, len(log))
+        if applied >= ready or (self.mutant == APPLY_STALLS and applied >= 1):
             return None
         batch = log[applied:applied + 1]
-        if self.mutant == "apply_out_of_order" and ready - applied >= 2:
+        if self.mutant == APPLY_OUT_OF_ORDER and ready - applied >= 2:
             batch = (log[applied + 1], log[applied])
         member = (applied + len(batch), apply_entries(batch, store))
         return members[:i] + (member,) + members[i + 1:]
@@ -138,7 +144,7 @@ class RaftMvcc(Composition):
     #: too, but are checked on the raft model; ``apply_stalls``, a liveness
     #: bug, is checked on :class:`RaftMvccProgress`)
     mutants = {k: v for k, v in StateMachines.mutants.items()
-               if k in ("apply_uncommitted", "apply_out_of_order")}
+               if k in (APPLY_UNCOMMITTED, APPLY_OUT_OF_ORDER)}
 
     def __init__(self, servers: int = 3, max_term: int = 2, max_log: int = 1,
                  max_messages: int = 1, commands: int = 2, symmetry: bool = False,
@@ -205,7 +211,7 @@ class RaftMvccProgress(RaftMvcc):
     """
 
     name = "store-raft-mvcc-progress"
-    mutants = {"apply_stalls": StateMachines.mutants["apply_stalls"]}
+    mutants = {APPLY_STALLS: StateMachines.mutants[APPLY_STALLS]}
 
     def _fits(self, state) -> bool:
         return bag_size(state[0][1]) <= self.bounds["max_messages"]
