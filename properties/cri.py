@@ -65,6 +65,13 @@ _FRAME = (_API + "each call's comment names what it acts on — RunPodSandbox 'c
           "container; a runtime restart keeps every sandbox and container (containerd's "
           "shims keep the processes running while the daemon restarts) except those whose "
           "state it lost, which read CONTAINER_UNKNOWN")
+_KILLED = (_API + "StopContainer 'The runtime must forcibly kill the container after the "
+           "grace period is reached'; StopPodSandbox / RemovePodSandbox: running containers "
+           "'must be forcibly terminated'; a process killed by signal N exits with status "
+           "128 + N (POSIX wait status as shells report it, bash manual 'Exit Status': 'When a "
+           "command terminates on a fatal signal N, bash uses the value of 128+N'), so a "
+           "SIGKILLed container reads exit code 137 — never 0, which would read as success "
+           "(ContainerStatus.exit_code; the kubelet's OnFailure decision)")
 _MUTATION = ("; added when mutation testing (docs/mutation/cri.md) found that no step of the "
              "cri model sent a read-only call, so no property saw an answer's content")
 _AUDIT = ("; added after an independent audit found that no other property caught a "
@@ -310,6 +317,17 @@ def change_only_what_they_name(m, before, step, after) -> bool:
             and all(i in old_c or i in may_c for i in new_c))
 
 
+def killed_container_exits_137(m, before, step, after) -> bool:
+    """A stop (StopContainer, StopPodSandbox, RemovePodSandbox that leaves it)
+    turns a running or unknown container into an exited one with code 137
+    (the model's client sends no SIGTERM outcome: the grace period runs out)."""
+    if step.name not in ("StopContainer", "StopPodSandbox", "RemovePodSandbox"):
+        return True
+    new = _containers(after)
+    return all(new[cid][5] == 137 for cid, c in _containers(before).items()
+               if c[4] in (RUNNING, UNKNOWN) and cid in new and new[cid][4] == EXITED)
+
+
 def _some_container(state, wanted) -> bool:
     return any(c[4] == wanted for c in state[0][1])
 
@@ -353,6 +371,9 @@ PROPERTIES = (
              "and its containers); RunPodSandbox and CreateContainer add exactly the new object "
              "they answer the id of, as requested; a runtime restart leaves the container it "
              "lost CONTAINER_UNKNOWN", _FRAME + _MUTATION, change_only_what_they_name),
+    Property("cri_killed_container_exits_137", "cri", TRANSITION,
+             "a running (or unknown) container that a stop kills exits with 137 (128 + "
+             "SIGKILL), never 0", _KILLED + _MUTATION, killed_container_exits_137),
     Property("cri_cover_running", "cri", COVER, "some container runs", _LIFE,
              lambda m, s: _some_container(s, RUNNING)),
     Property("cri_cover_failed_exit", "cri", COVER,

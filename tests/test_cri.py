@@ -302,6 +302,15 @@ def test_the_read_and_frame_properties_can_fail():
     assert props.change_only_what_they_name(
         m, before, restart, ((running[0], ((0, 0, "c", 0, rt.UNKNOWN, 0),)), ()))
     assert not props.change_only_what_they_name(m, before, restart, (running, ()))
+    # a stop kills with 137 (128 + SIGKILL); a kill that reads as success is wrong
+    stop_c = Step("StopContainer", (0,))
+    killed = ((running[0], ((0, 0, "c", 0, rt.EXITED, rt.KILLED),)), ("StopContainer", (0,),
+                                                                      "OK", "{}"))
+    as_success = ((running[0], ((0, 0, "c", 0, rt.EXITED, 0),)), killed[1])
+    assert rt.KILLED == 137 and props.killed_container_exits_137(m, before, stop_c, killed)
+    assert not props.killed_container_exits_137(m, before, stop_c, as_success)
+    assert props.killed_container_exits_137(m, before, Step("ContainerDied", (0, 0)),
+                                            as_success)
     assert not props.change_only_what_they_name(
         m, before, Step("StopContainer", (1,)),
         ((running[0], ((0, 0, "c", 0, rt.EXITED, rt.KILLED),)), ("StopContainer", (1,),

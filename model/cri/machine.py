@@ -119,6 +119,11 @@ class CriRuntime(Machine):
             "then replaces (api.proto: RunPodSandbox 'creates and starts a pod-level sandbox', "
             "returning its id — the sandbox that was there is gone without a RemovePodSandbox)",
             violates="cri_calls_change_only_what_they_name"),
+        rt.STOP_KILL_EXITS_ZERO: Mutant(
+            "StopContainer kills a running container at the end of its grace period but "
+            "records exit code 0, so a killed container reads as succeeded (the kubelet would "
+            "not restart it under OnFailure, and the pod could be written Succeeded)",
+            violates="cri_killed_container_exits_137"),
         rt.LIST_IGNORES_SANDBOX_FILTER: Mutant(
             "ListContainers ignores the pod_sandbox_id filter and answers the containers of "
             "every sandbox (a kubelet relisting one pod would adopt another pod's containers)",

@@ -164,6 +164,7 @@ STOP_SANDBOX_STAYS_READY = "stop_sandbox_stays_ready"
 LIST_IGNORES_SANDBOX_FILTER = "list_ignores_sandbox_filter"
 STATUS_STALE_STATE = "container_status_stale_state"
 RUN_REUSES_SANDBOX_ID = "run_sandbox_reuses_id"
+STOP_KILL_EXITS_ZERO = "stop_kill_exits_zero"
 
 
 @attrs.frozen(slots=True)
@@ -359,6 +360,8 @@ def _stop_container(state, request, mutant):
     if c is None:
         return state, CriError(NOT_FOUND, "no such container")
     code = request.get("exit_code", KILLED)
+    if mutant == STOP_KILL_EXITS_ZERO:
+        code = 0
     return (state[0], _replace(state[1], _kill(c, code))), {}
 
 
