@@ -44,7 +44,7 @@ A container ID is ``pod * 16 + attempt``; the sandbox's network namespace is
 from __future__ import annotations
 
 from kubemc.model.cni import hostlocal
-from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, action
 from kubemc.model.network import addr
 from kubemc.model.network.dataplane import Bridge, Dataplane, Node, Pod, flat_routes
 from kubemc.model.network.forward import forward, probe_packet, probe_record
@@ -65,40 +65,45 @@ def container_id(pod: int, attempt: int) -> int:
     return pod * 16 + attempt
 
 
+BRIDGE_IPMASQ = "bridge_ipmasq"
+RESTART_FORGETS_CIDRS = "restart_forgets_cidrs"
+MISSING_ROUTE = "missing_route"
+IPAM_REUSES_HELD_ADDRESS = "ipam_reuses_held_address"
+SEED_SUBNET_ON_EVERY_NODE = "seed_subnet_on_every_node"
+DEL_SKIPPED_AFTER_CRASH = "del_skipped_after_crash"
+CONTAINER_OWN_NETNS = "container_own_netns"
+
+
 class Cni(Machine):
+    """The actions are declared on their handlers (``@action``); ``steps`` is
+    written out (it proposes pod actions by the pod's phase, pod by pod)."""
+
     name = "cni"
-    tags = {
-        "AllocateCidr": SYSTEM, "RestartController": FAULT,
-        "RunPodSandbox": ENVIRONMENT, "CniAdd": SYSTEM, "StartContainers": ENVIRONMENT,
-        "StopPodSandbox": ENVIRONMENT, "SandboxCrash": FAULT, "CleanupSandbox": SYSTEM,
-        "Probe": ENVIRONMENT,
-    }
-    rare = frozenset({"RestartController", "SandboxCrash"})
     mutants = {
-        "bridge_ipmasq": Mutant(
+        BRIDGE_IPMASQ: Mutant(
             "the bridge plugin runs with the seeds' ipMasq: true over per-node podCIDRs: "
             "pod traffic to another node leaves with the node's address",
             violates="pod_to_pod_without_nat"),
-        "restart_forgets_cidrs": Mutant(
+        RESTART_FORGETS_CIDRS: Mutant(
             "the node IPAM controller restarts with an empty allocation map and hands out "
             "a podCIDR a node already holds (overlapping podCIDRs)",
             violates="podcidrs_disjoint"),
-        "missing_route": Mutant(
+        MISSING_ROUTE: Mutant(
             "the first node's route table lacks the route to the last node's podCIDR",
             violates="node_to_pod_without_nat"),
-        "ipam_reuses_held_address": Mutant(
+        IPAM_REUSES_HELD_ADDRESS: Mutant(
             "host-local takes the address after the last reserved one without checking "
             "the store, handing out an address still held",
             violates="pod_ip_unique"),
-        "seed_subnet_on_every_node": Mutant(
+        SEED_SUBNET_ON_EVERY_NODE: Mutant(
             "every node's host-local range is the seeds' whole 10.22.0.0/16 instead of "
             "the node's podCIDR",
             violates="pod_ip_in_node_podcidr"),
-        "del_skipped_after_crash": Mutant(
+        DEL_SKIPPED_AFTER_CRASH: Mutant(
             "the kubelet's cleanup of a crashed sandbox skips CNI DEL: the address stays "
             "reserved for a container that no longer exists",
             violates="no_address_leak_after_del"),
-        "container_own_netns": Mutant(
+        CONTAINER_OWN_NETNS: Mutant(
             "the pod's last app container is started in a network namespace of its own "
             "instead of the pause container's",
             violates="containers_share_pod_ip"),
@@ -129,7 +134,7 @@ class Cni(Machine):
 
     def ipam_range(self, node_cidr) -> hostlocal.Range:
         """The host-local range the node's CNI config names."""
-        subnet = SEED_SUBNET if self.mutant == "seed_subnet_on_every_node" else node_cidr
+        subnet = SEED_SUBNET if self.mutant == SEED_SUBNET_ON_EVERY_NODE else node_cidr
         gateway = subnet[0] + 1
         return hostlocal.Range(subnet, gateway + 1, gateway + self.addresses, gateway)
 
@@ -161,75 +166,120 @@ class Cni(Machine):
                 if budget[1] > 0:
                     yield Step("SandboxCrash", (p,))
 
-    def apply(self, state, step):
-        used, cidr, pods, stores, budget, probe = state
-        name, params = step.name, step.params
-        if name == "AllocateCidr":
-            (n,) = params
-            if cidr[n] >= 0:
-                return None
-            taken = set(used)
-            index = next(i for i in range(1 << (NODE_MASK - CLUSTER_CIDR[1])) if i not in taken)
-            return (tuple(sorted(taken | {index})), _put(cidr, n, index), pods, stores,
-                    budget, ())
-        if name == "RestartController":
-            if budget[2] <= 0:
-                return None
-            rebuilt = () if self.mutant == "restart_forgets_cidrs" else \
-                tuple(sorted({c for c in cidr if c >= 0}))
-            return (rebuilt, cidr, pods, stores, (budget[0], budget[1], budget[2] - 1), ())
-        if name == "Probe":
-            return self._probe(state, params)
-        p = params[0]
+    # -- the actions: each declared once, on its handler ------------------------
+    @action("AllocateCidr", tag=SYSTEM)
+    def allocate_cidr(self, state, n):
+        used, cidr, pods, stores, budget, _ = state
+        if cidr[n] >= 0:
+            return None
+        taken = set(used)
+        index = next(i for i in range(1 << (NODE_MASK - CLUSTER_CIDR[1])) if i not in taken)
+        return (tuple(sorted(taken | {index})), _put(cidr, n, index), pods, stores, budget, ())
+
+    @action("RestartController", tag=FAULT, rare=True)
+    def restart_controller(self, state):
+        used, cidr, pods, stores, budget, _ = state
+        if budget[2] <= 0:
+            return None
+        rebuilt = () if self.mutant == RESTART_FORGETS_CIDRS else \
+            tuple(sorted({c for c in cidr if c >= 0}))
+        return (rebuilt, cidr, pods, stores, (budget[0], budget[1], budget[2] - 1), ())
+
+    @action("Probe", tag=ENVIRONMENT)
+    def probe(self, state, *params):
+        return self._probe(state, params)
+
+    def _pod(self, state, p):
+        """Pod ``p``'s entry, its node and sandbox id, and the entry a new
+        sandbox starts from; None for a pod the bounds do not have."""
         if not 0 <= p < self.pods:
             return None
-        phase, attempt, ip, containers = pods[p]
-        n = self.node_of(p)
-        cid = container_id(p, attempt)
+        phase, attempt, ip, containers = state[2][p]
         fresh = (NONE, attempt + 1, 0, (0,) * self.containers)
-        if name == "RunPodSandbox":
-            if phase != NONE or cidr[n] < 0:
-                return None    # the kubelet waits for the node's podCIDR
-            return (used, cidr, _put(pods, p, (NETNS, attempt, 0, containers)), stores,
-                    budget, ())
-        if name == "CniAdd":
-            if phase != NETNS:
-                return None
-            rng = self.ipam_range(self.pod_cidr(cidr[n]))
-            store, result = hostlocal.allocate(
-                stores[n], rng, cid, IFNAME,
-                check_held=self.mutant != "ipam_reuses_held_address")
-            if isinstance(result, str):
-                return None    # ADD failed: the sandbox waits for an address
-            return (used, cidr, _put(pods, p, (RUNNING, attempt, result, containers)),
-                    _put(stores, n, store), budget, ())
-        if name == "StartContainers":
-            if phase != RUNNING or containers[0]:
-                return None
-            # each app container joins the pause container's namespace
-            # (the mutant gives the last one a namespace of its own)
-            joined = tuple(cid + 1 for _ in range(self.containers))
-            if self.mutant == "container_own_netns":
-                joined = joined[:-1] + (1000 + cid,)
-            return (used, cidr, _put(pods, p, (phase, attempt, ip, joined)), stores, budget, ())
-        if name == "StopPodSandbox":
-            if phase not in (NETNS, RUNNING) or budget[0] <= 0:
-                return None
-            store = hostlocal.release(stores[n], cid, IFNAME)
-            return (used, cidr, _put(pods, p, fresh), _put(stores, n, store),
-                    (budget[0] - 1, budget[1], budget[2]), ())
-        if name == "SandboxCrash":
-            if phase not in (NETNS, RUNNING) or budget[1] <= 0:
-                return None
-            return (used, cidr, _put(pods, p, (DEAD, attempt, 0, (0,) * self.containers)),
-                    stores, (budget[0], budget[1] - 1, budget[2]), ())
-        if name == "CleanupSandbox":
-            if phase != DEAD:
-                return None
-            store = stores[n] if self.mutant == "del_skipped_after_crash" else \
-                hostlocal.release(stores[n], cid, IFNAME)
-            return (used, cidr, _put(pods, p, fresh), _put(stores, n, store), budget, ())
-        return None
+        return phase, attempt, ip, containers, self.node_of(p), container_id(p, attempt), fresh
+
+    @action("RunPodSandbox", tag=ENVIRONMENT)
+    def run_pod_sandbox(self, state, p):
+        used, cidr, pods, stores, budget, _ = state
+        pod = self._pod(state, p)
+        if pod is None:
+            return None
+        phase, attempt, _, containers, n, _, _ = pod
+        if phase != NONE or cidr[n] < 0:
+            return None    # the kubelet waits for the node's podCIDR
+        return (used, cidr, _put(pods, p, (NETNS, attempt, 0, containers)), stores, budget, ())
+
+    @action("CniAdd", tag=SYSTEM)
+    def cni_add(self, state, p):
+        used, cidr, pods, stores, budget, _ = state
+        pod = self._pod(state, p)
+        if pod is None:
+            return None
+        phase, attempt, _, containers, n, cid, _ = pod
+        if phase != NETNS:
+            return None
+        rng = self.ipam_range(self.pod_cidr(cidr[n]))
+        store, result = hostlocal.allocate(
+            stores[n], rng, cid, IFNAME,
+            check_held=self.mutant != IPAM_REUSES_HELD_ADDRESS)
+        if isinstance(result, str):
+            return None    # ADD failed: the sandbox waits for an address
+        return (used, cidr, _put(pods, p, (RUNNING, attempt, result, containers)),
+                _put(stores, n, store), budget, ())
+
+    @action("StartContainers", tag=ENVIRONMENT)
+    def start_containers(self, state, p):
+        used, cidr, pods, stores, budget, _ = state
+        pod = self._pod(state, p)
+        if pod is None:
+            return None
+        phase, attempt, ip, containers, _, cid, _ = pod
+        if phase != RUNNING or containers[0]:
+            return None
+        # each app container joins the pause container's namespace
+        # (the mutant gives the last one a namespace of its own)
+        joined = tuple(cid + 1 for _ in range(self.containers))
+        if self.mutant == CONTAINER_OWN_NETNS:
+            joined = joined[:-1] + (1000 + cid,)
+        return (used, cidr, _put(pods, p, (phase, attempt, ip, joined)), stores, budget, ())
+
+    @action("StopPodSandbox", tag=ENVIRONMENT)
+    def stop_pod_sandbox(self, state, p):
+        used, cidr, pods, stores, budget, _ = state
+        pod = self._pod(state, p)
+        if pod is None:
+            return None
+        phase, _, _, _, n, cid, fresh = pod
+        if phase not in (NETNS, RUNNING) or budget[0] <= 0:
+            return None
+        store = hostlocal.release(stores[n], cid, IFNAME)
+        return (used, cidr, _put(pods, p, fresh), _put(stores, n, store),
+                (budget[0] - 1, budget[1], budget[2]), ())
+
+    @action("SandboxCrash", tag=FAULT, rare=True)
+    def sandbox_crash(self, state, p):
+        used, cidr, pods, stores, budget, _ = state
+        pod = self._pod(state, p)
+        if pod is None:
+            return None
+        phase, attempt, _, _, _, _, _ = pod
+        if phase not in (NETNS, RUNNING) or budget[1] <= 0:
+            return None
+        return (used, cidr, _put(pods, p, (DEAD, attempt, 0, (0,) * self.containers)),
+                stores, (budget[0], budget[1] - 1, budget[2]), ())
+
+    @action("CleanupSandbox", tag=SYSTEM)
+    def cleanup_sandbox(self, state, p):
+        used, cidr, pods, stores, budget, _ = state
+        pod = self._pod(state, p)
+        if pod is None:
+            return None
+        phase, _, _, _, n, cid, fresh = pod
+        if phase != DEAD:
+            return None
+        store = stores[n] if self.mutant == DEL_SKIPPED_AFTER_CRASH else \
+            hostlocal.release(stores[n], cid, IFNAME)
+        return (used, cidr, _put(pods, p, fresh), _put(stores, n, store), budget, ())
 
     def _probe(self, state, params):
         """``Probe(src, dst, port, proto, node)`` (addresses as dotted quads) sends one packet through the
@@ -260,13 +310,13 @@ class Cni(Machine):
         nodes = []
         for n in range(self.nodes):
             routes = flat_routes(n, blocks, self.overlay)
-            if self.mutant == "missing_route" and n == 0:
+            if self.mutant == MISSING_ROUTE and n == 0:
                 routes = tuple(r for r in routes if r.via != self.nodes - 1)
             bridge = None
             if blocks[n] is not None:
                 rng = self.ipam_range(blocks[n])
                 bridge = Bridge("cni0", rng.subnet, rng.gateway,
-                                ip_masq=self.mutant == "bridge_ipmasq")
+                                ip_masq=self.mutant == BRIDGE_IPMASQ)
             nodes.append(Node(n, f"node-{n}", node_ip(n), blocks[n], bridge, routes))
         running = tuple(Pod(f"pod-{p}", self.node_of(p), ip)
                         for p, (phase, _, ip, _) in enumerate(pods) if phase == RUNNING)
