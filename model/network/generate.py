@@ -39,15 +39,18 @@ from __future__ import annotations
 from kubemc.model.network import addr
 from kubemc.model.network.dataplane import (PROTOCOLS, Bridge, Dataplane, EndpointEntry, Node, Pod,
                                      Route, Service)
-from kubemc.model.proxy.rules import compile_rules
+from kubemc.model.cni.machine import BRIDGE_IPMASQ, MISSING_ROUTE
+from kubemc.model.kernel import check_mutant_names
+from kubemc.model.proxy.rules import (NOT_READY_ENDPOINT_IN_RULES, PROBABILITY_OFF_BY_ONE,
+                                      PROBABILITY_ONE_TOO_MANY, compile_rules)
 
 CLUSTER_CIDR = addr.cidr("10.128.0.0/9")      # 32,768 /24 podCIDRs
 SERVICE_CIDR = addr.cidr("10.96.0.0/12")
 NODE_NETWORK = addr.ip("172.16.0.10")
-MUTANTS = ("bridge_ipmasq", "missing_route", "not_ready_endpoint_in_rules",
-           "probability_off_by_one", "probability_one_too_many")
-_RULE_MUTANTS = ("not_ready_endpoint_in_rules", "probability_off_by_one",
-                 "probability_one_too_many")
+#: the cni and proxy machines' mutants a generated network can carry (their
+#: declared constants; ``generate``'s comparisons are checked against them)
+_RULE_MUTANTS = (NOT_READY_ENDPOINT_IN_RULES, PROBABILITY_OFF_BY_ONE, PROBABILITY_ONE_TOO_MANY)
+MUTANTS = (BRIDGE_IPMASQ, MISSING_ROUTE) + _RULE_MUTANTS
 
 
 def offsets(pods_per_node: int, churn: int = 0) -> list[int]:
@@ -80,11 +83,11 @@ def generate(nodes: int, pods_per_node: int = 30, services_per_node: int = 2,
                      for k in range(nodes * services_per_node))
     rule_mutant = mutant if mutant in _RULE_MUTANTS else None
     shared = None if per_node_rules else compile_rules(CLUSTER_CIDR, services, 0, rule_mutant)
-    masq = mutant == "bridge_ipmasq"
+    masq = mutant == BRIDGE_IPMASQ
     out = []
     for n, b in enumerate(blocks):
         routes = table
-        if mutant == "missing_route" and n == 0:
+        if mutant == MISSING_ROUTE and n == 0:
             routes = table[:-1]
         rules = shared if shared is not None else compile_rules(CLUSTER_CIDR, services, n,
                                                                 rule_mutant)
@@ -106,3 +109,6 @@ def _service(k: int, pods, per: int) -> Service:
                                          terminating, pod.node))
     return Service(f"svc-{k}", SERVICE_CIDR[0] + 1 + k, 80 + k % 1000, PROTOCOLS[k % 3],
                    8000 + k % 1000, node_port, k % 7 == 0, False, tuple(entries))
+
+
+check_mutant_names((generate,), MUTANTS, "model.network.generate")

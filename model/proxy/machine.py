@@ -24,14 +24,17 @@ The pods start ready and every node in sync.
 
 from __future__ import annotations
 
-from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, action
 from kubemc.model.network import addr
 from kubemc.model.network.dataplane import Bridge, Dataplane, Node, flat_routes
 from kubemc.model.network.forward import backend_choices, forward, probe_packet, probe_record
 from kubemc.model.proxy import cluster
 from kubemc.model.proxy.cluster import (CONDITIONS, GONE, NOT_READY, READY, TERMINATING,
                                  TERMINATING_SERVING)
-from kubemc.model.proxy.rules import compile_rules
+from kubemc.model.proxy import rules as rule_set
+from kubemc.model.proxy.rules import (NODEPORT_ONLY_ON_ENDPOINT_NODES, NOT_READY_ENDPOINT_IN_RULES,
+                                      PROBABILITY_OFF_BY_ONE, PROBABILITY_ONE_TOO_MANY,
+                                      STALE_AFFINITY_RULES, compile_rules)
 
 _READY = {NOT_READY: READY}
 _UNREADY = {READY: NOT_READY, TERMINATING_SERVING: TERMINATING}
@@ -39,28 +42,31 @@ _TERMINATE = {READY: TERMINATING_SERVING, NOT_READY: TERMINATING}
 
 
 class Proxy(Machine):
+    """The actions are declared on their handlers (``@action``); ``steps`` is
+    written out (pod by pod, by the pod's condition). The seeded bugs live in
+    the rule compiler (``model.proxy.rules``), whose comparisons are checked
+    against these mutants (``mutant_helpers``)."""
+
     name = "proxy"
-    tags = {"BecomeReady": ENVIRONMENT, "BecomeUnready": ENVIRONMENT,
-            "Terminate": ENVIRONMENT, "DeletePod": ENVIRONMENT, "Sync": SYSTEM,
-            "Connect": ENVIRONMENT, "Probe": ENVIRONMENT}
+    mutant_helpers = (rule_set,)
     mutants = {
-        "stale_affinity_rules": Mutant(
+        STALE_AFFINITY_RULES: Mutant(
             "the ClientIP-affinity rules of endpoints that left the chain (not ready any "
             "more) are kept: a remembered client still reaches them",
             violates="service_reaches_only_usable_endpoints"),
-        "not_ready_endpoint_in_rules": Mutant(
+        NOT_READY_ENDPOINT_IN_RULES: Mutant(
             "kube-proxy programs every endpoint of the slice, ready or not",
             violates="service_reaches_only_usable_endpoints"),
-        "probability_off_by_one": Mutant(
+        PROBABILITY_OFF_BY_ONE: Mutant(
             "the statistic rule of endpoint i of n uses 1/(n-i-1): the next-to-last rule "
             "always matches and the last endpoint is never chosen",
             violates="ready_endpoints_all_chosen"),
-        "probability_one_too_many": Mutant(
+        PROBABILITY_ONE_TOO_MANY: Mutant(
             "the statistic rule of endpoint i of n uses 1/(n-i+1) (the last rule still "
             "matches always): every endpoint is still chosen, but unevenly — of two, the "
             "first gets 1/3 and the second 2/3",
             violates="ready_endpoints_all_chosen"),
-        "nodeport_only_on_endpoint_nodes": Mutant(
+        NODEPORT_ONLY_ON_ENDPOINT_NODES: Mutant(
             "a NodePort is opened only on nodes that host one of its endpoints",
             violates="nodeport_on_every_node"),
     }
@@ -105,41 +111,51 @@ class Proxy(Machine):
                     for _, b in backend_choices(rule, cluster.EXTERNAL_CLIENT, None):
                         yield Step("Connect", (s, addr.show(b.ip)))
 
-    def apply(self, state, step):
-        api, synced, budget, probe, recent = state
-        name, params = step.name, step.params
-        if name == "Probe":
-            return self._probe(state, params)
-        if name == "Connect":
-            return self._connect(state, params)
-        (x,) = params
-        if name == "Sync":
-            if not 0 <= x < self.nodes or synced[x] == api:
-                return None
-            return (api, synced[:x] + (api,) + synced[x + 1:], budget, (), recent)
-        if not 0 <= x < self.pods:
+    # -- the actions: each declared once, on its handler ------------------------
+    def _change(self, state, x, table):
+        api, synced, budget, _, recent = state
+        if not 0 <= x < self.pods or budget[0] <= 0 or api[x] not in table:
             return None
-        c = api[x]
-        if name == "DeletePod":
-            if budget[1] <= 0 or c not in (TERMINATING, TERMINATING_SERVING):
-                return None
-            new, budget = GONE, (budget[0], budget[1] - 1, budget[2])
-        else:
-            table = {"BecomeReady": _READY, "BecomeUnready": _UNREADY,
-                     "Terminate": _TERMINATE}.get(name)
-            if table is None or budget[0] <= 0 or c not in table:
-                return None
-            new, budget = table[c], (budget[0] - 1, budget[1], budget[2])
-        return (api[:x] + (new,) + api[x + 1:], synced, budget, (), recent)
+        budget = (budget[0] - 1, budget[1], budget[2])
+        return (api[:x] + (table[api[x]],) + api[x + 1:], synced, budget, (), recent)
 
-    def _connect(self, state, params):
+    @action("BecomeReady", tag=ENVIRONMENT)
+    def become_ready(self, state, p):
+        return self._change(state, p, _READY)
+
+    @action("BecomeUnready", tag=ENVIRONMENT)
+    def become_unready(self, state, p):
+        return self._change(state, p, _UNREADY)
+
+    @action("Terminate", tag=ENVIRONMENT)
+    def terminate(self, state, p):
+        return self._change(state, p, _TERMINATE)
+
+    @action("DeletePod", tag=ENVIRONMENT)
+    def delete_pod(self, state, p):
+        api, synced, budget, _, recent = state
+        if not 0 <= p < self.pods:
+            return None
+        if budget[1] <= 0 or api[p] not in (TERMINATING, TERMINATING_SERVING):
+            return None
+        return (api[:p] + (GONE,) + api[p + 1:], synced, (budget[0], budget[1] - 1, budget[2]),
+                (), recent)
+
+    @action("Sync", tag=SYSTEM)
+    def sync(self, state, n):
+        api, synced, budget, _, recent = state
+        if not 0 <= n < self.nodes or synced[n] == api:
+            return None
+        return (api, synced[:n] + (api,) + synced[n + 1:], budget, (), recent)
+
+    @action("Connect", tag=ENVIRONMENT)
+    def connect(self, state, s, backend):
         """``Connect(service, backend)``: the external client opens a
         connection to the Service through node 0 and the node's rules send it
         to ``backend`` — enabled when that is a choice the rules can make
         (a remembered backend with an affinity rule takes every connection);
         the node's affinity memory then remembers it."""
         api, synced, budget, _, recent = state
-        s, backend = params
         if budget[2] <= 0 or not 0 <= s < self.services:
             return None
         rule = self.rules_for(synced[0], 0).services[s]
@@ -152,6 +168,10 @@ class Proxy(Machine):
         entries[s] = addr.ip(backend)
         return (api, synced, (budget[0], budget[1], budget[2] - 1), (),
                 tuple(sorted(entries.items())))
+
+    @action("Probe", tag=ENVIRONMENT)
+    def probe(self, state, *params):
+        return self._probe(state, params)
 
     def _probe(self, state, params):
         """Record one packet's outcomes (ghost state; see ``model.cni.machine``)."""

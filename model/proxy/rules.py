@@ -26,9 +26,17 @@ from fractions import Fraction
 
 from kubemc.model.network.dataplane import Backend, Rules, ServiceRule
 
+#: the seeded bugs (the proxy machine declares them; the kernel checks every
+#: name compared below against its declarations: ``Proxy.mutant_helpers``)
+STALE_AFFINITY_RULES = "stale_affinity_rules"
+NOT_READY_ENDPOINT_IN_RULES = "not_ready_endpoint_in_rules"
+PROBABILITY_OFF_BY_ONE = "probability_off_by_one"
+PROBABILITY_ONE_TOO_MANY = "probability_one_too_many"
+NODEPORT_ONLY_ON_ENDPOINT_NODES = "nodeport_only_on_endpoint_nodes"
+
 
 def usable(entries, mutant=None) -> tuple:
-    if mutant == "not_ready_endpoint_in_rules":
+    if mutant == NOT_READY_ENDPOINT_IN_RULES:
         return tuple(entries)
     ready = tuple(e for e in entries if e.ready)
     return ready or tuple(e for e in entries if e.serving and e.terminating)
@@ -36,9 +44,9 @@ def usable(entries, mutant=None) -> tuple:
 
 def probability(i: int, n: int, mutant=None) -> Fraction:
     """The statistic rule of endpoint i of n (the last rule matches always)."""
-    if mutant == "probability_off_by_one":
+    if mutant == PROBABILITY_OFF_BY_ONE:
         return Fraction(1, max(1, n - i - 1))
-    if mutant == "probability_one_too_many":
+    if mutant == PROBABILITY_ONE_TOO_MANY:
         return Fraction(1) if i == n - 1 else Fraction(1, n - i + 1)
     return Fraction(1, n - i)
 
@@ -51,10 +59,10 @@ def compile_rules(cluster_cidr, services, node: int, mutant=None) -> Rules:
         backends = tuple(Backend(e.ip, svc.target_port, probability(i, n, mutant))
                          for i, e in enumerate(eps))
         node_port = svc.node_port
-        if mutant == "nodeport_only_on_endpoint_nodes" and not any(e.node == node for e in eps):
+        if mutant == NODEPORT_ONLY_ON_ENDPOINT_NODES and not any(e.node == node for e in eps):
             node_port = 0
         sticky = backends if svc.affinity else ()
-        if svc.affinity and mutant == "stale_affinity_rules":
+        if svc.affinity and mutant == STALE_AFFINITY_RULES:
             # the affinity rules of endpoints that left the chain stay behind
             sticky = backends + tuple(Backend(e.ip, svc.target_port, Fraction(0))
                                       for e in svc.endpoints if e not in eps)
