@@ -54,8 +54,11 @@ def _remember(full: tuple, store) -> tuple:
     return tuple(sorted(out.items()))
 
 
-APISERVER_GHOST = (lambda s: _remember((), s[2]),
-                   lambda g, before, step, after: _remember(g, after[2]))
+def _remember_step(full, before, step, after):
+    return full if after[2] == before[2] else _remember(full, after[2])
+
+
+APISERVER_GHOST = (lambda s: _remember((), s[2]), _remember_step)
 
 
 def served_history(node, r: int):
