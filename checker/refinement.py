@@ -10,9 +10,11 @@ two independent implementations of one contract (the apiserver's watch and
 the informer's server, ``model.listwatch``) are shown to have the same
 behaviours rather than each being checked against a restatement of its own.
 
-How: a breadth-first search over the machine's reachable states (its own
-``init_states`` and ``successors``, at whatever bounds it was built with).
-Three functions, written by the caller, describe the abstraction:
+How: the explore engine's breadth-first search over the machine's reachable
+states (its own ``init_states`` and ``successors``, at whatever bounds it was
+built with), walked through its visitor hooks — searching is explore's
+(docs/layers.md); this module keeps only what is asked of each state and
+step. Three functions, written by the caller, describe the abstraction:
 
 * ``label(before, step, after)`` — what the step is as the specification
   sees it (a hashable label), or ``None`` for a stutter: a step the
@@ -40,13 +42,13 @@ those pairs.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import attrs
 
-from kubemc.model.kernel import Step
+from kubemc.checker.explore import Explorer
+from kubemc.model.kernel import Machine, Step
 
 #: the two ways a refinement fails
 UNMATCHED_STEP = "unmatched step"
@@ -98,106 +100,111 @@ class Report:
         return self.complete and self.mismatch is None
 
 
+class _Searched(Machine):
+    """The machine as the explorer searches it: its own states, or ``(state,
+    ghost)`` pairs when the abstraction needs a ghost. No symmetry (the
+    identity ``canonical``): a label is read from the very states it names."""
+
+    name = "refinement"
+
+    def __init__(self, inner, ghost):
+        super().__init__(None)
+        self.inner, self.ghost = inner, ghost
+
+    def init_states(self):
+        for s in self.inner.init_states():
+            yield s if self.ghost is None else (s, self.ghost[0](s))
+
+    def successors(self, state):
+        if self.ghost is None:
+            yield from self.inner.successors(state)
+            return
+        s, g = state
+        update = self.ghost[1]
+        for step, t in self.inner.successors(s):
+            yield step, (t, update(g, s, step, t))
+
+    def within_bounds(self, state):
+        within = getattr(self.inner, "within_bounds", None)
+        return within is None or within(state if self.ghost is None else state[0])
+
+
 def check(machine, label: Callable[[Any, Step, Any], Hashable | None],
           allowed: Callable[[Any], Iterable[Hashable]],
           required: Callable[[Any], Iterable[Iterable[Hashable]]] | None = None, *,
           ghost: tuple[Callable, Callable] | None = None,
           max_states: int | None = None) -> Report:
     """Search ``machine`` (anything with ``init_states()`` and
-    ``successors(state)``) and judge it against the specification the three
-    functions describe (see the module docstring). Returns at the first
-    mismatch."""
-    t0 = time.monotonic()
-    init: Callable | None = None
-    update: Callable = _keep
-    if ghost is not None:
-        init, update = ghost
-    ids: dict = {}
-    nodes: list = []
-    parent: list[tuple[int, Step] | None] = []
-    stutters: list[list[int]] = []
-    offered: list[set] = []
-    needs: list[tuple] = []
-    transitions = 0
+    ``successors(state)``) with the explore engine's visitor hooks and judge
+    it against the specification the three functions describe (see the
+    module docstring). Returns at the first mismatch."""
+    searched = _Searched(machine, ghost)
+    offered: dict[int, set] = {}
+    stutters: dict[int, list[int]] = {}
+    needs: list[tuple[Any, tuple]] = []
+    found: list[Mismatch] = []
+    permitted: list = [None, frozenset()]  # (fingerprint, allowed) of the state expanded
 
-    def add(node, via) -> int:
-        i = ids.get(node)
-        if i is None:
-            i = ids[node] = len(nodes)
-            nodes.append(node)
-            parent.append(via)
-            stutters.append([])
-            offered.append(set())
-        return i
+    def inner(node):
+        return node if ghost is None else node[0]
 
-    def path_to(i: int) -> tuple:
-        steps = []
-        via = parent[i]
-        while via is not None:
-            i, s = via
-            steps.append(s)
-            via = parent[i]
-        return tuple(reversed(steps))
+    def path(node) -> tuple:
+        return tuple(step for step, _ in explorer.path_to(node)[1])
+
+    def visit(node):
+        if required is not None:
+            groups = tuple(frozenset(g) for g in required(node))
+            if groups:
+                needs.append((node, groups))
+        return False
+
+    def visit_step(node, step, nxt):
+        seen = label(node, step, nxt)
+        fp = hash(node)
+        if seen is None:
+            stutters.setdefault(fp, []).append(hash(nxt))
+            return False
+        if permitted[0] != fp:
+            permitted[:] = [fp, frozenset(allowed(node))]
+        if seen not in permitted[1]:
+            found.append(Mismatch(UNMATCHED_STEP, path(node), inner(node), step, seen,
+                                  tuple(sorted(permitted[1], key=repr))))
+            return True
+        offered.setdefault(fp, set()).add(seen)
+        return False
+
+    explorer = Explorer(searched, [], max_states=max_states, visit=visit, visit_step=visit_step)
+    outcome = explorer.run()
+    stats = outcome.stats
 
     def report(complete, mismatch=None) -> Report:
-        return Report(len(nodes), transitions, time.monotonic() - t0, complete, mismatch)
+        return Report(stats.states, stats.transitions, stats.seconds, complete, mismatch)
 
-    for s in machine.init_states():
-        add((s, init(s)) if init is not None else s, None)
-    i = 0
-    complete = True
-    while i < len(nodes):
-        if max_states is not None and len(nodes) > max_states:
-            complete = False
-            break
-        node = nodes[i]
-        state = node[0] if init is not None else node
-        permitted = None
-        needs.append(tuple(frozenset(g) for g in required(node)) if required else ())
-        for step, nxt in machine.successors(state):
-            transitions += 1
-            nxt_node = (nxt, update(node[1], state, step, nxt)) if init is not None else nxt
-            seen = label(node, step, nxt_node)
-            j = add(nxt_node, (i, step))
-            if seen is None:
-                stutters[i].append(j)
-                continue
-            if permitted is None:
-                permitted = frozenset(allowed(node))
-            if seen not in permitted:
-                return report(False, Mismatch(UNMATCHED_STEP, path_to(i), state, step, seen,
-                                              tuple(sorted(permitted, key=repr))))
-            offered[i].add(seen)
-        i += 1
-    if not complete:
+    if found:
+        return report(False, found[0])
+    if not outcome.complete:
         return report(False)
-    for i, groups in enumerate(needs):
+    for node, groups in needs:
+        fp = hash(node)
         for group in groups:
-            if group & offered[i]:
+            if group & offered.get(fp, set()):
                 continue
-            reach = _offered_after_stutters(i, stutters, offered)
+            reach = _offered_after_stutters(fp, stutters, offered)
             if not group & reach:
-                node = nodes[i]
-                state = node[0] if init is not None else node
-                return report(True, Mismatch(MISSING_MOVE, path_to(i), state, None,
+                return report(True, Mismatch(MISSING_MOVE, path(node), inner(node), None,
                                              tuple(sorted(group, key=repr)),
                                              tuple(sorted(reach, key=repr))))
     return report(True)
 
 
-def _keep(ghost, *_):
-    """The ghost update of a search without a ghost (never called)."""
-    return ghost
-
-
-def _offered_after_stutters(start: int, stutters: list, offered: list) -> set:
+def _offered_after_stutters(start: int, stutters: dict, offered: dict) -> set:
     """Every label offered from ``start`` or from a state it reaches by
-    stutters alone."""
+    stutters alone (states by fingerprint)."""
     seen, todo, out = {start}, [start], set()
     while todo:
         i = todo.pop()
-        out |= offered[i]
-        for j in stutters[i]:
+        out |= offered.get(i, set())
+        for j in stutters.get(i, ()):
             if j not in seen:
                 seen.add(j)
                 todo.append(j)
