@@ -188,6 +188,14 @@ def pod_running_again(m, state) -> bool:
     return any(phase == cni.RUNNING and attempt >= 1 for phase, attempt, _, _ in state[2])
 
 
+def pod_running_in_third_sandbox(m, state) -> bool:
+    """Some pod has its address in its third sandbox: two earlier sandboxes
+    of that pod were torn down. At the catalog's bounds (one deletion, one
+    crash) that takes a crash whose cleanup ran — a crashed sandbox that is
+    never cleaned up keeps its pod from ever coming back."""
+    return any(phase == cni.RUNNING and attempt >= 2 for phase, attempt, _, _ in state[2])
+
+
 def pods_running_on_every_node(m, state) -> bool:
     """A pod with an address on every node at once: pod-to-pod traffic
     between every pair of nodes is judged."""
@@ -241,6 +249,10 @@ PROPERTIES = (
     Property("cni_cover_pod_running_again", "cni", COVER,
              "some pod runs again in a new sandbox after its first was torn down (an "
              "address is released and allocated again)", _COVER_SOURCE, pod_running_again),
+    Property("cni_cover_pod_running_in_third_sandbox", "cni", COVER,
+             "some pod runs in its third sandbox (at the defaults: after one deletion and one "
+             "crash whose cleanup ran — the kubelet recreates a pod's sandbox after either)",
+             _COVER_SOURCE, pod_running_in_third_sandbox),
     Property("cni_cover_pods_running_on_every_node", "cni", COVER,
              "pods have addresses on every node at once (reachability is judged between "
              "every pair of nodes)", _NO_NAT, pods_running_on_every_node),

@@ -124,7 +124,7 @@ SMALL = {"nodes": 2, "pods": 2, "deletions": 1, "crashes": 1, "restarts": 1}
 def test_every_cover_is_reached_by_the_correct_model():
     out = explore(Cni(**SMALL), COVERS)
     assert out.complete and out.counterexample is None
-    assert len(out.covers) == 5 and all(out.covers.values()), out.covers
+    assert len(out.covers) == 6 and all(out.covers.values()), out.covers
 
 
 @pytest.mark.parametrize("actions, cover", [
@@ -133,6 +133,7 @@ def test_every_cover_is_reached_by_the_correct_model():
     ({"SandboxCrash"}, "cni_cover_crashed_sandbox_holds_address"),
     ({"StopPodSandbox", "SandboxCrash"}, "cni_cover_pod_running_again"),
     ({"CniAdd"}, "cni_cover_pods_running_on_every_node"),
+    ({"CleanupSandbox"}, "cni_cover_pod_running_in_third_sandbox"),
     ({"RestartController"}, "cni_cover_podcidr_allocated_after_restart"),
 ])
 def test_a_model_that_never_takes_an_action_leaves_a_cover_unreached(actions, cover):
