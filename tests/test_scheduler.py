@@ -133,8 +133,8 @@ def test_a_binding_sent_before_a_crash_stays_in_flight_only_until_it_is_answered
     """The cover sched_cover_binding_outlives_crash: a crash with p1's Binding
     unanswered leaves it on the wire for an unbound pod; a crash after the
     bind was answered leaves nothing in flight. A crash that dropped the
-    Binding it had sent (or orphaned the answered ones instead, the mutation
-    run's survivor) never reaches the cover."""
+    Binding it had sent (or orphaned the answered ones instead) never reaches
+    the cover."""
     machine = BINDING.machine()
     state = run(machine, Step("Schedule", (0, 1, 1)), Step("Crash", (0,)))
     assert props.binding_outlives_crash(machine, state)
