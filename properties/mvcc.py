@@ -13,10 +13,10 @@ the two states, not from what the step claims to be.
 from __future__ import annotations
 
 from kubemc.model.store.mvcc import (
-    R_CREATE, R_MOD, R_VERSION, Range, Txn, apply_request, compact_revision, compares_hold,
-    history, read, revision, validate,
+    COMPACTED, FUTURE_REVISION, R_CREATE, R_MOD, R_VERSION, Range, Txn, apply_request,
+    compact_revision, compares_hold, history, keys_of, read, revision, validate,
 )
-from kubemc.properties.core import TRANSITION, Property
+from kubemc.properties.core import INVARIANT, TRANSITION, Property
 
 _SEED = ("seeds/000: 'new data is written to the data store only by appending to it, "
          "data is never replaced in the data store. obsolete data compacted periodically "
@@ -30,6 +30,13 @@ _DATA_MODEL = ("etcd data model (etcd.io/docs/v3.5/learning/data_model): each at
 _KEYVALUE = ("etcd mvccpb.KeyValue (api/mvccpb/kv.proto): create_revision is the revision "
              "of last creation, mod_revision of last modification; 'a deletion resets "
              "the version to zero and any modification of the key increases its version'")
+_RANGE = ("etcd v3 API (etcd.io/docs/v3.5/learning/api, rpc.proto RangeRequest.revision): "
+          "'the point-in-time of the key-value store to use for the range. If revision is "
+          "less or equal to zero, the range is over the newest key-value store. If the "
+          "revision has been compacted, ErrCompacted is returned'; etcd's mvcc errors "
+          "ErrCompacted ('required revision has been compacted') and ErrFutureRev ('required "
+          "revision is a future revision'); Compact: 'compacts the event history in the etcd "
+          "key-value store' up to a revision that must not be a future one")
 _TXN = ("etcd v3 API (etcd.io/docs/v3.5/learning/api, rpc.proto TxnRequest): if every "
         "compare holds the success requests are applied, otherwise the failure requests")
 
@@ -120,6 +127,26 @@ def version_counts_modifications(m, before, step, after) -> bool:
     return True
 
 
+def range_revisions_answer(m, state) -> bool:
+    """Ranges at the edges of the revision window answer as the API says.
+
+    Stated with constants and the state's two revisions only: ``read`` is the
+    observation (what Range answers), never the yardstick."""
+    current, compacted = revision(state), compact_revision(state)
+    for key in set(getattr(m, "keys", ())) | set(keys_of(state)):
+        if read(state, key, current + 1) != FUTURE_REVISION:
+            return False
+        if compacted > 1 and read(state, key, compacted - 1) != COMPACTED:
+            return False
+        for rev in range(max(compacted, 1), current + 1):
+            if isinstance(read(state, key, rev), str):
+                return False  # an error where the window says an answer
+        newest = read(state, key, 0)
+        if isinstance(newest, str) or newest != read(state, key, current):
+            return False  # the newest store always answers, at the current revision
+    return True
+
+
 PROPERTIES = (
     Property("revision_monotonic", "store", TRANSITION,
              "The store revision never decreases; a step that writes (appends a put or a "
@@ -146,4 +173,11 @@ PROPERTIES = (
              "and grows by one with each put, keeping its create_revision; a delete resets "
              "it, so a re-created key starts again at 1.",
              f"{_KEYVALUE}", version_counts_modifications),
+    Property("range_revisions_answer", "store", INVARIANT,
+             "A range above the current revision is refused as a future revision and one "
+             "below the compaction revision as compacted; at every revision from the "
+             "compaction revision (at least 1) to the current one it answers (a key or "
+             "nothing); revision 0 reads the newest store, which always answers, as at the "
+             "current revision.",
+             f"{_RANGE}; {_DATA_MODEL}", range_revisions_answer),
 )

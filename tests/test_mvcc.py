@@ -17,6 +17,7 @@ from kubemc.model.store.mvcc import (
     RangeResponse, Txn, TxnResponse, apply_all, apply_request, compact_revision, kv_at,
     read, revision,
 )
+from kubemc.properties.core import INVARIANT
 from kubemc.properties.mvcc import PROPERTIES
 
 BY_NAME = {p.name: p for p in PROPERTIES}
@@ -356,20 +357,42 @@ def test_every_mutant_is_caught(mutant):
         before, state = state, nxt
     # … and that step breaks the mutant's property only, so the verdict does
     # not depend on the order properties are checked in
-    failing = {p.name for p in PROPERTIES if not p.holds_on(m, before, ce.steps[-1][0], state)}
+    failing = {p.name for p in PROPERTIES if not _holds(p, m, before, ce.steps[-1][0], state)}
     assert failing == {Mvcc.mutants[mutant].violates}
     # and the unmutated machine does not take that behaviour to a violation
     good = Mvcc()
     state = ce.init
     for step, _ in ce.steps:
         before, state = state, good.apply(state, step)
-        assert ce.prop.holds_on(good, before, step, state)
+        assert _holds(ce.prop, good, before, step, state)
+
+
+def _holds(prop, m, before, step, after) -> bool:
+    """A transition property on the step, an invariant on the state it reaches."""
+    if prop.kind == INVARIANT:
+        return prop.holds_in(m, after)
+    return prop.holds_on(m, before, step, after)
 
 
 def test_every_mutant_names_a_property_of_the_catalog():
     assert {m.violates for m in Mvcc.mutants.values()} <= set(BY_NAME)
     assert set(BY_NAME) <= {m.violates for m in Mvcc.mutants.values()}
     assert all(p.component == "store" and p.provenance for p in PROPERTIES)
+
+
+def test_range_revisions_answer_judges_the_edges_of_the_revision_window():
+    prop = BY_NAME["range_revisions_answer"]
+    m = Mvcc()
+    s, _ = run(Put("a", "x"), Put("a", "y"), Delete("a"), Compact(3))
+    assert prop.check(m, INITIAL) and prop.check(m, s)
+    # a compaction revision past the current one leaves no revision to read
+    assert not prop.check(m, (revision(s), revision(s) + 1, s[2]))
+    # the seeded bug makes such a store: compacting at the current revision
+    good = m.apply(INITIAL, Step("Compact", (1,)))
+    assert compact_revision(good) == 1 and prop.check(m, good)
+    bad = Mvcc(mutant="compaction_off_by_one")
+    worse = bad.apply(INITIAL, Step("Compact", (1,)))
+    assert compact_revision(worse) == 2 and not prop.check(bad, worse)
 
 
 def test_machine_steps_issue_the_documented_requests():

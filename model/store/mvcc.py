@@ -550,6 +550,7 @@ DELETE_KEEPS_REVISION = "delete_keeps_revision"
 PUT_KEEPS_MOD_REVISION = "put_keeps_mod_revision"
 COMPACT_DROPS_LIVE_KEY = "compact_drops_live_key"
 DELETE_KEEPS_VERSION = "delete_keeps_version"
+COMPACTION_OFF_BY_ONE = "compaction_off_by_one"
 
 
 class Mvcc(Machine):
@@ -607,6 +608,10 @@ class Mvcc(Machine):
         DELETE_KEEPS_VERSION: Mutant(
             "a key re-created after a delete continues its old version count "
             "instead of starting again at 1", violates="version_counts_modifications"),
+        COMPACTION_OFF_BY_ONE: Mutant(
+            "a compaction records the revision after the one asked for as the compaction "
+            "revision, so compacting at the current revision leaves no revision to read",
+            violates="range_revisions_answer"),
     }
 
     def __init__(self, keys: int = 2, values: int = 2, max_revision: int = 5,
@@ -754,6 +759,9 @@ class Mvcc(Machine):
                 at = req.revision
                 kept = tuple((k, h) for k, h in after[2] if h[-1][R_MOD] >= at)
                 return after[:2] + (kept,)
+        elif mutant == COMPACTION_OFF_BY_ONE:
+            if isinstance(req, Compact):
+                return (after[0], req.revision + 1, after[2])
         elif mutant == DELETE_KEEPS_VERSION:
             if isinstance(req, Put):
                 old = history(before, req.key)
