@@ -439,6 +439,13 @@ def some_preemption(m, state) -> bool:
     return any(e[PREEMPTED_BY] >= 0 for e in state[SERVER])
 
 
+def running_pod_preempted(m, state) -> bool:
+    """A pod the cluster started with on a node (``m.bound``, the scenario's
+    running pods) is preempted: preemption evicts pods already running, not
+    only ones the scheduler has just placed."""
+    return any(e[PREEMPTED_BY] >= 0 and p in m.bound for p, e in enumerate(state[SERVER]))
+
+
 def some_bind_conflict(m, state) -> bool:
     return state[SPENT][CONFLICTS] > 0
 
@@ -618,6 +625,11 @@ COVER_TAKEOVER = Property(
 COVER_PREEMPTION = Property(
     "sched_cover_preemption", "scheduler", COVER, "some pod is preempted",
     _DOCS + "pod-priority-preemption", some_preemption)
+COVER_RUNNING_POD_PREEMPTED = Property(
+    "sched_cover_running_pod_preempted", "scheduler", COVER,
+    "a pod that was running on its node when the run began is preempted",
+    _DOCS + "pod-priority-preemption: 'the scheduler tries to preempt (evict) lower priority "
+    "Pods to make scheduling of the pending Pod possible'", running_pod_preempted)
 COVER_BIND_CONFLICT = Property(
     "sched_cover_bind_conflict", "scheduler", COVER,
     "some bind is refused with a 409 (the pod was already bound)",
@@ -648,7 +660,8 @@ _SAFETY = (BOUND_NODE_PASSES_FILTERS, NODE_WITHIN_ALLOCATABLE, BOUND_AT_MOST_ONC
 PLACEMENT = _SAFETY + (BOUND_BY_NAMED_SCHEDULER, NO_LEAKED_RESERVATION,
                        FEASIBLE_POD_EVENTUALLY_BOUND, COVER_CUSTOM_BINDS, COVER_UNSCHEDULABLE)
 PREEMPTION = _SAFETY + (PREEMPTS_LOWER_ONLY, PREEMPTION_MINIMAL_LOWEST,
-                        FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION, COVER_UNSCHEDULABLE)
+                        FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION, COVER_UNSCHEDULABLE,
+                        COVER_RUNNING_POD_PREEMPTED)
 VICTIMS = _SAFETY + (PREEMPTS_LOWER_ONLY, PREEMPTION_MINIMAL_LOWEST,
                      FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION)
 SPREAD = _SAFETY + (SPREAD_WITHIN_MAX_SKEW, FEASIBLE_POD_EVENTUALLY_BOUND,

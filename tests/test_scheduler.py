@@ -107,6 +107,20 @@ def test_preemption_records_who_preempted_and_the_nominated_node():
     assert state[SERVER][1][2] == 0
 
 
+def test_the_running_pod_preempted_cover_needs_a_pod_the_cluster_started_with():
+    """sched_cover_running_pod_preempted: p0 runs on n0 from the start and is
+    preempted by p2. A pod the scheduler placed itself does not count, so a
+    scenario that starts p0 pending (the mutation run's survivors of
+    scenarios.preemption) never reaches the cover."""
+    machine = PREEMPTION.machine()
+    (start,) = machine.init_states()
+    assert not props.running_pod_preempted(machine, start)
+    assert props.running_pod_preempted(machine, run(machine, Step("Unschedulable", (0, 2))))
+    machine.bound = {1: (1, False)}                  # p0 no longer among the running pods
+    assert not props.running_pod_preempted(machine, run(machine, Step("Unschedulable", (0, 2)),
+                                                        state=start))
+
+
 def test_a_failed_bind_after_a_later_placement_breaks_the_spread_as_in_kubernetes():
     """Why the spread model has no failed binds, crashes or deletions: p is
     assumed in zone a, r is placed in zone b beside it, then p's bind fails
