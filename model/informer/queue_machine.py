@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from kubemc.model.informer import workqueue as wq_ops
 from kubemc.model.informer.machine import KEY_NAMES
-from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Step
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Step, action
 
 
 class WorkQueue(Machine):
+    """The actions are declared on their handlers (``@action``); ``steps``
+    interleaves each worker's ``Get`` and ``Done``."""
+
     name = "workqueue"
-    tags = {"Add": ENVIRONMENT, "Get": SYSTEM, "Done": SYSTEM}
     mutants = wq_ops.MUTANTS
 
     def __init__(self, keys: int = 2, workers: int = 2, mutant: str | None = None):
@@ -53,19 +55,24 @@ class WorkQueue(Machine):
             yield Step("Get", (w,))
             yield Step("Done", (w,))
 
-    def apply(self, state, step):
-        p = step.params
-        if step.name == "Add":
-            if len(p) != 1 or p[0] not in self.keys:
-                return None
-            nxt = wq_ops.add(state, p[0],
-                             lose_if_processing=self.mutant == "add_while_processing_lost")
-            return None if nxt == state else nxt
-        if step.name not in ("Get", "Done") or len(p) != 1 or p[0] not in range(self.workers):
+    @action("Add", tag=ENVIRONMENT)
+    def add(self, state, key):
+        if key not in self.keys:
             return None
-        if step.name == "Get":
-            return wq_ops.get(state, p[0], track=self.mutant != "no_processing_set")
-        return wq_ops.done(state, p[0], requeue=self.mutant != "done_forgets_dirty",
+        nxt = wq_ops.add(state, key, lose_if_processing=self.mutant == "add_while_processing_lost")
+        return None if nxt == state else nxt
+
+    @action("Get", tag=SYSTEM)
+    def get(self, state, worker):
+        if worker not in range(self.workers):
+            return None
+        return wq_ops.get(state, worker, track=self.mutant != "no_processing_set")
+
+    @action("Done", tag=SYSTEM)
+    def done(self, state, worker):
+        if worker not in range(self.workers):
+            return None
+        return wq_ops.done(state, worker, requeue=self.mutant != "done_forgets_dirty",
                            always=self.mutant == "done_requeues_always")
 
     def view(self, state):
