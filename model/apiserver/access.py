@@ -55,7 +55,7 @@ Value shapes (plain tuples, so they can be bounds recorded in a trace)::
 from __future__ import annotations
 
 from kubemc.model.controllers.accounts import wants_default_account, wants_token
-from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, action
 
 USER, SERVICE_ACCOUNT = "User", "ServiceAccount"
 ROLE, CLUSTER_ROLE = "Role", "ClusterRole"
@@ -221,6 +221,10 @@ N_CREATED, N_ACCOUNT, N_TOKEN = 0, 1, 2
 OK, UNAUTHORIZED, FORBIDDEN, NOT_FOUND = "200", "401", "403", "404"
 
 
+ROLEBINDING_IGNORES_NAMESPACE = "rolebinding_ignores_namespace"
+RESOURCE_NAMES_MATCH_COLLECTIONS = "resource_names_match_collections"
+
+
 class Access(Machine):
     """Namespaces, the ServiceAccount and token controllers, Secrets, and
     callers reading Secrets through the apiserver's authorizer.
@@ -268,14 +272,11 @@ class Access(Machine):
     """
 
     name = "access"
-    tags = {"CreateNamespace": ENVIRONMENT, "CreateSecret": ENVIRONMENT,
-            "CreateServiceAccount": SYSTEM, "CreateToken": SYSTEM,
-            "Get": ENVIRONMENT, "List": ENVIRONMENT, "Watch": ENVIRONMENT}
     mutants = {
-        "rolebinding_ignores_namespace": Mutant(
+        ROLEBINDING_IGNORES_NAMESPACE: Mutant(
             "the authorizer matches a RoleBinding's grants in every namespace, as if it "
             "were a ClusterRoleBinding", violates="secret_read_authorized"),
-        "resource_names_match_collections": Mutant(
+        RESOURCE_NAMES_MATCH_COLLECTIONS: Mutant(
             "the rule matcher applies resourceNames only to requests that carry a name, so a "
             "rule restricted to named Secrets also grants list and watch of the whole "
             "namespace", violates="secret_read_authorized"),
@@ -301,8 +302,8 @@ class Access(Machine):
         self._ns = {ns: i for i, ns in enumerate(self.namespaces)}
         self._secret = {s: N_TOKEN + 1 + i for i, s in enumerate(self.secrets)}
         self._authorize = {None: authorize,
-                           "rolebinding_ignores_namespace": self._authorize_any_namespace,
-                           "resource_names_match_collections": self._authorize_names_loosely,
+                           ROLEBINDING_IGNORES_NAMESPACE: self._authorize_any_namespace,
+                           RESOURCE_NAMES_MATCH_COLLECTIONS: self._authorize_names_loosely,
                            }[mutant]
         self._successors: dict = {}
 
@@ -347,31 +348,54 @@ class Access(Machine):
                 yield Step("List", (cred, ns))
                 yield Step("Watch", (cred, ns))
 
-    def apply(self, state, step):
-        name, p = step.name, step.params
-        namespaces, _ = state
-        i = self._ns.get(p[1] if name in ("Get", "List", "Watch") else p[0]) if p else None
+    # -- the actions: each declared once, on its handler ------------------------
+    @action("CreateNamespace", tag=ENVIRONMENT)
+    def create_namespace(self, state, ns):
+        i = self._ns.get(ns)
+        if i is None or state[0][i][N_CREATED]:
+            return None
+        return self._set(state, i, N_CREATED)
+
+    @action("CreateServiceAccount", tag=SYSTEM)
+    def create_service_account(self, state, ns):
+        i = self._ns.get(ns)
+        if i is None or not wants_default_account(state[0][i][N_CREATED], state[0][i][N_ACCOUNT]):
+            return None
+        return self._set(state, i, N_ACCOUNT)
+
+    @action("CreateToken", tag=SYSTEM)
+    def create_token(self, state, ns):
+        i = self._ns.get(ns)
+        if i is None or not wants_token(state[0][i][N_ACCOUNT], state[0][i][N_TOKEN]):
+            return None
+        return self._set(state, i, N_TOKEN)
+
+    @action("CreateSecret", tag=ENVIRONMENT)
+    def create_secret(self, state, ns, name):
+        i = self._ns.get(ns)
         if i is None:
             return None
-        ns_state = namespaces[i]
-        if name == "CreateNamespace":
-            return None if ns_state[N_CREATED] else self._set(state, i, N_CREATED)
-        if name == "CreateServiceAccount":
-            if not wants_default_account(ns_state[N_CREATED], ns_state[N_ACCOUNT]):
-                return None
-            return self._set(state, i, N_ACCOUNT)
-        if name == "CreateToken":
-            if not wants_token(ns_state[N_ACCOUNT], ns_state[N_TOKEN]):
-                return None
-            return self._set(state, i, N_TOKEN)
-        if name == "CreateSecret":
-            slot = self._secret.get(p[1])
-            if slot is None or not ns_state[N_CREATED] or ns_state[slot]:
-                return None
-            return self._set(state, i, slot)
-        if name in ("Get", "List", "Watch"):
-            return (namespaces, self._answer(namespaces, name.lower(), p))
-        return None
+        slot = self._secret.get(name)
+        if slot is None or not state[0][i][N_CREATED] or state[0][i][slot]:
+            return None
+        return self._set(state, i, slot)
+
+    @action("Get", tag=ENVIRONMENT)
+    def get_secret(self, state, credential, ns, name):
+        return self._request(state, "get", (credential, ns, name))
+
+    @action("List", tag=ENVIRONMENT)
+    def list_secrets(self, state, credential, ns):
+        return self._request(state, "list", (credential, ns))
+
+    @action("Watch", tag=ENVIRONMENT)
+    def watch_secrets(self, state, credential, ns):
+        return self._request(state, "watch", (credential, ns))
+
+    def _request(self, state, verb, p):
+        if self._ns.get(p[1]) is None:
+            return None
+        return (state[0], self._answer(state[0], verb, p))
 
     def _set(self, state, i, field):
         namespaces = state[0]

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from kubemc.model.apiserver import registry
 from kubemc.model.apiserver import resources as res
-from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, arity
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, action
 from kubemc.model.store import mvcc
 from kubemc.model.store.mvcc import EQUAL, MOD, Compare, Put, Range, Txn
 
@@ -79,21 +79,25 @@ def hard_of(quota: tuple) -> tuple:
     return tuple(spec[r] for r in RESOURCES)
 
 
+STALE_QUOTA_COUNT = "stale_quota_count"
+CREATE_IN_TERMINATING_NAMESPACE = "create_in_terminating_namespace"
+NO_DEFAULT_TOLERATIONS = "no_default_tolerations"
+
+
 class ApiserverAdmission(Machine):
+    """The actions are declared on their handlers (``@action``); ``steps``
+    interleaves each replica's admissions and commit."""
+
     name = "apiserver-admission"
-    tags = {"Admit": ENVIRONMENT, "DeletePod": ENVIRONMENT, "DeleteNamespace": ENVIRONMENT,
-            "Commit": SYSTEM, "QuotaSync": SYSTEM, "CleanNamespace": SYSTEM,
-            "FinalizeNamespace": SYSTEM}
-    rare = frozenset({"DeleteNamespace"})
     mutants = {
-        "stale_quota_count": Mutant(
+        STALE_QUOTA_COUNT: Mutant(
             "quota admission decides on the usage it read when the request arrived and "
             "writes the new usage without comparing the quota's resourceVersion, so two "
             "replicas admitting at once both pass", violates="quota_never_exceeded"),
-        "create_in_terminating_namespace": Mutant(
+        CREATE_IN_TERMINATING_NAMESPACE: Mutant(
             "namespace lifecycle admission checks only that the namespace exists, not "
             "that it is being terminated", violates="namespace_admits_only_when_active"),
-        "no_default_tolerations": Mutant(
+        NO_DEFAULT_TOLERATIONS: Mutant(
             "defaulting sets schedulerName but not the not-ready / unreachable NoExecute "
             "tolerations", violates="pods_are_defaulted"),
     }
@@ -138,12 +142,7 @@ class ApiserverAdmission(Machine):
         yield Step("FinalizeNamespace")
 
     def apply(self, state, step):
-        handler = getattr(self, "_" + step.name, None)
-        if handler is None or step.name not in self.tags:
-            return None
-        if len(step.params) != arity(handler):
-            return None  # not a step of this machine
-        new = handler(state, *step.params)
+        new = super().apply(state, step)
         if new is None or mvcc.revision(new[0]) > self.max_revision:
             return None  # beyond the bound: this request never happens
         return new
@@ -152,6 +151,7 @@ class ApiserverAdmission(Machine):
         quota, rv = registry.current(store, quota_key())
         return (rv, used_of(quota)) if quota is not None else (0, (0, 0, 0))
 
+    @action("Admit", tag=ENVIRONMENT)
     def _Admit(self, state, r, name, size):
         store, pending = state
         if pending[r] or name not in self.pod_names or size not in SIZES:
@@ -159,6 +159,7 @@ class ApiserverAdmission(Machine):
         quota_rv, used = self._read_quota(store)
         return store, pending[:r] + ((name, size, quota_rv, used),) + pending[r + 1:]
 
+    @action("Commit", tag=SYSTEM)
     def _Commit(self, state, r):
         store, pending = state
         if not pending[r]:
@@ -168,18 +169,18 @@ class ApiserverAdmission(Machine):
         ns, ns_rv = registry.current(store, namespace_key())
         if ns is None:
             return store, done  # 404 NotFound: no such namespace
-        if ns[res.DELETING] and self.mutant != "create_in_terminating_namespace":
+        if ns[res.DELETING] and self.mutant != CREATE_IN_TERMINATING_NAMESPACE:
             return store, done  # 403 Forbidden: the namespace is being terminated
         cpu, memory = SIZES[size]
         pod = res.make("Pod", NAMESPACE, name,
                        spec=(("containers", ("app",)), ("cpu", cpu), ("memory", memory)))
         pod = res.defaulted(pod)
-        if self.mutant == "no_default_tolerations":
+        if self.mutant == NO_DEFAULT_TOLERATIONS:
             pod = res.with_spec(pod, "tolerations", ())
         key = pod_key(name)
         stored = res.for_create(pod, f"uid-{mvcc.revision(store) + 1}")
         compares = [Compare(key, MOD, EQUAL, 0)]
-        if self.mutant != "create_in_terminating_namespace":
+        if self.mutant != CREATE_IN_TERMINATING_NAMESPACE:
             compares.append(Compare(namespace_key(), MOD, EQUAL, ns_rv))
         ops = [Put(key, res.encode(stored))]
         quota, _ = registry.current(store, quota_key())
@@ -187,7 +188,7 @@ class ApiserverAdmission(Machine):
             charged = add(used, usage_of(stored))
             if any(u > h for u, h in zip(charged, hard_of(quota))):
                 return store, done  # 403 Forbidden: exceeded quota
-            if self.mutant != "stale_quota_count":
+            if self.mutant != STALE_QUOTA_COUNT:
                 compares.append(Compare(quota_key(), MOD, EQUAL, quota_rv))
             new_quota = res.replace(quota, res.STATUS, tuple(zip(RESOURCES, charged)))
             ops.append(Put(quota_key(), res.encode(new_quota)))
@@ -207,16 +208,19 @@ class ApiserverAdmission(Machine):
             return None
         return store, pending[:r] + ((name, size, quota_rv, used),) + pending[r + 1:]
 
+    @action("DeletePod", tag=ENVIRONMENT)
     def _DeletePod(self, state, name):
         store, pending = state
         new, status = registry.delete(store, pod_key(name))
         return (new, pending) if status.ok else None
 
+    @action("DeleteNamespace", tag=ENVIRONMENT, rare=True)
     def _DeleteNamespace(self, state):
         store, pending = state
         new, status = registry.delete(store, namespace_key())
         return (new, pending) if new is not store else None
 
+    @action("QuotaSync", tag=SYSTEM)
     def _QuotaSync(self, state):
         store, pending = state
         quota, rv = registry.current(store, quota_key())
@@ -237,6 +241,7 @@ class ApiserverAdmission(Machine):
         ns, rv = registry.current(store, namespace_key())
         return (ns, rv) if ns is not None and ns[res.DELETING] else (None, 0)
 
+    @action("CleanNamespace", tag=SYSTEM)
     def _CleanNamespace(self, state, i):
         store, pending = state
         if self._terminating(store)[0] is None:
@@ -244,6 +249,7 @@ class ApiserverAdmission(Machine):
         new, status = registry.delete(store, self.content[i])
         return (new, pending) if status.ok else None
 
+    @action("FinalizeNamespace", tag=SYSTEM)
     def _FinalizeNamespace(self, state):
         store, pending = state
         ns, rv = self._terminating(store)

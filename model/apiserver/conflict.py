@@ -41,7 +41,7 @@ past it is disabled; reads and conflicts stay enabled).
 
 from __future__ import annotations
 
-from kubemc.model.kernel import ENVIRONMENT, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, Machine, Mutant, Step, action
 from kubemc.model.store.mvcc import (
     EQUAL, INITIAL, MOD, Compare, Put, PutResponse, Range, RangeResponse, Txn, TxnResponse,
     apply_request, kv_at,
@@ -61,13 +61,17 @@ def update_request(seen_revision: int, seen_value: int) -> Txn:
                (Put(KEY, str(seen_value + 1)),), (Range(KEY),))
 
 
+BLIND_UPDATE = "blind_update"
+
+
 class Conflict(Machine):
-    """Clients contending on one object through optimistic concurrency."""
+    """Clients contending on one object through optimistic concurrency. The
+    actions are declared on their handlers; ``steps`` interleaves them per
+    client."""
 
     name = "conflict"
-    tags = {"Read": ENVIRONMENT, "Update": ENVIRONMENT}
     mutants = {
-        "blind_update": Mutant(
+        BLIND_UPDATE: Mutant(
             "an update is written without comparing the version the client read with "
             "the object's current mod_revision", violates="acknowledged_updates_not_lost"),
     }
@@ -91,22 +95,31 @@ class Conflict(Machine):
             yield Step("Read", (c,))
             yield Step("Update", (c,))
 
-    def apply(self, state, step):
-        store, clients, acks = state
-        (c,) = step.params
+    def _client(self, state, c):
+        """Client ``c``'s entry; None for a client the bounds do not have."""
         if not (isinstance(c, int) and 0 <= c < self.clients):
             return None
-        reading, seen_revision, seen_value = clients[c]
-        if step.name == "Read":
-            if reading:
-                return None
-            _, resp = apply_request(store, Range(KEY))
-            assert isinstance(resp, RangeResponse) and resp.kvs  # the object is never deleted
-            kv = resp.kvs[0]
-            return (store, _with(clients, c, (1, kv.mod_revision, int(kv.value))), acks)
-        if step.name != "Update" or not reading:
+        return state[1][c]
+
+    @action("Read", tag=ENVIRONMENT)
+    def read(self, state, c):
+        store, clients, acks = state
+        client = self._client(state, c)
+        if client is None or client[0]:
             return None
-        if self.mutant == "blind_update":
+        _, resp = apply_request(store, Range(KEY))
+        assert isinstance(resp, RangeResponse) and resp.kvs  # the object is never deleted
+        kv = resp.kvs[0]
+        return (store, _with(clients, c, (1, kv.mod_revision, int(kv.value))), acks)
+
+    @action("Update", tag=ENVIRONMENT)
+    def update(self, state, c):
+        store, clients, acks = state
+        client = self._client(state, c)
+        if client is None or not client[0]:
+            return None
+        _, seen_revision, seen_value = client
+        if self.mutant == BLIND_UPDATE:
             request = Put(KEY, str(seen_value + 1))
         else:
             request = update_request(seen_revision, seen_value)

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from kubemc.model.apiserver import registry
 from kubemc.model.apiserver import resources as res
-from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, arity
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Machine, Mutant, Step, action
 from kubemc.model.store import mvcc
 
 NAMESPACE = "default"
@@ -57,8 +57,12 @@ OWNER_NAME = "rs"
 #: the owner is created first, at revision 2, and a uid is derived from the
 #: revision that creates the object (``registry.create``)
 OWNER_UID = "uid-2"
-_ENV = ("Delete", "RemoveFinalizer")
-_GC = ("GcOrphan", "GcReleaseOrphan", "GcDeleteDependent", "GcReleaseForeground", "GcCollect")
+DELETE_IGNORES_FINALIZERS = "delete_ignores_finalizers"
+GC_DELETES_ORPHANS = "gc_deletes_orphans"
+FOREGROUND_OWNER_FIRST = "foreground_owner_first"
+CONTROLLER_CLEARS_FOREGROUND = "controller_clears_foreground"
+GC_BACKGROUND_NOT_CASCADING = "gc_background_not_cascading"
+CONTROLLER_CLEARS_ORPHAN = "controller_clears_orphan"
 
 
 def owner_key() -> str:
@@ -78,32 +82,35 @@ def blocks(obj: tuple, uid: str) -> bool:
 
 
 class ApiserverLifecycle(Machine):
+    """The actions are declared on their handlers (``@action``): the clients'
+    ``Delete`` and ``RemoveFinalizer`` (environment) and the garbage
+    collector's ``Gc*`` steps (system)."""
+
     name = "apiserver-lifecycle"
-    tags = {**{a: ENVIRONMENT for a in _ENV}, **{a: SYSTEM for a in _GC}}
     mutants = {
-        "delete_ignores_finalizers": Mutant(
+        DELETE_IGNORES_FINALIZERS: Mutant(
             "a delete removes an object at once although it still has finalizers",
             violates="never_removed_with_finalizer"),
-        "gc_deletes_orphans": Mutant(
+        GC_DELETES_ORPHANS: Mutant(
             "the garbage collector deletes the dependents of an owner deleted with "
             "propagationPolicy Orphan instead of removing their ownerReferences",
             violates="orphans_survive_their_owner"),
-        "foreground_owner_first": Mutant(
+        FOREGROUND_OWNER_FIRST: Mutant(
             "the garbage collector drops the owner's foregroundDeletion finalizer without "
             "waiting for its blocking dependents to go",
             violates="foreground_waits_for_dependents"),
-        "controller_clears_foreground": Mutant(
+        CONTROLLER_CLEARS_FOREGROUND: Mutant(
             "the controller of the custom finalizer clears the whole finalizers list "
             "(foregroundDeletion with it) instead of removing only its own",
             violates="foreground_waits_for_dependents"),
-        "gc_background_not_cascading": Mutant(
+        GC_BACKGROUND_NOT_CASCADING: Mutant(
             "the garbage collector never deletes the dependents of an owner that is "
             "already gone (deleted with propagationPolicy Background): they stay forever "
             "(kubernetes/kubernetes#44046 and #47843, fixed by #44058: 'the garbage "
             "collector didn't delete pods when a deployment was deleted with "
             "PropagationPolicy=Background')",
             violates="background_dependents_collected"),
-        "controller_clears_orphan": Mutant(
+        CONTROLLER_CLEARS_ORPHAN: Mutant(
             "the controller of the custom finalizer clears the whole finalizers list "
             "(orphan with it) instead of removing only its own",
             violates="orphans_survive_their_owner"),
@@ -160,17 +167,13 @@ class ApiserverLifecycle(Machine):
         yield Step("GcReleaseForeground")
 
     def apply(self, state, step):
-        name, p = step.name, step.params
-        handler = getattr(self, "_" + name, None)
-        if handler is None or name not in self.tags:
-            return None
-        if len(p) != arity(handler):
-            return None  # not a step of this machine
-        new = handler(state, *p)
-        if new is None or (name in _ENV and mvcc.revision(new) > self.max_revision):
+        new = super().apply(state, step)
+        if new is not None and self.tags[step.name] == ENVIRONMENT \
+                and mvcc.revision(new) > self.max_revision:
             return None  # a client request beyond the bound never happens
         return new
 
+    @action("Delete", tag=ENVIRONMENT)
     def _Delete(self, store, i, policy):
         if policy not in registry.POLICIES or (i and policy != registry.BACKGROUND):
             return None
@@ -178,17 +181,18 @@ class ApiserverLifecycle(Machine):
         obj, rv = registry.current(store, key)
         if obj is None:
             return None
-        if self.mutant == "delete_ignores_finalizers" and policy == registry.BACKGROUND:
+        if self.mutant == DELETE_IGNORES_FINALIZERS and policy == registry.BACKGROUND:
             new, _ = mvcc.apply_request(store, mvcc.Delete(key))
             return new
         new, status = registry.delete(store, key, policy)
         return new if new is not store else None
 
+    @action("RemoveFinalizer", tag=ENVIRONMENT)
     def _RemoveFinalizer(self, store, i):
         obj, rv = registry.current(store, self.keys[i])
         if obj is None or not obj[res.DELETING] or PROTECT not in obj[res.FINALIZERS]:
             return None  # its controller releases an object only once it is deleting
-        if self.mutant in ("controller_clears_foreground", "controller_clears_orphan"):
+        if self.mutant in (CONTROLLER_CLEARS_FOREGROUND, CONTROLLER_CLEARS_ORPHAN):
             new, status = registry.update(store, res.replace(obj, res.FINALIZERS, ()), rv)
             return new if status.ok else None
         return self._without_finalizer(store, obj, rv, PROTECT)
@@ -209,6 +213,7 @@ class ApiserverLifecycle(Machine):
             return None, 0
         return obj, rv
 
+    @action("GcOrphan", tag=SYSTEM)
     def _GcOrphan(self, store, i):
         owner, _ = self._owner(store)
         if owner is None or registry.ORPHAN_FINALIZER not in owner[res.FINALIZERS]:
@@ -216,7 +221,7 @@ class ApiserverLifecycle(Machine):
         dep, rv = self._dependent(store, i)
         if dep is None:
             return None
-        if self.mutant == "gc_deletes_orphans":
+        if self.mutant == GC_DELETES_ORPHANS:
             new, status = registry.delete(store, self.keys[i])
             return new if status.ok else None
         uid = OWNER_UID
@@ -224,6 +229,7 @@ class ApiserverLifecycle(Machine):
         new, status = registry.update(store, res.replace(dep, res.OWNERS, refs), rv)
         return new if status.ok else None
 
+    @action("GcReleaseOrphan", tag=SYSTEM)
     def _GcReleaseOrphan(self, store):
         owner, rv = self._owner(store)
         if owner is None or registry.ORPHAN_FINALIZER not in owner[res.FINALIZERS]:
@@ -233,25 +239,28 @@ class ApiserverLifecycle(Machine):
             return None  # references still to strip
         return self._without_finalizer(store, owner, rv, registry.ORPHAN_FINALIZER)
 
+    @action("GcDeleteDependent", tag=SYSTEM)
     def _GcDeleteDependent(self, store, i):
         owner, _ = self._owner(store)
         if owner is None or registry.FOREGROUND_FINALIZER not in owner[res.FINALIZERS]:
             return None
         return self._delete_dependent(store, i)
 
+    @action("GcReleaseForeground", tag=SYSTEM)
     def _GcReleaseForeground(self, store):
         owner, rv = self._owner(store)
         if owner is None or registry.FOREGROUND_FINALIZER not in owner[res.FINALIZERS]:
             return None
         uid = OWNER_UID
-        if self.mutant != "foreground_owner_first" and any(
+        if self.mutant != FOREGROUND_OWNER_FIRST and any(
                 blocks(dep, uid) for dep in self._live_pods(store)):
             return None  # blocking dependents remain (also those still deleting)
         return self._without_finalizer(store, owner, rv, registry.FOREGROUND_FINALIZER)
 
+    @action("GcCollect", tag=SYSTEM)
     def _GcCollect(self, store, i):
         owner, _ = self._owner(store)
-        if owner is not None or self.mutant == "gc_background_not_cascading":
+        if owner is not None or self.mutant == GC_BACKGROUND_NOT_CASCADING:
             return None
         return self._delete_dependent(store, i)
 

@@ -74,8 +74,7 @@ from __future__ import annotations
 from kubemc.model.apiserver import registry
 from kubemc.model.apiserver import resources as res
 from kubemc.model.kernel import (ENVIRONMENT, FAULT, SYSTEM, Composition, Link, Machine, Mutant,
-                                 Step,
-                          UnknownMutant)
+                                 UnknownMutant, action)
 from kubemc.model.store import mvcc
 
 NAMESPACE = "default"
@@ -111,30 +110,32 @@ def object_key(o: int) -> str:
 
 class Clients(Machine):
     """The client side: writers' memory and the watcher. Its only own step is
-    the fault of a dropped watch connection; everything else is a link."""
+    the fault of a dropped watch connection; everything else is a link.
+    Without a watcher the part has no action at all: its ``tags`` say so, as
+    the composition's tags and fairness are built from them."""
 
     name = "clients"
-    tags = {"DropWatch": FAULT}
 
     def __init__(self, writers: int, objects: int, watcher: bool):
         super().__init__(None)
-        self.writers, self.objects = writers, objects
-        self.tags = {"DropWatch": FAULT} if watcher else {}
+        self.writers, self.objects, self.watcher = writers, objects, bool(watcher)
+        if not watcher:
+            self.tags = {}
 
     def init_states(self):
         memos = tuple((0,) * self.objects for _ in range(self.writers))
         # the watcher starts watching object 0 at replica 0 from revision 1:
         # what listing the empty store gives (without a watcher: idle forever)
-        status = WATCHING if self.tags else IDLE
+        status = WATCHING if self.watcher else IDLE
         yield (memos, (0, status, 1, 1, ()))
 
-    def steps(self, state):
-        if state[1][1] == WATCHING:
-            yield Step("DropWatch")
+    def watching(self, state):
+        return [()] if state[1][1] == WATCHING else []
 
-    def apply(self, state, step):
+    @action("DropWatch", tag=FAULT, params=watching)
+    def drop_watch(self, state):
         w = state[1]
-        if step.name != "DropWatch" or w[1] != WATCHING:
+        if w[1] != WATCHING:
             return None
         return (state[0], (w[0], IDLE) + w[2:])
 
