@@ -77,7 +77,7 @@ State (plain tuples)::
 
 from __future__ import annotations
 
-from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, action
 from kubemc.model.scheduler.objects import DEFAULT_SCHEDULER, InitContainer, Pod, Resources
 from kubemc.model.scheduler.plugins import Plugins, effective_request
 from kubemc.model.scheduler.scenarios import SCENARIOS
@@ -275,12 +275,6 @@ class Scheduler(Machine):
 
     name = "scheduler"
     scenario = "placement"
-    tags = {
-        "Deliver": SYSTEM, "Relist": SYSTEM, "Schedule": SYSTEM, "Unschedulable": SYSTEM,
-        "Bind": SYSTEM, "BackoffDone": SYSTEM, "Flush": SYSTEM, "Gone": SYSTEM,
-        "OrphanBind": SYSTEM, "BindFails": FAULT, "Crash": FAULT, "DeletePod": ENVIRONMENT,
-    }
-    rare = frozenset({"Crash", "BindFails", "DeletePod"})
     mutants = {}
     #: the code of every scenario is here; each subclass declares its mutants
     mutant_names = frozenset(ALL_MUTANTS)
@@ -432,20 +426,15 @@ class Scheduler(Machine):
             elif e[PHASE] == LIVE and e[NODE] >= 0 and self.budget_left(state, 2):
                 yield Step("DeletePod", (p,))
 
-    def apply(self, state, step):
-        # every action is the method named after it; a step naming no action
-        # of this machine (a hand-written trace) is not enabled
-        if step.name not in self.tags:
-            return None
-        return getattr(self, "_" + step.name)(state, *step.params)
-
     # -- the scheduler's steps -------------------------------------------------------
+    @action("Relist", tag=SYSTEM)
     def _Relist(self, state, s):
         if state[SCHEDS][s][CACHE] is not None:
             return None
         server = state[SERVER]
         return self._set_sched(state, s, (server, (), self._initial_queue(s, server), ()))
 
+    @action("Deliver", tag=SYSTEM)
     def _Deliver(self, state, s):
         sc = state[SCHEDS][s]
         if sc[CACHE] is None or not sc[EVENTS]:
@@ -467,6 +456,7 @@ class Scheduler(Machine):
             queue = queue.replace("U", "A")
         return self._set_sched(state, s, (cache, events, queue, assumed))
 
+    @action("Schedule", tag=SYSTEM)
     def _Schedule(self, state, s, p, n):
         sc = state[SCHEDS][s]
         if sc[CACHE] is None or sc[QUEUE][p] != "A" or n not in self.cycle(sc, p)[0]:
@@ -475,6 +465,7 @@ class Scheduler(Machine):
         sc = sc[:ASSUMED] + (tuple(sorted(sc[ASSUMED] + ((p, n, SENDING),))),)
         return self._set_sched(state, s, sc)
 
+    @action("Unschedulable", tag=SYSTEM)
     def _Unschedulable(self, state, s, p):
         sc = state[SCHEDS][s]
         if sc[CACHE] is None or sc[QUEUE][p] != "A":
@@ -508,12 +499,14 @@ class Scheduler(Machine):
                 nxt = self._write(nxt, p, e[:NOMINATED] + (node,) + e[NOMINATED + 1:])
         return nxt
 
+    @action("BackoffDone", tag=SYSTEM)
     def _BackoffDone(self, state, s, p):
         sc = state[SCHEDS][s]
         if sc[CACHE] is None or sc[QUEUE][p] != "B":
             return None
         return self._set_sched(state, s, self._queue(sc, p, "A"))
 
+    @action("Flush", tag=SYSTEM)
     def _Flush(self, state, s):
         sc = state[SCHEDS][s]
         if sc[CACHE] is None or "U" not in sc[QUEUE]:
@@ -532,6 +525,7 @@ class Scheduler(Machine):
             return state, False
         return self._write(state, p, (n, by, LIVE, -1, e[PREEMPTED_BY])), True
 
+    @action("Bind", tag=SYSTEM)
     def _Bind(self, state, s, p):
         sc = state[SCHEDS][s]
         entry = None if sc[CACHE] is None else self._sending(sc, p)
@@ -547,6 +541,7 @@ class Scheduler(Machine):
         keep = self.mutant == KEEPS_ON_CONFLICT
         return self._failed(nxt, s, p, entry, rest, keep)
 
+    @action("BindFails", tag=FAULT, rare=True)
     def _BindFails(self, state, s, p):
         sc = state[SCHEDS][s]
         entry = None if sc[CACHE] is None else self._sending(sc, p)
@@ -567,6 +562,7 @@ class Scheduler(Machine):
         back = "B" if e[NODE] < 0 and e[PHASE] == LIVE else "-"
         return self._set_sched(state, s, self._queue(sc, p, back))
 
+    @action("Crash", tag=FAULT, rare=True)
     def _Crash(self, state, s):
         if not self.budget_left(state, 0):
             return None
@@ -579,6 +575,7 @@ class Scheduler(Machine):
         return self._spend(nxt[:ORPHANS] + (orphans,) + nxt[SPENT:], 0)
 
     # -- the world's steps -----------------------------------------------------------------
+    @action("OrphanBind", tag=SYSTEM)
     def _OrphanBind(self, state, i):
         if i >= len(state[ORPHANS]):
             return None
@@ -587,12 +584,14 @@ class Scheduler(Machine):
         nxt, _ = self._apiserver_bind(state, p, n, self.schedulers[s])
         return nxt[:ORPHANS] + (orphans,) + nxt[SPENT:]
 
+    @action("Gone", tag=SYSTEM)
     def _Gone(self, state, p):
         e = state[SERVER][p]
         if e[PHASE] != TERMINATING:
             return None
         return self._write(state, p, e[:PHASE] + (GONE,) + e[PHASE + 1:])
 
+    @action("DeletePod", tag=ENVIRONMENT, rare=True)
     def _DeletePod(self, state, p):
         e = state[SERVER][p]
         if e[PHASE] != LIVE or e[NODE] < 0 or not self.budget_left(state, 2):
@@ -747,7 +746,6 @@ class HAScheduler(Scheduler):
 
     name = "scheduler-ha"
     scenario = "ha"
-    tags = {**Scheduler.tags, "ReadLease": SYSTEM, "WriteLease": SYSTEM, "Tick": SYSTEM}
     rare = frozenset({"BindFails", "DeletePod"})
     mutants = HA_MUTANTS
 
@@ -791,6 +789,7 @@ class HAScheduler(Scheduler):
         return not any(sc[CACHE] is not None and e[2] == 1 and (s, e[0]) == (holder, inc)
                        for s, (sc, e) in enumerate(zip(state[SCHEDS], state[ELECT])))
 
+    @action("ReadLease", tag=SYSTEM)
     def _ReadLease(self, state, s):
         if state[SCHEDS][s][CACHE] is None or state[ELECT][s][1]:
             return None
@@ -798,6 +797,7 @@ class HAScheduler(Scheduler):
         e = state[ELECT][s]
         return self._set_elect(state, s, (e[0], (holder, inc, age >= LEASE_DURATION, True), e[2]))
 
+    @action("WriteLease", tag=SYSTEM)
     def _WriteLease(self, state, s):
         e = state[ELECT][s]
         if state[SCHEDS][s][CACHE] is None or not e[1]:
@@ -817,6 +817,7 @@ class HAScheduler(Scheduler):
         elect = elect[:s] + ((e[0], (), RENEW_DEADLINE),) + elect[s + 1:]
         return nxt[:ELECT] + (elect,)
 
+    @action("Tick", tag=SYSTEM)
     def _Tick(self, state):
         if not self._time_may_pass(state):
             return None
