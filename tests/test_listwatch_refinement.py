@@ -34,7 +34,8 @@ import pytest
 from kubemc.checker import refinement
 from kubemc.model import listwatch as lw
 from kubemc.model.apiserver import registry
-from kubemc.model.apiserver.requests import GONE, IDLE, WATCHING, ApiserverWatch
+from kubemc.model.apiserver.requests import (ANSWERED, GONE, IDLE, PENDING, WATCHING,
+                                             ApiserverReads, ApiserverWatch)
 from kubemc.model.informer.machine import CLOSED, LIST, WATCH, Informer
 
 # -- the apiserver -----------------------------------------------------------
@@ -202,6 +203,40 @@ def gone_one_revision_late(m, state, step, nxt):
     return nxt
 
 
+class ListView:
+    """The apiserver's list answers seen through the contract: a list served
+    at revision R (from the store or a replica's cache) answers the live
+    objects of the history at R, each at its resourceVersion. Which R a list
+    may use (unset: not older than the last acknowledged write; "N": not
+    older than N) is the apiserver's own read-consistency property, not part
+    of this contract."""
+
+    def __init__(self, m):
+        self.keys = m.keys
+
+    def label(self, node, step, after):
+        if not step.name.endswith(".Serve"):
+            return None
+        (c,) = step.params
+        slot, done = node[0][1][1][c], after[0][1][1][c]
+        if slot[0] != PENDING or slot[2][0] != "list" or done[0] != ANSWERED:
+            return None
+        return ("list", done[4][1], done[4][3])
+
+    def allowed(self, node):
+        state, full = node
+        out = set()
+        for r in range(1, state[2][0] + 1):
+            h = (r, 0, tuple((k, tuple(x for x in hist if x[0] <= r)) for k, hist in full))
+            out.add(("list", r, tuple((k, rv) for k, rv, _ in lw.objects(h, self.keys))))
+        return out
+
+
+def check_lists(machine):
+    view = ListView(machine)
+    return refinement.check(machine, view.label, view.allowed, ghost=APISERVER_GHOST)
+
+
 # -- the informer ------------------------------------------------------------
 
 _DELTA_TO_EVENT = {"Added": lw.ADDED, "Updated": lw.MODIFIED, "Deleted": lw.DELETED}
@@ -342,6 +377,21 @@ def test_apiserver_watch_refines_the_contract():
     assert report.complete and report.ok
     assert report.states == 26_168  # the catalog's apiserver-watch space: the ghost adds none
     assert {"events", "bookmark", "gone", "list", "resume", "drop"} <= kinds
+
+
+def test_apiserver_lists_answer_the_contracts_objects():
+    """Lists at resourceVersion unset (the store), "0" and "N" (lagging
+    watch caches) on 2 replicas, at apiserver-reads' bounds but revision <= 3
+    (2,915 states): every answer is the contract's list at the revision it
+    reports. A list labelled with the store's revision but holding a lagging
+    cache's items is reported at its Serve step."""
+    report = check_lists(ApiserverReads(max_revision=3))
+    assert report.mismatch is None, report.mismatch.describe()
+    assert report.ok and report.states > 1_000
+    mm = check_lists(ApiserverReads(max_revision=3, mutant="cached_items_store_revision")).mismatch
+    assert mm is not None and mm.kind == refinement.UNMATCHED_STEP
+    assert mm.step.name == "apiserver->store.Serve" and mm.label[0] == "list"
+    assert mm.label not in mm.context and any(c[1] == mm.label[1] for c in mm.context)
 
 
 def test_informer_refines_the_contract():
