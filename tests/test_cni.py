@@ -84,7 +84,7 @@ def test_every_mutant_is_caught_by_exhaustive_search(mutant):
     assert out.counterexample.prop.name == Cni.mutants[mutant].violates
 
 
-@pytest.mark.parametrize("mutant", ["bridge_ipmasq", "restart_forgets_cidrs"])
+@pytest.mark.parametrize("mutant", ["bridge_ipmasq", "restart_forgets_cidrs", "ipam_first_fit"])
 def test_mutants_are_caught_by_the_hypothesis_engine(mutant):
     out = stateful_check(CNI_MODEL.hypothesis_machine(mutant), targeted(CNI_MODEL, mutant),
                          max_examples=100)

@@ -72,6 +72,7 @@ IPAM_REUSES_HELD_ADDRESS = "ipam_reuses_held_address"
 SEED_SUBNET_ON_EVERY_NODE = "seed_subnet_on_every_node"
 DEL_SKIPPED_AFTER_CRASH = "del_skipped_after_crash"
 CONTAINER_OWN_NETNS = "container_own_netns"
+IPAM_FIRST_FIT = "ipam_first_fit"
 
 
 class Cni(Machine):
@@ -107,6 +108,11 @@ class Cni(Machine):
             "the pod's last app container is started in a network namespace of its own "
             "instead of the pause container's",
             violates="containers_share_pod_ip"),
+        IPAM_FIRST_FIT: Mutant(
+            "host-local searches its range from rangeStart on every ADD (first fit) instead "
+            "of after the last reserved address: an address DEL just freed is handed "
+            "straight out again",
+            violates="add_takes_next_free_address"),
     }
 
     def __init__(self, nodes=3, pods=4, containers=2, addresses=2, deletions=1, crashes=1,
@@ -221,7 +227,8 @@ class Cni(Machine):
         rng = self.ipam_range(self.pod_cidr(cidr[n]))
         store, result = hostlocal.allocate(
             stores[n], rng, cid, IFNAME,
-            check_held=self.mutant != IPAM_REUSES_HELD_ADDRESS)
+            check_held=self.mutant != IPAM_REUSES_HELD_ADDRESS,
+            round_robin=self.mutant != IPAM_FIRST_FIT)
         if isinstance(result, str):
             return None    # ADD failed: the sandbox waits for an address
         return (used, cidr, _put(pods, p, (RUNNING, attempt, result, containers)),
