@@ -86,6 +86,9 @@ _LAST = (_DOCS + "pod-lifecycle#pod-termination: 'the kubelet triggers the conta
 _INIT_NEVER = (_DOCS + "init-containers: 'if the Pod has a restartPolicy of Never, and an init "
                "container fails during startup of that Pod, Kubernetes treats the overall Pod as "
                "failed'")
+_LIVENESS_PROBE = (_DOCS + "pod-lifecycle#container-probes: livenessProbe 'Indicates whether "
+                    "the container is running. If the liveness probe fails, the kubelet kills "
+                    "the container, and the container is subjected to its restart policy'")
 _MUTATION = ("; added when mutation testing (docs/mutation/kubelet.md) found no property or "
              "cover that saw this")
 _ADMIT = ("kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction and "
@@ -431,6 +434,11 @@ COVERS = (
              lambda m, s: any(c[4] == UNKNOWN for c in s[RUNTIME][1])),
     Property("kubelet_cover_removed", _P, COVER, "a deleted pod was removed", _DELETE,
              lambda m, s: s[POD] is None),
+    Property("kubelet_cover_liveness_kill", _P, COVER,
+             "a liveness probe failed and the kubelet has the container to kill (the "
+             "kubelet's kill mark, field 4 of its per-container memory)",
+             _LIVENESS_PROBE + _MUTATION,
+             lambda m, s: s[KUBELET] is not None and any(c[4] for c in s[KUBELET][2])),
     Property("kubelet_cover_ready_first_life", _P, COVER,
              "the pod is written Ready before any kubelet restart (app1 has no readiness "
              "probe: it counts as ready because it runs)", _FIRST_LIFE + _MUTATION,

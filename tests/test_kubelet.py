@@ -268,6 +268,10 @@ def test_the_sidecar_and_first_life_checks_can_fail():
     assert not trigger(m, (("Pending", False, True),) + state[1:])
     assert not trigger(KUBELET.machine(), _run(KUBELET.machine(), next(iter(
         KUBELET.machine().init_states())), "Admit", "RunSandbox", "Create", "Start"))
+    liveness_kill = next(p for p in props.COVERS if p.name == "kubelet_cover_liveness_kill")
+    running = _pod_running(KUBELET.machine())
+    assert not liveness_kill.check(m, running)
+    assert liveness_kill.check(m, KUBELET.machine().apply(running, Step("Probe", (3, "liveness"))))
     first_life = next(p for p in props.COVERS if p.name == "kubelet_cover_ready_first_life")
     ready = (("Running", True, False),) + _pod_running(KUBELET.machine())[1:]
     assert first_life.check(m, ready)

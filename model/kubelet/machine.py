@@ -468,15 +468,19 @@ class Kubelet(Machine):
     # -- the machine ------------------------------------------------------------------------
     def successors(self, state):
         # the plan is computed once per state here (``apply`` recomputes it as
-        # the guard of a step it is handed from elsewhere: replay, shrinking)
+        # the guard of a step it is handed from elsewhere: replay, shrinking);
+        # the world's steps go through ``apply`` itself, which costs nothing
+        # more for them, so the exhaustive search runs the dispatch that
+        # replay and random runs use (a broken one would otherwise show only
+        # there, where no cover is judged)
         for step in self.plan(state):
             nxt = getattr(self, "_do_" + step.name)(state, *step.params)
             if nxt is not None:
                 yield step, self._observe(state, nxt)
         for step in self._world_steps(state):
-            nxt = getattr(self, "_world_" + step.name)(state, *step.params)
+            nxt = self.apply(state, step)
             if nxt is not None:
-                yield step, self._observe(state, nxt)
+                yield step, nxt
 
     def steps(self, state):
         yield from self.plan(state)
