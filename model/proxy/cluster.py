@@ -24,6 +24,10 @@ SERVICE_CIDR = addr.cidr("10.96.0.0/12")
 #: through the first node
 EXTERNAL_CLIENT = addr.ip("203.0.113.7")
 
+#: the seeded bug of the EndpointSlice controller (the proxy machine declares it;
+#: ``Proxy.mutant_helpers`` has the kernel check the name compared below)
+TERMINATING_ENDPOINT_READY = "terminating_endpoint_ready"
+
 #: a pod's condition as the API holds it (at most one of these at a time)
 GONE, READY, NOT_READY, TERMINATING_SERVING, TERMINATING = range(5)
 CONDITIONS = ("gone", "ready", "not-ready", "terminating-serving", "terminating")
@@ -53,7 +57,7 @@ def selects(s: int, p: int) -> bool:
     return p % 2 == s % 2
 
 
-def slice_entries(spec: Service, s: int, conditions, nodes: int) -> tuple:
+def slice_entries(spec: Service, s: int, conditions, nodes: int, mutant=None) -> tuple:
     """The EndpointSlice controller: one entry per selected pod that exists,
     with ready / serving / terminating (discovery.k8s.io/v1
     EndpointConditions). publishNotReadyAddresses marks every entry ready
@@ -66,18 +70,20 @@ def slice_entries(spec: Service, s: int, conditions, nodes: int) -> tuple:
         serving = cond in (READY, TERMINATING_SERVING)
         terminating = cond in (TERMINATING_SERVING, TERMINATING)
         ready = spec.publish_not_ready or cond == READY
+        if mutant == TERMINATING_ENDPOINT_READY:
+            ready = ready or cond == TERMINATING_SERVING
         out.append(EndpointEntry(pod_name(p), pod_ip(p, nodes), ready,
                                  serving or spec.publish_not_ready, terminating, p % nodes))
     return tuple(out)
 
 
-def api_services(services: int, conditions, nodes: int) -> tuple:
+def api_services(services: int, conditions, nodes: int, mutant=None) -> tuple:
     out = []
     for s in range(services):
         spec = service_spec(s)
         out.append(Service(spec.name, spec.vip, spec.port, spec.proto, spec.target_port,
                            spec.node_port, spec.affinity, spec.publish_not_ready,
-                           slice_entries(spec, s, conditions, nodes)))
+                           slice_entries(spec, s, conditions, nodes, mutant)))
     return tuple(out)
 
 

@@ -32,7 +32,9 @@ from kubemc.model.proxy import cluster
 from kubemc.model.proxy.cluster import (CONDITIONS, GONE, NOT_READY, READY, TERMINATING,
                                  TERMINATING_SERVING)
 from kubemc.model.proxy import rules as rule_set
-from kubemc.model.proxy.rules import (NODEPORT_ONLY_ON_ENDPOINT_NODES, NOT_READY_ENDPOINT_IN_RULES,
+from kubemc.model.proxy.cluster import TERMINATING_ENDPOINT_READY
+from kubemc.model.proxy.rules import (CLUSTER_CIDR_EVERYTHING, NODEPORT_ONLY_ON_ENDPOINT_NODES,
+                                      NOT_READY_ENDPOINT_IN_RULES,
                                       PROBABILITY_OFF_BY_ONE, PROBABILITY_ONE_TOO_MANY,
                                       STALE_AFFINITY_RULES, compile_rules)
 
@@ -48,7 +50,7 @@ class Proxy(Machine):
     against these mutants (``mutant_helpers``)."""
 
     name = "proxy"
-    mutant_helpers = (rule_set,)
+    mutant_helpers = (rule_set, cluster)
     mutants = {
         STALE_AFFINITY_RULES: Mutant(
             "the ClientIP-affinity rules of endpoints that left the chain (not ready any "
@@ -69,6 +71,16 @@ class Proxy(Machine):
         NODEPORT_ONLY_ON_ENDPOINT_NODES: Mutant(
             "a NodePort is opened only on nodes that host one of its endpoints",
             violates="nodeport_on_every_node"),
+        CLUSTER_CIDR_EVERYTHING: Mutant(
+            "kube-proxy is given 0.0.0.0/0 as its --cluster-cidr, so every source looks like "
+            "a pod: a connection from outside the cluster to a ClusterIP is not masqueraded "
+            "and the endpoint's reply bypasses the node that translated it",
+            violates="service_source_address"),
+        TERMINATING_ENDPOINT_READY: Mutant(
+            "the EndpointSlice controller keeps a terminating pod whose readiness probe "
+            "passes marked ready (not only serving), so kube-proxy keeps sending it new "
+            "connections next to the ready ones",
+            violates="endpoint_slices_follow_pods"),
     }
 
     def __init__(self, nodes=3, pods=4, services=2, events=3, deletions=1, connections=1,
@@ -196,7 +208,7 @@ class Proxy(Machine):
         key = (snapshot, node)
         rules = self._rules.get(key)
         if rules is None:
-            services = cluster.api_services(self.services, snapshot, self.nodes)
+            services = cluster.api_services(self.services, snapshot, self.nodes, self.mutant)
             rules = compile_rules(cluster.CLUSTER_CIDR, services, node, self.mutant)
             self._rules[key] = rules
         return rules
@@ -212,7 +224,7 @@ class Proxy(Machine):
                  self.rules_for(synced[n], n))
             for n in range(self.nodes))
         dp = Dataplane(cluster.CLUSTER_CIDR, nodes, cluster.running_pods(api, self.nodes),
-                       cluster.api_services(self.services, api, self.nodes))
+                       cluster.api_services(self.services, api, self.nodes, self.mutant))
         self._last = (state, dp)
         return dp
 

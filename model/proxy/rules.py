@@ -33,6 +33,7 @@ NOT_READY_ENDPOINT_IN_RULES = "not_ready_endpoint_in_rules"
 PROBABILITY_OFF_BY_ONE = "probability_off_by_one"
 PROBABILITY_ONE_TOO_MANY = "probability_one_too_many"
 NODEPORT_ONLY_ON_ENDPOINT_NODES = "nodeport_only_on_endpoint_nodes"
+CLUSTER_CIDR_EVERYTHING = "cluster_cidr_everything"
 
 
 def usable(entries, mutant=None) -> tuple:
@@ -68,4 +69,7 @@ def compile_rules(cluster_cidr, services, node: int, mutant=None) -> Rules:
                                       for e in svc.endpoints if e not in eps)
         out.append(ServiceRule(svc.name, svc.vip, svc.port, svc.proto, node_port, backends,
                                svc.affinity, sticky))
+    if mutant == CLUSTER_CIDR_EVERYTHING:
+        # kube-proxy given 0.0.0.0/0 as --cluster-cidr: every source looks like a pod
+        cluster_cidr = (0, 0)
     return Rules(cluster_cidr, tuple(out))
