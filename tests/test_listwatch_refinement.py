@@ -460,6 +460,8 @@ def test_a_missing_move_is_reported():
     ("watch_resumes_after_gone", refinement.UNMATCHED_STEP, "Gone", "other"),
     ("fifo_drops_update", refinement.UNMATCHED_STEP, "Deliver", "ignored"),
     ("watch_not_reopened", refinement.MISSING_MOVE, None, "resume"),
+    ("watch_modified_as_added", refinement.UNMATCHED_STEP, "Deliver", "event"),
+    ("gone_at_compact_revision", refinement.UNMATCHED_STEP, "Gone", "gone"),
 ])
 def test_informer_mutants_are_reported(mutant, kind, step, label_kind):
     report = check_informer(Informer(**SEEDED_INFORMER_BOUNDS, mutant=mutant))
@@ -469,6 +471,9 @@ def test_informer_mutants_are_reported(mutant, kind, step, label_kind):
         assert mm.step is None and {lab[0] for lab in mm.label} == {label_kind}
     else:
         assert mm.step.name == step and mm.label[0] == label_kind, mm.describe()
+    if mutant == "watch_modified_as_added":  # a change received as a creation
+        assert mm.label[3] == lw.ADDED and ("event",) + mm.label[1:3] + (lw.MODIFIED,) \
+            + mm.label[4:] in mm.context
 
 
 @pytest.mark.parametrize("rewrite, kind", [
