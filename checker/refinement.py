@@ -144,6 +144,7 @@ def check(machine, label: Callable[[Any, Step, Any], Hashable | None],
     needs: list[tuple[Any, tuple]] = []
     found: list[Mismatch] = []
     permitted: list = [None, frozenset()]  # (fingerprint, allowed) of the state expanded
+    expanded: list = [None, 0]  # (state, fingerprint) of the state expanded
 
     def inner(node):
         return node if ghost is None else node[0]
@@ -160,7 +161,9 @@ def check(machine, label: Callable[[Any, Step, Any], Hashable | None],
 
     def visit_step(node, step, nxt):
         seen = label(node, step, nxt)
-        fp = hash(node)
+        if expanded[0] is not node:  # the explorer hands over one state's steps in a row
+            expanded[:] = [node, hash(node)]
+        fp = expanded[1]
         if seen is None:
             stutters.setdefault(fp, []).append(hash(nxt))
             return False
