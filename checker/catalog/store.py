@@ -31,9 +31,6 @@ RAFT = Model(
     mutant_bounds={
         "figure8_commit": {"max_term": 4, "faults": ("Restart",)},
         "no_consistency_check": {"max_log": 2, "faults": ("Restart",)},
-        # the two covers' mutants: one term already reaches both covers
-        "grant_needs_newer_term": {"max_term": 1, "max_log": 0, "faults": ()},
-        "restart_keeps_volatile": {"max_term": 1, "max_log": 0, "faults": ("Restart",)},
     },
 )
 

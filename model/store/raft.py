@@ -100,8 +100,6 @@ DOUBLE_VOTE = "double_vote"
 NO_CONSISTENCY_CHECK = "no_consistency_check"
 QUORUM_OFF_BY_ONE = "quorum_off_by_one"
 LEADER_OVERWRITES = "leader_overwrites"
-GRANT_NEEDS_NEWER_TERM = "grant_needs_newer_term"
-RESTART_KEEPS_VOLATILE = "restart_keeps_volatile"
 
 
 class Raft(Machine):
@@ -126,14 +124,6 @@ class Raft(Machine):
         LEADER_OVERWRITES: Mutant(
             "a leader overwrites its own last entry with a new client request "
             "once its log is full", violates="leader_append_only"),
-        GRANT_NEEDS_NEWER_TERM: Mutant(
-            "a server grants its vote only to a candidate of a newer term than its own, "
-            "but it adopts the candidate's term (UpdateTerm) before it answers, so no "
-            "vote is ever granted and no election ends", violates="leader_elected"),
-        RESTART_KEEPS_VOLATILE: Mutant(
-            "a restart keeps the server's volatile state (role, commitIndex, votes "
-            "received, nextIndex and matchIndex): the crash changes nothing",
-            violates="candidate_restarted"),
     }
 
     def __init__(self, servers: int = 3, max_term: int = 2, max_log: int = 1,
@@ -274,8 +264,8 @@ class Raft(Machine):
         servers, bag = state
         s = servers[i]
         new = (s[TERM], FOLLOWER, s[VOTED], s[LOG], 0, 0, 0, (), ())
-        if new == s or self.mutant == RESTART_KEEPS_VOLATILE:
-            return None  # nothing lost: the step would not change the state
+        if new == s:
+            return None
         return (self._put(servers, i, new), bag)
 
     @action("Timeout", tag=SYSTEM, rare=True)
@@ -371,8 +361,7 @@ class Raft(Machine):
             lt = last_term(log)
             log_ok = mlast_term > lt or (mlast_term == lt and mlast_index >= len(log))
             free = s[VOTED] == NOBODY or s[VOTED] == src or self.mutant == DOUBLE_VOTE
-            newer = self.mutant == GRANT_NEEDS_NEWER_TERM
-            grant = (mterm > term if newer else mterm == term) and log_ok and free
+            grant = mterm == term and log_ok and free
             if grant:
                 s = s[:VOTED] + (src,) + s[VOTED + 1:]
                 servers = self._put(servers, dst, s)
