@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 
 from kubemc.model.cri import runtime as rt
-from kubemc.model.kernel import ENVIRONMENT, FAULT, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, Machine, Mutant, Step, action
 
 OK = "OK"
 NAMES = ("a", "b", "c")
@@ -68,10 +68,12 @@ def request(method: str, params: tuple) -> dict:
 
 
 class CriRuntime(Machine):
+    """The actions are declared on their handlers (``@action``): every call
+    goes through ``model.cri.runtime``, whose mutant comparisons are checked
+    against these mutants (``mutant_helpers``)."""
+
     name = "cri"
-    tags = {**{m: ENVIRONMENT for m in _CALLS + _READS}, "ContainerDied": FAULT,
-            "RuntimeRestart": FAULT}
-    rare = frozenset({"RuntimeRestart"})
+    mutant_helpers = (rt,)
     mutants = {
         rt.STOP_LEAVES_CONTAINERS: Mutant(
             "StopPodSandbox stops the sandbox but leaves its containers running "
@@ -199,26 +201,69 @@ class CriRuntime(Machine):
         for state in (rt.CREATED, rt.RUNNING, rt.EXITED, rt.UNKNOWN):
             yield Step("ListContainers", ("state", state))
 
-    def apply(self, state, step):
-        runtime, name, params = state[0], step.name, tuple(step.params)
-        if name == "ContainerDied":
-            if len(params) != 2:
-                return None
-            nxt = rt.fault(runtime, name, {"container_id": params[0], "exit_code": params[1]},
-                           mutant=self.mutant)
-            return None if nxt is None else (nxt, ())
-        if name == "RuntimeRestart":
-            if len(params) != 1:
-                return None
-            lost = () if params[0] < 0 else (params[0],)
-            return (rt.fault(runtime, name, {"lost": lost}, mutant=self.mutant), ())
-        if name not in _ARITY or len(params) != _ARITY[name]:
-            return None
-        nxt, answer = rt.call(runtime, name, request(name, params), mutant=self.mutant)
+    # -- the actions: the kubelet's calls (environment) and the runtime's faults
+    @action("ContainerDied", tag=FAULT)
+    def container_died(self, state, cid, exit_code):
+        nxt = rt.fault(state[0], "ContainerDied", {"container_id": cid, "exit_code": exit_code},
+                       mutant=self.mutant)
+        return None if nxt is None else (nxt, ())
+
+    @action("RuntimeRestart", tag=FAULT, rare=True)
+    def runtime_restart(self, state, lost):
+        lost = () if lost < 0 else (lost,)
+        return (rt.fault(state[0], "RuntimeRestart", {"lost": lost}, mutant=self.mutant), ())
+
+    def _call(self, state, method, params):
+        """One call through the runtime, its answer kept in ``last``."""
+        nxt, answer = rt.call(state[0], method, request(method, params), mutant=self.mutant)
         code = OK if rt.ok(answer) else answer.code
         # the answer itself, as JSON text: the ids a create hands out, what a read tells
         body = json.dumps(answer, sort_keys=True) if code == OK else ""
-        return (nxt, (name, params, code, body))
+        return (nxt, (method, params, code, body))
+
+    @action("RunPodSandbox", tag=ENVIRONMENT)
+    def run_pod_sandbox(self, state, uid, attempt):
+        return self._call(state, "RunPodSandbox", (uid, attempt))
+
+    @action("StopPodSandbox", tag=ENVIRONMENT)
+    def stop_pod_sandbox(self, state, sid):
+        return self._call(state, "StopPodSandbox", (sid,))
+
+    @action("RemovePodSandbox", tag=ENVIRONMENT)
+    def remove_pod_sandbox(self, state, sid):
+        return self._call(state, "RemovePodSandbox", (sid,))
+
+    @action("CreateContainer", tag=ENVIRONMENT)
+    def create_container(self, state, sid, name, attempt):
+        return self._call(state, "CreateContainer", (sid, name, attempt))
+
+    @action("StartContainer", tag=ENVIRONMENT)
+    def start_container(self, state, cid):
+        return self._call(state, "StartContainer", (cid,))
+
+    @action("StopContainer", tag=ENVIRONMENT)
+    def stop_container(self, state, cid):
+        return self._call(state, "StopContainer", (cid,))
+
+    @action("RemoveContainer", tag=ENVIRONMENT)
+    def remove_container(self, state, cid):
+        return self._call(state, "RemoveContainer", (cid,))
+
+    @action("PodSandboxStatus", tag=ENVIRONMENT)
+    def pod_sandbox_status(self, state, sid):
+        return self._call(state, "PodSandboxStatus", (sid,))
+
+    @action("ContainerStatus", tag=ENVIRONMENT)
+    def container_status(self, state, cid):
+        return self._call(state, "ContainerStatus", (cid,))
+
+    @action("ListPodSandbox", tag=ENVIRONMENT)
+    def list_pod_sandbox(self, state, field, value):
+        return self._call(state, "ListPodSandbox", (field, value))
+
+    @action("ListContainers", tag=ENVIRONMENT)
+    def list_containers(self, state, field, value):
+        return self._call(state, "ListContainers", (field, value))
 
     def canonical(self, state):
         """The runtime alone: ``last`` is forgotten. Why that is sound: no
@@ -241,9 +286,3 @@ class CriRuntime(Machine):
             "last": f"{last[0]}{last[1]} -> {last[2]}"
             + (f" {last[3]}" if last[0] in _READS and last[3:] else "") if last else "",
         }
-
-
-_ARITY = {"RunPodSandbox": 2, "StopPodSandbox": 1, "RemovePodSandbox": 1,
-          "CreateContainer": 3, "StartContainer": 1, "StopContainer": 1, "RemoveContainer": 1,
-          "PodSandboxStatus": 1, "ContainerStatus": 1, "ListPodSandbox": 2,
-          "ListContainers": 2}
