@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kubemc.model.store.election import RESPONSE
 from kubemc.model.store.raft import COMMIT, FOLLOWER, LEADER, LOG, ROLE, TERM, VOTED
 from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
@@ -89,6 +90,25 @@ def candidate_restarted(m, state) -> bool:
     return False
 
 
+def counted_votes_were_granted(m, state) -> bool:
+    """Over ``model.store.election`` states: every vote a server has counted
+    in its current term was given to it in that term (lemmas 3 and 4 of
+    ``properties.symbolic.election``, checked here on the executable
+    machine's reachable states)."""
+    servers, sent = state
+    for c, s in enumerate(servers):
+        term, voted, counted = s[TERM], s[VOTED], s[3]
+        for v in range(len(servers)):
+            if not counted >> v & 1:
+                continue
+            if v == c:
+                if voted != c:
+                    return False  # its own vote, but it did not vote for itself
+            elif term < 1 or not sent & m.message_bit((RESPONSE, v, c, term, True)):
+                return False  # no granted response of its term from v
+    return True
+
+
 _TLA = "raft.tla (Ongaro 2014)"
 LEADER_ELECTED = Property(
     "leader_elected", "store", COVER,
@@ -96,6 +116,17 @@ LEADER_ELECTED = Property(
     f"Raft paper §5.2: 'A candidate wins an election if it receives votes from a majority of "
     f"the servers in the full cluster for the same term'; {_TLA}, BecomeLeader",
     leader_elected)
+COUNTED_VOTES_WERE_GRANTED = Property(
+    "counted_votes_were_granted", "store", INVARIANT,
+    "A vote a server counts in its current term was given to it in that term: its own, "
+    "when it voted for itself, or a granted RequestVote response of that term addressed "
+    "to it.",
+    f"Raft paper, Figure 2, RequestVote RPC ('voteGranted: true means candidate received "
+    f"vote') and Rules for Servers ('If votes received from majority of servers: become "
+    f"leader'); {_TLA}, HandleRequestVoteResponse (votesGranted grows only by the source "
+    f"of a granted response of currentTerm) and Timeout (votesGranted emptied); Ongaro, "
+    f"'Consensus: Bridging Theory and Practice' (PhD thesis, 2014), Appendix B",
+    counted_votes_were_granted)
 CANDIDATE_RESTARTED = Property(
     "candidate_restarted", "store", COVER,
     "A candidate restarts before its election ends: it comes back a follower that keeps its "

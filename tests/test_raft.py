@@ -107,6 +107,26 @@ def test_the_covers_are_reached_at_one_term_and_restart_is_what_reaches_one():
                                            "candidate_restarted": True}
 
 
+def test_counted_votes_were_granted_on_the_election_machine():
+    from kubemc.checker.catalog.store import ELECTION
+    from kubemc.model.store.election import Election
+
+    prop = props.COUNTED_VOTES_WERE_GRANTED
+    out = explore(ELECTION.machine(None), ELECTION.properties)
+    assert out.complete and out.counterexample is None and out.covers == {"leader_elected": True}
+    m = Election(3, 1)
+    (init,) = m.init_states()
+    assert prop.check(m, init)
+    # a vote counted with no granted response behind it: server 1 counts 0's
+    # vote at term 0, and server 0 its own without having voted for itself
+    assert not prop.check(m, (((0, FOLLOWER, -1, 1),) * 3, 0))
+    # the seeded bug counts a refused answer as a vote
+    bad = ELECTION.machine("count_refused_votes")
+    cex = explore(bad, targeted(ELECTION, "count_refused_votes")).counterexample
+    assert cex is not None and cex.prop.name == "counted_votes_were_granted"
+    assert cex.steps[-1][0].name == "HandleRequestVoteResponse"
+
+
 def test_steps_and_fused_successors_agree():
     m = Raft(servers=3, max_term=2, max_log=1, max_messages=2)
     out = explore(m, [], max_states=3000)

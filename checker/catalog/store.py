@@ -52,8 +52,10 @@ ELECTION = Model(
     # terms exceed three million). Election Safety at 3 and 5 servers and
     # four terms is proved by the store's `symbolic` checks (z3 engine).
     bounds={"servers": 3, "max_term": 1},
-    # Election Safety, and a cover: an election that can never end holds it too
-    properties=election_symbolic.PROPERTIES + (raft_properties.LEADER_ELECTED,),
+    # Election Safety; the votes counted (Ongaro's lemma, on the reachable
+    # states); a cover: an election that can never end holds both
+    properties=election_symbolic.PROPERTIES + (raft_properties.COUNTED_VOTES_WERE_GRANTED,
+                                               raft_properties.LEADER_ELECTED),
     hypothesis_bounds={"max_term": 3},
 )
 

@@ -85,6 +85,7 @@ REQUEST, RESPONSE = "RequestVoteRequest", "RequestVoteResponse"
 
 
 DOUBLE_VOTE = "double_vote"
+COUNT_REFUSED_VOTES = "count_refused_votes"
 
 
 class Election(Machine):
@@ -98,6 +99,10 @@ class Election(Machine):
         DOUBLE_VOTE: Mutant(
             "a server grants its vote to a second candidate in the same term",
             violates="election_safety"),
+        COUNT_REFUSED_VOTES: Mutant(
+            "a candidate counts the vote of a server that answered its RequestVote, "
+            "whether the answer granted the vote or refused it",
+            violates="counted_votes_were_granted"),
     }
     def __init__(self, servers: int = 3, max_term: int = 2, mutant: str | None = None):
         super().__init__(mutant)
@@ -212,7 +217,10 @@ class Election(Machine):
         term, role, voted, granted = servers[i]
         if role != CANDIDATE or i == j or term == 0:
             return None
-        if not sent & self._bit[(RESPONSE, j, i, term, True)]:
+        answers = self._bit[(RESPONSE, j, i, term, True)]
+        if self.mutant == COUNT_REFUSED_VOTES:
+            answers |= self._bit[(RESPONSE, j, i, term, False)]
+        if not sent & answers:
             return None
         return (self._put(servers, i, (term, role, voted, granted | 1 << j)), sent)
 
