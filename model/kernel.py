@@ -255,10 +255,12 @@ class Machine:
             for params in a.params(self, state):  # type: ignore[misc]
                 yield Step(a.name, params)
 
-    def apply(self, state: State, step: Step) -> State | None:
+    def apply(self, state: State, step: Step) -> Any:
         """Dispatch to the declared handler; ``None`` for a step of another
         name or number of parameters (not one of this machine's). An
-        exception inside a handler is a bug and propagates."""
+        exception inside a handler is a bug and propagates. (Typed ``Any``,
+        as a hand-written ``apply`` is: each machine's states are tuples of
+        its own shape, which a caller that knows the machine indexes.)"""
         if not self.actions:
             raise NotImplementedError
         entry = self._dispatch.get(step.name)
