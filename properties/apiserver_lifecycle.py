@@ -73,10 +73,19 @@ def _policy_change(m, step, policy: str) -> bool:
         and tuple(step.params)[1:] != (policy,)
 
 
+def _objects(store):
+    """Every object the store holds now, under whatever key: read from the
+    store's own keys, not from the machine's table of the keys it acts on (a
+    wrong table would hide the very objects it fails to act on)."""
+    for key in mvcc.keys_of(store):
+        obj = registry.current(store, key)[0]
+        if obj is not None:
+            yield key, obj
+
+
 def _dependents(m, store):
-    for key in m.keys[1:]:
-        dep = registry.current(store, key)[0]
-        if dep is not None:
+    for key, dep in _objects(store):
+        if key != m.keys[0]:
             yield key, dep
 
 
@@ -105,13 +114,15 @@ def orphans_survive_their_owner(m, before, step, after) -> bool:
         return True
     uid = owner[res.UID]
     gone = removed(before, after)
-    for i, key in enumerate(m.keys):
-        if i == 0 or key not in gone:
+    for key in gone:
+        if key == m.keys[0]:
             continue
         dep = _last_live(mvcc.history(before, key))
         if dep is None or not _refers_to(dep, uid):
             continue
-        asked = dep[res.DELETING] or (step.name == "Delete" and tuple(step.params)[:1] == (i,))
+        named = tuple(step.params)[:1]
+        asked = dep[res.DELETING] or (step.name == "Delete" and named != (0,)
+                                      and m.keys[named[0]] == key)
         if not asked:
             return False
     if _gc_finalizer_dropped(m, before, after, registry.ORPHAN_FINALIZER) is not None \
@@ -139,7 +150,7 @@ def background_dependents_collected(m, store) -> bool:
     exists, unless it is itself being deleted. Read from the store alone:
     the uids of the objects that exist now against the uids the references
     name — whatever the machine's actors are."""
-    objects = [o for o in (registry.current(store, k)[0] for k in m.keys) if o is not None]
+    objects = [o for _, o in _objects(store)]
     alive = {o[res.UID] for o in objects}
     return all(o[res.DELETING] or all(ref[2] in alive for ref in o[res.OWNERS])
                for o in objects)

@@ -177,6 +177,24 @@ def test_bad_bounds_and_unknown_mutants_are_refused():
 # -- lifecycle and admission scenarios -----------------------------------------------------
 
 
+def test_the_deletion_properties_find_dependents_in_the_store_not_in_the_machines_keys():
+    """The mutation run's gap (docs/mutation/apiserver.md): with a machine
+    whose table of dependent keys names no object, the garbage collector
+    finds no dependent and releases a foreground owner at once. The
+    properties read every object the store holds, so they still see the two
+    dependents blocking it."""
+    from kubemc.properties import apiserver_lifecycle as props
+
+    m = LIFECYCLE.machine()
+    m.keys = (m.keys[0], "/registry/pods/default/none1", "/registry/pods/default/none2")
+    start = next(iter(m.init_states()))
+    before = run(m, Step("Delete", (0, registry.FOREGROUND)), state=start)
+    step = Step("GcReleaseForeground")
+    after = run(m, step, state=before)
+    assert not props.foreground_waits_for_dependents(m, before, step, after)
+    assert [k for k, _ in props._dependents(m, after)] == list(LIFECYCLE.machine().keys[1:])
+
+
 def test_orphan_deletion_strips_references_then_releases_the_owner():
     m = LIFECYCLE.machine()
     s = next(iter(m.init_states()))
