@@ -55,7 +55,7 @@ from kubemc.model.informer import deltafifo as fifo_ops
 from kubemc.model.informer import server
 from kubemc.model.informer import workqueue as wq_ops
 from kubemc.model.informer.deltafifo import ADDED, DELETED, UPDATED
-from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, arity
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, action
 from kubemc.model.store.mvcc import (
     INITIAL, Compact, Delete, Put, apply_valid, describe, history, record_at,
 )
@@ -77,15 +77,6 @@ _WATCH_EVENT_TO_DELTA = {server.ADDED: ADDED, server.MODIFIED: UPDATED,
 
 class Informer(Machine):
     name = "informer"
-    tags = {
-        "Create": ENVIRONMENT, "Update": ENVIRONMENT, "Delete": ENVIRONMENT,
-        "WriteOther": ENVIRONMENT,
-        "Compact": SYSTEM, "List": SYSTEM, "Watch": SYSTEM, "Gone": SYSTEM,
-        "Deliver": SYSTEM, "Bookmark": SYSTEM, "Pop": SYSTEM, "Resync": SYSTEM,
-        "Get": SYSTEM, "Done": SYSTEM,
-        "Disconnect": FAULT,
-    }
-    rare = frozenset({"Compact", "Disconnect"})
     #: declared by the subclass whose bounds reach it (``RelistInformer``); its
     #: hook is in ``_List`` here
     mutant_names = frozenset({"fifo_keeps_both_deletions"})
@@ -251,14 +242,6 @@ class Informer(Machine):
             else:
                 yield self._done_steps[w], self._Done(state, w)
 
-    def apply(self, state, step):
-        handler = getattr(self, "_" + step.name, None)
-        if handler is None or step.name not in self.tags:
-            return None
-        if len(step.params) != arity(handler):
-            return None  # not a step of this machine
-        return handler(state, *step.params)
-
     # -- writers -----------------------------------------------------------
     def _write(self, state, client, key, request, want_present):
         store, budget = state[0], state[1]
@@ -274,21 +257,26 @@ class Informer(Machine):
         budget = (budget[0] - 1,) + budget[1:]
         return (store, budget) + state[2:]
 
+    @action("Create", tag=ENVIRONMENT)
     def _Create(self, state, client, key):
         return self._write(state, client, key, Put(key, client), False)
 
+    @action("Update", tag=ENVIRONMENT)
     def _Update(self, state, client, key):
         return self._write(state, client, key, Put(key, client), True)
 
+    @action("Delete", tag=ENVIRONMENT)
     def _Delete(self, state, client, key):
         return self._write(state, client, key, Delete(key), True)
 
+    @action("WriteOther", tag=ENVIRONMENT)
     def _WriteOther(self, state, client):
         if not self.other:
             return None
         return self._write(state, client, OTHER_KEY, Put(OTHER_KEY, client), True)
 
     # -- the server's own steps ------------------------------------------------
+    @action("Compact", tag=SYSTEM, rare=True)
     def _Compact(self, state, rev):
         store, budget = state[0], state[1]
         if not budget[B_COMPACTIONS] or not store[1] < rev <= store[0]:
@@ -298,6 +286,7 @@ class Informer(Machine):
         return (store, budget) + state[2:]
 
     # -- the reflector -----------------------------------------------------------
+    @action("List", tag=SYSTEM)
     def _List(self, state):
         store, budget, (mode, _), fifo, cache, wq = state
         if mode != LIST:
@@ -308,12 +297,14 @@ class Informer(Machine):
                                 collapse=self.mutant != "fifo_keeps_both_deletions")
         return (store, budget, (WATCH, store[0]), fifo, cache, wq)
 
+    @action("Watch", tag=SYSTEM)
     def _Watch(self, state):
         store, budget, (mode, rv), fifo, cache, wq = state
         if mode != CLOSED or self.mutant == "watch_not_reopened":
             return None
         return (store, budget, (WATCH, rv), fifo, cache, wq)
 
+    @action("Disconnect", tag=FAULT, rare=True)
     def _Disconnect(self, state):
         store, budget, (mode, rv), fifo, cache, wq = state
         if mode != WATCH or not budget[B_DISCONNECTS]:
@@ -321,6 +312,7 @@ class Informer(Machine):
         budget = budget[:B_DISCONNECTS] + (budget[B_DISCONNECTS] - 1,) + budget[3:]
         return (store, budget, (CLOSED, rv), fifo, cache, wq)
 
+    @action("Gone", tag=SYSTEM)
     def _Gone(self, state):
         store, budget, (mode, rv), fifo, cache, wq = state
         if mode != WATCH or not (server.gone(store, rv)
@@ -331,6 +323,7 @@ class Informer(Machine):
             return (store, budget, (WATCH, store[1] - 1), fifo, cache, wq)
         return (store, budget, (LIST, rv), fifo, cache, wq)
 
+    @action("Deliver", tag=SYSTEM)
     def _Deliver(self, state):
         store, budget, (mode, rv), fifo, cache, wq = state
         if mode != WATCH or server.gone(store, rv):
@@ -354,6 +347,7 @@ class Informer(Machine):
             fifo = fifo_ops.queue_action(fifo, key, delta)
         return (store, budget, (WATCH, rev), fifo, cache, wq)
 
+    @action("Bookmark", tag=SYSTEM)
     def _Bookmark(self, state):
         store, budget, (mode, rv), fifo, cache, wq = state
         if mode != WATCH or server.gone(store, rv):
@@ -367,6 +361,7 @@ class Informer(Machine):
         return (store, budget, (WATCH, at), fifo, cache, wq)
 
     # -- the informer's processing loop ------------------------------------------
+    @action("Pop", tag=SYSTEM)
     def _Pop(self, state):
         store, budget, reflector, fifo, cache, wq = state
         if not fifo:
@@ -377,6 +372,7 @@ class Informer(Machine):
         wq = wq_ops.add(wq, key, lose_if_processing=self.mutant == "add_while_processing_lost")
         return (store, budget, reflector, fifo[1:], cache, wq)
 
+    @action("Resync", tag=SYSTEM)
     def _Resync(self, state):
         store, budget, reflector, fifo, cache, wq = state
         if not budget[B_RESYNCS]:
@@ -389,12 +385,14 @@ class Informer(Machine):
         return (store, budget, reflector, synced, cache, wq)
 
     # -- the workers -------------------------------------------------------------
+    @action("Get", tag=SYSTEM)
     def _Get(self, state, worker):
         if not 0 <= worker < self.workers:
             return None
         wq = wq_ops.get(state[5], worker, track=self.mutant != "no_processing_set")
         return None if wq is None else state[:5] + (wq,)
 
+    @action("Done", tag=SYSTEM)
     def _Done(self, state, worker):
         if not 0 <= worker < self.workers:
             return None
