@@ -81,7 +81,7 @@ from kubemc.model.kernel import (
     Link,
     Machine,
     Mutant,
-    Step,
+    action,
 )
 
 KIND = "Service"
@@ -351,7 +351,6 @@ class DnsAddon(Machine):
     """
 
     name = "dns"
-    tags: ClassVar[Mapping[str, str]] = {"WatchDropped": FAULT}
     mutants: ClassVar[Mapping[str, Mutant]] = MUTANTS
 
     def __init__(self, watch_drops: int = 1, mutant: str | None = None):
@@ -364,12 +363,13 @@ class DnsAddon(Machine):
     def init_states(self):
         yield (False, (), 0, ())
 
-    def steps(self, state):
-        yield Step("WatchDropped")
+    def always(self, state):
+        return [()]
 
-    def apply(self, state, step):
-        if step.name != "WatchDropped" or step.params:
-            return None
+    @action("WatchDropped", tag=FAULT, params=always)
+    def watch_dropped(self, state):
+        """Its own step: the watch drops (a fault). Everything else the
+        addon does happens on the composition's links."""
         return self.dropped(state)
 
     def view(self, state):

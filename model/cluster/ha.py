@@ -58,7 +58,7 @@ from typing import ClassVar
 from kubemc.model.cluster import leader
 from kubemc.model.cluster.leader import FREE, LEASE_DURATION, RENEW_DEADLINE, Rules, Timing
 from kubemc.model.cluster.topology import ELECTED, ha_external, ha_stacked, single_master
-from kubemc.model.kernel import FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import FAULT, SYSTEM, Machine, Mutant, Step, action
 
 UP, MEMBERS, INCARNATIONS, ROLES, SPENT, GHOSTS = range(6)
 LEASE, CANDIDATES = 0, 1
@@ -140,9 +140,6 @@ class HAControlPlane(Machine):
     name = "cluster-ha"
     #: the topology a subclass fixes (then it is not a bound)
     fixed_topology: ClassVar[str | None] = None
-    tags = {"Get": SYSTEM, "Update": SYSTEM, "Act": SYSTEM, "Tick": SYSTEM,
-            "Crash": FAULT, "Restart": FAULT}
-    rare = frozenset({"Crash", "Restart"})
     mutants = MUTANTS
 
     def __init__(self, topology: str = "ha-stacked", masters: int = 3, components: int = 2,
@@ -206,16 +203,6 @@ class HAControlPlane(Machine):
             yield Step("Crash", (h,))
             yield Step("Restart", (h,))
 
-    #: each action's handler and how many parameters it takes
-    _ACTIONS = {"Get": ("_get", 2), "Update": ("_update", 2), "Act": ("_act", 2),
-                "Tick": ("_tick", 0), "Crash": ("_crash", 1), "Restart": ("_restart", 1)}
-
-    def apply(self, state, step):
-        name, arity = self._ACTIONS.get(step.name, (None, -1))
-        if name is None or len(step.params) != arity:
-            return None
-        return getattr(self, name)(state, *step.params)
-
     def _role_step_ok(self, state, r, m) -> bool:
         return (0 <= r < len(self.components) and 0 <= m < self.masters
                 and self.serves(state, m))
@@ -225,12 +212,14 @@ class HAControlPlane(Machine):
         roles = state[ROLES]
         return state[:ROLES] + (roles[:r] + (role,) + roles[r + 1:],) + state[ROLES + 1:]
 
+    @action("Get", tag=SYSTEM)
     def _get(self, state, r, m):
         if not self._role_step_ok(state, r, m):
             return None
         role = leader.get(state[ROLES][r], m, self.rules)
         return None if role is None else self._set_role(state, r, role)
 
+    @action("Update", tag=SYSTEM)
     def _update(self, state, r, m):
         if not self._role_step_ok(state, r, m):
             return None
@@ -252,11 +241,13 @@ class HAControlPlane(Machine):
         nxt = self._set_role(state, r, new)
         return nxt[:GHOSTS] + ((handed, conflicted),)
 
+    @action("Act", tag=SYSTEM)
     def _act(self, state, r, m):
         if not self._role_step_ok(state, r, m) or not leader.leading(state[ROLES][r], m):
             return None
         return state            # the write is the step itself; its content is not modelled
 
+    @action("Tick", tag=SYSTEM)
     def _tick(self, state):
         live = tuple(state[UP][m] == 1 for m in range(self.masters))
         roles = tuple(leader.tick(role, live, self.timing, self.rules, self.age_cap)
@@ -265,6 +256,7 @@ class HAControlPlane(Machine):
             return None
         return state[:ROLES] + (roles,) + state[ROLES + 1:]
 
+    @action("Crash", tag=FAULT, rare=True)
     def _crash(self, state, h):
         crashes, restarts = state[SPENT]
         if not 0 <= h < len(state[UP]) or not state[UP][h] or crashes >= self.crashes:
@@ -280,6 +272,7 @@ class HAControlPlane(Machine):
             roles = tuple(leader.crashed(role, h) for role in roles)
         return (up, members, incs, roles, (crashes + 1, restarts), state[GHOSTS])
 
+    @action("Restart", tag=FAULT, rare=True)
     def _restart(self, state, h):
         crashes, restarts = state[SPENT]
         if not 0 <= h < len(state[UP]) or state[UP][h] or restarts >= self.restarts:
