@@ -427,8 +427,8 @@ def _catalog_packages(name: str) -> tuple[str, ...]:
     from kubemc.checker.components import component
 
     modules = {m.build.__module__ for m in component(name).models}
-    return tuple(sorted(m.rsplit(".", 1)[0].replace(".", "/") for m in modules
-                        if m.startswith("model.")))
+    return tuple(sorted(m.removeprefix("kubemc.").rsplit(".", 1)[0].replace(".", "/")
+                        for m in modules if m.startswith("kubemc.model.")))
 
 
 def component_sites(name: str, root: Path = ROOT,
@@ -743,14 +743,27 @@ def validate(args: argparse.Namespace) -> None:
         raise BadInput(f"unknown engine {', '.join(bad) or '(none)'}; "
                        "known: explore, hypothesis, z3")
     args.engines = engines
-    from kubemc.checker.components import discover
-
-    known = sorted(discover())
     for name in args.components:
-        if name not in known:
-            raise BadInput(f"unknown component {name!r} (known: {', '.join(known)})")
+        if name not in PACKAGES:
+            _known_component(name)
         if not component_files(name, args.repo):
             raise BadInput(f"component {name!r} has no model files under model/")
+
+
+def _known_component(name: str) -> None:
+    """A component not declared in PACKAGES must be one the catalog finds
+    (an installed one). The catalog is imported only then: the working tree
+    may be mid-edit, and the run itself uses a clean copy of HEAD."""
+    from kubemc.checker.components import discover
+
+    try:
+        known = sorted(discover())
+    except Exception as exc:  # a broken working tree: say so, in one line
+        raise BadInput(f"unknown component {name!r}, and the catalog does not load to say "
+                       f"which exist ({type(exc).__name__}: {exc}); known here: "
+                       f"{', '.join(PACKAGES)}") from None
+    if name not in known:
+        raise BadInput(f"unknown component {name!r} (known: {', '.join(known)})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -761,21 +774,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as exc:
         print(f"mutate: {exc}", file=sys.stderr)
         return 2
-    if args.recheck is not None:
-        chosen, gone = relocate(args.recheck, args.repo)
-        for old in gone:
-            print(f"mutate: {old['path']}:{old['line']} {old['operator']} "
-                  f"{old['original']!r} -> {old['replacement']!r} is no longer in the code "
-                  "(the code around it changed): judge it by hand", file=sys.stderr)
-    else:
-        chosen = {c: sample(component_sites(c, args.repo, args.operators), args.sample,
-                            args.seed, c) for c in args.components}
-    if args.list:
-        for name, sites in chosen.items():
-            for site in sites:
-                print(f"## {name} {site.id}\n" +
-                      site.diff((args.repo / site.path).read_text()))
-        return 0
     started = time.monotonic()
     outcomes: list[MutantOutcome] = []
     commit, interrupted = "", False
@@ -785,6 +783,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with Workspace(args.repo) as ws:
             commit = ws.commit
+            # Sites come from the copy of HEAD that is checked, never from the
+            # working tree: an uncommitted edit there would move or change
+            # them ("the source changed since the site was found").
+            chosen = _choose(args, ws.copy)
+            if args.list:
+                for name, sites in chosen.items():
+                    for site in sites:
+                        print(f"## {name} {site.id}\n" +
+                              site.diff((ws.copy / site.path).read_text()))
+                return 0
             for name, sites in chosen.items():
                 _check_component(ws, name, sites, args, outcomes)
     except KeyboardInterrupt:
@@ -807,6 +815,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(report)
     return 130 if interrupted else 0
+
+
+def _choose(args: argparse.Namespace, root: Path) -> dict[str, list[Site]]:
+    """The mutants to check, found in the files under ``root``."""
+    if args.recheck is None:
+        return {c: sample(component_sites(c, root, args.operators), args.sample, args.seed, c)
+                for c in args.components}
+    chosen, gone = relocate(args.recheck, root)
+    for old in gone:
+        print(f"mutate: {old['path']}:{old['line']} {old['operator']} "
+              f"{old['original']!r} -> {old['replacement']!r} is no longer in the code "
+              "(the code around it changed): judge it by hand", file=sys.stderr)
+    return chosen
 
 
 def _check_component(ws: Workspace, name: str, sites: Sequence[Site],
