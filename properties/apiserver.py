@@ -12,7 +12,7 @@ from __future__ import annotations
 from kubemc.model.apiserver import registry
 from kubemc.model.apiserver.requests import ANSWERED, ANY, PENDING, SERVE
 from kubemc.model.store import mvcc
-from kubemc.properties.core import INVARIANT, TRANSITION, Property
+from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
 _SEED_API = ("seeds/000: 'the api server is the ony master plane component to talk to the "
              "etcd data store, both to read from and to save kubernetes cluster state "
@@ -228,6 +228,12 @@ def watch_stream_from_serving_replica(m, before, step, after) -> bool:
         and now[0] == was[0]
 
 
+def some_list_answered(m, state) -> bool:
+    """Some writer's list request has been answered (its slot holds the
+    answer to a list)."""
+    return any(slot[0] == ANSWERED and slot[2][0] == "list" for slot in state[1][1])
+
+
 _C = "apiserver"
 
 PROPERTIES = (
@@ -265,3 +271,8 @@ PROPERTIES = (
              "resourceVersion the client is requesting have already been sent')",
              watch_stream_from_serving_replica),
 )
+
+COVER_LIST_ANSWERED = Property(
+    "apiserver_cover_list_answered", _C, COVER,
+    "some list request is answered (the models whose writers list: without a list no read "
+    "property is exercised)", _READS, some_list_answered)

@@ -121,6 +121,17 @@ def test_only_the_replica_serving_the_watch_adds_to_its_stream():
     assert m.apply(before, Step("apiserver->clients.Bookmark", (1,))) is None
 
 
+def test_the_list_cover_needs_an_answered_list():
+    """apiserver_cover_list_answered: reached once a list is answered, not by
+    creates alone (a model whose writers never list would leave the read
+    property unexercised: the mutation run's survivor of _call)."""
+    m = WRITES.machine()
+    s = run(m, call(0, 0, "create", 0), serve(0))
+    assert not request_properties.some_list_answered(m, s)
+    s = run(m, call(1, 1, "list", "unset", 0), serve(1), state=s)
+    assert request_properties.some_list_answered(m, s)
+
+
 def test_a_link_from_the_store_to_a_client_breaks_the_structure():
     props = {p.name: p for p in request_properties.PROPERTIES}
     check = props["store_linked_only_to_apiserver"]

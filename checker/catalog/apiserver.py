@@ -32,7 +32,7 @@ WRITES = Model(
     # (three writes): 46,444 distinct states, 2-3.5 s in one process.
     bounds={"clients": 2, "objects": 2, "replicas": 2, "max_revision": 4,
             "list_modes": ("unset",)},
-    properties=_REQUEST_PATH,
+    properties=_REQUEST_PATH + (request_properties.COVER_LIST_ANSWERED,),
     hypothesis_bounds={"max_revision": 8},
 )
 
@@ -43,7 +43,7 @@ READS = Model(
     # lagging caches, revisions <= 4: 23,969 states, 1-2 s.
     bounds={"clients": 1, "objects": 2, "replicas": 2, "max_revision": 4,
             "list_modes": ("unset", "0", "N")},
-    properties=_REQUEST_PATH,
+    properties=_REQUEST_PATH + (request_properties.COVER_LIST_ANSWERED,),
     hypothesis_bounds={"clients": 2, "max_revision": 5},
 )
 
