@@ -75,12 +75,15 @@ PACKAGES: dict[str, tuple[str, ...]] = {
 #: ``model/network/generate.py`` makes the synthetic clusters of ``kubemc
 #: bench network``; no catalog model of proxy runs it (six of proxy's first
 #: 30 mutants fell there, all equivalent by construction: docs/mutation/proxy.md).
-EXCLUDED = frozenset({"model/controllers/usercontroller.py", "model/network/generate.py"})
+#: ``model/controllers/requests.py`` is the harness's request language, imported
+#: by ``usercontroller.py`` alone (docs/mutation/controllers.md).
+EXCLUDED = frozenset({"model/controllers/usercontroller.py", "model/controllers/requests.py",
+                      "model/network/generate.py"})
 
 #: Functions that only render a state or a write for people (trace show, the
 #: trace viewer): no property reads them, so their mutants are equivalent by
 #: construction (5 of the first run's 17 equivalent survivors).
-DISPLAY = re.compile(r"(view|describe|_describe|_\w*_view|__repr__|__str__)")
+DISPLAY = re.compile(r"(view|describe|_describe|_\w*_view|_show\w*|__repr__|__str__)")
 
 OPERATORS = ("delete", "compare", "boolop", "negate", "constant", "index", "return")
 
