@@ -192,6 +192,20 @@ ACKNOWLEDGED_UPDATES_NOT_LOST = Property(
     "replaced, so no client's acknowledged write is overwritten by a write that never saw it.",
     f"{_SEED_409}; {_CONVENTIONS}", acknowledged_updates_not_lost)
 
+def some_update_acknowledged(m, state) -> bool:
+    """Some client's update has been acknowledged (the ghost log holds an
+    entry): without one, ``acknowledged_updates_not_lost`` has nothing to
+    judge."""
+    return bool(state[2])
+
+
+UPDATE_ACKNOWLEDGED = Property(
+    "conflict_cover_update_acknowledged", "apiserver", COVER,
+    "Some client's update is acknowledged in the conflict model: clients read the object and "
+    "write it back, so the lost-update property is judged on real writes, not vacuously",
+    f"{_SEED_409}; {_CONVENTIONS}", some_update_acknowledged)
+
+
 def token_answered(m, state) -> bool:
     """The last request came with a ServiceAccount's token and was answered."""
     last = state[1]
@@ -208,5 +222,5 @@ TOKEN_ANSWERED = Property(
     "tokens for new namespaces'", token_answered)
 
 ACCESS_PROPERTIES = (SECRET_READ_AUTHORIZED, TOKEN_ANSWERED)
-CONFLICT_PROPERTIES = (ACKNOWLEDGED_UPDATES_NOT_LOST,)
+CONFLICT_PROPERTIES = (ACKNOWLEDGED_UPDATES_NOT_LOST, UPDATE_ACKNOWLEDGED)
 PROPERTIES = ACCESS_PROPERTIES + CONFLICT_PROPERTIES

@@ -23,7 +23,7 @@ from kubemc.model.apiserver.conflict import CREATED_REVISION, Conflict
 from kubemc.model.kernel import Step, UnknownMutant
 from kubemc.properties.apiserver_access import (
     DEFAULT_POLICY_INTENT, acknowledged_updates_not_lost, intended_read, rules_allow_read,
-    secret_read_authorized,
+    secret_read_authorized, some_update_acknowledged,
 )
 
 READ = (("get", "list", "watch"), ("secrets",), ())
@@ -309,3 +309,24 @@ def test_a_token_controller_that_never_issues_leaves_the_token_cover_unreached(m
     monkeypatch.setattr(access, "wants_token", lambda *args: False)
     outcome = explore(ACCESS.machine(), ACCESS.properties)
     assert outcome.covers["access_cover_token_answered"] is False
+
+
+def test_a_read_that_never_happens_leaves_the_update_cover_unreached(monkeypatch):
+    """conflict_cover_update_acknowledged: reached in the correct model; with
+    no client ever reading (the mutation run's survivor of Conflict.read, under
+    which acknowledged_updates_not_lost held with nothing to judge) it is
+    unreached."""
+    from kubemc.model.apiserver import conflict
+
+    outcome = explore(CONFLICT.machine(), CONFLICT.properties)
+    assert outcome.covers["conflict_cover_update_acknowledged"] is True
+    (s0,) = CONFLICT.machine().init_states()
+    assert not some_update_acknowledged(None, s0)
+    original = conflict._with
+    # a read leaves the client idle: nothing is ever read, so nothing sent
+    monkeypatch.setattr(conflict, "_with",
+                        lambda clients, c, value: clients if value[0] else
+                        original(clients, c, value))
+    outcome = explore(CONFLICT.machine(), CONFLICT.properties)
+    assert outcome.counterexample is None
+    assert outcome.covers["conflict_cover_update_acknowledged"] is False
