@@ -36,6 +36,13 @@ _RV = ("kubernetes.io/docs/reference/using-api/api-concepts 'Resource versions':
 _READS = ("kubernetes.io/docs/reference/using-api/api-concepts 'Semantics for get and "
           "list': resourceVersion unset = 'Most Recent', served by a quorum read from etcd; "
           "'0' = Any; 'N' = not older than N")
+_CODES = ("Kubernetes API conventions (github.com/kubernetes/community, contributors/devel/"
+          "sig-architecture/api-conventions.md), 'HTTP Status codes': 200 StatusOK (the request "
+          "completed successfully), 201 StatusCreated (the request to create kind completed "
+          "successfully), 202 StatusAccepted (the request to create or delete kind has been "
+          "accepted for processing), 404 StatusNotFound (the requested resource does not "
+          "exist), 409 StatusConflict (the resource the client attempted to create already "
+          "exists, or the requested update operation cannot be completed due to a conflict)")
 _WATCH = ("etcd API guarantees, 'Watch APIs' (etcd.io/docs/v3.5/learning/api_guarantees): "
           "ordered, unique, reliable, atomic, resumable, bookmarkable; kubernetes.io api-"
           "concepts 'Efficient detection of changes' (a watch from a resourceVersion that "
@@ -228,6 +235,69 @@ def watch_stream_from_serving_replica(m, before, step, after) -> bool:
         and now[0] == was[0]
 
 
+#: HTTP status codes, restated from the API conventions (not read from the model)
+_HTTP_OK, _HTTP_CREATED, _HTTP_ACCEPTED, _HTTP_NOT_FOUND, _HTTP_CONFLICT = 200, 201, 202, 404, 409
+
+
+def _live(store, key) -> bool:
+    """Whether ``key`` holds a live object in ``store`` (etcd's data model:
+    the key's newest record is not a tombstone, version 0)."""
+    hist = mvcc.history(store, key)
+    return bool(hist) and bool(hist[-1][mvcc.R_VERSION])
+
+
+def _mod_revision(store, key) -> int:
+    hist = mvcc.history(store, key)
+    return hist[-1][mvcc.R_MOD] if hist and hist[-1][mvcc.R_VERSION] else 0
+
+
+def answer_codes_follow_conventions(m, before, step, after) -> bool:
+    """Every answer carries the HTTP status code the API conventions give for
+    its outcome, judged from the store before and after the request (read
+    through etcd's history, not through the apiserver's registry):
+
+    * a list answers 200 OK;
+    * a create of a name the store does not hold answers 201 Created (and the
+      object is then in the store); of a name it holds, 409 (AlreadyExists);
+    * an update of an object the store does not hold answers 404 NotFound;
+      one whose resourceVersion is not the object's current one answers 409
+      Conflict; one whose resourceVersion is current answers 200 OK;
+    * a delete of an object the store does not hold answers 404 NotFound; one
+      that removes the object answers 200 OK; one that leaves it in the store
+      (only marked for deletion) answers 202 Accepted.
+
+    Source: Kubernetes API conventions, 'HTTP Status codes' (200 StatusOK:
+    the request completed successfully; 201 StatusCreated: the request to
+    create kind completed successfully; 202 StatusAccepted: the request to
+    create or delete kind has been accepted for processing; 404
+    StatusNotFound: the requested resource does not exist; 409
+    StatusConflict: the resource the client attempted to create already
+    exists, or the requested update cannot be completed due to a conflict)
+    and 'Concurrency Control and Consistency' (an update with a stale
+    resourceVersion fails with 409 Conflict)."""
+    c = _serve_of(before, step)
+    if c is None:
+        return True
+    slot, done = before[1][1][c], after[1][1][c]
+    if slot[0] != PENDING or done[0] != ANSWERED:
+        return True
+    op, code = slot[2], done[4][0]
+    if op[0] == "list":
+        return code == _HTTP_OK
+    key = m.keys[op[1]]
+    was, now = _live(before[2], key), _live(after[2], key)
+    if op[0] == "create":
+        return code == (_HTTP_CONFLICT if was else _HTTP_CREATED) and now
+    if not was:
+        return code == _HTTP_NOT_FOUND
+    if op[0] == "update":
+        stale = _mod_revision(before[2], key) != op[2]
+        return code == (_HTTP_CONFLICT if stale else _HTTP_OK)
+    if op[0] == "delete":
+        return code == (_HTTP_ACCEPTED if now else _HTTP_OK)
+    return True
+
+
 def some_list_answered(m, state) -> bool:
     """Some writer's list request has been answered (its slot holds the
     answer to a list)."""
@@ -270,6 +340,12 @@ PROPERTIES = (
              "and 'Watch bookmarks' (a BOOKMARK marks 'that all changes up to a given "
              "resourceVersion the client is requesting have already been sent')",
              watch_stream_from_serving_replica),
+    Property("answer_codes_follow_conventions", _C, TRANSITION,
+             "Every answer carries the HTTP status code the API conventions give for its "
+             "outcome: a list 200; a create 201, or 409 if the name exists; an update 404 if "
+             "the object is absent, 409 if its resourceVersion is stale, else 200; a delete "
+             "404 if absent, 200 if it removes the object, 202 if it only marks it.",
+             f"{_CODES}; {_CONCURRENCY}", answer_codes_follow_conventions),
 )
 
 COVER_LIST_ANSWERED = Property(

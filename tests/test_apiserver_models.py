@@ -132,6 +132,39 @@ def test_the_list_cover_needs_an_answered_list():
     assert request_properties.some_list_answered(m, s)
 
 
+def test_each_answer_carries_the_status_code_of_its_outcome():
+    """answer_codes_follow_conventions judges every answer against the store,
+    with the codes restated from the API conventions: 201 for a create, 409
+    for a create of an existing name or a stale update, 200 for a list, an
+    update and a delete that removes, 404 for an absent object."""
+    prop = request_properties.answer_codes_follow_conventions
+    m = WRITES.machine()
+    state = next(iter(m.init_states()))
+    expected = [((0, 0, "create", 0), 201),
+                ((1, 0, "create", 0), 409), ((1, 1, "list", "unset", 0), 200),
+                ((0, 0, "update", 0, 2), 200), ((1, 0, "update", 0, 2), 409),
+                ((0, 0, "delete", 0), 200), ((0, 0, "delete", 0), 404)]
+    for (c, r, *op), code in expected:
+        before = run(m, call(c, r, *op), state=state)
+        state = run(m, serve(c), state=before)
+        assert answer(state, c)[0] == code
+        assert prop(m, before, serve(c), state)
+    bad = WRITES.machine("create_answers_ok")
+    before = run(bad, call(0, 0, "create", 0))
+    after = run(bad, serve(0), state=before)
+    assert answer(after, 0)[0] == 200 and not prop(bad, before, serve(0), after)
+
+
+def test_the_status_code_property_does_not_read_the_registrys_constants(monkeypatch):
+    """The mutation run's survivor: registry.OK = 199 (every successful get,
+    list and update answered 199) passed every other property, which compare
+    answers with the same constant. The property states the codes itself."""
+    monkeypatch.setattr(registry, "OK", 199)
+    outcome = explore(WRITES.machine(max_revision=3), WRITES.properties)
+    assert outcome.counterexample is not None
+    assert outcome.counterexample.prop.name == "answer_codes_follow_conventions"
+
+
 def test_a_link_from_the_store_to_a_client_breaks_the_structure():
     props = {p.name: p for p in request_properties.PROPERTIES}
     check = props["store_linked_only_to_apiserver"]

@@ -282,6 +282,9 @@ class RequestPath(Composition):
             "a resumed watch starts from the replica cache's revision instead of the "
             "watcher's position, skipping the events in between",
             violates="watch_guarantees"),
+        "create_answers_ok": Mutant(
+            "a successful create answers 200 OK instead of 201 Created",
+            violates="answer_codes_follow_conventions"),
     }
     mutants = all_mutants
     rare = frozenset({"apiserver->store.Compact", "clients.DropWatch"})
@@ -476,7 +479,10 @@ class RequestPath(Composition):
                 # history or the event stream derive it
                 journal = journal + ((status.resource_version, key, _event_of(kind, status)),)
                 acked = mvcc.revision(new)
-        answer = (status.code, rv, 0, ())
+        code = status.code
+        if kind == "create" and code == registry.CREATED and self.mutant == "create_answers_ok":
+            code = registry.OK
+        answer = (code, rv, 0, ())
         new_slots = slots[:c] + ((ANSWERED, 0, op, 0, answer),) + slots[c + 1:]
         return (caches, new_slots, journal, acked, compactions), new
 
@@ -629,7 +635,7 @@ class ApiserverWrites(RequestPath):
     name = "apiserver-writes"
     mutants = _share("update_without_rv_compare", "update_echoes_resource_version",
                      "client_writes_store_directly", "client_linked_to_store",
-                     "store_linked_to_client")
+                     "store_linked_to_client", "create_answers_ok")
 
     def __init__(self, clients=2, objects=2, replicas=2, max_revision=4, compactions=0,
                  watcher=False, list_modes=(UNSET,), mutant=None):
