@@ -10,7 +10,7 @@ the machine what it meant to do, so a seeded bug cannot bend the yardstick.
 from __future__ import annotations
 
 from kubemc.model.apiserver import registry
-from kubemc.model.apiserver.requests import ANSWERED, ANY, PENDING, SERVE
+from kubemc.model.apiserver.requests import ANSWERED, ANY, GONE, PENDING, SERVE
 from kubemc.model.store import mvcc
 from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
@@ -235,6 +235,27 @@ def watch_stream_from_serving_replica(m, before, step, after) -> bool:
         and now[0] == was[0]
 
 
+def watch_gone_only_when_history_unavailable(m, state) -> bool:
+    """A watch is ended with 410 Gone only when the history it asks for is no
+    longer available: whenever the watcher's status is gone, its position
+    (the last revision it received) is older than the start of the event
+    window of the replica that served the watch (the window holds the events
+    after its start; a position at or after it can still be served).
+
+    Source: kubernetes.io/docs/reference/using-api/api-concepts, 'Efficient
+    detection of changes': 'When the requested watch operations fail because
+    the historical version of that resource is not available, clients must
+    handle the case by recognizing the status code 410 Gone' — 410 is the
+    answer for an unavailable history, not for one the server still holds.
+    It also tells a watch that ended with 410 apart from an open one: with the
+    two states one value (the mutation run's weak gap), a freshly opened watch
+    reads as gone though its history is available."""
+    replica, status, start, pos, delivered = state[0][1]
+    if status != GONE:
+        return True
+    return pos < state[1][0][replica][1]
+
+
 #: HTTP status codes, restated from the API conventions (not read from the model)
 _HTTP_OK, _HTTP_CREATED, _HTTP_ACCEPTED, _HTTP_NOT_FOUND, _HTTP_CONFLICT = 200, 201, 202, 404, 409
 
@@ -340,6 +361,14 @@ PROPERTIES = (
              "and 'Watch bookmarks' (a BOOKMARK marks 'that all changes up to a given "
              "resourceVersion the client is requesting have already been sent')",
              watch_stream_from_serving_replica),
+    Property("watch_gone_only_when_history_unavailable", _C, INVARIANT,
+             "A watch is ended with 410 Gone only when the history it asks for is no longer "
+             "available: a gone watcher's position is older than the start of the serving "
+             "replica's event window.",
+             "kubernetes.io/docs/reference/using-api/api-concepts 'Efficient detection of "
+             "changes': 'When the requested watch operations fail because the historical "
+             "version of that resource is not available, clients must handle the case by "
+             "recognizing the status code 410 Gone'", watch_gone_only_when_history_unavailable),
     Property("answer_codes_follow_conventions", _C, TRANSITION,
              "Every answer carries the HTTP status code the API conventions give for its "
              "outcome: a list 200; a create 201, or 409 if the name exists; an update 404 if "

@@ -87,6 +87,26 @@ def test_a_watch_from_a_compacted_revision_ends_with_410_and_relists():
     assert request_properties.watch_guarantees(m, s)
 
 
+def test_410_gone_ends_only_a_watch_whose_history_is_unavailable():
+    """watch_gone_only_when_history_unavailable: the 410 after a compaction
+    holds it; the off-by-one mutant's 410 at the window's start does not; and
+    a fresh watch whose status reads as gone (the mutation run's weak gap:
+    WATCHING and GONE one value) is refused, its history being available."""
+    prop = request_properties.watch_gone_only_when_history_unavailable
+    m = WATCH.machine()
+    s = run(m, call(0, 0, "create", 0), serve(0), call(0, 0, "update", 0, 2), serve(0),
+             Step("apiserver->store.Compact"), Step("apiserver->store.CatchUp", (0,)),
+             Step("apiserver->clients.Deliver", (0,)))
+    assert _watcher(s)[1] == GONE and prop(m, s)
+    (s0,) = m.init_states()
+    assert _watcher(s0)[1] == WATCHING and prop(m, s0)
+    merged = ((s0[0][0], (0, GONE) + _watcher(s0)[2:]),) + s0[1:]
+    assert not prop(m, merged)
+    bad = WATCH.machine("gone_at_window_start")
+    s = run(bad, Step("apiserver->clients.Deliver", (0,)))
+    assert _watcher(s)[1] == GONE and not prop(bad, s)
+
+
 def test_a_dropped_watch_resumes_without_gaps_and_bookmarks_advance_it():
     m = WATCH.machine()
     s = run(m, call(0, 0, "create", 0), serve(0), Step("apiserver->store.CatchUp", (0,)),

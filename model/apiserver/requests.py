@@ -282,6 +282,10 @@ class RequestPath(Composition):
             "a resumed watch starts from the replica cache's revision instead of the "
             "watcher's position, skipping the events in between",
             violates="watch_guarantees"),
+        "gone_at_window_start": Mutant(
+            "a watch whose position is the cache window's start (every later event is still "
+            "in the window) is ended with 410 Gone: the comparison is off by one",
+            violates="watch_gone_only_when_history_unavailable"),
         "create_answers_ok": Mutant(
             "a successful create answers 200 OK instead of 201 Created",
             violates="answer_codes_follow_conventions"),
@@ -535,7 +539,8 @@ class RequestPath(Composition):
         if status != WATCHING or replica != r:
             return None
         rev, window_start, events, _ = api[0][r]
-        if pos < window_start:
+        if pos < window_start or (pos == window_start
+                                  and self.mutant == "gone_at_window_start"):
             if self.mutant != "watch_skips_compacted":
                 watcher = (replica, GONE, start, pos, delivered)  # 410 Gone
                 return api, (clients[0], watcher)
@@ -663,7 +668,7 @@ class ApiserverWatch(RequestPath):
 
     name = "apiserver-watch"
     mutants = _share("watch_skips_compacted", "bookmark_ahead_of_events",
-                     "bookmark_from_any_replica",
+                     "bookmark_from_any_replica", "gone_at_window_start",
                      "deliver_newest_first", "resume_redelivers_last",
                      "resume_from_cache_revision")
 
