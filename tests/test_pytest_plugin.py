@@ -160,7 +160,7 @@ def test_bad_input_is_one_line_before_any_work(project, args, message):
 def test_the_api_examples_of_the_docs_pass_as_written(project):
     text = (Path(checker.__file__).resolve().parents[1] / "docs" / "pytest.md").read_text()
     example = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S)
-                   if "from checker import api" in b)
+                   if "from kubemc.checker import api" in b)
     project.makepyfile(test_docs=example)
     result = project.runpytest("-p", "no:kubemc", "test_docs.py", "-v")
     result.assert_outcomes(passed=6)
