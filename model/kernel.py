@@ -257,15 +257,23 @@ class Machine:
 
     def apply(self, state: State, step: Step) -> Any:
         """Dispatch to the declared handler; ``None`` for a step of another
-        name or number of parameters (not one of this machine's). An
-        exception inside a handler is a bug and propagates. (Typed ``Any``,
-        as a hand-written ``apply`` is: each machine's states are tuples of
-        its own shape, which a caller that knows the machine indexes.)"""
+        name (not one of this machine's). A declared action given the wrong
+        number of parameters is a bug in whatever built the step, raised
+        rather than read as a disabled step (which would prune the search
+        and let the check say "holds"); a hand-edited trace is checked
+        against the proposed steps by ``trace replay`` before it gets here.
+        An exception inside a handler is a bug and propagates too. (Typed
+        ``Any``, as a hand-written ``apply`` is: each machine's states are
+        tuples of its own shape, which a caller that knows the machine
+        indexes.)"""
         if not self.actions:
             raise NotImplementedError
         entry = self._dispatch.get(step.name)
-        if entry is None or len(step.params) != entry[1] and entry[1] >= 0:
+        if entry is None:
             return None
+        if entry[1] >= 0 and len(step.params) != entry[1]:
+            raise TypeError(f"{type(self).__name__}: step {step} has {len(step.params)} "
+                            f"parameter(s); the action {step.name} takes {entry[1]}")
         return getattr(self, entry[0])(state, *step.params)
 
     # -- what a machine may refine ---------------------------------------

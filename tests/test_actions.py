@@ -31,7 +31,8 @@ def test_the_docstring_lock_derives_tags_steps_and_dispatch():
                                     Step("Release", (0,)), Step("Release", (1,))]
     assert lock.apply((), Step("Acquire", (1,))) == (1,)
     assert lock.apply((1,), Step("Acquire", (0,))) is None          # the guard
-    assert lock.apply((), Step("Acquire", (0, 1))) is None          # another shape
+    with pytest.raises(TypeError, match="takes 1"):                   # a bug, not a disabled step
+        lock.apply((), Step("Acquire", (0, 1)))
     assert lock.apply((), Step("Steal", (0,))) is None              # not an action
     assert lock.tag(Step("Release", (0,))) == ENVIRONMENT
 
