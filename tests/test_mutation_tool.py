@@ -130,6 +130,10 @@ def test_a_planted_mutant_of_cri_is_killed_in_a_private_copy_then_removed():
         tmp = ws.tmp
     assert outcome.outcome == "killed" and outcome.engine == "explore"
     assert outcome.exits == {"explore": 1}
+    # the outcome names what failed, read from `kubemc check --json`
+    assert outcome.properties == ["cri/cri_no_running_outside_ready_sandbox"]
+    assert outcome.message.startswith(
+        "explore: cri violates cri_no_running_outside_ready_sandbox (shortest counterexample")
     assert site.original in restored and not tmp.exists()
     table = mutate.table([outcome], ["cri"])
     assert table[0]["killed"] == 1 and table[0]["kill_rate"] == 100.0
@@ -217,3 +221,89 @@ def test_recheck_refuses_a_file_that_is_no_report(tmp_path, capsys):
     assert mutate.main([]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all(line.startswith("mutate: ") for line in err)
+
+
+def _row(model, verdict, prop, detail=""):
+    return {"component": "store", "model": model, "engine": "explore", "verdict": verdict,
+            "prop": prop, "detail": detail}
+
+
+def test_a_finding_names_the_property_and_engine_from_the_json_rows():
+    import json
+
+    rows = [_row("raft", "holds", None), _row("election", "violated", "counted_votes",
+                                                "shortest counterexample: 5 steps"),
+            _row("mvcc", "violated", "range_answer")]
+    got = mutate.finding("hypothesis", 1, json.dumps(rows), "")
+    assert got.engine == "hypothesis"
+    assert got.properties == ("election/counted_votes", "mvcc/range_answer")
+    assert got.message == ("hypothesis: election violates counted_votes (shortest "
+                           "counterexample: 5 steps); also mvcc/range_answer")
+    # exit 5: the cover never reached, not the rows that held
+    vacuous = [_row("raft", "holds", None), _row("raft", "vacuous", "leader_elected")]
+    got = mutate.finding("explore", 5, json.dumps(vacuous), "")
+    assert got.properties == ("raft/leader_elected",)
+    assert got.message == "explore: raft never reaches leader_elected"
+
+
+def test_a_crash_or_output_that_is_no_json_keeps_the_checks_own_words():
+    import json
+
+    crash = "kubemc: internal error in election step Timeout(0): see crash-1.txt"
+    got = mutate.finding("explore", 70, "", "Traceback is in the file\n" + crash)
+    assert got.properties == () and got.message.endswith(crash)
+    got = mutate.finding("z3", 2, "not json", "kubemc: bad bound")
+    assert got.properties == () and got.message == "z3: not json / kubemc: bad bound"
+    # rows that do not match the exit code do not invent a property
+    assert mutate.finding("explore", 1, json.dumps([_row("raft", "holds", None)]),
+                          "").properties == ()
+
+
+def _args(argv, report=None):
+    args = mutate.parse(argv if report is None else ["--recheck", str(report), *argv])
+    mutate.validate(args)
+    return args
+
+
+def test_recheck_keeps_the_reports_timeout_engines_and_baseline(tmp_path):
+    import json
+
+    report = tmp_path / "r.json"
+    source = (ROOT / "model/cri/machine.py").read_text()
+    site = next(s for s in mutate.sites_of("model/cri/machine.py", source, ["compare"]))
+    body = _report(site, source)
+    body["meta"] = {"timeout": 900.0, "engines": ["explore", "z3"], "baseline": False,
+                    "seed": 2029}
+    report.write_text(json.dumps(body))
+    args = _args([], report)
+    assert (args.timeout, args.engines, args.baseline, args.seed) == (
+        900.0, ["explore", "z3"], False, 2029)
+    assert sorted(args.from_report) == ["baseline", "engines", "seed", "timeout"]
+    # the command line wins over the report
+    args = _args(["--timeout", "120", "--engines", "explore", "--baseline"], report)
+    assert (args.timeout, args.engines, args.baseline) == (120.0, ["explore"], True)
+    assert args.from_report == ["seed"]
+    # a report of an older tool (no baseline recorded) and a fresh run: defaults
+    body["meta"] = {"timeout": 300}
+    report.write_text(json.dumps(body))
+    args = _args([], report)
+    assert (args.timeout, args.engines, args.baseline) == (
+        300.0, ["explore", "hypothesis", "z3"], True)
+    args = _args(["cri"])
+    assert (args.timeout, args.baseline, args.seed, args.from_report) == (600.0, True, 0, [])
+
+
+def test_recheck_refuses_a_report_whose_settings_are_not_the_tools(tmp_path, capsys):
+    import json
+
+    source = (ROOT / "model/cri/machine.py").read_text()
+    site = next(s for s in mutate.sites_of("model/cri/machine.py", source, ["compare"]))
+    body = _report(site, source)
+    body["meta"] = {"timeout": "soon"}
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps(body))
+    assert mutate.main(["--recheck", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert "meta.timeout is 'soon'" in err and err.count("\n") == 1
+    # ... unless the command line gives it
+    assert _args(["--timeout", "60"], report).timeout == 60.0

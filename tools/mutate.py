@@ -471,6 +471,13 @@ def _read_report(path: Path) -> dict:
     return report
 
 
+def _report_meta(path: Path) -> dict:
+    """The run settings an earlier report recorded (empty for a report that
+    recorded none)."""
+    meta = _read_report(path).get("meta")
+    return meta if isinstance(meta, dict) else {}
+
+
 def _report_components(path: Path) -> list[str]:
     return sorted({m["component"] for m in _read_report(path)["mutants"]})
 
@@ -518,8 +525,11 @@ class MutantOutcome:
     engine: str | None                 # the engine that decided it
     exits: dict[str, int | None] = field(default_factory=dict)
     seconds: float = 0.0
-    message: str = ""                  # the last lines of the deciding run
+    message: str = ""                  # what the deciding run found (see Finding)
     diff: str = ""
+    #: the properties (``model/property``) the deciding run reported violated,
+    #: vacuous or undecided, read from ``kubemc check --json``
+    properties: list[str] = field(default_factory=list)
 
 
 def classify(code: int | None) -> str:
@@ -590,27 +600,73 @@ class Workspace:
             self.child.wait()
         self.child = None
 
-    def check(self, component: str, engine: str, timeout: float) -> tuple[int | None, str]:
-        """``kubemc check COMPONENT --engine ENGINE`` in the copy: its exit
-        code (None when ``timeout`` seconds passed) and output's tail."""
+    def check(self, component: str, engine: str, timeout: float) -> tuple[int | None, Finding]:
+        """``kubemc check COMPONENT --engine ENGINE --json`` in the copy: its
+        exit code (None when ``timeout`` seconds passed) and what it found."""
         args = [sys.executable, "-m", "kubemc.checker.cli", "check", component, "--engine", engine,
-                "--quiet", "--trace-dir", str(self.tmp / "traces")]
+                "--quiet", "--json", "--trace-dir", str(self.tmp / "traces")]
         if engine == "hypothesis":
             args += ["--profile", "ci"]
         env = dict(os.environ, PYTHONPATH=f"{self.names}{os.pathsep}{self.copy}",
                    PYTHONDONTWRITEBYTECODE="1",
                    TMPDIR=str(self.tmp / "tmp"), PYTHONHASHSEED="0")
         self.child = subprocess.Popen(args, cwd=self.copy, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True,
+                                      stderr=subprocess.PIPE, text=True,
                                       start_new_session=True)
         try:
-            out, _ = self.child.communicate(timeout=max(timeout, 1))
+            out, err = self.child.communicate(timeout=max(timeout, 1))
             code: int | None = self.child.returncode
         except subprocess.TimeoutExpired:
             self.kill()
-            return None, ""
+            return None, Finding(engine, "time limit")
         self.child = None
-        return code, "\n".join(out.strip().splitlines()[-3:])
+        return code, finding(engine, code, out, err)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check reported, for the report: the properties it found
+    violated (or never reached, or left undecided) and a one-line message."""
+
+    engine: str
+    message: str
+    properties: tuple[str, ...] = ()
+
+
+#: the verdict of ``kubemc check --json``'s rows that each exit code stands for
+_VERDICTS = {1: ("violated",), 5: ("vacuous",), 4: ("undecided", "unproved")}
+
+
+def finding(engine: str, code: int | None, out: str, err: str) -> Finding:
+    """Read one check's outcome from ``kubemc check --json`` (a list of rows
+    with ``model``, ``verdict``, ``prop``, ``detail``: checker/result.py),
+    not from its human summary, whose wording may change. A crash (70) or
+    bad input prints no rows: its one stderr line is the message. Output
+    that is no JSON (an interpreter dying before the CLI starts) falls back
+    to the last lines of both streams, so nothing is hidden."""
+    try:
+        rows = json.loads(out) if out.strip() else None
+    except ValueError:
+        rows = None
+    wanted = _VERDICTS.get(code) if code is not None else None
+    if isinstance(rows, list) and wanted:
+        hits = [r for r in rows if isinstance(r, dict) and r.get("verdict") in wanted]
+        if hits:
+            names = tuple(dict.fromkeys(f"{r.get('model')}/{r.get('prop') or '-'}"
+                                        for r in hits))
+            first = hits[0]
+            said = {"violated": "violates", "vacuous": "never reaches",
+                    "undecided": "left undecided", "unproved": "did not prove"}[first["verdict"]]
+            message = f"{engine}: {first.get('model')} {said} {first.get('prop') or '-'}"
+            if first.get("detail"):
+                message += f" ({' '.join(str(first['detail']).split())})"
+            if len(names) > 1:
+                message += f"; also {', '.join(names[1:])}"
+            return Finding(engine, message, names)
+    lines = (err.strip().splitlines() if rows is not None or code == 70 else
+             (out + "\n" + err).strip().splitlines())
+    said = " / ".join(lines[-3:]) if lines else f"exit {code}"
+    return Finding(engine, f"{engine}: {said}")
 
 
 def engines_of(component: str, wanted: Sequence[str]) -> list[str]:
@@ -636,23 +692,31 @@ def run_mutant(ws: Workspace, component: str, site: Site, engines: Sequence[str]
         target.write_text(site.apply(original))
         for engine in engines:
             left = timeout - (time.monotonic() - started)
-            code, tail = ws.check(component, engine, left) if left > 0 else (None, "")
+            code, found = ws.check(component, engine, left) if left > 0 else \
+                (None, Finding(engine, "time limit"))
             result.exits[engine] = code
             verdict = classify(code)
             if verdict == "survived":
                 continue
             if verdict == "undecided":
-                undecided = undecided or (engine, tail)
+                undecided = undecided or found
                 continue
-            result.outcome, result.engine, result.message = verdict, engine, tail
+            result.outcome = verdict
+            _record(result, found)
             break
         else:
             if undecided:
-                result.outcome, (result.engine, result.message) = "undecided", undecided
+                result.outcome = "undecided"
+                _record(result, undecided)
     finally:
         target.write_text(original)
     result.seconds = round(time.monotonic() - started, 1)
     return result
+
+
+def _record(result: MutantOutcome, found: Finding) -> None:
+    result.engine, result.message = found.engine, found.message
+    result.properties = list(found.properties)
 
 
 # -- reports ----------------------------------------------------------------------------
@@ -684,13 +748,15 @@ def markdown(outcomes: Sequence[MutantOutcome], components: Sequence[str], meta:
         rate = "–" if r["kill_rate"] is None else f"{r['kill_rate']} %"
         out.append(f"| {r['component']} | {r['tried']} | " + " | ".join(
             str(r[c]) for c in CLASSES) + f" | {rate} |")
-    out += ["", "### Every mutant", "", "| mutated component | mutant | outcome | engine | s |",
-            "|---|---|---|---|---|"]
+    out += ["", "### Every mutant", "",
+            "| mutated component | mutant | outcome | engine | property | s |",
+            "|---|---|---|---|---|---|"]
     for o in outcomes:
         s = o.site
+        found = ", ".join(f"`{p}`" for p in o.properties) or "–"
         out.append(f"| {o.component} | `{s['path']}:{s['line']}` {s['operator']}: "
                    f"`{_cell(s['original'])}` → `{_cell(s['replacement'])}` | {o.outcome} "
-                   f"| {o.engine or '–'} | {o.seconds} |")
+                   f"| {o.engine or '–'} | {found} | {o.seconds} |")
     rest = [o for o in outcomes if o.outcome not in DETECTED]
     if rest:
         out += ["", "### Not detected", ""]
@@ -714,23 +780,25 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("components", nargs="*", metavar="COMPONENT")
     p.add_argument("--sample", type=int, metavar="N", help="mutants per component "
                    "(default: all of them)")
-    p.add_argument("--seed", type=int, default=0, help="the sampling seed (default 0)")
+    p.add_argument("--seed", type=int, help="the sampling seed (default 0)")
     p.add_argument("--operators", default=",".join(OPERATORS),
                    help="comma-separated, from: " + ", ".join(OPERATORS))
-    p.add_argument("--engines", default="explore,hypothesis,z3",
-                   help="in order; z3 is skipped where a component has no encoding")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+    p.add_argument("--engines", help="in order; z3 is skipped where a component has no "
+                   "encoding (default explore,hypothesis,z3)")
+    p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds per mutant, all engines together (default 600)")
-    p.add_argument("--no-baseline", action="store_true",
-                   help="skip checking the unmutated copy with explore first")
+    p.add_argument("--baseline", action=argparse.BooleanOptionalAction,
+                   help="check the unmutated copy with explore first (default; "
+                        "--no-baseline skips it)")
     p.add_argument("--list", action="store_true",
                    help="print the sampled mutants and their diffs; check nothing")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--out", metavar="FILE.md", help="also write the Markdown report here")
     p.add_argument("--recheck", type=Path, metavar="REPORT.json",
                    help="check again, against the current HEAD, the mutants an earlier "
-                        "--json report did not detect (survived, undecided, timeout, error); "
-                        "no COMPONENT or --sample")
+                        "--json report did not detect (survived, undecided, timeout, error), "
+                        "with the report's --timeout, --engines and baseline unless given "
+                        "here; no COMPONENT or --sample")
     p.add_argument("--repo", type=Path, default=ROOT, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -747,6 +815,7 @@ def validate(args: argparse.Namespace) -> None:
         args.components = _report_components(args.recheck)
     elif not args.components:
         raise BadInput("name at least one COMPONENT (or --recheck REPORT.json)")
+    _settle_settings(args)
     if args.sample is not None and args.sample < 1:
         raise BadInput(f"--sample must be at least 1, not {args.sample}")
     if args.timeout <= 0:
@@ -768,6 +837,38 @@ def validate(args: argparse.Namespace) -> None:
             _known_component(name)
         if not component_files(name, args.repo):
             raise BadInput(f"component {name!r} has no model files under model/")
+
+
+#: the run settings a report's ``meta`` records and ``--recheck`` reuses,
+#: with the default of each when neither the command line nor the report says
+SETTINGS = {"timeout": 600.0, "engines": "explore,hypothesis,z3", "baseline": True, "seed": 0}
+
+
+def _settle_settings(args: argparse.Namespace) -> None:
+    """Fill each setting not given on the command line: with ``--recheck``
+    from the report's ``meta`` (a survivor that timed out at 900 s must not
+    be re-checked at 600 s and called a timeout again), else the default.
+    ``args.from_report`` names the ones the report supplied."""
+    meta = _report_meta(args.recheck) if args.recheck is not None else {}
+    args.from_report = []
+    for name, default in SETTINGS.items():
+        if getattr(args, name) is not None:
+            continue
+        value = meta.get(name)
+        if value is None:
+            setattr(args, name, default)
+            continue
+        if name == "engines":
+            value = ",".join(value) if isinstance(value, list) else value
+        ok = {"timeout": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              "engines": lambda v: isinstance(v, str),
+              "baseline": lambda v: isinstance(v, bool),
+              "seed": lambda v: isinstance(v, int) and not isinstance(v, bool)}[name](value)
+        if not ok:
+            raise BadInput(f"{args.recheck}: its meta.{name} is {value!r}, not a "
+                           f"{name} this tool wrote; give --{name} on the command line")
+        setattr(args, name, float(value) if name == "timeout" else value)
+        args.from_report.append(name)
 
 
 def _known_component(name: str) -> None:
@@ -824,7 +925,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(sig, handler)
     meta = {"commit": commit, "seed": args.seed, "sample": args.sample,
             "recheck": str(args.recheck) if args.recheck else None,
-            "engines": args.engines, "timeout": args.timeout,
+            "engines": args.engines, "timeout": args.timeout, "baseline": args.baseline,
+            "from_report": args.from_report,
             "seconds": round(time.monotonic() - started), "interrupted": interrupted}
     report = markdown(outcomes, args.components, meta)
     if args.out:
@@ -855,19 +957,18 @@ def _check_component(ws: Workspace, name: str, sites: Sequence[Site],
     """The baseline (the unmutated copy must hold, or every mutant would
     look killed), then each mutant, with a progress line on stderr."""
     engines = engines_of(name, args.engines)
-    if not args.no_baseline:
-        code, tail = ws.check(name, "explore", args.timeout)
+    if args.baseline:
+        code, found = ws.check(name, "explore", args.timeout)
         if code != 0:
             print(f"mutate: {name} does not hold unmutated (explore exit {code}): "
-                  f"{tail.splitlines()[-1] if tail else 'time limit'}; skipped",
-                  file=sys.stderr)
+                  f"{found.message}; skipped", file=sys.stderr)
             return
     for i, site in enumerate(sites, 1):
         o = run_mutant(ws, name, site, engines, args.timeout)
         outcomes.append(o)
         print(f"[{name} {i}/{len(sites)}] {o.outcome:9} {o.engine or '-':10} "
-              f"{o.seconds:6.1f}s {site.path}:{site.line} {site.operator}",
-              file=sys.stderr, flush=True)
+              f"{o.seconds:6.1f}s {site.path}:{site.line} {site.operator}"
+              + (f" — {o.message}" if o.message else ""), file=sys.stderr, flush=True)
 
 
 def _interrupted(signum, frame) -> None:
