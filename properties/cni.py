@@ -14,7 +14,7 @@ from kubemc.model.cni import machine as cni
 from kubemc.model.network import addr
 from kubemc.model.network.dataplane import TCP
 from kubemc.model.network.forward import DELIVERED, Packet, forward
-from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
+from kubemc.properties.core import INVARIANT, TRANSITION, Property, cover
 
 _NO_NAT = ("seeds/000: 'pods are expected to be able to communicate with all other pods "
            "in a cluster, all this without the implmentation of network address "
@@ -36,7 +36,10 @@ _HOST_LOCAL = ("cni.dev/plugins/current/ipam/host-local: 'rangeStart ... Default
                "IP inside of the \"subnet\" block'; 'gateway ... Defaults to \".1\" IP inside "
                "of the \"subnet\" block'; 'The allocation strategy is loosely round-robin "
                "within each range set' (the plugin's store keeps the last reserved IP of "
-               "each range and the next allocation starts after it, wrapping to rangeStart)")
+               "each range and the next allocation starts after it, wrapping to rangeStart); "
+               "containernetworking/cni#194 'host-local ipam should allocate round-robin ips' "
+               "and #298 ('the wraparound behavior' of the round-robin search): a refused "
+               "ADD means no address of the range is free")
 _DEL = ("CNI SPEC.md DEL: 'Plugins should generally complete a DEL action without error even "
         "if some resources are missing' and must release what ADD allocated; host-local "
         "stores one reservation per container ID and interface")
@@ -132,28 +135,36 @@ def violating_pair(dp):
 
 
 def add_takes_next_free_address(m, before, step, after) -> bool:
-    """A successful CNI ADD of pod p hands out, from its node's host-local
-    range, the first address after the store's last reserved one (wrapping
-    to rangeStart) that no container holds, and remembers it as the last
-    reserved.
+    """A CNI ADD of pod p either hands out, from its node's host-local range,
+    the first address after the store's last reserved one (wrapping to
+    rangeStart) that no container holds, and remembers it as the last
+    reserved — or, when no address of the range is free, is refused and
+    changes nothing. An ADD refused while an address is free (an allocator
+    that stops at rangeEnd instead of wrapping) breaks it as much as a
+    wrong address does.
 
     The range is restated from the plugin's documented defaults, not read
     from the model's configuration: gateway ``.1`` of the node's podCIDR,
     rangeStart ``.2``, and rangeEnd the ``addresses``-th address from
     rangeStart (the bound's meaning). The node is the one whose bridge the
-    pod's address is delivered to in the network after the step."""
+    pod's address is delivered to in the network after the step; for a
+    refused ADD, the node the machine places the pod on (placement is the
+    scheduler's, fixed by the model, not what is judged here)."""
     if step.name != "CniAdd":
         return True
     p = step.params[0]
     pod = next((x for x in m.dataplane(after).pods if x.name == f"pod-{p}"), None)
-    if pod is None:
-        return False
-    block = m.dataplane(after).nodes[pod.node].pod_cidr
+    node = m.node_of(p) if pod is None else pod.node
+    block = m.dataplane(before).nodes[node].pod_cidr
+    if block is None:    # no podCIDR, no range: nothing can be handed out
+        return pod is None and after == before
     start, end = block[0] + 2, block[0] + 1 + m.addresses
-    last, reservations = before[3][pod.node]
+    last, reservations = before[3][node]
+    held = {a for a, _, _ in reservations}
+    if pod is None:      # refused: only a full range may refuse, and nothing changes
+        return all(a in held for a in range(start, end + 1)) and after[3] == before[3]
     first = last + 1 if start <= last <= end else start
     order = [start + (first - start + k) % (end - start + 1) for k in range(end - start + 1)]
-    held = {a for a, _, _ in reservations}
     expected = next((a for a in order if a not in held), None)
     return pod.ip == expected and after[3][pod.node][0] == expected \
         and any(a == expected for a, _, _ in after[3][pod.node][1])
@@ -181,19 +192,24 @@ def crashed_sandbox_holds_address(m, state) -> bool:
                for p, (phase, attempt, _, _) in enumerate(state[2]))
 
 
-def pod_running_again(m, state) -> bool:
-    """Some pod has its address in a later sandbox than its first: its
-    earlier sandbox was torn down (deleted, or crashed and cleaned up) and
-    ADD ran again."""
-    return any(phase == cni.RUNNING and attempt >= 1 for phase, attempt, _, _ in state[2])
+def running_in_sandbox(k: int):
+    """The cover "some pod has its address in its ``k``-th sandbox or a later
+    one": ``k - 1`` earlier sandboxes of that pod were torn down (deleted, or
+    crashed and cleaned up) and ADD ran again each time."""
+    def check(m, state) -> bool:
+        return any(phase == cni.RUNNING and attempt >= k - 1
+                   for phase, attempt, _, _ in state[2])
+    check.__name__ = f"pod_running_in_sandbox_{k}"
+    return check
 
 
-def pod_running_in_third_sandbox(m, state) -> bool:
-    """Some pod has its address in its third sandbox: two earlier sandboxes
-    of that pod were torn down. At the catalog's bounds (one deletion, one
-    crash) that takes a crash whose cleanup ran — a crashed sandbox that is
-    never cleaned up keeps its pod from ever coming back."""
-    return any(phase == cni.RUNNING and attempt >= 2 for phase, attempt, _, _ in state[2])
+def add_wrapped_around(m, state) -> bool:
+    """Some node's host-local store holds an address above its last reserved
+    one. Before any wrap-around every address handed out is at or below the
+    last reserved (each ADD reserves after it), so this state is reached only
+    by an ADD that wrapped around to rangeStart while a later address was
+    still held — the ADD ``add_takes_next_free_address`` must see judged."""
+    return any(a > last for last, reservations in state[3] for a, _, _ in reservations)
 
 
 def pods_running_on_every_node(m, state) -> bool:
@@ -211,6 +227,7 @@ def podcidr_allocated_after_restart(m, state) -> bool:
         and any(c < 0 for c in state[1])
 
 
+_cover = cover("cni")
 _COVER_SOURCE = ("seeds/000 (pause container, pod-to-pod communication across nodes); seeds/004 "
                  "(CNI ADD / DEL, host-local); " + _DEL)
 
@@ -235,29 +252,34 @@ PROPERTIES = (
              "every node reaches every pod with its source address unchanged",
              _NO_NAT, node_to_pod_without_nat),
     Property("add_takes_next_free_address", "cni", TRANSITION,
-             "a successful CNI ADD hands out the first free address after the node's last "
-             "reserved one in its host-local range (gateway .1, rangeStart .2, wrapping "
-             "round-robin) and records it as the last reserved", _HOST_LOCAL,
+             "a CNI ADD hands out the first free address after the node's last reserved "
+             "one in its host-local range (gateway .1, rangeStart .2, wrapping round-robin "
+             "to rangeStart) and records it as the last reserved; it is refused, changing "
+             "nothing, only when no address of the range is free", _HOST_LOCAL,
              add_takes_next_free_address),
-    Property("cni_cover_containers_started", "cni", COVER,
-             "some pod runs with every app container started in its sandbox's network "
-             "namespace (containers_share_pod_ip judges started containers)", _PAUSE,
-             containers_started_in_sandbox),
-    Property("cni_cover_crashed_sandbox_holds_address", "cni", COVER,
-             "some sandbox crashes while its address is still reserved (the cleanup's DEL "
-             "is judged by no_address_leak_after_del)", _DEL, crashed_sandbox_holds_address),
-    Property("cni_cover_pod_running_again", "cni", COVER,
-             "some pod runs again in a new sandbox after its first was torn down (an "
-             "address is released and allocated again)", _COVER_SOURCE, pod_running_again),
-    Property("cni_cover_pod_running_in_third_sandbox", "cni", COVER,
-             "some pod runs in its third sandbox (at the defaults: after one deletion and one "
-             "crash whose cleanup ran — the kubelet recreates a pod's sandbox after either)",
-             _COVER_SOURCE, pod_running_in_third_sandbox),
-    Property("cni_cover_pods_running_on_every_node", "cni", COVER,
-             "pods have addresses on every node at once (reachability is judged between "
-             "every pair of nodes)", _NO_NAT, pods_running_on_every_node),
-    Property("cni_cover_podcidr_allocated_after_restart", "cni", COVER,
-             "the node IPAM controller restarts between two podCIDR allocations "
-             "(podcidrs_disjoint judges what it hands out after a restart)", _PODCIDR,
-             podcidr_allocated_after_restart),
+    _cover("cni_cover_containers_started",
+           "some pod runs with every app container started in its sandbox's network "
+           "namespace (containers_share_pod_ip judges started containers)", _PAUSE,
+           containers_started_in_sandbox),
+    _cover("cni_cover_crashed_sandbox_holds_address",
+           "some sandbox crashes while its address is still reserved (the cleanup's DEL "
+           "is judged by no_address_leak_after_del)", _DEL, crashed_sandbox_holds_address),
+    _cover("cni_cover_pod_running_again",
+           "some pod runs again in a new sandbox after its first was torn down (an "
+           "address is released and allocated again)", _COVER_SOURCE, running_in_sandbox(2)),
+    _cover("cni_cover_pod_running_in_third_sandbox",
+           "some pod runs in its third sandbox (at the defaults: after one deletion and one "
+           "crash whose cleanup ran — the kubelet recreates a pod's sandbox after either)",
+           _COVER_SOURCE, running_in_sandbox(3)),
+    _cover("cni_cover_pods_running_on_every_node",
+           "pods have addresses on every node at once (reachability is judged between "
+           "every pair of nodes)", _NO_NAT, pods_running_on_every_node),
+    _cover("cni_cover_podcidr_allocated_after_restart",
+           "the node IPAM controller restarts between two podCIDR allocations "
+           "(podcidrs_disjoint judges what it hands out after a restart)", _PODCIDR,
+           podcidr_allocated_after_restart),
+    _cover("cni_cover_add_wrapped_around",
+           "some ADD wraps around to rangeStart while a later address of the range is "
+           "still held (add_takes_next_free_address judges the wrapped allocation)",
+           _HOST_LOCAL, add_wrapped_around),
 )

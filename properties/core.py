@@ -101,3 +101,13 @@ class Property:
 
     def holds_on(self, machine, before, step, after) -> bool:
         return bool(self.check(machine, before, step, after))
+
+
+def cover(component: str) -> Callable[[str, str, str, Callable], Property]:
+    """``cover(component)(name, statement, provenance, check)``: a cover of
+    ``component``. A model's covers are many and alike — a state predicate
+    and what the bounds must reach — so the component and the kind are said
+    once per module instead of once per cover."""
+    def make(name: str, statement: str, provenance: str, check: Callable) -> Property:
+        return Property(name, component, COVER, statement, provenance, check)
+    return make

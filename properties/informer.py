@@ -34,7 +34,7 @@ from kubemc.model.informer import server
 from kubemc.model.informer.deltafifo import ADDED, DELETED, SYNC, UPDATED
 from kubemc.model.informer.machine import LIST
 from kubemc.model.store.mvcc import R_MOD, R_VERSION, history
-from kubemc.properties.core import COVER, EVENTUALLY_ALWAYS, INVARIANT, TRANSITION, Property
+from kubemc.properties.core import EVENTUALLY_ALWAYS, INVARIANT, TRANSITION, Property, cover
 
 _SEED = ("seeds/000: 'controllers are watch-loops continuously running and comparing the "
          "cluster's desired state (provided by object's configuration data) with its "
@@ -177,6 +177,8 @@ def workqueue_hands_out_added_keys(m, state) -> bool:
     return all(k in queue or k in workers for k in added)
 
 
+_cover = cover("informer")
+
 PROPERTIES = (
     Property("cache_converges", "informer", INVARIANT,
              "Whenever nothing is in flight — the reflector has listed, no 410 is due, no "
@@ -206,9 +208,9 @@ PROPERTIES = (
              "is always the first of its key's deltas (never behind a newer change, whose "
              "object it would overwrite with the cache's older one).",
              _RESYNC, fifo_sync_first),
-    Property("cover_resync_queues_sync", "informer", COVER,
-             "Some reachable state has a resync's Sync delta in the DeltaFIFO.",
-             _RESYNC, fifo_has_sync),
+    _cover("cover_resync_queues_sync",
+           "Some reachable state has a resync's Sync delta in the DeltaFIFO.",
+           _RESYNC, fifo_has_sync),
     Property("watch_delta_types", "informer", INVARIANT,
              "A queued Added delta is its object's creation (version 1 at that "
              "resourceVersion) and an Updated delta a later change of it: the watch's "

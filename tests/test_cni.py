@@ -84,7 +84,8 @@ def test_every_mutant_is_caught_by_exhaustive_search(mutant):
     assert out.counterexample.prop.name == Cni.mutants[mutant].violates
 
 
-@pytest.mark.parametrize("mutant", ["bridge_ipmasq", "restart_forgets_cidrs", "ipam_first_fit"])
+@pytest.mark.parametrize("mutant", ["bridge_ipmasq", "restart_forgets_cidrs", "ipam_first_fit",
+                                    "ipam_no_wrap"])
 def test_mutants_are_caught_by_the_hypothesis_engine(mutant):
     out = stateful_check(CNI_MODEL.hypothesis_machine(mutant), targeted(CNI_MODEL, mutant),
                          max_examples=100)
@@ -119,12 +120,27 @@ COVERS = [p for p in PROPERTIES if p.kind == "cover"]
 
 
 SMALL = {"nodes": 2, "pods": 2, "deletions": 1, "crashes": 1, "restarts": 1}
+#: two pods on one node: the least that lets an ADD wrap around while the
+#: range's later address is still held
+TWO_ON_A_NODE = {"nodes": 1, "pods": 2, "deletions": 1, "crashes": 1, "restarts": 1}
+WRAPPED = "cni_cover_add_wrapped_around"
 
 
 def test_every_cover_is_reached_by_the_correct_model():
     out = explore(Cni(**SMALL), COVERS)
     assert out.complete and out.counterexample is None
-    assert len(out.covers) == 6 and all(out.covers.values()), out.covers
+    assert len(out.covers) == 7, out.covers
+    assert all(reached for name, reached in out.covers.items() if name != WRAPPED), out.covers
+    # one pod per node never holds an address while another wraps around
+    assert not out.covers[WRAPPED]
+    out = explore(Cni(**TWO_ON_A_NODE), COVERS)
+    assert out.complete and out.covers[WRAPPED]
+
+
+def test_an_allocator_that_never_wraps_leaves_the_wrap_around_cover_unreached():
+    wrapped = [p for p in COVERS if p.name == WRAPPED]
+    out = explore(Cni(mutant="ipam_no_wrap", **TWO_ON_A_NODE), wrapped)
+    assert out.complete and out.counterexample is None and not out.covers[WRAPPED]
 
 
 @pytest.mark.parametrize("actions, cover", [
@@ -164,3 +180,53 @@ def test_add_takes_the_next_free_address_round_robin():
     first_fit = after[:2] + (((after[2][0][:2] + (ip,) + after[2][0][3:]),) + after[2][1:],
                              (store,)) + after[4:]
     assert not add_takes_next_free_address(m, s, add, first_fit)
+
+
+def test_host_local_without_wrap_around_stops_at_range_end():
+    """The seeded bug's allocator: after rangeEnd was handed out it refuses,
+    although rangeStart is free again; the documented one wraps to it."""
+    store = hostlocal.EMPTY
+    for cid in (1, 2, 3):
+        store, _ = hostlocal.allocate(store, RANGE, cid, "eth0")
+    store = hostlocal.release(store, 1, "eth0")
+    assert list(hostlocal.candidates(RANGE, GW + 3, wrap=False)) == []
+    assert list(hostlocal.candidates(RANGE, GW + 1, wrap=False)) == [GW + 2, GW + 3]
+    assert hostlocal.allocate(store, RANGE, 4, "eth0", wrap=False) == \
+        (store, "no free address in the range")
+    assert hostlocal.allocate(store, RANGE, 4, "eth0")[1] == GW + 1
+
+
+def _pod_waits_after_its_own_second_add(mutant=None):
+    """Pod 0 holds rangeStart, is deleted and comes back at the next address
+    (the end of a two-address range); pod 1, on the same node, waits for its
+    ADD: only rangeStart is free."""
+    m = Cni(nodes=1, pods=2, mutant=mutant)
+    s = next(iter(m.init_states()))
+    for step in (Step("AllocateCidr", (0,)), Step("RunPodSandbox", (0,)), Step("CniAdd", (0,)),
+                 Step("StopPodSandbox", (0,)), Step("RunPodSandbox", (0,)), Step("CniAdd", (0,)),
+                 Step("RunPodSandbox", (1,))):
+        s = m.apply(s, step)
+    return m, s
+
+
+def test_a_refused_add_is_judged():
+    """A refused ADD is a step that changes nothing; the property accepts it
+    only when the range has no free address."""
+    from kubemc.properties.cni import add_takes_next_free_address
+    add = Step("CniAdd", (1,))
+    m, s = _pod_waits_after_its_own_second_add()
+    after = m.apply(s, add)
+    assert after[2][1][2] == addr.ip("10.22.0.2")           # wrapped around to rangeStart
+    assert add_takes_next_free_address(m, s, add, after)
+    m, s = _pod_waits_after_its_own_second_add("ipam_no_wrap")
+    refused = m.apply(s, add)
+    assert refused == s                                      # refused: nothing changed
+    assert not add_takes_next_free_address(m, s, add, refused)
+    # with one address, pod 0 holds the whole range: refusing pod 1 is right
+    m = Cni(nodes=1, pods=2, addresses=1)
+    s = next(iter(m.init_states()))
+    for step in (Step("AllocateCidr", (0,)), Step("RunPodSandbox", (0,)), Step("CniAdd", (0,)),
+                 Step("RunPodSandbox", (1,))):
+        s = m.apply(s, step)
+    full = m.apply(s, add)
+    assert full == s and add_takes_next_free_address(m, s, add, full)

@@ -49,29 +49,32 @@ class Range:
             raise ValueError("rangeStart and rangeEnd must lie in the subnet, in order")
 
 
-def candidates(rng: Range, last: int):
+def candidates(rng: Range, last: int, *, wrap: bool = True):
     """Addresses in allocation order: after ``last`` (when it lies in the
-    range), wrapping to ``rangeStart``, skipping the gateway."""
+    range), wrapping to ``rangeStart``, skipping the gateway. ``wrap=False``
+    is the seeded bug's order: it stops at ``rangeEnd``."""
     size = rng.end - rng.start + 1
     first = last + 1 if rng.start <= last <= rng.end else rng.start
-    for k in range(size):
+    for k in range(size if wrap else rng.end - first + 1):
         a = rng.start + (first - rng.start + k) % size
         if a != rng.gateway:
             yield a
 
 
 def allocate(store, rng: Range, container: int, ifname: str, *, check_held: bool = True,
-             round_robin: bool = True):
+             round_robin: bool = True, wrap: bool = True):
     """ADD: ``(store, ip)`` on success, ``(store, error)`` with an unchanged
     store on failure. ``check_held=False`` is the seeded bug that hands out
     the next address without looking at the store; ``round_robin=False`` the
     one that always searches from rangeStart (first fit), handing a just
-    released address straight out again."""
+    released address straight out again; ``wrap=False`` the one that searches
+    only from the last reserved address to rangeEnd, refusing an ADD while
+    addresses before the last reserved one are free."""
     last, reservations = store
     if any(c == container and i == ifname for _, c, i in reservations):
         return store, "already has an address for this container and interface"
     held = {a for a, _, _ in reservations}
-    for a in candidates(rng, last if round_robin else 0):
+    for a in candidates(rng, last if round_robin else 0, wrap=wrap):
         if a not in held or not check_held:
             return (a, tuple(sorted(reservations + ((a, container, ifname),)))), a
     return store, "no free address in the range"

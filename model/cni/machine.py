@@ -12,7 +12,8 @@ Configuration File" and "Pod-to-Pod Communication"):
 * per node, the bridge plugin (bridge ``cni0``) with host-local IPAM over the
   node's podCIDR: gateway ``.1``, ``rangeStart`` ``.2``, ``rangeEnd`` a few
   addresses on (the ``addresses`` bound — a small range makes the round-robin
-  wrap-around reachable);
+  wrap-around reachable). An ADD host-local refuses (no free address) is a
+  step that changes nothing: the sandbox keeps waiting for an address;
 * pod sandboxes: the runtime starts the pause container, which creates the
   pod's network namespace; CNI ADD gives it the pod's address; every app
   container joins that namespace (one IP per pod, localhost between its
@@ -73,6 +74,7 @@ SEED_SUBNET_ON_EVERY_NODE = "seed_subnet_on_every_node"
 DEL_SKIPPED_AFTER_CRASH = "del_skipped_after_crash"
 CONTAINER_OWN_NETNS = "container_own_netns"
 IPAM_FIRST_FIT = "ipam_first_fit"
+IPAM_NO_WRAP = "ipam_no_wrap"
 
 
 class Cni(Machine):
@@ -112,6 +114,11 @@ class Cni(Machine):
             "host-local searches its range from rangeStart on every ADD (first fit) instead "
             "of after the last reserved address: an address DEL just freed is handed "
             "straight out again",
+            violates="add_takes_next_free_address"),
+        IPAM_NO_WRAP: Mutant(
+            "host-local searches only from after the last reserved address to rangeEnd, "
+            "never wrapping around to rangeStart: once rangeEnd has been handed out, an "
+            "ADD is refused although addresses freed before it are free again",
             violates="add_takes_next_free_address"),
     }
 
@@ -228,9 +235,12 @@ class Cni(Machine):
         store, result = hostlocal.allocate(
             stores[n], rng, cid, IFNAME,
             check_held=self.mutant != IPAM_REUSES_HELD_ADDRESS,
-            round_robin=self.mutant != IPAM_FIRST_FIT)
+            round_robin=self.mutant != IPAM_FIRST_FIT, wrap=self.mutant != IPAM_NO_WRAP)
         if isinstance(result, str):
-            return None    # ADD failed: the sandbox waits for an address
+            # ADD failed: nothing changes and the sandbox waits for an
+            # address (the kubelet retries). A step, not a disabled action,
+            # so that a refusal is a transition the properties can judge.
+            return (used, cidr, pods, stores, budget, ())
         return (used, cidr, _put(pods, p, (RUNNING, attempt, result, containers)),
                 _put(stores, n, store), budget, ())
 
