@@ -32,6 +32,17 @@ bench network`` reports both):
 Which endpoints are interesting: every 11th Service has a not-ready first
 endpoint, every 97th has only terminating endpoints that still serve (the
 KEP-1669 fallback), every 101st has none (REJECT).
+
+NodePorts: every 5th Service is a NodePort, numbered in order from the
+default ``--service-node-port-range`` 30000-32767 until the range is used up
+(later Services have none). A NodePort is unique across the cluster
+(kubernetes.io/blog/2023/05/11/nodeport-dynamic-and-static-allocation: "The
+value of nodePort that you manually assign must be unique across the whole
+cluster. Attempting to create a Service of type: NodePort where you
+explicitly specify a node port that was already allocated results in an
+error"), so a generated cluster in which two Services share one is not a
+cluster the API could hold: ``generate`` checks it and raises, rather than
+hand the prover a network no apiserver would have admitted.
 """
 
 from __future__ import annotations
@@ -47,6 +58,8 @@ from kubemc.model.proxy.rules import (NOT_READY_ENDPOINT_IN_RULES, PROBABILITY_O
 CLUSTER_CIDR = addr.cidr("10.128.0.0/9")      # 32,768 /24 podCIDRs
 SERVICE_CIDR = addr.cidr("10.96.0.0/12")
 NODE_NETWORK = addr.ip("172.16.0.10")
+#: kube-apiserver's default --service-node-port-range
+NODE_PORT_RANGE = (30000, 32767)
 #: the cni and proxy machines' mutants a generated network can carry (their
 #: declared constants; ``generate``'s comparisons are checked against them)
 _RULE_MUTANTS = (NOT_READY_ENDPOINT_IN_RULES, PROBABILITY_OFF_BY_ONE, PROBABILITY_ONE_TOO_MANY)
@@ -81,6 +94,7 @@ def generate(nodes: int, pods_per_node: int = 30, services_per_node: int = 2,
                  for n in range(nodes) for i, o in enumerate(host))
     services = tuple(_service(k, pods, endpoints_per_service)
                      for k in range(nodes * services_per_node))
+    check_node_ports(services)
     rule_mutant = mutant if mutant in _RULE_MUTANTS else None
     shared = None if per_node_rules else compile_rules(CLUSTER_CIDR, services, 0, rule_mutant)
     masq = mutant == BRIDGE_IPMASQ
@@ -96,9 +110,33 @@ def generate(nodes: int, pods_per_node: int = 30, services_per_node: int = 2,
     return Dataplane(CLUSTER_CIDR, tuple(out), pods, services)
 
 
+def node_port(k: int) -> int:
+    """Service ``k``'s NodePort, 0 for none: every 5th Service, in order
+    through the range while it lasts."""
+    low, high = NODE_PORT_RANGE
+    return low + k // 5 if k % 5 == 0 and low + k // 5 <= high else 0
+
+
+def check_node_ports(services) -> None:
+    """Raise ValueError if two Services share a NodePort or one lies outside
+    the range: a generator bug (see the module text), said with both names."""
+    low, high = NODE_PORT_RANGE
+    owner: dict[int, str] = {}
+    for svc in services:
+        port = svc.node_port
+        if not port:
+            continue
+        if not low <= port <= high:
+            raise ValueError(f"generate: {svc.name} has NodePort {port}, outside the "
+                             f"range {low}-{high}")
+        if port in owner:
+            raise ValueError(f"generate: NodePort {port} is given to both {owner[port]} and "
+                             f"{svc.name}; a NodePort is unique across the cluster")
+        owner[port] = svc.name
+
+
 def _service(k: int, pods, per: int) -> Service:
     total = len(pods)
-    node_port = 30000 + k // 5 if k % 5 == 0 and k // 5 < 2768 else 0
     entries = []
     if k % 101 != 0:
         for i in range(per):
@@ -108,7 +146,7 @@ def _service(k: int, pods, per: int) -> Service:
             entries.append(EndpointEntry(pod.name, pod.ip, ready, ready or terminating,
                                          terminating, pod.node))
     return Service(f"svc-{k}", SERVICE_CIDR[0] + 1 + k, 80 + k % 1000, PROTOCOLS[k % 3],
-                   8000 + k % 1000, node_port, k % 7 == 0, False, tuple(entries))
+                   8000 + k % 1000, node_port(k), k % 7 == 0, False, tuple(entries))
 
 
 check_mutant_names((generate,), MUTANTS, "model.network.generate")
