@@ -86,7 +86,7 @@ over the wire from the step itself, and the state carries no record of it.
 from __future__ import annotations
 
 from kubemc.model.cri import runtime as rt
-from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, action
 from kubemc.model.kubelet import spec as sp
 
 PENDING, RUNNING_PHASE, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
@@ -100,10 +100,6 @@ UID = "pod"
 #: the back-off level whose delay reaches the cap (10 * 2**5 > 300)
 MAX_LEVEL = 5
 LIVE = (rt.CREATED, rt.RUNNING, rt.UNKNOWN)
-
-KUBELET_ACTIONS = ("Admit", "RunSandbox", "Create", "Start", "Backoff", "Kill", "PreStop",
-                   "Stop", "StopSandbox", "Finalize", "GarbageCollect", "WriteStatus",
-                   "RenewLease", "Relist", "Adopt")
 
 # -- mutants ----------------------------------------------------------------------
 APPS_DURING_INIT = "apps_during_init"
@@ -126,13 +122,14 @@ SANDBOX_STOPPED_FIRST = "sandbox_stopped_first"
 
 
 class Kubelet(Machine):
+    """The actions are declared on their handlers (``@action``): the pod
+    worker's (``system``, ``_do_*``) and the world's (``_world_*``). ``steps``
+    is written, not derived: the worker's steps are its ``plan``, one decision
+    across actions in an order, and a worker step is enabled only when
+    planned, which ``apply`` checks before the handler runs (the guard is the
+    plan, written once); every step's next state then passes ``_observe``."""
+
     name = "kubelet"
-    tags = {**{a: SYSTEM for a in KUBELET_ACTIONS},
-            "Exit": ENVIRONMENT, "Probe": ENVIRONMENT, "RanLong": ENVIRONMENT,
-            "Delete": ENVIRONMENT, "LeaseTick": ENVIRONMENT,
-            "KubeletRestart": FAULT, "RuntimeRestart": FAULT, "CreateAnswerLost": FAULT}
-    rare = frozenset({"KubeletRestart", "RuntimeRestart", "Delete", "LeaseTick",
-                      "CreateAnswerLost"})
     mutants = {
         APPS_DURING_INIT: Mutant(
             "app containers are started while an init container has not yet succeeded "
@@ -207,6 +204,8 @@ class Kubelet(Machine):
         self.limits = (exits, probe_failures, long_runs, deletes, kubelet_restarts,
                        runtime_restarts, lease_ticks, lost_answers)
         self.n = len(self.pod.containers)
+        # the declared handlers, bound once: the fused successors' dispatch
+        self._handlers = {n: getattr(self, a.attr) for n, a in self.actions.items()}
 
     def config(self):
         p = self.pod
@@ -473,8 +472,9 @@ class Kubelet(Machine):
         # more for them, so the exhaustive search runs the dispatch that
         # replay and random runs use (a broken one would otherwise show only
         # there, where no cover is judged)
+        handlers = self._handlers
         for step in self.plan(state):
-            nxt = getattr(self, "_do_" + step.name)(state, *step.params)
+            nxt = handlers[step.name](state, *step.params)
             if nxt is not None:
                 yield step, self._observe(state, nxt)
         for step in self._world_steps(state):
@@ -523,17 +523,13 @@ class Kubelet(Machine):
                     yield Step("RuntimeRestart", (c[0],))
 
     def apply(self, state, step):
-        name, params = step.name, tuple(step.params)
-        if name in KUBELET_ACTIONS:
-            if Step(name, params) not in self.plan(state):
-                return None
-            nxt = getattr(self, "_do_" + name)(state, *params)
-        elif name in _WORLD:
-            if len(params) != _WORLD[name]:
-                return None
-            nxt = getattr(self, "_world_" + name)(state, *params)
-        else:
+        """The kernel's dispatch to the declared handler, after the pod
+        worker's guard — its plan — for a ``system`` step, and followed by
+        ``_observe``."""
+        declared = self.actions.get(step.name)
+        if declared is not None and declared.tag == SYSTEM and step not in self.plan(state):
             return None
+        nxt = super().apply(state, step)
         return None if nxt is None else self._observe(state, nxt)
 
     def _observe(self, before, after):
@@ -577,10 +573,12 @@ class Kubelet(Machine):
         conts = kubelet[2][:i] + (tuple(c),) + kubelet[2][i + 1:]
         return kubelet[:2] + (conts,)
 
+    @action("Admit", tag=SYSTEM)
     def _do_Admit(self, state):
         admitted = self.pod.fits or self.mutant == RUNS_REJECTED_POD
         return self._set(state, kubelet=(admitted,) + state[KUBELET][1:])
 
+    @action("RunSandbox", tag=SYSTEM)
     def _do_RunSandbox(self, state):
         req = {"config": {"metadata": {"uid": UID, "attempt": 0}}}
         runtime, answer, world = self._call(state, "RunPodSandbox", req)
@@ -589,6 +587,7 @@ class Kubelet(Machine):
             k = (k[0], int(answer["pod_sandbox_id"])) + k[2:]
         return self._set(state, runtime=runtime, kubelet=k, world=world)
 
+    @action("Create", tag=SYSTEM)
     def _do_Create(self, state, i, sid, attempt):
         k = state[KUBELET]
         old = self.seen_view(state[RUNTIME], k, i)
@@ -611,6 +610,7 @@ class Kubelet(Machine):
         world = world[:SLEPT] + (slept,) + world[SLEPT + 1:]
         return self._set(state, runtime=runtime, kubelet=k, world=world)
 
+    @action("Start", tag=SYSTEM)
     def _do_Start(self, state, i, cid):
         k = state[KUBELET]
         runtime, answer, world = self._call(state, "StartContainer", {"container_id": str(cid)})
@@ -621,6 +621,7 @@ class Kubelet(Machine):
             world = world[:PROBES] + (probes,) + world[PROBES + 1:]
         return self._set(state, runtime=runtime, kubelet=k, world=world)
 
+    @action("Backoff", tag=SYSTEM)
     def _do_Backoff(self, state, i):
         k = state[KUBELET]
         world = state[WORLD]
@@ -632,40 +633,47 @@ class Kubelet(Machine):
         world = world[:SLEPT] + (slept,) + world[SLEPT + 1:]
         return self._set(state, kubelet=self._cont(k, i, waited=True), world=world)
 
+    @action("Stop", tag=SYSTEM)
+    @action("Kill", tag=SYSTEM)
     def _do_Stop(self, state, i, cid, timeout):
         runtime, _, world = self._call(state, "StopContainer",
                                        {"container_id": str(cid), "timeout": timeout})
         return self._set(state, runtime=runtime,
                          kubelet=self._cont(state[KUBELET], i, kill=False), world=world)
 
-    _do_Kill = _do_Stop
-
+    @action("PreStop", tag=SYSTEM)
     def _do_PreStop(self, state, i):
         world = state[WORLD]
         world = world[:ELAPSED] + (world[ELAPSED] + 1,) + world[ELAPSED + 1:]
         return self._set(state, kubelet=self._cont(state[KUBELET], i, prestopped=True),
                          world=world)
 
+    @action("StopSandbox", tag=SYSTEM)
     def _do_StopSandbox(self, state, sid):
         runtime, _, world = self._call(state, "StopPodSandbox", {"pod_sandbox_id": str(sid)})
         return self._set(state, runtime=runtime, world=world)
 
+    @action("Finalize", tag=SYSTEM)
     def _do_Finalize(self, state):
         return self._set(state, drop_pod=True)
 
+    @action("GarbageCollect", tag=SYSTEM)
     def _do_GarbageCollect(self, state, sid):
         k = state[KUBELET]
         runtime, _, world = self._call(state, "RemovePodSandbox", {"pod_sandbox_id": str(sid)})
         conts = tuple((-1,) + c[1:] for c in k[2])
         return self._set(state, runtime=runtime, kubelet=(k[0], -1, conts), world=world)
 
+    @action("WriteStatus", tag=SYSTEM)
     def _do_WriteStatus(self, state):
         phase, ready = self.status(state)
         return self._set(state, pod=(phase, ready, state[POD][2]))
 
+    @action("RenewLease", tag=SYSTEM)
     def _do_RenewLease(self, state):
         return self._set(state, world=state[WORLD][:STALE] + (False,) + state[WORLD][STALE + 1:])
 
+    @action("Relist", tag=SYSTEM)
     def _do_Relist(self, state):
         runtime = state[RUNTIME]
         _, listed = rt.call(runtime, "ListPodSandbox", {})
@@ -704,6 +712,7 @@ class Kubelet(Machine):
                 out[i] = c
         return out
 
+    @action("Adopt", tag=SYSTEM)
     def _do_Adopt(self, state):
         """The pod worker syncs only on a pod status newer than its last sync
         (the kubelet's pod cache, ``GetNewerThan``): a container the runtime
@@ -724,6 +733,7 @@ class Kubelet(Machine):
         c = self.latest(state[RUNTIME], i)
         return c if c is not None and c[4] == rt.RUNNING else None
 
+    @action("Exit", tag=ENVIRONMENT)
     def _world_Exit(self, state, i, code):
         c = self._running_latest(state, i)
         if c is None or code not in (0, 1) or not self._left(state, "exits"):
@@ -732,6 +742,7 @@ class Kubelet(Machine):
                            {"container_id": c[0], "exit_code": code})
         return self._set(state, runtime=runtime, world=self._spend(state[WORLD], "exits"))
 
+    @action("Probe", tag=ENVIRONMENT)
     def _world_Probe(self, state, i, outcome):
         c = self._running_latest(state, i)
         if c is None:
@@ -774,6 +785,7 @@ class Kubelet(Machine):
         return world[PROBES][i] == 2 and k is not None and k[2][i][CID] == c[0] \
             and k[2][i][SEEN] != 2
 
+    @action("RanLong", tag=ENVIRONMENT)
     def _world_RanLong(self, state, i):
         c = self._running_latest(state, i)
         world = state[WORLD]
@@ -787,6 +799,7 @@ class Kubelet(Machine):
             k = self._cont(k, i, level=0)
         return self._set(state, kubelet=k, world=world)
 
+    @action("Delete", tag=ENVIRONMENT, rare=True)
     def _world_Delete(self, state):
         pod = state[POD]
         if pod is None or pod[2] or not self._left(state, "deletes"):
@@ -794,6 +807,7 @@ class Kubelet(Machine):
         return self._set(state, pod=pod[:2] + (True,),
                          world=self._spend(state[WORLD], "deletes"))
 
+    @action("LeaseTick", tag=ENVIRONMENT, rare=True)
     def _world_LeaseTick(self, state):
         world = state[WORLD]
         if world[STALE] or not self._left(state, "lease_ticks"):
@@ -801,6 +815,7 @@ class Kubelet(Machine):
         world = self._spend(world, "lease_ticks")
         return self._set(state, world=world[:STALE] + (True,) + world[STALE + 1:])
 
+    @action("CreateAnswerLost", tag=FAULT, rare=True)
     def _world_CreateAnswerLost(self, state, i, sid, attempt):
         """The kubelet's CreateContainer timed out after the runtime applied it
         (``runtime.timed_out``): the runtime holds the container, the kubelet
@@ -813,12 +828,14 @@ class Kubelet(Machine):
             return None
         return (nxt[POD], nxt[RUNTIME], state[KUBELET], self._spend(nxt[WORLD], "lost_answers"))
 
+    @action("KubeletRestart", tag=FAULT, rare=True)
     def _world_KubeletRestart(self, state):
         if not self._left(state, "kubelet_restarts"):
             return None
         world = self._spend(state[WORLD], "kubelet_restarts")
         return (state[POD], state[RUNTIME], None, world)
 
+    @action("RuntimeRestart", tag=FAULT, rare=True)
     def _world_RuntimeRestart(self, state, lost):
         if not self._left(state, "runtime_restarts"):
             return None
@@ -858,6 +875,3 @@ class Kubelet(Machine):
 
 _FIELDS = {"cid": CID, "level": LEVEL, "waited": WAITED, "seen": SEEN, "kill": KILL,
            "prestopped": PRESTOPPED}
-_WORLD = {"Exit": 2, "Probe": 2, "RanLong": 1, "Delete": 0, "LeaseTick": 0,
-          "CreateAnswerLost": 3,
-          "KubeletRestart": 0, "RuntimeRestart": 1}
