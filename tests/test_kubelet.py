@@ -148,6 +148,24 @@ def _pod_running(m):
     return state
 
 
+
+def test_a_pod_worker_step_is_enabled_only_when_planned():
+    """The worker's guard is its plan (``apply``), not its handlers: a
+    handler that would move on its own (RunSandbox before admission; Stop
+    where Kill is planned, the same StopContainer under another name) is a
+    disabled step; a step of the wrong shape is a bug, not a disabled step."""
+    m = KUBELET.machine()
+    state = next(iter(m.init_states()))
+    assert m.plan(state) == [Step("Admit")]
+    assert m._do_RunSandbox(state) is not None                 # the effect alone would run
+    assert m.apply(state, Step("RunSandbox")) is None
+    killed = m.apply(_pod_running(m), Step("Probe", (3, "liveness")))
+    (kill,) = [s for s in m.plan(killed) if s.name == "Kill"]
+    assert m.apply(killed, Step("Stop", kill.params)) is None
+    assert m.apply(killed, kill) is not None
+    with pytest.raises(TypeError, match="takes 2"):
+        m.apply(state, Step("Exit", (0,)))
+
 def test_the_pod_starts_in_order_and_becomes_ready_when_its_probe_says_so():
     m = KUBELET.machine()
     state = _pod_running(m)
