@@ -600,6 +600,16 @@ class Link:
     params: Any  # Callable[[Mapping[str, State]], Iterable[tuple]]
     fire: Any    # Callable[[State, State, tuple], tuple[State, State] | None]
     tag: str = SYSTEM
+    #: Channels (of which the caller is the receiver) whose messages this
+    #: link consumes: one step per deliverable message, with parameters
+    #: ``(channel, message)`` as a delivery has, and ``params`` unused. A
+    #: server that answers a request by calling a linearizable callee (an
+    #: apiserver replica and its store) takes the message, makes the call
+    #: and sends the answer in one step: receiving is a right mover and
+    #: sending a left mover (Lipton's reduction), so fusing them with the
+    #: call loses no behaviour a part could observe, and saves the
+    #: intermediate states. Those channels get no ``Deliver`` step.
+    receives: tuple = attrs.field(default=(), converter=tuple)
 
 
 #: the step a composition adds to a part that receives on a channel
@@ -627,7 +637,7 @@ class Composition(Machine):
 
     Parts that use channels: a handler sends by returning
     ``model.channels.Sent(next_state, ((channel, message), ...))`` instead
-    of the next state; a receiver defines ``receive(state, channel,
+    of the next state (a link's ``fire`` may return one for either end); a receiver defines ``receive(state, channel,
     message)`` returning the next state (or ``Sent``), or None when it cannot
     take the message now (it stays in flight). A part with a crash budget
     defines ``after_crash(state)``: the state a crash leaves — what the part
@@ -681,6 +691,8 @@ class Composition(Machine):
                     raise ValueError(f"link {link.name} names unknown component {end}")
         self.channels = tuple(channels)
         self.channel_index = {c.name: k for k, c in enumerate(self.channels)}
+        #: channels a link consumes (no Deliver step of their own)
+        self.consumed = frozenset(name for link in self.links for name in link.receives)
         self.crashable = tuple(sorted((crashes or {}).items(), key=lambda kv: self.index.get(
             kv[0], -1)))
         self.crash_index = {n: k for k, (n, _) in enumerate(self.crashable)}
@@ -721,11 +733,18 @@ class Composition(Machine):
                     raise ValueError(f"channel {c.name} names unknown component {end}")
             if c.name in self.index:
                 raise ValueError(f"channel {c.name} has the name of a component")
-            if not callable(getattr(self.part(c.receiver), "receive", None)):
+            if c.name not in self.consumed \
+                    and not callable(getattr(self.part(c.receiver), "receive", None)):
                 raise ValueError(f"channel {c.name}: its receiver {c.receiver} defines no "
                                  "receive(state, channel, message)")
         if len(self.channel_index) != len(self.channels):
             raise ValueError("two channels have the same name")
+        for link in self.links:
+            for name in link.receives:
+                k = self.channel_index.get(name)
+                if k is None or self.channels[k].receiver != link.caller:
+                    raise ValueError(f"link {link.name} receives on {name!r}, which is not a "
+                                     f"channel into its caller {link.caller}")
         for n, budget in self.crashable:
             if n not in self.index:
                 raise ValueError(f"a crash budget names unknown component {n}")
@@ -803,14 +822,23 @@ class Composition(Machine):
         for link in self.links:
             if down and (self.index[link.caller] in down or self.index[link.callee] in down):
                 continue
+            name = f"{link.caller}->{link.callee}.{link.name}"
+            if link.receives:
+                contents = state[-1][0]
+                for channel in link.receives:
+                    k = self.channel_index[channel]
+                    for msg in ch.deliverable(self.channels[k].semantics, contents[k]):
+                        yield Step(name, (channel, msg))
+                continue
             for params in link.params(named):
-                yield Step(f"{link.caller}->{link.callee}.{link.name}", params)
+                yield Step(name, params)
         if not self.net:
             return
         contents, left, crashes = state[-1]
+        consumed = self.consumed
         for k, c in enumerate(self.channels):
             content = contents[k]
-            if self.index[c.receiver] not in down:
+            if self.index[c.receiver] not in down and c.name not in consumed:
                 for msg in ch.deliverable(c.semantics, content):
                     yield Step(f"{c.receiver}.{DELIVER}", (c.name, msg))
             for kind, budget in zip(ch.FAULT_KINDS, left[k], strict=True):
@@ -839,12 +867,18 @@ class Composition(Machine):
                 down = self._down(state)
                 if ci in down or ki in down:
                     return None
+            if link.receives:
+                state = self._consume(state, link, step.params)
+                if state is None:
+                    return None
             out = link.fire(state[ci], state[ki], step.params)
             if out is None:
                 return None
-            nxt = list(state)
-            nxt[ci], nxt[ki] = out
-            return tuple(nxt)
+            if type(out[0]) is not ch.Sent and type(out[1]) is not ch.Sent:
+                nxt = list(state)
+                nxt[ci], nxt[ki] = out
+                return tuple(nxt)
+            return self._settle(self._settle(state, ci, caller, out[0]), ki, callee, out[1])
         if self.net and head in self.channel_index:
             return self._fault(state, self.channel_index[head], action, step.params)
         i = self.index[head]
@@ -878,12 +912,24 @@ class Composition(Machine):
             contents[k] = ch.send(self.channels[k].semantics, contents[k], msg)
         return state[:i] + (sub.state,) + state[i + 1:-1] + ((tuple(contents), left, crashes),)
 
+    def _consume(self, state, link, params):
+        """The joint state with the message a receiving link names taken
+        out of its channel, or None if it is not deliverable now."""
+        if len(params) != 2 or params[0] not in link.receives:
+            return None
+        k = self.channel_index[params[0]]
+        contents, left, crashes = state[-1]
+        rest = ch.deliver(self.channels[k].semantics, contents[k], params[1])
+        if rest is None:
+            return None
+        return state[:-1] + ((contents[:k] + (rest,) + contents[k + 1:], left, crashes),)
+
     def _deliver(self, state, i, name, params):
         if len(params) != 2 or params[0] not in self.channel_index or i in self._down(state):
             return None
         k = self.channel_index[params[0]]
         c = self.channels[k]
-        if c.receiver != name:
+        if c.receiver != name or c.name in self.consumed:
             return None
         contents, left, crashes = state[-1]
         rest = ch.deliver(c.semantics, contents[k], params[1])

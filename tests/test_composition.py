@@ -321,6 +321,79 @@ def test_links_and_channels_live_together_and_a_link_cover_is_reached():
     assert out.covers == {"again": True}
 
 
+class Server(Machine):
+    """Counts the requests it served; it has no ``receive``: its one incoming
+    channel is consumed by the link to its store."""
+
+    name = "server"
+    tags = {}
+
+    def init_states(self):
+        yield 0
+
+    def steps(self, state):
+        return ()
+
+    def apply(self, state, step):
+        return None
+
+
+def served_pipeline():
+    """A sender's requests taken by a server that writes each to its store
+    and answers, in one link step (``Link.receives``)."""
+    def serve(srv, db, params):
+        channel, msg = params
+        if msg in db:
+            return None  # never twice: the step is disabled, the message stays
+        return Sent(srv + 1, (("back", msg * 10),)), db + (msg,)
+
+    return Composition([("s", Sender()), ("srv", Server()), ("db", Receiver()),
+                        ("r", Receiver())],
+                       links=[Link("Serve", "srv", "db", None, serve, SYSTEM,
+                                   receives=("out",))],
+                       channels=[Channel("out", "s", "srv", FIFO, capacity=2),
+                                 Channel("back", "srv", "r", FIFO, capacity=2)])
+
+
+def test_a_link_may_take_a_message_call_its_callee_and_answer_in_one_step():
+    comp = served_pipeline()
+    assert comp.talks_to() == {("s", "srv"), ("srv", "db"), ("srv", "r")}
+    s = next(iter(comp.init_states()))
+    s = comp.apply(comp.apply(s, Step("s.Send")), Step("s.Send"))
+    # FIFO: only the oldest request is offered, as (channel, message), and
+    # the consumed channel gets no Deliver step of its own
+    assert [st for st in comp.steps(s) if st.name != "s.Send"] == \
+        [Step("srv->db.Serve", ("out", 1))]
+    assert comp.apply(s, Step("srv->db.Serve", ("out", 2))) is None
+    assert comp.apply(s, Step("srv.Deliver", ("out", 1))) is None
+    t = comp.apply(s, Step("srv->db.Serve", ("out", 1)))
+    assert t[1:3] == (1, (1,)) and t[-1][0] == ((2,), (10,))
+    assert [st for st in comp.steps(t) if st.name != "s.Send"] == \
+        [Step("srv->db.Serve", ("out", 2)), Step("r.Deliver", ("back", 10))]
+    assert dict(comp.successors(t)) == {st: comp.apply(t, st) for st in comp.steps(t)
+                                        if comp.apply(t, st) is not None}
+    out = explore(comp, [Property("answered", "test", COVER, "both answers arrive", "fixture",
+                                  lambda m, x: x[3] == (10, 20))])
+    assert out.complete and out.covers == {"answered": True}
+
+
+def test_a_link_refusing_the_message_leaves_it_in_flight():
+    comp = served_pipeline()
+    s = next(iter(comp.init_states()))
+    s = comp.apply(s, Step("s.Send"))
+    blocked = (s[0], s[1], (1,), s[3], s[4])  # the store already holds 1
+    assert comp.apply(blocked, Step("srv->db.Serve", ("out", 1))) is None
+    assert blocked[-1][0][0] == (1,)
+
+
+def test_a_link_receiving_on_a_channel_into_another_part_is_refused():
+    with pytest.raises(ValueError, match="not a channel into its caller"):
+        Composition([("s", Sender()), ("srv", Server()), ("db", Receiver())],
+                    links=[Link("Serve", "db", "srv", None, lambda a, b, p: (a, b), SYSTEM,
+                                receives=("out",))],
+                    channels=[Channel("out", "s", "srv", FIFO)])
+
+
 # ---------------------------------------------------------------------------
 # the documented example (docs/composition.md), run as written
 # ---------------------------------------------------------------------------
