@@ -36,7 +36,7 @@ import contextlib
 import os
 import signal
 
-from kubemc.checker.errors import BadInput
+from kubemc.conformance.runner.args import fault_names
 
 FAULTS = ("kill", "restart", "restart-racing")
 RESTARTS = ("restart", "restart-racing")
@@ -45,15 +45,7 @@ FAULT_PROCESS = -1
 
 def parse_faults(text: str) -> tuple[str, ...]:
     """``kill,restart`` | ``none`` → tuple (BadInput for an unknown name)."""
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if names == ["none"]:
-        return ()
-    if not names:
-        raise BadInput("--faults: give fault names (kill,restart,restart-racing) or none")
-    for n in names:
-        if n not in FAULTS:
-            raise BadInput(f"--faults: unknown fault {n!r} (known: {', '.join(FAULTS)}, or none)")
-    return tuple(dict.fromkeys(names))
+    return fault_names("--faults", FAULTS, text)
 
 
 def kill_container(runtime, container_id: str) -> tuple[str, dict]:

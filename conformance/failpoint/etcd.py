@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 import threading
 
-from kubemc.checker.errors import BadInput
+from kubemc.conformance.runner.args import fault_names
 from kubemc.conformance.history import Recorder
 
 FAULTS = ("kill", "pause", "partition")
@@ -36,15 +36,7 @@ NEMESIS_PROCESS = -1
 
 def parse_faults(text: str) -> tuple[str, ...]:
     """``kill,pause,partition`` | ``none`` → tuple (BadInput for an unknown name)."""
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if names == ["none"]:
-        return ()
-    if not names:
-        raise BadInput("--nemesis: give fault names (kill,pause,partition) or none")
-    for n in names:
-        if n not in FAULTS:
-            raise BadInput(f"--nemesis: unknown fault {n!r} (known: {', '.join(FAULTS)}, or none)")
-    return tuple(dict.fromkeys(names))
+    return fault_names("--nemesis", FAULTS, text)
 
 
 class Nemesis:

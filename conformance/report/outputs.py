@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -55,6 +56,13 @@ def run_out_dir(out: str | None, target: str, run_id: str) -> Path:
     """Where a run of ``kubemc conform TARGET`` writes: ``--out``, or else a
     new ``./kubemc-out/conform-TARGET-RUNID`` (the run id makes it new)."""
     return Path(out) if out else Path.cwd() / "kubemc-out" / f"conform-{target}-{run_id}"
+
+
+def dated_out_dir(target: str) -> Path:
+    """Where a run with no run id (maelstrom, proxy) writes without ``--out``:
+    ``./kubemc-out/TARGET/<date>T<time>``, or ``-1``, ``-2`` … after it, the
+    first free name (two runs in one second)."""
+    return fresh_name(Path("kubemc-out") / target, time.strftime("%Y%m%dT%H%M%S"), "")
 
 
 def make_out_dir(path: Path, flag: str = "--out") -> Path:

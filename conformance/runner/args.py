@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from kubemc.checker.errors import BadInput
+
 
 def finite_float(name: str):
     """A finite number (range checks are the target's configuration's job)."""
@@ -63,3 +65,26 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: ./kubemc-out/… on violation only)")
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (a new file)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+
+def fault_names(flag: str, known: tuple[str, ...], text: str) -> tuple[str, ...]:
+    """``a,b`` | ``none`` → the faults named, in order, each once; BadInput
+    (one line, exit 2) for an empty list or a name not in ``known``."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if names == ["none"]:
+        return ()
+    if not names:
+        raise BadInput(f"{flag}: give fault names ({','.join(known)}) or none")
+    for n in names:
+        if n not in known:
+            raise BadInput(f"{flag}: unknown fault {n!r} (known: {', '.join(known)}, or none)")
+    return tuple(dict.fromkeys(names))
+
+
+def chosen_faults(text: str | None, parse, remote: bool, default: tuple) -> tuple:
+    """The faults of ``--faults`` / ``--nemesis``: ``parse(text)`` when given;
+    else none against a target the run did not start (``--endpoint(s)``: it
+    is not the run's to kill or partition), ``default`` against its own."""
+    if text is not None:
+        return parse(text)
+    return () if remote else default

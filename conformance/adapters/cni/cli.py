@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import sys
 
-from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED
 from kubemc.conformance.runner.args import add_output_arguments, int_range, positive_float
 
 
@@ -50,24 +49,15 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from kubemc.conformance.report.cni import summary, write_junit
     from kubemc.conformance.adapters.cni.suite import SuiteOptions, run_suite
-    from kubemc.conformance.runner.command import command_line, run_and_report
+    from kubemc.conformance.runner.command import run_and_report, shown
 
     opts = SuiteOptions(plugin=args.plugin, conf=args.conf, nodes=args.nodes, pods=args.pods,
-                        time_limit=args.time_limit, out=args.out, strict=args.strict,
-                        progress=not args.json or sys.stderr.isatty(), command=command_line())
-    return run_and_report(args, opts, run_suite, summary,
-                          write_junit, _exit_code)
-
-
-def _exit_code(result) -> int:
-    if result.passed:
-        return HOLDS
-    return UNDECIDED if result.undecided else VIOLATED
+                        time_limit=args.time_limit, out=args.out, strict=args.strict, **shown(args))
+    return run_and_report(args, opts, run_suite, summary, write_junit)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m conformance.adapters.cni.cli ARGS`` is ``kubemc conform cni
-    ARGS``: the same usage errors, exit codes and crash reports."""
+    """``python -m`` this module: :func:`conformance.cli.main_of`."""
     from kubemc.conformance.cli import main_of
 
     return main_of("cni", sys.modules[__name__], argv)

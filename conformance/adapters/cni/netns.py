@@ -118,8 +118,12 @@ def links(netns: str) -> list[str]:
     return names
 
 
+#: a cni run's lock (the name it has had since before the locks were shared)
+LOCKS = run_lock.RunLocks("kubemc-run-kcni")
+
+
 def hold_run_lock(run_id: str) -> socket.socket:
-    return run_lock.hold(f"kcni{run_id}")
+    return LOCKS.hold(run_id)
 
 
 TMP_PREFIX = "kubemc-cni-"
@@ -130,7 +134,7 @@ def reap_leftovers() -> list[str]:
     """Remove the namespaces, their processes and the store directories of runs
     that died without cleaning up (SIGKILL); return what was removed (the
     report lists it)."""
-    return run_lock.reap("kcni", PREFIX_RE, TMP_RE)
+    return run_lock.reap(LOCKS, PREFIX_RE, TMP_RE)
 
 
 class Topology:

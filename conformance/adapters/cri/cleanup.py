@@ -10,9 +10,10 @@ run's directory. Everything a run creates is named after its run id
 
 Telling a dead run from a live one (tests run side by side): a live run
 holds a *run lock*, a Unix socket bound to the abstract name
-``kmc-cri-run-<id>``, from before it creates anything until it has removed
-everything; the kernel releases the name when the process dies, however it
-dies. A directory whose lock can be taken belongs to a dead run.
+``kmc-cri-run-<id>`` (:class:`conformance.runner.run_lock.RunLocks`), from
+before it creates anything until it has removed everything; the kernel
+releases the name when the process dies, however it dies. A directory
+whose lock can be taken belongs to a dead run.
 """
 
 from __future__ import annotations
@@ -24,38 +25,24 @@ import os
 import re
 import shutil
 import signal
-import socket
 import tempfile
 import time
 
 from kubemc.conformance.runner import proctree
+from kubemc.conformance.runner.run_lock import RunLocks
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 SHIM_SOCKET_DIR = "/run/containerd/s"
 DIR_PATTERN = re.compile(r"kmc([0-9a-f]{6})-cri-")
 
 
-def hold(run_id: str) -> socket.socket:
-    """Take the run lock of ``run_id`` (close the socket to release it)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(f"\0kmc-cri-run-{run_id}")
-    except OSError:
-        sock.close()
-        raise RuntimeError(f"run id {run_id} is in use by another run") from None
-    return sock
+#: a CRI run's lock, held by :class:`conformance.adapters.cri.runtime.LocalContainerd`
+LOCKS = RunLocks("kmc-cri-run-")
 
 
 def other_live_runs(run_id: str) -> list[str]:
-    """Run ids of the other live CRI runs on this machine (their locks, as
-    /proc/net/unix lists abstract names: ``@kmc-cri-run-<id>``)."""
-    out = []
-    with contextlib.suppress(OSError), open("/proc/net/unix", encoding="utf-8") as fh:
-        for line in fh:
-            name = line.split()[-1] if line.split() else ""
-            if name.startswith("@kmc-cri-run-") and name != f"@kmc-cri-run-{run_id}":
-                out.append(name[len("@kmc-cri-run-"):])
-    return out
+    """Run ids of the other live CRI runs on this machine."""
+    return [r for r in LOCKS.live() if r != run_id]
 
 
 def containerd_running() -> bool:
@@ -202,9 +189,7 @@ def remove_leftovers() -> list[str]:
         if not m or not os.path.isdir(path):
             continue
         run_id = m.group(1)
-        try:
-            hold(run_id).close()
-        except RuntimeError:
+        if not LOCKS.is_dead(run_id):
             continue                                   # a live run
         procs = _processes_naming(path)                # containerd and its shims
         procs |= proctree.descendants(procs) | cgroup_pids(f"kmc{run_id}")

@@ -26,9 +26,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED
-from kubemc.conformance.runner.args import (add_output_arguments, add_seed_argument, int_range,
-                                            positive_float)
+from kubemc.conformance.runner.args import (add_output_arguments, add_seed_argument, chosen_faults,
+                                            int_range, positive_float)
 
 
 #: ``kubemc conform --help``'s line for this target
@@ -58,17 +57,13 @@ def options_from_args(args):
     from kubemc.conformance.failpoint.cri import parse_faults
     from kubemc.conformance.adapters.cri.runtime import parse_endpoint
     from kubemc.conformance.adapters.cri.suite import CriOptions
-    from kubemc.conformance.runner.command import command_line
+    from kubemc.conformance.runner.command import shown
 
     endpoint = parse_endpoint(args.endpoint) if args.endpoint is not None else None
-    if args.faults is None:
-        faults = () if endpoint else ("kill", "restart")
-    else:
-        faults = parse_faults(args.faults)
+    faults = chosen_faults(args.faults, parse_faults, bool(endpoint), ("kill", "restart"))
     return CriOptions(endpoint=endpoint, time_limit=args.time_limit, faults=faults, seed=args.seed,
                       max_pods=args.max_pods, strict=args.strict, min_calls=args.min_calls,
-                      out=args.out, progress=not args.json or sys.stderr.isatty(),
-                      command=command_line())
+                      out=args.out, **shown(args))
 
 
 def run(args) -> int:
@@ -76,18 +71,11 @@ def run(args) -> int:
     from kubemc.conformance.adapters.cri.suite import run_suite
     from kubemc.conformance.runner.command import run_and_report
 
-    return run_and_report(args, options_from_args(args), run_suite, summary, write_junit, _exit_code)
-
-
-def _exit_code(result) -> int:
-    if result.violations:
-        return VIOLATED
-    return UNDECIDED if result.undecided else HOLDS
+    return run_and_report(args, options_from_args(args), run_suite, summary, write_junit)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m conformance.adapters.cri.cli ARGS`` is ``kubemc conform cri
-    ARGS``: the same usage errors, exit codes and crash reports."""
+    """``python -m`` this module: :func:`conformance.cli.main_of`."""
     from kubemc.conformance.cli import main_of
 
     return main_of("cri", sys.modules[__name__], argv)

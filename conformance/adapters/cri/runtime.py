@@ -197,7 +197,7 @@ class LocalContainerd:
         self.stop()
 
     def start(self) -> None:
-        self._lock = cri_cleanup.hold(self.run_id)
+        self._lock = cri_cleanup.LOCKS.hold(self.run_id)
         self.reaped = cri_cleanup.remove_leftovers()
         with _live_lock:
             _live.add(self)

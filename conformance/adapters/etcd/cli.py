@@ -27,10 +27,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kubemc.checker.errors import HOLDS, VIOLATED
 from kubemc.conformance.runner.args import (
     add_output_arguments,
     add_seed_argument,
+    chosen_faults,
     finite_float,
     int_range,
     positive_float,
@@ -69,17 +69,14 @@ def options_from_args(args):
     from kubemc.conformance.failpoint.etcd import parse_faults
     from kubemc.conformance.adapters.etcd.cluster import parse_endpoints
     from kubemc.conformance.adapters.etcd.suite import SuiteOptions
-    from kubemc.conformance.runner.command import command_line
+    from kubemc.conformance.runner.command import shown
 
     endpoints = parse_endpoints(args.endpoints) if args.endpoints is not None else None
-    if args.nemesis is None:
-        nemesis = () if endpoints else ("kill", "pause", "partition")
-    else:
-        nemesis = parse_faults(args.nemesis)
+    nemesis = chosen_faults(args.nemesis, parse_faults, bool(endpoints),
+                            ("kill", "pause", "partition"))
     return SuiteOptions(endpoints=endpoints, time_limit=args.time_limit, clients=args.clients,
                         rate=args.rate, nemesis=nemesis, seed=args.seed, out=args.out,
-                        min_ok=args.min_ok,
-                        progress=not args.json or sys.stderr.isatty(), command=command_line())
+                        min_ok=args.min_ok, **shown(args))
 
 
 def run(args) -> int:
@@ -87,13 +84,11 @@ def run(args) -> int:
     from kubemc.conformance.adapters.etcd.suite import run_suite
     from kubemc.conformance.runner.command import run_and_report
 
-    return run_and_report(args, options_from_args(args), run_suite, summary, write_junit,
-                          lambda result: HOLDS if result.passed else VIOLATED)
+    return run_and_report(args, options_from_args(args), run_suite, summary, write_junit)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m conformance.adapters.etcd.cli ARGS`` is ``kubemc conform etcd
-    ARGS``: the same usage errors, exit codes and crash reports."""
+    """``python -m`` this module: :func:`conformance.cli.main_of`."""
     from kubemc.conformance.cli import main_of
 
     return main_of("etcd", sys.modules[__name__], argv)

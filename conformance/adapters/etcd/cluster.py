@@ -192,7 +192,7 @@ class LocalCluster:
         with _live_lock:
             _live.add(self)
         try:
-            self._run_lock = etcd_leftovers.hold(self.run_id)   # before anything is created
+            self._run_lock = etcd_leftovers.LOCKS.hold(self.run_id)   # before anything is created
             self.reaped = etcd_leftovers.remove_leftovers()
             self.tmpdir = tempfile.mkdtemp(prefix=f"{self.prefix}-etcd-")
             self._network()

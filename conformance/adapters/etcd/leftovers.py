@@ -9,9 +9,10 @@ so the next run can find them.
 
 Telling a dead run from a live one (pytest-xdist runs clusters side by side):
 every live run holds a *run lock*, a Unix socket bound to the abstract name
-``kmc-etcd-run-<id>``, from before it creates anything until after it has
-removed everything. The kernel releases the name when its process dies,
-however it dies. A prefix whose lock can be taken belongs to a dead run.
+``kmc-etcd-run-<id>`` (:class:`conformance.runner.run_lock.RunLocks`), from
+before it creates anything until after it has removed everything. The kernel
+releases the name when its process dies, however it dies. A prefix whose
+lock can be taken belongs to a dead run.
 """
 
 from __future__ import annotations
@@ -22,30 +23,15 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 
+from kubemc.conformance.runner.run_lock import RunLocks
+
 PREFIX = re.compile(r"kmc([0-9a-f]{6})")
 
-
-def hold(run_id: str) -> socket.socket:
-    """Take the run lock of ``run_id`` (close the socket to release it)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(f"\0kmc-etcd-run-{run_id}")
-    except OSError:
-        sock.close()
-        raise RuntimeError(f"run id {run_id} is in use by another run") from None
-    return sock
-
-
-def _alive(run_id: str) -> bool:
-    try:
-        hold(run_id).close()
-    except RuntimeError:
-        return True
-    return False
+#: a local cluster's run lock, held by :class:`conformance.adapters.etcd.cluster.LocalCluster`
+LOCKS = RunLocks("kmc-etcd-run-")
 
 
 def _out(*argv: str) -> str:
@@ -105,7 +91,7 @@ def remove_leftovers() -> list[str]:
     (and what could not be, with the command to finish by hand)."""
     report = []
     for run_id, kinds in sorted(find().items()):
-        if _alive(run_id):
+        if not LOCKS.is_dead(run_id):
             continue
         done, failed = [], []
         for pid in kinds.get("process", ()):

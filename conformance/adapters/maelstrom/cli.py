@@ -22,7 +22,6 @@ import json
 import random
 import signal
 import sys
-import time
 from pathlib import Path
 
 from kubemc.checker.errors import BadInput, KubemcError
@@ -32,7 +31,8 @@ from kubemc.conformance.adapters.maelstrom.config import Config, parse_command
 from kubemc.conformance.report.files import write_json_atomic
 from kubemc.conformance.report.maelstrom import (summary_lines, to_json, write_junit,
                                                  write_violation)
-from kubemc.conformance.report.outputs import check_new_file, check_out_dir, make_out_dir
+from kubemc.conformance.report.outputs import (check_new_file, check_out_dir, dated_out_dir,
+                                               make_out_dir)
 from kubemc.conformance.runner.args import finite_float
 from kubemc.conformance.runner.signals import Interrupted, exit_code
 from kubemc.conformance.validate.maelstrom import judge
@@ -83,8 +83,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2 ** 31)
     out = args.out
     if out is None:
-        out = Path("kubemc-out") / "maelstrom" / time.strftime("%Y%m%dT%H%M%S")
-        out = _fresh_dir(out)
+        out = dated_out_dir("maelstrom")
     cfg = Config(command=tuple(parse_command(args.bin)), out=out, nodes=args.nodes,
                  time_limit=args.time_limit, rate=args.rate, concurrency=args.concurrency,
                  nemesis=args.nemesis, nemesis_interval=args.nemesis_interval,
@@ -96,14 +95,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
         check_new_file(args.junit, "--junit")
     make_out_dir(out)
     return cfg
-
-
-def _fresh_dir(path: Path) -> Path:
-    candidate, n = path, 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}-{n}")
-        n += 1
-    return candidate
 
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED, BadInput
@@ -84,11 +83,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "kubemc-out/proxy/TIME, on a violation only)")
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (a new file)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-
-
-def command_line(argv=None) -> str:
-    import shlex
-    return "kubemc " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
 def run(args) -> int:
@@ -178,10 +172,10 @@ def report_doc(verdict, live, notes, args) -> dict:
 def write_outputs(args, doc, verdict, live) -> list:
     from kubemc.checker import itf
     from kubemc.conformance.report.files import json_writer
-    from kubemc.conformance.report.outputs import create_exclusive, make_out_dir
+    from kubemc.conformance.report.outputs import create_exclusive, dated_out_dir, make_out_dir
+    from kubemc.conformance.runner.command import command_line
 
-    out = Path(args.out) if args.out else _fresh_dir(Path("kubemc-out") / "proxy"
-                                                     / time.strftime("%Y%m%dT%H%M%S"))
+    out = Path(args.out) if args.out else dated_out_dir("proxy")
     make_out_dir(out)
     files = [create_exclusive(out / "report.json", json_writer(doc))]
     for check in doc["checks"]:
@@ -191,14 +185,6 @@ def write_outputs(args, doc, verdict, live) -> list:
             trace = _trace(check["name"], f, command_line())
             files.append(itf.write(itf.fresh_path(out, f"proxy-{check['name']}-{k}"), trace))
     return files
-
-
-def _fresh_dir(base: Path) -> Path:
-    p, n = base, 1
-    while p.exists():
-        p = base.with_name(f"{base.name}-{n}")
-        n += 1
-    return p
 
 
 def _trace(check: str, finding: dict, command: str) -> dict:

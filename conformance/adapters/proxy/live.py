@@ -302,12 +302,13 @@ def _fits(observed: dict, probs: dict, alpha: float, sticky: bool) -> tuple[bool
 
 _RUN_NETNS = re.compile(r"^kp([0-9a-f]{6})[a-z]")
 _RUN_TMP = re.compile(r"^kubemc-kp([0-9a-f]{6})-")
+_LOCKS = run_lock.RunLocks("kubemc-run-kp")
 
 
 def reap_leftovers() -> list:
     """Kill the probers left in, then remove, the namespaces and temporary
     directories of every ``kp…`` run killed with SIGKILL (its lock is free)."""
-    return run_lock.reap("kp", _RUN_NETNS, _RUN_TMP)
+    return run_lock.reap(_LOCKS, _RUN_NETNS, _RUN_TMP)
 
 
 def run_live(dump: Dump, ports, cidr, verdict, opts: LiveOptions) -> LiveResult:
@@ -317,8 +318,9 @@ def run_live(dump: Dump, ports, cidr, verdict, opts: LiveOptions) -> LiveResult:
     if reaped:
         print(f"kubemc: removed what a killed earlier run left: {', '.join(reaped)}",
               file=sys.stderr, flush=True)
-    prefix = "kp" + secrets.token_hex(3)
-    lock = run_lock.hold(prefix)
+    token = secrets.token_hex(3)
+    prefix = "kp" + token
+    lock = _LOCKS.hold(token)
     print(f"kubemc: live run {prefix}: namespaces {prefix}*", file=sys.stderr, flush=True)
     nss = Namespaces(prefix)
     tmp = tempfile.mkdtemp(prefix=f"kubemc-{prefix}-")
