@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kubemc.model.store.election import RESPONSE
-from kubemc.model.store.raft import COMMIT, FOLLOWER, LEADER, LOG, ROLE, TERM, VOTED
+from kubemc.model.store.raft import CANDIDATE, COMMIT, FOLLOWER, LEADER, LOG, ROLE, TERM, VOTED
 from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
 _PAPER = "Raft paper (Ongaro & Ousterhout, USENIX ATC 2014), Figure 3"
@@ -109,6 +109,22 @@ def counted_votes_were_granted(m, state) -> bool:
     return True
 
 
+def candidate_stood_again(m, state) -> bool:
+    """Over ``model.store.election`` states: a candidate stands in a later
+    term than one in which a peer granted it its vote — it timed out after
+    votes of its earlier election could be counted, the step where votes of
+    that earlier term must be left behind."""
+    servers, sent = state
+    for c, s in enumerate(servers):
+        if s[ROLE] != CANDIDATE:
+            continue
+        for v in range(len(servers)):
+            for t in range(1, s[TERM]):
+                if v != c and sent & m.message_bit((RESPONSE, v, c, t, True)):
+                    return True
+    return False
+
+
 _TLA = "raft.tla (Ongaro 2014)"
 LEADER_ELECTED = Property(
     "leader_elected", "store", COVER,
@@ -127,6 +143,16 @@ COUNTED_VOTES_WERE_GRANTED = Property(
     f"of a granted response of currentTerm) and Timeout (votesGranted emptied); Ongaro, "
     f"'Consensus: Bridging Theory and Practice' (PhD thesis, 2014), Appendix B",
     counted_votes_were_granted)
+CANDIDATE_STOOD_AGAIN = Property(
+    "candidate_stood_again", "store", COVER,
+    "A candidate that was granted a peer's vote in one term stands again in a later term "
+    "(the second election, where the earlier term's counted votes must not be carried over, "
+    "is explored).",
+    "Raft paper §5.2: 'each candidate will time out and start a new election by incrementing "
+    "its term and initiating another round of RequestVote RPCs'; 'To begin an election, a "
+    "follower increments its current term and transitions to candidate state. It then votes "
+    f"for itself'; {_TLA}, Timeout (votesGranted' emptied)",
+    candidate_stood_again)
 CANDIDATE_RESTARTED = Property(
     "candidate_restarted", "store", COVER,
     "A candidate restarts before its election ends: it comes back a follower that keeps its "

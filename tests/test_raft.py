@@ -127,6 +127,59 @@ def test_counted_votes_were_granted_on_the_election_machine():
     assert cex.steps[-1][0].name == "HandleRequestVoteResponse"
 
 
+def test_a_second_election_leaves_the_old_terms_votes_behind():
+    """The audit's stale-vote bug (a Timeout that keeps the counted votes of
+    the previous term) changes nothing at `election`'s one term: at term 0
+    nobody has counted a vote, so its Timeout is the correct one. The
+    catalog's `election-reelection` (server 0 stands in terms 1 and 2, the
+    others vote) reaches it, and counted_votes_were_granted sees it."""
+    from kubemc.checker import stateful
+    from kubemc.checker.catalog.store import ELECTION, ELECTION_REELECTION
+
+    mutant = "timeout_keeps_votes"
+    assert ELECTION_REELECTION.bounds == {"servers": 3, "max_term": 2, "candidates": 1}
+    good = explore(ELECTION_REELECTION.machine(None), ELECTION_REELECTION.properties)
+    assert good.complete and good.counterexample is None
+    assert good.covers == {"leader_elected": True, "candidate_stood_again": True}
+    # invisible at one term: the same states as the correct model, and it holds
+    one_term = explore(ELECTION.machine(mutant), ELECTION.properties)
+    assert one_term.counterexample is None and one_term.stats.states == 10105
+    # caught in the second election, by explore at the catalog's bounds ...
+    cex = explore(ELECTION_REELECTION.machine(mutant),
+                  targeted(ELECTION_REELECTION, mutant)).counterexample
+    assert cex is not None and cex.prop.name == "counted_votes_were_granted"
+    assert [s[0].name for s in cex.steps][-2:] == ["HandleRequestVoteResponse", "Timeout"]
+    # ... and by random runs at both models' hypothesis bounds
+    for model in (ELECTION, ELECTION_REELECTION):
+        runs = stateful.check(model.hypothesis_machine(mutant), targeted(model, mutant),
+                              profile="ci")
+        assert runs.counterexample is not None, model.name
+        assert runs.counterexample.prop.name == "counted_votes_were_granted"
+
+
+def test_the_stood_again_cover_needs_a_second_term_and_a_granted_vote():
+    from kubemc.checker.catalog.store import ELECTION_REELECTION
+    from kubemc.model.store.election import CANDIDATE, RESPONSE, Election
+
+    cover = props.CANDIDATE_STOOD_AGAIN
+    m = Election(3, 2, candidates=1)
+    granted = m.message_bit((RESPONSE, 1, 0, 1, True))
+    refused = m.message_bit((RESPONSE, 1, 0, 1, False))
+    second = ((2, CANDIDATE, 0, 1), (1, FOLLOWER, 0, 0), (0, FOLLOWER, -1, 0))
+    assert cover.check(m, (second, granted))
+    assert not cover.check(m, (second, refused))          # nobody granted it a vote
+    assert not cover.check(m, (((1, CANDIDATE, 0, 1),) + second[1:], granted))  # same term
+    # at one term it is never reached: the model must keep its second term
+    out = explore(ELECTION_REELECTION.machine(None, max_term=1), [cover])
+    assert out.complete and out.covers == {"candidate_stood_again": False}
+    # only server 0 stands: the others never time out
+    with pytest.raises(ValueError):
+        Election(3, 2, candidates=4)
+    assert Election(3, 2, candidates=1).config() == {"servers": 3, "max_term": 2,
+                                                     "candidates": 1}
+    assert Election(3, 1).config() == {"servers": 3, "max_term": 1}
+
+
 def test_steps_and_fused_successors_agree():
     m = Raft(servers=3, max_term=2, max_log=1, max_messages=2)
     out = explore(m, [], max_states=3000)
