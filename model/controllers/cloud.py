@@ -32,21 +32,21 @@ after the loop's seven. Not in the apiserver (the cloud is not an API
 object: it must not reach the informer cache, and a controller must not
 read it through a watch), and not in the controller's ``memory`` slot
 (memory is lost on ``Crash``, the cloud is not). :class:`CloudLoop` owns the
-slot and delegates everything else to :class:`ControllerLoop` on the first
-seven, so ``loop.py`` needs no change and its other users see none.
+slot; the loop's steps change only the first seven and carry the rest, so
+its other users see no difference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from kubemc.model.controllers.loop import (
-    CACHE, INFLIGHT, MEMORY, QUEUE, ControllerLoop, Objects, _renumber,
-)
-from kubemc.model.kernel import SYSTEM, State, Step
+from kubemc.model.controllers.loop import CACHE, INFLIGHT, MEMORY, QUEUE, ControllerLoop, Objects
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Step, action
 
 CLOUD = 7
+#: the kind of the Nodes a :class:`NodeChurnLoop`'s world adds and removes
+NODE = "nodes"
 #: the first element of a cloud call in a reconcile's list of requests
 CALL = "cloud"
 
@@ -88,7 +88,6 @@ class CloudLoop(ControllerLoop):
     periodic full sync of controllers that are not keyed by one object).
     """
 
-    tags: ClassVar[Mapping[str, str]] = {**ControllerLoop.tags, "CloudCompletes": SYSTEM}
     always_queued: ClassVar[tuple] = ()
 
     # -- hooks -----------------------------------------------------------------
@@ -124,27 +123,18 @@ class CloudLoop(ControllerLoop):
         for resource, _ in state[CLOUD][1]:
             yield Step("CloudCompletes", resource)
 
-    def apply(self, state, step) -> State | None:
-        core, cloud = state[:CLOUD], state[CLOUD]
-        if step.name == "CloudCompletes":
-            nxt = self._complete(core, cloud, tuple(step.params))
-        elif step.name == "Reconcile":
-            if not self.enabled(core, step):
-                return None
-            nxt = self._reconcile_cloud(core, cloud, tuple(step.params))
-        elif step.name == "Write" and core[INFLIGHT] and core[INFLIGHT][1][0][0] == CALL:
-            nxt = self._call(core, cloud)
-        else:
-            nxt = super().apply(core, step)  # renumbered by the loop
-            return None if nxt is None else nxt + (cloud,)
-        return self.renumbered(nxt)
+    @action("CloudCompletes", tag=SYSTEM)
+    def _CloudCompletes(self, state, kind, name):
+        return self._complete(state[:CLOUD], state[CLOUD], (kind, name))
 
-    @staticmethod
-    def renumbered(state):
-        """``state`` with resourceVersions ranked again, as the loop does
-        after each of its steps (a dropped in-flight request may have held
-        the last copy of one); None stays None."""
-        return None if state is None else _renumber(state[:CLOUD]) + (state[CLOUD],)
+    def _reconcile(self, state, key):
+        # the cloud-aware reconcile: the controller also reads the cloud
+        return self._reconcile_cloud(state[:CLOUD], state[CLOUD], key)
+
+    def _write(self, state):
+        if state[INFLIGHT][1][0][0] == CALL:
+            return self._call(state[:CLOUD], state[CLOUD])
+        return super()._write(state)
 
     def _complete(self, core, cloud, resource):
         ops = pending(cloud)
@@ -186,3 +176,42 @@ class CloudLoop(ControllerLoop):
         out["cloud"] = show(state[CLOUD][0])
         out["cloud_pending"] = show(state[CLOUD][1])
         return out
+
+
+class NodeChurnLoop(CloudLoop):
+    """A :class:`CloudLoop` whose world adds and removes Nodes, which the
+    controller follows into the cloud (routes, load-balancer targets):
+    ``NodeJoins(n)`` creates Node ``n`` with the value ``joined(n)``, and
+    ``NodeLeaves(n)`` deletes it — environment steps over ``nodes``, within
+    the budget ``node_changes``."""
+
+    nodes: tuple = ()  # the node names, set by the subclass
+
+    def joined(self, n: str) -> Any:
+        """The value of Node ``n`` when it joins."""
+        raise NotImplementedError
+
+    def world_steps(self, state) -> Iterator[Step]:
+        if not self.budget_left(state, "node_changes"):
+            return
+        server = self.objects(state)
+        for n in self.nodes:
+            yield Step("NodeLeaves" if (NODE, n) in server else "NodeJoins", (n,))
+
+    @action("NodeJoins", tag=ENVIRONMENT)
+    def _NodeJoins(self, state, n):
+        return self._node_change(state, n, joins=True)
+
+    @action("NodeLeaves", tag=ENVIRONMENT)
+    def _NodeLeaves(self, state, n):
+        return self._node_change(state, n, joins=False)
+
+    def _node_change(self, state, n, *, joins: bool):
+        if n not in self.nodes or not self.budget_left(state, "node_changes"):
+            return None
+        key = (NODE, n)
+        present = key in self.objects(state)
+        if present == joins:
+            return None
+        return self.server_write(self.spend(state, "node_changes"), key,
+                                 None if present else self.joined(n))

@@ -41,11 +41,12 @@ from __future__ import annotations
 
 from kubemc.model.controllers.cloud import CLOUD, CloudLoop, pending, visible
 from kubemc.model.controllers.loop import delete, update
-from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step, action
 
 NODE = "nodes"
 INSTANCE = "instance"
 
+#: the world's actions, proposed for each node in this order after the cloud's
 WORLD = ("Launch", "Register", "Terminate", "GraceExpires")
 
 DELETES_LAGGING = "deletes_lagging"
@@ -59,8 +60,6 @@ def address(node: str) -> str:
 class NodeController(CloudLoop):
     name = "cloudnode"
     primary = NODE
-    tags = {**CloudLoop.tags, "Launch": ENVIRONMENT, "Register": ENVIRONMENT,
-            "Terminate": ENVIRONMENT, "GraceExpires": SYSTEM}
     world_budgets = ("launches", "terminations")
     mutants = {
         DELETES_LAGGING: Mutant(
@@ -119,37 +118,56 @@ class NodeController(CloudLoop):
             for name in WORLD:
                 yield Step(name, (n,))
 
-    def apply(self, state, step):
-        if step.name in WORLD:
-            return self.renumbered(self._world(state, step))
-        return super().apply(state, step)
+    def _node(self, state, n):
+        """The cloud, the node's instance and what the cloud shows and has
+        pending; None for a node the model does not have."""
+        if n not in self.nodes:
+            return None
+        cloud = state[CLOUD]
+        return cloud, (INSTANCE, n), visible(cloud), pending(cloud)
 
-    def _world(self, state, step):
-        if len(step.params) != 1 or step.params[0] not in self.nodes:
+    @action("Launch", tag=ENVIRONMENT)
+    def _Launch(self, state, n):
+        seen = self._node(state, n)
+        if seen is None:
             return None
-        n = step.params[0]
-        core, cloud = state[:CLOUD], state[CLOUD]
-        resource = (INSTANCE, n)
-        shown, ops = visible(cloud), pending(cloud)
-        node_present = (NODE, n) in self.objects(core)
-        if step.name == "Launch":
-            if resource in shown or resource in ops or node_present \
-                    or not self.budget_left(core, "launches"):
-                return None
-            core = self.spend(core, "launches")
-            return core + ((cloud[0], tuple(sorted(cloud[1] + ((resource, address(n)),)))),)
-        if step.name == "Register":
-            alive = ops.get(resource) is not None if resource in ops else resource in shown
-            if node_present or not alive:
-                return None
-            return self.server_write(core, (NODE, n), (False, None, False)) + (cloud,)
-        if step.name == "GraceExpires":
-            node = self.objects(core).get((NODE, n))
-            if node is None or node[2] or (resource in ops and ops[resource] is not None):
-                return None
-            return self.server_write(core, (NODE, n), node[:2] + (True,)) + (cloud,)
+        cloud, resource, shown, ops = seen
+        if resource in shown or resource in ops or (NODE, n) in self.objects(state) \
+                or not self.budget_left(state, "launches"):
+            return None
+        core = self.spend(state[:CLOUD], "launches")
+        return core + ((cloud[0], tuple(sorted(cloud[1] + ((resource, address(n)),)))),)
+
+    @action("Register", tag=ENVIRONMENT)
+    def _Register(self, state, n):
+        seen = self._node(state, n)
+        if seen is None:
+            return None
+        _, resource, shown, ops = seen
+        alive = ops.get(resource) is not None if resource in ops else resource in shown
+        if (NODE, n) in self.objects(state) or not alive:
+            return None
+        return self.server_write(state, (NODE, n), (False, None, False))
+
+    @action("GraceExpires", tag=SYSTEM)
+    def _GraceExpires(self, state, n):
+        seen = self._node(state, n)
+        if seen is None:
+            return None
+        _, resource, _, ops = seen
+        node = self.objects(state).get((NODE, n))
+        if node is None or node[2] or (resource in ops and ops[resource] is not None):
+            return None
+        return self.server_write(state, (NODE, n), node[:2] + (True,))
+
+    @action("Terminate", tag=ENVIRONMENT)
+    def _Terminate(self, state, n):
+        seen = self._node(state, n)
+        if seen is None:
+            return None
+        cloud, resource, shown, ops = seen
         if resource not in shown or resource in ops \
-                or not self.budget_left(core, "terminations"):
+                or not self.budget_left(state, "terminations"):
             return None
-        core = self.spend(core, "terminations")
+        core = self.spend(state[:CLOUD], "terminations")
         return core + ((cloud[0], tuple(sorted(cloud[1] + ((resource, None),)))),)

@@ -21,10 +21,9 @@ Memory: for the mutant only, the nodes whose deletion it has seen.
 
 from __future__ import annotations
 
-from kubemc.model.controllers.cloud import CloudLoop, call
-from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.controllers.cloud import NODE, NodeChurnLoop, call
+from kubemc.model.kernel import Mutant
 
-NODE = "nodes"
 ROUTE = "route"
 SYNC = ("routes", "sync")
 
@@ -36,11 +35,10 @@ def pod_cidr(node: str) -> str:
     return f"10.244.{node[1:]}.0/24"
 
 
-class RouteController(CloudLoop):
+class RouteController(NodeChurnLoop):
     name = "cloudroute"
     primary = "routes"
     always_queued = (SYNC,)
-    tags = {**CloudLoop.tags, "NodeJoins": ENVIRONMENT, "NodeLeaves": ENVIRONMENT}
     world_budgets = ("node_changes",)
     mutants = {
         EVENT_DRIVEN_DELETES: Mutant(
@@ -100,22 +98,6 @@ class RouteController(CloudLoop):
     def on_error(self, key, outcome, write, memory):
         return self.mutant != SWALLOWS_ROUTE_ERROR, memory
 
-    # -- the world -------------------------------------------------------------------
-    def world_steps(self, state):
-        if not self.budget_left(state, "node_changes"):
-            return
-        server = self.objects(state)
-        for n in self.nodes:
-            yield Step("NodeLeaves" if (NODE, n) in server else "NodeJoins", (n,))
-
-    def world_apply(self, state, step):
-        if step.name not in ("NodeJoins", "NodeLeaves") or not step.params \
-                or step.params[0] not in self.nodes \
-                or not self.budget_left(state, "node_changes"):
-            return None
-        (n,) = step.params
-        present = (NODE, n) in self.objects(state)
-        if present != (step.name == "NodeLeaves"):
-            return None
-        return self.server_write(self.spend(state, "node_changes"), (NODE, n),
-                                 None if present else pod_cidr(n))
+    # -- the world: nodes join and leave (NodeChurnLoop) ------------------------------
+    def joined(self, n):
+        return pod_cidr(n)

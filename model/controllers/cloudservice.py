@@ -38,12 +38,11 @@ removes the last finalizer of a terminating object removes the object.
 
 from __future__ import annotations
 
-from kubemc.model.controllers.cloud import CALL, CloudLoop, call
+from kubemc.model.controllers.cloud import CALL, NODE, NodeChurnLoop, call
 from kubemc.model.controllers.loop import update
-from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, Mutant, Step, action
 
 SERVICE = "services"
-NODE = "nodes"
 LB = "lb"
 
 FINALIZER_FIRST = "finalizer_first"
@@ -51,11 +50,9 @@ DROPS_CLOUD_ERROR = "drops_cloud_error"
 PUBLISHES_INGRESS_EARLY = "publishes_ingress_early"
 
 
-class ServiceController(CloudLoop):
+class ServiceController(NodeChurnLoop):
     name = "cloudservice"
     primary = SERVICE
-    tags = {**CloudLoop.tags, "DeleteService": ENVIRONMENT, "NodeJoins": ENVIRONMENT,
-            "NodeLeaves": ENVIRONMENT}
     world_budgets = ("deletes", "node_changes")
     mutants = {
         FINALIZER_FIRST: Mutant(
@@ -145,32 +142,23 @@ class ServiceController(CloudLoop):
     def on_error(self, key, outcome, write, memory):
         return not (self.mutant == DROPS_CLOUD_ERROR and write[0] == CALL), memory
 
-    # -- the world -------------------------------------------------------------------
+    # -- the world: a user deletes a Service; nodes join and leave (NodeChurnLoop) --------
     def world_steps(self, state):
         server = self.objects(state)
         if self.budget_left(state, "deletes"):
             for s in self.services:
                 if (SERVICE, s) in server and not server[(SERVICE, s)][2]:
                     yield Step("DeleteService", (s,))
-        if self.budget_left(state, "node_changes"):
-            for n in self.nodes:
-                yield Step("NodeLeaves" if (NODE, n) in server else "NodeJoins", (n,))
+        yield from super().world_steps(state)
 
-    def world_apply(self, state, step):
+    @action("DeleteService", tag=ENVIRONMENT)
+    def _DeleteService(self, state, s):
         server = self.objects(state)
-        if step.name == "DeleteService":
-            key = (SERVICE, step.params[0]) if step.params else None
-            if key not in server or server[key][2] or not self.budget_left(state, "deletes"):
-                return None
-            return self.server_write(self.spend(state, "deletes"), key,
-                                     self.deleting(key, server[key]))
-        if step.name not in ("NodeJoins", "NodeLeaves") or not step.params \
-                or step.params[0] not in self.nodes \
-                or not self.budget_left(state, "node_changes"):
+        key = (SERVICE, s)
+        if key not in server or server[key][2] or not self.budget_left(state, "deletes"):
             return None
-        key = (NODE, step.params[0])
-        present = key in server
-        if present != (step.name == "NodeLeaves"):
-            return None
-        return self.server_write(self.spend(state, "node_changes"), key,
-                                 None if present else True)
+        return self.server_write(self.spend(state, "deletes"), key,
+                                 self.deleting(key, server[key]))
+
+    def joined(self, n):
+        return True

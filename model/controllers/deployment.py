@@ -85,7 +85,7 @@ from __future__ import annotations
 from kubemc.model.controllers.loop import (
     CREATE, INFLIGHT, MEMORY, ControllerLoop, Objects, create, update,
 )
-from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Mutant, Step, action
 
 DEPLOY = ("deployments", "d")
 RS = "replicasets"
@@ -107,10 +107,6 @@ def rs_name(template: str) -> str:
 class DeploymentController(ControllerLoop):
     name = "deployment"
     primary = "deployments"
-    tags = {**ControllerLoop.tags, "ReplicaSetSync": SYSTEM, "PodReady": SYSTEM,
-            "PodGone": SYSTEM, "Rollout": ENVIRONMENT, "Scale": ENVIRONMENT,
-            "PodFails": FAULT}
-    rare = ControllerLoop.rare | {"PodFails"}
     world_budgets = ("rollouts", "scales", "pod_failures")
     mutants = {
         COUNTS_TERMINATING: Mutant(
@@ -299,42 +295,67 @@ class DeploymentController(ControllerLoop):
                     if n != replicas:
                         yield Step("Scale", (n,))
 
-    def world_apply(self, state, step):
+    @action("ReplicaSetSync", tag=SYSTEM)
+    def _ReplicaSetSync(self, state, rs):
+        return self._rs_sync(state, self.objects(state), rs)
+
+    def _pod(self, state, name):
+        """The pod's key and value, or None when the server has no such pod."""
+        key = (POD, name)
         server = self.objects(state)
-        name, params = step.name, step.params
-        if name == "ReplicaSetSync":
-            return self._rs_sync(state, server, params[0])
-        if name in ("PodReady", "PodGone", "PodFails"):
-            key = (POD, params[0])
-            if key not in server:
-                return None
-            owner, ready, terminating, failed = server[key]
-            if name == "PodGone":
-                return self.server_write(state, key, None) if terminating else None
-            if terminating:
-                return None
-            if name == "PodReady":
-                return None if ready else self.server_write(
-                    state, key, (owner, True, False, False))
-            if not ready or not self.budget_left(state, "pod_failures"):
-                return None
-            return self.server_write(self.spend(state, "pod_failures"), key,
-                                     (owner, False, False, True))
-        if name in ("Rollout", "Scale") and DEPLOY in server:
-            replicas, template, low, high = server[DEPLOY]
-            (arg,) = params
-            if name == "Rollout":
-                if (arg not in self.templates or arg == template
-                        or not self.budget_left(state, "rollouts")):
-                    return None
-                return self.server_write(self.spend(state, "rollouts"), DEPLOY,
-                                         (replicas, arg, low, high))
-            if (not isinstance(arg, int) or not 1 <= arg <= self.max_replicas
-                    or arg == replicas or not self.budget_left(state, "scales")):
-                return None
-            return self.server_write(self.spend(state, "scales"), DEPLOY,
-                                     (arg, template, min(low, arg), max(high, arg)))
-        return None
+        return (key, server[key]) if key in server else None
+
+    @action("PodGone", tag=SYSTEM)
+    def _PodGone(self, state, name):
+        pod = self._pod(state, name)
+        if pod is None or not pod[1][2]:  # only a terminating pod goes
+            return None
+        return self.server_write(state, pod[0], None)
+
+    @action("PodReady", tag=SYSTEM)
+    def _PodReady(self, state, name):
+        pod = self._pod(state, name)
+        if pod is None:
+            return None
+        key, (owner, ready, terminating, _) = pod
+        if terminating or ready:
+            return None
+        return self.server_write(state, key, (owner, True, False, False))
+
+    @action("PodFails", tag=FAULT, rare=True)
+    def _PodFails(self, state, name):
+        pod = self._pod(state, name)
+        if pod is None:
+            return None
+        key, (owner, ready, terminating, _) = pod
+        if terminating or not ready or not self.budget_left(state, "pod_failures"):
+            return None
+        return self.server_write(self.spend(state, "pod_failures"), key,
+                                 (owner, False, False, True))
+
+    @action("Rollout", tag=ENVIRONMENT)
+    def _Rollout(self, state, template):
+        server = self.objects(state)
+        if DEPLOY not in server:
+            return None
+        replicas, current, low, high = server[DEPLOY]
+        if (template not in self.templates or template == current
+                or not self.budget_left(state, "rollouts")):
+            return None
+        return self.server_write(self.spend(state, "rollouts"), DEPLOY,
+                                 (replicas, template, low, high))
+
+    @action("Scale", tag=ENVIRONMENT)
+    def _Scale(self, state, n):
+        server = self.objects(state)
+        if DEPLOY not in server:
+            return None
+        replicas, template, low, high = server[DEPLOY]
+        if (not isinstance(n, int) or not 1 <= n <= self.max_replicas
+                or n == replicas or not self.budget_left(state, "scales")):
+            return None
+        return self.server_write(self.spend(state, "scales"), DEPLOY,
+                                 (n, template, min(low, n), max(high, n)))
 
     def _rs_sync(self, state, server: Objects, rs: str):
         """One step of the ReplicaSet controller toward ``rs.replicas``."""

@@ -55,7 +55,7 @@ Objects::
 from __future__ import annotations
 
 from kubemc.model.controllers.loop import ControllerLoop, create, update
-from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, Mutant, Step, action
 
 SVC = ("services", "svc")
 SLICE = ("endpointslices", "svc")
@@ -71,9 +71,6 @@ TERMINATING_READY = "terminating_ready"
 class EndpointSliceController(ControllerLoop):
     name = "endpointslice"
     primary = "services"
-    tags = {**ControllerLoop.tags, "Select": ENVIRONMENT, "CreatePod": ENVIRONMENT,
-            "DeletePod": ENVIRONMENT, "Ready": ENVIRONMENT, "NotReady": ENVIRONMENT,
-            "PodGone": ENVIRONMENT}
     world_budgets = ("selector_changes", "creations", "deletions", "readiness_flips")
     mutants = {
         KEEPS_NOT_READY: Mutant(
@@ -193,39 +190,63 @@ class EndpointSliceController(ControllerLoop):
             if self.budget_left(state, "readiness_flips"):
                 yield Step("NotReady" if ready else "Ready", (name,))
 
-    def world_apply(self, state, step):
+    @action("Select", tag=ENVIRONMENT)
+    def _Select(self, state, label):
         server = self.objects(state)
-        name = step.name
-        if name == "Select":
-            (label,) = step.params
-            if (SVC not in server or label not in LABELS or label == server[SVC]
-                    or not self.budget_left(state, "selector_changes")):
-                return None
-            return self.server_write(self.spend(state, "selector_changes"), SVC, label)
-        if name not in ("CreatePod", "DeletePod", "Ready", "NotReady", "PodGone"):
+        if (SVC not in server or label not in LABELS or label == server[SVC]
+                or not self.budget_left(state, "selector_changes")):
             return None
-        pod = step.params[0]
+        return self.server_write(self.spend(state, "selector_changes"), SVC, label)
+
+    @action("CreatePod", tag=ENVIRONMENT)
+    def _CreatePod(self, state, pod, label):
         key = (POD, pod)
-        if pod not in self.pod_names():
+        if (pod not in self.pod_names() or key in self.objects(state) or label not in LABELS
+                or not self.budget_left(state, "creations")):
             return None
-        if name == "CreatePod":
-            label = step.params[1]
-            if (key in server or label not in LABELS
-                    or not self.budget_left(state, "creations")):
-                return None
-            return self.server_write(self.spend(state, "creations"), key,
-                                     (label, False, False))
-        if key not in server:
+        return self.server_write(self.spend(state, "creations"), key, (label, False, False))
+
+    def _pod(self, state, pod):
+        """The pod's key and value, or None for a pod the model or the
+        server does not have."""
+        key = (POD, pod)
+        server = self.objects(state)
+        if pod not in self.pod_names() or key not in server:
             return None
-        label, ready, terminating = server[key]
-        if name == "PodGone":
-            return self.server_write(state, key, None) if terminating else None
-        if name == "DeletePod":
-            if terminating or not self.budget_left(state, "deletions"):
-                return None
-            return self.server_write(self.spend(state, "deletions"), key,
-                                     (label, ready, True))
-        if ready == (name == "Ready") or not self.budget_left(state, "readiness_flips"):
+        return key, server[key]
+
+    @action("PodGone", tag=ENVIRONMENT)
+    def _PodGone(self, state, pod):
+        found = self._pod(state, pod)
+        if found is None or not found[1][2]:  # only a terminating pod goes
+            return None
+        return self.server_write(state, found[0], None)
+
+    @action("DeletePod", tag=ENVIRONMENT)
+    def _DeletePod(self, state, pod):
+        found = self._pod(state, pod)
+        if found is None:
+            return None
+        key, (label, ready, terminating) = found
+        if terminating or not self.budget_left(state, "deletions"):
+            return None
+        return self.server_write(self.spend(state, "deletions"), key, (label, ready, True))
+
+    @action("Ready", tag=ENVIRONMENT)
+    def _Ready(self, state, pod):
+        return self._flip(state, pod, ready=True)
+
+    @action("NotReady", tag=ENVIRONMENT)
+    def _NotReady(self, state, pod):
+        return self._flip(state, pod, ready=False)
+
+    def _flip(self, state, pod, *, ready: bool):
+        """The pod's readiness becomes ``ready`` (a terminating pod's too)."""
+        found = self._pod(state, pod)
+        if found is None:
+            return None
+        key, (label, was, terminating) = found
+        if was == ready or not self.budget_left(state, "readiness_flips"):
             return None
         return self.server_write(self.spend(state, "readiness_flips"), key,
-                                 (label, not ready, terminating))
+                                 (label, ready, terminating))

@@ -32,7 +32,7 @@ Objects::
 from __future__ import annotations
 
 from kubemc.model.controllers.loop import QUEUE, ControllerLoop, delete, update
-from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, Mutant, Step, action
 
 OWNERS, DEPENDENTS = "owners", "dependents"
 BACKGROUND, FOREGROUND = "Background", "Foreground"
@@ -45,7 +45,6 @@ MISSES_FOREGROUND = "misses_foreground_mark"
 class GarbageCollector(ControllerLoop):
     name = "garbagecollector"
     primary = DEPENDENTS
-    tags = {**ControllerLoop.tags, "DeleteOwner": ENVIRONMENT}
     world_budgets = ("owner_deletions",)
     mutants = {
         LIVE_OWNER: Mutant(
@@ -128,10 +127,9 @@ class GarbageCollector(ControllerLoop):
                     yield Step("DeleteOwner", (key[1], BACKGROUND))
                     yield Step("DeleteOwner", (key[1], FOREGROUND))
 
-    def world_apply(self, state, step):
-        if step.name != "DeleteOwner" or len(step.params) != 2:
-            return None
-        key, policy = (OWNERS, step.params[0]), step.params[1]
+    @action("DeleteOwner", tag=ENVIRONMENT)
+    def _DeleteOwner(self, state, owner, policy):
+        key = (OWNERS, owner)
         server = self.objects(state)
         if (server.get(key) != () or policy not in (BACKGROUND, FOREGROUND)
                 or not self.budget_left(state, "owner_deletions")):

@@ -55,7 +55,7 @@ from __future__ import annotations
 from kubemc.model.controllers.loop import (
     CREATE, INFLIGHT, MEMORY, SPENT, ControllerLoop, create, delete, update,
 )
-from kubemc.model.kernel import FAULT, SYSTEM, Mutant, Step
+from kubemc.model.kernel import FAULT, SYSTEM, Mutant, Step, action
 
 JOB = ("jobs", "job")
 POD = "pods"
@@ -75,16 +75,11 @@ IGNORES_REMAINING = "ignores_remaining_completions"
 class JobController(ControllerLoop):
     name = "job"
     primary = "jobs"
-    tags = {**ControllerLoop.tags, "PodSucceeds": SYSTEM, "PodGone": SYSTEM,
-            "PodFails": FAULT}
     #: ``successes`` is not a bound but a ghost: the kubelet's count of pods
     #: that really succeeded, kept with the world's counters because a pod
     #: that succeeded may be removed from the server after it is counted. The
     #: controller never reads it; the properties judge its counts against it.
     world_budgets = ("pod_failures", "successes")
-    #: A pod runs for much longer than a reconcile takes: random runs let pods
-    #: finish seldom, or every pod would finish before the controller acts.
-    rare = ControllerLoop.rare | {"PodSucceeds", "PodFails"}
     mutants = {
         DOUBLE_COUNT: Mutant(
             "counts a finished pod straight into status.succeeded and then removes its "
@@ -260,22 +255,40 @@ class JobController(ControllerLoop):
                 if self.budget_left(state, "pod_failures"):
                     yield Step("PodFails", (key[1],))
 
-    def world_apply(self, state, step):
-        if step.name not in ("PodSucceeds", "PodFails", "PodGone") or len(step.params) != 1:
-            return None
-        key = (POD, step.params[0])
+    def _pod(self, state, name):
+        """The pod's key and value, or None when the server has no such pod."""
+        key = (POD, name)
         server = self.objects(state)
-        if key not in server:
+        return (key, server[key]) if key in server else None
+
+    @action("PodGone", tag=SYSTEM)
+    def _PodGone(self, state, name):
+        pod = self._pod(state, name)
+        if pod is None:
             return None
-        phase, finalizer, terminating = server[key]
-        if step.name == "PodGone":
-            return self.server_write(state, key, None) if terminating and not finalizer else None
+        key, (_, finalizer, terminating) = pod
+        return self.server_write(state, key, None) if terminating and not finalizer else None
+
+    # A pod runs for much longer than a reconcile takes: random runs let pods
+    # finish seldom (rare), or every pod would finish before the controller acts.
+    @action("PodSucceeds", tag=SYSTEM, rare=True)
+    def _PodSucceeds(self, state, name):
+        pod = self._pod(state, name)
+        if pod is None:
+            return None
+        key, (phase, finalizer, terminating) = pod
         if terminating or phase != RUNNING:
             return None
-        if step.name == "PodSucceeds":
-            return self.server_write(self.spend(state, "successes"), key,
-                                     (SUCCEEDED, finalizer, False))
-        if not self.budget_left(state, "pod_failures"):
+        return self.server_write(self.spend(state, "successes"), key,
+                                 (SUCCEEDED, finalizer, False))
+
+    @action("PodFails", tag=FAULT, rare=True)
+    def _PodFails(self, state, name):
+        pod = self._pod(state, name)
+        if pod is None:
+            return None
+        key, (phase, finalizer, terminating) = pod
+        if terminating or phase != RUNNING or not self.budget_left(state, "pod_failures"):
             return None
         return self.server_write(self.spend(state, "pod_failures"), key,
                                  (FAILED, finalizer, False))

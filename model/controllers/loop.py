@@ -54,8 +54,12 @@ State (plain tuples, so the engines can hash it cheaply)::
 
 A concrete controller subclasses :class:`ControllerLoop` and defines
 ``initial_objects``, ``handle`` (the event handler), ``reconcile``, and the
-other components' actions it needs (``world_steps`` / ``world_apply``:
-the kubelet marking a pod Ready, a user scaling a ReplicaSet).
+other components' actions it needs (the kubelet marking a pod Ready, a user
+scaling a ReplicaSet): each declared once, by ``@action`` on its handler,
+and proposed by ``world_steps``. Every action — the loop's and the world's —
+is declared where its guard and effect are written; the kernel derives the
+tags, rarity and dispatch from the declarations, and the loop ranks the
+resourceVersions of every next state again.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, State, Step
+from kubemc.model.kernel import FAULT, SYSTEM, Machine, State, Step, action
 
 Key = tuple  # (kind, name)
 
@@ -77,9 +81,6 @@ OK, CONFLICT, NOT_FOUND, UNAVAILABLE = "ok", "409", "404", "500"
 BUDGETS = ("crashes", "write_failures", "resyncs")
 
 SERVER, EVENTS, CACHE, QUEUE, INFLIGHT, MEMORY, SPENT = range(7)
-
-LOOP_ACTIONS = frozenset({"Deliver", "Relist", "Reconcile", "Write", "WriteFails", "Resync",
-                          "Crash"})
 
 
 def create(kind: str, name: str, value, *, generate: bool = False) -> tuple:
@@ -175,19 +176,16 @@ class ControllerLoop(Machine):
     """A controller's watch loop against an apiserver; see the module text.
 
     Subclasses set ``name``, ``primary`` (the kind whose objects are queued
-    on a relist or resync), ``mutants``, extend ``tags`` with their world
-    actions, and define the hooks below. Bounds every loop takes:
+    on a relist or resync), ``mutants``, declare their world actions with
+    ``@action`` on the handlers (each returns the next state, or None when
+    its guard is false; the loop renumbers it), propose them in
+    ``world_steps``, and define the hooks below. Bounds every loop takes:
     ``crashes``, ``write_failures``, ``resyncs`` (budgets) and ``max_objects``
     (a state constraint: a controller that creates without end is stopped
     there, as the bounds of every model stop a search).
     """
 
     primary: ClassVar[str] = ""
-    tags: ClassVar[Mapping[str, str]] = {
-        "Deliver": SYSTEM, "Relist": SYSTEM, "Reconcile": SYSTEM, "Write": SYSTEM,
-        "Resync": SYSTEM, "Crash": FAULT, "WriteFails": FAULT,
-    }
-    rare: ClassVar[frozenset] = frozenset({"Crash", "WriteFails", "Resync"})
     #: budgets of the world's actions, in the order ``spent`` keeps them
     world_budgets: ClassVar[tuple[str, ...]] = ()
 
@@ -243,10 +241,9 @@ class ControllerLoop(Machine):
         return None
 
     def world_steps(self, state: State) -> Iterator[Step]:
+        """The world's steps to propose in ``state``, after the loop's (an
+        order across actions: the handlers are the world's ``@action``s)."""
         return iter(())
-
-    def world_apply(self, state: State, step: Step) -> State | None:
-        return None
 
     # -- helpers for the world's actions ---------------------------------------
     def budget_left(self, state, name: str) -> bool:
@@ -255,7 +252,7 @@ class ControllerLoop(Machine):
     def spend(self, state, name: str) -> tuple:
         i = self.budget_names.index(name)
         spent = state[SPENT]
-        return state[:SPENT] + (spent[:i] + (spent[i] + 1,) + spent[i + 1:],)
+        return state[:SPENT] + (spent[:i] + (spent[i] + 1,) + spent[i + 1:],) + state[SPENT + 1:]
 
     def server_write(self, state, key: Key, value) -> tuple:
         """Another component writes ``key`` through the apiserver (a new
@@ -300,51 +297,66 @@ class ControllerLoop(Machine):
             yield Step("Crash")
         yield from self.world_steps(state)
 
-    def enabled(self, state, step) -> bool:
-        """The guard of each of the loop's own steps (``apply`` is also called
-        with steps it did not propose: by the shrinker and by trace replay)."""
-        name, cache, inflight = step.name, state[CACHE], state[INFLIGHT]
-        if name == "Deliver":
-            return bool(state[EVENTS]) and cache is not None
-        if name == "Relist":
-            return cache is None
-        if name == "Reconcile":
-            return cache is not None and not inflight and tuple(step.params) in state[QUEUE]
-        if name == "Write":
-            return bool(inflight)
-        if name == "WriteFails":
-            return bool(inflight) and self.budget_left(state, "write_failures")
-        if name == "Resync":
-            return cache is not None and self.budget_left(state, "resyncs")
-        if name == "Crash":
-            return self.budget_left(state, "crashes")
-        return True
-
     def apply(self, state, step):
-        name = step.name
-        if name in LOOP_ACTIONS and not self.enabled(state, step):
-            return None
-        if name == "Deliver":
-            nxt = self._deliver(state)
-        elif name == "Relist":
-            nxt = self._relist(state)
-        elif name == "Reconcile":
-            nxt = self._reconcile(state, tuple(step.params))
-        elif name == "Write":
-            nxt = self._write(state)
-        elif name == "WriteFails":
-            nxt = self._refused(self.spend(state, "write_failures"), UNAVAILABLE)
-        elif name == "Resync":
-            nxt = self.spend(state, "resyncs")
-            nxt = self._enqueue(nxt, (k for k, _, _ in nxt[CACHE] if k[0] == self.primary))
-        elif name == "Crash":
-            nxt = self.spend(state, "crashes")
-            nxt = (nxt[SERVER], (), None, (), (), self.initial_memory(), nxt[SPENT])
-        else:
-            nxt = self.world_apply(state, step)
-        return None if nxt is None else _renumber(nxt)
+        """The declared handler's next state, its resourceVersions ranked
+        again (see the module text): every step ends so, the loop's own and
+        the world's."""
+        nxt = super().apply(state, step)
+        return None if nxt is None else self.renumbered(nxt)
+
+    @staticmethod
+    def renumbered(state: tuple) -> tuple:
+        """``state`` with the loop's resourceVersions ranked again; fields a
+        subclass adds after the loop's seven (a cloud) hold none and are
+        kept as they are."""
+        return _renumber(state[:SPENT + 1]) + state[SPENT + 1:]
 
     # -- the loop's own steps ----------------------------------------------------
+    # Each handler is called also with steps ``steps`` did not propose (by the
+    # shrinker and by trace replay), so each checks its own guard. Every one
+    # keeps the fields a subclass adds after the loop's seven (a cloud).
+    @action("Deliver", tag=SYSTEM)
+    def _Deliver(self, state):
+        if not state[EVENTS] or state[CACHE] is None:
+            return None
+        return self._deliver(state)
+
+    @action("Relist", tag=SYSTEM)
+    def _Relist(self, state):
+        return self._relist(state) if state[CACHE] is None else None
+
+    @action("Reconcile", tag=SYSTEM)
+    def _Reconcile(self, state, kind, name):
+        key = (kind, name)
+        if state[CACHE] is None or state[INFLIGHT] or key not in state[QUEUE]:
+            return None
+        return self._reconcile(state, key)
+
+    @action("Write", tag=SYSTEM)
+    def _Write(self, state):
+        return self._write(state) if state[INFLIGHT] else None
+
+    @action("WriteFails", tag=FAULT, rare=True)
+    def _WriteFails(self, state):
+        if not state[INFLIGHT] or not self.budget_left(state, "write_failures"):
+            return None
+        return self._refused(self.spend(state, "write_failures"), UNAVAILABLE)
+
+    @action("Resync", tag=SYSTEM, rare=True)
+    def _Resync(self, state):
+        if state[CACHE] is None or not self.budget_left(state, "resyncs"):
+            return None
+        nxt = self.spend(state, "resyncs")
+        return self._enqueue(nxt, (k for k, _, _ in nxt[CACHE] if k[0] == self.primary))
+
+    @action("Crash", tag=FAULT, rare=True)
+    def _Crash(self, state):
+        if not self.budget_left(state, "crashes"):
+            return None
+        nxt = self.spend(state, "crashes")
+        return (nxt[SERVER], (), None, (), (), self.initial_memory(),
+                nxt[SPENT]) + nxt[SPENT + 1:]
+
     @staticmethod
     def _enqueue(state, keys) -> tuple:
         queue = tuple(sorted(set(state[QUEUE]).union(keys)))
@@ -357,7 +369,7 @@ class ControllerLoop(Machine):
         cache = _put(cache, key, rv, new)
         memory = self.observe(state[MEMORY], key, old, new)
         nxt = (state[SERVER], events, cache, state[QUEUE], state[INFLIGHT], memory,
-               state[SPENT])
+               state[SPENT]) + state[SPENT + 1:]
         return self._enqueue(nxt, self.handle(Objects(cache), key, old, new))
 
     def _relist(self, state):
@@ -365,13 +377,13 @@ class ControllerLoop(Machine):
         # from its resourceVersion, so events before it are not delivered.
         server = state[SERVER]
         queue = tuple(sorted(k for k, _, _ in server if k[0] == self.primary))
-        return (server, (), server, queue, (), state[MEMORY], state[SPENT])
+        return (server, (), server, queue, (), state[MEMORY], state[SPENT]) + state[SPENT + 1:]
 
     def _reconcile(self, state, key):
         queue = tuple(k for k in state[QUEUE] if k != key)
         writes, memory = self.reconcile(Objects(state[CACHE]), key, state[MEMORY])
         inflight = (key, tuple(writes)) if writes else ()
-        return state[:QUEUE] + (queue, inflight, memory, state[SPENT])
+        return state[:QUEUE] + (queue, inflight, memory) + state[SPENT:]
 
     def _write(self, state):
         key, writes = state[INFLIGHT]
@@ -404,7 +416,7 @@ class ControllerLoop(Machine):
     def _refused(self, state, outcome):
         key, writes = state[INFLIGHT]
         requeue, memory = self.on_error(key, outcome, writes[0], state[MEMORY])
-        nxt = state[:INFLIGHT] + ((), memory, state[SPENT])
+        nxt = state[:INFLIGHT] + ((), memory) + state[SPENT:]
         return self._enqueue(nxt, (key,)) if requeue else nxt
 
     # -- display -------------------------------------------------------------------
@@ -424,3 +436,7 @@ class ControllerLoop(Machine):
             "memory": state[MEMORY],
             "spent": dict(zip(self.budget_names, state[SPENT])),
         }
+
+
+#: the loop's own actions (a controller's others are its world's)
+LOOP_ACTIONS = frozenset(ControllerLoop.actions)

@@ -38,7 +38,7 @@ Objects::
 from __future__ import annotations
 
 from kubemc.model.controllers.loop import ControllerLoop, delete, update
-from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Mutant, Step, action
 
 NS = ("namespaces", "ns")
 PODS, CONFIGMAPS = "pods", "configmaps"
@@ -52,8 +52,6 @@ MISSES_CONTENT_EVENTS = "misses_content_events"
 class NamespaceController(ControllerLoop):
     name = "namespace"
     primary = "namespaces"
-    tags = {**ControllerLoop.tags, "Create": ENVIRONMENT, "DeleteNamespace": ENVIRONMENT,
-            "PodGone": SYSTEM}
     world_budgets = ("creates", "deletions")
     mutants = {
         TERMINATING_AS_GONE: Mutant(
@@ -144,31 +142,36 @@ class NamespaceController(ControllerLoop):
             if terminating:
                 yield Step("PodGone", (key[1],))
 
-    def world_apply(self, state, step):
+    def _admitted(self, server) -> bool:
+        # NamespaceLifecycle admission: no new content in a terminating (or
+        # missing) namespace, and no second delete of it
+        return NS in server and not server[NS][0]
+
+    @action("Create", tag=ENVIRONMENT)
+    def _Create(self, state, kind):
         server = self.objects(state)
-        if step.name in ("Create", "DeleteNamespace"):
-            # NamespaceLifecycle admission: no new content in a terminating
-            # (or missing) namespace
-            if NS not in server or server[NS][0]:
-                return None
-        if step.name == "Create":
-            if step.params not in ((PODS,), (CONFIGMAPS,)) or not self.budget_left(state,
-                                                                                 "creates"):
-                return None
-            kind = step.params[0]
-            name = next(f"{kind[0]}-{i}" for i in range(len(server) + 1)
-                        if (kind, f"{kind[0]}-{i}") not in server)
-            value = (False,) if kind == PODS else ()
-            return self.server_write(self.spend(state, "creates"), (kind, name), value)
-        if step.name == "DeleteNamespace":
-            if step.params or not self.budget_left(state, "deletions"):
-                return None
-            value = (True, True) if server[NS][1] else None
-            return self.server_write(self.spend(state, "deletions"), NS, value)
-        if step.name == "PodGone" and len(step.params) == 1:
-            key = (PODS, step.params[0])
-            if key in server and server[key][0]:
-                return self.server_write(state, key, None)
+        if not self._admitted(server) or kind not in CONTENT \
+                or not self.budget_left(state, "creates"):
+            return None
+        name = next(f"{kind[0]}-{i}" for i in range(len(server) + 1)
+                    if (kind, f"{kind[0]}-{i}") not in server)
+        value = (False,) if kind == PODS else ()
+        return self.server_write(self.spend(state, "creates"), (kind, name), value)
+
+    @action("DeleteNamespace", tag=ENVIRONMENT)
+    def _DeleteNamespace(self, state):
+        server = self.objects(state)
+        if not self._admitted(server) or not self.budget_left(state, "deletions"):
+            return None
+        value = (True, True) if server[NS][1] else None
+        return self.server_write(self.spend(state, "deletions"), NS, value)
+
+    @action("PodGone", tag=SYSTEM)
+    def _PodGone(self, state, name):
+        key = (PODS, name)
+        server = self.objects(state)
+        if key in server and server[key][0]:
+            return self.server_write(state, key, None)
         return None
 
 

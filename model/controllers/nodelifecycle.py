@@ -61,7 +61,7 @@ from kubemc.model.controllers.loop import (
     CACHE, EVENTS, INFLIGHT, MEMORY, QUEUE, SERVER, ControllerLoop, Objects, _put, delete,
     update,
 )
-from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Mutant, Step, action
 
 NODE, LEASE, POD = "nodes", "leases", "pods"
 WORLD = ("~world", "w")
@@ -79,8 +79,6 @@ MARKS_AT_GRACE = "marks_unknown_at_grace"
 class NodeLifecycleController(ControllerLoop):
     name = "nodelifecycle"
     primary = NODE
-    tags = {**ControllerLoop.tags, "Tick": SYSTEM, "Renew": SYSTEM,
-            "Partition": FAULT, "Heal": ENVIRONMENT}
     world_budgets = ("partitions", "heals")
     mutants = {
         EVICTS_ON_FIRST_MISS: Mutant(
@@ -257,48 +255,57 @@ class NodeLifecycleController(ControllerLoop):
             if not cut[i] and self.budget_left(state, "partitions"):
                 yield Step("Partition", (n,))
 
-    def world_apply(self, state, step):
+    @action("Tick", tag=SYSTEM)
+    def _Tick(self, state):
         cut, ever, renewed, ages, silent, overdue = self._world(state)
-        names = self.node_names()
-        if step.name == "Tick":
-            if step.params or not self._idle(state) or not all(
-                    c or r for c, r in zip(cut, renewed)):
-                return None
-            top = self.saturate
-            ages = tuple(None if a is None else min(a + 1, top) for a in ages)
-            silent = tuple(min(q + 1, top) for q in silent)
-            overdue = tuple(o or q > self.grace for o, q in zip(overdue, silent))
-            memory = tuple((min(p + 1, top), None if t is None else min(t + 1, top))
-                           for p, t in state[MEMORY])
-            nxt = self._set_world(state, (cut, ever, (False,) * len(names), ages, silent,
-                                          overdue))
-            nxt = nxt[:MEMORY] + (memory,) + nxt[MEMORY + 1:]
-            return self._enqueue(nxt, ((NODE, n) for n in names))
-        if len(step.params) != 1 or step.params[0] not in names:
+        if not self._idle(state) or not all(c or r for c, r in zip(cut, renewed)):
             return None
-        i = names.index(step.params[0])
+        names = self.node_names()
+        top = self.saturate
+        ages = tuple(None if a is None else min(a + 1, top) for a in ages)
+        silent = tuple(min(q + 1, top) for q in silent)
+        overdue = tuple(o or q > self.grace for o, q in zip(overdue, silent))
+        memory = tuple((min(p + 1, top), None if t is None else min(t + 1, top))
+                       for p, t in state[MEMORY])
+        nxt = self._set_world(state, (cut, ever, (False,) * len(names), ages, silent,
+                                      overdue))
+        nxt = nxt[:MEMORY] + (memory,) + nxt[MEMORY + 1:]
+        return self._enqueue(nxt, ((NODE, n) for n in names))
 
-        def at(t, v):
-            return t[:i] + (v,) + t[i + 1:]
-        if step.name == "Renew":
-            if cut[i] or renewed[i]:
-                return None
-            nxt = self.server_write(state, (LEASE, names[i]), "kubelet")
-            return self._set_world(nxt, (cut, ever, at(renewed, True), ages, at(silent, 0),
-                                         overdue))
-        if step.name == "Partition":
-            if cut[i] or not self.budget_left(state, "partitions"):
-                return None
-            nxt = self.spend(state, "partitions")
-            return self._set_world(nxt, (at(cut, True), at(ever, True), renewed, ages,
-                                         silent, overdue))
-        if step.name == "Heal":
-            if not cut[i] or not self.budget_left(state, "heals"):
-                return None
-            return self._set_world(self.spend(state, "heals"),
-                                   (at(cut, False), ever, renewed, ages, silent,
-                                    overdue))
-        return None
+    @action("Renew", tag=SYSTEM)
+    def _Renew(self, state, n):
+        if n not in self.node_names():
+            return None
+        i = self.node_names().index(n)
+        cut, ever, renewed, ages, silent, overdue = self._world(state)
+        if cut[i] or renewed[i]:
+            return None
+        nxt = self.server_write(state, (LEASE, n), "kubelet")
+        return self._set_world(nxt, (cut, ever, _at(renewed, i, True), ages,
+                                     _at(silent, i, 0), overdue))
+
+    @action("Partition", tag=FAULT)
+    def _Partition(self, state, n):
+        if n not in self.node_names():
+            return None
+        i = self.node_names().index(n)
+        cut, ever, renewed, ages, silent, overdue = self._world(state)
+        if cut[i] or not self.budget_left(state, "partitions"):
+            return None
+        nxt = self.spend(state, "partitions")
+        return self._set_world(nxt, (_at(cut, i, True), _at(ever, i, True), renewed, ages,
+                                     silent, overdue))
+
+    @action("Heal", tag=ENVIRONMENT)
+    def _Heal(self, state, n):
+        if n not in self.node_names():
+            return None
+        i = self.node_names().index(n)
+        cut, ever, renewed, ages, silent, overdue = self._world(state)
+        if not cut[i] or not self.budget_left(state, "heals"):
+            return None
+        return self._set_world(self.spend(state, "heals"),
+                               (_at(cut, i, False), ever, renewed, ages, silent, overdue))
 
     # -- the ghost taint clock follows the server after every step --------------------
     def apply(self, state, step):
@@ -318,3 +325,8 @@ class NodeLifecycleController(ControllerLoop):
         if fresh == ages and cleared == overdue:
             return nxt
         return self._set_world(nxt, (cut, ever, renewed, fresh, silent, cleared))
+
+
+def _at(values: tuple, i: int, value) -> tuple:
+    """``values`` with its ``i``-th element replaced."""
+    return values[:i] + (value,) + values[i + 1:]

@@ -41,7 +41,7 @@ from __future__ import annotations
 from kubemc.model.controllers.loop import (
     CREATE, ControllerLoop, Objects, create, delete,
 )
-from kubemc.model.kernel import ENVIRONMENT, FAULT, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, Mutant, Step, action
 
 RS = ("replicasets", "rs")
 POD = "pods"
@@ -61,12 +61,7 @@ def owned_active(objects: Objects, owner: str) -> list:
 class ReplicaSetController(ControllerLoop):
     name = "replicaset"
     primary = "replicasets"
-    tags = {**ControllerLoop.tags, "Scale": ENVIRONMENT, "PodGone": ENVIRONMENT,
-            "PodFails": FAULT}
     world_budgets = ("scales", "pod_failures")
-    #: A random run that removes every terminating pod at once never meets
-    #: the bugs that a pod stuck terminating exposes: removal is rare.
-    rare = ControllerLoop.rare | {"PodGone"}
     mutants = {
         NO_EXPECTATIONS: Mutant(
             "acts on a stale cache without expectations: pods it created but has not yet "
@@ -196,22 +191,35 @@ class ReplicaSetController(ControllerLoop):
             elif self.budget_left(state, "pod_failures"):
                 yield Step("PodFails", (key[1],))
 
-    def world_apply(self, state, step):
+    @action("Scale", tag=ENVIRONMENT)
+    def _Scale(self, state, n):
         server = self.objects(state)
-        if step.name == "Scale":
-            (n,) = step.params
-            if RS not in server or not self.budget_left(state, "scales"):
-                return None
-            replicas, peak = server[RS]
-            return self.server_write(self.spend(state, "scales"), RS, (n, max(peak, n)))
-        key = (POD, step.params[0])
-        if key not in server:
+        if RS not in server or not self.budget_left(state, "scales"):
             return None
-        owner, terminating = server[key]
-        if step.name == "PodGone":
-            return self.server_write(state, key, None) if terminating else None
-        if step.name == "PodFails":
-            if terminating or not self.budget_left(state, "pod_failures"):
-                return None
-            return self.server_write(self.spend(state, "pod_failures"), key, (owner, True))
-        return None
+        _, peak = server[RS]
+        return self.server_write(self.spend(state, "scales"), RS, (n, max(peak, n)))
+
+    def _pod(self, state, name):
+        """The pod's key and value, or None when the server has no such pod."""
+        key = (POD, name)
+        server = self.objects(state)
+        return (key, server[key]) if key in server else None
+
+    # A random run that removes every terminating pod at once never meets the
+    # bugs that a pod stuck terminating exposes: removal is rare.
+    @action("PodGone", tag=ENVIRONMENT, rare=True)
+    def _PodGone(self, state, name):
+        pod = self._pod(state, name)
+        if pod is None or not pod[1][1]:  # only a terminating pod goes
+            return None
+        return self.server_write(state, pod[0], None)
+
+    @action("PodFails", tag=FAULT)
+    def _PodFails(self, state, name):
+        pod = self._pod(state, name)
+        if pod is None:
+            return None
+        key, (owner, terminating) = pod
+        if terminating or not self.budget_left(state, "pod_failures"):
+            return None
+        return self.server_write(self.spend(state, "pod_failures"), key, (owner, True))

@@ -42,7 +42,7 @@ from __future__ import annotations
 from kubemc.model.apiserver.access import DEFAULT_ACCOUNT
 from kubemc.model.controllers.accounts import token_is_orphan, wants_default_account, wants_token
 from kubemc.model.controllers.loop import CONFLICT, ControllerLoop, create, delete
-from kubemc.model.kernel import ENVIRONMENT, Mutant, Step
+from kubemc.model.kernel import ENVIRONMENT, Mutant, Step, action
 
 NAMESPACES, ACCOUNTS, SECRETS = "namespaces", "serviceaccounts", "secrets"
 APP_ACCOUNT = "app"
@@ -59,8 +59,6 @@ def token_name(account: str) -> str:
 class ServiceAccountControllers(ControllerLoop):
     name = "serviceaccount"
     primary = NAMESPACES
-    tags = {**ControllerLoop.tags, "CreateNamespace": ENVIRONMENT,
-            "CreateAccount": ENVIRONMENT, "DeleteAccount": ENVIRONMENT}
     world_budgets = ("namespace_creates", "account_creates", "account_deletions")
     mutants = {
         NO_RESTORE: Mutant(
@@ -160,26 +158,27 @@ class ServiceAccountControllers(ControllerLoop):
             for key, _ in server.of_kind(ACCOUNTS):
                 yield Step("DeleteAccount", (key[1],))
 
-    def world_apply(self, state, step):
-        server = self.objects(state)
-        if step.name == "CreateNamespace":
-            if step.params or not self.budget_left(state, "namespace_creates"):
-                return None
-            name = next(f"ns-{i}" for i in range(len(server) + 1)
-                        if (NAMESPACES, f"ns-{i}") not in server)
-            return self.server_write(self.spend(state, "namespace_creates"),
-                                     (NAMESPACES, name), ())
-        if len(step.params) != 1:
+    @action("CreateNamespace", tag=ENVIRONMENT)
+    def _CreateNamespace(self, state):
+        if not self.budget_left(state, "namespace_creates"):
             return None
-        if step.name == "CreateAccount":
-            key = (ACCOUNTS, f"{step.params[0]}/{APP_ACCOUNT}")
-            if ((NAMESPACES, step.params[0]) not in server or key in server
-                    or not self.budget_left(state, "account_creates")):
-                return None
-            return self.server_write(self.spend(state, "account_creates"), key, ())
-        if step.name == "DeleteAccount":
-            key = (ACCOUNTS, step.params[0])
-            if key not in server or not self.budget_left(state, "account_deletions"):
-                return None
-            return self.server_write(self.spend(state, "account_deletions"), key, None)
-        return None
+        server = self.objects(state)
+        name = next(f"ns-{i}" for i in range(len(server) + 1)
+                    if (NAMESPACES, f"ns-{i}") not in server)
+        return self.server_write(self.spend(state, "namespace_creates"), (NAMESPACES, name), ())
+
+    @action("CreateAccount", tag=ENVIRONMENT)
+    def _CreateAccount(self, state, ns):
+        server = self.objects(state)
+        key = (ACCOUNTS, f"{ns}/{APP_ACCOUNT}")
+        if ((NAMESPACES, ns) not in server or key in server
+                or not self.budget_left(state, "account_creates")):
+            return None
+        return self.server_write(self.spend(state, "account_creates"), key, ())
+
+    @action("DeleteAccount", tag=ENVIRONMENT)
+    def _DeleteAccount(self, state, account):
+        key = (ACCOUNTS, account)
+        if key not in self.objects(state) or not self.budget_left(state, "account_deletions"):
+            return None
+        return self.server_write(self.spend(state, "account_deletions"), key, None)

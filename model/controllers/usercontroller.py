@@ -51,7 +51,7 @@ from kubemc.model.controllers.loop import (
     Objects, update,
 )
 from kubemc.model.controllers.requests import REPLACE, BadRequest, to_writes
-from kubemc.model.kernel import ENVIRONMENT, FAULT, Step
+from kubemc.model.kernel import ENVIRONMENT, FAULT, Step, action
 
 RAISED = "raised"
 
@@ -131,10 +131,7 @@ class UserController(ControllerLoop):
     """The user's reconcile function on the watch loop; see the module text."""
 
     name = "check-controller"
-    tags = {**ControllerLoop.tags, "Edit": ENVIRONMENT, "DeleteChild": FAULT,
-            "ChildChanged": ENVIRONMENT}
     world_budgets = ("edits", "child_deletions", "world_changes")
-    rare = ControllerLoop.rare | {"DeleteChild"}
     mutants: Mapping = {}
 
     def __init__(self, reconcile: Callable, *, resource: str, owns: str, desired: Any,
@@ -308,36 +305,39 @@ class UserController(ControllerLoop):
                 for i in range(len(self.changes(key[1], server.rv(key), value))):
                     yield Step("ChildChanged", (key[1], i))
 
-    def world_apply(self, state, step):
+    @action("Edit", tag=ENVIRONMENT)
+    def _Edit(self, state, version):
         server = self.objects(state)
-        if step.name == "Edit":
-            done = state[SPENT][self.budget_names.index("edits")]
-            if step.params != (done + 1,) or not self.budget_left(state, "edits") \
-                    or self.key not in server:
-                return None
-            value = self.versions[done + 1]
-            status = server[self.key].get("status")
-            if status is not None:
-                value = FrozenDict(sorted([(k, v) for k, v in value if k != "status"]
-                                          + [("status", status)]))
-            return self.server_write(self.spend(state, "edits"), self.key, value)
-        if step.name == "DeleteChild":
-            key = (self.owns, step.params[0]) if len(step.params) == 1 else None
-            if key is None or key not in server or not self.budget_left(state, "child_deletions"):
-                return None
-            return self.server_write(self.spend(state, "child_deletions"), key, None)
-        if step.name == "ChildChanged":
-            if len(step.params) != 2 or self.world is None \
-                    or not self.budget_left(state, "world_changes"):
-                return None
-            key, i = (self.owns, step.params[0]), step.params[1]
-            if key not in server or not isinstance(i, int):
-                return None
-            versions = self.changes(key[1], server.rv(key), server[key])
-            if not 0 <= i < len(versions):
-                return None
-            return self.server_write(self.spend(state, "world_changes"), key, versions[i])
-        return None
+        done = state[SPENT][self.budget_names.index("edits")]
+        if version != done + 1 or not self.budget_left(state, "edits") \
+                or self.key not in server:
+            return None
+        value = self.versions[done + 1]
+        status = server[self.key].get("status")
+        if status is not None:
+            value = FrozenDict(sorted([(k, v) for k, v in value if k != "status"]
+                                      + [("status", status)]))
+        return self.server_write(self.spend(state, "edits"), self.key, value)
+
+    @action("DeleteChild", tag=FAULT, rare=True)
+    def _DeleteChild(self, state, name):
+        key = (self.owns, name)
+        if key not in self.objects(state) or not self.budget_left(state, "child_deletions"):
+            return None
+        return self.server_write(self.spend(state, "child_deletions"), key, None)
+
+    @action("ChildChanged", tag=ENVIRONMENT)
+    def _ChildChanged(self, state, name, i):
+        if self.world is None or not self.budget_left(state, "world_changes"):
+            return None
+        server = self.objects(state)
+        key = (self.owns, name)
+        if key not in server or not isinstance(i, int):
+            return None
+        versions = self.changes(key[1], server.rv(key), server[key])
+        if not 0 <= i < len(versions):
+            return None
+        return self.server_write(self.spend(state, "world_changes"), key, versions[i])
 
     def config(self):
         config = super().config()
