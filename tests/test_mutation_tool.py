@@ -94,6 +94,12 @@ def step(self, s):
     assert "s = s * 7" not in touched and "7" not in touched
     assert not any("mutant" in s.original and s.operator in ("compare", "negate")
                    for s in sites)
+    # nor is the seeded bug's `if` deleted whole: without the bug it does nothing
+    # (the store's second sample drew such a mutant, equivalent by construction)
+    assert not any(s.operator == "delete" and s.original.startswith("if self.mutant")
+                   for s in sites if s.line == 2)
+    # an `if` with an else that runs without the bug is still deleted
+    assert any(s.operator == "delete" and s.line == 4 for s in sites)
 
 
 def test_sampling_is_deterministic_and_depends_on_the_seed():

@@ -253,6 +253,8 @@ class _Finder(ast.NodeVisitor):
         segment = ast.get_source_segment(self.source, node) or ""
         if isinstance(node, ast.If) and segment.startswith("elif"):
             return  # an elif's span starts at the keyword: no `pass` fits there
+        if isinstance(node, ast.If) and not node.orelse and _selects_mutant(node.test) is True:
+            return  # `if mutant == X:` alone: deleting it only removes a seeded bug
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and _is_mutant_table(node):
             return
         if isinstance(node, ast.Assign) and self._functions \
