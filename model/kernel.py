@@ -637,9 +637,10 @@ class Composition(Machine):
 
     Parts that use channels: a handler sends by returning
     ``model.channels.Sent(next_state, ((channel, message), ...))`` instead
-    of the next state (a link's ``fire`` may return one for either end); a receiver defines ``receive(state, channel,
-    message)`` returning the next state (or ``Sent``), or None when it cannot
-    take the message now (it stays in flight). A part with a crash budget
+    of the next state (a link's ``fire`` may return one for either end); a
+    receiver defines ``receive(state, channel, message)`` returning the next
+    state (or ``Sent``), or None when it cannot take the message now (it
+    stays in flight). A part with a crash budget
     defines ``after_crash(state)``: the state a crash leaves — what the part
     keeps (its disk), everything else back to where it starts. A part that is
     down takes no step, receives nothing and takes part in no link; messages
