@@ -450,6 +450,12 @@ def some_bind_conflict(m, state) -> bool:
     return state[SPENT][CONFLICTS] > 0
 
 
+def some_backoff(m, state) -> bool:
+    """Some pod waits in a scheduler's backoff queue: its scheduling attempt
+    failed after the pod was placed (the bind did not go through)."""
+    return any(s[CACHE] is not None and "B" in s[QUEUE] for s in state[SCHEDS])
+
+
 def some_unschedulable(m, state) -> bool:
     return any(s[CACHE] is not None and "U" in s[QUEUE] for s in state[SCHEDS])
 
@@ -634,6 +640,14 @@ COVER_BIND_CONFLICT = Property(
     "sched_cover_bind_conflict", "scheduler", COVER,
     "some bind is refused with a 409 (the pod was already bound)",
     "the Binding subresource's 409", some_bind_conflict)
+COVER_BACKOFF = Property(
+    "sched_cover_backoff", "scheduler", COVER,
+    "some pod whose bind failed waits in the backoff queue (the bind-failure fault is "
+    "exercised, not only declared)",
+    _DOCS + "scheduling-framework: 'Unreserve ... is called if a reserved Pod is rejected' "
+    "(a failed bind); kubernetes/community contributors/devel/sig-scheduling/"
+    "scheduler_queues.md: a pod whose scheduling attempt failed waits in backoffQ",
+    some_backoff)
 COVER_UNSCHEDULABLE = Property(
     "sched_cover_unschedulable", "scheduler", COVER,
     "some pod waits in the unschedulable sub-queue", _DOCS + "scheduling-framework",
@@ -658,7 +672,8 @@ COVER_CUSTOM_BINDS = Property(
 
 _SAFETY = (BOUND_NODE_PASSES_FILTERS, NODE_WITHIN_ALLOCATABLE, BOUND_AT_MOST_ONCE)
 PLACEMENT = _SAFETY + (BOUND_BY_NAMED_SCHEDULER, NO_LEAKED_RESERVATION,
-                       FEASIBLE_POD_EVENTUALLY_BOUND, COVER_CUSTOM_BINDS, COVER_UNSCHEDULABLE)
+                       FEASIBLE_POD_EVENTUALLY_BOUND, COVER_CUSTOM_BINDS, COVER_UNSCHEDULABLE,
+                       COVER_BACKOFF)
 PREEMPTION = _SAFETY + (PREEMPTS_LOWER_ONLY, PREEMPTION_MINIMAL_LOWEST,
                         FEASIBLE_POD_EVENTUALLY_BOUND, COVER_PREEMPTION, COVER_UNSCHEDULABLE,
                         COVER_RUNNING_POD_PREEMPTED)

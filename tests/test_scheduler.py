@@ -121,6 +121,20 @@ def test_the_running_pod_preempted_cover_needs_a_pod_the_cluster_started_with():
                                                         state=start))
 
 
+def test_the_backoff_cover_needs_the_bind_failure_fault():
+    """sched_cover_backoff: the placement model's one failed bind sends its
+    pod to backoff. With the fault's budget spent before the run begins (the
+    second mutation sample's survivor of init_states), no bind ever fails
+    and the cover is never reached."""
+    machine = PLACEMENT.machine()
+    (start,) = machine.init_states()
+    assert not props.some_backoff(machine, start)
+    out = explore(PLACEMENT.machine(bind_failures=0), [props.COVER_BACKOFF])
+    assert out.complete and out.covers == {"sched_cover_backoff": False}
+    out = explore(PLACEMENT.machine(), [props.COVER_BACKOFF])
+    assert out.covers == {"sched_cover_backoff": True}
+
+
 def test_a_failed_bind_after_a_later_placement_breaks_the_spread_as_in_kubernetes():
     """Why the spread model has no failed binds, crashes or deletions: p is
     assumed in zone a, r is placed in zone b beside it, then p's bind fails
