@@ -519,6 +519,17 @@ def binds_only_by_lease_holder(m, before, step, after) -> bool:
     return lease[:2] == (r, before[ELECT][r][0]) and not _lease_expired(lease)
 
 
+def restart_is_a_new_identity(m, before, step, after) -> bool:
+    """A replica's process that comes back after a crash runs under a
+    leader-election identity none of that replica's processes had: the
+    identity of the process is the incarnation in ``elect`` (rendered
+    ``replica-<r>_<incarnation>``), and incarnations only grow."""
+    if step is None or step.name != "Crash":
+        return True
+    r = step.params[0]
+    return after[ELECT][r][0] > before[ELECT][r][0]
+
+
 def some_takeover(m, state) -> bool:
     """The Lease passed from one holder to another (a ghost bit the machine
     sets when a write changes a set holderIdentity)."""
@@ -623,6 +634,16 @@ BINDS_ONLY_BY_LEASE_HOLDER = Property(
     "executing the main loop'; issue 11 item 1 ('only the leader schedules'); client-go "
     "leaderelection: 'does not guarantee that only one client is acting as a leader (a.k.a. "
     "fencing)'", binds_only_by_lease_holder)
+RESTART_IS_A_NEW_IDENTITY = Property(
+    "sched_restart_is_a_new_identity", "scheduler", TRANSITION,
+    "a scheduler replica restarted after a crash is a new leader-election candidate: its "
+    "identity is one no earlier process of it had, so it cannot renew the Lease its crashed "
+    "process held and takes it over only once it expired, like any other candidate",
+    "client-go tools/leaderelection ResourceLockConfig: 'Identity is the unique string "
+    "identifying a lease holder across all participants in an election'; kube-scheduler "
+    "builds it from the hostname and a UUID made at process start (hostname_uuid, as the "
+    "Lease's holderIdentity shows); kubernetes.io/docs/concepts/architecture/leases",
+    restart_is_a_new_identity)
 COVER_TAKEOVER = Property(
     "sched_cover_lease_takeover", "scheduler", COVER,
     "the Lease is held by a new process after the first holder's (a failover)",
@@ -684,5 +705,5 @@ SPREAD = _SAFETY + (SPREAD_WITHIN_MAX_SKEW, FEASIBLE_POD_EVENTUALLY_BOUND,
 BINDING = _SAFETY + (NO_LEAKED_RESERVATION, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_BIND_CONFLICT,
                      COVER_BINDING_OUTLIVES_CRASH)
 HA = _SAFETY + (BOUND_BY_NAMED_SCHEDULER, LEASE_TAKEN_ONLY_WHEN_EXPIRED,
-                BINDS_ONLY_BY_LEASE_HOLDER, FEASIBLE_POD_EVENTUALLY_BOUND, COVER_TAKEOVER,
-                COVER_BINDING_OUTLIVES_CRASH)
+                BINDS_ONLY_BY_LEASE_HOLDER, RESTART_IS_A_NEW_IDENTITY,
+                FEASIBLE_POD_EVENTUALLY_BOUND, COVER_TAKEOVER, COVER_BINDING_OUTLIVES_CRASH)

@@ -696,6 +696,7 @@ LEADER_ONLY = frozenset({"Schedule", "Unschedulable", "Bind", "BindFails", "Back
 SCHEDULES_WITHOUT_LEASE = "schedules_without_lease"
 UPDATES_WITHOUT_PRECONDITION = "lease_update_without_precondition"
 WAITS_FOR_RELEASE = "never_takes_expired_lease"
+CRASH_KEEPS_IDENTITY = "crash_keeps_identity"
 
 HA_MUTANTS = {
     SCHEDULES_WITHOUT_LEASE: Mutant(
@@ -712,6 +713,11 @@ HA_MUTANTS = {
         "renewed for leaseDurationSeconds: after the leader crashes (its restart is a new "
         "identity) nobody schedules again",
         violates="sched_feasible_pod_eventually_bound"),
+    CRASH_KEEPS_IDENTITY: Mutant(
+        "a replica restarted after a crash comes back under the crashed process's identity, "
+        "so it finds the Lease still naming 'itself' and leads again without waiting for it "
+        "to expire",
+        violates="sched_restart_is_a_new_identity"),
 }
 
 
@@ -846,7 +852,8 @@ class HAScheduler(Scheduler):
         if nxt is None:
             return None
         i = state[ELECT][s][0]
-        return self._set_elect(nxt, s, (i + 1, (), 0))
+        fresh = i if self.mutant == CRASH_KEEPS_IDENTITY else i + 1
+        return self._set_elect(nxt, s, (fresh, (), 0))
 
     def view(self, state):
         out = super().view(state)
