@@ -84,6 +84,7 @@ class EtcdRunResult(CheckedRun):
     local: bool
     endpoints: list
     duration: float = 0.0
+    cpu_seconds: float = 0.0          # CPU time the run got (:func:`_cpu_seconds`), checks excluded
     ok: int = 0
     fail: int = 0
     info: int = 0
@@ -107,6 +108,13 @@ class EtcdRunResult(CheckedRun):
         return self.operations / self.duration if self.duration else 0.0
 
     @property
+    def ops_per_cpu_second(self) -> float:
+        """Operations per CPU second the run got. Unlike ops/s it does not fall
+        when other work on the machine takes the CPU away from the run: a
+        starved run makes fewer operations, but gets fewer CPU seconds too."""
+        return self.operations / self.cpu_seconds if self.cpu_seconds else 0.0
+
+    @property
     def fault_count(self) -> int:
         return sum(self.faults.values())
 
@@ -120,6 +128,8 @@ class EtcdRunResult(CheckedRun):
                 "duration_seconds": round(self.duration, 3), "operations": self.operations,
                 "ok": self.ok, "fail": self.fail, "info": self.info,
                 "ops_per_second": round(self.ops_per_second, 1),
+                "cpu_seconds": round(self.cpu_seconds, 3),
+                "ops_per_cpu_second": round(self.ops_per_cpu_second, 1),
                 "watch_streams": self.watch_streams, "watch_events": self.watch_events,
                 "watch_failures": self.watch_failures,
                 "faults": self.faults, "faults_injected": self.fault_count,
@@ -150,6 +160,16 @@ def _reachable(endpoints: list[str]) -> None:
                                  "client URLs")
     raise MissingEnvironment(f"no etcd answers at {', '.join(endpoints)} "
                              "(start the cluster, or drop --endpoints to start a local one)")
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process — every thread: the clients,
+    watchers and nemesis — and of the children it has waited for: the local
+    members (``ip netns exec`` execs etcd, so each is a child, waited for when
+    the nemesis kills it and when the cluster stops) and the ``ip`` and
+    ``iptables`` commands. A remote cluster's (``--endpoints``) is not here."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _recover(workload: Workload, recorder: Recorder, want: int, limit: float) -> None:
@@ -188,6 +208,7 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> EtcdRunResult:
     progress = ProgressLine(enabled=opts.progress, transient=False).open()
     cluster = LocalCluster(run_id=run_id, keep_dir=None) if local else None
     workload = nemesis = front = None
+    cpu0 = _cpu_seconds()
     try:
         with signals_raise():
             try:
@@ -237,6 +258,7 @@ def run_suite(opts: SuiteOptions, *, cluster_hook=None) -> EtcdRunResult:
                         cluster.keep_dir = str(out_dir)
                     problems = cluster.stop()
                     result.problems.extend(f"cleanup: {p}" for p in problems)
+                result.cpu_seconds = _cpu_seconds() - cpu0
     finally:
         progress.close()
     st = workload.stats
