@@ -161,7 +161,8 @@ def conform_etcd(progress: Callable[[str], None] = print, time_limit: float = 60
     its figures: operations and operations per second (all KV requests, ok,
     failed and unknown), the CPU seconds the run got and operations per CPU
     second (what ``tests/test_conform_etcd.py``'s floor scales with), faults
-    injected, watch events, and the time each check took. Needs root and the ``etcd`` binary (MissingEnvironment else).
+    injected, watch events, and the time each check took. Needs root and
+    the ``etcd`` binary (MissingEnvironment else).
     """
     from kubemc.conformance.adapters.etcd.suite import SuiteOptions, run_suite
 
@@ -175,7 +176,8 @@ def conform_etcd(progress: Callable[[str], None] = print, time_limit: float = 60
         "passed": r.passed, "failed_checks": r.failed_checks,
         "operations": r.operations, "ok": r.ok, "fail": r.fail, "unknown": r.info,
         "traffic_seconds": round(r.duration, 2), "ops_per_second": round(r.ops_per_second, 1),
-        "cpu_seconds": round(r.cpu_seconds, 2), "ops_per_cpu_second": round(r.ops_per_cpu_second, 1),
+        "cpu_seconds": round(r.cpu_seconds, 2),
+        "ops_per_cpu_second": round(r.ops_per_cpu_second, 1),
         "faults_injected": r.fault_count, **{f"faults_{k}": v for k, v in r.faults.items()},
         "watch_streams": r.watch_streams, "watch_events": r.watch_events,
         "check_seconds": round(r.check_seconds, 3),
