@@ -609,7 +609,7 @@ class Link:
     #: sending a left mover (Lipton's reduction), so fusing them with the
     #: call loses no behaviour a part could observe, and saves the
     #: intermediate states. Those channels get no ``Deliver`` step.
-    receives: tuple = attrs.field(default=(), converter=tuple)
+    receives: tuple[str, ...] = ()
 
 
 #: the step a composition adds to a part that receives on a channel

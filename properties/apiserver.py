@@ -2,15 +2,17 @@
 optimistic concurrency, resourceVersion, read consistency, who talks to the
 store, and etcd's watch guarantees as the apiserver passes them on.
 
-The checks read the store through ``model.store.mvcc``'s read functions and
-the request slots and ghost journal of the apiserver part; none of them asks
+The checks read the store through ``model.store.mvcc``'s read functions, the
+request a Serve step takes and the answer it sends (the messages on the
+kernel's channels), the watcher's record and the ghost journal; none asks
 the machine what it meant to do, so a seeded bug cannot bend the yardstick.
 """
 
 from __future__ import annotations
 
 from kubemc.model.apiserver import registry
-from kubemc.model.apiserver.requests import ANSWERED, ANY, GONE, PENDING, SERVE
+from kubemc.model.apiserver.requests import (ANY, DELIVER, GONE, SERVE, answers_channel,
+                                             watch_channel)
 from kubemc.model.store import mvcc
 from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
@@ -49,35 +51,39 @@ _WATCH = ("etcd API guarantees, 'Watch APIs' (etcd.io/docs/v3.5/learning/api_gua
           "is no longer available ends with 410 Gone) and 'Watch bookmarks'")
 
 
-def _serve_of(before, step):
-    """(slot before, slot after index) of a Serve step, or None."""
+def _served(m, before, step, after):
+    """``(request, answer)`` of a Serve step: the request ``(writer, replica,
+    op, min_rev)`` the step took from the writer's channel, and the answer
+    ``(code, resourceVersion, read revision, items)`` it put on the writer's
+    answer channel; None for any other step (or a Serve that sent nothing)."""
     if step.name != SERVE:
         return None
-    (c,) = step.params
-    return c
+    request = step.params[1]
+    k = m.channel_index[answers_channel(request[0])]
+    was, now = before[-1][0][k], after[-1][0][k]
+    if len(now) != len(was) + 1:
+        return None
+    return request, now[-1][1]
 
 
-def _answered_write(before, step, after, kinds):
-    c = _serve_of(before, step)
-    if c is None:
+def _answered_write(m, before, step, after, kinds):
+    got = _served(m, before, step, after)
+    if got is None or got[0][2][0] not in kinds:
         return None
-    slot, done = before[1][1][c], after[1][1][c]
-    if slot[0] != PENDING or done[0] != ANSWERED or slot[2][0] not in kinds:
-        return None
-    return slot, done
+    return got
 
 
 def no_lost_update(m, before, step, after) -> bool:
     """Every acknowledged update was based on the version it replaced: when
     the apiserver answers an update with success, the object's mod_revision in
     the store just before the write was the resourceVersion the client sent."""
-    got = _answered_write(before, step, after, ("update",))
+    got = _answered_write(m, before, step, after, ("update",))
     if got is None:
         return True
-    slot, done = got
-    if done[4][0] != registry.OK:
+    request, answer = got
+    if answer[0] != registry.OK:
         return True
-    op = slot[2]
+    op = request[2]
     kv = mvcc.kv_at(before[2], m.keys[op[1]])
     replaced = kv.mod_revision if kv is not None else 0
     return replaced == op[2]
@@ -88,14 +94,14 @@ def resource_version_increases(m, before, step, after) -> bool:
     store revision of that write, and greater than every earlier version of
     the object (an update that changed nothing, and so wrote nothing, answers
     the version it left in place)."""
-    got = _answered_write(before, step, after, ("create", "update", "delete"))
+    got = _answered_write(m, before, step, after, ("create", "update", "delete"))
     if got is None:
         return True
-    slot, done = got
-    code, rv = done[4][0], done[4][1]
+    request, answer = got
+    code, rv = answer[0], answer[1]
     if code >= 300:
         return True
-    key = m.keys[slot[2][1]]
+    key = m.keys[request[2][1]]
     old, new = mvcc.history(before[2], key), mvcc.history(after[2], key)
     previous = old[-1][0] if old else 0
     written = new[-1][0] if new else 0
@@ -128,15 +134,13 @@ def quorum_read_observes_acknowledged_writes(m, before, step, after) -> bool:
     before the request began (``min_rev``, fixed when it was sent) and never
     from a compacted revision (a quorum read is at the current one); a list at
     "N" reads at N or later; at "0" any revision will do."""
-    c = _serve_of(before, step)
-    if c is None:
+    got = _answered_write(m, before, step, after, ("list",))
+    if got is None:
         return True
-    slot, done = before[1][1][c], after[1][1][c]
-    op = slot[2]
-    if slot[0] != PENDING or done[0] != ANSWERED or op[0] != "list":
-        return True
+    request, answer = got
+    op = request[2]
     store = before[2]
-    read_rev, items = done[4][2], done[4][3]
+    read_rev, items = answer[2], answer[3]
     if read_rev > mvcc.revision(store):
         return False  # a revision the store has not reached
     if read_rev < mvcc.compact_revision(store):
@@ -146,7 +150,7 @@ def quorum_read_observes_acknowledged_writes(m, before, step, after) -> bool:
         return False  # not the store's snapshot at the reported revision
     if op[1] == ANY:
         return True  # resourceVersion "0": any version will do
-    return read_rev >= slot[3]  # every write acknowledged before it began is in it
+    return read_rev >= request[3]  # every write acknowledged before it began is in it
 
 
 def store_linked_only_to_apiserver(m, state) -> bool:
@@ -217,21 +221,29 @@ def watch_guarantees(m, state) -> bool:
 
 def watch_stream_from_serving_replica(m, before, step, after) -> bool:
     """Per step: whatever a step adds to the watcher's stream (an event or a
-    bookmark) is sent by the apiserver replica the watcher opened its watch
-    on — the step is a link from the apiserver to the clients whose replica
-    parameter is the one the watcher's stream names.
+    bookmark) arrives on the response stream of the apiserver replica the
+    watcher's own last watch request went to — the step delivers a message
+    from the channel ``watch<r>`` of that replica ``r``, as the watcher
+    recorded it when it sent the request, and the delivery leaves that record
+    unchanged.
 
     Why it is a property of its own: a watch is one long-running response
     from the server that received the request, and a bookmark is that
     server's statement that 'all changes up to a given resourceVersion ...
-    have already been sent' on the stream. A replica that serves no watch of
-    this client cannot say what was sent on it; ``watch_guarantees`` judges
-    only what arrived, which another replica's honest bookmark does not
-    break (the replicas share one store history), so it cannot see this."""
+    have already been sent' on the stream. A replica the watcher sent no
+    watch request cannot send on its stream; ``watch_guarantees`` judges
+    only what arrived, which another replica's honest bookmark, or the same
+    events carried on by another replica, does not break (the replicas share
+    one store history), so it cannot see this. The replica is the one the
+    watcher asked, a fact of the client's own state, and the sender is the
+    channel the message came on, a fact of the step: which replica the
+    apiserver believes serves the watch is not consulted, so a stream the
+    apiserver moves to another replica without a request (a silent failover)
+    is a violation."""
     was, now = before[0][1], after[0][1]
     if len(now[4]) <= len(was[4]) or now[4][:len(was[4])] != was[4]:
         return True  # nothing added to the stream (a re-list starts a new one)
-    return step.name.startswith("apiserver->clients.") and step.params[:1] == (was[0],) \
+    return step.name == DELIVER and step.params[0] == watch_channel(was[0]) \
         and now[0] == was[0]
 
 
@@ -296,13 +308,10 @@ def answer_codes_follow_conventions(m, before, step, after) -> bool:
     exists, or the requested update cannot be completed due to a conflict)
     and 'Concurrency Control and Consistency' (an update with a stale
     resourceVersion fails with 409 Conflict)."""
-    c = _serve_of(before, step)
-    if c is None:
+    got = _served(m, before, step, after)
+    if got is None:
         return True
-    slot, done = before[1][1][c], after[1][1][c]
-    if slot[0] != PENDING or done[0] != ANSWERED:
-        return True
-    op, code = slot[2], done[4][0]
+    op, code = got[0][2], got[1][0]
     if op[0] == "list":
         return code == _HTTP_OK
     key = m.keys[op[1]]
@@ -320,9 +329,11 @@ def answer_codes_follow_conventions(m, before, step, after) -> bool:
 
 
 def some_list_answered(m, state) -> bool:
-    """Some writer's list request has been answered (its slot holds the
-    answer to a list)."""
-    return any(slot[0] == ANSWERED and slot[2][0] == "list" for slot in state[1][1])
+    """Some writer's list request has been answered (the answer to a list is
+    on its way to the writer)."""
+    contents = state[-1][0]
+    return any(answer[0][0] == "list" for c in range(m.clients)
+               for answer in contents[m.channel_index[answers_channel(c)]])
 
 
 _C = "apiserver"
@@ -354,8 +365,9 @@ PROPERTIES = (
              "'atomic' is not claimed: one key is watched and every write is one key).",
              _WATCH, watch_guarantees),
     Property("watch_stream_from_serving_replica", _C, TRANSITION,
-             "Every event and bookmark added to a watcher's stream is sent by the apiserver "
-             "replica serving that watch (the one the watch request went to).",
+             "Every event and bookmark added to a watcher's stream arrives on the response "
+             "stream of the apiserver replica the watcher's own last watch request went to "
+             "(a stream moved to another replica without a request is a violation).",
              "kubernetes.io/docs/reference/using-api/api-concepts 'Efficient detection of "
              "changes' (a watch is a long-running request whose response streams the changes) "
              "and 'Watch bookmarks' (a BOOKMARK marks 'that all changes up to a given "

@@ -12,7 +12,9 @@ from kubemc.checker.catalog.apiserver import ADMISSION, LIFECYCLE, MODELS, READS
 from kubemc.checker.explore import explore
 from kubemc.checker.run import targeted
 from kubemc.model.apiserver import registry
-from kubemc.model.apiserver.requests import ANSWERED, GONE, WATCHING
+from kubemc.model.apiserver.requests import (CLOSED, GONE, GONE_MSG, RELIST, RESUME, SERVE,
+                                             WATCHES, WATCHING, answers_channel,
+                                             requests_channel, watch_channel)
 from kubemc.model.kernel import Step, UnknownMutant
 from kubemc.properties import apiserver as request_properties
 
@@ -20,17 +22,56 @@ MUTANTS = [(model, mutant) for model in MODELS for mutant in sorted(model.mutant
 
 
 def call(c, r, *op):
-    return Step("clients->apiserver.Call", (c, r, op))
+    return Step("clients.Send", (c, r, op))
 
 
-def serve(c):
-    return Step("apiserver->store.Serve", (c,))
+def channel(m, state, name):
+    return state[-1][0][m.channel_index[name]]
 
 
-def answer(state, c):
-    slot = state[1][1][c]
-    assert slot[0] == ANSWERED
-    return slot[4]
+def serve(m, state, c):
+    """The Serve step of writer ``c``'s request in flight."""
+    (msg,) = channel(m, state, requests_channel(c))
+    return Step(SERVE, (requests_channel(c), msg))
+
+
+def ask(m, c, r, *op, state=None):
+    """Writer ``c`` sends ``op`` to replica ``r`` and the replica serves it:
+    the state with the answer in flight."""
+    s = run(m, call(c, r, *op), state=state)
+    return run(m, serve(m, s, c), state=s)
+
+
+def answer(m, state, c):
+    """The answer in flight to writer ``c``: (code, rv, read revision, items)."""
+    (msg,) = channel(m, state, answers_channel(c))
+    return msg[1]
+
+
+def receive(m, state, c):
+    (msg,) = channel(m, state, answers_channel(c))
+    return run(m, Step("clients.Deliver", (answers_channel(c), msg)), state=state)
+
+
+def roundtrip(m, c, r, *op, state=None):
+    return receive(m, ask(m, c, r, *op, state=state), c)
+
+
+def take(m, state, r):
+    """The watcher takes the oldest message on replica ``r``'s stream."""
+    msg = channel(m, state, watch_channel(r))[0]
+    return run(m, Step("clients.Deliver", (watch_channel(r), msg)), state=state)
+
+
+def stream(r):
+    return Step("apiserver.Stream", (r,))
+
+
+COMPACT, CLOSE = Step("apiserver->store.Compact"), Step("apiserver.CloseWatch")
+
+
+def catch_up(r):
+    return Step("apiserver->store.CatchUp", (r,))
 
 
 # -- the request path ------------------------------------------------------------------
@@ -47,42 +88,61 @@ def test_only_the_apiserver_is_linked_to_the_store():
 
 def test_the_loser_of_a_race_gets_409_and_wins_after_reading_again():
     m = WRITES.machine()
-    s = run(m, call(0, 0, "create", 0), serve(0),
-             call(1, 1, "list", "unset", 0), serve(1),       # both know rv 2
-             call(0, 0, "update", 0, 2), serve(0))            # writer 0 wins: rv 3
-    assert answer(s, 0)[:2] == (registry.OK, 3)
-    s = run(m, call(1, 0, "update", 0, 2), serve(1), state=s)
-    assert answer(s, 1)[0] == registry.CONFLICT
+    s = roundtrip(m, 0, 0, "create", 0)
+    s = roundtrip(m, 1, 1, "list", "unset", 0, state=s)         # both know rv 2
+    s = ask(m, 0, 0, "update", 0, 2, state=s)                    # writer 0 wins: rv 3
+    assert answer(m, s, 0)[:2] == (registry.OK, 3)
+    s = ask(m, 1, 0, "update", 0, 2, state=receive(m, s, 0))
+    assert answer(m, s, 1)[0] == registry.CONFLICT
     assert s[2][0] == 3  # the store did not move
-    s = run(m, call(1, 1, "list", "unset", 0), serve(1), call(1, 0, "update", 0, 3),
-             serve(1), state=s)
-    assert answer(s, 1)[:2] == (registry.OK, 4)
+    s = roundtrip(m, 1, 1, "list", "unset", 0, state=receive(m, s, 1))
+    s = ask(m, 1, 0, "update", 0, 3, state=s)
+    assert answer(m, s, 1)[:2] == (registry.OK, 4)
+
+
+def test_a_writer_has_one_request_in_flight_and_a_list_carries_what_it_must_observe():
+    m = WRITES.machine()
+    s = run(m, call(0, 0, "create", 0))
+    assert m.apply(s, call(0, 0, "create", 1)) is None         # busy until answered
+    s = receive(m, run(m, serve(m, s, 0), state=s), 0)
+    s = run(m, call(1, 1, "list", "unset", 0), state=s)
+    # writer 0's create was acknowledged (rv 2) before the list was sent
+    assert channel(m, s, requests_channel(1)) == ((1, 1, ("list", "unset", 0), 2),)
 
 
 def test_lists_unset_0_and_n_against_a_lagging_cache():
     m = READS.machine()
-    s = run(m, call(0, 0, "create", 0), serve(0))
-    unset = run(m, call(0, 1, "list", "unset", 0), serve(0), state=s)
-    assert answer(unset, 0)[2] == 2              # quorum read: sees the write
-    any_ = run(m, call(0, 1, "list", "0", 0), serve(0), state=s)
-    assert answer(any_, 0)[2] == 1               # the lagging cache, allowed at "0"
+    s = roundtrip(m, 0, 0, "create", 0)
+    unset = ask(m, 0, 1, "list", "unset", 0, state=s)
+    assert answer(m, unset, 0)[2] == 2          # quorum read: sees the write
+    any_ = ask(m, 0, 1, "list", "0", 0, state=s)
+    assert answer(m, any_, 0)[2] == 1           # the lagging cache, allowed at "0"
     waiting = run(m, call(0, 1, "list", "N", 2), state=s)
-    assert m.apply(waiting, serve(0)) is None    # "N": waits for the cache …
-    caught_up = run(m, Step("apiserver->store.CatchUp", (1,)), serve(0), state=waiting)
-    assert answer(caught_up, 0)[2] == 2          # … and then reads at >= N
+    assert m.apply(waiting, serve(m, waiting, 0)) is None    # "N": waits for the cache …
+    caught_up = run(m, catch_up(1), state=waiting)
+    caught_up = run(m, serve(m, caught_up, 0), state=caught_up)
+    assert answer(m, caught_up, 0)[2] == 2      # … and then reads at >= N
 
 
 def _watcher(state):
     return state[0][1]
 
 
+def _compacted_and_gone(m):
+    s = roundtrip(m, 0, 0, "create", 0)
+    s = roundtrip(m, 0, 0, "update", 0, 2, state=s)
+    s = run(m, COMPACT, catch_up(0), stream(0), state=s)
+    assert channel(m, s, watch_channel(0)) == ((GONE_MSG,),)
+    return take(m, s, 0)
+
+
 def test_a_watch_from_a_compacted_revision_ends_with_410_and_relists():
     m = WATCH.machine()
-    s = run(m, call(0, 0, "create", 0), serve(0), call(0, 0, "update", 0, 2), serve(0),
-             Step("apiserver->store.Compact"), Step("apiserver->store.CatchUp", (0,)),
-             Step("apiserver->clients.Deliver", (0,)))
+    s = _compacted_and_gone(m)
     assert _watcher(s)[1] == GONE and _watcher(s)[4] == ()
-    s = run(m, Step("clients->apiserver.Relist", (0,)), state=s)
+    s = run(m, Step("clients.Relist", (0,)), Step("apiserver.Deliver", (WATCHES, (RELIST, 0))),
+            state=s)
+    s = take(m, s, 0)
     assert _watcher(s)[1:4] == (WATCHING, 3, 3)
     assert request_properties.watch_guarantees(m, s)
 
@@ -94,51 +154,80 @@ def test_410_gone_ends_only_a_watch_whose_history_is_unavailable():
     WATCHING and GONE one value) is refused, its history being available."""
     prop = request_properties.watch_gone_only_when_history_unavailable
     m = WATCH.machine()
-    s = run(m, call(0, 0, "create", 0), serve(0), call(0, 0, "update", 0, 2), serve(0),
-             Step("apiserver->store.Compact"), Step("apiserver->store.CatchUp", (0,)),
-             Step("apiserver->clients.Deliver", (0,)))
+    s = _compacted_and_gone(m)
     assert _watcher(s)[1] == GONE and prop(m, s)
     (s0,) = m.init_states()
     assert _watcher(s0)[1] == WATCHING and prop(m, s0)
-    merged = ((s0[0][0], (0, GONE) + _watcher(s0)[2:]),) + s0[1:]
+    merged = ((s0[0][0], (0, GONE) + _watcher(s0)[2:]) + s0[0][2:],) + s0[1:]
     assert not prop(m, merged)
     bad = WATCH.machine("gone_at_window_start")
-    s = run(bad, Step("apiserver->clients.Deliver", (0,)))
+    s = take(bad, run(bad, stream(0)), 0)
     assert _watcher(s)[1] == GONE and not prop(bad, s)
 
 
-def test_a_dropped_watch_resumes_without_gaps_and_bookmarks_advance_it():
+def test_a_closed_watch_resumes_without_gaps_and_bookmarks_advance_it():
     m = WATCH.machine()
-    s = run(m, call(0, 0, "create", 0), serve(0), Step("apiserver->store.CatchUp", (0,)),
-             Step("apiserver->clients.Deliver", (0,)), Step("clients.DropWatch"),
-             call(0, 0, "create", 1), serve(0), Step("apiserver->store.CatchUp", (1,)),
-             Step("apiserver->store.CatchUp", (1,)),
-             Step("clients->apiserver.Watch", (1,)),        # resume on the other replica
-             Step("apiserver->clients.Bookmark", (1,)))
+    s = roundtrip(m, 0, 0, "create", 0)
+    s = take(m, run(m, catch_up(0), stream(0), state=s), 0)
+    s = run(m, CLOSE, state=s)
+    assert channel(m, s, watch_channel(0)) == ((CLOSED,),)
+    s = take(m, s, 0)
+    s = roundtrip(m, 0, 0, "create", 1, state=s)
+    s = run(m, catch_up(1), catch_up(1),
+            Step("clients.Watch", (1,)),                          # resume on the other replica
+            Step("apiserver.Deliver", (WATCHES, (RESUME, 1, 2))),
+            Step("apiserver.Bookmark", (1,)), state=s)
+    s = take(m, s, 1)
     delivered = _watcher(s)[4]
     assert [e[2] for e in delivered] == [registry.ADDED, registry.BOOKMARK]
     assert _watcher(s)[3] == 3
     assert request_properties.watch_guarantees(m, s)
 
 
-def test_only_the_replica_serving_the_watch_adds_to_its_stream():
+def test_only_the_replica_the_watcher_asked_adds_to_its_stream():
     """A watch is one response stream from the replica it was opened on: that
     replica's bookmark is accepted, the other replica's (the mutant, and the
     gap the mutation run of docs/mutation/apiserver.md found) is not, though
     it is honest and watch_guarantees cannot tell it apart."""
     prop = request_properties.watch_stream_from_serving_replica
-    before = run(WATCH.machine(), call(0, 0, "create", 1), serve(0),
-                 Step("apiserver->store.CatchUp", (0,)), Step("apiserver->store.CatchUp", (1,)))
+    before = roundtrip(WATCH.machine(), 0, 0, "create", 1)
+    before = run(WATCH.machine(), catch_up(0), catch_up(1), state=before)
     assert _watcher(before)[0] == 0
     for r in (0, 1):
         m = WATCH.machine("bookmark_from_any_replica")
-        step = Step("apiserver->clients.Bookmark", (r,))
-        after = run(m, step, state=before)
+        s = run(m, Step("apiserver.Bookmark", (r,)), state=before)
+        (msg,) = channel(m, s, watch_channel(r))
+        step = Step("clients.Deliver", (watch_channel(r), msg))
+        after = run(m, step, state=s)
         assert [e[2] for e in _watcher(after)[4]] == [registry.BOOKMARK]
         assert request_properties.watch_guarantees(m, after)
-        assert prop(m, before, step, after) == (r == 0)
+        assert prop(m, s, step, after) == (r == 0)
     m = WATCH.machine()
-    assert m.apply(before, Step("apiserver->clients.Bookmark", (1,))) is None
+    assert m.apply(before, Step("apiserver.Bookmark", (1,))) is None
+
+
+def test_a_silent_failover_of_the_watch_is_a_violation():
+    """The audit's gap: the property used to take the serving replica from
+    the state, so a watch moved to the other replica without a watch request
+    passed. Now the replica is the one the watcher asked (its own record) and
+    the sender is the channel the message came on: the failover's events are
+    right (watch_guarantees holds) and the apiserver's own record names the
+    replica that sent them, yet the property fails."""
+    prop = request_properties.watch_stream_from_serving_replica
+    m = WATCH.machine("silent_watch_failover")
+    s = roundtrip(m, 0, 0, "create", 0)
+    s = run(m, catch_up(1), CLOSE, state=s)
+    assert s[1][1][0] == 1 and _watcher(s)[0] == 0     # served by 1; the watcher asked 0
+    s = run(m, stream(1), state=s)
+    (msg,) = channel(m, s, watch_channel(1))
+    step = Step("clients.Deliver", (watch_channel(1), msg))
+    after = run(m, step, state=s)
+    assert [e[2] for e in _watcher(after)[4]] == [registry.ADDED]
+    assert request_properties.watch_guarantees(m, after)
+    assert not prop(m, s, step, after)
+    good = WATCH.machine()
+    s = run(good, catch_up(1), CLOSE, state=roundtrip(good, 0, 0, "create", 0))
+    assert s[1][1][0] == -1 and channel(good, s, watch_channel(0)) == ((CLOSED,),)
 
 
 def test_the_list_cover_needs_an_answered_list():
@@ -146,9 +235,9 @@ def test_the_list_cover_needs_an_answered_list():
     creates alone (a model whose writers never list would leave the read
     property unexercised: the mutation run's survivor of _call)."""
     m = WRITES.machine()
-    s = run(m, call(0, 0, "create", 0), serve(0))
+    s = roundtrip(m, 0, 0, "create", 0)
     assert not request_properties.some_list_answered(m, s)
-    s = run(m, call(1, 1, "list", "unset", 0), serve(1), state=s)
+    s = ask(m, 1, 1, "list", "unset", 0, state=s)
     assert request_properties.some_list_answered(m, s)
 
 
@@ -166,13 +255,16 @@ def test_each_answer_carries_the_status_code_of_its_outcome():
                 ((0, 0, "delete", 0), 200), ((0, 0, "delete", 0), 404)]
     for (c, r, *op), code in expected:
         before = run(m, call(c, r, *op), state=state)
-        state = run(m, serve(c), state=before)
-        assert answer(state, c)[0] == code
-        assert prop(m, before, serve(c), state)
+        step = serve(m, before, c)
+        after = run(m, step, state=before)
+        assert answer(m, after, c)[0] == code
+        assert prop(m, before, step, after)
+        state = receive(m, after, c)
     bad = WRITES.machine("create_answers_ok")
     before = run(bad, call(0, 0, "create", 0))
-    after = run(bad, serve(0), state=before)
-    assert answer(after, 0)[0] == 200 and not prop(bad, before, serve(0), after)
+    step = serve(bad, before, 0)
+    after = run(bad, step, state=before)
+    assert answer(bad, after, 0)[0] == 200 and not prop(bad, before, step, after)
 
 
 def test_the_status_code_property_does_not_read_the_registrys_constants(monkeypatch):
@@ -200,17 +292,20 @@ def test_a_list_must_answer_the_stores_snapshot_at_the_revision_it_reports():
     check = props["quorum_read_observes_acknowledged_writes"]
     for mutant, fine in ((None, True), ("cached_items_store_revision", False)):
         m = READS.machine(mutant)
-        before = run(m, call(0, 0, "create", 0), serve(0), call(0, 0, "list", "unset", 0))
-        after = run(m, serve(0), state=before)
+        before = run(m, call(0, 0, "list", "unset", 0), state=roundtrip(m, 0, 0, "create", 0))
+        step = serve(m, before, 0)
+        after = run(m, step, state=before)
         # the mutant's answer claims revision 2 (the store's) with the empty cache's items
-        assert answer(after, 0)[2] == 2
-        assert check.holds_on(m, before, serve(0), after) is fine
+        assert answer(m, after, 0)[2] == 2
+        assert check.holds_on(m, before, step, after) is fine
 
 
 def test_the_journal_records_each_write_as_its_answer_states_it():
     m = WATCH.machine(max_revision=4)
-    s = run(m, call(0, 0, "create", 0), serve(0), call(0, 0, "update", 0, 2), serve(0),
-             call(0, 0, "delete", 0), serve(0), call(0, 0, "delete", 0), serve(0))
+    s = roundtrip(m, 0, 0, "create", 0)
+    s = roundtrip(m, 0, 0, "update", 0, 2, state=s)
+    s = roundtrip(m, 0, 0, "delete", 0, state=s)
+    s = roundtrip(m, 0, 0, "delete", 0, state=s)
     key = m.keys[0]
     assert s[1][2] == ((2, key, registry.ADDED), (3, key, registry.MODIFIED),
                        (4, key, registry.DELETED))  # the 404 wrote nothing
@@ -220,7 +315,10 @@ def test_the_journal_records_each_write_as_its_answer_states_it():
 
 @pytest.mark.parametrize("mutant, clause", [
     ("deliver_newest_first", "ordered"), ("resume_redelivers_last", "unique"),
-    ("resume_from_cache_revision", "reliable"), ("watch_skips_compacted", "reliable"),
+    ("resume_from_cache_revision", "reliable"),
+    # past the bound's last write, the skip shows as a bookmark at the
+    # window's start claiming the skipped events were sent
+    ("watch_skips_compacted", "bookmarkable"),
     ("bookmark_ahead_of_events", "bookmarkable")])
 def test_each_watch_guarantee_has_a_mutant_that_breaks_it(mutant, clause):
     machine = WATCH.machine(mutant)

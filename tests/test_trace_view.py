@@ -78,11 +78,14 @@ def test_raft_servers_are_lanes_and_messages_are_arrows():
 def test_composition_components_are_lanes_and_links_are_calls():
     trace = traces.load(WRITES)
     lanes = trace_lanes.derive(trace)
-    assert (lanes.rule, lanes.names) == ("components", ["clients", "apiserver", "store"])
+    # the request path runs on channels: their contents are the lane "net"
+    assert (lanes.rule, lanes.names) == ("components", ["clients", "apiserver", "store", "net"])
     events, arrows = trace_lanes.layout(trace, lanes)
-    assert events[0].action == "clients->apiserver.Call" and events[0].home == "clients"
+    assert events[0].action == "clients.Send" and events[0].home == "clients"
+    serve = next(e for e in events if e.action == "apiserver->store.Serve")
+    assert serve.home == "apiserver"
     assert (arrows[0].src, arrows[0].dst, arrows[0].sent, arrows[0].received) == \
-        ("clients", "apiserver", 1, 1)
+        ("apiserver", "store", serve.row, serve.row)
 
 
 def test_a_single_machine_has_a_lane_per_variable_and_the_lasso_is_marked():

@@ -29,7 +29,8 @@ WRITES = Model(
     name="apiserver-writes",
     build=ApiserverWrites,
     # 2 writers, 2 objects, 2 replicas, quorum lists, store revisions <= 4
-    # (three writes): 46,444 distinct states, 2-3.5 s in one process.
+    # (three writes): 44,366 distinct states (46,444 before the request path
+    # ran on channels), 4-13 s in one process under load.
     bounds={"clients": 2, "objects": 2, "replicas": 2, "max_revision": 4,
             "list_modes": ("unset",)},
     properties=_REQUEST_PATH + (request_properties.COVER_LIST_ANSWERED,),
@@ -40,7 +41,8 @@ READS = Model(
     name="apiserver-reads",
     build=ApiserverReads,
     # 1 writer listing at unset / "0" / "N", 2 objects, 2 replicas with
-    # lagging caches, revisions <= 4: 23,969 states, 1-2 s.
+    # lagging caches, revisions <= 4: 23,461 states (23,969 before the
+    # channels), 2-5 s under load.
     bounds={"clients": 1, "objects": 2, "replicas": 2, "max_revision": 4,
             "list_modes": ("unset", "0", "N")},
     properties=_REQUEST_PATH + (request_properties.COVER_LIST_ANSWERED,),
@@ -51,9 +53,11 @@ WATCH = Model(
     name="apiserver-watch",
     build=ApiserverWatch,
     # 1 writer, the watcher of object 0, 2 objects, 2 replicas, one
-    # compaction, revisions <= 3: 26,168 states, 1.5-2.5 s.
+    # compaction, one watch the server closes, revisions <= 3: 47,792 states
+    # (26,168 before the request path ran on channels: a message in flight
+    # is a state of its own), 5-16 s under load.
     bounds={"clients": 1, "objects": 2, "replicas": 2, "max_revision": 3, "compactions": 1,
-            "watcher": True, "list_modes": ()},
+            "watcher": True, "list_modes": (), "closes": 1},
     properties=_REQUEST_PATH,
     hypothesis_bounds={"max_revision": 7},
 )
