@@ -630,7 +630,8 @@ class Composition(Machine):
     it always was.
 
     Step names: a step of one component is ``"<component>.<action>"``; a
-    link step ``"<caller>-><callee>.<link>"``; the delivery of a message
+    link step ``"<caller>-><callee>.<link>"`` (with parameters ``(channel,
+    message)`` for a link that receives, ``Link.receives``); the delivery of a message
     ``"<receiver>.Deliver"`` with parameters ``(channel, message)``; a
     network fault ``"<channel>.Lose"``, ``".Duplicate"``, ``".Reorder"``; a
     crash ``"<part>.Crash"`` and the restart after it ``"<part>.Recover"``.
