@@ -69,7 +69,7 @@ def test_store_models_run_beside_the_users_tests_with_xdist_and_junit(project):
                                           "-k", "mvcc and not raft or user",
                                           "-n", "2", "--junitxml", "r.xml")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*kubemc: 5 model checks of store*", "*2 workers [[]2 items[]]*"])
+    result.stdout.fnmatch_lines(["*kubemc: 6 model checks of store*", "*2 workers [[]2 items[]]*"])
     cases = {(c.get("classname"), c.get("name")): c
              for c in ET.parse(project.path / "r.xml").iter("testcase")}
     assert set(cases) == {("test_user", "test_the_users_own_code"),
