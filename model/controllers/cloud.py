@@ -41,7 +41,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from kubemc.model.controllers.loop import CACHE, INFLIGHT, MEMORY, QUEUE, ControllerLoop, Objects
+from kubemc.model.controllers.loop import (
+    CACHE, INFLIGHT, MEMORY, QUEUE, ControllerLoop, Objects, _renumber,
+)
 from kubemc.model.kernel import ENVIRONMENT, SYSTEM, Step, action
 
 CLOUD = 7
@@ -126,6 +128,11 @@ class CloudLoop(ControllerLoop):
     @action("CloudCompletes", tag=SYSTEM)
     def _CloudCompletes(self, state, kind, name):
         return self._complete(state[:CLOUD], state[CLOUD], (kind, name))
+
+    @staticmethod
+    def renumbered(state):
+        # the cloud holds no resourceVersion
+        return _renumber(state[:CLOUD]) + (state[CLOUD],)
 
     def _reconcile(self, state, key):
         # the cloud-aware reconcile: the controller also reads the cloud

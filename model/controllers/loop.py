@@ -124,6 +124,15 @@ class Objects(Mapping):
     def __getitem__(self, key):
         return self._index[key][1]
 
+    # ``in`` and ``get`` straight from the index: every step asks them, and
+    # Mapping's versions go through ``__getitem__`` and a KeyError on a miss
+    def __contains__(self, key):
+        return key in self._index
+
+    def get(self, key, default=None):
+        entry = self._index.get(key)
+        return default if entry is None else entry[1]
+
     def __iter__(self):
         return (k for k, _, _ in self._items)
 
@@ -153,9 +162,11 @@ def _renumber(state: tuple) -> tuple:
     for w in inflight[1] if inflight else ():
         if w[0] == UPDATE or (w[0] == DELETE and w[2] is not None):
             seen.add(w[2])
-    rank = {rv: i + 1 for i, rv in enumerate(sorted(seen))}
-    if all(rank[rv] == rv for rv in rank):
+    # resourceVersions are positive ints: they are their own ranks exactly
+    # when they are 1..n, the common case, decided without sorting them
+    if not seen or max(seen) == len(seen):
         return state
+    rank = {rv: i + 1 for i, rv in enumerate(sorted(seen))}
     server = tuple((k, rank[rv], v) for k, rv, v in server)
     events = tuple((rank[rv], k, v) for rv, k, v in events)
     if cache is not None:
@@ -306,10 +317,10 @@ class ControllerLoop(Machine):
 
     @staticmethod
     def renumbered(state: tuple) -> tuple:
-        """``state`` with the loop's resourceVersions ranked again; fields a
-        subclass adds after the loop's seven (a cloud) hold none and are
-        kept as they are."""
-        return _renumber(state[:SPENT + 1]) + state[SPENT + 1:]
+        """``state`` with its resourceVersions ranked again. A subclass that
+        adds fields after the loop's seven (a cloud) overrides it to keep
+        them; the loop's own steps carry them along."""
+        return _renumber(state)
 
     # -- the loop's own steps ----------------------------------------------------
     # Each handler is called also with steps ``steps`` did not propose (by the
