@@ -15,7 +15,7 @@ def summary(result) -> str:
     """The human summary of a :class:`conformance.adapters.etcd.suite.EtcdRunResult`."""
     r = result
     lines = []
-    verdict = "PASS" if r.passed else "FAIL"
+    verdict = "PASS" if r.passed else ("FAIL" if r.failed_checks else "UNDECIDED")
     faults = ", ".join(f"{k} {v}" for k, v in r.faults.items()) or "none"
     lines.append(f"kubemc conform etcd: {verdict}  (run {r.run_id}, seed {r.seed}, "
                  f"{'local 3-member cluster' if r.local else ','.join(r.endpoints)})")
@@ -26,7 +26,7 @@ def summary(result) -> str:
     lines.append(f"  checking    {r.check_seconds:.2f}s")
     for c in r.checks:
         mark = "ok  " if c.ok else "FAIL"
-        undecided = " (UNDECIDED)" if c.note.startswith("UNDECIDED") else ""
+        undecided = " (UNDECIDED)" if c.undecided else ""
         lines.append(f"    {mark} {c.name:<20} {c.seconds:7.3f}s  {c.checked:>7} checked{undecided}")
     for c in r.checks:
         for v in c.violations:

@@ -14,12 +14,13 @@ from kubemc.conformance.report.outputs import create_exclusive
 def write_checks_junit(path: str | os.PathLike, target: str, props, checks, window) -> None:
     """The JUnit XML of a run: suite ``kubemc conform TARGET`` with
     ``props`` (name, value pairs), one test case per check; a failed one
-    carries every violation, each with the lines ``window(violation)`` gives.
+    carries every violation, each with the lines ``window(violation)`` gives;
+    an undecided one is *skipped* with its note (neither passed nor failed).
 
     Why one function: CI reads every target's report the same way; a target
     says only which figures it has and how it shows an operation.
     """
-    from junitparser import Failure, JUnitXml, Properties, Property, TestCase, TestSuite
+    from junitparser import Failure, JUnitXml, Properties, Property, Skipped, TestCase, TestSuite
 
     suite = TestSuite(f"kubemc conform {target}")
     properties = Properties()
@@ -37,6 +38,8 @@ def write_checks_junit(path: str | os.PathLike, target: str, props, checks, wind
                 body.extend("    " + line for line in window(v))
             fail.text = "\n".join(body)
             case.result = [fail]
+        elif getattr(c, "undecided", False):
+            case.result = [Skipped(c.note[:500])]
         suite.add_testcase(case)
     xml = JUnitXml()
     xml.add_testsuite(suite)

@@ -24,9 +24,9 @@ from kubemc.conformance.history import INFO
 from kubemc.conformance.report.files import write_violation as write_window_files
 from kubemc.conformance.report.junit import write_checks_junit
 from kubemc.conformance.report.summary import describe_op
-from kubemc.conformance.validate.maelstrom import (FAIL, SKIP, STATEMENTS,
+from kubemc.conformance.validate.maelstrom import (FAIL, SKIP, STATEMENTS, UNDECIDED_CHECK,
                                                    MaelstromRunResult)
-from kubemc.conformance.validate.violation import CheckResult
+from kubemc.conformance.validate.violation import UNDECIDED_NOTE, CheckResult
 from kubemc.conformance.validate.window import Window
 
 
@@ -157,7 +157,8 @@ def write_junit(j: MaelstromRunResult, path: Path) -> None:
             violations = [_Violation(c.name, c.message, window, window)]
         statement, source = STATEMENTS[c.name]
         seconds = j.check_seconds if c.name == "linearizable" else 0.0
-        checks.append(CheckResult(c.name, statement, source, violations, seconds))
+        note = f"{UNDECIDED_NOTE}: {c.message}" if c.status == UNDECIDED_CHECK else ""
+        checks.append(CheckResult(c.name, statement, source, violations, seconds, note=note))
     n = len(j.operations)
     props = (("run_id", o.config.out.name), ("seed", o.config.seed), ("operations", n),
              ("ops_per_second", f"{(n / o.workload_seconds if o.workload_seconds else 0.0):.1f}"),

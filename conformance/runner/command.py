@@ -34,8 +34,8 @@ def shown(args) -> dict:
 def verdict(result) -> int:
     """A suite result's exit code: 0 it passed; 4 nothing failed but the run
     could not decide (``result.undecided``: the plan did not finish, the
-    replay ran out of room; etcd's result has no such field, its exit is 0
-    or 1); 1 otherwise — a failed check outranks an undecided one, as
+    replay ran out of room, etcd's linearizability search ran out of time);
+    1 otherwise — a failed check outranks an undecided one, as
     everywhere in ``kubemc`` (``checker/errors.py``)."""
     if result.passed:
         return HOLDS

@@ -11,8 +11,11 @@ The run passes when every check passes —
                   nothing);
 ``linearizable``  the history is linearizable, key by key, as a register;
                   a violation is cut to its smallest failing window
-                  (:mod:`conformance.validate.window`). An undecided check,
-                  out of ``--check-budget``, fails too: nothing was shown.
+                  (:mod:`conformance.validate.window`). A check out of
+                  ``--check-budget`` is *undecided*: not a pass (nothing was
+                  shown) and not a violation (nothing was found), so the run
+                  exits 4, as every undecided verdict does (DESIGN), unless
+                  another check failed.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from kubemc.checker.errors import HOLDS, VIOLATED
+from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED
 from kubemc.conformance.adapters.maelstrom.run import HISTORY, MaelstromObservation
 from kubemc.conformance.history import INFO, Operation
 from kubemc.conformance.linearizability import (LINEARIZABLE, NOT_LINEARIZABLE,
@@ -33,7 +36,7 @@ from kubemc.conformance.model.register import NIL, Register
 from kubemc.conformance.validate.window import Window, smallest_window
 
 PROTOCOL_KINDS = ("garbage", "unknown-src", "unknown-dest")
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+PASS, FAIL, SKIP, UNDECIDED_CHECK = "pass", "fail", "skip", "undecided"
 
 # What each check holds the program to, and where that comes from (JUnit and --json).
 STATEMENTS = {
@@ -56,7 +59,7 @@ STATEMENTS = {
 @attrs.define
 class MaelstromCheck:
     name: str
-    status: str          # pass | fail | skip
+    status: str          # pass | fail | skip | undecided
     message: str
     details: list[str] = attrs.Factory(list)
 
@@ -77,18 +80,23 @@ class MaelstromRunResult:
 
     @property
     def passed(self) -> bool:
-        return all(c.status != FAIL for c in self.checks)
+        return all(c.status in (PASS, SKIP) for c in self.checks)
 
     @property
     def exit_code(self) -> int:
-        return HOLDS if self.passed else VIOLATED
+        if self.passed:
+            return HOLDS
+        return VIOLATED if any(c.status == FAIL for c in self.checks) else UNDECIDED
 
     @property
     def verdict(self) -> str:
         if self.passed:
             return "PASS"
         failed = [c.name for c in self.checks if c.status == FAIL]
-        return "FAIL (" + ", ".join(failed) + ")"
+        if failed:
+            return "FAIL (" + ", ".join(failed) + ")"
+        undecided = [c.name for c in self.checks if c.status == UNDECIDED_CHECK]
+        return "UNDECIDED (" + ", ".join(undecided) + ")"
 
     def op_counts(self) -> dict:
         by_status = Counter(op.status for op in self.operations)
@@ -176,7 +184,7 @@ def judge(outcome: MaelstromObservation, budget: float | None = 60.0) -> Maelstr
             add("linearizable", FAIL, window.failure.message,
                 window_lines(window, outcome, ops))
         else:
-            add("linearizable", FAIL, f"undecided: {len(lin.unknown_keys)} of "
+            add("linearizable", UNDECIDED_CHECK, f"{len(lin.unknown_keys)} of "
                 f"{keys} keys not checked within --check-budget {budget:g} s "
                 "(raise it)")
     return MaelstromRunResult(outcome, checks, ops, lin, files, time.perf_counter() - t0, window)

@@ -7,11 +7,19 @@ and carries the operations that prove it (``ops``) and the smallest window of
 the history around them (``window``). A :class:`CheckResult` is one check's
 verdict over a run: its statement and source, its violations, what it looked
 at and how long it took.
+
+A check that ran out of its budget before it could decide (a search that hit
+its time limit, a solver that answered *unknown*) has no violation and a
+note that starts with :data:`UNDECIDED_NOTE`: it is neither a pass — nothing
+was shown — nor a violation (DESIGN: undecided has its own exit code).
 """
 
 from __future__ import annotations
 
 import attrs
+
+#: how a check's note starts when the check could not decide
+UNDECIDED_NOTE = "UNDECIDED"
 
 
 @attrs.frozen
@@ -42,7 +50,13 @@ class CheckResult:
     def ok(self) -> bool:
         return not self.violations
 
+    @property
+    def undecided(self) -> bool:
+        """No violation was found, but the check did not finish looking."""
+        return not self.violations and self.note.startswith(UNDECIDED_NOTE)
+
     def to_json(self) -> dict:
-        return {"name": self.name, "ok": self.ok, "statement": self.statement, "source": self.source,
+        return {"name": self.name, "ok": self.ok, "undecided": self.undecided,
+                "statement": self.statement, "source": self.source,
                 "checked": self.checked, "seconds": round(self.seconds, 4), "note": self.note,
                 "violations": [v.to_json() for v in self.violations]}

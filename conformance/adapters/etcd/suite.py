@@ -119,8 +119,14 @@ class EtcdRunResult(CheckedRun):
         return sum(self.faults.values())
 
     @property
+    def undecided(self) -> list[str]:
+        """The checks that ran out of their budget undecided (linearizability's
+        search): the run does not pass, and exits 4 unless a check failed."""
+        return [c.name for c in self.checks if c.undecided]
+
+    @property
     def passed(self) -> bool:
-        return all(c.ok for c in self.checks)
+        return all(c.ok for c in self.checks) and not self.undecided
 
     def to_json(self) -> dict:
         return {"target": "etcd", "passed": self.passed, "run_id": self.run_id, "seed": self.seed,
@@ -134,7 +140,7 @@ class EtcdRunResult(CheckedRun):
                 "watch_failures": self.watch_failures,
                 "faults": self.faults, "faults_injected": self.fault_count,
                 "check_seconds": round(self.check_seconds, 3),
-                "failed_checks": self.failed_checks,
+                "failed_checks": self.failed_checks, "undecided_checks": self.undecided,
                 "checks": [c.to_json() for c in self.checks],
                 "out_dir": self.out_dir, "history": self.history_path,
                 "violation_files": self.violation_files, "problems": self.problems}

@@ -6,8 +6,8 @@ verdict :func:`conformance.validate.maelstrom.judge`; its reports
 JUnit XML with ``--junit FILE``, files under ``--out``).
 
 Exit codes (DESIGN.md): 0 every check passed; 1 a check failed (a
-linearizability violation writes the window and the trace; an undecided
-check, out of ``--check-budget``, fails too: nothing was shown); 2 bad usage,
+linearizability violation writes the window and the trace); 4 no check
+failed but linearizability was undecided within ``--check-budget``; 2 bad usage,
 or a command that cannot be executed, or an ``--out`` that already holds
 files, or a ``--junit`` that is a directory or exists (both refused before
 the run); 3 an environment problem; 130 on Ctrl-C, 143 on SIGTERM, 129 on
