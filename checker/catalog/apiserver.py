@@ -30,7 +30,7 @@ WRITES = Model(
     build=ApiserverWrites,
     # 2 writers, 2 objects, 2 replicas, quorum lists, store revisions <= 4
     # (three writes): 44,366 distinct states (46,444 before the request path
-    # ran on channels), 4-13 s in one process under load.
+    # ran on channels), 2-3 s in one process.
     bounds={"clients": 2, "objects": 2, "replicas": 2, "max_revision": 4,
             "list_modes": ("unset",)},
     properties=_REQUEST_PATH + (request_properties.COVER_LIST_ANSWERED,),
@@ -42,7 +42,7 @@ READS = Model(
     build=ApiserverReads,
     # 1 writer listing at unset / "0" / "N", 2 objects, 2 replicas with
     # lagging caches, revisions <= 4: 23,461 states (23,969 before the
-    # channels), 2-5 s under load.
+    # channels), 1-1.5 s.
     bounds={"clients": 1, "objects": 2, "replicas": 2, "max_revision": 4,
             "list_modes": ("unset", "0", "N")},
     properties=_REQUEST_PATH + (request_properties.COVER_LIST_ANSWERED,),
@@ -55,7 +55,7 @@ WATCH = Model(
     # 1 writer, the watcher of object 0, 2 objects, 2 replicas, one
     # compaction, one watch the server closes, revisions <= 3: 47,792 states
     # (26,168 before the request path ran on channels: a message in flight
-    # is a state of its own), 5-16 s under load.
+    # is a state of its own), 2.5-4 s.
     bounds={"clients": 1, "objects": 2, "replicas": 2, "max_revision": 3, "compactions": 1,
             "watcher": True, "list_modes": (), "closes": 1},
     properties=_REQUEST_PATH,
