@@ -13,10 +13,10 @@ the two states, not from what the step claims to be.
 from __future__ import annotations
 
 from kubemc.model.store.mvcc import (
-    COMPACTED, FUTURE_REVISION, R_CREATE, R_MOD, R_VERSION, Range, Txn, apply_request,
+    COMPACTED, FUTURE_REVISION, R_CREATE, R_MOD, R_VERSION, Error, Range, Txn, apply_request,
     compact_revision, compares_hold, history, keys_of, read, revision, validate,
 )
-from kubemc.properties.core import INVARIANT, TRANSITION, Property
+from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
 _SEED = ("seeds/000: 'new data is written to the data store only by appending to it, "
          "data is never replaced in the data store. obsolete data compacted periodically "
@@ -144,7 +144,25 @@ def range_revisions_answer(m, state) -> bool:
         newest = read(state, key, 0)
         if isinstance(newest, str) or newest != read(state, key, current):
             return False  # the newest store always answers, at the current revision
+        # a Range inside a txn is refused the same way, and the whole txn with it
+        edges = [(current + 1, FUTURE_REVISION)]
+        edges += [(compacted - 1, COMPACTED)] if compacted > 1 else []
+        for rev, error in edges:
+            if apply_request(state, Txn((), (Range(key, rev),), ()))[1] != Error(error):
+                return False
     return True
+
+
+def multi_key_txn_written(m, state) -> bool:
+    """Two keys were last modified at one revision: only a txn writes several
+    keys in one revision, so a txn of the model's family was applied."""
+    seen: set[int] = set()
+    for key in keys_of(state):
+        mods = {rec[R_MOD] for rec in history(state, key)}
+        if seen & mods:
+            return True
+        seen |= mods
+    return False
 
 
 PROPERTIES = (
@@ -178,6 +196,12 @@ PROPERTIES = (
              "below the compaction revision as compacted; at every revision from the "
              "compaction revision (at least 1) to the current one it answers (a key or "
              "nothing); revision 0 reads the newest store, which always answers, as at the "
-             "current revision.",
-             f"{_RANGE}; {_DATA_MODEL}", range_revisions_answer),
+             "current revision. A txn holding a Range at a future or compacted revision is "
+             "refused with the same error.",
+             f"{_RANGE}; {_TXN} (a RequestOp may be a request_range); {_DATA_MODEL}",
+             range_revisions_answer),
+    Property("mvcc_cover_multi_key_txn", "store", COVER,
+             "A txn writes two keys at one revision (the txn family is exercised, so the "
+             "txn properties judge real txns).",
+             f"{_DATA_MODEL}; {_TXN}", multi_key_txn_written),
 )
