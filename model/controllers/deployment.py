@@ -299,22 +299,16 @@ class DeploymentController(ControllerLoop):
     def _ReplicaSetSync(self, state, rs):
         return self._rs_sync(state, self.objects(state), rs)
 
-    def _pod(self, state, name):
-        """The pod's key and value, or None when the server has no such pod."""
-        key = (POD, name)
-        server = self.objects(state)
-        return (key, server[key]) if key in server else None
-
     @action("PodGone", tag=SYSTEM)
     def _PodGone(self, state, name):
-        pod = self._pod(state, name)
+        pod = self.stored(state, POD, name)
         if pod is None or not pod[1][2]:  # only a terminating pod goes
             return None
         return self.server_write(state, pod[0], None)
 
     @action("PodReady", tag=SYSTEM)
     def _PodReady(self, state, name):
-        pod = self._pod(state, name)
+        pod = self.stored(state, POD, name)
         if pod is None:
             return None
         key, (owner, ready, terminating, _) = pod
@@ -324,7 +318,7 @@ class DeploymentController(ControllerLoop):
 
     @action("PodFails", tag=FAULT, rare=True)
     def _PodFails(self, state, name):
-        pod = self._pod(state, name)
+        pod = self.stored(state, POD, name)
         if pod is None:
             return None
         key, (owner, ready, terminating, _) = pod

@@ -255,15 +255,9 @@ class JobController(ControllerLoop):
                 if self.budget_left(state, "pod_failures"):
                     yield Step("PodFails", (key[1],))
 
-    def _pod(self, state, name):
-        """The pod's key and value, or None when the server has no such pod."""
-        key = (POD, name)
-        server = self.objects(state)
-        return (key, server[key]) if key in server else None
-
     @action("PodGone", tag=SYSTEM)
     def _PodGone(self, state, name):
-        pod = self._pod(state, name)
+        pod = self.stored(state, POD, name)
         if pod is None:
             return None
         key, (_, finalizer, terminating) = pod
@@ -273,7 +267,7 @@ class JobController(ControllerLoop):
     # finish seldom (rare), or every pod would finish before the controller acts.
     @action("PodSucceeds", tag=SYSTEM, rare=True)
     def _PodSucceeds(self, state, name):
-        pod = self._pod(state, name)
+        pod = self.stored(state, POD, name)
         if pod is None:
             return None
         key, (phase, finalizer, terminating) = pod
@@ -284,7 +278,7 @@ class JobController(ControllerLoop):
 
     @action("PodFails", tag=FAULT, rare=True)
     def _PodFails(self, state, name):
-        pod = self._pod(state, name)
+        pod = self.stored(state, POD, name)
         if pod is None:
             return None
         key, (phase, finalizer, terminating) = pod

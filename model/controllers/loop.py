@@ -265,6 +265,13 @@ class ControllerLoop(Machine):
         spent = state[SPENT]
         return state[:SPENT] + (spent[:i] + (spent[i] + 1,) + spent[i + 1:],) + state[SPENT + 1:]
 
+    def stored(self, state, kind: str, name) -> tuple | None:
+        """``(key, value)`` of the server's ``kind/name``, or None when the
+        server has no such object (the first guard of many world steps)."""
+        key = (kind, name)
+        server = self.objects(state)
+        return (key, server[key]) if key in server else None
+
     def server_write(self, state, key: Key, value) -> tuple:
         """Another component writes ``key`` through the apiserver (a new
         resourceVersion and a watch event); ``value`` None deletes."""

@@ -199,24 +199,18 @@ class ReplicaSetController(ControllerLoop):
         _, peak = server[RS]
         return self.server_write(self.spend(state, "scales"), RS, (n, max(peak, n)))
 
-    def _pod(self, state, name):
-        """The pod's key and value, or None when the server has no such pod."""
-        key = (POD, name)
-        server = self.objects(state)
-        return (key, server[key]) if key in server else None
-
     # A random run that removes every terminating pod at once never meets the
     # bugs that a pod stuck terminating exposes: removal is rare.
     @action("PodGone", tag=ENVIRONMENT, rare=True)
     def _PodGone(self, state, name):
-        pod = self._pod(state, name)
+        pod = self.stored(state, POD, name)
         if pod is None or not pod[1][1]:  # only a terminating pod goes
             return None
         return self.server_write(state, pod[0], None)
 
     @action("PodFails", tag=FAULT)
     def _PodFails(self, state, name):
-        pod = self._pod(state, name)
+        pod = self.stored(state, POD, name)
         if pod is None:
             return None
         key, (owner, terminating) = pod
