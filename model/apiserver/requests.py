@@ -644,8 +644,11 @@ class RequestPath(Composition):
     Bounds: ``clients`` writers, ``objects`` pods, ``replicas`` apiserver
     replicas, ``max_revision`` (a write that would take the store past it
     never happens, so the space is finite), ``compactions``, ``watcher``
-    (whether the watcher of object 0 runs) and ``list_modes`` (which of
-    resourceVersion unset / "0" / "N" the writers' lists use).
+    (whether the watcher of object 0 runs), ``list_modes`` (which of
+    resourceVersion unset / "0" / "N" the writers' lists use) and
+    ``closes`` (how many times in a behaviour the server may close the
+    watch: a close and its resume are four steps, each a state of its own,
+    so the watch model allows one).
     """
 
     name = "apiserver-request-path"
