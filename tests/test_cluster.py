@@ -8,9 +8,13 @@ Bounds: the fast test runs the catalog's model with one replica (3,213
 states, about 2 s): a worker dies, its pod is evicted and replaced on the
 other worker, and every property is judged — only the cover "the Service
 routes to two Ready pods after a failure" needs the second replica. The
-default bounds (two replicas: 267,481 states) run in the ``slow`` test;
-three replicas without a failure (17,357 states), where NodeResourcesFit
-decides, run in a fast one.
+default bounds (two replicas: 267,481 states) are explored once in the
+suite, by ``tests/test_catalog_pinned.py::test_model_holds_with_its_pinned_counts[cluster]``:
+it requires what a test here did (no violation, a complete search, liveness
+decided, every cover reached) and the exact states, transitions and depth
+pinned (issue 9: the two explored the very same machine, 28 CPU seconds
+each). Three replicas without a failure (17,357 states), where
+NodeResourcesFit decides, run in a fast one.
 """
 
 from __future__ import annotations
@@ -68,13 +72,6 @@ def _up(m, state=None, worker=1):
 def test_the_correct_cluster_holds_with_one_replica():
     outcome = assert_holds(MODEL, unreached=(ROUTES_TO_TWO,), replicas=1)
     assert outcome.stats.states > 1_000
-
-
-@pytest.mark.slow
-def test_the_correct_cluster_holds_at_the_default_bounds():
-    """Two workers, a Deployment of two, one worker dying (docs/cluster.md)."""
-    outcome = assert_holds(MODEL)
-    assert outcome.stats.states > 100_000
 
 
 def test_the_correct_cluster_passes_random_runs_and_each_liveness_property_is_judged():
