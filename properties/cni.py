@@ -44,6 +44,27 @@ _DEL = ("CNI SPEC.md DEL: 'Plugins should generally complete a DEL action withou
         "if some resources are missing' and must release what ADD allocated; host-local "
         "stores one reservation per container ID and interface")
 
+_REFUSAL = ("host-local's error on a full range, 'no IP addresses available in range set' "
+            "(containernetworking/plugins host-local): the ADD fails and reserves nothing; "
+            "CNI SPEC.md ADD: 'A runtime should not call ADD twice (without an intervening "
+            "DEL) for the same (CNI_CONTAINERID, CNI_IFNAME) tuple' — tearing a sandbox down "
+            "is the runtime's own step with its DEL (StopPodSandbox), not part of the ADD")
+_OWNER = ("CNI SPEC.md ADD: an attachment is the (CNI_CONTAINERID, CNI_IFNAME) tuple; "
+          "host-local README: 'dataDir ... maintaining state, e.g. which IPs have been "
+          "allocated to which containers', its store reserving each IP for an ID and an "
+          "interface name (Reserve(id, ifname, ip, rangeID)); a pod's interface is eth0 "
+          "(containerd CRI: defaultIfName \"the default network interface for the pods\"; "
+          "the kubelet's CNI plugin: DefaultInterfaceName = \"eth0\")")
+_LAST_RESERVED = ("host-local README: 'The allocation strategy is loosely round-robin within "
+                  "each range set'; its store keeps the last reserved IP per range "
+                  "(LastReservedIP(rangeID), the file last_reserved_ip.<range>), written when "
+                  "an IP is reserved for a container; a release is by container ID and "
+                  "interface (ReleaseByID(id, ifname)) and names no range; "
+                  "containernetworking/cni#194 and #237: round-robin so that recently "
+                  "released addresses are not handed straight out again")
+#: the interface name every pod's attachment uses (see _OWNER)
+_POD_IFNAME = "eth0"
+
 #: the port a reachability probe uses (any port: no rule matches pod addresses)
 PROBE_PORT = 8080
 
@@ -134,40 +155,97 @@ def violating_pair(dp):
     return None
 
 
+def _range(m, state, node):
+    """The node's host-local range, restated from the plugin's documented
+    defaults rather than read from the model's configuration: gateway ``.1``
+    of the node's podCIDR, rangeStart ``.2``, rangeEnd the ``addresses``-th
+    address from rangeStart (the bound's meaning). None without a podCIDR."""
+    block = m.dataplane(state).nodes[node].pod_cidr
+    if block is None:
+        return None
+    return block[0] + 2, block[0] + 1 + m.addresses
+
+
+def _owner(state, p):
+    """Who host-local must record as holding pod ``p``'s address: the CNI
+    attachment, (CNI_CONTAINERID, CNI_IFNAME) — the pod's current sandbox and
+    the interface every runtime asks for in a pod, ``eth0``."""
+    return cni.container_id(p, state[2][p][1]), _POD_IFNAME
+
+
 def add_takes_next_free_address(m, before, step, after) -> bool:
     """A CNI ADD of pod p either hands out, from its node's host-local range,
     the first address after the store's last reserved one (wrapping to
-    rangeStart) that no container holds, and remembers it as the last
-    reserved — or, when no address of the range is free, is refused and
-    changes nothing. An ADD refused while an address is free (an allocator
-    that stops at rangeEnd instead of wrapping) breaks it as much as a
-    wrong address does.
+    rangeStart) that no container holds, reserves it for the pod's
+    attachment (its sandbox's container ID, interface ``eth0``), records it
+    as the last reserved, and changes nothing else of the store — or, when
+    no address of the range is free, is refused and changes nothing at all:
+    not the store, not the pod's sandbox, no other part of the state. An ADD
+    refused while an address is free (an allocator that stops at rangeEnd
+    instead of wrapping) breaks it as much as a wrong address does.
 
-    The range is restated from the plugin's documented defaults, not read
-    from the model's configuration: gateway ``.1`` of the node's podCIDR,
-    rangeStart ``.2``, and rangeEnd the ``addresses``-th address from
-    rangeStart (the bound's meaning). The node is the one whose bridge the
-    pod's address is delivered to in the network after the step; for a
-    refused ADD, the node the machine places the pod on (placement is the
-    scheduler's, fixed by the model, not what is judged here)."""
+    The pod's node is the model's fixed placement (``node_of``: where a pod
+    runs is the scheduler's decision, not what is judged here); the range is
+    :func:`_range`'s restatement. The address handed out is read from the
+    pod (the ADD's result), the reservation and last reserved address from
+    the node's store; :func:`last_reserved_moves_only_on_add` makes sure no
+    other step moves the latter, so ``before``'s is the last address handed
+    out."""
     if step.name != "CniAdd":
         return True
     p = step.params[0]
-    pod = next((x for x in m.dataplane(after).pods if x.name == f"pod-{p}"), None)
-    node = m.node_of(p) if pod is None else pod.node
-    block = m.dataplane(before).nodes[node].pod_cidr
-    if block is None:    # no podCIDR, no range: nothing can be handed out
-        return pod is None and after == before
-    start, end = block[0] + 2, block[0] + 1 + m.addresses
+    node = m.node_of(p)
+    phase, _, ip, _ = after[2][p]
+    rng = _range(m, before, node)
+    # the state but its last element, the ghost record of the last Probe,
+    # which every step clears (no Probe is ever proposed by the search)
+    unchanged = after[:5] == before[:5]
+    if rng is None:      # no podCIDR, no range: nothing can be handed out
+        return unchanged
+    start, end = rng
     last, reservations = before[3][node]
     held = {a for a, _, _ in reservations}
-    if pod is None:      # refused: only a full range may refuse, and nothing changes
-        return all(a in held for a in range(start, end + 1)) and after[3] == before[3]
+    if phase != cni.RUNNING:     # refused: only a full range may refuse, and nothing changes
+        return all(a in held for a in range(start, end + 1)) and unchanged
     first = last + 1 if start <= last <= end else start
     order = [start + (first - start + k) % (end - start + 1) for k in range(end - start + 1)]
     expected = next((a for a in order if a not in held), None)
-    return pod.ip == expected and after[3][pod.node][0] == expected \
-        and any(a == expected for a, _, _ in after[3][pod.node][1])
+    got_last, got = after[3][node]
+    _, attempt, _, containers = before[2][p]
+    # handed out: the pod gets the address in the same sandbox, the node's
+    # store one reservation and its last reserved address, nothing else moves
+    return ip == expected and got_last == expected \
+        and sorted(got) == sorted(reservations + ((expected,) + _owner(before, p),)) \
+        and after[2][p] == (cni.RUNNING, attempt, expected, containers) \
+        and _others(after, p, node) == _others(before, p, node)
+
+
+def _others(state, p, node):
+    """Everything of the state an ADD of pod ``p`` on ``node`` leaves alone."""
+    used, cidr, pods, stores, budget = state[:5]
+    return used, cidr, pods[:p] + pods[p + 1:], stores[:node] + stores[node + 1:], budget
+
+
+def last_reserved_moves_only_on_add(m, before, step, after) -> bool:
+    """A node's host-local last reserved address changes only on an ADD that
+    hands out an address on that node, and then to that address. host-local
+    records the last reserved IP of each range when it reserves an address
+    (its store's Reserve/LastReservedIP, per range ID); releasing (DEL, by
+    container ID and interface) names no range and moves nothing. With
+    :func:`add_takes_next_free_address`, which reads the last reserved
+    address before each ADD, this makes it — by induction along every run —
+    the last address that node handed out, so neither property trusts a
+    store the model writes: a DEL that moved it (``del_moves_last_reserved``)
+    is caught at the DEL, whatever the next ADD then hands out.
+
+    Which ADD handed an address out is read from the pods (a pod waiting
+    for its address before the step, holding one after), not the store."""
+    granted = {}
+    if step.name == "CniAdd":
+        p = step.params[0]
+        if before[2][p][0] == cni.NETNS and after[2][p][0] == cni.RUNNING:
+            granted[m.node_of(p)] = after[2][p][2]
+    return all(after[3][n][0] == granted.get(n, before[3][n][0]) for n in range(len(before[3])))
 
 
 # -- covers: the bounds reach what the invariants speak of ---------------------------
@@ -203,13 +281,40 @@ def running_in_sandbox(k: int):
     return check
 
 
+def _adds(m, state):
+    """Each CNI ADD the machine offers in ``state``, with the state it leads
+    to: the steps the search takes from ``state`` (every reached state is
+    expanded), so a cover over them is a cover over transitions."""
+    for step in m.steps(state):
+        if step.name == "CniAdd":
+            yield step.params[0], m.apply(state, step)
+
+
 def add_wrapped_around(m, state) -> bool:
-    """Some node's host-local store holds an address above its last reserved
-    one. Before any wrap-around every address handed out is at or below the
-    last reserved (each ADD reserves after it), so this state is reached only
-    by an ADD that wrapped around to rangeStart while a later address was
-    still held — the ADD ``add_takes_next_free_address`` must see judged."""
-    return any(a > last for last, reservations in state[3] for a, _, _ in reservations)
+    """An ADD leaving this state hands out an address below its node's last
+    reserved one: it searched past rangeEnd and wrapped around to
+    rangeStart — the ADD ``add_takes_next_free_address`` must see judged.
+    Defined on the step (the address handed out against the last reserved
+    address before it), not on a state's store, where a DEL that lowered the
+    last reserved address would pass for a wrap."""
+    for p, after in _adds(m, state):
+        phase, _, ip, _ = after[2][p]
+        if phase == cni.RUNNING and ip < state[3][m.node_of(p)][0]:
+            return True
+    return False
+
+
+def add_refused_on_full_range(m, state) -> bool:
+    """An ADD leaving this state is refused (the pod still waits for its
+    address after it) while every address of its node's range is held: the
+    refusal ``add_takes_next_free_address`` judges, reached by the bounds."""
+    for p, after in _adds(m, state):
+        rng = _range(m, state, m.node_of(p))
+        held = {a for a, _, _ in state[3][m.node_of(p)][1]}
+        if after[2][p][0] != cni.RUNNING and rng is not None \
+                and all(a in held for a in range(rng[0], rng[1] + 1)):
+            return True
+    return False
 
 
 def pods_running_on_every_node(m, state) -> bool:
@@ -254,9 +359,14 @@ PROPERTIES = (
     Property("add_takes_next_free_address", "cni", TRANSITION,
              "a CNI ADD hands out the first free address after the node's last reserved "
              "one in its host-local range (gateway .1, rangeStart .2, wrapping round-robin "
-             "to rangeStart) and records it as the last reserved; it is refused, changing "
-             "nothing, only when no address of the range is free", _HOST_LOCAL,
-             add_takes_next_free_address),
+             "to rangeStart), reserves it for the pod's (container ID, eth0) and records it "
+             "as the last reserved; it is refused, changing nothing at all (the store, the "
+             "pod's sandbox, the rest of the state), only when no address of the range is "
+             "free", " ".join((_HOST_LOCAL, _OWNER, _REFUSAL)), add_takes_next_free_address),
+    Property("last_reserved_moves_only_on_add", "cni", TRANSITION,
+             "a node's host-local last reserved address changes only on an ADD that hands "
+             "out an address on that node, to that address (never on a DEL, a refusal or "
+             "any other step)", _LAST_RESERVED, last_reserved_moves_only_on_add),
     _cover("cni_cover_containers_started",
            "some pod runs with every app container started in its sandbox's network "
            "namespace (containers_share_pod_ip judges started containers)", _PAUSE,
@@ -279,7 +389,16 @@ PROPERTIES = (
            "(podcidrs_disjoint judges what it hands out after a restart)", _PODCIDR,
            podcidr_allocated_after_restart),
     _cover("cni_cover_add_wrapped_around",
-           "some ADD wraps around to rangeStart while a later address of the range is "
-           "still held (add_takes_next_free_address judges the wrapped allocation)",
-           _HOST_LOCAL, add_wrapped_around),
+           "some ADD hands out an address below its node's last reserved one: it wrapped "
+           "around to rangeStart (add_takes_next_free_address judges the wrapped "
+           "allocation)", _HOST_LOCAL, add_wrapped_around),
 )
+
+#: An ADD refused on a full range. Not in PROPERTIES: at the cni model's
+#: defaults no node has more pods than addresses, so it is never reached
+#: there; the cni-full-range model is built to reach it.
+ADD_REFUSED_ON_FULL_RANGE = _cover(
+    "cni_cover_add_refused_on_full_range",
+    "some ADD is refused because every address of its node's range is held "
+    "(add_takes_next_free_address judges the refusal: it must change nothing)",
+    _REFUSAL, add_refused_on_full_range)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kubemc.checker.catalog.network import CNI_MODEL
+from kubemc.checker.catalog.network import CNI_FULL_RANGE_MODEL, CNI_MODEL
 from kubemc.checker.explore import explore
 from kubemc.checker.run import targeted
 from kubemc.checker.stateful import check as stateful_check
@@ -10,7 +10,8 @@ from kubemc.model.cni import hostlocal
 from kubemc.model.cni.machine import Cni, container_id
 from kubemc.model.kernel import Step
 from kubemc.model.network import addr
-from kubemc.properties.cni import PROPERTIES
+from kubemc.properties.cni import (ADD_REFUSED_ON_FULL_RANGE, PROPERTIES,
+                                   add_takes_next_free_address, last_reserved_moves_only_on_add)
 
 NET = addr.cidr("10.22.3.0/24")
 GW = NET[0] + 1
@@ -75,21 +76,143 @@ def test_a_pod_sandbox_lifecycle_shares_one_address():
     assert all(p.check(m, s) for p in PROPERTIES if p.kind == "invariant")
 
 
+#: the seeded bugs of a refused ADD: visible only where ADDs are refused
+REFUSAL_MUTANTS = ("refusal_resets_last_reserved", "refusal_tears_down_sandbox")
+
+
+def _model_of(mutant):
+    """The catalog model at whose defaults the mutant is visible."""
+    return CNI_FULL_RANGE_MODEL if mutant in REFUSAL_MUTANTS else CNI_MODEL
+
+
 @pytest.mark.parametrize("mutant", sorted(Cni.mutants))
 def test_every_mutant_is_caught_by_exhaustive_search(mutant):
-    machine = CNI_MODEL.machine(mutant)
-    props = targeted(CNI_MODEL, mutant)
-    out = explore(machine, props)
+    model = _model_of(mutant)
+    out = explore(model.machine(mutant), targeted(model, mutant))
     assert out.counterexample is not None
     assert out.counterexample.prop.name == Cni.mutants[mutant].violates
 
 
 @pytest.mark.parametrize("mutant", ["bridge_ipmasq", "restart_forgets_cidrs", "ipam_first_fit",
-                                    "ipam_no_wrap"])
+                                    "ipam_no_wrap", "del_moves_last_reserved",
+                                    *REFUSAL_MUTANTS])
 def test_mutants_are_caught_by_the_hypothesis_engine(mutant):
-    out = stateful_check(CNI_MODEL.hypothesis_machine(mutant), targeted(CNI_MODEL, mutant),
+    model = _model_of(mutant)
+    out = stateful_check(model.hypothesis_machine(mutant), targeted(model, mutant),
                          max_examples=100)
     assert out.counterexample is not None
+    assert out.counterexample.prop.name == Cni.mutants[mutant].violates
+
+
+def test_the_full_range_model_refuses_adds_and_reaches_every_cover():
+    """At cni's defaults no ADD is refused (no node has more pods than
+    addresses), so the refusal branch would be judged only on mutants;
+    the full-range model refuses, every cover of it reached."""
+    out = explore(CNI_FULL_RANGE_MODEL.machine(), CNI_FULL_RANGE_MODEL.properties)
+    assert out.complete and out.counterexample is None
+    assert out.covers and all(out.covers.values()), out.covers
+    assert out.covers["cni_cover_add_refused_on_full_range"]
+    main = explore(Cni(**SMALL), (ADD_REFUSED_ON_FULL_RANGE,))
+    assert main.complete and not main.covers["cni_cover_add_refused_on_full_range"]
+
+
+def test_an_allocator_that_never_refuses_leaves_the_refusal_cover_unreached():
+    """The allocator that hands out a held address instead of refusing
+    (ipam_reuses_held_address) never refuses: the cover says so, while the
+    correct one reaches it at the same bounds."""
+    bounds = dict(CNI_FULL_RANGE_MODEL.bounds)
+    out = explore(Cni(mutant="ipam_reuses_held_address", **bounds), (ADD_REFUSED_ON_FULL_RANGE,))
+    assert out.complete and not out.covers["cni_cover_add_refused_on_full_range"]
+
+
+def _two_held_on_node_zero(mutant=None, **bounds):
+    """Pods 0 and 1 on one node hold .2 and .3 (.3 the last reserved)."""
+    m = Cni(nodes=1, pods=2, mutant=mutant, **bounds)
+    s = next(iter(m.init_states()))
+    for step in (Step("AllocateCidr", (0,)), Step("RunPodSandbox", (0,)), Step("CniAdd", (0,)),
+                 Step("RunPodSandbox", (1,)), Step("CniAdd", (1,))):
+        s = m.apply(s, step)
+    return m, s
+
+
+def test_a_del_leaves_the_last_reserved_address_alone():
+    """host-local writes the last reserved address on allocation only; the
+    seeded bug's DEL moves it to the address it releases, which the ADD
+    property (reading it before each ADD) could never see."""
+    stop = Step("StopPodSandbox", (0,))
+    m, s = _two_held_on_node_zero()
+    after = m.apply(s, stop)
+    assert after[3][0][0] == s[3][0][0] == addr.ip("10.22.0.3")
+    assert last_reserved_moves_only_on_add(m, s, stop, after)
+    m, s = _two_held_on_node_zero("del_moves_last_reserved")
+    moved = m.apply(s, stop)
+    assert moved[3][0][0] == addr.ip("10.22.0.2")
+    assert not last_reserved_moves_only_on_add(m, s, stop, moved)
+    # the ADD that follows is judged against the moved address, and passes
+    waits = m.apply(moved, Step("RunPodSandbox", (0,)))
+    add = Step("CniAdd", (0,))
+    assert add_takes_next_free_address(m, waits, add, m.apply(waits, add))
+
+
+def test_the_wrap_around_cover_is_not_fooled_by_a_del_that_moves_the_last_reserved():
+    """The old cover — a state whose store holds an address above its last
+    reserved one — is satisfied under del_moves_last_reserved by a run in
+    which no ADD wrapped (.2, .3, then .2 deleted); the step-based cover is
+    satisfied by no state of that run."""
+    from kubemc.properties.cni import add_wrapped_around
+    m, s = _two_held_on_node_zero("del_moves_last_reserved")
+    run = [s, m.apply(s, Step("StopPodSandbox", (0,)))]
+    last, held = run[-1][3][0]
+    assert any(a > last for a, _, _ in held)                    # the old cover: "wrapped"
+    prefix = next(iter(m.init_states()))
+    for step in (Step("AllocateCidr", (0,)), Step("RunPodSandbox", (0,)), Step("CniAdd", (0,)),
+                 Step("RunPodSandbox", (1,)), Step("CniAdd", (1,))):
+        assert not add_wrapped_around(m, prefix)
+        prefix = m.apply(prefix, step)
+    assert not any(add_wrapped_around(m, state) for state in run)
+
+
+def test_an_add_must_reserve_the_address_for_the_pods_attachment():
+    """The reservation's owner is the pod's (container ID, eth0); another
+    owner, or another interface, breaks the ADD property."""
+    add = Step("CniAdd", (0,))
+    m = Cni(nodes=1, pods=1)
+    s = next(iter(m.init_states()))
+    for step in (Step("AllocateCidr", (0,)), Step("RunPodSandbox", (0,))):
+        s = m.apply(s, step)
+    after = m.apply(s, add)
+    assert add_takes_next_free_address(m, s, add, after)
+    last, ((ip, cid, ifname),) = after[3][0]
+    assert (cid, ifname) == (container_id(0, 0), "eth0")
+    for owner in ((container_id(0, 1), "eth0"), (cid, "net1")):
+        wrong = after[:3] + (((last, ((ip,) + owner,)),),) + after[4:]
+        assert not add_takes_next_free_address(m, s, add, wrong)
+
+
+def _waits_on_a_full_range(mutant=None):
+    """One address: pod 0 holds it, pod 1 (same node) waits for its ADD."""
+    m = Cni(nodes=1, pods=2, addresses=1, mutant=mutant)
+    s = next(iter(m.init_states()))
+    for step in (Step("AllocateCidr", (0,)), Step("RunPodSandbox", (0,)), Step("CniAdd", (0,)),
+                 Step("RunPodSandbox", (1,))):
+        s = m.apply(s, step)
+    return m, s
+
+
+@pytest.mark.parametrize("mutant, changed", [
+    ("refusal_resets_last_reserved", 3), ("refusal_tears_down_sandbox", 2)])
+def test_a_refusal_that_changes_anything_is_caught(mutant, changed):
+    """A refused ADD changes nothing: neither the store (the mutant that
+    forgets the last reserved address) nor the pod's sandbox (the one that
+    tears it down)."""
+    add = Step("CniAdd", (1,))
+    m, s = _waits_on_a_full_range()
+    assert m.apply(s, add) == s and add_takes_next_free_address(m, s, add, s)
+    m, s = _waits_on_a_full_range(mutant)
+    after = m.apply(s, add)
+    assert after[changed] != s[changed]
+    assert [i for i in range(6) if after[i] != s[i]] == [changed]
+    assert not add_takes_next_free_address(m, s, add, after)
 
 
 def test_probe_records_a_packet_without_changing_the_network():
@@ -130,9 +253,8 @@ def test_every_cover_is_reached_by_the_correct_model():
     out = explore(Cni(**SMALL), COVERS)
     assert out.complete and out.counterexample is None
     assert len(out.covers) == 7, out.covers
-    assert all(reached for name, reached in out.covers.items() if name != WRAPPED), out.covers
-    # one pod per node never holds an address while another wraps around
-    assert not out.covers[WRAPPED]
+    # one pod per node wraps too: its third sandbox's ADD searches past .3
+    assert all(out.covers.values()), out.covers
     out = explore(Cni(**TWO_ON_A_NODE), COVERS)
     assert out.complete and out.covers[WRAPPED]
 

@@ -80,10 +80,15 @@ def allocate(store, rng: Range, container: int, ifname: str, *, check_held: bool
     return store, "no free address in the range"
 
 
-def release(store, container: int, ifname: str):
-    """DEL: drop the (container, interface) reservation; idempotent."""
+def release(store, container: int, ifname: str, *, move_last: bool = False):
+    """DEL: drop the (container, interface) reservation; idempotent. The last
+    reserved address is left alone: it is written on allocation only.
+    ``move_last=True`` is the seeded bug that records the released address
+    as the last reserved one instead."""
     last, reservations = store
     kept = tuple(r for r in reservations if not (r[1] == container and r[2] == ifname))
+    if move_last:
+        last = next((a for a, c, i in reservations if c == container and i == ifname), last)
     return (last, kept)
 
 

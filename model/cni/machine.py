@@ -75,6 +75,9 @@ DEL_SKIPPED_AFTER_CRASH = "del_skipped_after_crash"
 CONTAINER_OWN_NETNS = "container_own_netns"
 IPAM_FIRST_FIT = "ipam_first_fit"
 IPAM_NO_WRAP = "ipam_no_wrap"
+DEL_MOVES_LAST_RESERVED = "del_moves_last_reserved"
+REFUSAL_RESETS_LAST_RESERVED = "refusal_resets_last_reserved"
+REFUSAL_TEARS_DOWN_SANDBOX = "refusal_tears_down_sandbox"
 
 
 class Cni(Machine):
@@ -119,6 +122,19 @@ class Cni(Machine):
             "host-local searches only from after the last reserved address to rangeEnd, "
             "never wrapping around to rangeStart: once rangeEnd has been handed out, an "
             "ADD is refused although addresses freed before it are free again",
+            violates="add_takes_next_free_address"),
+        DEL_MOVES_LAST_RESERVED: Mutant(
+            "host-local's DEL records the address it releases as the last reserved one, "
+            "so the next ADD searches after the freed address instead of after the last "
+            "one handed out",
+            violates="last_reserved_moves_only_on_add"),
+        REFUSAL_RESETS_LAST_RESERVED: Mutant(
+            "an ADD refused on a full range writes the store back with the last reserved "
+            "address forgotten (the next search starts from rangeStart)",
+            violates="add_takes_next_free_address"),
+        REFUSAL_TEARS_DOWN_SANDBOX: Mutant(
+            "an ADD refused on a full range also tears the pod's sandbox down: the pod "
+            "goes back to waiting for a sandbox",
             violates="add_takes_next_free_address"),
     }
 
@@ -240,6 +256,11 @@ class Cni(Machine):
             # ADD failed: nothing changes and the sandbox waits for an
             # address (the kubelet retries). A step, not a disabled action,
             # so that a refusal is a transition the properties can judge.
+            if self.mutant == REFUSAL_RESETS_LAST_RESERVED:
+                stores = _put(stores, n, (0, stores[n][1]))
+            elif self.mutant == REFUSAL_TEARS_DOWN_SANDBOX:
+                # the same attempt: a new one per refusal would never end
+                pods = _put(pods, p, (NONE, attempt, 0, (0,) * self.containers))
             return (used, cidr, pods, stores, budget, ())
         return (used, cidr, _put(pods, p, (RUNNING, attempt, result, containers)),
                 _put(stores, n, store), budget, ())
@@ -269,7 +290,8 @@ class Cni(Machine):
         phase, _, _, _, n, cid, fresh = pod
         if phase not in (NETNS, RUNNING) or budget[0] <= 0:
             return None
-        store = hostlocal.release(stores[n], cid, IFNAME)
+        store = hostlocal.release(stores[n], cid, IFNAME,
+                                  move_last=self.mutant == DEL_MOVES_LAST_RESERVED)
         return (used, cidr, _put(pods, p, fresh), _put(stores, n, store),
                 (budget[0] - 1, budget[1], budget[2]), ())
 
@@ -295,7 +317,8 @@ class Cni(Machine):
         if phase != DEAD:
             return None
         store = stores[n] if self.mutant == DEL_SKIPPED_AFTER_CRASH else \
-            hostlocal.release(stores[n], cid, IFNAME)
+            hostlocal.release(stores[n], cid, IFNAME,
+                              move_last=self.mutant == DEL_MOVES_LAST_RESERVED)
         return (used, cidr, _put(pods, p, fresh), _put(stores, n, store), budget, ())
 
     def _probe(self, state, params):
