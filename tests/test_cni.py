@@ -352,3 +352,23 @@ def test_a_refused_add_is_judged():
         s = m.apply(s, step)
     full = m.apply(s, add)
     assert full == s and add_takes_next_free_address(m, s, add, full)
+
+
+#: three addresses, three pods on one node, two deletions: round-robin and
+#: first fit part ways in more orders than with two addresses
+THREE_ADDRESSES = {"nodes": 1, "pods": 3, "containers": 1, "addresses": 3, "deletions": 2,
+                   "crashes": 0, "restarts": 0}
+
+
+@pytest.mark.parametrize("mutant", [None, "del_moves_last_reserved", "ipam_first_fit",
+                                    "ipam_no_wrap"])
+def test_three_addresses_hold_and_catch_the_allocator_mutants(mutant):
+    """The audit's run with three addresses: the correct model holds (4,761
+    states, the wrap-around reached), each allocator mutant is caught."""
+    props = [p for p in PROPERTIES if p.kind != "cover" or p.name == WRAPPED]
+    out = explore(Cni(mutant=mutant, **THREE_ADDRESSES), props)
+    if mutant is None:
+        assert out.complete and out.counterexample is None and out.covers[WRAPPED]
+        assert out.stats.states == 4761
+    else:
+        assert out.counterexample.prop.name == Cni.mutants[mutant].violates
