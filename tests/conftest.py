@@ -59,39 +59,45 @@ def require_real_etcd() -> None:
 
 # -- the longest items start first, one per worker (issue 9) -------------------
 
-#: The suite's longest items, by node id, with their relative weight (the
-#: seconds ``--durations`` printed for them in one fresh-clone run under
-#: load; only the order and the ratios matter). Under ``pytest -n`` (xdist's
-#: ``load`` scheduling, what CI runs) these are moved to the head of the
-#: workers' first chunks, the heaviest first, each to the worker with the
-#: least weight so far: the run no longer waits on figure 8's exploration
-#: (about 105 CPU seconds alone) started two thirds of the way through.
-#: Nothing is added, skipped or deselected: an id listed here and not
-#: collected (renamed, or left out with ``-k``) is simply not moved.
+#: The suite's longest items, by node id, with the CPU seconds each took when
+#: run alone (measured one at a time with nothing else of the suite running;
+#: only the ratios matter). Under ``pytest -n`` (xdist's ``load``
+#: scheduling, what CI runs) these are moved to the head of the workers'
+#: first chunks, the heaviest first, each to the worker with the least weight
+#: so far: the run no longer waits on figure 8's exploration, the longest item
+#: by far, started two thirds of the way through the collection. Nothing is
+#: added, skipped or deselected: an id listed here and not collected (left
+#: out with ``-k``) is simply not moved; tests/test_suite_order.py checks that
+#: each names a test of the suite.
 LONGEST = {
-    "tests/test_raft.py::test_every_raft_mutant_is_caught_by_explore[figure8_commit]": 696,
-    "tests/test_scheduler_oracle.py::test_single_pod_agrees_with_the_plugins": 115,
-    "tests/test_informer_check.py::test_every_mutant_is_caught_by_explore_at_the_default_bounds"
-    "[informer-done_requeues_always]": 103,
-    "tests/test_raft.py::test_every_raft_mutant_is_caught_by_explore[no_consistency_check]": 103,
-    "tests/test_example_lock.py::test_the_examples_own_tests_pass": 91,
-    "tests/test_informer_check.py::"
-    "test_hypothesis_runs_three_writers_a_watch_and_an_informer_and_finds_nothing": 91,
+    "tests/test_raft.py::test_every_raft_mutant_is_caught_by_explore[figure8_commit]": 105,
+    "tests/test_catalog_pinned.py::test_model_holds_with_its_pinned_counts[raft]": 58,
+    "tests/test_catalog_pinned.py::test_model_holds_with_its_pinned_counts[cluster]": 29,
+    "tests/test_raft.py::test_every_raft_mutant_is_caught_by_explore[no_consistency_check]": 23,
     "tests/test_stateful.py::test_deep_bugs_are_caught_by_the_deep_profile"
-    "[no_consistency_check-1]": 85,
-    "tests/test_cri.py::test_every_mutant_is_caught_by_hypothesis"
-    "[stop_sandbox_leaves_containers]": 81,
-    "tests/test_lint.py::test_no_count_grows_above_its_baseline[mypy]": 77,
-    "tests/test_pytest_plugin.py::test_the_api_examples_of_the_docs_pass_as_written": 76,
-    "tests/test_stateful.py::test_correct_models_pass_the_ci_profile[mvcc]": 68,
-    "tests/test_scheduler_oracle.py::test_batch_agrees_with_brute_force_through_the_plugins": 59,
+    "[no_consistency_check-1]": 17,
     "tests/test_informer_check.py::test_every_mutant_is_caught_by_explore_at_the_default_bounds"
-    "[informer-watch_not_reopened]": 59,
-    "tests/test_cri.py::test_every_mutant_is_caught_by_hypothesis[remove_refuses_running]": 56,
-    "tests/test_fuzz_cli.py::test_every_model_builds_and_steps_at_its_ceilings": 53,
-    "tests/test_stateful.py::test_correct_models_pass_the_ci_profile[raft]": 53,
-    "tests/test_catalog_pinned.py::test_model_holds_with_its_pinned_counts[cluster]": 52,
-    "tests/test_catalog_pinned.py::test_model_holds_with_its_pinned_counts[raft]": 50,
+    "[informer-done_requeues_always]": 15,
+    "tests/test_scheduler_oracle.py::test_single_pod_agrees_with_the_plugins": 15,
+    "tests/test_lint.py::test_no_count_grows_above_its_baseline[mypy]": 13,  # a fresh clone
+    "tests/test_stateful.py::test_correct_models_pass_the_ci_profile[mvcc]": 12,
+    "tests/test_catalog_pinned.py::test_model_holds_with_its_pinned_counts[kubelet]": 11,
+    "tests/test_scheduler_oracle.py::test_batch_agrees_with_brute_force_through_the_plugins": 11,
+    "tests/test_stateful.py::test_deep_bugs_are_caught_by_the_deep_profile[figure8_commit-4]": 10,
+    "tests/test_stateful.py::test_correct_models_pass_the_ci_profile[raft]": 9,
+    "tests/test_scheduler_z3.py::test_the_oracle_catches_exactly_the_listed_mutants"
+    "[lease_update_without_precondition]": 9,
+    "tests/test_example_lock.py::test_the_examples_own_tests_pass": 9,
+    "tests/test_stateful.py::test_a_miss_is_incomplete_not_holds": 9,
+    "tests/test_stateful.py::test_a_seeded_run_is_reproducible": 9,
+    "tests/test_informer_check.py::test_every_mutant_is_caught_by_explore_at_the_default_bounds"
+    "[informer-watch_not_reopened]": 8,
+    "tests/test_cri.py::test_every_mutant_is_caught_by_hypothesis"
+    "[stop_sandbox_leaves_containers]": 8,
+    "tests/test_informer_check.py::"
+    "test_hypothesis_runs_three_writers_a_watch_and_an_informer_and_finds_nothing": 7,
+    "tests/test_cri.py::test_every_mutant_is_caught_by_hypothesis[remove_refuses_running]": 6,
+    "tests/test_pytest_plugin.py::test_the_api_examples_of_the_docs_pass_as_written": 6,
 }
 
 

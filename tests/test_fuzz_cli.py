@@ -139,16 +139,23 @@ def test_random_bounds_to_check(tmp_path_factory, capsys, key, value):
 
 def test_every_model_builds_and_steps_at_its_ceilings(tmp_path, capsys):
     """The ceilings are what the fuzz test may reach: at each one alone, a
-    model is refused by its own checks (exit 2) or runs."""
+    model is refused by its own checks (exit 2) or runs. ``check COMPONENT
+    --bound KEY=TOP`` runs every model of the component that has KEY, so
+    models sharing a bound and its ceiling ask for the very same run: each
+    distinct command runs once (issue 9)."""
     from kubemc.checker.bounds import ceiling
+    commands = {}
     for comp in COMPONENTS.values():
         for model in comp.models:
             for key, values in model._reference().items():
                 if isinstance(values[0], int) and not isinstance(values[0], bool):
                     top = ceiling(key, values, model.ceilings)
-                    run_cli(["check", comp.name, "--bound", f"{key}={top}",
-                             "--max-states", "20", "--quiet", "--trace-dir", str(tmp_path)],
-                            capsys, {0, 1, 2, 4, 5})
+                    commands[(comp.name, key, top)] = None
+    assert commands
+    for name, key, top in commands:
+        run_cli(["check", name, "--bound", f"{key}={top}",
+                 "--max-states", "20", "--quiet", "--trace-dir", str(tmp_path)],
+                capsys, {0, 1, 2, 4, 5})
 
 
 # --- end to end, as a user runs it ------------------------------------------

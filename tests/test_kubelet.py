@@ -1,8 +1,9 @@
 """The kubelet model: the correct pod worker holds every property under
 every restartPolicy (covers reached, liveness decided; the ``kubelet`` model
-at the catalog's bounds in tests/test_catalog_pinned.py); each seeded bug is caught by explore and by hypothesis with
-a trace that replays (the liveness ones as lassos); the committed traces
-replay; scenarios walk the documented behaviour step by step."""
+at the catalog's bounds in tests/test_catalog_pinned.py); each seeded bug
+is caught by explore and by hypothesis with a trace that replays (the
+liveness ones as lassos); the committed traces replay; scenarios walk the
+documented behaviour step by step."""
 
 from __future__ import annotations
 
