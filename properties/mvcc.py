@@ -148,7 +148,8 @@ def range_revisions_answer(m, state) -> bool:
         edges = [(current + 1, FUTURE_REVISION)]
         edges += [(compacted - 1, COMPACTED)] if compacted > 1 else []
         for rev, error in edges:
-            if apply_request(state, Txn((), (Range(key, rev),), ()))[1] != Error(error):
+            ops: tuple = (Range(key, rev),)
+            if apply_request(state, Txn((), ops, ()))[1] != Error(error):
                 return False
     return True
 
