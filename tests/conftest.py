@@ -59,9 +59,12 @@ def require_real_etcd() -> None:
 
 # -- the longest items start first, one per worker (issue 9) -------------------
 
-#: The suite's longest items, by node id, with the CPU seconds each took when
-#: run alone (measured one at a time with nothing else of the suite running;
-#: only the ratios matter). Under ``pytest -n`` (xdist's ``load``
+#: The suite's longest items, by node id, with the seconds each holds its
+#: worker: for the explorations and random runs the CPU seconds each took
+#: when run alone (one at a time, nothing else of the suite running); for the
+#: runs against real etcd, containerd and Maelstrom nodes the time limit they
+#: run for whatever the load (they are skipped outside CI when the component
+#: is missing). Only the ratios matter. Under ``pytest -n`` (xdist's ``load``
 #: scheduling, what CI runs) these are moved to the head of the workers'
 #: first chunks, the heaviest first, each to the worker with the least weight
 #: so far: the run no longer waits on figure 8's exploration, the longest item
@@ -72,6 +75,9 @@ def require_real_etcd() -> None:
 LONGEST = {
     "tests/test_raft.py::test_every_raft_mutant_is_caught_by_explore[figure8_commit]": 105,
     "tests/test_catalog_pinned.py::test_model_holds_with_its_pinned_counts[raft]": 58,
+    "tests/test_conform_etcd.py::test_real_etcd_passes_60s_with_kill_pause_partition": 60,
+    "tests/test_conform_cri.py::test_real_containerd_passes_60s_with_faults": 60,
+    "tests/test_conform_maelstrom.py::test_acceptance_thirty_seconds_correct_and_faulty": 30,
     "tests/test_catalog_pinned.py::test_model_holds_with_its_pinned_counts[cluster]": 29,
     "tests/test_raft.py::test_every_raft_mutant_is_caught_by_explore[no_consistency_check]": 23,
     "tests/test_stateful.py::test_deep_bugs_are_caught_by_the_deep_profile"
