@@ -172,6 +172,7 @@ def test_display_functions_and_the_check_controller_harness_are_not_mutated():
     source = "def view(self, s):\n    return s[0] + 1\n\ndef step(s):\n    return s[0] + 1\n"
     assert {s.line for s in mutate.sites_of("m.py", source)} == {5}
     assert "model/controllers/usercontroller.py" not in mutate.component_files("controllers")
+    assert "model/controllers/frozen.py" not in mutate.component_files("controllers")
     assert "model/controllers/replicaset.py" in mutate.component_files("controllers")
 
 

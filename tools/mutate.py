@@ -76,9 +76,11 @@ PACKAGES: dict[str, tuple[str, ...]] = {
 #: bench network``; no catalog model of proxy runs it (six of proxy's first
 #: 30 mutants fell there, all equivalent by construction: docs/mutation/proxy.md).
 #: ``model/controllers/requests.py`` is the harness's request language, imported
-#: by ``usercontroller.py`` alone (docs/mutation/controllers.md).
+#: by ``usercontroller.py`` alone (docs/mutation/controllers.md), and
+#: ``model/controllers/frozen.py`` the hashable JSON values of those two alone
+#: (the controllers' second sample drew a mutant of it: equivalent by construction).
 EXCLUDED = frozenset({"model/controllers/usercontroller.py", "model/controllers/requests.py",
-                      "model/network/generate.py"})
+                      "model/controllers/frozen.py", "model/network/generate.py"})
 
 #: Functions that only render a state or a write for people (trace show, the
 #: trace viewer): no property reads them, so their mutants are equivalent by
