@@ -113,7 +113,7 @@ def test_k_selects_by_property_and_m_by_engine_without_running_anything(project)
     result = project.runpytest(*PLUGIN, "--kubemc", "store", "-k", "revision_monotonic",
                                "--collect-only", "-q")
     result.stdout.fnmatch_lines(["kubemc::store::mvcc[[]explore[]]",
-                                 "1/6 tests collected (5 deselected)*"])
+                                 "1/7 tests collected (6 deselected)*"])
     result = project.runpytest(*PLUGIN, "--kubemc=store", "--kubemc-engine", "all",
                                "-m", "kubemc(engine='z3')", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["kubemc::store::mvcc[[]z3[]]", "kubemc::store::election[[]z3[]]",
@@ -123,7 +123,7 @@ def test_k_selects_by_property_and_m_by_engine_without_running_anything(project)
 def test_an_undecided_check_fails_with_its_reason(project):
     result = project.runpytest(*PLUGIN, "--kubemc", "store", "-k", "mvcc and not raft",
                                "--kubemc-max-states", "30", "-ra")
-    result.assert_outcomes(failed=1, deselected=5)
+    result.assert_outcomes(failed=1, deselected=6)
     result.stdout.fnmatch_lines(["*store/mvcc [[]explore[]]: UNDECIDED — stopped at*30*",
                                  "FAILED kubemc::store::mvcc[[]explore[]] - UNDECIDED*"])
     assert not (project.path / "kubemc-traces").exists()
@@ -132,9 +132,9 @@ def test_an_undecided_check_fails_with_its_reason(project):
 def test_last_failed_reruns_only_the_model_that_failed(project):
     args = (*PLUGIN, "--kubemc", "store", "-k", "mvcc and not raft", "--kubemc-engine", "explore",
             "--kubemc-engine", "z3", "--kubemc-max-states", "30")
-    project.runpytest(*args).assert_outcomes(passed=1, failed=1, deselected=6)
+    project.runpytest(*args).assert_outcomes(passed=1, failed=1, deselected=7)
     result = project.runpytest(*args, "--lf", "-v")
-    result.assert_outcomes(failed=1, deselected=7)
+    result.assert_outcomes(failed=1, deselected=8)
     result.stdout.fnmatch_lines(["kubemc::store::mvcc[[]explore[]] FAILED*"])
 
 
@@ -163,7 +163,7 @@ def test_the_api_examples_of_the_docs_pass_as_written(project):
                    if "from kubemc.checker import api" in b)
     project.makepyfile(test_docs=example)
     result = project.runpytest("-p", "no:kubemc", "test_docs.py", "-v")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)  # four tests and double_vote in three store models
     result.stdout.fnmatch_lines(["*test_every_model_catches_double_vote?store-raft-explore-"
                                  "double_vote? PASSED*"])
 
