@@ -59,6 +59,8 @@ def test_cases_list_without_building(monkeypatch):
     monkeypatch.setattr(Model, "machine", refuse)
     cases = api.cases(["store"], engines=["explore", "z3"])
     assert [c.id for c in cases] == ["store-raft-explore", "store-mvcc-explore",
-                                     "store-election-explore", "store-store-raft-mvcc-explore",
+                                     "store-election-explore",
+                                     "store-election-reelection-explore",
+                                     "store-store-raft-mvcc-explore",
                                      "store-store-raft-mvcc-progress-explore", "store-mvcc-z3",
                                      "store-election-z3"]
