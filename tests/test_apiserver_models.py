@@ -452,3 +452,37 @@ def test_every_mutant_is_caught_by_random_runs_and_shrunk(model, mutant, tmp_pat
     assert cex.prop.name == model.mutants[mutant].violates
     path = traces.save(cex, tmp_path, model=model.name, machine=machine, engine="hypothesis")
     assert traces.replay(traces.load(path)).reproduced
+
+
+#: bounds at which ``canonical``'s merge is compared with no merge at all:
+#: the models' own, one revision smaller for the two whose merged space is
+#: largest without it (each item a few seconds)
+CANONICAL_BOUNDS = {"apiserver-writes": {"max_revision": 3}, "apiserver-reads": {"max_revision": 3},
+                    "apiserver-watch": {}}
+REQUEST_PATH_CASES = [(model, mutant) for model in (WRITES, READS, WATCH)
+                      for mutant in (None, *sorted(model.mutants))]
+
+
+@pytest.mark.parametrize("model, mutant", REQUEST_PATH_CASES,
+                         ids=lambda x: getattr(x, "name", x) or "correct")
+def test_merging_writes_that_wait_forever_changes_no_verdict(model, mutant):
+    """The request path's ``canonical`` merges states that differ only in
+    which write waits forever past max_revision; the audit (A09) showed a
+    replica reading its cache for a write could make that merge hide a
+    violation. Exploring without the merge (the identity in its place) must
+    give the same verdict — the same property violated, or none — for the
+    correct model and every seeded bug, and the merge must not add states."""
+    bounds = CANONICAL_BOUNDS[model.name]
+    verdicts, counts = [], []
+    for merge in (True, False):
+        machine = model.machine(mutant, **bounds) if mutant else model.machine(**bounds)
+        if not merge:
+            machine.canonical = lambda state: state  # every state its own class
+        outcome = explore(machine, model.properties)
+        assert outcome.complete or outcome.counterexample is not None
+        cex = outcome.counterexample
+        verdicts.append(cex.prop.name if cex is not None else None)
+        counts.append(outcome.stats.states)
+    assert verdicts[0] == verdicts[1]
+    if verdicts[0] is None:
+        assert counts[0] <= counts[1]
