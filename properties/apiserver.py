@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from kubemc.model.apiserver import registry
 from kubemc.model.apiserver.requests import (ANY, DELIVER, GONE, SERVE, answers_channel,
-                                             watch_channel)
+                                             requests_channel, watch_channel)
 from kubemc.model.store import mvcc
 from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
@@ -328,6 +328,47 @@ def answer_codes_follow_conventions(m, before, step, after) -> bool:
     return True
 
 
+def _added(was: tuple, now: tuple) -> tuple:
+    """The messages a step put on a FIFO channel whose content went from
+    ``was`` to ``now``: what follows the old content, after at most one
+    message taken from its head; anything else counts as all new."""
+    if now[:len(was)] == was:
+        return now[len(was):]
+    if was and now[:len(was) - 1] == was[1:]:
+        return now[len(was) - 1:]
+    return now
+
+
+def each_request_answered_once_to_its_caller(m, before, step, after) -> bool:
+    """Per step: a step that serves a request — it takes writer c's request
+    off the channel c sent it on — puts exactly one answer on the answer
+    channels, on c's, answering that very request (it names the same
+    operation); a step that serves no request puts no answer anywhere. The
+    requester is read from the channel the step took the message from (a
+    fact of the step), not from anything the request or the server says.
+
+    Source: the Kubernetes API is served over HTTP (kubernetes.io/docs/
+    reference/using-api/api-concepts: 'a resource-based (RESTful)
+    programmatic interface provided via HTTP'), and in HTTP a response
+    answers the request it follows on the client's own connection, one
+    final response per request (RFC 9110 'Messages', RFC 9112 'Persistence':
+    responses on a connection are sent in the order the requests were
+    received). An answer on another client's connection is a response to a
+    request that client never sent, and the caller waits forever."""
+    contents_was, contents_now = before[-1][0], after[-1][0]
+    answers = {c: m.channel_index[answers_channel(c)] for c in range(m.clients)}
+    added = {c: _added(contents_was[k], contents_now[k]) for c, k in answers.items()}
+    if step.name != SERVE:
+        return not any(added.values())
+    caller = next((c for c in range(m.clients) if step.params[0] == requests_channel(c)), None)
+    if caller is None:
+        return False  # a serve of something no writer sent
+    if any(added[c] for c in added if c != caller):
+        return False  # an answer on another writer's connection
+    mine = added[caller]
+    return len(mine) == 1 and mine[0][0] == step.params[1][2]
+
+
 def some_list_answered(m, state) -> bool:
     """Some writer's list request has been answered (the answer to a list is
     on its way to the writer)."""
@@ -387,6 +428,15 @@ PROPERTIES = (
              "the object is absent, 409 if its resourceVersion is stale, else 200; a delete "
              "404 if absent, 200 if it removes the object, 202 if it only marks it.",
              f"{_CODES}; {_CONCURRENCY}", answer_codes_follow_conventions),
+    Property("each_request_answered_once_to_its_caller", _C, TRANSITION,
+             "Every Serve step puts exactly one answer on the answer channel of the writer "
+             "whose request channel it took the request from, answering that request; no "
+             "other step answers anything.",
+             "kubernetes.io/docs/reference/using-api/api-concepts (the API is 'a resource-based "
+             "(RESTful) programmatic interface provided via HTTP'); RFC 9110 'Messages' and "
+             "RFC 9112 'Persistence' (each request on a connection gets its one final response "
+             "on that connection, in the order the requests were received)",
+             each_request_answered_once_to_its_caller),
 )
 
 COVER_LIST_ANSWERED = Property(

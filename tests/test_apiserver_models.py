@@ -267,6 +267,27 @@ def test_each_answer_carries_the_status_code_of_its_outcome():
     assert answer(bad, after, 0)[0] == 200 and not prop(bad, before, step, after)
 
 
+def test_each_request_is_answered_once_on_its_callers_channel():
+    """each_request_answered_once_to_its_caller: a Serve of writer 1's request
+    puts one answer on answers1 and nothing on answers0; the seeded bug puts it
+    on answers0 and is judged at that step; a delivery answers nothing."""
+    prop = request_properties.each_request_answered_once_to_its_caller
+    m = WRITES.machine()
+    before = run(m, call(1, 0, "create", 0))
+    step = serve(m, before, 1)
+    after = run(m, step, state=before)
+    assert len(channel(m, after, answers_channel(1))) == 1
+    assert not channel(m, after, answers_channel(0)) and prop(m, before, step, after)
+    (msg,) = channel(m, after, answers_channel(1))
+    delivery = Step("clients.Deliver", (answers_channel(1), msg))
+    assert prop(m, after, delivery, run(m, delivery, state=after))
+    bad = WRITES.machine("answer_to_other_client")
+    before = run(bad, call(1, 0, "create", 0))
+    step = serve(bad, before, 1)
+    after = run(bad, step, state=before)
+    assert channel(bad, after, answers_channel(0)) and not prop(bad, before, step, after)
+
+
 def test_the_status_code_property_does_not_read_the_registrys_constants(monkeypatch):
     """The mutation run's survivor: registry.OK = 199 (every successful get,
     list and update answered 199) passed every other property, which compare

@@ -390,6 +390,11 @@ class Apiserver(Machine):
             "without asking the store (the audit's A09: it also showed that deciding which "
             "writes wait forever on an initial apiserver part merged its answers away)",
             violates="answer_codes_follow_conventions"),
+        "answer_to_other_client": Mutant(
+            "a replica sends the answer to a write on the other writer's answer channel "
+            "(writer c's answer goes to writer (c + 1) mod 2: the model with two writers "
+            "carries it): the caller waits forever and the other takes it as its own",
+            violates="each_request_answered_once_to_its_caller"),
         "create_answers_ok": Mutant(
             "a successful create answers 200 OK instead of 201 Created",
             violates="answer_codes_follow_conventions"),
@@ -469,8 +474,9 @@ class Apiserver(Machine):
         if kind == "create" and code == registry.CREATED and self.mutant == "create_answers_ok":
             code = registry.OK
         answer = (code, rv, 0, ())
+        to = (c + 1) % 2 if self.mutant == "answer_to_other_client" else c
         return Sent((caches, stream, journal, spent),
-                    ((answers_channel(c), (op, answer)),)), new
+                    ((answers_channel(to), (op, answer)),)), new
 
     # -- the watch cache (the CatchUp and Compact links) --------------------------
     def catch_up(self, api, store, params):
@@ -853,7 +859,7 @@ class ApiserverWrites(RequestPath):
     name = "apiserver-writes"
     mutants = _share("update_without_rv_compare", "update_echoes_resource_version",
                      "client_writes_store_directly", "client_linked_to_store",
-                     "store_linked_to_client", "create_answers_ok")
+                     "store_linked_to_client", "create_answers_ok", "answer_to_other_client")
 
     def __init__(self, clients=2, objects=2, replicas=2, max_revision=4, compactions=0,
                  watcher=False, list_modes=(UNSET,), mutant=None, closes=1):
