@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kubemc.model.store.election import RESPONSE
+from kubemc.model.store.election import GRANTED as COUNTED
+from kubemc.model.store.election import NOBODY, REQUEST, RESPONSE
 from kubemc.model.store.raft import CANDIDATE, COMMIT, FOLLOWER, LEADER, LOG, ROLE, TERM, VOTED
 from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
@@ -125,6 +126,43 @@ def candidate_stood_again(m, state) -> bool:
     return False
 
 
+def one_grant_per_term(m, state) -> bool:
+    """Over ``model.store.election`` states: for every server ``v`` and term
+    ``t``, the candidates ``v`` is seen to have voted for in ``t`` are at most
+    one. A vote is seen in what ``v`` did, not in how the model decides:
+
+    * a granted RequestVote response ``v -> c`` of term ``t`` is a vote for
+      ``c`` in ``t`` (Figure 2: the response carries the voter's
+      ``currentTerm``; "voteGranted: true means candidate received vote");
+    * a RequestVote request ``v -> *`` of term ``t`` means ``v`` stood in
+      ``t``, and so voted for itself (§5.2: "It then votes for itself and
+      issues RequestVote RPCs");
+    * while ``v``'s current term is ``t``: being a candidate or leader, or
+      counting its own vote, is a vote for itself, and its persistent
+      ``votedFor`` names the candidate it voted for ("candidateId that
+      received vote in current term").
+
+    Sent messages are never removed (the machine's monotone set), so the
+    granted responses are a complete record of the votes given to others;
+    the state fields only add the current term's own vote."""
+    servers, sent = state
+    n = len(servers)
+    for v, s in enumerate(servers):
+        for t in range(1, m.max_term + 1):
+            votes = {c for c in range(n)
+                     if c != v and sent & m.message_bit((RESPONSE, v, c, t, True))}
+            if any(sent & m.message_bit((REQUEST, v, d, t)) for d in range(n) if d != v):
+                votes.add(v)
+            if s[TERM] == t:
+                if s[ROLE] != FOLLOWER or s[COUNTED] >> v & 1:
+                    votes.add(v)
+                if s[VOTED] != NOBODY:
+                    votes.add(s[VOTED])
+            if len(votes) > 1:
+                return False
+    return True
+
+
 _TLA = "raft.tla (Ongaro 2014)"
 LEADER_ELECTED = Property(
     "leader_elected", "store", COVER,
@@ -153,6 +191,18 @@ CANDIDATE_STOOD_AGAIN = Property(
     "follower increments its current term and transitions to candidate state. It then votes "
     f"for itself'; {_TLA}, Timeout (votesGranted' emptied)",
     candidate_stood_again)
+ONE_GRANT_PER_TERM = Property(
+    "one_grant_per_term", "store", INVARIANT,
+    "Each server votes for at most one candidate in a given term: its granted RequestVote "
+    "responses of a term, its own candidacy in that term (a candidate votes for itself) and, "
+    "while the term is its current one, its votedFor name one candidate at most.",
+    "Raft paper §5.2: 'Each server will vote for at most one candidate in a given term, on a "
+    "first-come-first-served basis'; Figure 2, RequestVote RPC ('term: currentTerm', "
+    "'voteGranted: true means candidate received vote') and persistent state votedFor "
+    f"('candidateId that received vote in current term'); {_TLA}, votedFor and "
+    "HandleRequestVoteRequest; lemma 1 of properties.symbolic.election, with the "
+    "candidate's own vote added",
+    one_grant_per_term)
 CANDIDATE_RESTARTED = Property(
     "candidate_restarted", "store", COVER,
     "A candidate restarts before its election ends: it comes back a follower that keeps its "

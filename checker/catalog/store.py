@@ -55,6 +55,7 @@ ELECTION = Model(
     # Election Safety; the votes counted (Ongaro's lemma, on the reachable
     # states); a cover: an election that can never end holds both
     properties=election_symbolic.PROPERTIES + (raft_properties.COUNTED_VOTES_WERE_GRANTED,
+                                               raft_properties.ONE_GRANT_PER_TERM,
                                                raft_properties.LEADER_ELECTED),
     hypothesis_bounds={"max_term": 3},
 )
@@ -69,12 +70,15 @@ ELECTION_REELECTION = Model(
     # passed it; three candidates over two terms exceed three million states.
     bounds={"servers": 3, "max_term": 2, "candidates": 1},
     properties=election_symbolic.PROPERTIES + (raft_properties.COUNTED_VOTES_WERE_GRANTED,
+                                               raft_properties.ONE_GRANT_PER_TERM,
                                                raft_properties.LEADER_ELECTED,
                                                raft_properties.CANDIDATE_STOOD_AGAIN),
     hypothesis_bounds={"max_term": 4},
     # a second vote in one term needs a second candidate (the search stops
     # at the shortest counterexample, long before two candidates' 728,000 states)
-    mutant_bounds={"double_vote": {"candidates": 2}},
+    # A stale grant needs a voter that has moved on to a newer term than a
+    # candidate's request, and so a second candidate too.
+    mutant_bounds={"double_vote": {"candidates": 2}, "grant_stale_term": {"candidates": 2}},
 )
 
 RAFT_MVCC = Model(

@@ -98,6 +98,7 @@ REQUEST, RESPONSE = "RequestVoteRequest", "RequestVoteResponse"
 DOUBLE_VOTE = "double_vote"
 COUNT_REFUSED_VOTES = "count_refused_votes"
 TIMEOUT_KEEPS_VOTES = "timeout_keeps_votes"
+GRANT_STALE_TERM = "grant_stale_term"
 
 
 class Election(Machine):
@@ -119,6 +120,10 @@ class Election(Machine):
             "a candidate that times out and starts a new election keeps the votes it "
             "counted in its previous term",
             violates="counted_votes_were_granted"),
+        GRANT_STALE_TERM: Mutant(
+            "a server grants a RequestVote request of an older term than its own (the "
+            "request's term t <= its term, not t == its term) and answers it at that term",
+            violates="one_grant_per_term"),
     }
 
     def __init__(self, servers: int = 3, max_term: int = 2, mutant: str | None = None, *,
@@ -233,10 +238,13 @@ class Election(Machine):
         if i == j or t > term or not sent & self._bit.get((REQUEST, j, i, t), 0):
             return None
         free = voted == NOBODY or voted == j or self._free_any
-        grant = t == term and bool(log_ok) and free
+        current = t == term or self.mutant == GRANT_STALE_TERM
+        grant = current and bool(log_ok) and free
         if grant:
             servers = self._put(servers, i, (term, role, j, granted))
-        return (servers, sent | self._bit[(RESPONSE, i, j, term, grant)])
+        # the answer carries the voter's term; the mutant answers a stale grant at t
+        at = t if grant and self.mutant == GRANT_STALE_TERM else term
+        return (servers, sent | self._bit[(RESPONSE, i, j, at, grant)])
 
     @action("HandleRequestVoteResponse", tag=SYSTEM)
     def handle_response(self, state, i, j):

@@ -1,0 +1,83 @@
+"""The election machine's one-vote-per-term invariant and the bug it sees: a
+server that grants a request of an older term than its own."""
+
+import pytest
+
+from kubemc.checker import stateful
+from kubemc.checker.catalog.store import ELECTION, ELECTION_REELECTION
+from kubemc.checker.explore import explore
+from kubemc.checker.run import targeted
+from kubemc.model.store.election import (
+    CANDIDATE, FOLLOWER, NOBODY, REQUEST, RESPONSE, Election,
+)
+from kubemc.properties import raft as props
+
+PROP = props.ONE_GRANT_PER_TERM
+
+
+def test_one_grant_per_term_judges_what_was_granted():
+    m = Election(3, 2, candidates=2)
+    (init,) = m.init_states()
+    assert PROP.check(m, init)
+    to_1 = m.message_bit((RESPONSE, 2, 1, 1, True))
+    to_0 = m.message_bit((RESPONSE, 2, 0, 1, True))
+    idle = (FOLLOWER, NOBODY, 0)
+    servers = ((1, CANDIDATE, 0, 1), (1, CANDIDATE, 1, 2), (2, *idle))
+    # one granted response per voter and term: holds, whatever votedFor says now
+    assert PROP.check(m, (servers, to_1))
+    # two granted responses of term 1 from server 2: violated, though server 2
+    # has moved on to term 2 and its votedFor no longer speaks of term 1
+    assert not PROP.check(m, (servers, to_1 | to_0))
+    # a refused answer is no vote
+    assert PROP.check(m, (servers, to_1 | m.message_bit((RESPONSE, 2, 0, 1, False))))
+    # a server that stood in term 1 (its RequestVote of term 1 was sent) voted
+    # for itself there: a grant to another candidate of term 1 is a second vote
+    stood = m.message_bit((REQUEST, 1, 0, 1))
+    voter_1 = ((1, CANDIDATE, 0, 1), (2, *idle), (2, *idle))
+    granted_by_1 = m.message_bit((RESPONSE, 1, 0, 1, True))
+    assert PROP.check(m, (voter_1, granted_by_1))
+    assert not PROP.check(m, (voter_1, granted_by_1 | stood))
+    # in its current term: a candidate (or a server counting its own vote)
+    # that granted another, or a votedFor naming another than its grant
+    assert not PROP.check(m, (((1, CANDIDATE, 0, 1), (1, CANDIDATE, 1, 2), (1, *idle)),
+                              granted_by_1))
+    assert not PROP.check(m, (((1, CANDIDATE, 0, 1), (1, FOLLOWER, 2, 0), (1, *idle)),
+                              granted_by_1))
+
+
+@pytest.mark.parametrize("model", [ELECTION, ELECTION_REELECTION], ids=lambda m: m.name)
+def test_the_correct_models_hold_it(model):
+    assert PROP in model.properties
+    out = explore(model.machine(None), model.properties)
+    assert out.complete and out.counterexample is None
+
+
+def test_a_stale_grant_is_a_second_vote_in_an_old_term():
+    """The audit's E2: a voter grants a request of a term older than its own
+    and answers at that term. One term (`election`) has no older term to
+    grant, and one candidate (`election-reelection`'s defaults) no second
+    candidate to vote for; the mutant's bounds add the second candidate."""
+    mutant = "grant_stale_term"
+    assert Election.mutants[mutant].violates == "one_grant_per_term"
+    assert ELECTION_REELECTION.mutant_bounds[mutant] == {"candidates": 2}
+    # invisible at one term: the same states as the correct model
+    one_term = explore(ELECTION.machine(mutant), ELECTION.properties)
+    assert one_term.complete and one_term.counterexample is None
+    assert one_term.stats.states == 10105
+    # and at one candidate
+    one_candidate = explore(ELECTION_REELECTION.machine(mutant, candidates=1),
+                            ELECTION_REELECTION.properties)
+    assert one_candidate.complete and one_candidate.counterexample is None
+    # caught by explore with a second candidate, 8 steps: server 1 stands in
+    # term 1, moves on to term 2, then grants server 0's request of term 1
+    cex = explore(ELECTION_REELECTION.machine(mutant), ELECTION_REELECTION.properties
+                  ).counterexample
+    assert cex is not None and cex.prop.name == "one_grant_per_term"
+    assert cex.steps[-1][0].name == "HandleRequestVoteRequest"
+    assert len(cex.steps) == 8
+    # and by random runs at both models' hypothesis bounds
+    for model in (ELECTION, ELECTION_REELECTION):
+        runs = stateful.check(model.hypothesis_machine(mutant), targeted(model, mutant),
+                              profile="ci")
+        assert runs.counterexample is not None, model.name
+        assert runs.counterexample.prop.name == "one_grant_per_term"
