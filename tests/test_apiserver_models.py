@@ -230,6 +230,23 @@ def test_a_silent_failover_of_the_watch_is_a_violation():
     assert s[1][1][0] == -1 and channel(good, s, watch_channel(0)) == ((CLOSED,),)
 
 
+def test_a_watch_the_server_ends_is_seen_to_end():
+    """watcher_learns_its_watch_ended: after CloseWatch the stream ends with
+    CLOSED, and once the watcher has read it and sent its resume the request
+    is on its way; the seeded silent close leaves a watching watcher with no
+    stream, no request and no end in sight."""
+    prop = request_properties.watcher_learns_its_watch_ended
+    m = WATCH.machine()
+    s = run(m, CLOSE)
+    assert channel(m, s, watch_channel(0))[-1] == (CLOSED,) and prop(m, s)
+    s = run(m, Step("clients.Watch", (1,)), state=take(m, s, 0))
+    assert channel(m, s, WATCHES) and prop(m, s)
+    bad = WATCH.machine("silent_close")
+    s = run(bad, CLOSE)
+    assert _watcher(s)[1] == WATCHING and not channel(bad, s, watch_channel(0))
+    assert not prop(bad, s)
+
+
 def test_the_list_cover_needs_an_answered_list():
     """apiserver_cover_list_answered: reached once a list is answered, not by
     creates alone (a model whose writers never list would leave the read

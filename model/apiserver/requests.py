@@ -369,6 +369,11 @@ class Apiserver(Machine):
             "stream on from the same position on its own connection, without the watcher "
             "having sent it a watch request: events arrive from a replica the watcher never "
             "asked", violates="watch_stream_from_serving_replica"),
+        "silent_close": Mutant(
+            "the server ends the watch (CloseWatch) without saying so on the stream: no "
+            "CLOSED follows the last message, so the watcher still believes it watches and "
+            "never re-watches (the audit's A05)",
+            violates="watcher_learns_its_watch_ended"),
         "deliver_newest_first": Mutant(
             "a replica with several revisions pending sends their events newest first, so "
             "the revisions the watcher receives go back", violates="watch_guarantees"),
@@ -588,6 +593,8 @@ class Apiserver(Machine):
             if other == serving:
                 return None
             return (caches, (other, pos), journal, spent)
+        if self.mutant == "silent_close":
+            return (caches, NO_STREAM, journal, spent)
         return Sent((caches, NO_STREAM, journal, spent),
                     ((watch_channel(serving), (CLOSED,)),))
 
@@ -888,7 +895,7 @@ class ApiserverWatch(RequestPath):
 
     name = "apiserver-watch"
     mutants = _share("watch_skips_compacted", "bookmark_ahead_of_events",
-                     "bookmark_from_any_replica", "silent_watch_failover",
+                     "bookmark_from_any_replica", "silent_watch_failover", "silent_close",
                      "gone_at_window_start", "deliver_newest_first", "resume_redelivers_last",
                      "resume_from_cache_revision")
 
