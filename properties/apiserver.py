@@ -11,8 +11,9 @@ the machine what it meant to do, so a seeded bug cannot bend the yardstick.
 from __future__ import annotations
 
 from kubemc.model.apiserver import registry
-from kubemc.model.apiserver.requests import (ANY, DELIVER, GONE, SERVE, WATCHES, WATCHING,
-                                             answers_channel, requests_channel, watch_channel)
+from kubemc.model.apiserver.requests import (ANY, DELIVER, GONE, LISTED, RELIST, SERVE, WATCHES,
+                                             WATCHING, answers_channel, requests_channel,
+                                             watch_channel)
 from kubemc.model.store import mvcc
 from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
@@ -300,6 +301,36 @@ def watcher_learns_its_watch_ended(m, state) -> bool:
     return bool(stream) and stream[-1][0] in _STREAM_ENDS
 
 
+def relist_not_older_than_position(m, before, step, after) -> bool:
+    """Per step: when a replica takes the watcher's relist request — a list
+    with resourceVersion N, the watcher's position, under "not older than"
+    semantics — the list it answers on the replica's stream reports a
+    revision r with N <= r <= the store's revision: never older than what the
+    watcher asked for, never a revision the store has not reached. N is read
+    from the request the step takes off ``watches``, the list's revision from
+    the message the step puts on the stream.
+
+    Source: kubernetes.io/docs/reference/using-api/api-concepts, 'Semantics
+    for get and list' / 'Resource versions': resourceVersion unset is the
+    most recent (a quorum read), "0" any, and a non-zero N 'not older than'
+    N ('the returned data is at least as new as N'). The model's relist is
+    such a list at the watcher's position (client-go's reflector relists
+    after a 410 at unset, a quorum read, which is at least as new); a relist
+    older than the position takes the watcher back in time (the audit's A06
+    and A06b held at the window's start and at revision 1)."""
+    if step.name != "apiserver.Deliver" or step.params[0] != WATCHES:
+        return True
+    request = step.params[1]
+    if request[0] != RELIST:
+        return True
+    asked, contents_was, contents_now = request[2], before[-1][0], after[-1][0]
+    lists = [msg for r in range(m.replicas)
+             for msg in _added(contents_was[m.channel_index[watch_channel(r)]],
+                               contents_now[m.channel_index[watch_channel(r)]])
+             if msg[0] == LISTED]
+    return len(lists) == 1 and asked <= lists[0][1] <= mvcc.revision(after[2])
+
+
 #: HTTP status codes, restated from the API conventions (not read from the model)
 _HTTP_OK, _HTTP_CREATED, _HTTP_ACCEPTED, _HTTP_NOT_FOUND, _HTTP_CONFLICT = 200, 201, 202, 404, 409
 
@@ -462,6 +493,13 @@ PROPERTIES = (
              "changes' (a watch is a long-running response; on 410 Gone the client re-lists; "
              "'if a client watch is disconnected then that client can start a new watch from "
              "the last returned resourceVersion')", watcher_learns_its_watch_ended),
+    Property("relist_not_older_than_position", _C, TRANSITION,
+             "The watcher's relist is a list at resourceVersion = its position, not older than "
+             "it: the replica that takes it answers one list at a revision at least that "
+             "position and no later than the store's.",
+             "kubernetes.io/docs/reference/using-api/api-concepts 'Semantics for get and list' "
+             "(resourceVersion unset: most recent, a quorum read; '0': any; non-zero N: not "
+             "older than N)", relist_not_older_than_position),
     Property("answer_codes_follow_conventions", _C, TRANSITION,
              "Every answer carries the HTTP status code the API conventions give for its "
              "outcome: a list 200; a create 201, or 409 if the name exists; an update 404 if "

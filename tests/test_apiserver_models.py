@@ -140,8 +140,8 @@ def test_a_watch_from_a_compacted_revision_ends_with_410_and_relists():
     m = WATCH.machine()
     s = _compacted_and_gone(m)
     assert _watcher(s)[1] == GONE and _watcher(s)[4] == ()
-    s = run(m, Step("clients.Relist", (0,)), Step("apiserver.Deliver", (WATCHES, (RELIST, 0))),
-            state=s)
+    s = run(m, Step("clients.Relist", (0,)),
+            Step("apiserver.Deliver", (WATCHES, (RELIST, 0, 1))), state=s)
     s = take(m, s, 0)
     assert _watcher(s)[1:4] == (WATCHING, 3, 3)
     assert request_properties.watch_guarantees(m, s)
@@ -245,6 +245,31 @@ def test_a_watch_the_server_ends_is_seen_to_end():
     s = run(bad, CLOSE)
     assert _watcher(s)[1] == WATCHING and not channel(bad, s, watch_channel(0))
     assert not prop(bad, s)
+
+
+def test_a_relist_is_not_older_than_the_watchers_position():
+    """relist_not_older_than_position: after 410 the watcher lists at its
+    position under "not older than"; the replica answers at its cache's
+    revision, at least the position. The seeded relist at the first revision
+    goes back before what the watcher has seen and is judged at the receipt."""
+    prop = request_properties.relist_not_older_than_position
+    for mutant, holds in ((None, True), ("relist_at_first_revision", False)):
+        m = WATCH.machine(mutant) if mutant else WATCH.machine()
+        # the watcher sees revision 2 at replica 0, resumes at replica 1 after a
+        # close, and replica 1's cache, re-listed past a compaction, ends it with 410
+        s = run(m, catch_up(0), stream(0), state=roundtrip(m, 0, 0, "create", 0))
+        s = roundtrip(m, 0, 0, "update", 0, 2, state=take(m, s, 0))
+        s = run(m, CLOSE, state=s)
+        s = run(m, Step("clients.Watch", (1,)), state=take(m, s, 0))
+        s = run(m, Step("apiserver.Deliver", (WATCHES, (RESUME, 1, 2))), COMPACT, catch_up(1),
+                stream(1), state=s)
+        assert channel(m, s, watch_channel(1)) == ((GONE_MSG,),)
+        s = run(m, Step("clients.Relist", (0,)), state=take(m, s, 1))
+        (request,) = channel(m, s, WATCHES)
+        assert request[0] == RELIST and request[2] == _watcher(s)[3] > 1
+        step = Step("apiserver.Deliver", (WATCHES, request))
+        after = run(m, step, state=s)
+        assert prop(m, s, step, after) is holds, mutant
 
 
 def test_the_list_cover_needs_an_answered_list():

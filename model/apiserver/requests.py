@@ -275,8 +275,10 @@ class Clients(Machine):
         memos, (_, status, start, pos, delivered), busy, acked = state
         if status != GONE or not 0 <= r < self.replicas:
             return None
+        # a list at resourceVersion = the position, "not older than" it (the
+        # reflector's relist never goes back before what it has seen)
         return Sent((memos, (r, LISTING, start, pos, delivered), busy, acked),
-                    ((WATCHES, (RELIST, r)),))
+                    ((WATCHES, (RELIST, r, pos)),))
 
     def receive(self, state, channel, message):
         memos, watcher, busy, acked = state
@@ -374,6 +376,10 @@ class Apiserver(Machine):
             "CLOSED follows the last message, so the watcher still believes it watches and "
             "never re-watches (the audit's A05)",
             violates="watcher_learns_its_watch_ended"),
+        "relist_at_first_revision": Mutant(
+            "a relist after 410 is answered at the store's first revision, whatever the "
+            "watcher's position: the list is older than what the watcher has seen (the "
+            "audit's A06b)", violates="relist_not_older_than_position"),
         "deliver_newest_first": Mutant(
             "a replica with several revisions pending sends their events newest first, so "
             "the revisions the watcher receives go back", violates="watch_guarantees"),
@@ -601,7 +607,9 @@ class Apiserver(Machine):
     def receive(self, state, channel, message):
         """A watch request opens the stream at the replica it names: a resume
         from the watcher's revision, or a list at the cache's revision (sent
-        back first) and a watch from there."""
+        back first) and a watch from there. The list asks for resourceVersion
+        = the watcher's position, not older than it: a cache still behind it
+        takes the request only once it has caught up."""
         caches, stream, journal, spent = state
         if channel != WATCHES or stream[0] >= 0 or not 0 <= message[1] < self.replicas:
             return None
@@ -614,6 +622,10 @@ class Apiserver(Machine):
                 pos = max(pos, caches[r][0])
             return (caches, (r, pos), journal, spent)
         listed_at = caches[r][0]
+        if self.mutant == "relist_at_first_revision":
+            listed_at = 1  # the store's first revision, whatever the watcher has seen
+        elif listed_at < message[2]:
+            return None  # "not older than": the cache waits until it is there
         return Sent((caches, (r, listed_at), journal, spent),
                     ((watch_channel(r), (LISTED, listed_at)),))
 
@@ -896,6 +908,7 @@ class ApiserverWatch(RequestPath):
     name = "apiserver-watch"
     mutants = _share("watch_skips_compacted", "bookmark_ahead_of_events",
                      "bookmark_from_any_replica", "silent_watch_failover", "silent_close",
+                     "relist_at_first_revision",
                      "gone_at_window_start", "deliver_newest_first", "resume_redelivers_last",
                      "resume_from_cache_revision")
 
