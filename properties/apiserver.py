@@ -221,31 +221,44 @@ def watch_guarantees(m, state) -> bool:
 
 
 def watch_stream_from_serving_replica(m, before, step, after) -> bool:
-    """Per step: whatever a step adds to the watcher's stream (an event or a
-    bookmark) arrives on the response stream of the apiserver replica the
-    watcher's own last watch request went to — the step delivers a message
-    from the channel ``watch<r>`` of that replica ``r``, as the watcher
-    recorded it when it sent the request, and the delivery leaves that record
-    unchanged.
+    """Per step: every message the watcher takes from a watch response stream
+    — events, a bookmark, the end of the stream, the answer to a relist —
+    comes on the channel ``watch<r>`` of the replica ``r`` its own last watch
+    request went to, and so does whatever a step adds to its stream.
+
+    Which replica it asked is fixed where the question is asked: a step that
+    puts a watch or relist request on ``watches`` must leave in the
+    watcher's record the replica that request names, and no other step may
+    change the record (a delivery least of all). So the record is the
+    request, not something the client rewrites as it reads answers: the
+    audit found a server answering a relist from another replica, with a
+    client adopting the channel's replica, held while the check skipped the
+    list's delivery and trusted the record.
 
     Why it is a property of its own: a watch is one long-running response
     from the server that received the request, and a bookmark is that
     server's statement that 'all changes up to a given resourceVersion ...
-    have already been sent' on the stream. A replica the watcher sent no
-    watch request cannot send on its stream; ``watch_guarantees`` judges
-    only what arrived, which another replica's honest bookmark, or the same
+    have already been sent' on the stream. ``watch_guarantees`` judges only
+    what arrived, which another replica's honest bookmark, or the same
     events carried on by another replica, does not break (the replicas share
-    one store history), so it cannot see this. The replica is the one the
-    watcher asked, a fact of the client's own state, and the sender is the
-    channel the message came on, a fact of the step: which replica the
-    apiserver believes serves the watch is not consulted, so a stream the
-    apiserver moves to another replica without a request (a silent failover)
-    is a violation."""
+    one store history), so it cannot see this. Which replica the apiserver
+    believes serves the watch is not consulted, so a stream the apiserver
+    moves to another replica without a request (a silent failover) is a
+    violation."""
     was, now = before[0][1], after[0][1]
+    if not m.watcher:
+        return True
+    k = m.channel_index[WATCHES]
+    sent = _added(before[-1][0][k], after[-1][0][k])
+    if sent:
+        return len(sent) == 1 and now[0] == sent[0][1]  # the record is the replica asked
+    if now[0] != was[0]:
+        return False  # the record moved without a watch request
+    if step.name == DELIVER and step.params[0] in {watch_channel(r) for r in range(m.replicas)}:
+        return step.params[0] == watch_channel(was[0])
     if len(now[4]) <= len(was[4]) or now[4][:len(was[4])] != was[4]:
-        return True  # nothing added to the stream (a re-list starts a new one)
-    return step.name == DELIVER and step.params[0] == watch_channel(was[0]) \
-        and now[0] == was[0]
+        return True  # nothing added to the stream
+    return False  # the stream grew by a step that delivered nothing from a watch stream
 
 
 def watch_gone_only_when_history_unavailable(m, state) -> bool:
@@ -469,9 +482,11 @@ PROPERTIES = (
              "'atomic' is not claimed: one key is watched and every write is one key).",
              _WATCH, watch_guarantees),
     Property("watch_stream_from_serving_replica", _C, TRANSITION,
-             "Every event and bookmark added to a watcher's stream arrives on the response "
-             "stream of the apiserver replica the watcher's own last watch request went to "
-             "(a stream moved to another replica without a request is a violation).",
+             "Every message the watcher takes from a watch stream (events, bookmarks, the "
+             "stream's end, a relist's answer) arrives on the stream of the replica its own "
+             "last watch or relist request named, recorded when the request is sent and "
+             "changed by nothing else (a stream moved to another replica without a request is "
+             "a violation).",
              "kubernetes.io/docs/reference/using-api/api-concepts 'Efficient detection of "
              "changes' (a watch is a long-running request whose response streams the changes) "
              "and 'Watch bookmarks' (a BOOKMARK marks 'that all changes up to a given "

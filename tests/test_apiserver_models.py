@@ -230,6 +230,33 @@ def test_a_silent_failover_of_the_watch_is_a_violation():
     assert s[1][1][0] == -1 and channel(good, s, watch_channel(0)) == ((CLOSED,),)
 
 
+def test_the_replica_asked_is_recorded_when_the_request_is_sent():
+    """The audit's A16: a relist answered by the other replica, with a client
+    that adopts the replica of the stream the list came on, held while the
+    property skipped the list's delivery and trusted the record. Now the
+    record is fixed by the request put on ``watches`` and every delivery from
+    a watch stream, the list's answer included, is judged."""
+    prop = request_properties.watch_stream_from_serving_replica
+    for mutant, holds in ((None, True), ("relist_answered_by_other_replica", False)):
+        m = WATCH.machine(mutant) if mutant else WATCH.machine()
+        s = _compacted_and_gone(m)
+        send = Step("clients.Relist", (0,))
+        sent = run(m, send, state=s)
+        assert prop(m, s, send, sent) and _watcher(sent)[0] == 0
+        (request,) = channel(m, sent, WATCHES)
+        s = run(m, Step("apiserver.Deliver", (WATCHES, request)), state=sent)
+        r = 0 if holds else 1
+        (msg,) = channel(m, s, watch_channel(r))
+        step = Step("clients.Deliver", (watch_channel(r), msg))
+        after = run(m, step, state=s)
+        assert _watcher(after)[0] == r
+        assert prop(m, s, step, after) is holds, mutant
+        # a record moved by anything but a watch request is judged too
+        moved = after[:0] + ((after[0][0], (1 - _watcher(s)[0],) + _watcher(s)[1:])
+                             + after[0][2:],) + s[1:]
+        assert not prop(m, s, Step("apiserver.Bookmark", (0,)), moved)
+
+
 def test_a_watch_the_server_ends_is_seen_to_end():
     """watcher_learns_its_watch_ended: after CloseWatch the stream ends with
     CLOSED, and once the watcher has read it and sent its resume the request

@@ -175,8 +175,11 @@ class Clients(Machine):
     name = "clients"
 
     def __init__(self, writers: int, objects: int, replicas: int, watcher: bool,
-                 list_modes: tuple):
+                 list_modes: tuple, adopts_list_replica: bool = False):
         super().__init__(None)
+        #: the seeded bug relist_answered_by_other_replica's client half: it
+        #: takes the stream a list came on as the replica it asked
+        self.adopts_list_replica = adopts_list_replica
         self.writers, self.objects, self.replicas = writers, objects, replicas
         self.watcher, self.list_modes = bool(watcher), tuple(list_modes)
         self.keys = tuple(object_key(o) for o in range(objects))
@@ -295,6 +298,8 @@ class Clients(Machine):
         if status == LISTING:
             if kind != LISTED:
                 return None
+            if self.adopts_list_replica:
+                replica = r
             return (memos, (replica, WATCHING, message[1], message[1], ()), busy, acked)
         if status != WATCHING:
             return None
@@ -376,6 +381,11 @@ class Apiserver(Machine):
             "CLOSED follows the last message, so the watcher still believes it watches and "
             "never re-watches (the audit's A05)",
             violates="watcher_learns_its_watch_ended"),
+        "relist_answered_by_other_replica": Mutant(
+            "a relist is answered, and the watch then served, by the replica after the one "
+            "the watcher asked, and the watcher adopts the replica of the stream the list "
+            "came on as the one it asked (the audit's A16: the record the property trusted is "
+            "the client's to rewrite)", violates="watch_stream_from_serving_replica"),
         "relist_at_first_revision": Mutant(
             "a relist after 410 is answered at the store's first revision, whatever the "
             "watcher's position: the list is older than what the watcher has seen (the "
@@ -621,6 +631,8 @@ class Apiserver(Machine):
             elif self.mutant == "resume_from_cache_revision":
                 pos = max(pos, caches[r][0])
             return (caches, (r, pos), journal, spent)
+        if self.mutant == "relist_answered_by_other_replica":
+            r = (r + 1) % self.replicas  # the other replica answers and streams on
         listed_at = caches[r][0]
         if self.mutant == "relist_at_first_revision":
             listed_at = 1  # the store's first revision, whatever the watcher has seen
@@ -768,8 +780,9 @@ class RequestPath(Composition):
         if mutant == "store_linked_to_client":
             links.append(Link("Leak", "store", "clients", self._direct_params,
                               self._leak, SYSTEM))
+        adopts = mutant == "relist_answered_by_other_replica"
         super().__init__([("clients", Clients(clients, objects, replicas, self.watcher,
-                                              self.list_modes)),
+                                              self.list_modes, adopts)),
                           ("apiserver", api),
                           ("store", Store())], links, channels=channels)
         self._api = api
@@ -908,7 +921,7 @@ class ApiserverWatch(RequestPath):
     name = "apiserver-watch"
     mutants = _share("watch_skips_compacted", "bookmark_ahead_of_events",
                      "bookmark_from_any_replica", "silent_watch_failover", "silent_close",
-                     "relist_at_first_revision",
+                     "relist_at_first_revision", "relist_answered_by_other_replica",
                      "gone_at_window_start", "deliver_newest_first", "resume_redelivers_last",
                      "resume_from_cache_revision")
 
