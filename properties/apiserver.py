@@ -445,6 +445,31 @@ def each_request_answered_once_to_its_caller(m, before, step, after) -> bool:
     return len(mine) == 1 and mine[0][0] == step.params[1][2]
 
 
+def one_request_in_flight_per_writer(m, state) -> bool:
+    """Each writer is waiting for an answer exactly while one message of its
+    exchange is in flight: writer c is busy if and only if its request
+    channel and its answer channel together hold exactly one message (the
+    request, or the answer to it) — never two requests at once, never an
+    answer nobody waits for, never a wait with nothing on the way.
+
+    Source: the writers are HTTP/1.1 clients on one connection without
+    pipelining (RFC 9112 'Persistence' / 'Pipelining': a client that does
+    not pipeline sends its next request only after the response to the last
+    has arrived), as client-go's requests are: a request, then its one
+    response. The model's channels hold one message each; a second request
+    on a full channel is a state kept but never expanded, so without this
+    invariant a writer that ignored its busy flag lost its behaviours
+    silently (the audit's A11 held)."""
+    clients, contents = state[0], state[-1][0]
+    busy = clients[2]
+    for c in range(m.clients):
+        in_flight = len(contents[m.channel_index[requests_channel(c)]]) \
+            + len(contents[m.channel_index[answers_channel(c)]])
+        if bool(busy[c]) != (in_flight == 1) or in_flight > 1:
+            return False
+    return True
+
+
 def some_list_answered(m, state) -> bool:
     """Some writer's list request has been answered (the answer to a list is
     on its way to the writer)."""
@@ -515,6 +540,14 @@ PROPERTIES = (
              "kubernetes.io/docs/reference/using-api/api-concepts 'Semantics for get and list' "
              "(resourceVersion unset: most recent, a quorum read; '0': any; non-zero N: not "
              "older than N)", relist_not_older_than_position),
+    Property("one_request_in_flight_per_writer", _C, INVARIANT,
+             "Each writer is busy exactly while one message of its exchange (its request or "
+             "the answer to it) is in flight: never two requests at once, never an answer "
+             "nobody waits for.",
+             "RFC 9112 'Persistence' (a client that does not pipeline sends its next request "
+             "on a connection only after the response to the last); the Kubernetes API is "
+             "served over HTTP (kubernetes.io/docs/reference/using-api/api-concepts)",
+             one_request_in_flight_per_writer),
     Property("answer_codes_follow_conventions", _C, TRANSITION,
              "Every answer carries the HTTP status code the API conventions give for its "
              "outcome: a list 200; a create 201, or 409 if the name exists; an update 404 if "

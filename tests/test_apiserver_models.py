@@ -299,6 +299,29 @@ def test_a_relist_is_not_older_than_the_watchers_position():
         assert prop(m, s, step, after) is holds, mutant
 
 
+def test_a_writer_is_busy_exactly_while_one_message_of_its_is_in_flight():
+    """one_request_in_flight_per_writer: busy with the request in flight,
+    busy with the answer in flight, idle once it has read the answer; the
+    seeded writer that ignores its busy flag puts a second request on the
+    channel (a state the capacity keeps but never expands) and is judged
+    there; the canonical form of a write waiting forever keeps one message."""
+    prop = request_properties.one_request_in_flight_per_writer
+    m = WRITES.machine()
+    s = run(m, call(0, 0, "create", 0))
+    assert prop(m, s) and prop(m, run(m, serve(m, s, 0), state=s))
+    assert prop(m, roundtrip(m, 0, 0, "create", 0))
+    bad = WRITES.machine("send_while_busy")
+    s = run(bad, call(0, 0, "create", 0), call(0, 0, "delete", 0))
+    assert len(channel(bad, s, requests_channel(0))) == 2 and not prop(bad, s)
+    assert not bad.within_bounds(s)
+    # a write past the bound waits forever; its stand-in is still one message
+    small = WRITES.machine(max_revision=2)
+    s = run(small, call(1, 0, "create", 1), state=roundtrip(small, 0, 0, "create", 0))
+    merged = small.canonical(s)
+    assert merged != s and len(channel(small, merged, requests_channel(1))) == 1
+    assert prop(small, merged) and small.apply(merged, serve(small, merged, 1)) is None
+
+
 def test_the_list_cover_needs_an_answered_list():
     """apiserver_cover_list_answered: reached once a list is answered, not by
     creates alone (a model whose writers never list would leave the read

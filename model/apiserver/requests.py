@@ -121,6 +121,9 @@ NO_STREAM = (-1, 0)
 EVENTS, BOOKMARK, GONE_MSG, CLOSED, LISTED = "events", "bookmark", "gone", "closed", "listed"
 #: watch requests
 RESUME, RELIST = "watch", "list"
+#: the operation of the placeholder request that stands, in the canonical
+#: form, for any write that waits forever past max_revision
+WAITS = "waits"
 
 WATCHES = "watches"
 SERVE = "apiserver->store.Serve"
@@ -174,9 +177,21 @@ class Clients(Machine):
 
     name = "clients"
 
+    #: seeded bugs of the client half (the composition passes them as flags:
+    #: this part's ``mutant`` stays None, the kernel carries the apiserver's)
+    client_mutants = {
+        "send_while_busy": Mutant(
+            "a writer sends its next request without waiting for the answer to the last "
+            "(the busy flag is ignored): two requests of one writer in flight at once, which "
+            "the channel's capacity of one would silently cut (the audit's A11)",
+            violates="one_request_in_flight_per_writer"),
+    }
+
     def __init__(self, writers: int, objects: int, replicas: int, watcher: bool,
-                 list_modes: tuple, adopts_list_replica: bool = False):
+                 list_modes: tuple, adopts_list_replica: bool = False,
+                 ignores_busy: bool = False):
         super().__init__(None)
+        self.ignores_busy = ignores_busy
         #: the seeded bug relist_answered_by_other_replica's client half: it
         #: takes the stream a list came on as the replica it asked
         self.adopts_list_replica = adopts_list_replica
@@ -200,7 +215,7 @@ class Clients(Machine):
     def _sends(self, state):
         memos, _, busy, _ = state
         for c in range(self.writers):
-            if busy[c]:
+            if busy[c] and not self.ignores_busy:
                 continue
             memo = memos[c]
             ops = []
@@ -223,7 +238,8 @@ class Clients(Machine):
     @action("Send", tag=ENVIRONMENT, params=_sends)
     def send(self, state, c, r, op):
         memos, watcher, busy, acked = state
-        if not 0 <= c < self.writers or busy[c] or not 0 <= r < self.replicas:
+        if not 0 <= c < self.writers or not 0 <= r < self.replicas \
+                or (busy[c] and not self.ignores_busy):
             return None
         if op[0] == "update" and (len(op) != 3 or op[2] != memos[c][op[1]] or not op[2]):
             return None  # a writer sends the version it last read
@@ -443,8 +459,8 @@ class Apiserver(Machine):
     def serve(self, api, store, params):
         _, (c, r, op, _) = params
         caches, stream, journal, spent = api
-        if not 0 <= r < self.replicas:
-            return None
+        if not 0 <= r < self.replicas or op[0] == WAITS:
+            return None  # (WAITS: canonical's stand-in for a write that waits forever)
         cache = caches[r]
         kind = op[0]
         if kind == "list":
@@ -713,7 +729,7 @@ class RequestPath(Composition):
             violates="store_linked_only_to_apiserver"),
     }
     #: every seeded bug of the request path; each model carries its own share
-    all_mutants = {**Apiserver.mutants, **own_mutants}
+    all_mutants = {**Apiserver.mutants, **Clients.client_mutants, **own_mutants}
     mutants = all_mutants
     rare = frozenset({"apiserver->store.Compact"})
     #: a watch stream's messages in flight. A stream advances its position
@@ -782,7 +798,8 @@ class RequestPath(Composition):
                               self._leak, SYSTEM))
         adopts = mutant == "relist_answered_by_other_replica"
         super().__init__([("clients", Clients(clients, objects, replicas, self.watcher,
-                                              self.list_modes, adopts)),
+                                              self.list_modes, adopts,
+                                              mutant == "send_while_busy")),
                           ("apiserver", api),
                           ("store", Store())], links, channels=channels)
         self._api = api
@@ -809,7 +826,9 @@ class RequestPath(Composition):
         stays in flight for good: its writer is busy forever and nothing else
         reads it (every property of a request judges its Serve step). Which
         write it is makes no difference to any later step, so the
-        representative holds the busy writer with an empty channel. Without
+        representative holds the busy writer with one placeholder request in
+        its channel (``WAITS``, which Serve refuses): still one request in
+        flight for one busy writer. Without
         this, every kind of blocked write multiplies the states in which the
         watch protocol runs after the last write.
 
@@ -832,7 +851,10 @@ class RequestPath(Composition):
                    and self._blocked(api, store, contents[k][0])]
         if not blocked:
             return state
-        contents = tuple(() if k in blocked else content for k, content in enumerate(contents))
+        # the representative keeps one message in flight (the writer is busy
+        # with one request), which Serve never takes
+        contents = tuple(((content[0][0], 0, (WAITS,), 0),) if k in blocked else content
+                         for k, content in enumerate(contents))
         return state[:-1] + ((contents, left, crashes),)
 
     def _blocked(self, api, store, request) -> bool:
@@ -891,7 +913,8 @@ class ApiserverWrites(RequestPath):
     name = "apiserver-writes"
     mutants = _share("update_without_rv_compare", "update_echoes_resource_version",
                      "client_writes_store_directly", "client_linked_to_store",
-                     "store_linked_to_client", "create_answers_ok", "answer_to_other_client")
+                     "store_linked_to_client", "create_answers_ok", "answer_to_other_client",
+                     "send_while_busy")
 
     def __init__(self, clients=2, objects=2, replicas=2, max_revision=4, compactions=0,
                  watcher=False, list_modes=(UNSET,), mutant=None, closes=1):
