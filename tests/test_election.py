@@ -81,3 +81,34 @@ def test_a_stale_grant_is_a_second_vote_in_an_old_term():
                               profile="ci")
         assert runs.counterexample is not None, model.name
         assert runs.counterexample.prop.name == "one_grant_per_term"
+
+
+@pytest.mark.parametrize("mutant, prop, steps, at_one_term", [
+    # E1: two candidates of one term each lead on their own vote
+    ("self_vote_counted_twice", "election_safety", 4, True),
+    # E6: a restarted candidate grants a second candidate of its term
+    ("restart_forgets_vote", "one_grant_per_term", 6, True),
+    # E4: needs a newer term another server started, so two terms
+    ("step_down_keeps_votes", "counted_votes_were_granted", 5, False),
+])
+def test_the_audits_other_election_bugs_are_caught(mutant, prop, steps, at_one_term):
+    assert Election.mutants[mutant].violates == prop
+    assert ELECTION_REELECTION.mutant_bounds[mutant] == {"candidates": 2}
+    # election-reelection's one candidate cannot show them
+    one_candidate = explore(ELECTION_REELECTION.machine(mutant, candidates=1),
+                            ELECTION_REELECTION.properties)
+    assert one_candidate.complete and one_candidate.counterexample is None
+    # with the second candidate of the mutant's bounds, explore's shortest counterexample
+    cex = explore(ELECTION_REELECTION.machine(mutant), targeted(ELECTION_REELECTION, mutant)
+                  ).counterexample
+    assert cex is not None and cex.prop.name == prop and len(cex.steps) == steps
+    # election's one term, at its defaults
+    one_term = explore(ELECTION.machine(mutant), targeted(ELECTION, mutant))
+    assert (one_term.counterexample is not None) == at_one_term
+    if not at_one_term:
+        assert one_term.complete and one_term.stats.states == 10105
+    for model in (ELECTION, ELECTION_REELECTION):
+        runs = stateful.check(model.hypothesis_machine(mutant), targeted(model, mutant),
+                              profile="ci")
+        assert runs.counterexample is not None, model.name
+        assert runs.counterexample.prop.name == prop

@@ -77,8 +77,13 @@ ELECTION_REELECTION = Model(
     # a second vote in one term needs a second candidate (the search stops
     # at the shortest counterexample, long before two candidates' 728,000 states)
     # A stale grant needs a voter that has moved on to a newer term than a
-    # candidate's request, and so a second candidate too.
-    mutant_bounds={"double_vote": {"candidates": 2}, "grant_stale_term": {"candidates": 2}},
+    # candidate's request, a vote forgotten by a restart a second candidate
+    # to give it to, a step-down a newer term some other server started, a
+    # second leader of a term a second candidate: each needs two candidates
+    # (each search stops within 3,000 states).
+    mutant_bounds={mutant: {"candidates": 2}
+                   for mutant in ("double_vote", "grant_stale_term", "restart_forgets_vote",
+                                  "self_vote_counted_twice", "step_down_keeps_votes")},
 )
 
 RAFT_MVCC = Model(

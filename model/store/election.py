@@ -99,6 +99,9 @@ DOUBLE_VOTE = "double_vote"
 COUNT_REFUSED_VOTES = "count_refused_votes"
 TIMEOUT_KEEPS_VOTES = "timeout_keeps_votes"
 GRANT_STALE_TERM = "grant_stale_term"
+STEP_DOWN_KEEPS_VOTES = "step_down_keeps_votes"
+RESTART_FORGETS_VOTE = "restart_forgets_vote"
+SELF_VOTE_COUNTED_TWICE = "self_vote_counted_twice"
 
 
 class Election(Machine):
@@ -124,6 +127,16 @@ class Election(Machine):
             "a server grants a RequestVote request of an older term than its own (the "
             "request's term t <= its term, not t == its term) and answers it at that term",
             violates="one_grant_per_term"),
+        STEP_DOWN_KEEPS_VOTES: Mutant(
+            "a server that adopts a newer term (UpdateTerm) and steps down keeps the votes "
+            "it counted in its old term",
+            violates="counted_votes_were_granted"),
+        RESTART_FORGETS_VOTE: Mutant(
+            "a restarting server forgets votedFor, as if it were volatile state",
+            violates="one_grant_per_term"),
+        SELF_VOTE_COUNTED_TWICE: Mutant(
+            "a candidate counts its own vote twice towards the quorum it needs to lead",
+            violates="election_safety"),
     }
 
     def __init__(self, servers: int = 3, max_term: int = 2, mutant: str | None = None, *,
@@ -229,7 +242,8 @@ class Election(Machine):
         servers, sent = state
         if t <= servers[i][TERM] or not sent & self._to.get((i, t), 0):
             return None
-        return (self._put(servers, i, (t, FOLLOWER, NOBODY, 0)), sent)
+        kept = servers[i][GRANTED] if self.mutant == STEP_DOWN_KEEPS_VOTES else 0
+        return (self._put(servers, i, (t, FOLLOWER, NOBODY, kept)), sent)
 
     @action("HandleRequestVoteRequest", tag=SYSTEM)
     def handle_request(self, state, i, j, t, log_ok):
@@ -263,7 +277,10 @@ class Election(Machine):
     def become_leader(self, state, i):
         servers, sent = state
         term, role, voted, granted = servers[i]
-        if role != CANDIDATE or self._popcount[granted] < self.quorum:
+        votes = self._popcount[granted]
+        if self.mutant == SELF_VOTE_COUNTED_TWICE:
+            votes += granted >> i & 1
+        if role != CANDIDATE or votes < self.quorum:
             return None
         return (self._put(servers, i, (term, LEADER, voted, granted)), sent)
 
@@ -271,6 +288,8 @@ class Election(Machine):
     def restart(self, state, i):
         servers, sent = state
         term, _, voted, _ = servers[i]
+        if self.mutant == RESTART_FORGETS_VOTE:
+            voted = NOBODY
         return (self._put(servers, i, (term, FOLLOWER, voted, 0)), sent)
 
     # -- display ----------------------------------------------------------
