@@ -79,8 +79,9 @@ the previous term are not carried over (raft.tla's Timeout: votesGranted
 emptied). Most seeded bugs need two candidates (a second vote or a second
 leader in one term, a newer term to step down to): ``election-reelection``
 checks those with ``candidates=2`` as their ``mutant_bounds``, where each
-search stops within 3,000 states. Symmetry reduction is not offered: the state space is small at
-the bounds the exhaustive engine runs, and the proofs are symbolic.
+search stops within 3,000 states. Symmetry reduction is not offered: the
+state space is small at the bounds the exhaustive engine runs, and the
+proofs are symbolic.
 """
 
 from __future__ import annotations
