@@ -33,7 +33,17 @@ import attrs
 
 from kubemc.model.kernel import Machine, State, Step
 from kubemc.checker.counterexample import Counterexample
+from kubemc.checker.errors import INTERNAL_ERROR, KubemcError
 from kubemc.properties.core import COVER, INVARIANT, LIVENESS_KINDS, TRANSITION, Property
+
+
+class SymmetryError(KubemcError):
+    """A counterexample found on symmetry representatives that no concrete
+    behaviour reproduces: the machine's ``canonical`` is at fault (a model
+    bug, or a seeded mutant that breaks the symmetry), not the user's input.
+    One line, exit 70 (an internal error, never 1: there is no trace)."""
+
+    exit_code = INTERNAL_ERROR
 
 
 @attrs.frozen
@@ -266,19 +276,53 @@ class Explorer:
         return ExploreOutcome(stats, False, Counterexample(prop, init, tuple(steps)))
 
     def _rebuild(self, chain: list[int]):
+        """A concrete path whose states' canonical fingerprints are ``chain``.
+
+        Depth-first with backtracking: several successors of one state may
+        share the next fingerprint, and the first one need not be where the
+        rest of the chain continues when ``canonical`` returns a member of a
+        class but not always the same one. With a canonical form (one
+        representative per class) and a true symmetry of the steps the first
+        choice always continues, so the backtracking costs nothing there.
+        When no path exists the machine's ``canonical`` is not a symmetry of
+        its steps, or not a canonical form: the recorded representatives
+        cannot be met by any concrete behaviour, so the verdict itself may be
+        wrong; :class:`SymmetryError` says so."""
         m = self.machine
-        init = next(s for s in m.init_states() if hash(m.canonical(s)) == chain[0])
-        cur, steps = init, []
-        for target in chain[1:]:
-            for step, t in m.successors(cur):
-                if hash(m.canonical(t)) == target:
-                    steps.append((step, t))
-                    cur = t
-                    break
-            else:  # pragma: no cover - only on a fingerprint collision
-                raise RuntimeError("could not rebuild the counterexample "
-                                   "(fingerprint collision?)")
-        return init, steps
+        last = len(chain) - 1
+        dead: set[tuple[int, State]] = set()  # (position, state): no way on from there
+
+        def matching(state, k):
+            target = chain[k + 1]
+            for step, t in m.successors(state):
+                if hash(m.canonical(t)) == target and (k + 1, t) not in dead:
+                    yield step, t
+
+        for init in m.init_states():
+            if hash(m.canonical(init)) != chain[0]:
+                continue
+            if last == 0:
+                return init, []
+            path: list[tuple[Step, State]] = []
+            stack = [matching(init, 0)]
+            while stack:
+                k = len(path)
+                nxt = next(stack[-1], None)
+                if nxt is None:
+                    stack.pop()
+                    if path:
+                        dead.add((k, path.pop()[1]))
+                    continue
+                path.append(nxt)
+                if k + 1 == last:
+                    return init, path
+                stack.append(matching(nxt[1], k + 1))
+            dead.add((0, init))
+        raise SymmetryError(
+            f"could not rebuild the counterexample: no behaviour of {m.name} meets the states "
+            f"the search recorded, so {type(m).__name__}.canonical() is not a symmetry of its "
+            f"steps or does not give one representative per class, and the verdict may be "
+            f"wrong; run with symmetry off (--bound symmetry=false) and report it")
 
     def _refind_transition(self, before, prop):
         for step, t in self.machine.successors(before):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kubemc.model.store.election import GRANTED as COUNTED
 from kubemc.model.store.election import NOBODY, REQUEST, RESPONSE
+from kubemc.model.kernel import Step
 from kubemc.model.store.raft import CANDIDATE, COMMIT, FOLLOWER, LEADER, LOG, ROLE, TERM, VOTED
 from kubemc.properties.core import COVER, INVARIANT, TRANSITION, Property
 
@@ -65,6 +66,19 @@ def state_machine_safety(m, state) -> bool:
             c = min(sx[COMMIT], sy[COMMIT])
             if c and sx[LOG][:c] != sy[LOG][:c]:
                 return False
+    return True
+
+
+def messages_receivable(m, state) -> bool:
+    """Every message in flight can be received: the step Receive(msg) is
+    enabled and changes the state (the message is handled, answered or
+    discarded; UpdateTerm first when it carries a newer term). Asked of the
+    machine's step relation, as any enabledness is: what is judged is that
+    no message is left that nothing will ever take off the network."""
+    for msg, _ in state[1]:
+        after = m.apply(state, Step("Receive", (msg,)))
+        if after is None or after == state:
+            return False
     return True
 
 
@@ -214,6 +228,21 @@ CANDIDATE_RESTARTED = Property(
     candidate_restarted)
 
 
+MESSAGES_RECEIVABLE = Property(
+    "messages_receivable", "store", INVARIANT,
+    "Every message in flight can be received by its destination: whatever its type and "
+    "term, a step takes it (handles it, answers it or discards it), so no message stays "
+    "on the network that no server will ever consume.",
+    f"{_TLA}, Receive: each message type is covered whatever the receiver's state — "
+    f"UpdateTerm for a newer term, DropStaleResponse ('Responses with stale terms are "
+    f"ignored': a RequestVote or AppendEntries response of an older term is discarded), "
+    f"HandleRequestVoteRequest, HandleRequestVoteResponse, HandleAppendEntriesRequest, "
+    f"HandleAppendEntriesResponse (each ending in Discard(m) or Reply); Raft paper §5.1: "
+    f"'If a server receives a request with a stale term number, it rejects the request' "
+    f"and Figure 2, 'Rules for Servers'",
+    messages_receivable)
+
+
 PROPERTIES = (
     Property("election_safety", "store", INVARIANT,
              "At most one leader can be elected in a given term.",
@@ -232,6 +261,7 @@ PROPERTIES = (
     Property("state_machine_safety", "store", INVARIANT,
              "No two servers apply different entries at the same log index.",
              f"{_PAPER}: State Machine Safety; {_SEED}", state_machine_safety),
+    MESSAGES_RECEIVABLE,
     LEADER_ELECTED,
     CANDIDATE_RESTARTED,
 )

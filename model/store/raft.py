@@ -38,6 +38,8 @@ applies them once committed.
 
 from __future__ import annotations
 
+from itertools import permutations, product
+
 from kubemc.model.kernel import ENVIRONMENT, FAULT, SYSTEM, Machine, Mutant, Step, action
 
 FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
@@ -100,6 +102,7 @@ DOUBLE_VOTE = "double_vote"
 NO_CONSISTENCY_CHECK = "no_consistency_check"
 QUORUM_OFF_BY_ONE = "quorum_off_by_one"
 LEADER_OVERWRITES = "leader_overwrites"
+STALE_RESPONSE_KEPT = "stale_response_kept"
 
 
 class Raft(Machine):
@@ -124,6 +127,10 @@ class Raft(Machine):
         LEADER_OVERWRITES: Mutant(
             "a leader overwrites its own last entry with a new client request "
             "once its log is full", violates="leader_append_only"),
+        STALE_RESPONSE_KEPT: Mutant(
+            "an AppendEntries response of an older term (or one reaching a server that no "
+            "longer leads) is never taken off the network: no step receives it",
+            violates="messages_receivable"),
     }
 
     def __init__(self, servers: int = 3, max_term: int = 2, max_log: int = 1,
@@ -378,7 +385,9 @@ class Raft(Machine):
         if kind == AEQ:
             return self._handle_append_entries(servers, bag, rest, m, s)
         # AER
-        if mterm < term or s[ROLE] != LEADER:
+        if mterm < term or s[ROLE] != LEADER:  # DropStaleResponse, or no longer leading
+            if self.mutant == STALE_RESPONSE_KEPT:
+                return None
             return (servers, rest)
         nxt, match = list(s[NEXT]), list(s[MATCH])
         if m[4]:
@@ -417,16 +426,32 @@ class Raft(Machine):
 
     # -- symmetry -----------------------------------------------------------
     def canonical(self, state):
+        """One representative per class of states equal up to renaming the
+        servers: the least (as a tuple) of the renamings that sort the
+        servers by everything about them that names no other server.
+
+        Servers that tie on that key are tried in every order, so the result
+        does not depend on which member of the class it is given. Sorting
+        alone, ties left in index order, gave a member of the class but not
+        always the same one: the search stayed sound, but a counterexample
+        rebuilt through another member of a class could fail to meet the
+        recorded representative (a raft counterexample of 9 steps through
+        two followers tied on their key did)."""
         if not self.symmetry:
             return state
-        servers, bag = state
-        order = sorted(range(self.n), key=lambda i: _local_key(servers[i]))
-        if order == list(range(self.n)):
-            return state
-        perm = [0] * self.n  # old index -> new index
-        for new_i, old_i in enumerate(order):
-            perm[old_i] = new_i
-        return self.permute(state, perm)
+        return self.least_renaming(state, [_local_key(s) for s in state[0]])
+
+    def least_renaming(self, state, keys):
+        """The least renaming of ``state`` that sorts the servers by ``keys``
+        (one orbit-invariant key per server): ties in every order."""
+        best = None
+        for perm in sorting_renamings(keys):
+            if perm is None:
+                return state  # sorted already, no ties
+            renamed = self.permute(state, perm)
+            if best is None or renamed < best:
+                best = renamed
+        return best
 
     def permute(self, state, perm):
         """Rename server i to perm[i] everywhere in the state."""
@@ -475,8 +500,42 @@ def _members(bits: int, n: int) -> frozenset:
 
 
 def _local_key(s):
-    # Everything about a server that does not name another server.
-    return (s[TERM], s[ROLE], s[LOG], s[COMMIT], s[VOTED] == NOBODY)
+    # Everything about a server that does not name another server (a
+    # renaming leaves it unchanged); the rest is settled by trying ties.
+    return (s[TERM], s[ROLE], s[LOG], s[COMMIT], s[VOTED] == NOBODY,
+            bin(s[RESPONDED]).count("1"), bin(s[GRANTED]).count("1"),
+            tuple(sorted(s[NEXT])), tuple(sorted(s[MATCH])))
+
+
+def sorting_renamings(keys):
+    """Every renaming ``perm`` (``perm[old] = new``) that sorts the servers
+    by ``keys``: one per order of each group of tied servers. Just ``None``
+    when the servers are sorted already and no two tie (the common case: no
+    renaming to do)."""
+    n = len(keys)
+    order = sorted(range(n), key=keys.__getitem__)
+    groups, start = [], 0
+    for k in range(1, n + 1):
+        if k == n or keys[order[k]] != keys[order[start]]:
+            if k - start > 1:
+                groups.append((start, k))
+            start = k
+    if not groups:
+        yield None if order == list(range(n)) else invert(order)
+        return
+    for picked in product(*(permutations(order[a:b]) for a, b in groups)):
+        out = list(order)
+        for (a, b), seq in zip(groups, picked, strict=True):
+            out[a:b] = seq
+        yield invert(out)
+
+
+def invert(order):
+    """``order[new] = old`` as ``perm[old] = new``."""
+    perm = [0] * len(order)
+    for new, old in enumerate(order):
+        perm[old] = new
+    return perm
 
 
 def describe_message(m: tuple) -> dict:

@@ -52,6 +52,8 @@ from kubemc.model.store.raft import (
     VOTED,
     Raft,
     bag_size,
+    invert,
+    sorting_renamings,
 )
 
 #: The MVCC requests a raft log entry can carry, by command index: two
@@ -176,18 +178,23 @@ class RaftMvcc(Composition):
 
     # -- symmetry: servers are interchangeable ---------------------------------
     def canonical(self, state):
+        """The least renaming of the servers that sorts them by what names no
+        other server (raft's key and the member's store), ties tried in
+        every order: one representative per class (see ``Raft.canonical``)."""
         if not self.symmetry:
             return state
         (servers, bag), members = state
-        n = len(servers)
-        order = sorted(range(n), key=lambda i: (_local_key(servers[i]), members[i]))
-        if order == list(range(n)):
-            return state
-        perm = [0] * n  # old index -> new index
-        for new_i, old_i in enumerate(order):
-            perm[old_i] = new_i
-        raft = self.part("raft").permute(state[0], perm)
-        return (raft, tuple(members[old] for old in order))
+        raft = self.part("raft")
+        best = None
+        keys = [(_local_key(s), m) for s, m in zip(servers, members, strict=True)]
+        for perm in sorting_renamings(keys):
+            if perm is None:
+                return state
+            order = invert(perm)
+            renamed = (raft.permute(state[0], perm), tuple(members[old] for old in order))
+            if best is None or renamed < best:
+                best = renamed
+        return best
 
 
 class RaftMvccProgress(RaftMvcc):
