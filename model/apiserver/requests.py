@@ -74,9 +74,11 @@ revision, it sends that revision as a bookmark; ``CloseWatch`` (a fault) —
 the server ends the stream (a timeout, a dropped connection), and the
 watcher resumes. The clients' own steps: ``Send`` (a request), ``Watch(r)``
 (resume a closed watch from the last revision received, at replica ``r``)
-and ``Relist(r)`` (after a 410, list again at replica ``r`` and watch from
-that list's revision). Deliveries are ``clients.Deliver(channel, message)``
-and ``apiserver.Deliver(watches, message)``.
+and ``Relist(r)`` (after a 410, list again at replica ``r`` with
+resourceVersion = the watcher's position, "not older than" it — a replica
+whose cache is behind waits — and watch from that list's revision).
+Deliveries are ``clients.Deliver(channel, message)`` and
+``apiserver.Deliver(watches, message)``.
 
 Ghost (observational) state, kept only so properties can judge histories —
 nothing the modelled components decide depends on it: the apiserver part's
