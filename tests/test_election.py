@@ -112,3 +112,29 @@ def test_the_audits_other_election_bugs_are_caught(mutant, prop, steps, at_one_t
                               profile="ci")
         assert runs.counterexample is not None, model.name
         assert runs.counterexample.prop.name == prop
+
+
+def test_the_z3_engine_finds_a_self_vote_counted_twice():
+    """The store's z3 checks speak of election_safety, so they cover every
+    mutant that violates it: the encoding carries this one too, and its BMC
+    counterexample (one term, 3 servers) replays on the machine."""
+    from helpers import assert_encoding_agrees_on_reachable_states
+
+    from kubemc.checker.z3engine import VIOLATED, run_obligation
+    from kubemc.properties.symbolic.election import (
+        ELECTION_SAFETY, OBLIGATIONS, ElectionEncoding,
+    )
+
+    mutant = "self_vote_counted_twice"
+    assert_encoding_agrees_on_reachable_states(ElectionEncoding(3, 1, mutant), 1500,
+                                               first=20, spread=30)
+    result = run_obligation(OBLIGATIONS[0], mutant)
+    assert result.verdict == VIOLATED, result.summary()
+    cex = result.counterexample
+    assert cex.prop.name == "election_safety" and len(cex.steps) == 4
+    machine = Election(3, 1, mutant)
+    state = cex.init
+    for step, expected in cex.steps:
+        state = machine.apply(state, step)
+        assert state == expected
+    assert not ELECTION_SAFETY.check(machine, state)

@@ -226,6 +226,9 @@ class ElectionEncoding(Encoding):
 
     def _become_leader(self, i):
         def guard(S, _):
+            if self.mutant == "self_vote_counted_twice":  # its own vote counted twice
+                votes = [S["granted", i, j] for j in range(self.n)] + [S["granted", i, i]]
+                return z3.And(S["role", i] == CANDIDATE, count(votes, self.machine.quorum))
             return z3.And(S["role", i] == CANDIDATE, self._quorum(S, i))
 
         def effect(S, _):
