@@ -468,6 +468,8 @@ def test_informer_refines_the_contract():
     ("resume_from_cache_revision", refinement.UNMATCHED_STEP, "apiserver.Deliver"),
     ("bookmark_from_any_replica", refinement.UNMATCHED_STEP, "apiserver.Bookmark"),
     ("silent_watch_failover", refinement.UNMATCHED_STEP, "apiserver.CloseWatch"),
+    ("silent_close", refinement.UNMATCHED_STEP, "apiserver.CloseWatch"),
+    ("relist_at_first_revision", refinement.UNMATCHED_STEP, "apiserver.Deliver"),
 ])
 def test_apiserver_mutants_are_reported(mutant, kind, step):
     report = check_apiserver(ApiserverWatch(mutant=mutant))
