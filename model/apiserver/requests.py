@@ -486,7 +486,8 @@ class Apiserver(Machine):
                            spec=(("containers", ("app",)), ("image", "v0")))
             new, status = registry.create(store, obj)
         elif kind == "update" and self.mutant == "update_checked_against_cache" \
-                and dict(cache[3]).get(key, 0) != op[2]:
+                and dict(cache[3]).get(key, op[2]) != op[2]:
+            # (a cache that has not seen the object lets the update through)
             return Sent(api, ((answers_channel(c), (op, (registry.CONFLICT, 0, 0, ()))),)), store
         elif kind == "update":
             # the writer's modification of the object it read at op[2]
