@@ -296,9 +296,14 @@ class Machine:
     def canonical(self, state: State) -> State:
         """A representative of the state's symmetry class (identity: none).
 
-        Any function that returns a member of the state's orbit under the
-        symmetry group is sound; the closer it comes to one representative
-        per orbit, the more it saves.
+        It must give the *same* representative for every member of a class
+        (a canonical form, not just some member of the orbit), and members of
+        one class must have successors of the same classes (a symmetry of
+        the steps, or a bisimulation): explore records representatives and
+        rebuilds a counterexample by re-walking concrete states to them,
+        which a member-dependent choice can miss (``checker.explore``
+        then stops with a ``SymmetryError``; ``tests/test_explore_symmetry.py``
+        checks the catalog's machines).
         """
         return state
 

@@ -135,7 +135,7 @@ _CASES = [(model, mutant) for model in _symmetric_models()
           for mutant in (None, *sorted(model.machine(None).mutants))]
 #: concrete successors sampled per model and mutant (the first the search
 #: generates): enough for a second or two each
-SAMPLE = 250
+SAMPLE = 120
 
 
 def _sample(machine):

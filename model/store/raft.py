@@ -157,6 +157,7 @@ class Raft(Machine):
         self.commit_quorum = servers // 2 if mutant == QUORUM_OFF_BY_ONE else self.quorum
         self.everyone = (1 << servers) - 1
         self._popcount = [bin(m).count("1") for m in range(1 << servers)]
+        self._renamings: dict = {}  # permute's tables, per renaming
 
     def config(self):
         return {"servers": self.n, "max_term": self.max_term, "max_log": self.max_log,
@@ -439,7 +440,17 @@ class Raft(Machine):
         two followers tied on their key did)."""
         if not self.symmetry:
             return state
-        return self.least_renaming(state, [_local_key(s) for s in state[0]])
+        pop = self._popcount
+        keys = [(s[TERM], s[ROLE], s[LOG], s[COMMIT], s[VOTED] == NOBODY, s[VOTED] == i,
+                 pop[s[RESPONDED]], pop[s[GRANTED]],
+                 tuple(sorted(s[NEXT])), tuple(sorted(s[MATCH])))
+                for i, s in enumerate(state[0])]
+        if len(set(keys)) == self.n:  # no ties: the one sorting renaming
+            order = sorted(range(self.n), key=keys.__getitem__)
+            if order == list(range(self.n)):
+                return state
+            return self.permute(state, invert(order))
+        return self.least_renaming(state, keys)
 
     def least_renaming(self, state, keys):
         """The least renaming of ``state`` that sorts the servers by ``keys``
@@ -456,25 +467,29 @@ class Raft(Machine):
     def permute(self, state, perm):
         """Rename server i to perm[i] everywhere in the state."""
         servers, bag = state
-        inverse = [0] * self.n
-        for old, new in enumerate(perm):
-            inverse[new] = old
-
-        def mask(bits):
-            out = 0
-            for old in range(self.n):
-                if bits >> old & 1:
-                    out |= 1 << perm[old]
-            return out
-
+        key = tuple(perm)
+        tables = self._renamings.get(key)
+        if tables is None:  # the inverse and every bitmask renamed, once per renaming
+            inverse = [0] * self.n
+            for old, new in enumerate(perm):
+                inverse[new] = old
+            masks = []
+            for bits in range(1 << self.n):
+                out = 0
+                for old in range(self.n):
+                    if bits >> old & 1:
+                        out |= 1 << perm[old]
+                masks.append(out)
+            tables = self._renamings[key] = (tuple(inverse), tuple(masks))
+        inverse, mask = tables
         new_servers = []
         for new in range(self.n):
             s = servers[inverse[new]]
             voted = perm[s[VOTED]] if s[VOTED] != NOBODY else NOBODY
-            nxt = tuple(s[NEXT][inverse[k]] for k in range(self.n)) if s[NEXT] else ()
-            match = tuple(s[MATCH][inverse[k]] for k in range(self.n)) if s[MATCH] else ()
+            nxt = tuple(s[NEXT][k] for k in inverse) if s[NEXT] else ()
+            match = tuple(s[MATCH][k] for k in inverse) if s[MATCH] else ()
             new_servers.append((s[TERM], s[ROLE], voted, s[LOG], s[COMMIT],
-                                mask(s[RESPONDED]), mask(s[GRANTED]), nxt, match))
+                                mask[s[RESPONDED]], mask[s[GRANTED]], nxt, match))
         new_bag = sorted(((m[0], perm[m[1]], perm[m[2]]) + m[3:], c) for m, c in bag)
         return (tuple(new_servers), tuple(new_bag))
 
