@@ -179,3 +179,15 @@ def test_canonical_is_one_representative_and_a_symmetry_of_the_steps(model, muta
         for other in _others(machine, s):
             assert machine.canonical(other) == c, (s, other)
             assert _classes_after(machine, other) == after, (s, other)
+
+
+def test_the_command_line_reports_it_in_one_line_with_exit_70(capsys):
+    from kubemc.checker.command import run_command
+
+    def body():
+        explore(Pair(key=lambda slot: slot[1]), [_reached(ORBIT)])
+        return 0
+
+    assert run_command(body, []) == INTERNAL_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symmetry=false" in err and "Traceback" not in err
