@@ -6,6 +6,7 @@ component (etcd, CNI plugins, root) fails when it is missing, with the fix.
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,20 @@ def pytest_collection_modifyitems(config, items):
     chunk = max(chunk, 2)
     by_id = {item.nodeid: item for item in items}
     items[:] = [by_id[i] for i in first_chunks(list(by_id), workers, chunk, LONGEST)]
+
+
+def pytest_runtest_setup(item):
+    """Give SIGINT back its default action before each test if it is ignored.
+
+    Why: the tests that interrupt a run (``…interrupted…``, ``…signal…``)
+    send SIGINT to a child and expect it to stop with 130. A child inherits an
+    *ignored* SIGINT (a handler becomes the default across ``exec``, an
+    ignored signal stays ignored), and Python then installs no
+    KeyboardInterrupt at all: the child never sees the signal. The test
+    process has SIGINT ignored when it is a background job of a shell without
+    job control, or when a library an earlier test used set it so. With a
+    handler here, every child starts with SIGINT's default action, however
+    the suite was launched.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
