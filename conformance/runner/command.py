@@ -19,7 +19,8 @@ from kubemc.checker.errors import HOLDS, UNDECIDED, VIOLATED, BadInput
 
 
 def command_line(argv=None) -> str:
-    """The command as typed, quoted for a shell (``kubemc`` and ``argv``)."""
+    """The command, quoted for a shell: ``argv`` as given, or ``kubemc``
+    followed by this process's arguments."""
     return " ".join(shlex.quote(a) for a in (argv if argv is not None else ["kubemc",
                                                                             *sys.argv[1:]]))
 
